@@ -1,0 +1,73 @@
+//! HS256 access tokens. Expiry is checked against Relevo's clock, not the system's,
+//! so tests that move time also move token expiry.
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    pub tenant_id: Option<i64>,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub ttl_seconds: i64,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &str, ttl_seconds: i64) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            ttl_seconds,
+        }
+    }
+
+    pub fn issue(&self, sub: i64, role: &str, tenant_id: Option<i64>, now: DateTime<Utc>) -> String {
+        let claims = Claims {
+            sub: sub.to_string(),
+            role: role.to_string(),
+            tenant_id,
+            iat: now.timestamp(),
+            exp: now.timestamp() + self.ttl_seconds,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing with an in-memory key cannot fail")
+    }
+
+    /// The claims of a token signed by us that has not expired at `now`.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        let claims = decode::<Claims>(token, &self.decoding, &validation).ok()?.claims;
+        (claims.exp > now.timestamp()).then_some(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn tokens_expire_on_relevo_time_and_reject_other_keys() {
+        let keys = JwtKeys::new("a-secret-of-at-least-thirty-two-bytes!", 60);
+        let now = Utc::now();
+        let token = keys.issue(7, "super_admin", None, now);
+        let claims = keys.verify(&token, now).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.role.as_str()), ("7", "super_admin"));
+        assert!(keys.verify(&token, now + Duration::seconds(61)).is_none());
+        let other = JwtKeys::new("another-secret-of-at-least-thirty-two!", 60);
+        assert!(other.verify(&token, now).is_none());
+    }
+}

@@ -1,0 +1,5 @@
+pub mod extractors;
+pub mod jwt;
+pub mod password;
+
+pub use extractors::{AuthUser, SuperAdmin};

@@ -1,0 +1,305 @@
+//! Typed settings read once from the environment and validated at start-up.
+//! Every problem is reported at once, naming the variable.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use chrono_tz::Tz;
+use url::Url;
+
+use crate::i18n::Locale;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: String,
+    /// A `postgres://` URL or the path of the SQLite file.
+    pub database_url: String,
+    pub backend: Backend,
+    pub jwt_secret: Option<String>,
+    pub encryption_key: Option<[u8; 32]>,
+    pub admin_email: String,
+    pub admin_password: Option<String>,
+    pub default_timezone: Tz,
+    /// Language of field messages when a request sends no Accept-Language.
+    pub default_locale: Locale,
+    pub public_url: Option<Url>,
+    pub token_ttl_seconds: i64,
+    pub evolution: EvolutionSettings,
+}
+
+/// Seed 000's variables. They bootstrap the default Evolution API server.
+#[derive(Clone, Debug)]
+pub struct EvolutionSettings {
+    pub base_url: Option<Url>,
+    pub master_key: Option<String>,
+    pub max_instances_per_tenant: u32,
+    pub sync_interval_ms: u64,
+    pub enable_instance_creation: bool,
+}
+
+pub const DEFAULT_SQLITE_PATH: &str = "./data/relevo.db";
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@relevo.local";
+
+/// Every variable Relevo reads. The docker-compose test checks against this list.
+pub const ENV_VARS: &[&str] = &[
+    "DATABASE_URL",
+    "RELEVO_BIND",
+    "RELEVO_JWT_SECRET",
+    "RELEVO_ENCRYPTION_KEY",
+    "RELEVO_ADMIN_EMAIL",
+    "RELEVO_ADMIN_PASSWORD",
+    "RELEVO_DEFAULT_TIMEZONE",
+    "RELEVO_PUBLIC_URL",
+    "RELEVO_TOKEN_TTL_SECONDS",
+    "RELEVO_LOCALE",
+    "EVOLUTION_API_BASE_URL",
+    "EVOLUTION_API_MASTER_KEY",
+    "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
+    "EVOLUTION_API_SYNC_INTERVAL_ACTIVE",
+    "EVOLUTION_API_ENABLE_INSTANCE_CREATION",
+    "RUST_LOG",
+];
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars()
+            .filter(|(name, value)| ENV_VARS.contains(&name.as_str()) && !value.trim().is_empty())
+            .collect();
+        Self::from_vars(&vars)
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_string());
+
+        let (backend, database_url) = parse_database_url(
+            &get("DATABASE_URL").unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_string()),
+        );
+
+        let jwt_secret = get("RELEVO_JWT_SECRET");
+        if matches!(&jwt_secret, Some(secret) if secret.len() < 32) {
+            problems.push("RELEVO_JWT_SECRET must be at least 32 characters long".to_string());
+        }
+        let encryption_key = match get("RELEVO_ENCRYPTION_KEY") {
+            None => None,
+            Some(encoded) => match parse_encryption_key(&encoded) {
+                Ok(key) => Some(key),
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            },
+        };
+        if backend == Backend::Postgres {
+            if jwt_secret.is_none() {
+                problems.push("RELEVO_JWT_SECRET is required with PostgreSQL".to_string());
+            }
+            if get("RELEVO_ENCRYPTION_KEY").is_none() {
+                problems.push(
+                    "RELEVO_ENCRYPTION_KEY is required with PostgreSQL (32 bytes, base64)".into(),
+                );
+            }
+        }
+
+        let default_timezone = match get("RELEVO_DEFAULT_TIMEZONE") {
+            None => Tz::UTC,
+            Some(name) => name.parse().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "RELEVO_DEFAULT_TIMEZONE `{name}` is not an IANA time zone name"
+                ));
+                Tz::UTC
+            }),
+        };
+
+        let default_locale = match get("RELEVO_LOCALE") {
+            None => Locale::Es,
+            Some(tag) => Locale::parse(&tag).unwrap_or_else(|| {
+                problems.push(format!("RELEVO_LOCALE `{tag}` must be es, en or pt"));
+                Locale::Es
+            }),
+        };
+        let public_url = get("RELEVO_PUBLIC_URL").and_then(|raw| {
+            parse_http_url(&raw)
+                .map_err(|_| problems.push(format!("RELEVO_PUBLIC_URL `{raw}` is not an http(s) URL")))
+                .ok()
+        });
+        let base_url = get("EVOLUTION_API_BASE_URL").and_then(|raw| {
+            parse_http_url(&raw)
+                .map_err(|_| {
+                    problems.push(format!("EVOLUTION_API_BASE_URL `{raw}` is not an http(s) URL"))
+                })
+                .ok()
+        });
+
+        let token_ttl_seconds = parse_number(&get, "RELEVO_TOKEN_TTL_SECONDS", 3600, &mut problems);
+        let max_instances_per_tenant =
+            parse_number(&get, "EVOLUTION_API_MAX_INSTANCES_PER_TENANT", 10, &mut problems);
+        let sync_interval_ms =
+            parse_number(&get, "EVOLUTION_API_SYNC_INTERVAL_ACTIVE", 300_000, &mut problems);
+        let enable_instance_creation = match get("EVOLUTION_API_ENABLE_INSTANCE_CREATION") {
+            None => true,
+            Some(raw) => match raw.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    problems.push(format!(
+                        "EVOLUTION_API_ENABLE_INSTANCE_CREATION `{raw}` must be true or false"
+                    ));
+                    true
+                }
+            },
+        };
+
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Settings {
+            bind: get("RELEVO_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            database_url,
+            backend,
+            jwt_secret,
+            encryption_key,
+            admin_email: get("RELEVO_ADMIN_EMAIL").unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.into()),
+            admin_password: get("RELEVO_ADMIN_PASSWORD"),
+            default_timezone,
+            default_locale,
+            public_url,
+            token_ttl_seconds,
+            evolution: EvolutionSettings {
+                base_url,
+                master_key: get("EVOLUTION_API_MASTER_KEY"),
+                max_instances_per_tenant,
+                sync_interval_ms,
+                enable_instance_creation,
+            },
+        })
+    }
+
+    /// Where generated secrets live: beside the SQLite file.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        match self.backend {
+            Backend::Postgres => None,
+            Backend::Sqlite => Some(
+                Path::new(&self.database_url)
+                    .parent()
+                    .filter(|dir| !dir.as_os_str().is_empty())
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from(".")),
+            ),
+        }
+    }
+}
+
+fn parse_database_url(raw: &str) -> (Backend, String) {
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        return (Backend::Postgres, raw.to_string());
+    }
+    let path = ["sqlite://", "sqlite:", "file:"]
+        .iter()
+        .find_map(|prefix| raw.strip_prefix(prefix))
+        .unwrap_or(raw);
+    (Backend::Sqlite, path.to_string())
+}
+
+fn parse_http_url(raw: &str) -> Result<Url, ()> {
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        _ => Err(()),
+    }
+}
+
+pub fn parse_encryption_key(encoded: &str) -> Result<[u8; 32], String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            "RELEVO_ENCRYPTION_KEY must be 32 bytes encoded in base64 (openssl rand -base64 32)"
+                .to_string()
+        })
+}
+
+fn parse_number<T: std::str::FromStr + Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    problems: &mut Vec<String>,
+) -> T {
+    match get(name) {
+        None => default,
+        Some(raw) => raw.parse().unwrap_or_else(|_| {
+            problems.push(format!("{name} `{raw}` must be a positive whole number"));
+            default
+        }),
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_zero_config_sqlite() {
+        let settings = Settings::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(settings.backend, Backend::Sqlite);
+        assert_eq!(settings.database_url, DEFAULT_SQLITE_PATH);
+        assert_eq!(settings.bind, "127.0.0.1:8080");
+        assert_eq!(settings.data_dir().unwrap(), PathBuf::from("./data"));
+        assert_eq!(settings.evolution.max_instances_per_tenant, 10);
+        assert_eq!(settings.evolution.sync_interval_ms, 300_000);
+    }
+
+    #[test]
+    fn postgres_without_secrets_lists_both_problems() {
+        let err = Settings::from_vars(&vars(&[("DATABASE_URL", "postgres://localhost/relevo")]))
+            .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.to_string().contains("RELEVO_JWT_SECRET"));
+        assert!(err.to_string().contains("RELEVO_ENCRYPTION_KEY"));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = Settings::from_vars(&vars(&[
+            ("RELEVO_DEFAULT_TIMEZONE", "Mars/Olympus"),
+            ("RELEVO_ENCRYPTION_KEY", "short"),
+            ("EVOLUTION_API_BASE_URL", "ftp://x"),
+            ("EVOLUTION_API_MAX_INSTANCES_PER_TENANT", "-1"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+    }
+
+    #[test]
+    fn sqlite_url_prefixes_are_accepted() {
+        for raw in ["sqlite://x/y.db", "sqlite:x/y.db", "file:x/y.db", "x/y.db"] {
+            assert_eq!(parse_database_url(raw), (Backend::Sqlite, "x/y.db".to_string()));
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The only module that talks to the database: one connection enum over SQLite and
+//! PostgreSQL, the pool, the embedded migrations and one file per table.
+
+pub mod instances;
+pub mod login_throttle;
+pub mod schema;
+pub mod tenants;
+pub mod users;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::{Backend, Settings};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type DbBackend = <DbConnection as Connection>::Backend;
+pub type DbPool = Pool<DbConnectionManager>;
+pub type PooledDb = PooledConnection<DbConnectionManager>;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Runs one statement written once against the concrete connection, for the few
+/// statements (upserts, locks) that the multi-backend query builder does not cover.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Opens connections of the configured backend. Choosing by configuration, not by
+/// trying each backend in turn, means a PostgreSQL outage can never create a stray SQLite file.
+pub struct DbConnectionManager {
+    backend: Backend,
+    url: String,
+}
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        use diesel::r2d2::Error;
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url)
+                .map(DbConnection::Postgres)
+                .map_err(Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn =
+                    SqliteConnection::establish(&self.url).map_err(Error::ConnectionError)?;
+                // Per connection: concurrent readers with one writer, waits instead of
+                // failing while another connection writes, and enforced foreign keys.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map(|_| ()).map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub fn build_pool(settings: &Settings) -> anyhow::Result<DbPool> {
+    if let Some(dir) = settings.data_dir() {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
+    }
+    let manager = DbConnectionManager {
+        backend: settings.backend,
+        url: settings.database_url.clone(),
+    };
+    let pool = Pool::builder()
+        .max_size(16)
+        .connection_timeout(Duration::from_secs(5))
+        .build(manager)
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    Ok(pool)
+}
+
+/// Applies pending migrations. On PostgreSQL an advisory lock makes concurrent
+/// start-ups of several processes take turns.
+pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {
+    const MIGRATION_LOCK: i64 = 0x7265_6c65_766f; // "relevo"
+    let result = match conn {
+        DbConnection::Postgres(pg) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(pg)?;
+            let applied = pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(pg)?;
+            applied
+        }
+        DbConnection::Sqlite(sqlite) => sqlite
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.len()),
+    };
+    let applied = result.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    if applied > 0 {
+        log::info!("applied {applied} database migration(s)");
+    }
+    Ok(())
+}
+
+pub fn has_pending_migrations(conn: &mut DbConnection) -> anyhow::Result<bool> {
+    let pending = match conn {
+        DbConnection::Postgres(pg) => pg.has_pending_migration(POSTGRES_MIGRATIONS),
+        DbConnection::Sqlite(sqlite) => sqlite.has_pending_migration(SQLITE_MIGRATIONS),
+    };
+    pending.map_err(|e| anyhow::anyhow!("cannot read migrations: {e}"))
+}
+
+/// Pagination as the API exposes it: `page` from 1, `per_page` up to 100.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub number: i64,
+    pub per_page: i64,
+}
+
+impl Page {
+    pub fn offset(&self) -> i64 {
+        (self.number - 1) * self.per_page
+    }
+}
+
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// The name of the violated constraint, or SQLite's message naming the columns.
+pub fn violated_constraint(error: &diesel::result::Error) -> String {
+    match error {
+        diesel::result::Error::DatabaseError(_, info) => info
+            .constraint_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| info.message().to_string()),
+        _ => String::new(),
+    }
+}

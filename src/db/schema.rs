@@ -1,0 +1,71 @@
+// Written by hand: one schema for both backends, with portable SQL types only.
+
+diesel::table! {
+    tenants (id) {
+        id -> BigInt,
+        slug -> Text,
+        nombre -> Text,
+        tipo_cargo -> Nullable<Text>,
+        identificacion -> Nullable<Text>,
+        timezone -> Text,
+        rotation_strategy -> Text,
+        callback_url -> Nullable<Text>,
+        callback_secret_encrypted -> Nullable<Text>,
+        currency -> Text,
+        whatsapp_credits -> BigInt,
+        whatsapp_unit_price -> Double,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        tenant_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    whatsapp_instances (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        phone_number -> Text,
+        instance_name -> Text,
+        evolution_api_key_encrypted -> Text,
+        evolution_api_url -> Nullable<Text>,
+        daily_message_limit -> Integer,
+        messages_sent_today -> Integer,
+        last_reset_date -> Date,
+        is_active -> Bool,
+        notes -> Nullable<Text>,
+        connection_status -> Text,
+        owner_jid -> Nullable<Text>,
+        profile_name -> Nullable<Text>,
+        last_checked_at -> Nullable<Timestamp>,
+        connected_at -> Nullable<Timestamp>,
+        priority -> Integer,
+        last_used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_throttle (email) {
+        email -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(users -> tenants (tenant_id));
+diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(tenants, users, whatsapp_instances, login_throttle);

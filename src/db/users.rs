@@ -1,0 +1,96 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::on_backend;
+
+use super::schema::users;
+use super::{DbConnection, Page};
+
+#[derive(Queryable, Selectable, Identifiable, Clone, Debug)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub tenant_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub tenant_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewUser) -> QueryResult<User> {
+    on_backend!(conn, |c| diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(c))
+}
+
+pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn)
+}
+
+pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+    users::table.count().get_result(conn)
+}
+
+pub fn list(conn: &mut DbConnection, page: Page) -> QueryResult<(Vec<User>, i64)> {
+    let total = count(conn)?;
+    let rows = users::table
+        .select(User::as_select())
+        .order(users::id.asc())
+        .limit(page.per_page)
+        .offset(page.offset())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Inserts the first user unless one appeared meanwhile (another process starting at
+/// the same time); answers whether this call created it.
+pub fn create_first(
+    conn: &mut DbConnection,
+    email: &str,
+    password_hash: &str,
+    role: crate::domain::Role,
+) -> QueryResult<bool> {
+    let now = chrono::Utc::now().naive_utc();
+    let row = NewUser {
+        email: email.to_string(),
+        password_hash: password_hash.to_string(),
+        role: role.as_str().to_string(),
+        tenant_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let inserted = crate::on_backend!(conn, |c| diesel::insert_into(users::table)
+        .values(&row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}

@@ -1,0 +1,305 @@
+//! Parse-don't-validate types: a value of one of these is known to be valid.
+//! Each `parse` returns the message to show for its field when it is not.
+
+use std::fmt;
+
+use chrono_tz::Tz;
+use url::Url;
+
+use crate::i18n::Msg;
+
+/// A phone number checked by libphonenumber's metadata and kept in E.164.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+        if !compact.starts_with('+') {
+            return Err(Msg::PhoneFormat);
+        }
+        let number = phonenumber::parse(None, &compact).map_err(|_| Msg::PhoneFormat)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(Msg::PhoneFormat);
+        }
+        Ok(Self(number.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `^[A-Za-z0-9_-]{1,50}$`: the name Evolution API knows the instance by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceName(String);
+
+impl InstanceName {
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        let valid = (1..=50).contains(&raw.len())
+            && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if valid {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(Msg::InstanceNameFormat)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Messages an instance may send per local day: 1..=100000.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DailyLimit(i32);
+
+impl DailyLimit {
+    pub const MAX: i64 = 100_000;
+
+    pub fn parse(raw: i64) -> Result<Self, Msg> {
+        match raw {
+            i64::MIN..=0 => Err(Msg::DailyLimitMin),
+            1..=Self::MAX => Ok(Self(raw as i32)),
+            _ => Err(Msg::DailyLimitMax),
+        }
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// An http(s) URL without a trailing slash, as Evolution base URLs are written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl(String);
+
+impl HttpUrl {
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        match Url::parse(raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Ok(Self(url.as_str().trim_end_matches('/').to_string()))
+            }
+            _ => Err(Msg::Url),
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Free text with a maximum length in characters.
+pub fn bounded_text(raw: &str, max_chars: usize) -> Result<String, Msg> {
+    if raw.chars().count() > max_chars {
+        Err(Msg::MaxLength(max_chars))
+    } else {
+        Ok(raw.to_string())
+    }
+}
+
+/// `[a-z0-9-]`, 1 to 64 characters, not starting or ending with a dash, and not all
+/// digits (a numeric path segment means a tenant id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantSlug(String);
+
+impl TenantSlug {
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        let valid = (1..=64).contains(&raw.len())
+            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !raw.starts_with('-')
+            && !raw.ends_with('-')
+            && !raw.chars().all(|c| c.is_ascii_digit());
+        if valid {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(Msg::SlugFormat)
+        }
+    }
+
+    /// A slug made from a display name: "Juan Pérez - Alcaldía" → "juan-perez-alcaldia".
+    pub fn from_name(name: &str) -> Option<Self> {
+        let mut slug = String::new();
+        for c in name.chars().flat_map(fold_accent) {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.is_empty() && !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug: String = slug.trim_end_matches('-').chars().take(64).collect();
+        Self::parse(slug.trim_end_matches('-')).ok()
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+fn fold_accent(c: char) -> Option<char> {
+    Some(match c {
+        'á' | 'à' | 'â' | 'ã' | 'ä' | 'Á' | 'À' | 'Â' | 'Ã' | 'Ä' => 'a',
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
+        'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => 'i',
+        'ó' | 'ò' | 'ô' | 'õ' | 'ö' | 'Ó' | 'Ò' | 'Ô' | 'Õ' | 'Ö' => 'o',
+        'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => 'u',
+        'ñ' | 'Ñ' => 'n',
+        'ç' | 'Ç' => 'c',
+        other => other,
+    })
+}
+
+pub fn parse_timezone(raw: &str) -> Result<Tz, Msg> {
+    raw.parse().map_err(|_| Msg::Timezone)
+}
+
+/// How the sender picks the next instance of a tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotationStrategy {
+    RoundRobin,
+    LeastUsed,
+    MostRemaining,
+    Priority,
+}
+
+impl RotationStrategy {
+    pub const NAMES: &'static [&'static str] =
+        &["round_robin", "least_used", "most_remaining", "priority"];
+
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        match raw {
+            "round_robin" => Ok(Self::RoundRobin),
+            "least_used" => Ok(Self::LeastUsed),
+            "most_remaining" => Ok(Self::MostRemaining),
+            "priority" => Ok(Self::Priority),
+            _ => Err(Msg::OneOf(Self::NAMES)),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// A lower-cased email address of a plausible shape; delivery is never attempted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        let email = raw.trim().to_lowercase();
+        let valid = email.len() <= 254
+            && !email.chars().any(char::is_whitespace)
+            && matches!(email.split_once('@'), Some((local, domain))
+                if !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+                    && !domain.ends_with('.') && !domain.contains('@'));
+        if valid {
+            Ok(Self(email))
+        } else {
+            Err(Msg::Email)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: 8 to 128 characters.
+pub fn parse_password(raw: &str) -> Result<String, Msg> {
+    match raw.chars().count() {
+        0..=7 => Err(Msg::MinLength(8)),
+        8..=128 => Ok(raw.to_string()),
+        _ => Err(Msg::MaxLength(128)),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    SuperAdmin,
+    TenantUser,
+}
+
+impl Role {
+    pub const NAMES: &'static [&'static str] = &["super_admin", "tenant_user"];
+
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        match raw {
+            "super_admin" => Ok(Role::SuperAdmin),
+            "tenant_user" => Ok(Role::TenantUser),
+            _ => Err(Msg::OneOf(Self::NAMES)),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_are_checked_and_normalised_to_e164() {
+        assert_eq!(PhoneNumber::parse("+573001234567").unwrap().as_str(), "+573001234567");
+        assert_eq!(PhoneNumber::parse("+57 300 123 4567").unwrap().as_str(), "+573001234567");
+        assert_eq!(PhoneNumber::parse("+55 (11) 98765-4321").unwrap().as_str(), "+5511987654321");
+        for bad in ["573001234567", "3001234567", "+999123456789", "+57300", "+57abc", "+"] {
+            assert_eq!(PhoneNumber::parse(bad), Err(Msg::PhoneFormat), "{bad}");
+        }
+    }
+
+    #[test]
+    fn instance_names_follow_the_evolution_pattern() {
+        assert!(InstanceName::parse("principal_campana").is_ok());
+        assert!(InstanceName::parse("tenant-5-abc123").is_ok());
+        for bad in ["", "con espacio", "ñandú", &"x".repeat(51), "a/b"] {
+            assert_eq!(InstanceName::parse(bad), Err(Msg::InstanceNameFormat), "{bad}");
+        }
+    }
+
+    #[test]
+    fn daily_limit_bounds() {
+        assert_eq!(DailyLimit::parse(0), Err(Msg::DailyLimitMin));
+        assert_eq!(DailyLimit::parse(-5), Err(Msg::DailyLimitMin));
+        assert_eq!(DailyLimit::parse(1).unwrap().get(), 1);
+        assert_eq!(DailyLimit::parse(100_000).unwrap().get(), 100_000);
+        assert_eq!(DailyLimit::parse(100_001), Err(Msg::DailyLimitMax));
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(
+            TenantSlug::from_name("Juan Pérez - Alcaldía").unwrap().into_inner(),
+            "juan-perez-alcaldia"
+        );
+        assert!(TenantSlug::parse("candidato-alcaldia").is_ok());
+        for bad in ["Upper", "-lead", "trail-", "12345", "a_b", ""] {
+            assert!(TenantSlug::parse(bad).is_err(), "{bad}");
+        }
+        assert!(TenantSlug::from_name("¡¡¡").is_none());
+    }
+
+    #[test]
+    fn urls_emails_and_strategies() {
+        assert_eq!(
+            HttpUrl::parse("https://evo.example.com/").unwrap().into_inner(),
+            "https://evo.example.com"
+        );
+        assert!(HttpUrl::parse("ftp://evo.example.com").is_err());
+        assert!(HttpUrl::parse("not a url").is_err());
+        assert_eq!(Email::parse(" Admin@Example.COM ").unwrap().as_str(), "admin@example.com");
+        assert!(Email::parse("no-at-sign").is_err());
+        assert_eq!(RotationStrategy::parse("priority").unwrap().as_str(), "priority");
+        assert!(RotationStrategy::parse("random").is_err());
+        assert_eq!(Role::TenantUser.as_str(), "tenant_user");
+    }
+}

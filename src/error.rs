@@ -1,0 +1,266 @@
+//! The one JSON error body and the one mapping from failures to HTTP.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::i18n::{more_errors, Locale, Msg};
+
+/// Every error Relevo answers with. `errors` is set on 422 only (Laravel style).
+#[derive(Serialize, ToSchema, Debug, Clone)]
+pub struct ErrorBody {
+    #[schema(example = "WhatsApp instance not found")]
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "whatsapp.instance_not_found")]
+    pub error_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub error_params: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, Vec<String>>>)]
+    pub errors: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+    retry_after_seconds: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error_key: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                message: message.into(),
+                error_key: Some(error_key.to_string()),
+                error_params: None,
+                errors: None,
+            },
+            retry_after_seconds: None,
+        }
+    }
+
+    pub fn with_params(mut self, params: Value) -> Self {
+        self.body.error_params = Some(params);
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds);
+        self
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::bare(StatusCode::UNAUTHORIZED, "Unauthenticated.")
+    }
+
+    pub fn forbidden() -> Self {
+        Self::bare(StatusCode::FORBIDDEN, "This action is unauthorized.")
+    }
+
+    pub fn not_found(resource: Resource) -> Self {
+        let (key, message) = resource.not_found();
+        Self::new(StatusCode::NOT_FOUND, key, message)
+    }
+
+    pub fn conflict(error_key: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, error_key, message)
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "request.malformed", message)
+    }
+
+    /// An unexpected failure: its cause goes to the log, never into the body.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        log::error!("internal error: {cause}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server.internal",
+            "Internal server error.",
+        )
+    }
+
+    pub fn database_unavailable(cause: impl std::fmt::Display) -> Self {
+        log::error!("database unavailable: {cause}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database.unavailable",
+            "The database is busy or unreachable; try again shortly.",
+        )
+        .with_retry_after(1)
+    }
+
+    fn bare(status: StatusCode, message: &str) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                message: message.to_string(),
+                error_key: None,
+                error_params: None,
+                errors: None,
+            },
+            retry_after_seconds: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn body(&self) -> &ErrorBody {
+        &self.body
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after_seconds {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(&self.body)
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match &error {
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                Self::database_unavailable(error)
+            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::conflict(
+                "resource.conflict",
+                "The resource was changed by another request; try again.",
+            ),
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("database is locked") =>
+            {
+                Self::database_unavailable(error)
+            }
+            _ => Self::internal(error),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ApiError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        Self::database_unavailable(error)
+    }
+}
+
+/// The things that can be missing, each with its stable key.
+#[derive(Clone, Copy, Debug)]
+pub enum Resource {
+    Tenant,
+    User,
+    WhatsappInstance,
+    Route,
+}
+
+impl Resource {
+    fn not_found(self) -> (&'static str, &'static str) {
+        match self {
+            Resource::Tenant => ("tenant.not_found", "Tenant not found"),
+            Resource::User => ("user.not_found", "User not found"),
+            Resource::WhatsappInstance => {
+                ("whatsapp.instance_not_found", "WhatsApp instance not found")
+            }
+            Resource::Route => ("route.not_found", "The requested route does not exist"),
+        }
+    }
+}
+
+/// Field errors collected in the order fields are checked, rendered into one 422.
+#[derive(Default, Debug)]
+pub struct FieldErrors(Vec<(String, Msg)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, msg: Msg) {
+        self.0.push((field.to_string(), msg));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|(f, _)| f == field)
+    }
+
+    /// `Ok(())` when nothing was rejected, otherwise the 422 listing every problem.
+    pub fn into_result(self, locale: Locale) -> Result<(), ApiError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let mut errors = serde_json::Map::new();
+        for (field, msg) in &self.0 {
+            let text = Value::String(msg.render(field, locale));
+            match errors.get_mut(field) {
+                Some(Value::Array(list)) => list.push(text),
+                _ => {
+                    errors.insert(field.clone(), Value::Array(vec![text]));
+                }
+            }
+        }
+        let first = self.0[0].1.render(&self.0[0].0, locale);
+        let message = match self.0.len() - 1 {
+            0 => first,
+            more => format!("{first} {}", more_errors(more, locale)),
+        };
+        Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: ErrorBody {
+                message,
+                error_key: Some("validation.failed".into()),
+                error_params: None,
+                errors: Some(errors),
+            },
+            retry_after_seconds: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_lists_every_field_and_summarises_the_rest() {
+        let mut errors = FieldErrors::default();
+        errors.add("phone_number", Msg::PhoneFormat);
+        errors.add("phone_number", Msg::PhoneTaken);
+        errors.add("instance_name", Msg::Required);
+        let error = errors.into_result(Locale::Es).unwrap_err();
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = serde_json::to_value(error.body()).unwrap();
+        assert_eq!(
+            body["message"],
+            "El número de teléfono debe estar en formato internacional (ej: +573001234567) (y 2 errores más)"
+        );
+        assert_eq!(body["errors"]["phone_number"].as_array().unwrap().len(), 2);
+        assert_eq!(body["errors"]["instance_name"][0], "El campo instance_name es obligatorio.");
+    }
+
+    #[test]
+    fn unauthenticated_body_is_exactly_the_spec() {
+        let body = serde_json::to_value(ApiError::unauthenticated().body()).unwrap();
+        assert_eq!(body, serde_json::json!({"message": "Unauthenticated."}));
+    }
+}

@@ -1,0 +1,189 @@
+//! Request fields as they arrive, before any type is trusted. Bodies deserialize into
+//! structs of [`Input`] so that a wrong type is a 422 naming the field, never a 400.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::error::FieldErrors;
+use crate::i18n::Msg;
+
+/// One JSON field: missing, explicitly null, or present. Empty strings count as
+/// null, as Laravel's ConvertEmptyStringsToNull does.
+#[derive(Debug, Default, Clone)]
+pub enum Input {
+    #[default]
+    Absent,
+    Null,
+    Value(Value),
+}
+
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(deserializer)? {
+            Value::Null => Input::Null,
+            Value::String(s) if s.trim().is_empty() => Input::Null,
+            value => Input::Value(value),
+        })
+    }
+}
+
+impl Input {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Input::Absent)
+    }
+
+    /// A present string, trimmed; absent or null is `None`.
+    pub fn string(&self, field: &str, errors: &mut FieldErrors) -> Option<String> {
+        match self {
+            Input::Value(Value::String(s)) => Some(s.trim().to_string()),
+            Input::Value(_) => {
+                errors.add(field, Msg::NotString);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    pub fn required_string(&self, field: &str, errors: &mut FieldErrors) -> Option<String> {
+        if !matches!(self, Input::Value(_)) {
+            errors.add(field, Msg::Required);
+        }
+        self.string(field, errors)
+    }
+
+    /// A whole number, also when sent as a numeric string.
+    pub fn integer(&self, field: &str, errors: &mut FieldErrors) -> Option<i64> {
+        let parsed = match self {
+            Input::Absent | Input::Null => return None,
+            Input::Value(Value::Number(n)) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            }),
+            Input::Value(Value::String(s)) => s.trim().parse().ok(),
+            Input::Value(_) => None,
+        };
+        if parsed.is_none() {
+            errors.add(field, Msg::NotInteger);
+        }
+        parsed
+    }
+
+    pub fn required_integer(&self, field: &str, errors: &mut FieldErrors) -> Option<i64> {
+        if !matches!(self, Input::Value(_)) {
+            errors.add(field, Msg::Required);
+            return None;
+        }
+        self.integer(field, errors)
+    }
+
+    pub fn number(&self, field: &str, errors: &mut FieldErrors) -> Option<f64> {
+        let parsed = match self {
+            Input::Absent | Input::Null => return None,
+            Input::Value(Value::Number(n)) => n.as_f64(),
+            Input::Value(Value::String(s)) => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
+            Input::Value(_) => None,
+        };
+        if parsed.is_none() {
+            errors.add(field, Msg::NotNumber);
+        }
+        parsed
+    }
+
+    /// `true`/`false`, and the forms Laravel's `boolean` rule accepts: 1, 0, "1", "0", "true", "false".
+    pub fn boolean(&self, field: &str, errors: &mut FieldErrors) -> Option<bool> {
+        let parsed = match self {
+            Input::Absent | Input::Null => return None,
+            Input::Value(Value::Bool(b)) => Some(*b),
+            Input::Value(Value::Number(n)) => match n.as_i64() {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            },
+            Input::Value(Value::String(s)) => match s.trim() {
+                "1" | "true" => Some(true),
+                "0" | "false" => Some(false),
+                _ => None,
+            },
+            Input::Value(_) => None,
+        };
+        if parsed.is_none() {
+            errors.add(field, Msg::NotBoolean);
+        }
+        parsed
+    }
+}
+
+/// Parses an optional field with `parse` when present: `None` when absent or null.
+pub fn optional<T>(
+    input: &Input,
+    field: &str,
+    errors: &mut FieldErrors,
+    parse: impl FnOnce(&str) -> Result<T, Msg>,
+) -> Option<T> {
+    let raw = input.string(field, errors)?;
+    parse(&raw).map_err(|msg| errors.add(field, msg)).ok()
+}
+
+/// Parses a required field: absent or null is "required", anything else goes to `parse`.
+pub fn required<T>(
+    input: &Input,
+    field: &str,
+    errors: &mut FieldErrors,
+    parse: impl FnOnce(&str) -> Result<T, Msg>,
+) -> Option<T> {
+    if !matches!(input, Input::Value(_)) {
+        errors.add(field, Msg::Required);
+        return None;
+    }
+    optional(input, field, errors, parse)
+}
+
+/// An update of a nullable text field: `None` leaves it, `Some(None)` clears it.
+pub fn nullable_patch<T>(
+    input: &Input,
+    field: &str,
+    errors: &mut FieldErrors,
+    parse: impl FnOnce(&str) -> Result<T, Msg>,
+) -> Option<Option<T>> {
+    match input {
+        Input::Absent => None,
+        Input::Null => Some(None),
+        Input::Value(_) => optional(input, field, errors, parse).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(json: &str) -> Input {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn wrong_types_are_field_errors() {
+        let mut errors = FieldErrors::default();
+        assert_eq!(input("[1]").string("a", &mut errors), None);
+        assert_eq!(input("\"x\"").integer("b", &mut errors), None);
+        assert_eq!(input("\"maybe\"").boolean("c", &mut errors), None);
+        assert!(errors.has("a") && errors.has("b") && errors.has("c"));
+    }
+
+    #[test]
+    fn lenient_forms_are_accepted() {
+        let mut errors = FieldErrors::default();
+        assert_eq!(input("\"1500\"").integer("a", &mut errors), Some(1500));
+        assert_eq!(input("1500.0").integer("a", &mut errors), Some(1500));
+        assert_eq!(input("\"1\"").boolean("b", &mut errors), Some(true));
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn empty_string_is_null_and_fails_required() {
+        let mut errors = FieldErrors::default();
+        assert!(matches!(input("\"  \""), Input::Null));
+        assert_eq!(input("\"\"").required_string("name", &mut errors), None);
+        assert!(errors.has("name"));
+    }
+}

@@ -1,0 +1,13 @@
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod i18n;
+pub mod input;
+pub mod openapi;
+pub mod routes;
+pub mod secrets;
+pub mod startup;

@@ -1,0 +1,78 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{auth, health, tenants, users, whatsapp_instances as wa};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Relevo",
+        description = "Multi-tenant registry of WhatsApp sending instances with per-instance daily quotas.",
+        license(name = "MIT")
+    ),
+    paths(
+        health::health,
+        health::ready,
+        auth::login::login,
+        auth::me::me,
+        users::create::create_user,
+        users::list::list_users,
+        users::show::show_user,
+        users::delete::delete_user,
+        tenants::create::create_tenant,
+        tenants::list::list_tenants,
+        tenants::show::show_tenant,
+        tenants::update::update_tenant,
+        tenants::delete::delete_tenant,
+        wa::list_all::list_all_instances,
+        wa::list::list_instances,
+        wa::create::create_instance,
+        wa::show::show_instance,
+        wa::update::update_instance,
+        wa::delete::delete_instance,
+        wa::toggle_active::toggle_active,
+        wa::reset_counter::reset_counter,
+        wa::statistics::instance_statistics,
+        wa::own_tenant::list_own_instances,
+        wa::own_tenant::show_own_instance,
+        wa::own_tenant::own_instance_statistics,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Login and the current user"),
+        (name = "users", description = "Users, managed by super admins"),
+        (name = "tenants", description = "Tenants, by id or slug"),
+        (name = "whatsapp-instances", description = "Seed 001's instance registry (super admins)"),
+        (name = "tenant (own)", description = "A tenant user's read-only view of its own instances"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as committed in `openapi/openapi.json`.
+pub fn pretty_json() -> String {
+    let mut json = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    json.push('\n');
+    json
+}

@@ -1,0 +1,86 @@
+//! One folder per resource, one file per action. `configure` is the route table.
+
+pub mod auth;
+pub mod health;
+pub mod tenants;
+pub mod users;
+pub mod whatsapp_instances;
+pub mod wire;
+
+use actix_web::web;
+
+use crate::auth::AuthUser;
+use crate::db::tenants::{Tenant, TenantKey};
+use crate::error::{ApiError, Resource};
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use whatsapp_instances as wa;
+    cfg.service(health::health)
+        .service(health::ready)
+        .service(
+            web::scope("/api/v1")
+                .service(auth::login::login)
+                .service(auth::me::me)
+                .service(users::create::create_user)
+                .service(users::list::list_users)
+                .service(users::show::show_user)
+                .service(users::delete::delete_user)
+                .service(tenants::create::create_tenant)
+                .service(tenants::list::list_tenants)
+                .service(tenants::show::show_tenant)
+                .service(tenants::update::update_tenant)
+                .service(tenants::delete::delete_tenant)
+                .service(wa::list_all::list_all_instances)
+                .service(wa::list::list_instances)
+                .service(wa::create::create_instance)
+                .service(wa::show::show_instance)
+                .service(wa::update::update_instance)
+                .service(wa::delete::delete_instance)
+                .service(wa::toggle_active::toggle_active)
+                .service(wa::reset_counter::reset_counter)
+                .service(wa::statistics::instance_statistics)
+                .service(wa::own_tenant::list_own_instances)
+                .service(wa::own_tenant::show_own_instance)
+                .service(wa::own_tenant::own_instance_statistics)
+                .service(
+                    web::resource([
+                        "/tenant/whatsapp-instances",
+                        "/tenant/whatsapp-instances/{id}",
+                        "/tenant/whatsapp-instances/{id}/{action}",
+                    ])
+                    .route(web::post().to(wa::own_tenant::forbid_writes))
+                    .route(web::put().to(wa::own_tenant::forbid_writes))
+                    .route(web::delete().to(wa::own_tenant::forbid_writes)),
+                ),
+        );
+}
+
+/// The tenant named in the path, if this principal may see it. A tenant user asking
+/// for another tenant gets the same 404 as for a tenant that does not exist.
+pub async fn visible_tenant(
+    state: &AppState,
+    user: &AuthUser,
+    key: String,
+) -> Result<Tenant, ApiError> {
+    let tenant = state
+        .db(move |conn| Ok(crate::db::tenants::find(conn, &TenantKey::parse(&key))?))
+        .await?;
+    tenant
+        .filter(|tenant| user.can_see_tenant(tenant.id))
+        .ok_or_else(|| ApiError::not_found(Resource::Tenant))
+}
+
+/// As [`visible_tenant`], for instance management: only super admins (seed 001: 403).
+pub async fn managed_tenant(
+    state: &AppState,
+    user: &AuthUser,
+    key: String,
+) -> Result<Tenant, ApiError> {
+    let tenant = visible_tenant(state, user, key).await?;
+    if user.is_super_admin() {
+        Ok(tenant)
+    } else {
+        Err(ApiError::forbidden())
+    }
+}

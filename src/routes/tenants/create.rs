@@ -1,0 +1,91 @@
+use actix_web::{post, web, HttpResponse};
+
+use super::fields::TenantBody;
+use super::TenantResource;
+use crate::auth::SuperAdmin;
+use crate::db::{is_unique_violation, tenants::{self, NewTenant}};
+use crate::domain::{RotationStrategy, TenantSlug};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::{Locale, Msg};
+use crate::routes::wire::DataBody;
+use crate::startup::AppState;
+
+#[utoipa::path(
+    tag = "tenants",
+    request_body = TenantBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = inline(DataBody<TenantResource>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ErrorBody),
+    )
+)]
+#[post("/tenants")]
+pub async fn create_tenant(
+    state: web::Data<AppState>,
+    _admin: SuperAdmin,
+    locale: Locale,
+    body: web::Json<TenantBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    if body.nombre.is_absent() {
+        errors.add("nombre", Msg::Required);
+    }
+    let fields = body.parse(&state.cipher, &mut errors);
+    let slug = match (&fields.slug, &fields.nombre) {
+        (Some(slug), _) => Some(slug.clone()),
+        (None, Some(nombre)) if body.slug.is_absent() => {
+            let generated = TenantSlug::from_name(nombre).map(TenantSlug::into_inner);
+            if generated.is_none() {
+                errors.add("slug", Msg::Required);
+            }
+            generated
+        }
+        _ => None,
+    };
+    let now = state.clock.now().naive_utc();
+    let default_timezone = state.settings.default_timezone.name().to_string();
+    let created = state
+        .db(move |conn| {
+            if let Some(slug) = &slug {
+                if tenants::slug_exists(conn, slug, None)? {
+                    errors.add("slug", Msg::SlugTaken);
+                }
+            }
+            errors.into_result(locale)?;
+            let new = NewTenant {
+                slug: slug.expect("a slug was given or generated"),
+                nombre: fields.nombre.expect("nombre was required"),
+                tipo_cargo: fields.tipo_cargo.flatten(),
+                identificacion: fields.identificacion.flatten(),
+                timezone: fields.timezone.unwrap_or(default_timezone),
+                rotation_strategy: fields
+                    .rotation_strategy
+                    .unwrap_or_else(|| RotationStrategy::RoundRobin.as_str().to_string()),
+                callback_url: fields.callback_url.flatten(),
+                callback_secret_encrypted: fields.callback_secret_encrypted.flatten(),
+                currency: fields.currency.unwrap_or_else(|| "COP".to_string()),
+                whatsapp_credits: fields.whatsapp_credits.unwrap_or(0),
+                whatsapp_unit_price: fields.whatsapp_unit_price.unwrap_or(0.0),
+                created_at: now,
+                updated_at: now,
+            };
+            tenants::insert(conn, &new).map_err(|e| slug_race(e, locale))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(DataBody::with_message(
+        TenantResource::from(&created),
+        "Tenant created successfully",
+    )))
+}
+
+/// The only unique column of a tenant is its slug: losing a race for it is a 422.
+pub fn slug_race(error: diesel::result::Error, locale: Locale) -> ApiError {
+    if !is_unique_violation(&error) {
+        return error.into();
+    }
+    let mut errors = FieldErrors::default();
+    errors.add("slug", Msg::SlugTaken);
+    errors.into_result(locale).expect_err("one error was added")
+}

@@ -1,0 +1,136 @@
+//! Tenants (SPEC section 4), named in paths by id or slug.
+
+pub mod create;
+pub mod delete;
+pub mod fields;
+pub mod list;
+pub mod show;
+pub mod update;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::tenants::Tenant;
+use crate::routes::wire::{Decimal, Timestamp};
+use crate::routes::whatsapp_instances::InstanceResource;
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantResource {
+    #[schema(example = 5)]
+    pub id: i64,
+    #[schema(example = "candidato-alcaldia")]
+    pub slug: String,
+    #[schema(example = "Juan Pérez - Alcaldía")]
+    pub nombre: String,
+    #[schema(example = "Alcalde")]
+    pub tipo_cargo: Option<String>,
+    #[schema(example = "1234567890")]
+    pub identificacion: Option<String>,
+    #[schema(example = "America/Bogota")]
+    pub timezone: String,
+    #[schema(example = "round_robin")]
+    pub rotation_strategy: String,
+    pub callback_url: Option<String>,
+    /// The secret itself is write-only.
+    pub has_callback_secret: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<&Tenant> for TenantResource {
+    fn from(tenant: &Tenant) -> Self {
+        Self {
+            id: tenant.id,
+            slug: tenant.slug.clone(),
+            nombre: tenant.nombre.clone(),
+            tipo_cargo: tenant.tipo_cargo.clone(),
+            identificacion: tenant.identificacion.clone(),
+            timezone: tenant.timezone.clone(),
+            rotation_strategy: tenant.rotation_strategy.clone(),
+            callback_url: tenant.callback_url.clone(),
+            has_callback_secret: tenant.callback_secret_encrypted.is_some(),
+            created_at: tenant.created_at.into(),
+            updated_at: tenant.updated_at.into(),
+        }
+    }
+}
+
+/// Seed 001 section 8: the tenant with its instances, counts and messaging credits.
+#[derive(Serialize, ToSchema)]
+pub struct TenantDetail {
+    #[serde(flatten)]
+    pub tenant: TenantResource,
+    pub whatsapp_instances: Vec<InstanceResource>,
+    pub whatsapp_instances_count: i64,
+    pub active_whatsapp_instances_count: i64,
+    pub messaging_credits: MessagingCredits,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagingCredits {
+    pub emails: CreditLine,
+    pub whatsapp: CreditLine,
+    #[schema(value_type = f64)]
+    pub total_cost: Decimal,
+    #[schema(example = "COP")]
+    pub currency: String,
+    pub last_transaction_at: Option<Timestamp>,
+}
+
+/// `available` is what is left of the credits bought; `percentage_used` is `used`
+/// over everything bought.
+#[derive(Serialize, ToSchema)]
+pub struct CreditLine {
+    pub available: i64,
+    pub used: i64,
+    #[schema(value_type = f64)]
+    pub total_cost: Decimal,
+    #[schema(value_type = f64)]
+    pub unit_price: Decimal,
+    #[schema(value_type = f64)]
+    pub percentage_used: Decimal,
+}
+
+impl CreditLine {
+    pub fn new(bought: i64, used: i64, unit_price: f64) -> Self {
+        Self {
+            available: (bought - used).max(0),
+            used,
+            total_cost: Decimal(used as f64 * unit_price),
+            unit_price: Decimal(unit_price),
+            percentage_used: Decimal::percentage(used as f64, bought.max(used) as f64),
+        }
+    }
+}
+
+impl MessagingCredits {
+    /// Relevo sends no email, so that line stays at zero. WhatsApp usage is
+    /// counted from sender claims; until a tenant has any, it is zero as well.
+    pub fn of(tenant: &Tenant, whatsapp_used: i64, last_transaction_at: Option<Timestamp>) -> Self {
+        let emails = CreditLine::new(0, 0, 0.0);
+        let whatsapp = CreditLine::new(tenant.whatsapp_credits, whatsapp_used, tenant.whatsapp_unit_price);
+        Self {
+            total_cost: Decimal(emails.total_cost.0 + whatsapp.total_cost.0),
+            emails,
+            whatsapp,
+            currency: tenant.currency.clone(),
+            last_transaction_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_line_matches_the_seed_arithmetic() {
+        // Seed 001: 450 used of 2450 bought at 200 → 2000 available, 90000, 18.37 %.
+        let line = serde_json::to_value(CreditLine::new(2450, 450, 200.0)).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({"available": 2000, "used": 450, "total_cost": 90000,
+                               "unit_price": 200, "percentage_used": 18.37})
+        );
+    }
+}

@@ -1,0 +1,112 @@
+use actix_web::{post, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::UserResource;
+use crate::auth::{password, SuperAdmin};
+use crate::db::tenants::{self, TenantKey};
+use crate::db::users::{self, NewUser};
+use crate::db::is_unique_violation;
+use crate::domain::{parse_password, Email, Role};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::{Locale, Msg};
+use crate::input::{optional, Input};
+use crate::routes::wire::DataBody;
+use crate::startup::AppState;
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct CreateUserBody {
+    #[schema(value_type = String, required = true, example = "ana@example.com")]
+    #[serde(default)]
+    pub email: Input,
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128)]
+    #[serde(default)]
+    pub password: Input,
+    /// `super_admin` or `tenant_user`.
+    #[schema(value_type = String, required = true, example = "tenant_user")]
+    #[serde(default)]
+    pub role: Input,
+    /// Required for `tenant_user`, not allowed for `super_admin`.
+    #[schema(value_type = Option<i64>, example = 5)]
+    #[serde(default)]
+    pub tenant_id: Input,
+}
+
+#[utoipa::path(
+    tag = "users",
+    request_body = CreateUserBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = inline(DataBody<UserResource>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    _admin: SuperAdmin,
+    locale: Locale,
+    body: web::Json<CreateUserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    for (field, input) in [("email", &body.email), ("password", &body.password), ("role", &body.role)] {
+        if !matches!(input, Input::Value(_)) {
+            errors.add(field, Msg::Required);
+        }
+    }
+    let email = optional(&body.email, "email", &mut errors, Email::parse);
+    let password = optional(&body.password, "password", &mut errors, parse_password);
+    let role = optional(&body.role, "role", &mut errors, Role::parse);
+    let tenant_id = body.tenant_id.integer("tenant_id", &mut errors);
+    match (role, tenant_id) {
+        (Some(Role::TenantUser), None) if !errors.has("tenant_id") => errors.add("tenant_id", Msg::Required),
+        (Some(Role::SuperAdmin), Some(_)) => errors.add("tenant_id", Msg::Prohibited),
+        _ => {}
+    }
+
+    let password_hash = match &password {
+        Some(password) => {
+            let password = password.clone();
+            Some(web::block(move || password::hash(&password)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let now = state.clock.now().naive_utc();
+    let created = state
+        .db(move |conn| {
+            if let Some(email) = &email {
+                if users::find_by_email(conn, email.as_str())?.is_some() {
+                    errors.add("email", Msg::EmailTaken);
+                }
+            }
+            if let (Some(Role::TenantUser), Some(id)) = (role, tenant_id) {
+                if tenants::find(conn, &TenantKey::Id(id))?.is_none() {
+                    errors.add("tenant_id", Msg::TenantMissing);
+                }
+            }
+            errors.into_result(locale)?;
+            let (Some(email), Some(password_hash), Some(role)) = (email, password_hash, role) else {
+                unreachable!("required fields were checked");
+            };
+            let new = NewUser {
+                email: email.as_str().to_string(),
+                password_hash,
+                role: role.as_str().to_string(),
+                tenant_id: tenant_id.filter(|_| role == Role::TenantUser),
+                created_at: now,
+                updated_at: now,
+            };
+            users::insert(conn, &new).map_err(|error| {
+                if is_unique_violation(&error) {
+                    let mut errors = FieldErrors::default();
+                    errors.add("email", Msg::EmailTaken);
+                    errors.into_result(locale).expect_err("one error was added")
+                } else {
+                    error.into()
+                }
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(DataBody::with_message(UserResource::from(&created), "User created successfully")))
+}

@@ -1,0 +1,132 @@
+use actix_web::{post, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::fields::{self, check_unique, from_write_error};
+use super::{tenant_today, Detail, InstanceResource};
+use crate::auth::AuthUser;
+use crate::db::instances::{self, NewInstance};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::Locale;
+use crate::input::{optional, Input};
+use crate::routes::managed_tenant;
+use crate::routes::wire::DataBody;
+use crate::startup::AppState;
+
+/// Registers an instance that already exists on an Evolution API server.
+/// Unknown fields are ignored; every problem is reported at once.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct CreateInstanceBody {
+    /// E.164 with `+` and country code; stored normalised.
+    #[schema(value_type = String, required = true, example = "+573001234567")]
+    #[serde(default)]
+    pub phone_number: Input,
+    #[schema(value_type = String, required = true, example = "principal_campana", pattern = "^[A-Za-z0-9_-]{1,50}$")]
+    #[serde(default)]
+    pub instance_name: Input,
+    /// The instance's key on its Evolution server; stored encrypted.
+    #[schema(value_type = String, required = true, example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    #[serde(default)]
+    pub evolution_api_key: Input,
+    /// `null` means the default Evolution server.
+    #[schema(value_type = Option<String>, example = "https://evolution.midominio.com")]
+    #[serde(default)]
+    pub evolution_api_url: Input,
+    #[schema(value_type = i32, required = true, minimum = 1, maximum = 100000, example = 1000)]
+    #[serde(default)]
+    pub daily_message_limit: Input,
+    #[schema(value_type = Option<bool>, default = true)]
+    #[serde(default)]
+    pub is_active: Input,
+    #[schema(value_type = Option<String>, max_length = 1000, example = "Instancia principal para campaña electoral")]
+    #[serde(default)]
+    pub notes: Input,
+    /// For the `priority` rotation strategy: lower first. Default 0.
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000)]
+    #[serde(default)]
+    pub priority: Input,
+}
+
+#[utoipa::path(
+    tag = "whatsapp-instances",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    request_body = CreateInstanceBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = inline(DataBody<InstanceResource>)),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "Tenant not found", body = ErrorBody),
+        (status = 409, description = "Instance name owned by another tenant on this server", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ErrorBody),
+    )
+)]
+#[post("/tenants/{tenant}/whatsapp-instances")]
+pub async fn create_instance(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    locale: Locale,
+    path: web::Path<String>,
+    body: web::Json<CreateInstanceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
+
+    let mut errors = FieldErrors::default();
+    let required = ["phone_number", "instance_name", "evolution_api_key", "daily_message_limit"];
+    let inputs = [&body.phone_number, &body.instance_name, &body.evolution_api_key, &body.daily_message_limit];
+    for (field, input) in required.iter().zip(inputs) {
+        if !matches!(input, Input::Value(_)) {
+            errors.add(field, crate::i18n::Msg::Required);
+        }
+    }
+    let phone = fields::phone_number(&body.phone_number, &mut errors);
+    let name = fields::instance_name(&body.instance_name, &mut errors);
+    let api_key = fields::evolution_api_key(&body.evolution_api_key, &mut errors);
+    let api_url = optional(&body.evolution_api_url, "evolution_api_url", &mut errors, fields::evolution_api_url);
+    let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
+    let is_active = body.is_active.boolean("is_active", &mut errors).unwrap_or(true);
+    let notes = optional(&body.notes, "notes", &mut errors, fields::notes);
+    let priority = fields::priority(&body.priority, &mut errors).unwrap_or(0);
+
+    let now = state.clock.now().naive_utc();
+    let today = tenant_today(&state, &tenant);
+    let encrypted_key = api_key.as_deref().map(|key| state.cipher.encrypt(key));
+    let tenant_id = tenant.id;
+    let created = state
+        .db(move |conn| {
+            check_unique(
+                conn,
+                tenant_id,
+                phone.as_ref().map(|p| p.as_str()),
+                name.as_ref().map(|n| (n.as_str(), api_url.as_deref())),
+                None,
+                &mut errors,
+            )?;
+            errors.into_result(locale)?;
+            let (Some(phone), Some(name), Some(encrypted_key), Some(limit)) = (phone, name, encrypted_key, limit) else {
+                unreachable!("required fields were checked");
+            };
+            let new = NewInstance {
+                tenant_id,
+                phone_number: phone.as_str().to_string(),
+                instance_name: name.as_str().to_string(),
+                evolution_api_key_encrypted: encrypted_key,
+                evolution_api_url: api_url,
+                daily_message_limit: limit.get(),
+                messages_sent_today: 0,
+                last_reset_date: today,
+                is_active,
+                notes,
+                priority,
+                created_at: now,
+                updated_at: now,
+            };
+            instances::insert(conn, &new).map_err(|e| from_write_error(e, locale))
+        })
+        .await?;
+
+    let detail = Detail::Full { cipher: &state.cipher, tenant: &tenant };
+    let resource = InstanceResource::build(created, &tenant, today, detail)?;
+    Ok(HttpResponse::Created().json(DataBody::with_message(resource, "WhatsApp instance created successfully")))
+}

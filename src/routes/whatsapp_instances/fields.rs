@@ -1,0 +1,99 @@
+//! Parsing and uniqueness rules shared by create and update.
+
+use crate::db::instances;
+use crate::db::{is_unique_violation, violated_constraint, DbConnection};
+use crate::domain::{bounded_text, DailyLimit, HttpUrl, InstanceName, PhoneNumber};
+use crate::error::{ApiError, FieldErrors};
+use crate::i18n::{Locale, Msg};
+use crate::input::{optional, Input};
+
+pub const NOTES_MAX_CHARS: usize = 1000;
+pub const API_KEY_MAX_CHARS: usize = 255;
+pub const PRIORITY_MAX: i64 = 1_000_000;
+
+pub fn phone_number(input: &Input, errors: &mut FieldErrors) -> Option<PhoneNumber> {
+    optional(input, "phone_number", errors, PhoneNumber::parse)
+}
+
+pub fn instance_name(input: &Input, errors: &mut FieldErrors) -> Option<InstanceName> {
+    optional(input, "instance_name", errors, InstanceName::parse)
+}
+
+pub fn evolution_api_key(input: &Input, errors: &mut FieldErrors) -> Option<String> {
+    optional(input, "evolution_api_key", errors, |raw| bounded_text(raw, API_KEY_MAX_CHARS))
+}
+
+pub fn evolution_api_url(raw: &str) -> Result<String, Msg> {
+    HttpUrl::parse(raw).map(HttpUrl::into_inner)
+}
+
+pub fn daily_message_limit(input: &Input, errors: &mut FieldErrors) -> Option<DailyLimit> {
+    let raw = input.integer("daily_message_limit", errors)?;
+    DailyLimit::parse(raw)
+        .map_err(|msg| errors.add("daily_message_limit", msg))
+        .ok()
+}
+
+pub fn notes(raw: &str) -> Result<String, Msg> {
+    bounded_text(raw, NOTES_MAX_CHARS)
+}
+
+pub fn priority(input: &Input, errors: &mut FieldErrors) -> Option<i32> {
+    let raw = input.integer("priority", errors)?;
+    if (0..=PRIORITY_MAX).contains(&raw) {
+        Some(raw as i32)
+    } else {
+        errors.add("priority", Msg::Between(0, PRIORITY_MAX));
+        None
+    }
+}
+
+/// Adds "already registered" errors for a phone number used in the tenant or a name
+/// used by the same tenant on the same server; a name another tenant owns on that
+/// server is a 409, since it is not this tenant's to fix.
+pub fn check_unique(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    phone: Option<&str>,
+    name_on_server: Option<(&str, Option<&str>)>,
+    except_id: Option<i64>,
+    errors: &mut FieldErrors,
+) -> Result<(), ApiError> {
+    if let Some(phone) = phone {
+        if instances::phone_taken(conn, tenant_id, phone, except_id)? {
+            errors.add("phone_number", Msg::PhoneTaken);
+        }
+    }
+    if let Some((name, server)) = name_on_server {
+        match instances::name_owner(conn, name, server, except_id)? {
+            Some(owner) if owner != tenant_id => return Err(name_owned_elsewhere(name)),
+            Some(_) => errors.add("instance_name", Msg::InstanceNameTaken),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+pub fn name_owned_elsewhere(name: &str) -> ApiError {
+    ApiError::conflict(
+        "whatsapp.instance_name_taken",
+        format!("The instance name `{name}` is already used by another tenant on this Evolution API server"),
+    )
+    .with_params(serde_json::json!({ "instance_name": name }))
+}
+
+/// A write that lost a race against a concurrent one with the same phone or name.
+pub fn from_write_error(error: diesel::result::Error, locale: Locale) -> ApiError {
+    if !is_unique_violation(&error) {
+        return error.into();
+    }
+    let mut errors = FieldErrors::default();
+    if violated_constraint(&error).contains("phone") {
+        errors.add("phone_number", Msg::PhoneTaken);
+    } else {
+        errors.add("instance_name", Msg::InstanceNameTaken);
+    }
+    errors
+        .into_result(locale)
+        .expect_err("one error was added")
+}

@@ -1,0 +1,299 @@
+//! Seed 001's registry of WhatsApp instances.
+
+pub mod create;
+pub mod delete;
+pub mod fields;
+pub mod list;
+pub mod list_all;
+pub mod own_tenant;
+pub mod reset_counter;
+pub mod show;
+pub mod statistics;
+pub mod toggle_active;
+pub mod update;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::instances::Instance;
+use crate::db::tenants::Tenant;
+use crate::error::ApiError;
+use crate::routes::wire::{Decimal, Timestamp};
+use crate::secrets::Cipher;
+
+/// The tenant as embedded in an instance (show, create, update).
+#[derive(Serialize, ToSchema, Clone)]
+pub struct TenantRef {
+    #[schema(example = 5)]
+    pub id: i64,
+    #[schema(example = "candidato-alcaldia")]
+    pub slug: String,
+    #[schema(example = "Juan Pérez - Alcaldía")]
+    pub nombre: String,
+}
+
+impl From<&Tenant> for TenantRef {
+    fn from(tenant: &Tenant) -> Self {
+        Self {
+            id: tenant.id,
+            slug: tenant.slug.clone(),
+            nombre: tenant.nombre.clone(),
+        }
+    }
+}
+
+/// A WhatsApp instance. `evolution_api_key` and `tenant` appear in show, create and
+/// update responses only, never in lists.
+#[derive(Serialize, ToSchema)]
+pub struct InstanceResource {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = 5)]
+    pub tenant_id: i64,
+    #[schema(example = "+573001234567")]
+    pub phone_number: String,
+    #[schema(example = "principal_campana")]
+    pub instance_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    pub evolution_api_key: Option<String>,
+    #[schema(example = "https://evolution.midominio.com")]
+    pub evolution_api_url: Option<String>,
+    #[schema(example = 1000)]
+    pub daily_message_limit: i32,
+    #[schema(example = 245)]
+    pub messages_sent_today: i32,
+    #[schema(example = 755)]
+    pub remaining_quota: i32,
+    #[schema(value_type = String, format = Date, example = "2025-11-17")]
+    pub last_reset_date: NaiveDate,
+    pub is_active: bool,
+    pub can_send_messages: bool,
+    pub notes: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// `unknown`, `connecting`, `connected`, `disconnected` or `error`.
+    #[schema(example = "unknown")]
+    pub connection_status: String,
+    /// Lower values are used first by the `priority` rotation strategy.
+    pub priority: i32,
+    pub owner_jid: Option<String>,
+    pub profile_name: Option<String>,
+    pub last_checked_at: Option<Timestamp>,
+    pub connected_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantRef>,
+}
+
+/// Today's counter of an instance, seen from its tenant's local date. The stored
+/// counter belongs to `last_reset_date`; once that date is past, the day starts at 0
+/// without anything being written (seed 001: "reseteo automático 00:00").
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DailyUsage {
+    pub date: NaiveDate,
+    pub sent: i32,
+    pub limit: i32,
+}
+
+impl DailyUsage {
+    pub fn of(instance: &Instance, today: NaiveDate) -> Self {
+        // A stored date ahead of today (the tenant's time zone moved west) still owns
+        // its count, so changing the zone can never hand out a day's quota twice.
+        let current = instance.last_reset_date >= today;
+        Self {
+            date: instance.last_reset_date.max(today),
+            sent: if current { instance.messages_sent_today } else { 0 },
+            limit: instance.daily_message_limit,
+        }
+    }
+
+    pub fn remaining(&self) -> i32 {
+        (self.limit - self.sent).max(0)
+    }
+
+    pub fn usage_percentage(&self) -> Decimal {
+        Decimal::percentage(self.sent as f64, self.limit as f64)
+    }
+}
+
+pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
+    instance.is_active
+        && usage.remaining() > 0
+        && !matches!(instance.connection_status.as_str(), "disconnected" | "error")
+}
+
+/// How much of an instance a response shows.
+pub enum Detail<'a> {
+    /// Lists, and anything a tenant user reads: no key, no tenant.
+    Summary,
+    /// Show, create and update for super admins: the decrypted key and the tenant.
+    Full { cipher: &'a Cipher, tenant: &'a Tenant },
+}
+
+impl InstanceResource {
+    pub fn build(instance: Instance, tenant: &Tenant, today: NaiveDate, detail: Detail) -> Result<Self, ApiError> {
+        let usage = DailyUsage::of(&instance, today);
+        let (evolution_api_key, tenant_ref) = match detail {
+            Detail::Summary => (None, None),
+            Detail::Full { cipher, tenant } => (
+                Some(
+                    cipher
+                        .decrypt(&instance.evolution_api_key_encrypted)
+                        .map_err(ApiError::internal)?,
+                ),
+                Some(TenantRef::from(tenant)),
+            ),
+        };
+        debug_assert_eq!(instance.tenant_id, tenant.id);
+        Ok(Self {
+            can_send_messages: can_send(&instance, &usage),
+            id: instance.id,
+            tenant_id: instance.tenant_id,
+            phone_number: instance.phone_number,
+            instance_name: instance.instance_name,
+            evolution_api_key,
+            evolution_api_url: instance.evolution_api_url,
+            daily_message_limit: instance.daily_message_limit,
+            messages_sent_today: usage.sent,
+            remaining_quota: usage.remaining(),
+            last_reset_date: usage.date,
+            is_active: instance.is_active,
+            notes: instance.notes,
+            created_at: instance.created_at.into(),
+            updated_at: instance.updated_at.into(),
+            connection_status: instance.connection_status,
+            priority: instance.priority,
+            owner_jid: instance.owner_jid,
+            profile_name: instance.profile_name,
+            last_checked_at: instance.last_checked_at.map(Timestamp),
+            connected_at: instance.connected_at.map(Timestamp),
+            last_used_at: instance.last_used_at.map(Timestamp),
+            tenant: tenant_ref,
+        })
+    }
+}
+
+/// Seed 001 section 6, exactly.
+#[derive(Serialize, ToSchema)]
+pub struct InstanceStatistics {
+    #[schema(example = 1)]
+    pub instance_id: i64,
+    #[schema(example = "+573001234567")]
+    pub phone_number: String,
+    pub is_active: bool,
+    #[schema(example = 1000)]
+    pub daily_limit: i32,
+    #[schema(example = 245)]
+    pub sent_today: i32,
+    #[schema(example = 755)]
+    pub remaining_today: i32,
+    #[schema(value_type = f64, example = 24.5)]
+    pub usage_percentage: Decimal,
+    pub can_send: bool,
+    #[schema(example = "2025-11-17 00:00:00")]
+    pub last_reset: String,
+}
+
+impl InstanceStatistics {
+    pub fn of(instance: &Instance, today: NaiveDate) -> Self {
+        let usage = DailyUsage::of(instance, today);
+        Self {
+            instance_id: instance.id,
+            phone_number: instance.phone_number.clone(),
+            is_active: instance.is_active,
+            daily_limit: usage.limit,
+            sent_today: usage.sent,
+            remaining_today: usage.remaining(),
+            usage_percentage: usage.usage_percentage(),
+            can_send: can_send(instance, &usage),
+            last_reset: format!("{} 00:00:00", usage.date.format("%Y-%m-%d")),
+        }
+    }
+}
+
+/// The local date of a tenant, from its IANA zone.
+pub fn tenant_today(state: &crate::startup::AppState, tenant: &Tenant) -> NaiveDate {
+    let zone = tenant.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+    state.clock.today_in(zone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDateTime;
+
+    fn instance(last_reset: &str, sent: i32, limit: i32) -> Instance {
+        let at = NaiveDateTime::default();
+        Instance {
+            id: 1,
+            tenant_id: 5,
+            phone_number: "+573001234567".into(),
+            instance_name: "principal".into(),
+            evolution_api_key_encrypted: String::new(),
+            evolution_api_url: None,
+            daily_message_limit: limit,
+            messages_sent_today: sent,
+            last_reset_date: last_reset.parse().unwrap(),
+            is_active: true,
+            notes: None,
+            connection_status: "unknown".into(),
+            owner_jid: None,
+            profile_name: None,
+            last_checked_at: None,
+            connected_at: None,
+            priority: 0,
+            last_used_at: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn yesterdays_count_reads_as_zero_today() {
+        let today: NaiveDate = "2025-11-18".parse().unwrap();
+        let usage = DailyUsage::of(&instance("2025-11-17", 245, 1000), today);
+        assert_eq!((usage.sent, usage.remaining(), usage.date), (0, 1000, today));
+        let usage = DailyUsage::of(&instance("2025-11-18", 245, 1000), today);
+        assert_eq!((usage.sent, usage.remaining()), (245, 755));
+    }
+
+    #[test]
+    fn a_count_above_a_lowered_limit_leaves_nothing() {
+        let today: NaiveDate = "2025-11-17".parse().unwrap();
+        let mut over = instance("2025-11-17", 300, 200);
+        let usage = DailyUsage::of(&over, today);
+        assert_eq!(usage.remaining(), 0);
+        assert!(!can_send(&over, &usage));
+        over.daily_message_limit = 1000;
+        over.connection_status = "disconnected".into();
+        assert!(!can_send(&over, &DailyUsage::of(&over, today)));
+    }
+
+    #[test]
+    fn statistics_match_the_seed() {
+        let today: NaiveDate = "2025-11-17".parse().unwrap();
+        let stats = serde_json::to_value(InstanceStatistics::of(&instance("2025-11-17", 245, 1000), today)).unwrap();
+        assert_eq!(
+            stats,
+            serde_json::json!({
+                "instance_id": 1, "phone_number": "+573001234567", "is_active": true,
+                "daily_limit": 1000, "sent_today": 245, "remaining_today": 755,
+                "usage_percentage": 24.5, "can_send": true, "last_reset": "2025-11-17 00:00:00"
+            })
+        );
+    }
+}
+
+/// The instance `id` of `tenant_id`, or 404.
+pub async fn find_instance(
+    state: &crate::startup::AppState,
+    tenant_id: i64,
+    id: i64,
+) -> Result<Instance, ApiError> {
+    state
+        .db(move |conn| Ok(crate::db::instances::find_in_tenant(conn, tenant_id, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(crate::error::Resource::WhatsappInstance))
+}

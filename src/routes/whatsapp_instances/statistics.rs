@@ -1,0 +1,30 @@
+use actix_web::{get, web, HttpResponse};
+
+use super::{find_instance, tenant_today, InstanceStatistics};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::managed_tenant;
+use crate::routes::wire::DataBody;
+use crate::startup::AppState;
+
+#[utoipa::path(
+    tag = "whatsapp-instances",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(DataBody<InstanceStatistics>)),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/tenants/{tenant}/whatsapp-instances/{id}/statistics")]
+pub async fn instance_statistics(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_key, id) = path.into_inner();
+    let tenant = managed_tenant(&state, &user, tenant_key).await?;
+    let instance = find_instance(&state, tenant.id, id).await?;
+    let today = tenant_today(&state, &tenant);
+    Ok(HttpResponse::Ok().json(DataBody::new(InstanceStatistics::of(&instance, today))))
+}

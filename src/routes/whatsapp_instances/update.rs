@@ -1,0 +1,130 @@
+use actix_web::{put, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::fields::{self, check_unique, from_write_error};
+use super::{find_instance, tenant_today, Detail, InstanceResource};
+use crate::auth::AuthUser;
+use crate::db::instances::{self, InstanceChanges};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::{Locale, Msg};
+use crate::input::{nullable_patch, Input};
+use crate::routes::managed_tenant;
+use crate::routes::wire::DataBody;
+use crate::startup::AppState;
+
+/// Every field optional; only the fields sent change. `null` clears `notes` and
+/// points `evolution_api_url` back at the default server.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct UpdateInstanceBody {
+    #[schema(value_type = Option<String>, example = "+573001234567")]
+    #[serde(default)]
+    pub phone_number: Input,
+    #[schema(value_type = Option<String>, example = "principal_actualizada", pattern = "^[A-Za-z0-9_-]{1,50}$")]
+    #[serde(default)]
+    pub instance_name: Input,
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub evolution_api_key: Input,
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub evolution_api_url: Input,
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000, example = 1500)]
+    #[serde(default)]
+    pub daily_message_limit: Input,
+    #[schema(value_type = Option<bool>)]
+    #[serde(default)]
+    pub is_active: Input,
+    #[schema(value_type = Option<String>, max_length = 1000, example = "Límite aumentado por campaña intensiva")]
+    #[serde(default)]
+    pub notes: Input,
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000)]
+    #[serde(default)]
+    pub priority: Input,
+}
+
+#[utoipa::path(
+    tag = "whatsapp-instances",
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    request_body = UpdateInstanceBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(DataBody<InstanceResource>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Instance name owned by another tenant on this server", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ErrorBody),
+    )
+)]
+#[put("/tenants/{tenant}/whatsapp-instances/{id}")]
+pub async fn update_instance(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    locale: Locale,
+    path: web::Path<(String, i64)>,
+    body: web::Json<UpdateInstanceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_key, id) = path.into_inner();
+    let tenant = managed_tenant(&state, &user, tenant_key).await?;
+    let current = find_instance(&state, tenant.id, id).await?;
+
+    let mut errors = FieldErrors::default();
+    for (field, input) in [
+        ("phone_number", &body.phone_number),
+        ("instance_name", &body.instance_name),
+        ("evolution_api_key", &body.evolution_api_key),
+        ("daily_message_limit", &body.daily_message_limit),
+        ("is_active", &body.is_active),
+        ("priority", &body.priority),
+    ] {
+        if matches!(input, Input::Null) {
+            errors.add(field, Msg::Required);
+        }
+    }
+    let phone = fields::phone_number(&body.phone_number, &mut errors);
+    let name = fields::instance_name(&body.instance_name, &mut errors);
+    let api_key = fields::evolution_api_key(&body.evolution_api_key, &mut errors);
+    let api_url = nullable_patch(&body.evolution_api_url, "evolution_api_url", &mut errors, fields::evolution_api_url);
+    let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
+    let is_active = body.is_active.boolean("is_active", &mut errors);
+    let notes = nullable_patch(&body.notes, "notes", &mut errors, fields::notes);
+    let priority = fields::priority(&body.priority, &mut errors);
+
+    // Uniqueness is checked on the values the row will have after the update.
+    let name_changes = name.is_some() || api_url.is_some();
+    let final_name = name.as_ref().map_or(current.instance_name.clone(), |n| n.as_str().to_string());
+    let final_url = api_url.clone().unwrap_or_else(|| current.evolution_api_url.clone());
+    let changes = InstanceChanges {
+        phone_number: phone.as_ref().map(|p| p.as_str().to_string()),
+        instance_name: name.map(|n| n.as_str().to_string()),
+        evolution_api_key_encrypted: api_key.map(|key| state.cipher.encrypt(&key)),
+        evolution_api_url: api_url,
+        daily_message_limit: limit.map(|l| l.get()),
+        is_active,
+        notes,
+        priority,
+        updated_at: Some(state.clock.now().naive_utc()),
+        ..InstanceChanges::default()
+    };
+    let tenant_id = tenant.id;
+    let updated = state
+        .db(move |conn| {
+            check_unique(
+                conn,
+                tenant_id,
+                phone.as_ref().map(|p| p.as_str()),
+                name_changes.then_some((final_name.as_str(), final_url.as_deref())),
+                Some(id),
+                &mut errors,
+            )?;
+            errors.into_result(locale)?;
+            instances::update(conn, id, &changes).map_err(|e| from_write_error(e, locale))
+        })
+        .await?;
+
+    let today = tenant_today(&state, &tenant);
+    let detail = Detail::Full { cipher: &state.cipher, tenant: &tenant };
+    let resource = InstanceResource::build(updated, &tenant, today, detail)?;
+    Ok(HttpResponse::Ok().json(DataBody::with_message(resource, "WhatsApp instance updated successfully")))
+}

@@ -1,0 +1,192 @@
+//! Shapes shared by every endpoint: envelopes, pagination, timestamps and numbers
+//! written the way seed 001 writes them.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::Page;
+use crate::error::FieldErrors;
+use crate::i18n::Msg;
+use crate::input::Input;
+
+/// `{"data": ..., "message": ...}`.
+#[derive(Serialize, ToSchema)]
+pub struct DataBody<T> {
+    pub data: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl<T> DataBody<T> {
+    pub fn new(data: T) -> Self {
+        Self { data, message: None }
+    }
+
+    pub fn with_message(data: T, message: &str) -> Self {
+        Self {
+            data,
+            message: Some(message.to_string()),
+        }
+    }
+}
+
+/// `{"message": ...}` alone, as after a delete.
+#[derive(Serialize, ToSchema)]
+pub struct MessageBody {
+    #[schema(example = "WhatsApp instance deleted successfully")]
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Paginated<T> {
+    pub data: Vec<T>,
+    pub meta: PageMeta,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PageMeta {
+    pub total: i64,
+    pub current_page: i64,
+    pub last_page: i64,
+    pub per_page: i64,
+}
+
+impl<T> Paginated<T> {
+    pub fn new(data: Vec<T>, total: i64, page: Page) -> Self {
+        Self {
+            data,
+            meta: PageMeta {
+                total,
+                current_page: page.number,
+                last_page: ((total + page.per_page - 1) / page.per_page).max(1),
+                per_page: page.per_page,
+            },
+        }
+    }
+}
+
+/// UTC with microseconds: `2025-11-17T06:30:00.000000Z`.
+#[derive(Clone, Copy, Debug, ToSchema)]
+#[schema(value_type = String, format = DateTime, example = "2025-11-17T06:30:00.000000Z")]
+pub struct Timestamp(pub NaiveDateTime);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    }
+}
+
+impl From<NaiveDateTime> for Timestamp {
+    fn from(value: NaiveDateTime) -> Self {
+        Timestamp(value)
+    }
+}
+
+/// A number written without a fraction when it has none (`100`, `24.5`), as seed 001 shows.
+#[derive(Clone, Copy, Debug, PartialEq, ToSchema)]
+#[schema(value_type = f64)]
+pub struct Decimal(pub f64);
+
+impl Decimal {
+    /// Rounded to two decimals.
+    pub fn percentage(part: f64, whole: f64) -> Self {
+        if whole <= 0.0 {
+            return Decimal(0.0);
+        }
+        Decimal((part * 10_000.0 / whole).round() / 100.0)
+    }
+}
+
+impl Serialize for Decimal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 && self.0.abs() < 9.0e15 {
+            serializer.serialize_i64(self.0 as i64)
+        } else {
+            serializer.serialize_f64(self.0)
+        }
+    }
+}
+
+/// `page` (from 1) and `per_page` (default 15, at most 100).
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page number, from 1.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub page: Option<String>,
+    /// Items per page, 1 to 100 (default 15).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub per_page: Option<String>,
+}
+
+impl PageQuery {
+    pub fn parse(&self, errors: &mut FieldErrors) -> Page {
+        parse_page(&self.page, &self.per_page, errors)
+    }
+}
+
+pub fn parse_page(page: &Option<String>, per_page: &Option<String>, errors: &mut FieldErrors) -> Page {
+    let number = query_integer(page, "page", 1, i64::MAX / 1000, errors).unwrap_or(1);
+    let per_page = query_integer(per_page, "per_page", 1, 100, errors).unwrap_or(15);
+    Page { number, per_page }
+}
+
+pub fn query_integer(
+    raw: &Option<String>,
+    field: &str,
+    min: i64,
+    max: i64,
+    errors: &mut FieldErrors,
+) -> Option<i64> {
+    let value = as_input(raw).integer(field, errors)?;
+    if (min..=max).contains(&value) {
+        Some(value)
+    } else {
+        errors.add(field, Msg::Between(min, max));
+        None
+    }
+}
+
+pub fn query_boolean(raw: &Option<String>, field: &str, errors: &mut FieldErrors) -> Option<bool> {
+    as_input(raw).boolean(field, errors)
+}
+
+fn as_input(raw: &Option<String>) -> Input {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Input::Absent,
+        Some(value) => Input::Value(serde_json::Value::String(value.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_print_like_the_seed() {
+        assert_eq!(serde_json::to_string(&Decimal::percentage(245.0, 1000.0)).unwrap(), "24.5");
+        assert_eq!(serde_json::to_string(&Decimal::percentage(450.0, 2450.0)).unwrap(), "18.37");
+        assert_eq!(serde_json::to_string(&Decimal::percentage(10.0, 10.0)).unwrap(), "100");
+        assert_eq!(serde_json::to_string(&Decimal::percentage(1.0, 0.0)).unwrap(), "0");
+    }
+
+    #[test]
+    fn timestamps_have_microseconds_and_z() {
+        let t = chrono::NaiveDate::from_ymd_opt(2025, 11, 17)
+            .unwrap()
+            .and_hms_opt(6, 30, 0)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&Timestamp(t)).unwrap(),
+            "\"2025-11-17T06:30:00.000000Z\""
+        );
+    }
+
+    #[test]
+    fn last_page_is_at_least_one() {
+        let page = Page { number: 1, per_page: 10 };
+        assert_eq!(Paginated::<()>::new(vec![], 0, page).meta.last_page, 1);
+        assert_eq!(Paginated::<()>::new(vec![], 21, page).meta.last_page, 3);
+    }
+}

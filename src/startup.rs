@@ -1,0 +1,205 @@
+//! The composition root: settings in, a running HTTP server out.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Logger, Next};
+use actix_web::{error::JsonPayloadError, web, App, HttpRequest, HttpServer};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{self, users, DbConnection, DbPool};
+use crate::domain::{Email, Role};
+use crate::error::{ApiError, Resource};
+use crate::i18n::DefaultLocale;
+use crate::openapi::ApiDoc;
+use crate::secrets::{self, Cipher};
+
+/// Request bodies above this size are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub clock: SharedClock,
+    pub jwt: JwtKeys,
+    pub cipher: Cipher,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Runs database work on the blocking thread pool with a pooled connection.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+}
+
+pub struct Application {
+    address: std::net::SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the database, applies migrations, makes sure a super admin exists and
+    /// binds the listener. The server runs once `run_until_stopped` is awaited.
+    pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let prepared = settings.clone();
+        let (pool, secrets) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let secrets = secrets::resolve(&prepared)?;
+            let pool = db::build_pool(&prepared)?;
+            let mut conn = pool.get()?;
+            db::run_migrations(&mut conn)?;
+            ensure_super_admin(&mut conn, &prepared)?;
+            Ok((pool, secrets))
+        })
+        .await??;
+
+        let state = web::Data::new(AppState {
+            pool,
+            clock,
+            jwt: JwtKeys::new(&secrets.jwt_secret, settings.token_ttl_seconds),
+            cipher: Cipher::new(&secrets.encryption_key),
+            settings: settings.clone(),
+        });
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let default_locale = DefaultLocale(settings.default_locale);
+        let openapi = ApiDoc::openapi();
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#))
+                .wrap(from_fn(request_id))
+                .app_data(state.clone())
+                .app_data(default_locale)
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_BODY_BYTES)
+                        .error_handler(json_error),
+                )
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(web::PathConfig::default().error_handler(|_, _| {
+                    ApiError::not_found(Resource::Route).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                    ApiError::malformed(format!("Invalid query string: {error}")).into()
+                }))
+                .configure(crate::routes::configure)
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
+                )
+                .service(web::redirect("/docs", "/docs/"))
+                .default_service(web::to(route_not_found))
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Self { address, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// On an empty database, creates the first super admin. Its password is the configured
+/// one, or a generated one printed once in the log.
+fn ensure_super_admin(conn: &mut DbConnection, settings: &Settings) -> anyhow::Result<()> {
+    if users::count(conn)? > 0 {
+        return Ok(());
+    }
+    let email = Email::parse(&settings.admin_email)
+        .map_err(|_| anyhow::anyhow!("RELEVO_ADMIN_EMAIL `{}` is not an email address", settings.admin_email))?;
+    let (password, generated) = match &settings.admin_password {
+        Some(password) => (password.clone(), false),
+        None => (generate_password(), true),
+    };
+    let created = users::create_first(conn, email.as_str(), &password::hash(&password)?, Role::SuperAdmin)?;
+    if created && generated {
+        log::warn!(
+            "created the first super admin: email `{}`, one-time password `{password}` (shown only now; store it safely)",
+            email.as_str()
+        );
+    } else if created {
+        log::info!("created the first super admin `{}` with RELEVO_ADMIN_PASSWORD", email.as_str());
+    }
+    Ok(())
+}
+
+pub fn generate_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
+}
+
+/// Gives every request an `X-Request-Id` (the caller's, or a new one) that the access
+/// log and the response carry.
+async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let name = HeaderName::from_static("x-request-id");
+    let id = req
+        .headers()
+        .get(&name)
+        .filter(|value| value.len() <= 128)
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a uuid is a valid header")
+        });
+    let mut response = next.call(req).await?;
+    response.headers_mut().insert(name, id);
+    Ok(response)
+}
+
+fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    match error {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "request.too_large",
+            format!("The request body is larger than {} KiB.", MAX_BODY_BYTES / 1024),
+        ),
+        JsonPayloadError::ContentType => {
+            ApiError::malformed("The request body must be JSON sent with Content-Type: application/json.")
+        }
+        JsonPayloadError::Deserialize(error) if error.is_data() => {
+            ApiError::malformed("The request body must be a JSON object.")
+        }
+        JsonPayloadError::Deserialize(error) => {
+            ApiError::malformed(format!("The request body is not valid JSON: {error}"))
+        }
+        other => ApiError::malformed(format!("The request body could not be read: {other}")),
+    }
+    .into()
+}
+
+async fn route_not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(Resource::Route))
+}
