@@ -48,6 +48,15 @@ pub struct DbConnectionManager {
     url: String,
 }
 
+impl DbConnectionManager {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            backend: settings.backend,
+            url: settings.database_url.clone(),
+        }
+    }
+}
+
 impl ManageConnection for DbConnectionManager {
     type Connection = DbConnection;
     type Error = diesel::r2d2::Error;
@@ -87,10 +96,7 @@ pub fn build_pool(settings: &Settings) -> anyhow::Result<DbPool> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
     }
-    let manager = DbConnectionManager {
-        backend: settings.backend,
-        url: settings.database_url.clone(),
-    };
+    let manager = DbConnectionManager::new(settings);
     let pool = Pool::builder()
         .max_size(16)
         .connection_timeout(Duration::from_secs(5))

@@ -10,7 +10,7 @@ use crate::db::is_unique_violation;
 use crate::domain::{parse_password, Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{optional, Input};
+use crate::input::{required, Input};
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -50,14 +50,9 @@ pub async fn create_user(
     body: web::Json<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
-    for (field, input) in [("email", &body.email), ("password", &body.password), ("role", &body.role)] {
-        if !matches!(input, Input::Value(_)) {
-            errors.add(field, Msg::Required);
-        }
-    }
-    let email = optional(&body.email, "email", &mut errors, Email::parse);
-    let password = optional(&body.password, "password", &mut errors, parse_password);
-    let role = optional(&body.role, "role", &mut errors, Role::parse);
+    let email = required(&body.email, "email", &mut errors, Email::parse);
+    let password = required(&body.password, "password", &mut errors, parse_password);
+    let role = required(&body.role, "role", &mut errors, Role::parse);
     let tenant_id = body.tenant_id.integer("tenant_id", &mut errors);
     match (role, tenant_id) {
         (Some(Role::TenantUser), None) if !errors.has("tenant_id") => errors.add("tenant_id", Msg::Required),

@@ -7,8 +7,9 @@ use super::{tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
 use crate::db::instances::{self, NewInstance};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
-use crate::i18n::Locale;
-use crate::input::{optional, Input};
+use crate::domain::{InstanceName, PhoneNumber};
+use crate::i18n::{Locale, Msg};
+use crate::input::{optional, required, Input};
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -73,18 +74,17 @@ pub async fn create_instance(
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
 
     let mut errors = FieldErrors::default();
-    let required = ["phone_number", "instance_name", "evolution_api_key", "daily_message_limit"];
-    let inputs = [&body.phone_number, &body.instance_name, &body.evolution_api_key, &body.daily_message_limit];
-    for (field, input) in required.iter().zip(inputs) {
-        if !matches!(input, Input::Value(_)) {
-            errors.add(field, crate::i18n::Msg::Required);
-        }
-    }
-    let phone = fields::phone_number(&body.phone_number, &mut errors);
-    let name = fields::instance_name(&body.instance_name, &mut errors);
-    let api_key = fields::evolution_api_key(&body.evolution_api_key, &mut errors);
+    let phone = required(&body.phone_number, "phone_number", &mut errors, PhoneNumber::parse);
+    let name = required(&body.instance_name, "instance_name", &mut errors, InstanceName::parse);
+    let api_key = required(&body.evolution_api_key, "evolution_api_key", &mut errors, fields::evolution_api_key);
     let api_url = optional(&body.evolution_api_url, "evolution_api_url", &mut errors, fields::evolution_api_url);
-    let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
+    let limit = match &body.daily_message_limit {
+        Input::Value(_) => fields::daily_message_limit(&body.daily_message_limit, &mut errors),
+        _ => {
+            errors.add("daily_message_limit", Msg::Required);
+            None
+        }
+    };
     let is_active = body.is_active.boolean("is_active", &mut errors).unwrap_or(true);
     let notes = optional(&body.notes, "notes", &mut errors, fields::notes);
     let priority = fields::priority(&body.priority, &mut errors).unwrap_or(0);

@@ -2,25 +2,17 @@
 
 use crate::db::instances;
 use crate::db::{is_unique_violation, violated_constraint, DbConnection};
-use crate::domain::{bounded_text, DailyLimit, HttpUrl, InstanceName, PhoneNumber};
+use crate::domain::{bounded_text, DailyLimit, HttpUrl};
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{optional, Input};
+use crate::input::Input;
 
 pub const NOTES_MAX_CHARS: usize = 1000;
 pub const API_KEY_MAX_CHARS: usize = 255;
 pub const PRIORITY_MAX: i64 = 1_000_000;
 
-pub fn phone_number(input: &Input, errors: &mut FieldErrors) -> Option<PhoneNumber> {
-    optional(input, "phone_number", errors, PhoneNumber::parse)
-}
-
-pub fn instance_name(input: &Input, errors: &mut FieldErrors) -> Option<InstanceName> {
-    optional(input, "instance_name", errors, InstanceName::parse)
-}
-
-pub fn evolution_api_key(input: &Input, errors: &mut FieldErrors) -> Option<String> {
-    optional(input, "evolution_api_key", errors, |raw| bounded_text(raw, API_KEY_MAX_CHARS))
+pub fn evolution_api_key(raw: &str) -> Result<String, Msg> {
+    bounded_text(raw, API_KEY_MAX_CHARS)
 }
 
 pub fn evolution_api_url(raw: &str) -> Result<String, Msg> {

@@ -8,7 +8,8 @@ use crate::auth::AuthUser;
 use crate::db::instances::{self, InstanceChanges};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{nullable_patch, Input};
+use crate::domain::{InstanceName, PhoneNumber};
+use crate::input::{nullable_patch, optional, Input};
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -82,9 +83,9 @@ pub async fn update_instance(
             errors.add(field, Msg::Required);
         }
     }
-    let phone = fields::phone_number(&body.phone_number, &mut errors);
-    let name = fields::instance_name(&body.instance_name, &mut errors);
-    let api_key = fields::evolution_api_key(&body.evolution_api_key, &mut errors);
+    let phone = optional(&body.phone_number, "phone_number", &mut errors, PhoneNumber::parse);
+    let name = optional(&body.instance_name, "instance_name", &mut errors, InstanceName::parse);
+    let api_key = optional(&body.evolution_api_key, "evolution_api_key", &mut errors, fields::evolution_api_key);
     let api_url = nullable_patch(&body.evolution_api_url, "evolution_api_url", &mut errors, fields::evolution_api_url);
     let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
     let is_active = body.is_active.boolean("is_active", &mut errors);

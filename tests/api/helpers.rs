@@ -1,0 +1,302 @@
+//! `spawn_app` builds the real application on port 0 against a fresh database: a
+//! temporary SQLite file, or a new PostgreSQL database dropped when the test ends.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+use chrono::{TimeZone, Utc};
+use diesel::prelude::*;
+use diesel::{Connection, PgConnection};
+use relevo::clock::ManualClock;
+use relevo::config::Settings;
+use relevo::db::{DbConnection, DbConnectionManager};
+use relevo::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub const ADMIN_EMAIL: &str = "admin@relevo.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-123";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Writes every test once and runs it on both backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+/// Starts an app, or `None` when PostgreSQL is asked for but not reachable and not
+/// required (`RELEVO_REQUIRE_POSTGRES=1` turns that into a failure, as in CI).
+#[macro_export]
+macro_rules! spawn_or_skip {
+    ($backend:expr) => {
+        match $crate::helpers::spawn_app($backend).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub admin_token: String,
+    pub backend: Backend,
+    database: TestDatabase,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("RELEVO_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn postgres_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let reachable = PgConnection::establish(&postgres_admin_url());
+        let required = std::env::var("RELEVO_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        match reachable {
+            Ok(_) => true,
+            Err(error) if required => {
+                panic!("RELEVO_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable at {}: {error}", postgres_admin_url())
+            }
+            Err(error) => {
+                // Written past the test harness's capture so that it shows in every run.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** PostgreSQL leg SKIPPED: {} unreachable ({error}). Set RELEVO_TEST_POSTGRES_URL or start PostgreSQL; CI sets RELEVO_REQUIRE_POSTGRES=1. ***\n",
+                    postgres_admin_url()
+                );
+                false
+            }
+        }
+    })
+}
+
+/// A fresh database that disappears with the test.
+pub enum TestDatabase {
+    Sqlite { _dir: tempfile::TempDir, path: String },
+    Postgres { name: String, url: String },
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("relevo.db").to_string_lossy().into_owned();
+                Some(TestDatabase::Sqlite { _dir: dir, path })
+            }
+            Backend::Postgres => {
+                if !postgres_available() {
+                    return None;
+                }
+                let name = format!("relevo_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::establish(&postgres_admin_url()).expect("postgres admin connection");
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
+                let base = postgres_admin_url();
+                let url = format!("{}/{name}", &base[..base.rfind('/').expect("url has a database")]);
+                Some(TestDatabase::Postgres { name, url })
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite { path, .. } => path,
+            TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { name, .. } = self {
+            if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// Settings a test app runs with: explicit secrets, a known admin, port 0.
+pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = [
+        ("DATABASE_URL", database_url),
+        ("RELEVO_BIND", "127.0.0.1:0"),
+        ("RELEVO_JWT_SECRET", "test-jwt-secret-that-is-long-enough-0123456789"),
+        ("RELEVO_ENCRYPTION_KEY", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="),
+        ("RELEVO_ADMIN_EMAIL", ADMIN_EMAIL),
+        ("RELEVO_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        // Tests move the clock by days; token expiry has its own test.
+        ("RELEVO_TOKEN_TTL_SECONDS", "31536000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Settings::from_vars(&vars).expect("test settings are valid")
+}
+
+/// The seed's moment: 2025-11-17 06:30 UTC.
+pub fn seed_moment() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 11, 17, 6, 30, 0).unwrap()
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, &[]).await
+}
+
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+    let database = TestDatabase::create(backend)?;
+    let clock = Arc::new(ManualClock::new(seed_moment()));
+    let settings = test_settings(database.url(), extra);
+    let application = Application::build(settings, clock.clone()).await.expect("application builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    let mut app = TestApp {
+        address,
+        client: reqwest::Client::new(),
+        clock,
+        admin_token: String::new(),
+        backend,
+        database,
+    };
+    app.admin_token = app.login_token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    Some(app)
+}
+
+/// A response reduced to what tests assert on.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    /// Sends a request; `token` `None` means anonymous.
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        into_reply(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        self.send(method, path, Some(&self.admin_token), body).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.send(Method::POST, "/api/v1/auth/login", None, Some(&json!({"email": email, "password": password})))
+            .await
+    }
+
+    pub async fn login_token(&self, email: &str, password: &str) -> String {
+        let reply = self.login(email, password).await;
+        assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
+        reply.body["data"]["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn create_tenant(&self, body: Value) -> Reply {
+        self.admin(Method::POST, "/api/v1/tenants", Some(&body)).await
+    }
+
+    /// Seed 001's tenant "candidato-alcaldia"; answers its id.
+    pub async fn seed_tenant(&self) -> i64 {
+        self.tenant_named("candidato-alcaldia", "UTC").await
+    }
+
+    pub async fn tenant_named(&self, slug: &str, timezone: &str) -> i64 {
+        let reply = self
+            .create_tenant(json!({
+                "slug": slug, "nombre": "Juan Pérez - Alcaldía", "tipo_cargo": "Alcalde",
+                "identificacion": "1234567890", "timezone": timezone
+            }))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["data"]["id"].as_i64().unwrap()
+    }
+
+    pub async fn create_instance(&self, tenant: impl std::fmt::Display, body: &Value) -> Reply {
+        self.admin(Method::POST, &format!("/api/v1/tenants/{tenant}/whatsapp-instances"), Some(body)).await
+    }
+
+    /// Creates an instance that must succeed; answers its id.
+    pub async fn instance(&self, tenant: i64, phone: &str, name: &str, limit: i64) -> i64 {
+        let reply = self
+            .create_instance(
+                tenant,
+                &json!({"phone_number": phone, "instance_name": name, "evolution_api_key": "key-123", "daily_message_limit": limit}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["data"]["id"].as_i64().unwrap()
+    }
+
+    pub async fn create_user(&self, body: Value) -> Reply {
+        self.admin(Method::POST, "/api/v1/users", Some(&body)).await
+    }
+
+    /// A tenant user of `tenant`, logged in; answers its token.
+    pub async fn tenant_user_token(&self, tenant: i64, email: &str) -> String {
+        let reply = self
+            .create_user(json!({"email": email, "password": "tenant-password-1", "role": "tenant_user", "tenant_id": tenant}))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        self.login_token(email, "tenant-password-1").await
+    }
+
+    /// A direct connection to the app's database, for arranging and inspecting rows.
+    pub fn db(&self) -> DbConnection {
+        use diesel::r2d2::ManageConnection;
+        let settings = test_settings(self.database.url(), &[]);
+        DbConnectionManager::new(&settings).connect().expect("test database connection")
+    }
+
+    /// Arranges today's counter of an instance as if messages had been sent.
+    pub fn set_sent(&self, instance_id: i64, sent: i32, date: &str) {
+        use relevo::db::schema::whatsapp_instances::dsl::*;
+        let day: chrono::NaiveDate = date.parse().unwrap();
+        diesel::update(whatsapp_instances.find(instance_id))
+            .set((messages_sent_today.eq(sent), last_reset_date.eq(day)))
+            .execute(&mut self.db())
+            .expect("counter arranged");
+    }
+}
+
+pub async fn into_reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body read");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"))
+    };
+    Reply { status, headers, body }
+}

@@ -1,0 +1,13 @@
+//! The one integration-test binary. Every test runs the real application over HTTP,
+//! once on SQLite and once on PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod daily_reset;
+mod instances;
+mod operations;
+mod request_errors;
+mod tenants;
+mod users;
+mod validation;
