@@ -12,9 +12,24 @@ use crate::routes::{auth, health, tenants, users, whatsapp_instances as wa};
         description = "Multi-tenant registry of WhatsApp sending instances with per-instance daily quotas.",
         license(name = "MIT")
     ),
+    paths(health::health, health::ready),
+    nest((path = "/api/v1", api = ApiV1)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Login and the current user"),
+        (name = "users", description = "Users, managed by super admins"),
+        (name = "tenants", description = "Tenants, by id or slug"),
+        (name = "whatsapp-instances", description = "Seed 001's instance registry (super admins)"),
+        (name = "tenant (own)", description = "A tenant user's read-only view of its own instances"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Everything under `/api/v1`.
+#[derive(OpenApi)]
+#[openapi(
     paths(
-        health::health,
-        health::ready,
         auth::login::login,
         auth::me::me,
         users::create::create_user,
@@ -38,18 +53,9 @@ use crate::routes::{auth, health, tenants, users, whatsapp_instances as wa};
         wa::own_tenant::list_own_instances,
         wa::own_tenant::show_own_instance,
         wa::own_tenant::own_instance_statistics,
-    ),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "auth", description = "Login and the current user"),
-        (name = "users", description = "Users, managed by super admins"),
-        (name = "tenants", description = "Tenants, by id or slug"),
-        (name = "whatsapp-instances", description = "Seed 001's instance registry (super admins)"),
-        (name = "tenant (own)", description = "A tenant user's read-only view of its own instances"),
-        (name = "operations", description = "Health and readiness"),
     )
 )]
-pub struct ApiDoc;
+struct ApiV1;
 
 struct BearerAuth;
 
