@@ -11,7 +11,10 @@ pub enum Command {
     Serve,
     Migrate,
     PrintOpenApi,
-    CreateAdmin { email: String, password: Option<String> },
+    CreateAdmin {
+        email: String,
+        password: Option<String>,
+    },
 }
 
 const USAGE: &str = "usage: relevo [serve] | relevo migrate | relevo openapi | relevo admin create --email EMAIL [--password PASSWORD]";
@@ -60,10 +63,12 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 fn create_admin(settings: &Settings, email: &str, password: Option<String>) -> anyhow::Result<()> {
-    let email = Email::parse(email).map_err(|_| anyhow::anyhow!("`{email}` is not an email address"))?;
+    let email =
+        Email::parse(email).map_err(|_| anyhow::anyhow!("`{email}` is not an email address"))?;
     let (password, generated) = match password {
         Some(given) => (
-            parse_password(&given).map_err(|_| anyhow::anyhow!("the password must have 8 to 128 characters"))?,
+            parse_password(&given)
+                .map_err(|_| anyhow::anyhow!("the password must have 8 to 128 characters"))?,
             false,
         ),
         None => (generate_password(), true),
@@ -71,7 +76,12 @@ fn create_admin(settings: &Settings, email: &str, password: Option<String>) -> a
     let pool = db::build_pool(settings)?;
     let mut conn = pool.get()?;
     db::run_migrations(&mut conn)?;
-    if !users::create_first(&mut conn, email.as_str(), &password::hash(&password)?, Role::SuperAdmin)? {
+    if !users::create_first(
+        &mut conn,
+        email.as_str(),
+        &password::hash(&password)?,
+        Role::SuperAdmin,
+    )? {
         anyhow::bail!("a user with email {} already exists", email.as_str());
     }
     println!("created super admin {}", email.as_str());
@@ -95,8 +105,19 @@ mod tests {
         assert_eq!(parse_words(&["migrate"]).unwrap(), Command::Migrate);
         assert_eq!(parse_words(&["openapi"]).unwrap(), Command::PrintOpenApi);
         assert_eq!(
-            parse_words(&["admin", "create", "--email", "a@b.co", "--password", "secret123"]).unwrap(),
-            Command::CreateAdmin { email: "a@b.co".into(), password: Some("secret123".into()) }
+            parse_words(&[
+                "admin",
+                "create",
+                "--email",
+                "a@b.co",
+                "--password",
+                "secret123"
+            ])
+            .unwrap(),
+            Command::CreateAdmin {
+                email: "a@b.co".into(),
+                password: Some("secret123".into())
+            }
         );
         assert!(parse_words(&["admin", "create"]).is_err());
         assert!(parse_words(&["admin", "create", "--email"]).is_err());

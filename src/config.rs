@@ -127,22 +127,34 @@ impl Settings {
         };
         let public_url = get("RELEVO_PUBLIC_URL").and_then(|raw| {
             parse_http_url(&raw)
-                .map_err(|_| problems.push(format!("RELEVO_PUBLIC_URL `{raw}` is not an http(s) URL")))
+                .map_err(|_| {
+                    problems.push(format!("RELEVO_PUBLIC_URL `{raw}` is not an http(s) URL"))
+                })
                 .ok()
         });
         let base_url = get("EVOLUTION_API_BASE_URL").and_then(|raw| {
             parse_http_url(&raw)
                 .map_err(|_| {
-                    problems.push(format!("EVOLUTION_API_BASE_URL `{raw}` is not an http(s) URL"))
+                    problems.push(format!(
+                        "EVOLUTION_API_BASE_URL `{raw}` is not an http(s) URL"
+                    ))
                 })
                 .ok()
         });
 
         let token_ttl_seconds = parse_number(&get, "RELEVO_TOKEN_TTL_SECONDS", 3600, &mut problems);
-        let max_instances_per_tenant =
-            parse_number(&get, "EVOLUTION_API_MAX_INSTANCES_PER_TENANT", 10, &mut problems);
-        let sync_interval_ms =
-            parse_number(&get, "EVOLUTION_API_SYNC_INTERVAL_ACTIVE", 300_000, &mut problems);
+        let max_instances_per_tenant = parse_number(
+            &get,
+            "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
+            10,
+            &mut problems,
+        );
+        let sync_interval_ms = parse_number(
+            &get,
+            "EVOLUTION_API_SYNC_INTERVAL_ACTIVE",
+            300_000,
+            &mut problems,
+        );
         let enable_instance_creation = match get("EVOLUTION_API_ENABLE_INSTANCE_CREATION") {
             None => true,
             Some(raw) => match raw.to_ascii_lowercase().as_str() {
@@ -261,7 +273,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -299,7 +314,10 @@ mod tests {
     #[test]
     fn sqlite_url_prefixes_are_accepted() {
         for raw in ["sqlite://x/y.db", "sqlite:x/y.db", "file:x/y.db", "x/y.db"] {
-            assert_eq!(parse_database_url(raw), (Backend::Sqlite, "x/y.db".to_string()));
+            assert_eq!(
+                parse_database_url(raw),
+                (Backend::Sqlite, "x/y.db".to_string())
+            );
         }
     }
 }

@@ -27,7 +27,8 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    // Boxed: errors travel through every `Result` of the request path.
+    body: Box<ErrorBody>,
     retry_after_seconds: Option<u64>,
 }
 
@@ -35,12 +36,12 @@ impl ApiError {
     pub fn new(status: StatusCode, error_key: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 message: message.into(),
                 error_key: Some(error_key.to_string()),
                 error_params: None,
                 errors: None,
-            },
+            }),
             retry_after_seconds: None,
         }
     }
@@ -99,12 +100,12 @@ impl ApiError {
     fn bare(status: StatusCode, message: &str) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 message: message.to_string(),
                 error_key: None,
                 error_params: None,
                 errors: None,
-            },
+            }),
             retry_after_seconds: None,
         }
     }
@@ -226,12 +227,12 @@ impl FieldErrors {
         };
         Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 message,
                 error_key: Some("validation.failed".into()),
                 error_params: None,
                 errors: Some(errors),
-            },
+            }),
             retry_after_seconds: None,
         })
     }
@@ -255,7 +256,10 @@ mod tests {
             "El número de teléfono debe estar en formato internacional (ej: +573001234567) (y 2 errores más)"
         );
         assert_eq!(body["errors"]["phone_number"].as_array().unwrap().len(), 2);
-        assert_eq!(body["errors"]["instance_name"][0], "El campo instance_name es obligatorio.");
+        assert_eq!(
+            body["errors"]["instance_name"][0],
+            "El campo instance_name es obligatorio."
+        );
     }
 
     #[test]

@@ -210,7 +210,10 @@ mod tests {
     #[test]
     fn accept_language_picks_the_best_supported_language() {
         assert_eq!(Locale::negotiate("en-US,en;q=0.9"), Some(Locale::En));
-        assert_eq!(Locale::negotiate("fr;q=1, pt-BR;q=0.8, en;q=0.5"), Some(Locale::Pt));
+        assert_eq!(
+            Locale::negotiate("fr;q=1, pt-BR;q=0.8, en;q=0.5"),
+            Some(Locale::Pt)
+        );
         assert_eq!(Locale::negotiate("de, fr"), None);
     }
 

@@ -153,6 +153,40 @@ pub fn nullable_patch<T>(
     }
 }
 
+/// A JSON request body that must be an object. `web::Json` of a struct would also
+/// accept an array, binding its items to the fields by position.
+pub struct JsonObject<T>(pub T);
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let object =
+            actix_web::web::Json::<serde_json::Map<String, Value>>::from_request(req, payload);
+        Box::pin(async move {
+            let object = object.await?.into_inner();
+            serde_json::from_value(Value::Object(object))
+                .map(JsonObject)
+                .map_err(|_| {
+                    crate::error::ApiError::malformed("The request body must be a JSON object.")
+                        .into()
+                })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,10 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let app = Application::build(settings, Arc::new(SystemClock)).await?;
-            log::info!("Relevo listening on http://{} (API docs at /docs/)", app.address());
+            log::info!(
+                "Relevo listening on http://{} (API docs at /docs/)",
+                app.address()
+            );
             app.run_until_stopped().await?;
         }
         other => cli::run(other, settings).await?,

@@ -28,33 +28,31 @@ pub struct ApiDoc;
 
 /// Everything under `/api/v1`.
 #[derive(OpenApi)]
-#[openapi(
-    paths(
-        auth::login::login,
-        auth::me::me,
-        users::create::create_user,
-        users::list::list_users,
-        users::show::show_user,
-        users::delete::delete_user,
-        tenants::create::create_tenant,
-        tenants::list::list_tenants,
-        tenants::show::show_tenant,
-        tenants::update::update_tenant,
-        tenants::delete::delete_tenant,
-        wa::list_all::list_all_instances,
-        wa::list::list_instances,
-        wa::create::create_instance,
-        wa::show::show_instance,
-        wa::update::update_instance,
-        wa::delete::delete_instance,
-        wa::toggle_active::toggle_active,
-        wa::reset_counter::reset_counter,
-        wa::statistics::instance_statistics,
-        wa::own_tenant::list_own_instances,
-        wa::own_tenant::show_own_instance,
-        wa::own_tenant::own_instance_statistics,
-    )
-)]
+#[openapi(paths(
+    auth::login::login,
+    auth::me::me,
+    users::create::create_user,
+    users::list::list_users,
+    users::show::show_user,
+    users::delete::delete_user,
+    tenants::create::create_tenant,
+    tenants::list::list_tenants,
+    tenants::show::show_tenant,
+    tenants::update::update_tenant,
+    tenants::delete::delete_tenant,
+    wa::list_all::list_all_instances,
+    wa::list::list_instances,
+    wa::create::create_instance,
+    wa::show::show_instance,
+    wa::update::update_instance,
+    wa::delete::delete_instance,
+    wa::toggle_active::toggle_active,
+    wa::reset_counter::reset_counter,
+    wa::statistics::instance_statistics,
+    wa::own_tenant::list_own_instances,
+    wa::own_tenant::show_own_instance,
+    wa::own_tenant::own_instance_statistics,
+))]
 struct ApiV1;
 
 struct BearerAuth;

@@ -50,7 +50,9 @@ impl Cipher {
         let plaintext = self
             .aead
             .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| anyhow::anyhow!("stored secret does not decrypt with RELEVO_ENCRYPTION_KEY"))?;
+            .map_err(|_| {
+                anyhow::anyhow!("stored secret does not decrypt with RELEVO_ENCRYPTION_KEY")
+            })?;
         Ok(String::from_utf8(plaintext)?)
     }
 }
@@ -72,15 +74,17 @@ pub const SECRETS_FILE: &str = "secrets.json";
 /// `<data dir>/secrets.json`, readable by the owner only. `Settings` already refused
 /// PostgreSQL without them.
 pub fn resolve(settings: &Settings) -> anyhow::Result<Secrets> {
-    if let (Some(jwt_secret), Some(encryption_key)) = (&settings.jwt_secret, settings.encryption_key) {
+    if let (Some(jwt_secret), Some(encryption_key)) =
+        (&settings.jwt_secret, settings.encryption_key)
+    {
         return Ok(Secrets {
             jwt_secret: jwt_secret.clone(),
             encryption_key,
         });
     }
-    let dir = settings
-        .data_dir()
-        .ok_or_else(|| anyhow::anyhow!("RELEVO_JWT_SECRET and RELEVO_ENCRYPTION_KEY are required"))?;
+    let dir = settings.data_dir().ok_or_else(|| {
+        anyhow::anyhow!("RELEVO_JWT_SECRET and RELEVO_ENCRYPTION_KEY are required")
+    })?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
     let stored = load_or_create(&dir.join(SECRETS_FILE))?;
@@ -110,7 +114,10 @@ fn load_or_create(path: &Path) -> anyhow::Result<Secrets> {
         encryption_key: STANDARD.encode(key),
     };
     write_private(path, &serde_json::to_string_pretty(&file)?)?;
-    log::warn!("generated new secrets in {} (keep this file safe and private)", path.display());
+    log::warn!(
+        "generated new secrets in {} (keep this file safe and private)",
+        path.display()
+    );
     Ok(Secrets {
         jwt_secret: file.jwt_secret,
         encryption_key: key,

@@ -87,7 +87,9 @@ impl Application {
 
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#))
+                .wrap(Logger::new(
+                    r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
+                ))
                 .wrap(from_fn(request_id))
                 .app_data(state.clone())
                 .app_data(default_locale)
@@ -97,9 +99,10 @@ impl Application {
                         .error_handler(json_error),
                 )
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .app_data(web::PathConfig::default().error_handler(|_, _| {
-                    ApiError::not_found(Resource::Route).into()
-                }))
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| ApiError::not_found(Resource::Route).into()),
+                )
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::malformed(format!("Invalid query string: {error}")).into()
                 }))
@@ -136,20 +139,32 @@ fn ensure_super_admin(conn: &mut DbConnection, settings: &Settings) -> anyhow::R
     if users::count(conn)? > 0 {
         return Ok(());
     }
-    let email = Email::parse(&settings.admin_email)
-        .map_err(|_| anyhow::anyhow!("RELEVO_ADMIN_EMAIL `{}` is not an email address", settings.admin_email))?;
+    let email = Email::parse(&settings.admin_email).map_err(|_| {
+        anyhow::anyhow!(
+            "RELEVO_ADMIN_EMAIL `{}` is not an email address",
+            settings.admin_email
+        )
+    })?;
     let (password, generated) = match &settings.admin_password {
         Some(password) => (password.clone(), false),
         None => (generate_password(), true),
     };
-    let created = users::create_first(conn, email.as_str(), &password::hash(&password)?, Role::SuperAdmin)?;
+    let created = users::create_first(
+        conn,
+        email.as_str(),
+        &password::hash(&password)?,
+        Role::SuperAdmin,
+    )?;
     if created && generated {
         log::warn!(
             "created the first super admin: email `{}`, one-time password `{password}` (shown only now; store it safely)",
             email.as_str()
         );
     } else if created {
-        log::info!("created the first super admin `{}` with RELEVO_ADMIN_PASSWORD", email.as_str());
+        log::info!(
+            "created the first super admin `{}` with RELEVO_ADMIN_PASSWORD",
+            email.as_str()
+        );
     }
     Ok(())
 }
@@ -172,7 +187,8 @@ async fn request_id(
         .filter(|value| value.len() <= 128)
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a uuid is a valid header")
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .expect("a uuid is a valid header")
         });
     let mut response = next.call(req).await?;
     response.headers_mut().insert(name, id);
@@ -181,14 +197,19 @@ async fn request_id(
 
 fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     match error {
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
-            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "request.too_large",
-            format!("The request body is larger than {} KiB.", MAX_BODY_BYTES / 1024),
-        ),
-        JsonPayloadError::ContentType => {
-            ApiError::malformed("The request body must be JSON sent with Content-Type: application/json.")
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                format!(
+                    "The request body is larger than {} KiB.",
+                    MAX_BODY_BYTES / 1024
+                ),
+            )
         }
+        JsonPayloadError::ContentType => ApiError::malformed(
+            "The request body must be JSON sent with Content-Type: application/json.",
+        ),
         JsonPayloadError::Deserialize(error) if error.is_data() => {
             ApiError::malformed("The request body must be a JSON object.")
         }

@@ -55,7 +55,10 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
         .verify(token, state.clock.now())
         .ok_or_else(ApiError::unauthenticated)?;
     Ok(AuthUser {
-        user_id: claims.sub.parse().map_err(|_| ApiError::unauthenticated())?,
+        user_id: claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::unauthenticated())?,
         role: Role::parse(&claims.role).map_err(|_| ApiError::unauthenticated())?,
         tenant_id: claims.tenant_id,
     })

@@ -31,7 +31,13 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, sub: i64, role: &str, tenant_id: Option<i64>, now: DateTime<Utc>) -> String {
+    pub fn issue(
+        &self,
+        sub: i64,
+        role: &str,
+        tenant_id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> String {
         let claims = Claims {
             sub: sub.to_string(),
             role: role.to_string(),
@@ -49,7 +55,9 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        let claims = decode::<Claims>(token, &self.decoding, &validation).ok()?.claims;
+        let claims = decode::<Claims>(token, &self.decoding, &validation)
+            .ok()?
+            .claims;
         (claims.exp > now.timestamp()).then_some(claims)
     }
 }
@@ -65,7 +73,10 @@ mod tests {
         let now = Utc::now();
         let token = keys.issue(7, "super_admin", None, now);
         let claims = keys.verify(&token, now).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.role.as_str()), ("7", "super_admin"));
+        assert_eq!(
+            (claims.sub.as_str(), claims.role.as_str()),
+            ("7", "super_admin")
+        );
         assert!(keys.verify(&token, now + Duration::seconds(61)).is_none());
         let other = JwtKeys::new("another-secret-of-at-least-thirty-two!", 60);
         assert!(other.verify(&token, now).is_none());

@@ -85,7 +85,9 @@ type InstancesWithTenants = diesel::dsl::IntoBoxed<
 >;
 
 fn filtered(filter: &InstanceFilter) -> InstancesWithTenants {
-    let mut query = whatsapp_instances::table.inner_join(tenants::table).into_boxed();
+    let mut query = whatsapp_instances::table
+        .inner_join(tenants::table)
+        .into_boxed();
     if let Some(tenant_id) = filter.tenant_id {
         query = query.filter(whatsapp_instances::tenant_id.eq(tenant_id));
     }
@@ -194,7 +196,11 @@ pub fn insert(conn: &mut DbConnection, new: &NewInstance) -> QueryResult<Instanc
         .get_result(c))
 }
 
-pub fn update(conn: &mut DbConnection, id: i64, changes: &InstanceChanges) -> QueryResult<Instance> {
+pub fn update(
+    conn: &mut DbConnection,
+    id: i64,
+    changes: &InstanceChanges,
+) -> QueryResult<Instance> {
     on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))
         .set(changes)
         .returning(Instance::as_returning())
@@ -202,7 +208,11 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &InstanceChanges) -> Qu
 }
 
 /// Flips `is_active` in the database itself, so two concurrent toggles both count.
-pub fn toggle_active(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<Instance> {
+pub fn toggle_active(
+    conn: &mut DbConnection,
+    id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Instance> {
     on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))
         .set((
             whatsapp_instances::is_active.eq(diesel::dsl::not(whatsapp_instances::is_active)),

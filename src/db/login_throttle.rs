@@ -45,9 +45,11 @@ pub fn record_failure(conn: &mut DbConnection, email: &str, now: NaiveDateTime) 
     let window_over = columns::window_started_at.le(now - WINDOW);
     diesel::update(login_throttle::table.find(email))
         .set((
-            columns::failures.eq(case_when(window_over, 1.into_sql::<Integer>()).otherwise(columns::failures + 1)),
-            columns::window_started_at
-                .eq(case_when(window_over, now.into_sql::<Timestamp>()).otherwise(columns::window_started_at)),
+            columns::failures
+                .eq(case_when(window_over, 1.into_sql::<Integer>())
+                    .otherwise(columns::failures + 1)),
+            columns::window_started_at.eq(case_when(window_over, now.into_sql::<Timestamp>())
+                .otherwise(columns::window_started_at)),
         ))
         .execute(conn)?;
     diesel::update(

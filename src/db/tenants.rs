@@ -84,7 +84,11 @@ pub fn find(conn: &mut DbConnection, key: &TenantKey) -> QueryResult<Option<Tena
     }
 }
 
-pub fn slug_exists(conn: &mut DbConnection, slug: &str, except_id: Option<i64>) -> QueryResult<bool> {
+pub fn slug_exists(
+    conn: &mut DbConnection,
+    slug: &str,
+    except_id: Option<i64>,
+) -> QueryResult<bool> {
     let mut query = tenants::table
         .filter(tenants::slug.eq(slug))
         .select(tenants::id)

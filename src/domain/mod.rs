@@ -14,15 +14,21 @@ pub struct PhoneNumber(String);
 
 impl PhoneNumber {
     pub fn parse(raw: &str) -> Result<Self, Msg> {
-        let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
-        if !compact.starts_with('+') {
+        let compact: String = raw
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+            .collect();
+        // libphonenumber reads letters as keypad digits; in a stored number they are typos.
+        if !compact.starts_with('+') || compact.chars().any(char::is_alphabetic) {
             return Err(Msg::PhoneFormat);
         }
         let number = phonenumber::parse(None, &compact).map_err(|_| Msg::PhoneFormat)?;
         if !phonenumber::is_valid(&number) {
             return Err(Msg::PhoneFormat);
         }
-        Ok(Self(number.format().mode(phonenumber::Mode::E164).to_string()))
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -37,7 +43,9 @@ pub struct InstanceName(String);
 impl InstanceName {
     pub fn parse(raw: &str) -> Result<Self, Msg> {
         let valid = (1..=50).contains(&raw.len())
-            && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if valid {
             Ok(Self(raw.to_string()))
         } else {
@@ -106,7 +114,9 @@ pub struct TenantSlug(String);
 impl TenantSlug {
     pub fn parse(raw: &str) -> Result<Self, Msg> {
         let valid = (1..=64).contains(&raw.len())
-            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !raw.starts_with('-')
             && !raw.ends_with('-')
             && !raw.chars().all(|c| c.is_ascii_digit());
@@ -214,7 +224,9 @@ pub fn parse_password(raw: &str) -> Result<String, Msg> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     SuperAdmin,
@@ -249,10 +261,27 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_checked_and_normalised_to_e164() {
-        assert_eq!(PhoneNumber::parse("+573001234567").unwrap().as_str(), "+573001234567");
-        assert_eq!(PhoneNumber::parse("+57 300 123 4567").unwrap().as_str(), "+573001234567");
-        assert_eq!(PhoneNumber::parse("+55 (11) 98765-4321").unwrap().as_str(), "+5511987654321");
-        for bad in ["573001234567", "3001234567", "+999123456789", "+57300", "+57abc", "+"] {
+        assert_eq!(
+            PhoneNumber::parse("+573001234567").unwrap().as_str(),
+            "+573001234567"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+57 300 123 4567").unwrap().as_str(),
+            "+573001234567"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+55 (11) 98765-4321").unwrap().as_str(),
+            "+5511987654321"
+        );
+        for bad in [
+            "573001234567",
+            "3001234567",
+            "+999123456789",
+            "+57300",
+            "+57abc",
+            "+",
+            "+57300abc4567",
+        ] {
             assert_eq!(PhoneNumber::parse(bad), Err(Msg::PhoneFormat), "{bad}");
         }
     }
@@ -262,7 +291,11 @@ mod tests {
         assert!(InstanceName::parse("principal_campana").is_ok());
         assert!(InstanceName::parse("tenant-5-abc123").is_ok());
         for bad in ["", "con espacio", "ñandú", &"x".repeat(51), "a/b"] {
-            assert_eq!(InstanceName::parse(bad), Err(Msg::InstanceNameFormat), "{bad}");
+            assert_eq!(
+                InstanceName::parse(bad),
+                Err(Msg::InstanceNameFormat),
+                "{bad}"
+            );
         }
     }
 
@@ -278,7 +311,9 @@ mod tests {
     #[test]
     fn slugs() {
         assert_eq!(
-            TenantSlug::from_name("Juan Pérez - Alcaldía").unwrap().into_inner(),
+            TenantSlug::from_name("Juan Pérez - Alcaldía")
+                .unwrap()
+                .into_inner(),
             "juan-perez-alcaldia"
         );
         assert!(TenantSlug::parse("candidato-alcaldia").is_ok());
@@ -291,14 +326,22 @@ mod tests {
     #[test]
     fn urls_emails_and_strategies() {
         assert_eq!(
-            HttpUrl::parse("https://evo.example.com/").unwrap().into_inner(),
+            HttpUrl::parse("https://evo.example.com/")
+                .unwrap()
+                .into_inner(),
             "https://evo.example.com"
         );
         assert!(HttpUrl::parse("ftp://evo.example.com").is_err());
         assert!(HttpUrl::parse("not a url").is_err());
-        assert_eq!(Email::parse(" Admin@Example.COM ").unwrap().as_str(), "admin@example.com");
+        assert_eq!(
+            Email::parse(" Admin@Example.COM ").unwrap().as_str(),
+            "admin@example.com"
+        );
         assert!(Email::parse("no-at-sign").is_err());
-        assert_eq!(RotationStrategy::parse("priority").unwrap().as_str(), "priority");
+        assert_eq!(
+            RotationStrategy::parse("priority").unwrap().as_str(),
+            "priority"
+        );
         assert!(RotationStrategy::parse("random").is_err());
         assert_eq!(Role::TenantUser.as_str(), "tenant_user");
     }

@@ -15,7 +15,9 @@ pub struct HealthBody {
 #[utoipa::path(tag = "operations", responses((status = 200, body = HealthBody)))]
 #[get("/health")]
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(HealthBody { status: "ok".into() })
+    HttpResponse::Ok().json(HealthBody {
+        status: "ok".into(),
+    })
 }
 
 /// The database is reachable and every migration is applied.
@@ -38,5 +40,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             "Database migrations are pending; run `relevo migrate`.",
         ));
     }
-    Ok(HttpResponse::Ok().json(HealthBody { status: "ready".into() }))
+    Ok(HttpResponse::Ok().json(HealthBody {
+        status: "ready".into(),
+    }))
 }

@@ -20,7 +20,10 @@ pub struct DataBody<T> {
 
 impl<T> DataBody<T> {
     pub fn new(data: T) -> Self {
-        Self { data, message: None }
+        Self {
+            data,
+            message: None,
+        }
     }
 
     pub fn with_message(data: T, message: &str) -> Self {
@@ -126,7 +129,11 @@ impl PageQuery {
     }
 }
 
-pub fn parse_page(page: &Option<String>, per_page: &Option<String>, errors: &mut FieldErrors) -> Page {
+pub fn parse_page(
+    page: &Option<String>,
+    per_page: &Option<String>,
+    errors: &mut FieldErrors,
+) -> Page {
     let number = query_integer(page, "page", 1, i64::MAX / 1000, errors).unwrap_or(1);
     let per_page = query_integer(per_page, "per_page", 1, 100, errors).unwrap_or(15);
     Page { number, per_page }
@@ -165,10 +172,22 @@ mod tests {
 
     #[test]
     fn decimals_print_like_the_seed() {
-        assert_eq!(serde_json::to_string(&Decimal::percentage(245.0, 1000.0)).unwrap(), "24.5");
-        assert_eq!(serde_json::to_string(&Decimal::percentage(450.0, 2450.0)).unwrap(), "18.37");
-        assert_eq!(serde_json::to_string(&Decimal::percentage(10.0, 10.0)).unwrap(), "100");
-        assert_eq!(serde_json::to_string(&Decimal::percentage(1.0, 0.0)).unwrap(), "0");
+        assert_eq!(
+            serde_json::to_string(&Decimal::percentage(245.0, 1000.0)).unwrap(),
+            "24.5"
+        );
+        assert_eq!(
+            serde_json::to_string(&Decimal::percentage(450.0, 2450.0)).unwrap(),
+            "18.37"
+        );
+        assert_eq!(
+            serde_json::to_string(&Decimal::percentage(10.0, 10.0)).unwrap(),
+            "100"
+        );
+        assert_eq!(
+            serde_json::to_string(&Decimal::percentage(1.0, 0.0)).unwrap(),
+            "0"
+        );
     }
 
     #[test]
@@ -185,7 +204,10 @@ mod tests {
 
     #[test]
     fn last_page_is_at_least_one() {
-        let page = Page { number: 1, per_page: 10 };
+        let page = Page {
+            number: 1,
+            per_page: 10,
+        };
         assert_eq!(Paginated::<()>::new(vec![], 0, page).meta.last_page, 1);
         assert_eq!(Paginated::<()>::new(vec![], 21, page).meta.last_page, 3);
     }

@@ -21,7 +21,9 @@ async fn login_returns_a_bearer_token_and_the_user(backend: Backend) {
     assert_eq!(data["user"]["role"], "super_admin");
     assert_eq!(data["user"]["tenant_id"], serde_json::Value::Null);
     let token = data["access_token"].as_str().unwrap();
-    let me = app.send(Method::GET, "/api/v1/auth/me", Some(token), None).await;
+    let me = app
+        .send(Method::GET, "/api/v1/auth/me", Some(token), None)
+        .await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["data"]["email"], ADMIN_EMAIL);
 }
@@ -47,20 +49,40 @@ async fn repeated_failures_are_throttled_until_the_window_passes(backend: Backen
     }
     let locked = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
 
-    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
     assert_eq!(locked.body["error_key"], "auth.too_many_attempts");
-    let retry_after: i64 = locked.headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=900).contains(&retry_after), "Retry-After {retry_after}");
+    let retry_after: i64 = locked.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=900).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
     // Another email is not affected.
-    assert_eq!(app.login("other@relevo.test", "x-password").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login("other@relevo.test", "x-password").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     app.clock.advance(Duration::seconds(retry_after + 1));
-    assert_eq!(app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status,
+        StatusCode::OK
+    );
     // Success clears the count: four more failures do not lock.
     for _ in 0..4 {
         app.login(ADMIN_EMAIL, "wrong-password").await;
     }
-    assert_eq!(app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status,
+        StatusCode::OK
+    );
 }
 
 async fn missing_bad_and_expired_tokens_get_401(backend: Backend) {
@@ -70,73 +92,172 @@ async fn missing_bad_and_expired_tokens_get_401(backend: Backend) {
     let unauthenticated = json!({"message": "Unauthenticated."});
 
     let none = app.send(Method::GET, "/api/v1/tenants", None, None).await;
-    let garbage = app.send(Method::GET, "/api/v1/tenants", Some("not.a.jwt"), None).await;
+    let garbage = app
+        .send(Method::GET, "/api/v1/tenants", Some("not.a.jwt"), None)
+        .await;
     let fresh = app.admin(Method::GET, "/api/v1/tenants", None).await;
     app.clock.advance(Duration::seconds(3601));
     let expired = app.admin(Method::GET, "/api/v1/tenants", None).await;
 
-    assert_eq!((none.status, &none.body), (StatusCode::UNAUTHORIZED, &unauthenticated));
-    assert_eq!((garbage.status, &garbage.body), (StatusCode::UNAUTHORIZED, &unauthenticated));
+    assert_eq!(
+        (none.status, &none.body),
+        (StatusCode::UNAUTHORIZED, &unauthenticated)
+    );
+    assert_eq!(
+        (garbage.status, &garbage.body),
+        (StatusCode::UNAUTHORIZED, &unauthenticated)
+    );
     assert_eq!(fresh.status, StatusCode::OK);
-    assert_eq!((expired.status, &expired.body), (StatusCode::UNAUTHORIZED, &unauthenticated));
+    assert_eq!(
+        (expired.status, &expired.body),
+        (StatusCode::UNAUTHORIZED, &unauthenticated)
+    );
 }
 
 async fn tenant_users_cannot_manage_instances(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.instance(tenant, "+573001234567", "principal", 1000).await;
+    let id = app
+        .instance(tenant, "+573001234567", "principal", 1000)
+        .await;
     let token = app.tenant_user_token(tenant, "ana@relevo.test").await;
     let forbidden = json!({"message": "This action is unauthorized."});
     let body = json!({"phone_number": "+573009876543", "instance_name": "x", "evolution_api_key": "k", "daily_message_limit": 5});
 
     for (method, path) in [
-        (Method::GET, format!("/api/v1/tenants/{tenant}/whatsapp-instances")),
-        (Method::POST, format!("/api/v1/tenants/{tenant}/whatsapp-instances")),
-        (Method::GET, format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}")),
-        (Method::PUT, format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}")),
-        (Method::DELETE, format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}")),
-        (Method::POST, format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}/toggle-active")),
-        (Method::POST, format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}/reset-counter")),
-        (Method::POST, "/api/v1/tenant/whatsapp-instances".to_string()),
-        (Method::PUT, format!("/api/v1/tenant/whatsapp-instances/{id}")),
-        (Method::DELETE, format!("/api/v1/tenant/whatsapp-instances/{id}")),
-        (Method::POST, format!("/api/v1/tenant/whatsapp-instances/{id}/toggle-active")),
+        (
+            Method::GET,
+            format!("/api/v1/tenants/{tenant}/whatsapp-instances"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{tenant}/whatsapp-instances"),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}"),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}/toggle-active"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}/reset-counter"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenant/whatsapp-instances".to_string(),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/tenant/whatsapp-instances/{id}"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tenant/whatsapp-instances/{id}"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenant/whatsapp-instances/{id}/toggle-active"),
+        ),
         (Method::GET, "/api/v1/whatsapp-instances".to_string()),
         (Method::GET, "/api/v1/tenants".to_string()),
         (Method::POST, "/api/v1/users".to_string()),
     ] {
-        let reply = app.send(method.clone(), &path, Some(&token), Some(&body)).await;
+        let reply = app
+            .send(method.clone(), &path, Some(&token), Some(&body))
+            .await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path}");
         assert_eq!(reply.body, forbidden, "{method} {path}");
     }
     // Nothing changed.
-    let show = app.admin(Method::GET, &format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}"), None).await;
+    let show = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(show.body["data"]["is_active"], true);
-    let list = app.admin(Method::GET, &format!("/api/v1/tenants/{tenant}/whatsapp-instances"), None).await;
+    let list = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}/whatsapp-instances"),
+            None,
+        )
+        .await;
     assert_eq!(list.body["meta"]["total"], 1);
 }
 
 async fn tenant_users_read_their_own_instances_without_keys(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.instance(tenant, "+573001234567", "principal", 1000).await;
-    app.instance(tenant, "+573009876543", "secundaria", 500).await;
+    let id = app
+        .instance(tenant, "+573001234567", "principal", 1000)
+        .await;
+    app.instance(tenant, "+573009876543", "secundaria", 500)
+        .await;
     app.set_sent(id, 245, "2025-11-17");
     let token = app.tenant_user_token(tenant, "ana@relevo.test").await;
 
-    let list = app.send(Method::GET, "/api/v1/tenant/whatsapp-instances?is_active=true&per_page=10", Some(&token), None).await;
-    let show = app.send(Method::GET, &format!("/api/v1/tenant/whatsapp-instances/{id}"), Some(&token), None).await;
-    let stats = app.send(Method::GET, &format!("/api/v1/tenant/whatsapp-instances/{id}/statistics"), Some(&token), None).await;
-    let own_tenant = app.send(Method::GET, &format!("/api/v1/tenants/{tenant}"), Some(&token), None).await;
+    let list = app
+        .send(
+            Method::GET,
+            "/api/v1/tenant/whatsapp-instances?is_active=true&per_page=10",
+            Some(&token),
+            None,
+        )
+        .await;
+    let show = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/tenant/whatsapp-instances/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let stats = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/tenant/whatsapp-instances/{id}/statistics"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let own_tenant = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}"),
+            Some(&token),
+            None,
+        )
+        .await;
 
     assert_eq!(list.status, StatusCode::OK);
-    assert_eq!(list.body["meta"], json!({"total": 2, "current_page": 1, "last_page": 1, "per_page": 10}));
+    assert_eq!(
+        list.body["meta"],
+        json!({"total": 2, "current_page": 1, "last_page": 1, "per_page": 10})
+    );
     assert_eq!(show.status, StatusCode::OK);
     assert_eq!(show.body["data"]["messages_sent_today"], 245);
-    assert!(show.body["data"].get("evolution_api_key").is_none(), "tenant users never see keys");
+    assert!(
+        show.body["data"].get("evolution_api_key").is_none(),
+        "tenant users never see keys"
+    );
     assert_eq!(stats.body["data"]["usage_percentage"], 24.5);
     assert_eq!(own_tenant.status, StatusCode::OK);
-    assert!(own_tenant.body["data"]["whatsapp_instances"][0].get("evolution_api_key").is_none());
+    assert!(own_tenant.body["data"]["whatsapp_instances"][0]
+        .get("evolution_api_key")
+        .is_none());
 }
 
 async fn another_tenants_data_is_not_found_for_tenant_users(backend: Backend) {
@@ -162,9 +283,15 @@ async fn another_tenants_data_is_not_found_for_tenant_users(backend: Backend) {
 async fn super_admins_use_the_explicit_tenant_paths(backend: Backend) {
     let app = spawn_or_skip!(backend);
 
-    let reply = app.admin(Method::GET, "/api/v1/tenant/whatsapp-instances", None).await;
+    let reply = app
+        .admin(Method::GET, "/api/v1/tenant/whatsapp-instances", None)
+        .await;
 
-    assert_eq!(reply.status, StatusCode::FORBIDDEN, "a super admin's token names no tenant");
+    assert_eq!(
+        reply.status,
+        StatusCode::FORBIDDEN,
+        "a super admin's token names no tenant"
+    );
 }
 
 both_backends!(

@@ -14,21 +14,37 @@ async fn the_day_turns_at_the_tenants_midnight_not_utcs(backend: Backend) {
     let app = spawn_or_skip!(backend);
     // Bogotá is UTC-5: its 18 November starts at 05:00 UTC.
     let tenant = app.tenant_named("bogota", "America/Bogota").await;
-    app.clock.set(Utc.with_ymd_and_hms(2025, 11, 17, 15, 0, 0).unwrap());
-    let id = app.instance(tenant, "+573001234567", "principal", 1000).await;
+    app.clock
+        .set(Utc.with_ymd_and_hms(2025, 11, 17, 15, 0, 0).unwrap());
+    let id = app
+        .instance(tenant, "+573001234567", "principal", 1000)
+        .await;
     app.set_sent(id, 245, "2025-11-17");
     let show = format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}");
 
-    app.clock.set(Utc.with_ymd_and_hms(2025, 11, 18, 4, 59, 59).unwrap());
+    app.clock
+        .set(Utc.with_ymd_and_hms(2025, 11, 18, 4, 59, 59).unwrap());
     let before = app.admin(Method::GET, &show, None).await;
-    app.clock.set(Utc.with_ymd_and_hms(2025, 11, 18, 5, 0, 0).unwrap());
+    app.clock
+        .set(Utc.with_ymd_and_hms(2025, 11, 18, 5, 0, 0).unwrap());
     let after = app.admin(Method::GET, &show, None).await;
-    let stats = app.admin(Method::GET, &format!("{show}/statistics"), None).await;
-    let list = app.admin(Method::GET, &format!("/api/v1/tenants/{tenant}/whatsapp-instances"), None).await;
+    let stats = app
+        .admin(Method::GET, &format!("{show}/statistics"), None)
+        .await;
+    let list = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}/whatsapp-instances"),
+            None,
+        )
+        .await;
 
     assert_eq!(before.status, StatusCode::OK);
     assert_eq!(
-        (&before.body["data"]["messages_sent_today"], &before.body["data"]["last_reset_date"]),
+        (
+            &before.body["data"]["messages_sent_today"],
+            &before.body["data"]["last_reset_date"]
+        ),
         (&json!(245), &json!("2025-11-17"))
     );
     for data in [&after.body["data"], &list.body["data"][0]] {
@@ -47,7 +63,10 @@ async fn the_day_turns_at_the_tenants_midnight_not_utcs(backend: Backend) {
         .select((table::messages_sent_today, table::last_reset_date))
         .first(&mut app.db())
         .unwrap();
-    assert_eq!((stored_sent, stored_date.to_string().as_str()), (245, "2025-11-17"));
+    assert_eq!(
+        (stored_sent, stored_date.to_string().as_str()),
+        (245, "2025-11-17")
+    );
 }
 
 async fn an_exhausted_instance_can_send_again_after_midnight(backend: Backend) {
@@ -59,7 +78,8 @@ async fn an_exhausted_instance_can_send_again_after_midnight(backend: Backend) {
 
     let exhausted = app.admin(Method::GET, &stats, None).await;
     // Madrid is UTC+1 in November: its 18th starts at 23:00 UTC on the 17th.
-    app.clock.set(Utc.with_ymd_and_hms(2025, 11, 17, 23, 0, 0).unwrap());
+    app.clock
+        .set(Utc.with_ymd_and_hms(2025, 11, 17, 23, 0, 0).unwrap());
     let next_day = app.admin(Method::GET, &stats, None).await;
 
     assert_eq!(exhausted.body["data"]["can_send"], false);
@@ -74,10 +94,17 @@ async fn reset_counter_dates_the_reset_in_the_tenants_zone(backend: Backend) {
     let tenant = app.tenant_named("tokio", "Asia/Tokyo").await;
     let id = app.instance(tenant, "+819012345678", "tokyo", 50).await;
     // 20:00 UTC on the 17th is already the 18th in Tokyo.
-    app.clock.set(Utc.with_ymd_and_hms(2025, 11, 17, 20, 0, 0).unwrap());
+    app.clock
+        .set(Utc.with_ymd_and_hms(2025, 11, 17, 20, 0, 0).unwrap());
     app.set_sent(id, 50, "2025-11-18");
 
-    let reply = app.admin(Method::POST, &format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}/reset-counter"), None).await;
+    let reply = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}/reset-counter"),
+            None,
+        )
+        .await;
 
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["data"]["last_reset_date"], "2025-11-18");

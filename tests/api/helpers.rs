@@ -60,7 +60,6 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub admin_token: String,
-    pub backend: Backend,
     database: TestDatabase,
 }
 
@@ -94,8 +93,14 @@ fn postgres_available() -> bool {
 
 /// A fresh database that disappears with the test.
 pub enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir, path: String },
-    Postgres { name: String, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: String,
+    },
+    Postgres {
+        name: String,
+        url: String,
+    },
 }
 
 impl TestDatabase {
@@ -111,10 +116,16 @@ impl TestDatabase {
                     return None;
                 }
                 let name = format!("relevo_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = PgConnection::establish(&postgres_admin_url()).expect("postgres admin connection");
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
+                let mut admin = PgConnection::establish(&postgres_admin_url())
+                    .expect("postgres admin connection");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
                 let base = postgres_admin_url();
-                let url = format!("{}/{name}", &base[..base.rfind('/').expect("url has a database")]);
+                let url = format!(
+                    "{}/{name}",
+                    &base[..base.rfind('/').expect("url has a database")]
+                );
                 Some(TestDatabase::Postgres { name, url })
             }
         }
@@ -132,7 +143,8 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let TestDatabase::Postgres { name, .. } = self {
             if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
             }
         }
     }
@@ -143,8 +155,14 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = [
         ("DATABASE_URL", database_url),
         ("RELEVO_BIND", "127.0.0.1:0"),
-        ("RELEVO_JWT_SECRET", "test-jwt-secret-that-is-long-enough-0123456789"),
-        ("RELEVO_ENCRYPTION_KEY", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="),
+        (
+            "RELEVO_JWT_SECRET",
+            "test-jwt-secret-that-is-long-enough-0123456789",
+        ),
+        (
+            "RELEVO_ENCRYPTION_KEY",
+            "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+        ),
         ("RELEVO_ADMIN_EMAIL", ADMIN_EMAIL),
         ("RELEVO_ADMIN_PASSWORD", ADMIN_PASSWORD),
         // Tests move the clock by days; token expiry has its own test.
@@ -172,7 +190,9 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
     let database = TestDatabase::create(backend)?;
     let clock = Arc::new(ManualClock::new(seed_moment()));
     let settings = test_settings(database.url(), extra);
-    let application = Application::build(settings, clock.clone()).await.expect("application builds");
+    let application = Application::build(settings, clock.clone())
+        .await
+        .expect("application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     let mut app = TestApp {
@@ -180,7 +200,6 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
         client: reqwest::Client::new(),
         clock,
         admin_token: String::new(),
-        backend,
         database,
     };
     app.admin_token = app.login_token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -196,8 +215,16 @@ pub struct Reply {
 
 impl TestApp {
     /// Sends a request; `token` `None` means anonymous.
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
-        let mut request = self.client.request(method, format!("{}{path}", self.address));
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -212,18 +239,27 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.send(Method::POST, "/api/v1/auth/login", None, Some(&json!({"email": email, "password": password})))
-            .await
+        self.send(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({"email": email, "password": password})),
+        )
+        .await
     }
 
     pub async fn login_token(&self, email: &str, password: &str) -> String {
         let reply = self.login(email, password).await;
         assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
-        reply.body["data"]["access_token"].as_str().unwrap().to_string()
+        reply.body["data"]["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub async fn create_tenant(&self, body: Value) -> Reply {
-        self.admin(Method::POST, "/api/v1/tenants", Some(&body)).await
+        self.admin(Method::POST, "/api/v1/tenants", Some(&body))
+            .await
     }
 
     /// Seed 001's tenant "candidato-alcaldia"; answers its id.
@@ -243,7 +279,12 @@ impl TestApp {
     }
 
     pub async fn create_instance(&self, tenant: impl std::fmt::Display, body: &Value) -> Reply {
-        self.admin(Method::POST, &format!("/api/v1/tenants/{tenant}/whatsapp-instances"), Some(body)).await
+        self.admin(
+            Method::POST,
+            &format!("/api/v1/tenants/{tenant}/whatsapp-instances"),
+            Some(body),
+        )
+        .await
     }
 
     /// Creates an instance that must succeed; answers its id.
@@ -275,7 +316,9 @@ impl TestApp {
     pub fn db(&self) -> DbConnection {
         use diesel::r2d2::ManageConnection;
         let settings = test_settings(self.database.url(), &[]);
-        DbConnectionManager::new(&settings).connect().expect("test database connection")
+        DbConnectionManager::new(&settings)
+            .connect()
+            .expect("test database connection")
     }
 
     /// Arranges today's counter of an instance as if messages had been sent.
@@ -296,7 +339,12 @@ pub async fn into_reply(response: reqwest::Response) -> Reply {
     let body = if text.is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"))
     };
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }

@@ -37,9 +37,20 @@ fn assert_contains(actual: &Value, expected: &Value) {
 }
 
 const LIST_FIELDS: &[&str] = &[
-    "id", "tenant_id", "phone_number", "instance_name", "evolution_api_url", "daily_message_limit",
-    "messages_sent_today", "remaining_quota", "last_reset_date", "is_active", "can_send_messages", "notes",
-    "created_at", "updated_at",
+    "id",
+    "tenant_id",
+    "phone_number",
+    "instance_name",
+    "evolution_api_url",
+    "daily_message_limit",
+    "messages_sent_today",
+    "remaining_quota",
+    "last_reset_date",
+    "is_active",
+    "can_send_messages",
+    "notes",
+    "created_at",
+    "updated_at",
 ];
 
 fn path(tenant: i64, rest: &str) -> String {
@@ -53,7 +64,10 @@ async fn create_answers_201_with_the_seed_json(backend: Backend) {
     let reply = app.create_instance(tenant, &seed_create_body()).await;
 
     assert_eq!(reply.status, StatusCode::CREATED);
-    assert_eq!(reply.body["message"], "WhatsApp instance created successfully");
+    assert_eq!(
+        reply.body["message"],
+        "WhatsApp instance created successfully"
+    );
     let mut expected = json!({
         "tenant_id": tenant,
         "phone_number": "+573001234567",
@@ -81,25 +95,47 @@ async fn create_answers_201_with_the_seed_json(backend: Backend) {
 async fn list_hides_keys_and_paginates_like_the_seed(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let first = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"].as_i64().unwrap();
-    let second = app.create_instance(tenant, &seed_second_body()).await.body["data"]["id"].as_i64().unwrap();
+    let first = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
+    let second = app.create_instance(tenant, &seed_second_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
     app.set_sent(first, 245, "2025-11-17");
     app.set_sent(second, 120, "2025-11-17");
 
-    let reply = app.admin(Method::GET, &path(tenant, "?is_active=true&per_page=10"), None).await;
+    let reply = app
+        .admin(
+            Method::GET,
+            &path(tenant, "?is_active=true&per_page=10"),
+            None,
+        )
+        .await;
 
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body["meta"], json!({"total": 2, "current_page": 1, "last_page": 1, "per_page": 10}));
+    assert_eq!(
+        reply.body["meta"],
+        json!({"total": 2, "current_page": 1, "last_page": 1, "per_page": 10})
+    );
     let items = reply.body["data"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     for item in items {
         for field in LIST_FIELDS {
-            assert!(item.get(field).is_some(), "list item lacks `{field}`: {item}");
+            assert!(
+                item.get(field).is_some(),
+                "list item lacks `{field}`: {item}"
+            );
         }
-        assert!(item.get("evolution_api_key").is_none(), "a list must never show keys: {item}");
+        assert!(
+            item.get("evolution_api_key").is_none(),
+            "a list must never show keys: {item}"
+        );
         assert!(item.get("tenant").is_none());
     }
-    assert_contains(&items[0], &json!({"messages_sent_today": 245, "remaining_quota": 755, "can_send_messages": true}));
+    assert_contains(
+        &items[0],
+        &json!({"messages_sent_today": 245, "remaining_quota": 755, "can_send_messages": true}),
+    );
     assert_contains(
         &items[1],
         &json!({"evolution_api_url": null, "daily_message_limit": 500, "messages_sent_today": 120, "remaining_quota": 380}),
@@ -109,10 +145,14 @@ async fn list_hides_keys_and_paginates_like_the_seed(backend: Backend) {
 async fn show_includes_the_key_and_the_tenant(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"].as_i64().unwrap();
+    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
     app.set_sent(id, 245, "2025-11-17");
 
-    let reply = app.admin(Method::GET, &path(tenant, &format!("/{id}")), None).await;
+    let reply = app
+        .admin(Method::GET, &path(tenant, &format!("/{id}")), None)
+        .await;
 
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.body.get("message").is_none());
@@ -125,14 +165,22 @@ async fn show_includes_the_key_and_the_tenant(backend: Backend) {
         }),
     );
     // The tenant may also be named by its slug.
-    let by_slug = app.admin(Method::GET, &format!("/api/v1/tenants/candidato-alcaldia/whatsapp-instances/{id}"), None).await;
+    let by_slug = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/candidato-alcaldia/whatsapp-instances/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(by_slug.body["data"]["id"], id);
 }
 
 async fn partial_update_changes_only_what_was_sent(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"].as_i64().unwrap();
+    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
     app.set_sent(id, 245, "2025-11-17");
     app.clock.advance(chrono::Duration::minutes(270)); // 11:00, as in the seed
 
@@ -140,13 +188,18 @@ async fn partial_update_changes_only_what_was_sent(backend: Backend) {
         .admin(
             Method::PUT,
             &path(tenant, &format!("/{id}")),
-            Some(&json!({"instance_name": "principal_actualizada", "daily_message_limit": 1500,
-                         "notes": "Límite aumentado por campaña intensiva"})),
+            Some(
+                &json!({"instance_name": "principal_actualizada", "daily_message_limit": 1500,
+                         "notes": "Límite aumentado por campaña intensiva"}),
+            ),
         )
         .await;
 
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.body["message"], "WhatsApp instance updated successfully");
+    assert_eq!(
+        reply.body["message"],
+        "WhatsApp instance updated successfully"
+    );
     assert_contains(
         &reply.body["data"],
         &json!({
@@ -160,15 +213,26 @@ async fn partial_update_changes_only_what_was_sent(backend: Backend) {
     );
 
     // Lowering the limit under today's count is allowed and leaves nothing to send.
-    let lowered = app.admin(Method::PUT, &path(tenant, &format!("/{id}")), Some(&json!({"daily_message_limit": 200}))).await;
+    let lowered = app
+        .admin(
+            Method::PUT,
+            &path(tenant, &format!("/{id}")),
+            Some(&json!({"daily_message_limit": 200})),
+        )
+        .await;
     assert_eq!(lowered.status, StatusCode::OK);
-    assert_contains(&lowered.body["data"], &json!({"remaining_quota": 0, "can_send_messages": false}));
+    assert_contains(
+        &lowered.body["data"],
+        &json!({"remaining_quota": 0, "can_send_messages": false}),
+    );
 }
 
 async fn toggle_active_flips_and_says_which_way(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"].as_i64().unwrap();
+    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
     let toggle = path(tenant, &format!("/{id}/toggle-active"));
 
     let off = app.admin(Method::POST, &toggle, None).await;
@@ -176,19 +240,33 @@ async fn toggle_active_flips_and_says_which_way(backend: Backend) {
 
     assert_eq!(off.status, StatusCode::OK);
     assert_eq!(off.body["message"], "WhatsApp instance deactivated");
-    assert_contains(&off.body["data"], &json!({"is_active": false, "can_send_messages": false}));
+    assert_contains(
+        &off.body["data"],
+        &json!({"is_active": false, "can_send_messages": false}),
+    );
     assert!(off.body["data"].get("evolution_api_key").is_none());
     assert_eq!(on.body["message"], "WhatsApp instance activated");
-    assert_contains(&on.body["data"], &json!({"is_active": true, "can_send_messages": true}));
+    assert_contains(
+        &on.body["data"],
+        &json!({"is_active": true, "can_send_messages": true}),
+    );
 }
 
 async fn statistics_have_exactly_the_seed_shape(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"].as_i64().unwrap();
+    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
     app.set_sent(id, 245, "2025-11-17");
 
-    let reply = app.admin(Method::GET, &path(tenant, &format!("/{id}/statistics")), None).await;
+    let reply = app
+        .admin(
+            Method::GET,
+            &path(tenant, &format!("/{id}/statistics")),
+            None,
+        )
+        .await;
 
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
@@ -202,48 +280,87 @@ async fn statistics_have_exactly_the_seed_shape(backend: Backend) {
 
     // Seed 001's "límite excedido".
     app.set_sent(id, 1000, "2025-11-17");
-    let full = app.admin(Method::GET, &path(tenant, &format!("/{id}/statistics")), None).await;
-    assert_contains(&full.body["data"], &json!({"can_send": false, "usage_percentage": 100, "remaining_today": 0}));
+    let full = app
+        .admin(
+            Method::GET,
+            &path(tenant, &format!("/{id}/statistics")),
+            None,
+        )
+        .await;
+    assert_contains(
+        &full.body["data"],
+        &json!({"can_send": false, "usage_percentage": 100, "remaining_today": 0}),
+    );
 }
 
 async fn reset_counter_gives_back_the_whole_day(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"].as_i64().unwrap();
+    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
     app.set_sent(id, 1000, "2025-11-17");
 
-    let reply = app.admin(Method::POST, &path(tenant, &format!("/{id}/reset-counter")), None).await;
+    let reply = app
+        .admin(
+            Method::POST,
+            &path(tenant, &format!("/{id}/reset-counter")),
+            None,
+        )
+        .await;
 
     assert_eq!(reply.status, StatusCode::OK);
     assert_contains(
         &reply.body["data"],
         &json!({"messages_sent_today": 0, "remaining_quota": 1000, "last_reset_date": "2025-11-17", "can_send_messages": true}),
     );
-    let stats = app.admin(Method::GET, &path(tenant, &format!("/{id}/statistics")), None).await;
+    let stats = app
+        .admin(
+            Method::GET,
+            &path(tenant, &format!("/{id}/statistics")),
+            None,
+        )
+        .await;
     assert_eq!(stats.body["data"]["sent_today"], 0);
 }
 
 async fn delete_answers_the_seed_message_and_the_instance_is_gone(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"].as_i64().unwrap();
+    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
 
-    let reply = app.admin(Method::DELETE, &path(tenant, &format!("/{id}")), None).await;
-    let again = app.admin(Method::DELETE, &path(tenant, &format!("/{id}")), None).await;
-    let show = app.admin(Method::GET, &path(tenant, &format!("/{id}")), None).await;
+    let reply = app
+        .admin(Method::DELETE, &path(tenant, &format!("/{id}")), None)
+        .await;
+    let again = app
+        .admin(Method::DELETE, &path(tenant, &format!("/{id}")), None)
+        .await;
+    let show = app
+        .admin(Method::GET, &path(tenant, &format!("/{id}")), None)
+        .await;
 
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body, json!({"message": "WhatsApp instance deleted successfully"}));
+    assert_eq!(
+        reply.body,
+        json!({"message": "WhatsApp instance deleted successfully"})
+    );
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     assert_eq!(show.status, StatusCode::NOT_FOUND);
-    assert_eq!(show.body, json!({"message": "WhatsApp instance not found", "error_key": "whatsapp.instance_not_found"}));
+    assert_eq!(
+        show.body,
+        json!({"message": "WhatsApp instance not found", "error_key": "whatsapp.instance_not_found"})
+    );
 }
 
 async fn an_instance_of_another_tenant_is_not_found(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
     let other = app.tenant_named("otro-tenant", "UTC").await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"].as_i64().unwrap();
+    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
 
     for (method, rest) in [
         (Method::GET, format!("/{id}")),
@@ -253,12 +370,16 @@ async fn an_instance_of_another_tenant_is_not_found(backend: Backend) {
         (Method::POST, format!("/{id}/reset-counter")),
         (Method::GET, format!("/{id}/statistics")),
     ] {
-        let reply = app.admin(method.clone(), &path(other, &rest), Some(&json!({}))).await;
+        let reply = app
+            .admin(method.clone(), &path(other, &rest), Some(&json!({})))
+            .await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {rest}");
         assert_eq!(reply.body["error_key"], "whatsapp.instance_not_found");
     }
     // Nothing happened to the real one.
-    let show = app.admin(Method::GET, &path(tenant, &format!("/{id}")), None).await;
+    let show = app
+        .admin(Method::GET, &path(tenant, &format!("/{id}")), None)
+        .await;
     assert_eq!(show.body["data"]["is_active"], true);
 }
 
@@ -266,33 +387,90 @@ async fn global_list_filters_and_paginates(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let a = app.seed_tenant().await;
     let b = app.tenant_named("segundo", "UTC").await;
-    app.instance(a, "+573001234567", "principal_campana", 1000).await;
+    app.instance(a, "+573001234567", "principal_campana", 1000)
+        .await;
     let inactive = app.instance(a, "+573009876543", "secundaria", 500).await;
     app.instance(b, "+5511987654321", "sao_paulo", 100).await;
-    app.admin(Method::POST, &format!("/api/v1/tenants/{a}/whatsapp-instances/{inactive}/toggle-active"), None).await;
+    app.admin(
+        Method::POST,
+        &format!("/api/v1/tenants/{a}/whatsapp-instances/{inactive}/toggle-active"),
+        None,
+    )
+    .await;
 
-    let all = app.admin(Method::GET, "/api/v1/whatsapp-instances", None).await;
-    let of_b = app.admin(Method::GET, &format!("/api/v1/whatsapp-instances?tenant_id={b}"), None).await;
-    let active = app.admin(Method::GET, "/api/v1/whatsapp-instances?is_active=true", None).await;
-    let search_name = app.admin(Method::GET, "/api/v1/whatsapp-instances?search=PRINCIPAL", None).await;
-    let search_phone = app.admin(Method::GET, "/api/v1/whatsapp-instances?search=98765", None).await;
-    let status = app.admin(Method::GET, "/api/v1/whatsapp-instances?connection_status=unknown", None).await;
-    let page_two = app.admin(Method::GET, "/api/v1/whatsapp-instances?per_page=2&page=2", None).await;
-    let literal = app.admin(Method::GET, "/api/v1/whatsapp-instances?search=%25", None).await;
+    let all = app
+        .admin(Method::GET, "/api/v1/whatsapp-instances", None)
+        .await;
+    let of_b = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/whatsapp-instances?tenant_id={b}"),
+            None,
+        )
+        .await;
+    let active = app
+        .admin(
+            Method::GET,
+            "/api/v1/whatsapp-instances?is_active=true",
+            None,
+        )
+        .await;
+    let search_name = app
+        .admin(
+            Method::GET,
+            "/api/v1/whatsapp-instances?search=PRINCIPAL",
+            None,
+        )
+        .await;
+    let search_phone = app
+        .admin(Method::GET, "/api/v1/whatsapp-instances?search=98765", None)
+        .await;
+    let status = app
+        .admin(
+            Method::GET,
+            "/api/v1/whatsapp-instances?connection_status=unknown",
+            None,
+        )
+        .await;
+    let page_two = app
+        .admin(
+            Method::GET,
+            "/api/v1/whatsapp-instances?per_page=2&page=2",
+            None,
+        )
+        .await;
+    let literal = app
+        .admin(Method::GET, "/api/v1/whatsapp-instances?search=%25", None)
+        .await;
 
     let names = |reply: &crate::helpers::Reply| -> Vec<String> {
-        reply.body["data"].as_array().unwrap().iter().map(|i| i["instance_name"].as_str().unwrap().to_string()).collect()
+        reply.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["instance_name"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(all.body["meta"]["total"], 3);
-    assert!(all.body["data"].as_array().unwrap().iter().all(|i| i.get("evolution_api_key").is_none()));
+    assert!(all.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i.get("evolution_api_key").is_none()));
     assert_eq!(names(&of_b), ["sao_paulo"]);
     assert_eq!(names(&active), ["principal_campana", "sao_paulo"]);
     assert_eq!(names(&search_name), ["principal_campana"]);
     assert_eq!(names(&search_phone), ["secundaria", "sao_paulo"]);
     assert_eq!(status.body["meta"]["total"], 3);
-    assert_eq!(page_two.body["meta"], json!({"total": 3, "current_page": 2, "last_page": 2, "per_page": 2}));
+    assert_eq!(
+        page_two.body["meta"],
+        json!({"total": 3, "current_page": 2, "last_page": 2, "per_page": 2})
+    );
     assert_eq!(names(&page_two), ["sao_paulo"]);
-    assert_eq!(literal.body["meta"]["total"], 0, "`%` is searched literally");
+    assert_eq!(
+        literal.body["meta"]["total"], 0,
+        "`%` is searched literally"
+    );
 }
 
 async fn keys_are_encrypted_at_rest(backend: Backend) {
@@ -302,10 +480,17 @@ async fn keys_are_encrypted_at_rest(backend: Backend) {
     let tenant = app.seed_tenant().await;
     app.create_instance(tenant, &seed_create_body()).await;
 
-    let stored: Vec<String> = whatsapp_instances.select(evolution_api_key_encrypted).load(&mut app.db()).unwrap();
+    let stored: Vec<String> = whatsapp_instances
+        .select(evolution_api_key_encrypted)
+        .load(&mut app.db())
+        .unwrap();
 
     assert_eq!(stored.len(), 1);
-    assert!(!stored[0].contains("B6D9F2E8"), "the key is stored in clear: {}", stored[0]);
+    assert!(
+        !stored[0].contains("B6D9F2E8"),
+        "the key is stored in clear: {}",
+        stored[0]
+    );
     assert!(stored[0].starts_with("v1:"));
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod compose;
 mod daily_reset;
 mod instances;
 mod operations;

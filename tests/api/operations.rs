@@ -18,23 +18,45 @@ async fn health_and_readiness(backend: Backend) {
     let health = app.send(Method::GET, "/health", None, None).await;
     let ready = app.send(Method::GET, "/ready", None, None).await;
 
-    assert_eq!((health.status, health.body), (StatusCode::OK, json!({"status": "ok"})));
-    assert_eq!((ready.status, ready.body), (StatusCode::OK, json!({"status": "ready"})));
+    assert_eq!(
+        (health.status, health.body),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        (ready.status, ready.body),
+        (StatusCode::OK, json!({"status": "ready"}))
+    );
 }
 
 async fn the_served_openapi_document_and_swagger_ui(backend: Backend) {
     let app = spawn_or_skip!(backend);
 
-    let spec = app.send(Method::GET, "/api-docs/openapi.json", None, None).await;
-    let ui = app.client.get(format!("{}/docs/", app.address)).send().await.unwrap();
+    let spec = app
+        .send(Method::GET, "/api-docs/openapi.json", None, None)
+        .await;
+    let ui = app
+        .client
+        .get(format!("{}/docs/", app.address))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(spec.status, StatusCode::OK);
-    assert_eq!(spec.body, serde_json::from_str::<serde_json::Value>(&relevo::openapi::pretty_json()).unwrap());
+    assert_eq!(
+        spec.body,
+        serde_json::from_str::<serde_json::Value>(&relevo::openapi::pretty_json()).unwrap()
+    );
     assert_eq!(ui.status(), StatusCode::OK);
-    assert!(ui.text().await.unwrap().contains("swagger"), "Swagger UI is served from the binary");
+    assert!(
+        ui.text().await.unwrap().contains("swagger"),
+        "Swagger UI is served from the binary"
+    );
 }
 
-both_backends!(health_and_readiness, the_served_openapi_document_and_swagger_ui);
+both_backends!(
+    health_and_readiness,
+    the_served_openapi_document_and_swagger_ui
+);
 
 #[test]
 fn committed_openapi_document_matches_the_code() {
@@ -69,10 +91,13 @@ fn openapi_documents_every_route_with_its_errors() {
     ] {
         assert!(paths.contains_key(expected), "{expected} is not documented");
     }
-    for (path, operations) in paths {
+    // `/health` answers whenever the process runs; everything else can fail.
+    for (path, operations) in paths.iter().filter(|(path, _)| *path != "/health") {
         for (method, operation) in operations.as_object().unwrap() {
             let responses = operation["responses"].as_object().unwrap();
-            let has_error = responses.keys().any(|code| code.starts_with('4') || code.starts_with('5'));
+            let has_error = responses
+                .keys()
+                .any(|code| code.starts_with('4') || code.starts_with('5'));
             assert!(has_error, "{method} {path} documents no error response");
         }
     }
@@ -94,8 +119,14 @@ fn both_backends_have_the_same_migration_versions() {
     assert_eq!(sqlite, versions("postgres"));
     for version in &sqlite {
         for file in ["up.sql", "down.sql"] {
-            assert!(root.join("sqlite").join(version).join(file).exists(), "{version}/{file}");
-            assert!(root.join("postgres").join(version).join(file).exists(), "{version}/{file}");
+            assert!(
+                root.join("sqlite").join(version).join(file).exists(),
+                "{version}/{file}"
+            );
+            assert!(
+                root.join("postgres").join(version).join(file).exists(),
+                "{version}/{file}"
+            );
         }
     }
 }
@@ -125,18 +156,28 @@ fn start_relevo(dir: &Path) -> Newcomer {
     let mut log = Vec::new();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let address = loop {
-        let line = lines.next().expect("relevo exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("relevo exited before listening")
+            .unwrap();
         log.push(line.clone());
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    Newcomer { child, address, log }
+    Newcomer {
+        child,
+        address,
+        log,
+    }
 }
 
 fn stop_gracefully(mut newcomer: Newcomer) {
-    let status = Command::new("kill").args(["-TERM", &newcomer.child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &newcomer.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     for _ in 0..100 {
         if let Some(exit) = newcomer.child.try_wait().unwrap() {
@@ -155,7 +196,11 @@ async fn a_fresh_folder_needs_no_configuration() {
     let client = reqwest::Client::new();
 
     let first = start_relevo(dir.path());
-    let announced = first.log.iter().find_map(|line| line.split("one-time password `").nth(1)).expect("the admin password is printed");
+    let announced = first
+        .log
+        .iter()
+        .find_map(|line| line.split("one-time password `").nth(1))
+        .expect("the admin password is printed");
     let password = announced.split('`').next().unwrap().to_string();
     let login = client
         .post(format!("{}/api/v1/auth/login", first.address))
@@ -171,15 +216,26 @@ async fn a_fresh_folder_needs_no_configuration() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("data/secrets.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("data/secrets.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "generated secrets are private");
     }
 
     // A second start keeps the admin and the keys: the old token still works, no new password.
     let second = start_relevo(dir.path());
     let token = login.body["data"]["access_token"].as_str().unwrap();
-    let me = client.get(format!("{}/api/v1/auth/me", second.address)).bearer_auth(token).send().await.unwrap();
-    let printed_again = second.log.iter().any(|line| line.contains("one-time password"));
+    let me = client
+        .get(format!("{}/api/v1/auth/me", second.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let printed_again = second
+        .log
+        .iter()
+        .any(|line| line.contains("one-time password"));
     stop_gracefully(second);
     assert_eq!(me.status(), StatusCode::OK);
     assert!(!printed_again);
@@ -188,10 +244,21 @@ async fn a_fresh_folder_needs_no_configuration() {
     let output = Command::new(env!("CARGO_BIN_EXE_relevo"))
         .current_dir(dir.path())
         .env_remove("DATABASE_URL")
-        .args(["admin", "create", "--email", "ops@relevo.test", "--password", "ops-password-1"])
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "ops@relevo.test",
+            "--password",
+            "ops-password-1",
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let third = start_relevo(dir.path());
     let ops = client
         .post(format!("{}/api/v1/auth/login", third.address))
@@ -214,5 +281,8 @@ fn postgres_without_secrets_refuses_to_start_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
 
     assert!(!output.status.success());
-    assert!(stderr.contains("RELEVO_JWT_SECRET") && stderr.contains("RELEVO_ENCRYPTION_KEY"), "{stderr}");
+    assert!(
+        stderr.contains("RELEVO_JWT_SECRET") && stderr.contains("RELEVO_ENCRYPTION_KEY"),
+        "{stderr}"
+    );
 }

@@ -1,1 +1,710 @@
-// written by another engineer
+//! Requests that never reach validation: bodies that are not JSON objects, bodies that are
+//! too large, paths that name nothing. Every answer is a JSON error with a stable
+//! `error_key`, and every response carries an `X-Request-Id`.
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{into_reply, Backend, Reply, TestApp};
+use crate::spawn_or_skip;
+
+const NOT_JSON_CONTENT_TYPE: &str =
+    "The request body must be JSON sent with Content-Type: application/json.";
+const NOT_AN_OBJECT: &str = "The request body must be a JSON object.";
+const NOT_VALID_JSON: &str = "The request body is not valid JSON";
+
+fn instances_path(tenant: i64) -> String {
+    format!("/api/v1/tenants/{tenant}/whatsapp-instances")
+}
+
+fn instance_path(tenant: i64, id: impl std::fmt::Display) -> String {
+    format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}")
+}
+
+fn valid_instance() -> Value {
+    json!({
+        "phone_number": "+573001234567",
+        "instance_name": "principal_campana",
+        "evolution_api_key": "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A",
+        "daily_message_limit": 1000
+    })
+}
+
+/// A request as the super admin, to be finished with a body or headers.
+fn admin_request(app: &TestApp, method: Method, path: &str) -> RequestBuilder {
+    app.client
+        .request(method, format!("{}{path}", app.address))
+        .bearer_auth(&app.admin_token)
+}
+
+async fn send(request: RequestBuilder) -> Reply {
+    into_reply(request.send().await.expect("request sent")).await
+}
+
+/// A raw body sent to `path` with the given content type (`None`: no header at all).
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> Reply {
+    let mut request = admin_request(app, method, path).body(body.to_string());
+    if let Some(content_type) = content_type {
+        request = request.header(CONTENT_TYPE, content_type);
+    }
+    send(request).await
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("<none>")
+}
+
+/// Asserts a JSON error body of exactly `{"message", "error_key"}` with that key.
+fn assert_error(reply: &Reply, status: StatusCode, error_key: &str, case: &str) {
+    assert_eq!(reply.status, status, "[{case}] {}", reply.body);
+    assert!(
+        content_type(&reply.headers).starts_with("application/json"),
+        "[{case}] content-type {}",
+        content_type(&reply.headers)
+    );
+    let body = reply
+        .body
+        .as_object()
+        .unwrap_or_else(|| panic!("[{case}] not an object: {}", reply.body));
+    let mut keys: Vec<&str> = body.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["error_key", "message"], "[{case}] {}", reply.body);
+    assert_eq!(reply.body["error_key"], error_key, "[{case}]");
+    assert!(
+        !reply.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "[{case}] a message"
+    );
+}
+
+async fn instance_count(app: &TestApp, tenant: i64) -> i64 {
+    let reply = app.admin(Method::GET, &instances_path(tenant), None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["meta"]["total"].as_i64().expect("meta.total")
+}
+
+async fn show(app: &TestApp, tenant: i64, id: i64) -> Value {
+    let reply = app
+        .admin(Method::GET, &instance_path(tenant, id), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["data"].clone()
+}
+
+// ---------------------------------------------------------------------------------------
+// 400: the body is not a JSON object
+// ---------------------------------------------------------------------------------------
+
+async fn malformed_json_is_400_request_malformed(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let cases = [
+        (
+            "truncated",
+            r#"{"phone_number": "+573001234567", "instance_name": "#,
+        ),
+        ("trailing comma", r#"{"phone_number": "+573001234567",}"#),
+        ("single quotes", r#"{'phone_number': '+573001234567'}"#),
+        ("unquoted key", r#"{phone_number: "+573001234567"}"#),
+        ("plain words", "not json at all"),
+        ("empty body", ""),
+        ("two objects", r#"{"a": 1} {"b": 2}"#),
+    ];
+
+    for (case, body) in cases {
+        let reply = raw(
+            &app,
+            Method::POST,
+            &instances_path(tenant),
+            Some("application/json"),
+            body,
+        )
+        .await;
+
+        assert_error(&reply, StatusCode::BAD_REQUEST, "request.malformed", case);
+        let message = reply.body["message"].as_str().unwrap();
+        assert!(message.starts_with(NOT_VALID_JSON), "[{case}] {message}");
+    }
+    assert_eq!(instance_count(&app, tenant).await, 0, "nothing was written");
+}
+
+async fn json_that_is_not_an_object_is_400(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let id = app
+        .instance(tenant, "+573009876543", "existente", 500)
+        .await;
+    let before = show(&app, tenant, id).await;
+    let cases = [
+        ("empty array", "[]"),
+        (
+            "array of the fields in order",
+            r#"["+573001234567", "principal_campana", "key", null, 1000]"#,
+        ),
+        ("array of numbers", "[1, 2]"),
+        ("null", "null"),
+        ("string", r#""+573001234567""#),
+        ("number", "42"),
+        ("boolean", "true"),
+    ];
+
+    let mut wrong = Vec::new();
+    for (case, body) in cases {
+        for (method, path) in [
+            (Method::POST, instances_path(tenant)),
+            (Method::PUT, instance_path(tenant, id)),
+        ] {
+            let case = format!("{method} {case}");
+
+            let reply = raw(&app, method, &path, Some("application/json"), body).await;
+
+            let expected = json!({"message": NOT_AN_OBJECT, "error_key": "request.malformed"});
+            if reply.status != StatusCode::BAD_REQUEST || reply.body != expected {
+                wrong.push(format!("[{case}] {} {}", reply.status, reply.body));
+            }
+        }
+    }
+    let created = instance_count(&app, tenant).await;
+    let after = show(&app, tenant, id).await;
+    assert!(
+        wrong.is_empty(),
+        "expected 400 request.malformed for:\n{}",
+        wrong.join("\n")
+    );
+    assert_eq!(created, 1, "nothing was created");
+    assert_eq!(after, before, "nothing was updated");
+}
+
+async fn a_body_without_the_json_content_type_is_400(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let body = valid_instance().to_string();
+    let cases = [
+        ("text/plain", Some("text/plain")),
+        ("text/plain with charset", Some("text/plain; charset=utf-8")),
+        ("form", Some("application/x-www-form-urlencoded")),
+        ("xml", Some("application/xml")),
+        ("no content type", None),
+    ];
+
+    for (case, content_type) in cases {
+        let reply = raw(
+            &app,
+            Method::POST,
+            &instances_path(tenant),
+            content_type,
+            &body,
+        )
+        .await;
+
+        assert_error(&reply, StatusCode::BAD_REQUEST, "request.malformed", case);
+        assert_eq!(reply.body["message"], NOT_JSON_CONTENT_TYPE, "[{case}]");
+    }
+    assert_eq!(instance_count(&app, tenant).await, 0, "nothing was written");
+
+    // The same body with the JSON content type (and a charset) is accepted.
+    let reply = raw(
+        &app,
+        Method::POST,
+        &instances_path(tenant),
+        Some("application/json; charset=utf-8"),
+        &body,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+}
+
+// ---------------------------------------------------------------------------------------
+// 413: the body is larger than 64 KiB
+// ---------------------------------------------------------------------------------------
+
+async fn bodies_over_64_kib_are_413(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let id = app
+        .instance(tenant, "+573009876543", "existente", 500)
+        .await;
+    let before = show(&app, tenant, id).await;
+    let mut huge_instance = valid_instance();
+    huge_instance["notes"] = json!("n".repeat(70_000));
+    let huge_tenant = json!({"nombre": "x".repeat(70_000)});
+    let cases = [
+        (
+            "create instance",
+            Method::POST,
+            instances_path(tenant),
+            &huge_instance,
+        ),
+        (
+            "update instance",
+            Method::PUT,
+            instance_path(tenant, id),
+            &huge_instance,
+        ),
+        (
+            "create tenant",
+            Method::POST,
+            "/api/v1/tenants".to_string(),
+            &huge_tenant,
+        ),
+    ];
+
+    for (case, method, path, body) in cases {
+        let reply = app.admin(method, &path, Some(body)).await;
+
+        assert_error(
+            &reply,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request.too_large",
+            case,
+        );
+        assert_eq!(
+            reply.body,
+            json!({"message": "The request body is larger than 64 KiB.", "error_key": "request.too_large"}),
+            "[{case}]"
+        );
+    }
+    assert_eq!(instance_count(&app, tenant).await, 1, "nothing was created");
+    assert_eq!(show(&app, tenant, id).await, before, "nothing was updated");
+}
+
+/// The limit holds for a chunked body too, whose size is not announced up front.
+async fn a_chunked_body_over_64_kib_is_413(backend: Backend) {
+    use std::io::{Read, Write};
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let mut body = valid_instance();
+    body["notes"] = json!("n".repeat(70_000));
+    let host = app.address.trim_start_matches("http://").to_string();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        instances_path(tenant),
+        app.admin_token
+    );
+    let payload = body.to_string();
+
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&host).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        for chunk in payload.as_bytes().chunks(8 * 1024) {
+            // The server may answer and stop reading before the last chunk.
+            if stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .is_err()
+                || stream.write_all(chunk).is_err()
+                || stream.write_all(b"\r\n").is_err()
+            {
+                break;
+            }
+        }
+        let _ = stream.write_all(b"0\r\n\r\n");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .expect("raw request");
+
+    let status_line = answer.lines().next().unwrap_or_default();
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(r#""error_key":"request.too_large""#),
+        "{answer}"
+    );
+    assert_eq!(instance_count(&app, tenant).await, 0, "nothing was written");
+}
+
+async fn a_body_just_under_64_kib_reaches_validation(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let mut body = valid_instance();
+    body["notes"] = json!("n".repeat(60_000));
+    assert!(body.to_string().len() < 64 * 1024);
+
+    let reply = app.create_instance(tenant, &body).await;
+
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        reply.body["errors"],
+        json!({"notes": ["El campo notes no debe tener más de 1000 caracteres."]})
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 404: nothing at that path
+// ---------------------------------------------------------------------------------------
+
+async fn unknown_routes_are_404_json(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let expected =
+        json!({"message": "The requested route does not exist", "error_key": "route.not_found"});
+    let cases = [
+        (Method::GET, "/api/v1/nope".to_string(), true),
+        (Method::GET, "/api/v1/nope".to_string(), false),
+        (Method::GET, "/nope".to_string(), false),
+        (Method::GET, "/api/v2/tenants".to_string(), true),
+        (
+            Method::POST,
+            "/api/v1/whatsapp-instances/extra/segments".to_string(),
+            true,
+        ),
+        (
+            Method::GET,
+            format!("{}/1/statistics/more", instances_path(tenant)),
+            true,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/whatsapp-instances".to_string(),
+            true,
+        ),
+    ];
+
+    for (method, path, authenticated) in cases {
+        let case = format!("{method} {path} (token: {authenticated})");
+        let mut request = app.client.request(method, format!("{}{path}", app.address));
+        if authenticated {
+            request = request.bearer_auth(&app.admin_token);
+        }
+
+        let reply = send(request).await;
+
+        assert_error(&reply, StatusCode::NOT_FOUND, "route.not_found", &case);
+        assert_eq!(reply.body, expected, "[{case}]");
+    }
+}
+
+async fn a_non_numeric_instance_id_is_404_json(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let body = json!({"notes": "x"});
+    let cases = [
+        (Method::GET, instance_path(tenant, "abc"), None),
+        (Method::GET, instance_path(tenant, "1.5"), None),
+        (
+            Method::GET,
+            instance_path(tenant, "99999999999999999999999"),
+            None,
+        ),
+        (Method::PUT, instance_path(tenant, "abc"), Some(&body)),
+        (Method::DELETE, instance_path(tenant, "abc"), None),
+        (
+            Method::POST,
+            format!("{}/toggle-active", instance_path(tenant, "abc")),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{}/reset-counter", instance_path(tenant, "abc")),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{}/statistics", instance_path(tenant, "abc")),
+            None,
+        ),
+    ];
+
+    for (method, path, body) in cases {
+        let case = format!("{method} {path}");
+
+        let reply = app.admin(method, &path, body).await;
+
+        assert_error(&reply, StatusCode::NOT_FOUND, "route.not_found", &case);
+    }
+}
+
+async fn a_missing_instance_is_404_with_the_seed_body(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let other = app.tenant_named("otro-candidato", "UTC").await;
+    let foreign = app.instance(other, "+573001234567", "ajena", 100).await;
+    let foreign_before = show(&app, other, foreign).await;
+    let expected = json!({"message": "WhatsApp instance not found", "error_key": "whatsapp.instance_not_found"});
+    let update = json!({"notes": "cambio"});
+    let invalid_update = json!({"daily_message_limit": 0});
+
+    for id in [999_999, foreign] {
+        let cases = [
+            (Method::GET, instance_path(tenant, id), None),
+            (Method::PUT, instance_path(tenant, id), Some(&update)),
+            (
+                Method::PUT,
+                instance_path(tenant, id),
+                Some(&invalid_update),
+            ),
+            (
+                Method::POST,
+                format!("{}/toggle-active", instance_path(tenant, id)),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("{}/reset-counter", instance_path(tenant, id)),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("{}/statistics", instance_path(tenant, id)),
+                None,
+            ),
+            (Method::DELETE, instance_path(tenant, id), None),
+        ];
+        for (method, path, body) in cases {
+            let case = format!("{method} {path}");
+
+            let reply = app.admin(method, &path, body).await;
+
+            assert_eq!(
+                reply.status,
+                StatusCode::NOT_FOUND,
+                "[{case}] {}",
+                reply.body
+            );
+            assert_eq!(reply.body, expected, "[{case}]");
+        }
+    }
+    assert_eq!(
+        show(&app, other, foreign).await,
+        foreign_before,
+        "the other tenant's instance is untouched"
+    );
+}
+
+async fn a_missing_tenant_is_404_tenant_not_found(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let id = app
+        .instance(tenant, "+573001234567", "principal", 100)
+        .await;
+    let expected = json!({"message": "Tenant not found", "error_key": "tenant.not_found"});
+    let instance = valid_instance();
+    let cases = [
+        (Method::GET, "/api/v1/tenants/999999".to_string(), None),
+        (
+            Method::GET,
+            "/api/v1/tenants/no-such-tenant".to_string(),
+            None,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/tenants/999999".to_string(),
+            Some(json!({"nombre": "Otro"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/tenants/no-such-tenant".to_string(),
+            None,
+        ),
+        (Method::GET, instances_path(999_999), None),
+        (
+            Method::POST,
+            instances_path(999_999),
+            Some(instance.clone()),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenants/no-such-tenant/whatsapp-instances".to_string(),
+            Some(json!({})),
+        ),
+        // The instance exists, but not under that tenant.
+        (Method::GET, instance_path(999_999, id), None),
+        (
+            Method::PUT,
+            instance_path(999_999, id),
+            Some(json!({"notes": "x"})),
+        ),
+    ];
+
+    for (method, path, body) in cases {
+        let case = format!("{method} {path}");
+
+        let reply = app.admin(method, &path, body.as_ref()).await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "[{case}] {}",
+            reply.body
+        );
+        assert_eq!(reply.body, expected, "[{case}]");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Every error is JSON; every response has a request id
+// ---------------------------------------------------------------------------------------
+
+async fn every_error_body_is_json(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let other = app.tenant_named("otro-candidato", "UTC").await;
+    app.instance(other, "+573001234567", "ajena", 100).await;
+    let tenant_user = app.tenant_user_token(tenant, "ana@example.com").await;
+    let url = |path: &str| format!("{}{path}", app.address);
+    let mut big = valid_instance();
+    big["notes"] = json!("n".repeat(70_000));
+    let cases: Vec<(&str, RequestBuilder, StatusCode)> = vec![
+        (
+            "400 malformed",
+            admin_request(&app, Method::POST, &instances_path(tenant)).header(CONTENT_TYPE, "application/json").body("{"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "400 content type",
+            admin_request(&app, Method::POST, &instances_path(tenant)).header(CONTENT_TYPE, "text/plain").body("{}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("401 no token", app.client.get(url("/api/v1/tenants")), StatusCode::UNAUTHORIZED),
+        ("401 bad token", app.client.get(url("/api/v1/tenants")).bearer_auth("not-a-jwt"), StatusCode::UNAUTHORIZED),
+        (
+            "403 tenant user manages instances",
+            app.client.post(url(&instances_path(tenant))).bearer_auth(&tenant_user).json(&valid_instance()),
+            StatusCode::FORBIDDEN,
+        ),
+        ("404 route", admin_request(&app, Method::GET, "/api/v1/nope"), StatusCode::NOT_FOUND),
+        ("404 instance", admin_request(&app, Method::GET, &instance_path(tenant, 999_999)), StatusCode::NOT_FOUND),
+        (
+            "409 name owned elsewhere",
+            admin_request(&app, Method::POST, &instances_path(tenant))
+                .json(&json!({"phone_number": "+573009876543", "instance_name": "ajena", "evolution_api_key": "k", "daily_message_limit": 5})),
+            StatusCode::CONFLICT,
+        ),
+        ("413 too large", admin_request(&app, Method::POST, &instances_path(tenant)).json(&big), StatusCode::PAYLOAD_TOO_LARGE),
+        ("422 validation", admin_request(&app, Method::POST, &instances_path(tenant)).json(&json!({})), StatusCode::UNPROCESSABLE_ENTITY),
+    ];
+
+    for (case, request, status) in cases {
+        let reply = send(request).await;
+
+        assert_eq!(reply.status, status, "[{case}] {}", reply.body);
+        assert!(
+            content_type(&reply.headers).starts_with("application/json"),
+            "[{case}] content-type {}",
+            content_type(&reply.headers)
+        );
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "[{case}] {}",
+            reply.body
+        );
+    }
+}
+
+async fn responses_carry_a_request_id(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let request_id = |reply: &Reply| {
+        reply
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+
+    // Generated when the client sends none, different for every request.
+    let first = app.admin(Method::GET, "/api/v1/tenants", None).await;
+    let second = app.admin(Method::GET, "/api/v1/tenants", None).await;
+    let generated = [request_id(&first), request_id(&second)];
+    assert!(
+        generated
+            .iter()
+            .all(|id| id.as_deref().is_some_and(|id| !id.is_empty())),
+        "{generated:?}"
+    );
+    assert_ne!(generated[0], generated[1], "each request has its own id");
+
+    // Echoed when the client sends one, on successes and errors alike.
+    let cases = [
+        (
+            "200",
+            admin_request(&app, Method::GET, "/api/v1/tenants"),
+            StatusCode::OK,
+        ),
+        (
+            "201",
+            admin_request(&app, Method::POST, &instances_path(tenant)).json(&valid_instance()),
+            StatusCode::CREATED,
+        ),
+        (
+            "400",
+            admin_request(&app, Method::POST, &instances_path(tenant))
+                .header(CONTENT_TYPE, "application/json")
+                .body("{"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "401",
+            app.client.get(format!("{}/api/v1/tenants", app.address)),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "404",
+            admin_request(&app, Method::GET, "/api/v1/nope"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "422",
+            admin_request(&app, Method::POST, &instances_path(tenant)).json(&json!({})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (case, request, status) in cases {
+        let sent = format!("trace-{case}-0f8e2a");
+
+        let reply = send(request.header("x-request-id", &sent)).await;
+
+        assert_eq!(reply.status, status, "[{case}] {}", reply.body);
+        assert_eq!(
+            request_id(&reply).as_deref(),
+            Some(sent.as_str()),
+            "[{case}]"
+        );
+    }
+}
+
+both_backends!(
+    malformed_json_is_400_request_malformed,
+    json_that_is_not_an_object_is_400,
+    a_body_without_the_json_content_type_is_400,
+    bodies_over_64_kib_are_413,
+    a_chunked_body_over_64_kib_is_413,
+    a_body_just_under_64_kib_reaches_validation,
+    unknown_routes_are_404_json,
+    a_non_numeric_instance_id_is_404_json,
+    a_missing_instance_is_404_with_the_seed_body,
+    a_missing_tenant_is_404_tenant_not_found,
+    every_error_body_is_json,
+    responses_carry_a_request_id,
+);

@@ -16,19 +16,33 @@ async fn super_admins_create_list_show_and_delete_users(backend: Backend) {
         .await;
     let id = created.body["data"]["id"].as_i64().unwrap();
     let listed = app.admin(Method::GET, "/api/v1/users", None).await;
-    let shown = app.admin(Method::GET, &format!("/api/v1/users/{id}"), None).await;
+    let shown = app
+        .admin(Method::GET, &format!("/api/v1/users/{id}"), None)
+        .await;
     let login = app.login("ana@relevo.test", "tenant-password-1").await;
-    let deleted = app.admin(Method::DELETE, &format!("/api/v1/users/{id}"), None).await;
-    let after = app.admin(Method::GET, &format!("/api/v1/users/{id}"), None).await;
+    let deleted = app
+        .admin(Method::DELETE, &format!("/api/v1/users/{id}"), None)
+        .await;
+    let after = app
+        .admin(Method::GET, &format!("/api/v1/users/{id}"), None)
+        .await;
     let token = login.body["data"]["access_token"].as_str().unwrap();
-    let me_after_delete = app.send(Method::GET, "/api/v1/auth/me", Some(token), None).await;
+    let me_after_delete = app
+        .send(Method::GET, "/api/v1/auth/me", Some(token), None)
+        .await;
 
     assert_eq!(created.status, StatusCode::CREATED);
-    assert_eq!(created.body["data"]["email"], "ana@relevo.test", "emails are stored lower-cased");
+    assert_eq!(
+        created.body["data"]["email"], "ana@relevo.test",
+        "emails are stored lower-cased"
+    );
     assert_eq!(created.body["data"]["role"], "tenant_user");
     assert_eq!(created.body["data"]["tenant_id"], tenant);
     assert!(created.body["data"].get("password_hash").is_none());
-    assert_eq!(listed.body["meta"]["total"], 2, "the admin and the new user");
+    assert_eq!(
+        listed.body["meta"]["total"], 2,
+        "the admin and the new user"
+    );
     assert_eq!(shown.body["data"]["email"], "ana@relevo.test");
     assert_eq!(login.status, StatusCode::OK);
     assert_eq!(login.body["data"]["user"]["tenant_id"], tenant);
@@ -43,10 +57,20 @@ async fn a_super_admin_cannot_delete_itself(backend: Backend) {
     let me = app.admin(Method::GET, "/api/v1/auth/me", None).await;
     let id = me.body["data"]["id"].as_i64().unwrap();
 
-    let reply = app.admin(Method::DELETE, &format!("/api/v1/users/{id}"), None).await;
+    let reply = app
+        .admin(Method::DELETE, &format!("/api/v1/users/{id}"), None)
+        .await;
 
     assert_eq!(reply.status, StatusCode::CONFLICT);
-    assert_eq!(app.admin(Method::GET, &format!("/api/v1/users/{id}"), None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.admin(Method::GET, &format!("/api/v1/users/{id}"), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
-both_backends!(super_admins_create_list_show_and_delete_users, a_super_admin_cannot_delete_itself);
+both_backends!(
+    super_admins_create_list_show_and_delete_users,
+    a_super_admin_cannot_delete_itself
+);

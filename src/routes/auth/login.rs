@@ -8,7 +8,7 @@ use crate::auth::password;
 use crate::db::{login_throttle, users};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::Input;
+use crate::input::{Input, JsonObject};
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -51,10 +51,13 @@ pub struct LoginResult {
 pub async fn login(
     state: web::Data<AppState>,
     locale: Locale,
-    body: web::Json<LoginBody>,
+    body: JsonObject<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
-    let email = body.email.required_string("email", &mut errors).map(|e| e.to_lowercase());
+    let email = body
+        .email
+        .required_string("email", &mut errors)
+        .map(|e| e.to_lowercase());
     let password = match &body.password {
         // A password is taken exactly as sent, spaces included.
         Input::Value(serde_json::Value::String(p)) => Some(p.clone()),
@@ -94,7 +97,10 @@ pub async fn login(
 
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let verified = web::block(move || {
-        password::verify(&password, stored_hash.as_deref().unwrap_or(password::dummy_hash()))
+        password::verify(
+            &password,
+            stored_hash.as_deref().unwrap_or(password::dummy_hash()),
+        )
     })
     .await
     .map_err(ApiError::internal)?;
@@ -111,9 +117,13 @@ pub async fn login(
             ));
         }
     };
-    state.db(move |conn| Ok(login_throttle::clear(conn, &email)?)).await?;
+    state
+        .db(move |conn| Ok(login_throttle::clear(conn, &email)?))
+        .await?;
 
-    let token = state.jwt.issue(user.id, &user.role, user.tenant_id, state.clock.now());
+    let token = state
+        .jwt
+        .issue(user.id, &user.role, user.tenant_id, state.clock.now());
     Ok(HttpResponse::Ok().json(DataBody::new(LoginResult {
         access_token: token,
         token_type: "Bearer".into(),

@@ -3,10 +3,14 @@ use actix_web::{post, web, HttpResponse};
 use super::fields::TenantBody;
 use super::TenantResource;
 use crate::auth::SuperAdmin;
-use crate::db::{is_unique_violation, tenants::{self, NewTenant}};
+use crate::db::{
+    is_unique_violation,
+    tenants::{self, NewTenant},
+};
 use crate::domain::{RotationStrategy, TenantSlug};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
+use crate::input::JsonObject;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -26,7 +30,7 @@ pub async fn create_tenant(
     state: web::Data<AppState>,
     _admin: SuperAdmin,
     locale: Locale,
-    body: web::Json<TenantBody>,
+    body: JsonObject<TenantBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
     if body.nombre.is_absent() {

@@ -72,24 +72,39 @@ impl TenantBody {
         }
         let text = |max| move |raw: &str| bounded_text(raw, max);
         TenantChanges {
-            slug: optional(&self.slug, "slug", errors, |raw| TenantSlug::parse(raw).map(TenantSlug::into_inner)),
+            slug: optional(&self.slug, "slug", errors, |raw| {
+                TenantSlug::parse(raw).map(TenantSlug::into_inner)
+            }),
             nombre: optional(&self.nombre, "nombre", errors, text(255)),
             tipo_cargo: nullable_patch(&self.tipo_cargo, "tipo_cargo", errors, text(255)),
-            identificacion: nullable_patch(&self.identificacion, "identificacion", errors, text(64)),
-            timezone: optional(&self.timezone, "timezone", errors, |raw| parse_timezone(raw).map(|tz| tz.name().to_string())),
-            rotation_strategy: optional(&self.rotation_strategy, "rotation_strategy", errors, |raw| {
-                RotationStrategy::parse(raw).map(|s| s.as_str().to_string())
+            identificacion: nullable_patch(
+                &self.identificacion,
+                "identificacion",
+                errors,
+                text(64),
+            ),
+            timezone: optional(&self.timezone, "timezone", errors, |raw| {
+                parse_timezone(raw).map(|tz| tz.name().to_string())
             }),
+            rotation_strategy: optional(
+                &self.rotation_strategy,
+                "rotation_strategy",
+                errors,
+                |raw| RotationStrategy::parse(raw).map(|s| s.as_str().to_string()),
+            ),
             callback_url: nullable_patch(&self.callback_url, "callback_url", errors, |raw| {
                 HttpUrl::parse(raw).map(HttpUrl::into_inner)
             }),
-            callback_secret_encrypted: nullable_patch(&self.callback_secret, "callback_secret", errors, |raw| {
-                match raw.chars().count() {
+            callback_secret_encrypted: nullable_patch(
+                &self.callback_secret,
+                "callback_secret",
+                errors,
+                |raw| match raw.chars().count() {
                     0..=15 => Err(Msg::MinLength(16)),
                     16..=255 => Ok(cipher.encrypt(raw)),
                     _ => Err(Msg::MaxLength(255)),
-                }
-            }),
+                },
+            ),
             currency: optional(&self.currency, "currency", errors, |raw| {
                 if raw.len() == 3 && raw.chars().all(|c| c.is_ascii_alphabetic()) {
                     Ok(raw.to_ascii_uppercase())
@@ -97,18 +112,24 @@ impl TenantBody {
                     Err(Msg::CurrencyFormat)
                 }
             }),
-            whatsapp_credits: self.whatsapp_credits.integer("whatsapp_credits", errors).and_then(|credits| {
-                (credits >= 0).then_some(credits).or_else(|| {
-                    errors.add("whatsapp_credits", Msg::Min(0.0));
-                    None
-                })
-            }),
-            whatsapp_unit_price: self.whatsapp_unit_price.number("whatsapp_unit_price", errors).and_then(|price| {
-                (price >= 0.0).then_some(price).or_else(|| {
-                    errors.add("whatsapp_unit_price", Msg::Min(0.0));
-                    None
-                })
-            }),
+            whatsapp_credits: self
+                .whatsapp_credits
+                .integer("whatsapp_credits", errors)
+                .and_then(|credits| {
+                    (credits >= 0).then_some(credits).or_else(|| {
+                        errors.add("whatsapp_credits", Msg::Min(0.0));
+                        None
+                    })
+                }),
+            whatsapp_unit_price: self
+                .whatsapp_unit_price
+                .number("whatsapp_unit_price", errors)
+                .and_then(|price| {
+                    (price >= 0.0).then_some(price).or_else(|| {
+                        errors.add("whatsapp_unit_price", Msg::Min(0.0));
+                        None
+                    })
+                }),
             updated_at: None,
         }
     }

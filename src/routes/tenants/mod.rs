@@ -11,8 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::tenants::Tenant;
-use crate::routes::wire::{Decimal, Timestamp};
 use crate::routes::whatsapp_instances::InstanceResource;
+use crate::routes::wire::{Decimal, Timestamp};
 
 #[derive(Serialize, ToSchema)]
 pub struct TenantResource {
@@ -108,7 +108,11 @@ impl MessagingCredits {
     /// counted from sender claims; until a tenant has any, it is zero as well.
     pub fn of(tenant: &Tenant, whatsapp_used: i64, last_transaction_at: Option<Timestamp>) -> Self {
         let emails = CreditLine::new(0, 0, 0.0);
-        let whatsapp = CreditLine::new(tenant.whatsapp_credits, whatsapp_used, tenant.whatsapp_unit_price);
+        let whatsapp = CreditLine::new(
+            tenant.whatsapp_credits,
+            whatsapp_used,
+            tenant.whatsapp_unit_price,
+        );
         Self {
             total_cost: Decimal(emails.total_cost.0 + whatsapp.total_cost.0),
             emails,

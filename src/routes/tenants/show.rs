@@ -5,8 +5,8 @@ use crate::auth::AuthUser;
 use crate::db::instances;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::visible_tenant;
-use crate::routes::wire::DataBody;
 use crate::routes::whatsapp_instances::{tenant_today, Detail, InstanceResource};
+use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
 /// The tenant with its instances (list form, no keys), counts and messaging credits.
@@ -29,7 +29,9 @@ pub async fn show_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = visible_tenant(&state, &user, path.into_inner()).await?;
     let tenant_id = tenant.id;
-    let rows = state.db(move |conn| Ok(instances::list_for_tenant(conn, tenant_id)?)).await?;
+    let rows = state
+        .db(move |conn| Ok(instances::list_for_tenant(conn, tenant_id)?))
+        .await?;
     let today = tenant_today(&state, &tenant);
     let active = rows.iter().filter(|instance| instance.is_active).count() as i64;
     let total = rows.len() as i64;

@@ -7,6 +7,7 @@ use crate::auth::SuperAdmin;
 use crate::db::tenants;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
+use crate::input::JsonObject;
 use crate::routes::visible_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -29,7 +30,7 @@ pub async fn update_tenant(
     admin: SuperAdmin,
     locale: Locale,
     path: web::Path<String>,
-    body: web::Json<TenantBody>,
+    body: JsonObject<TenantBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
     let mut errors = FieldErrors::default();

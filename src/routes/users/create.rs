@@ -4,13 +4,13 @@ use utoipa::ToSchema;
 
 use super::UserResource;
 use crate::auth::{password, SuperAdmin};
+use crate::db::is_unique_violation;
 use crate::db::tenants::{self, TenantKey};
 use crate::db::users::{self, NewUser};
-use crate::db::is_unique_violation;
 use crate::domain::{parse_password, Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{required, Input};
+use crate::input::{required, Input, JsonObject};
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -47,7 +47,7 @@ pub async fn create_user(
     state: web::Data<AppState>,
     _admin: SuperAdmin,
     locale: Locale,
-    body: web::Json<CreateUserBody>,
+    body: JsonObject<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
     let email = required(&body.email, "email", &mut errors, Email::parse);
@@ -55,7 +55,9 @@ pub async fn create_user(
     let role = required(&body.role, "role", &mut errors, Role::parse);
     let tenant_id = body.tenant_id.integer("tenant_id", &mut errors);
     match (role, tenant_id) {
-        (Some(Role::TenantUser), None) if !errors.has("tenant_id") => errors.add("tenant_id", Msg::Required),
+        (Some(Role::TenantUser), None) if !errors.has("tenant_id") => {
+            errors.add("tenant_id", Msg::Required)
+        }
         (Some(Role::SuperAdmin), Some(_)) => errors.add("tenant_id", Msg::Prohibited),
         _ => {}
     }
@@ -63,7 +65,12 @@ pub async fn create_user(
     let password_hash = match &password {
         Some(password) => {
             let password = password.clone();
-            Some(web::block(move || password::hash(&password)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?)
+            Some(
+                web::block(move || password::hash(&password))
+                    .await
+                    .map_err(ApiError::internal)?
+                    .map_err(ApiError::internal)?,
+            )
         }
         None => None,
     };
@@ -81,7 +88,8 @@ pub async fn create_user(
                 }
             }
             errors.into_result(locale)?;
-            let (Some(email), Some(password_hash), Some(role)) = (email, password_hash, role) else {
+            let (Some(email), Some(password_hash), Some(role)) = (email, password_hash, role)
+            else {
                 unreachable!("required fields were checked");
             };
             let new = NewUser {
@@ -103,5 +111,8 @@ pub async fn create_user(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(DataBody::with_message(UserResource::from(&created), "User created successfully")))
+    Ok(HttpResponse::Created().json(DataBody::with_message(
+        UserResource::from(&created),
+        "User created successfully",
+    )))
 }

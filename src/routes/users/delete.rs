@@ -25,7 +25,10 @@ pub async fn delete_user(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     if id == admin.0.user_id {
-        return Err(ApiError::conflict("user.cannot_delete_self", "You cannot delete your own account"));
+        return Err(ApiError::conflict(
+            "user.cannot_delete_self",
+            "You cannot delete your own account",
+        ));
     }
     let deleted = state.db(move |conn| Ok(users::delete(conn, id)?)).await?;
     if deleted == 0 {

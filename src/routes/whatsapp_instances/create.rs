@@ -6,10 +6,10 @@ use super::fields::{self, check_unique, from_write_error};
 use super::{tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
 use crate::db::instances::{self, NewInstance};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::domain::{InstanceName, PhoneNumber};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{optional, required, Input};
+use crate::input::{optional, required, Input, JsonObject};
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -69,15 +69,35 @@ pub async fn create_instance(
     user: AuthUser,
     locale: Locale,
     path: web::Path<String>,
-    body: web::Json<CreateInstanceBody>,
+    body: JsonObject<CreateInstanceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
 
     let mut errors = FieldErrors::default();
-    let phone = required(&body.phone_number, "phone_number", &mut errors, PhoneNumber::parse);
-    let name = required(&body.instance_name, "instance_name", &mut errors, InstanceName::parse);
-    let api_key = required(&body.evolution_api_key, "evolution_api_key", &mut errors, fields::evolution_api_key);
-    let api_url = optional(&body.evolution_api_url, "evolution_api_url", &mut errors, fields::evolution_api_url);
+    let phone = required(
+        &body.phone_number,
+        "phone_number",
+        &mut errors,
+        PhoneNumber::parse,
+    );
+    let name = required(
+        &body.instance_name,
+        "instance_name",
+        &mut errors,
+        InstanceName::parse,
+    );
+    let api_key = required(
+        &body.evolution_api_key,
+        "evolution_api_key",
+        &mut errors,
+        fields::evolution_api_key,
+    );
+    let api_url = optional(
+        &body.evolution_api_url,
+        "evolution_api_url",
+        &mut errors,
+        fields::evolution_api_url,
+    );
     let limit = match &body.daily_message_limit {
         Input::Value(_) => fields::daily_message_limit(&body.daily_message_limit, &mut errors),
         _ => {
@@ -85,7 +105,10 @@ pub async fn create_instance(
             None
         }
     };
-    let is_active = body.is_active.boolean("is_active", &mut errors).unwrap_or(true);
+    let is_active = body
+        .is_active
+        .boolean("is_active", &mut errors)
+        .unwrap_or(true);
     let notes = optional(&body.notes, "notes", &mut errors, fields::notes);
     let priority = fields::priority(&body.priority, &mut errors).unwrap_or(0);
 
@@ -104,7 +127,9 @@ pub async fn create_instance(
                 &mut errors,
             )?;
             errors.into_result(locale)?;
-            let (Some(phone), Some(name), Some(encrypted_key), Some(limit)) = (phone, name, encrypted_key, limit) else {
+            let (Some(phone), Some(name), Some(encrypted_key), Some(limit)) =
+                (phone, name, encrypted_key, limit)
+            else {
                 unreachable!("required fields were checked");
             };
             let new = NewInstance {
@@ -126,7 +151,13 @@ pub async fn create_instance(
         })
         .await?;
 
-    let detail = Detail::Full { cipher: &state.cipher, tenant: &tenant };
+    let detail = Detail::Full {
+        cipher: &state.cipher,
+        tenant: &tenant,
+    };
     let resource = InstanceResource::build(created, &tenant, today, detail)?;
-    Ok(HttpResponse::Created().json(DataBody::with_message(resource, "WhatsApp instance created successfully")))
+    Ok(HttpResponse::Created().json(DataBody::with_message(
+        resource,
+        "WhatsApp instance created successfully",
+    )))
 }

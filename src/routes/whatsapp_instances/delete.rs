@@ -26,7 +26,9 @@ pub async fn delete_instance(
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     find_instance(&state, tenant.id, id).await?;
-    state.db(move |conn| Ok(instances::delete(conn, id)?)).await?;
+    state
+        .db(move |conn| Ok(instances::delete(conn, id)?))
+        .await?;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "WhatsApp instance deleted successfully".into(),
     }))

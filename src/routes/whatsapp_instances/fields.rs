@@ -85,7 +85,5 @@ pub fn from_write_error(error: diesel::result::Error, locale: Locale) -> ApiErro
     } else {
         errors.add("instance_name", Msg::InstanceNameTaken);
     }
-    errors
-        .into_result(locale)
-        .expect_err("one error was added")
+    errors.into_result(locale).expect_err("one error was added")
 }

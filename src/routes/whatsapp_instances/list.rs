@@ -9,7 +9,7 @@ use crate::db::tenants::Tenant;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{query_boolean, parse_page, Paginated};
+use crate::routes::wire::{parse_page, query_boolean, Paginated};
 use crate::startup::AppState;
 
 #[derive(Deserialize, IntoParams, Default)]
@@ -64,11 +64,15 @@ pub async fn respond_with_tenant_page(
     let page = parse_page(&query.page, &query.per_page, &mut errors);
     errors.into_result(locale)?;
 
-    let (rows, total) = state.db(move |conn| Ok(instances::list(conn, &filter, page)?)).await?;
+    let (rows, total) = state
+        .db(move |conn| Ok(instances::list(conn, &filter, page)?))
+        .await?;
     let today = tenant_today(state, &tenant);
     let data = rows
         .into_iter()
-        .map(|(instance, tenant)| InstanceResource::build(instance, &tenant, today, Detail::Summary))
+        .map(|(instance, tenant)| {
+            InstanceResource::build(instance, &tenant, today, Detail::Summary)
+        })
         .collect::<Result<_, _>>()?;
     Ok(HttpResponse::Ok().json(Paginated::new(data, total, page)))
 }

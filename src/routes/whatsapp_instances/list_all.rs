@@ -7,10 +7,16 @@ use crate::auth::SuperAdmin;
 use crate::db::instances::{self, InstanceFilter};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::routes::wire::{query_boolean, query_integer, parse_page, Paginated};
+use crate::routes::wire::{parse_page, query_boolean, query_integer, Paginated};
 use crate::startup::AppState;
 
-pub const CONNECTION_STATUSES: &[&str] = &["unknown", "connecting", "connected", "disconnected", "error"];
+pub const CONNECTION_STATUSES: &[&str] = &[
+    "unknown",
+    "connecting",
+    "connected",
+    "disconnected",
+    "error",
+];
 
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
@@ -62,12 +68,19 @@ pub async fn list_all_instances(
         tenant_id: query_integer(&query.tenant_id, "tenant_id", 1, i64::MAX, &mut errors),
         is_active: query_boolean(&query.is_active, "is_active", &mut errors),
         connection_status,
-        search: query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string),
+        search: query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
     };
     let page = parse_page(&query.page, &query.per_page, &mut errors);
     errors.into_result(locale)?;
 
-    let (rows, total) = state.db(move |conn| Ok(instances::list(conn, &filter, page)?)).await?;
+    let (rows, total) = state
+        .db(move |conn| Ok(instances::list(conn, &filter, page)?))
+        .await?;
     let data = rows
         .into_iter()
         .map(|(instance, tenant)| {

@@ -104,7 +104,11 @@ impl DailyUsage {
         let current = instance.last_reset_date >= today;
         Self {
             date: instance.last_reset_date.max(today),
-            sent: if current { instance.messages_sent_today } else { 0 },
+            sent: if current {
+                instance.messages_sent_today
+            } else {
+                0
+            },
             limit: instance.daily_message_limit,
         }
     }
@@ -121,7 +125,10 @@ impl DailyUsage {
 pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
     instance.is_active
         && usage.remaining() > 0
-        && !matches!(instance.connection_status.as_str(), "disconnected" | "error")
+        && !matches!(
+            instance.connection_status.as_str(),
+            "disconnected" | "error"
+        )
 }
 
 /// How much of an instance a response shows.
@@ -129,11 +136,19 @@ pub enum Detail<'a> {
     /// Lists, and anything a tenant user reads: no key, no tenant.
     Summary,
     /// Show, create and update for super admins: the decrypted key and the tenant.
-    Full { cipher: &'a Cipher, tenant: &'a Tenant },
+    Full {
+        cipher: &'a Cipher,
+        tenant: &'a Tenant,
+    },
 }
 
 impl InstanceResource {
-    pub fn build(instance: Instance, tenant: &Tenant, today: NaiveDate, detail: Detail) -> Result<Self, ApiError> {
+    pub fn build(
+        instance: Instance,
+        tenant: &Tenant,
+        today: NaiveDate,
+        detail: Detail,
+    ) -> Result<Self, ApiError> {
         let usage = DailyUsage::of(&instance, today);
         let (evolution_api_key, tenant_ref) = match detail {
             Detail::Summary => (None, None),
@@ -219,6 +234,18 @@ pub fn tenant_today(state: &crate::startup::AppState, tenant: &Tenant) -> NaiveD
     state.clock.today_in(zone)
 }
 
+/// The instance `id` of `tenant_id`, or 404.
+pub async fn find_instance(
+    state: &crate::startup::AppState,
+    tenant_id: i64,
+    id: i64,
+) -> Result<Instance, ApiError> {
+    state
+        .db(move |conn| Ok(crate::db::instances::find_in_tenant(conn, tenant_id, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(crate::error::Resource::WhatsappInstance))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,7 +281,10 @@ mod tests {
     fn yesterdays_count_reads_as_zero_today() {
         let today: NaiveDate = "2025-11-18".parse().unwrap();
         let usage = DailyUsage::of(&instance("2025-11-17", 245, 1000), today);
-        assert_eq!((usage.sent, usage.remaining(), usage.date), (0, 1000, today));
+        assert_eq!(
+            (usage.sent, usage.remaining(), usage.date),
+            (0, 1000, today)
+        );
         let usage = DailyUsage::of(&instance("2025-11-18", 245, 1000), today);
         assert_eq!((usage.sent, usage.remaining()), (245, 755));
     }
@@ -274,7 +304,11 @@ mod tests {
     #[test]
     fn statistics_match_the_seed() {
         let today: NaiveDate = "2025-11-17".parse().unwrap();
-        let stats = serde_json::to_value(InstanceStatistics::of(&instance("2025-11-17", 245, 1000), today)).unwrap();
+        let stats = serde_json::to_value(InstanceStatistics::of(
+            &instance("2025-11-17", 245, 1000),
+            today,
+        ))
+        .unwrap();
         assert_eq!(
             stats,
             serde_json::json!({
@@ -284,16 +318,4 @@ mod tests {
             })
         );
     }
-}
-
-/// The instance `id` of `tenant_id`, or 404.
-pub async fn find_instance(
-    state: &crate::startup::AppState,
-    tenant_id: i64,
-    id: i64,
-) -> Result<Instance, ApiError> {
-    state
-        .db(move |conn| Ok(crate::db::instances::find_in_tenant(conn, tenant_id, id)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found(crate::error::Resource::WhatsappInstance))
 }

@@ -34,7 +34,12 @@ pub async fn reset_counter(
         updated_at: Some(state.clock.now().naive_utc()),
         ..InstanceChanges::default()
     };
-    let reset = state.db(move |conn| Ok(instances::update(conn, id, &changes)?)).await?;
+    let reset = state
+        .db(move |conn| Ok(instances::update(conn, id, &changes)?))
+        .await?;
     let resource = InstanceResource::build(reset, &tenant, today, Detail::Summary)?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(resource, "WhatsApp instance counter reset successfully")))
+    Ok(HttpResponse::Ok().json(DataBody::with_message(
+        resource,
+        "WhatsApp instance counter reset successfully",
+    )))
 }

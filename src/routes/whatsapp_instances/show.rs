@@ -28,6 +28,13 @@ pub async fn show_instance(
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     let instance = find_instance(&state, tenant.id, id).await?;
     let today = tenant_today(&state, &tenant);
-    let detail = Detail::Full { cipher: &state.cipher, tenant: &tenant };
-    Ok(HttpResponse::Ok().json(DataBody::new(InstanceResource::build(instance, &tenant, today, detail)?)))
+    let detail = Detail::Full {
+        cipher: &state.cipher,
+        tenant: &tenant,
+    };
+    Ok(
+        HttpResponse::Ok().json(DataBody::new(InstanceResource::build(
+            instance, &tenant, today, detail,
+        )?)),
+    )
 }

@@ -28,7 +28,9 @@ pub async fn toggle_active(
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     find_instance(&state, tenant.id, id).await?;
     let now = state.clock.now().naive_utc();
-    let toggled = state.db(move |conn| Ok(instances::toggle_active(conn, id, now)?)).await?;
+    let toggled = state
+        .db(move |conn| Ok(instances::toggle_active(conn, id, now)?))
+        .await?;
     let message = if toggled.is_active {
         "WhatsApp instance activated"
     } else {

@@ -6,10 +6,10 @@ use super::fields::{self, check_unique, from_write_error};
 use super::{find_instance, tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
 use crate::db::instances::{self, InstanceChanges};
+use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::domain::{InstanceName, PhoneNumber};
-use crate::input::{nullable_patch, optional, Input};
+use crate::input::{nullable_patch, optional, Input, JsonObject};
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -64,7 +64,7 @@ pub async fn update_instance(
     user: AuthUser,
     locale: Locale,
     path: web::Path<(String, i64)>,
-    body: web::Json<UpdateInstanceBody>,
+    body: JsonObject<UpdateInstanceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
@@ -83,10 +83,30 @@ pub async fn update_instance(
             errors.add(field, Msg::Required);
         }
     }
-    let phone = optional(&body.phone_number, "phone_number", &mut errors, PhoneNumber::parse);
-    let name = optional(&body.instance_name, "instance_name", &mut errors, InstanceName::parse);
-    let api_key = optional(&body.evolution_api_key, "evolution_api_key", &mut errors, fields::evolution_api_key);
-    let api_url = nullable_patch(&body.evolution_api_url, "evolution_api_url", &mut errors, fields::evolution_api_url);
+    let phone = optional(
+        &body.phone_number,
+        "phone_number",
+        &mut errors,
+        PhoneNumber::parse,
+    );
+    let name = optional(
+        &body.instance_name,
+        "instance_name",
+        &mut errors,
+        InstanceName::parse,
+    );
+    let api_key = optional(
+        &body.evolution_api_key,
+        "evolution_api_key",
+        &mut errors,
+        fields::evolution_api_key,
+    );
+    let api_url = nullable_patch(
+        &body.evolution_api_url,
+        "evolution_api_url",
+        &mut errors,
+        fields::evolution_api_url,
+    );
     let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
     let is_active = body.is_active.boolean("is_active", &mut errors);
     let notes = nullable_patch(&body.notes, "notes", &mut errors, fields::notes);
@@ -94,8 +114,12 @@ pub async fn update_instance(
 
     // Uniqueness is checked on the values the row will have after the update.
     let name_changes = name.is_some() || api_url.is_some();
-    let final_name = name.as_ref().map_or(current.instance_name.clone(), |n| n.as_str().to_string());
-    let final_url = api_url.clone().unwrap_or_else(|| current.evolution_api_url.clone());
+    let final_name = name
+        .as_ref()
+        .map_or(current.instance_name.clone(), |n| n.as_str().to_string());
+    let final_url = api_url
+        .clone()
+        .unwrap_or_else(|| current.evolution_api_url.clone());
     let changes = InstanceChanges {
         phone_number: phone.as_ref().map(|p| p.as_str().to_string()),
         instance_name: name.map(|n| n.as_str().to_string()),
@@ -125,7 +149,13 @@ pub async fn update_instance(
         .await?;
 
     let today = tenant_today(&state, &tenant);
-    let detail = Detail::Full { cipher: &state.cipher, tenant: &tenant };
+    let detail = Detail::Full {
+        cipher: &state.cipher,
+        tenant: &tenant,
+    };
     let resource = InstanceResource::build(updated, &tenant, today, detail)?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(resource, "WhatsApp instance updated successfully")))
+    Ok(HttpResponse::Ok().json(DataBody::with_message(
+        resource,
+        "WhatsApp instance updated successfully",
+    )))
 }
