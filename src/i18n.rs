@@ -73,7 +73,6 @@ pub enum Msg {
     NotInteger,
     NotNumber,
     NotBoolean,
-    NotObject,
     PhoneFormat,
     PhoneTaken,
     InstanceNameFormat,
@@ -116,9 +115,6 @@ impl Msg {
             (NotBoolean, Es) => format!("El campo {field} debe ser verdadero o falso."),
             (NotBoolean, En) => format!("The {field} field must be true or false."),
             (NotBoolean, Pt) => format!("O campo {field} deve ser verdadeiro ou falso."),
-            (NotObject, Es) => "El cuerpo de la solicitud debe ser un objeto JSON.".into(),
-            (NotObject, En) => "The request body must be a JSON object.".into(),
-            (NotObject, Pt) => "O corpo da requisição deve ser um objeto JSON.".into(),
             (PhoneFormat, Es) => {
                 "El número de teléfono debe estar en formato internacional (ej: +573001234567)"
                     .into()

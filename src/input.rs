@@ -69,14 +69,6 @@ impl Input {
         parsed
     }
 
-    pub fn required_integer(&self, field: &str, errors: &mut FieldErrors) -> Option<i64> {
-        if !matches!(self, Input::Value(_)) {
-            errors.add(field, Msg::Required);
-            return None;
-        }
-        self.integer(field, errors)
-    }
-
     pub fn number(&self, field: &str, errors: &mut FieldErrors) -> Option<f64> {
         let parsed = match self {
             Input::Absent | Input::Null => return None,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::{Backend, Settings};
@@ -24,7 +24,6 @@ pub enum DbConnection {
 
 pub type DbBackend = <DbConnection as Connection>::Backend;
 pub type DbPool = Pool<DbConnectionManager>;
-pub type PooledDb = PooledConnection<DbConnectionManager>;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

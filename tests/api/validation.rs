@@ -624,10 +624,9 @@ async fn the_same_phone_may_be_registered_by_another_tenant(backend: Backend) {
     assert_eq!(reply.body["data"]["phone_number"], "+573001234567");
 }
 
-async fn duplicate_instance_name_in_the_same_tenant_and_server_is_422(backend: Backend) {
-    let app = spawn_or_skip!(backend);
-    let tenant = app.seed_tenant().await;
-    let servers = [
+/// Pairs of `evolution_api_url` values that name the same Evolution server.
+fn same_server_urls() -> [(&'static str, Value, Value); 3] {
+    [
         ("default server", Value::Null, Value::Null),
         (
             "same explicit server",
@@ -639,9 +638,13 @@ async fn duplicate_instance_name_in_the_same_tenant_and_server_is_422(backend: B
             json!("https://evo2.example.com"),
             json!("https://evo2.example.com/"),
         ),
-    ];
+    ]
+}
 
-    for (i, (case, first_url, second_url)) in servers.into_iter().enumerate() {
+async fn duplicate_instance_name_in_the_same_tenant_and_server_is_422(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    for (i, (case, first_url, second_url)) in same_server_urls().into_iter().enumerate() {
         let name = format!("nombre_{i}");
         let first = instance_with(
             json!({"phone_number": format!("+57300123450{i}"), "instance_name": name, "evolution_api_url": first_url}),
@@ -675,21 +678,7 @@ async fn instance_name_owned_by_another_tenant_on_the_same_server_is_409(backend
     let app = spawn_or_skip!(backend);
     let owner = app.seed_tenant().await;
     let other = app.tenant_named("otro-candidato", "UTC").await;
-    let servers = [
-        ("both on the default server", Value::Null, Value::Null),
-        (
-            "same explicit server",
-            json!("https://evo.example.com"),
-            json!("https://evo.example.com"),
-        ),
-        (
-            "same server, trailing slash",
-            json!("https://evo2.example.com"),
-            json!("https://evo2.example.com/"),
-        ),
-    ];
-
-    for (i, (case, owner_url, other_url)) in servers.into_iter().enumerate() {
+    for (i, (case, owner_url, other_url)) in same_server_urls().into_iter().enumerate() {
         let name = format!("compartido_{i}");
         let first = instance_with(
             json!({"phone_number": format!("+57300123450{i}"), "instance_name": name, "evolution_api_url": owner_url}),
