@@ -206,6 +206,14 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
     Some(app)
 }
 
+pub fn instances_path(tenant: i64) -> String {
+    format!("/api/v1/tenants/{tenant}/whatsapp-instances")
+}
+
+pub fn instance_path(tenant: i64, id: impl std::fmt::Display) -> String {
+    format!("{}/{id}", instances_path(tenant))
+}
+
 /// A response reduced to what tests assert on.
 pub struct Reply {
     pub status: StatusCode,
@@ -310,6 +318,22 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         self.login_token(email, "tenant-password-1").await
+    }
+
+    /// `meta.total` of a list endpoint.
+    pub async fn list_total(&self, path: &str) -> i64 {
+        let reply = self.admin(Method::GET, path, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+        reply.body["meta"]["total"].as_i64().expect("meta.total")
+    }
+
+    /// The full JSON of an instance, as a super admin sees it.
+    pub async fn show_instance(&self, tenant: i64, id: i64) -> Value {
+        let reply = self
+            .admin(Method::GET, &instance_path(tenant, id), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["data"].clone()
     }
 
     /// A direct connection to the app's database, for arranging and inspecting rows.

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::Backend;
+use crate::helpers::{instance_path, instances_path, Backend};
 use crate::spawn_or_skip;
 
 fn seed_create_body() -> Value {
@@ -52,10 +52,6 @@ const LIST_FIELDS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
-
-fn path(tenant: i64, rest: &str) -> String {
-    format!("/api/v1/tenants/{tenant}/whatsapp-instances{rest}")
-}
 
 async fn create_answers_201_with_the_seed_json(backend: Backend) {
     let app = spawn_or_skip!(backend);
@@ -107,7 +103,7 @@ async fn list_hides_keys_and_paginates_like_the_seed(backend: Backend) {
     let reply = app
         .admin(
             Method::GET,
-            &path(tenant, "?is_active=true&per_page=10"),
+            &format!("{}?is_active=true&per_page=10", instances_path(tenant)),
             None,
         )
         .await;
@@ -151,7 +147,7 @@ async fn show_includes_the_key_and_the_tenant(backend: Backend) {
     app.set_sent(id, 245, "2025-11-17");
 
     let reply = app
-        .admin(Method::GET, &path(tenant, &format!("/{id}")), None)
+        .admin(Method::GET, &instance_path(tenant, id), None)
         .await;
 
     assert_eq!(reply.status, StatusCode::OK);
@@ -187,7 +183,7 @@ async fn partial_update_changes_only_what_was_sent(backend: Backend) {
     let reply = app
         .admin(
             Method::PUT,
-            &path(tenant, &format!("/{id}")),
+            &instance_path(tenant, id),
             Some(
                 &json!({"instance_name": "principal_actualizada", "daily_message_limit": 1500,
                          "notes": "Límite aumentado por campaña intensiva"}),
@@ -216,7 +212,7 @@ async fn partial_update_changes_only_what_was_sent(backend: Backend) {
     let lowered = app
         .admin(
             Method::PUT,
-            &path(tenant, &format!("/{id}")),
+            &instance_path(tenant, id),
             Some(&json!({"daily_message_limit": 200})),
         )
         .await;
@@ -233,7 +229,7 @@ async fn toggle_active_flips_and_says_which_way(backend: Backend) {
     let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
         .as_i64()
         .unwrap();
-    let toggle = path(tenant, &format!("/{id}/toggle-active"));
+    let toggle = format!("{}/toggle-active", instance_path(tenant, id));
 
     let off = app.admin(Method::POST, &toggle, None).await;
     let on = app.admin(Method::POST, &toggle, None).await;
@@ -263,7 +259,7 @@ async fn statistics_have_exactly_the_seed_shape(backend: Backend) {
     let reply = app
         .admin(
             Method::GET,
-            &path(tenant, &format!("/{id}/statistics")),
+            &format!("{}/statistics", instance_path(tenant, id)),
             None,
         )
         .await;
@@ -283,7 +279,7 @@ async fn statistics_have_exactly_the_seed_shape(backend: Backend) {
     let full = app
         .admin(
             Method::GET,
-            &path(tenant, &format!("/{id}/statistics")),
+            &format!("{}/statistics", instance_path(tenant, id)),
             None,
         )
         .await;
@@ -304,7 +300,7 @@ async fn reset_counter_gives_back_the_whole_day(backend: Backend) {
     let reply = app
         .admin(
             Method::POST,
-            &path(tenant, &format!("/{id}/reset-counter")),
+            &format!("{}/reset-counter", instance_path(tenant, id)),
             None,
         )
         .await;
@@ -317,7 +313,7 @@ async fn reset_counter_gives_back_the_whole_day(backend: Backend) {
     let stats = app
         .admin(
             Method::GET,
-            &path(tenant, &format!("/{id}/statistics")),
+            &format!("{}/statistics", instance_path(tenant, id)),
             None,
         )
         .await;
@@ -332,13 +328,13 @@ async fn delete_answers_the_seed_message_and_the_instance_is_gone(backend: Backe
         .unwrap();
 
     let reply = app
-        .admin(Method::DELETE, &path(tenant, &format!("/{id}")), None)
+        .admin(Method::DELETE, &instance_path(tenant, id), None)
         .await;
     let again = app
-        .admin(Method::DELETE, &path(tenant, &format!("/{id}")), None)
+        .admin(Method::DELETE, &instance_path(tenant, id), None)
         .await;
     let show = app
-        .admin(Method::GET, &path(tenant, &format!("/{id}")), None)
+        .admin(Method::GET, &instance_path(tenant, id), None)
         .await;
 
     assert_eq!(reply.status, StatusCode::OK);
@@ -371,14 +367,18 @@ async fn an_instance_of_another_tenant_is_not_found(backend: Backend) {
         (Method::GET, format!("/{id}/statistics")),
     ] {
         let reply = app
-            .admin(method.clone(), &path(other, &rest), Some(&json!({})))
+            .admin(
+                method.clone(),
+                &format!("{}{rest}", instances_path(other)),
+                Some(&json!({})),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {rest}");
         assert_eq!(reply.body["error_key"], "whatsapp.instance_not_found");
     }
     // Nothing happened to the real one.
     let show = app
-        .admin(Method::GET, &path(tenant, &format!("/{id}")), None)
+        .admin(Method::GET, &instance_path(tenant, id), None)
         .await;
     assert_eq!(show.body["data"]["is_active"], true);
 }

@@ -7,21 +7,13 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{into_reply, Backend, Reply, TestApp};
+use crate::helpers::{instance_path, instances_path, into_reply, Backend, Reply, TestApp};
 use crate::spawn_or_skip;
 
 const NOT_JSON_CONTENT_TYPE: &str =
     "The request body must be JSON sent with Content-Type: application/json.";
 const NOT_AN_OBJECT: &str = "The request body must be a JSON object.";
 const NOT_VALID_JSON: &str = "The request body is not valid JSON";
-
-fn instances_path(tenant: i64) -> String {
-    format!("/api/v1/tenants/{tenant}/whatsapp-instances")
-}
-
-fn instance_path(tenant: i64, id: impl std::fmt::Display) -> String {
-    format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}")
-}
 
 fn valid_instance() -> Value {
     json!({
@@ -90,20 +82,6 @@ fn assert_error(reply: &Reply, status: StatusCode, error_key: &str, case: &str) 
     );
 }
 
-async fn instance_count(app: &TestApp, tenant: i64) -> i64 {
-    let reply = app.admin(Method::GET, &instances_path(tenant), None).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["meta"]["total"].as_i64().expect("meta.total")
-}
-
-async fn show(app: &TestApp, tenant: i64, id: i64) -> Value {
-    let reply = app
-        .admin(Method::GET, &instance_path(tenant, id), None)
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["data"].clone()
-}
-
 // ---------------------------------------------------------------------------------------
 // 400: the body is not a JSON object
 // ---------------------------------------------------------------------------------------
@@ -138,7 +116,11 @@ async fn malformed_json_is_400_request_malformed(backend: Backend) {
         let message = reply.body["message"].as_str().unwrap();
         assert!(message.starts_with(NOT_VALID_JSON), "[{case}] {message}");
     }
-    assert_eq!(instance_count(&app, tenant).await, 0, "nothing was written");
+    assert_eq!(
+        app.list_total(&instances_path(tenant)).await,
+        0,
+        "nothing was written"
+    );
 }
 
 async fn json_that_is_not_an_object_is_400(backend: Backend) {
@@ -147,7 +129,7 @@ async fn json_that_is_not_an_object_is_400(backend: Backend) {
     let id = app
         .instance(tenant, "+573009876543", "existente", 500)
         .await;
-    let before = show(&app, tenant, id).await;
+    let before = app.show_instance(tenant, id).await;
     let cases = [
         ("empty array", "[]"),
         (
@@ -177,8 +159,8 @@ async fn json_that_is_not_an_object_is_400(backend: Backend) {
             }
         }
     }
-    let created = instance_count(&app, tenant).await;
-    let after = show(&app, tenant, id).await;
+    let created = app.list_total(&instances_path(tenant)).await;
+    let after = app.show_instance(tenant, id).await;
     assert!(
         wrong.is_empty(),
         "expected 400 request.malformed for:\n{}",
@@ -213,7 +195,11 @@ async fn a_body_without_the_json_content_type_is_400(backend: Backend) {
         assert_error(&reply, StatusCode::BAD_REQUEST, "request.malformed", case);
         assert_eq!(reply.body["message"], NOT_JSON_CONTENT_TYPE, "[{case}]");
     }
-    assert_eq!(instance_count(&app, tenant).await, 0, "nothing was written");
+    assert_eq!(
+        app.list_total(&instances_path(tenant)).await,
+        0,
+        "nothing was written"
+    );
 
     // The same body with the JSON content type (and a charset) is accepted.
     let reply = raw(
@@ -237,7 +223,7 @@ async fn bodies_over_64_kib_are_413(backend: Backend) {
     let id = app
         .instance(tenant, "+573009876543", "existente", 500)
         .await;
-    let before = show(&app, tenant, id).await;
+    let before = app.show_instance(tenant, id).await;
     let mut huge_instance = valid_instance();
     huge_instance["notes"] = json!("n".repeat(70_000));
     let huge_tenant = json!({"nombre": "x".repeat(70_000)});
@@ -277,8 +263,16 @@ async fn bodies_over_64_kib_are_413(backend: Backend) {
             "[{case}]"
         );
     }
-    assert_eq!(instance_count(&app, tenant).await, 1, "nothing was created");
-    assert_eq!(show(&app, tenant, id).await, before, "nothing was updated");
+    assert_eq!(
+        app.list_total(&instances_path(tenant)).await,
+        1,
+        "nothing was created"
+    );
+    assert_eq!(
+        app.show_instance(tenant, id).await,
+        before,
+        "nothing was updated"
+    );
 }
 
 /// The limit holds for a chunked body too, whose size is not announced up front.
@@ -334,7 +328,11 @@ async fn a_chunked_body_over_64_kib_is_413(backend: Backend) {
         answer.contains(r#""error_key":"request.too_large""#),
         "{answer}"
     );
-    assert_eq!(instance_count(&app, tenant).await, 0, "nothing was written");
+    assert_eq!(
+        app.list_total(&instances_path(tenant)).await,
+        0,
+        "nothing was written"
+    );
 }
 
 async fn a_body_just_under_64_kib_reaches_validation(backend: Backend) {
@@ -448,7 +446,7 @@ async fn a_missing_instance_is_404_with_the_seed_body(backend: Backend) {
     let tenant = app.seed_tenant().await;
     let other = app.tenant_named("otro-candidato", "UTC").await;
     let foreign = app.instance(other, "+573001234567", "ajena", 100).await;
-    let foreign_before = show(&app, other, foreign).await;
+    let foreign_before = app.show_instance(other, foreign).await;
     let expected = json!({"message": "WhatsApp instance not found", "error_key": "whatsapp.instance_not_found"});
     let update = json!({"notes": "cambio"});
     let invalid_update = json!({"daily_message_limit": 0});
@@ -494,7 +492,7 @@ async fn a_missing_instance_is_404_with_the_seed_body(backend: Backend) {
         }
     }
     assert_eq!(
-        show(&app, other, foreign).await,
+        app.show_instance(other, foreign).await,
         foreign_before,
         "the other tenant's instance is untouched"
     );

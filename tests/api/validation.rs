@@ -5,7 +5,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{into_reply, spawn_app_with, Backend, Reply, TestApp, ADMIN_EMAIL};
+use crate::helpers::{
+    instance_path, instances_path, into_reply, spawn_app_with, Backend, Reply, TestApp, ADMIN_EMAIL,
+};
 use crate::spawn_or_skip;
 
 // ---------------------------------------------------------------------------------------
@@ -52,14 +54,6 @@ fn between(field: &str, a: i64, b: i64) -> String {
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-fn instances_path(tenant: i64) -> String {
-    format!("/api/v1/tenants/{tenant}/whatsapp-instances")
-}
-
-fn instance_path(tenant: i64, id: i64) -> String {
-    format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}")
-}
 
 /// A create body that passes every rule.
 fn valid_instance() -> Value {
@@ -129,22 +123,6 @@ async fn admin_in(
     into_reply(response).await
 }
 
-/// `meta.total` of a list endpoint.
-async fn total(app: &TestApp, path: &str) -> i64 {
-    let reply = app.admin(Method::GET, path, None).await;
-    assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
-    reply.body["meta"]["total"].as_i64().expect("meta.total")
-}
-
-/// The full JSON of an instance, to prove a rejected update changed nothing.
-async fn show(app: &TestApp, tenant: i64, id: i64) -> Value {
-    let reply = app
-        .admin(Method::GET, &instance_path(tenant, id), None)
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["data"].clone()
-}
-
 // ---------------------------------------------------------------------------------------
 // Create: required fields, formats, types, bounds
 // ---------------------------------------------------------------------------------------
@@ -185,7 +163,7 @@ async fn create_without_required_fields_lists_every_one_in_order(backend: Backen
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -214,7 +192,7 @@ async fn create_with_one_missing_field_names_only_that_field(backend: Backend) {
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -245,7 +223,7 @@ async fn create_rejects_phone_numbers_that_are_not_e164(backend: Backend) {
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -323,7 +301,7 @@ async fn wrong_json_types_are_422_naming_the_field_not_400(backend: Backend) {
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -356,7 +334,7 @@ async fn every_field_of_the_wrong_type_is_reported_at_once(backend: Backend) {
     let message = format!("{} (y 6 errores más)", not_string("phone_number"));
     assert_unprocessable(&reply, &errors, &message, "all wrong");
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -389,7 +367,7 @@ async fn daily_message_limit_must_be_between_1_and_100000(backend: Backend) {
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -412,7 +390,7 @@ async fn daily_message_limit_must_be_between_1_and_100000(backend: Backend) {
         assert_eq!(reply.body["data"]["daily_message_limit"], limit);
         assert_eq!(reply.body["data"]["remaining_quota"], limit);
     }
-    assert_eq!(total(&app, &instances_path(tenant)).await, 2);
+    assert_eq!(app.list_total(&instances_path(tenant)).await, 2);
 }
 
 async fn notes_are_limited_to_1000_characters(backend: Backend) {
@@ -431,7 +409,7 @@ async fn notes_are_limited_to_1000_characters(backend: Backend) {
         "1001 chars",
     );
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -477,7 +455,7 @@ async fn instance_name_must_match_the_evolution_pattern(backend: Backend) {
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -515,7 +493,7 @@ async fn evolution_api_url_must_be_an_http_url(backend: Backend) {
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         0,
         "nothing was written"
     );
@@ -575,7 +553,7 @@ async fn phone_is_normalised_and_unique_per_tenant(backend: Backend) {
     assert_eq!(created.body["data"]["phone_number"], "+573001234567");
     let id = created.body["data"]["id"].as_i64().unwrap();
     assert_eq!(
-        show(&app, tenant, id).await["phone_number"],
+        app.show_instance(tenant, id).await["phone_number"],
         "+573001234567",
         "stored normalised"
     );
@@ -597,7 +575,7 @@ async fn phone_is_normalised_and_unique_per_tenant(backend: Backend) {
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         1,
         "the duplicates were not written"
     );
@@ -668,7 +646,7 @@ async fn duplicate_instance_name_in_the_same_tenant_and_server_is_422(backend: B
         );
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         3,
         "only the first of each pair was written"
     );
@@ -711,7 +689,7 @@ async fn instance_name_owned_by_another_tenant_on_the_same_server_is_409(backend
         );
     }
     assert_eq!(
-        total(&app, &instances_path(other)).await,
+        app.list_total(&instances_path(other)).await,
         0,
         "nothing was written for the other tenant"
     );
@@ -757,7 +735,7 @@ async fn the_same_instance_name_on_a_different_server_is_accepted(backend: Backe
         assert_eq!(reply.body["data"]["instance_name"], "principal", "[{case}]");
         assert_eq!(reply.body["data"]["evolution_api_url"], url, "[{case}]");
     }
-    assert_eq!(total(&app, "/api/v1/whatsapp-instances").await, 4);
+    assert_eq!(app.list_total("/api/v1/whatsapp-instances").await, 4);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -952,7 +930,7 @@ async fn seed_rule_messages_are_translated(backend: Backend) {
         assert_eq!(reply.body["message"], message.as_str(), "[{case}]");
     }
     assert_eq!(
-        total(&app, &instances_path(tenant)).await,
+        app.list_total(&instances_path(tenant)).await,
         1,
         "nothing was written"
     );
@@ -968,7 +946,7 @@ async fn update_validates_like_create_and_writes_nothing(backend: Backend) {
     let id = app
         .instance(tenant, "+573001234567", "principal_campana", 1000)
         .await;
-    let before = show(&app, tenant, id).await;
+    let before = app.show_instance(tenant, id).await;
     let cases: Vec<(&str, Value, Value, String)> = vec![
         (
             "phone without +",
@@ -1063,7 +1041,7 @@ async fn update_validates_like_create_and_writes_nothing(backend: Backend) {
 
         assert_unprocessable(&reply, &errors, &message, case);
         assert_eq!(
-            show(&app, tenant, id).await,
+            app.show_instance(tenant, id).await,
             before,
             "[{case}] the row is unchanged"
         );
@@ -1076,7 +1054,7 @@ async fn update_accepts_a_partial_body(backend: Backend) {
     let id = app
         .instance(tenant, "+573001234567", "principal_campana", 1000)
         .await;
-    let before = show(&app, tenant, id).await;
+    let before = app.show_instance(tenant, id).await;
 
     let reply = app
         .admin(
@@ -1091,7 +1069,11 @@ async fn update_accepts_a_partial_body(backend: Backend) {
     expected["daily_message_limit"] = json!(1500);
     expected["remaining_quota"] = json!(1500);
     assert_eq!(reply.body["data"], expected, "only the limit changed");
-    assert_eq!(show(&app, tenant, id).await, expected, "and it was stored");
+    assert_eq!(
+        app.show_instance(tenant, id).await,
+        expected,
+        "and it was stored"
+    );
 }
 
 async fn update_null_clears_notes_but_is_required_for_required_fields(backend: Backend) {
@@ -1105,7 +1087,7 @@ async fn update_null_clears_notes_but_is_required_for_required_fields(backend: B
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.body["data"]["id"].as_i64().unwrap();
-    let before = show(&app, tenant, id).await;
+    let before = app.show_instance(tenant, id).await;
 
     for field in [
         "phone_number",
@@ -1129,7 +1111,7 @@ async fn update_null_clears_notes_but_is_required_for_required_fields(backend: B
             field,
         );
         assert_eq!(
-            show(&app, tenant, id).await,
+            app.show_instance(tenant, id).await,
             before,
             "[{field}] the row is unchanged"
         );
@@ -1146,7 +1128,7 @@ async fn update_null_clears_notes_but_is_required_for_required_fields(backend: B
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"]["notes"], Value::Null);
     assert_eq!(reply.body["data"]["evolution_api_url"], Value::Null);
-    let after = show(&app, tenant, id).await;
+    let after = app.show_instance(tenant, id).await;
     assert_eq!(after["notes"], Value::Null, "cleared in storage");
     assert_eq!(
         after["evolution_api_url"],
@@ -1164,7 +1146,7 @@ async fn update_to_a_duplicate_phone_is_422(backend: Backend) {
     let id = app
         .instance(tenant, "+573009876543", "secundaria", 500)
         .await;
-    let before = show(&app, tenant, id).await;
+    let before = app.show_instance(tenant, id).await;
 
     for phone in ["+573001234567", "+57 300 123 4567"] {
         let reply = app
@@ -1182,7 +1164,7 @@ async fn update_to_a_duplicate_phone_is_422(backend: Backend) {
             phone,
         );
         assert_eq!(
-            show(&app, tenant, id).await,
+            app.show_instance(tenant, id).await,
             before,
             "[{phone}] the row is unchanged"
         );
@@ -1218,7 +1200,7 @@ async fn update_to_a_name_taken_on_the_server(backend: Backend) {
     let id = app
         .instance(tenant, "+573009876543", "secundaria", 500)
         .await;
-    let before = show(&app, tenant, id).await;
+    let before = app.show_instance(tenant, id).await;
 
     let own_tenant = app
         .admin(
@@ -1257,7 +1239,11 @@ async fn update_to_a_name_taken_on_the_server(backend: Backend) {
         other_tenant.body["error_params"],
         json!({"instance_name": "ajena"})
     );
-    assert_eq!(show(&app, tenant, id).await, before, "the row is unchanged");
+    assert_eq!(
+        app.show_instance(tenant, id).await,
+        before,
+        "the row is unchanged"
+    );
 
     let other_server = app
         .admin(
@@ -1362,7 +1348,7 @@ async fn tenant_creation_is_validated(backend: Backend) {
         assert_unprocessable(&reply, &errors, &message, case);
     }
     assert_eq!(
-        total(&app, "/api/v1/tenants").await,
+        app.list_total("/api/v1/tenants").await,
         0,
         "no tenant was written"
     );
@@ -1391,7 +1377,7 @@ async fn tenant_slug_must_be_unique(backend: Backend) {
         "duplicate slug",
     );
     assert_eq!(
-        total(&app, "/api/v1/tenants").await,
+        app.list_total("/api/v1/tenants").await,
         1,
         "the duplicate was not written"
     );
@@ -1465,7 +1451,7 @@ async fn tenant_update_is_validated_and_writes_nothing(backend: Backend) {
 async fn user_creation_is_validated(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let users_before = total(&app, "/api/v1/users").await;
+    let users_before = app.list_total("/api/v1/users").await;
     let email = "El campo email debe ser un correo electrónico válido.";
     let taken = "Este correo electrónico ya está registrado";
     let role = "El campo role debe ser uno de: super_admin, tenant_user.";
@@ -1558,7 +1544,7 @@ async fn user_creation_is_validated(backend: Backend) {
         assert_unprocessable(&reply, &errors, &message, case);
     }
     assert_eq!(
-        total(&app, "/api/v1/users").await,
+        app.list_total("/api/v1/users").await,
         users_before,
         "no user was written"
     );
