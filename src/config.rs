@@ -194,6 +194,16 @@ impl Settings {
         })
     }
 
+    /// The data directory, created when missing; `None` with PostgreSQL.
+    pub fn ensure_data_dir(&self) -> anyhow::Result<Option<PathBuf>> {
+        let Some(dir) = self.data_dir() else {
+            return Ok(None);
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
+        Ok(Some(dir))
+    }
+
     /// Where generated secrets live: beside the SQLite file.
     pub fn data_dir(&self) -> Option<PathBuf> {
         match self.backend {

@@ -82,11 +82,9 @@ pub fn resolve(settings: &Settings) -> anyhow::Result<Secrets> {
             encryption_key,
         });
     }
-    let dir = settings.data_dir().ok_or_else(|| {
+    let dir = settings.ensure_data_dir()?.ok_or_else(|| {
         anyhow::anyhow!("RELEVO_JWT_SECRET and RELEVO_ENCRYPTION_KEY are required")
     })?;
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
     let stored = load_or_create(&dir.join(SECRETS_FILE))?;
     Ok(Secrets {
         jwt_secret: settings.jwt_secret.clone().unwrap_or(stored.jwt_secret),

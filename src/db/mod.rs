@@ -93,10 +93,7 @@ impl ManageConnection for DbConnectionManager {
 }
 
 pub fn build_pool(settings: &Settings) -> anyhow::Result<DbPool> {
-    if let Some(dir) = settings.data_dir() {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
-    }
+    settings.ensure_data_dir()?;
     let manager = DbConnectionManager::new(settings);
     let pool = Pool::builder()
         .max_size(16)

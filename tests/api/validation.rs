@@ -103,6 +103,30 @@ fn assert_unprocessable(reply: &Reply, errors: &Value, message: &str, case: &str
     assert_eq!(reply.body["message"], message, "[{case}] message");
 }
 
+/// Creates an instance once per case with `field` set to the case's value; each must be
+/// a 422 naming only that field with `message`, and none may be written.
+async fn assert_create_rejects_each(
+    app: &TestApp,
+    tenant: i64,
+    field: &str,
+    cases: &[(&str, &str)],
+    message: &str,
+) {
+    for (case, value) in cases {
+        let mut body = instance_with(json!({}));
+        body[field] = json!(value);
+
+        let reply = app.create_instance(tenant, &body).await;
+
+        assert_unprocessable(&reply, &json!({ field: [message] }), message, case);
+    }
+    assert_eq!(
+        app.list_total(&instances_path(tenant)).await,
+        0,
+        "nothing was written"
+    );
+}
+
 /// A request as the super admin with an `Accept-Language` header.
 async fn admin_in(
     app: &TestApp,
@@ -210,23 +234,7 @@ async fn create_rejects_phone_numbers_that_are_not_e164(backend: Backend) {
         ("only a plus", "+"),
     ];
 
-    for (case, phone) in cases {
-        let reply = app
-            .create_instance(tenant, &instance_with(json!({ "phone_number": phone })))
-            .await;
-
-        assert_unprocessable(
-            &reply,
-            &json!({"phone_number": [PHONE_FORMAT]}),
-            PHONE_FORMAT,
-            case,
-        );
-    }
-    assert_eq!(
-        app.list_total(&instances_path(tenant)).await,
-        0,
-        "nothing was written"
-    );
+    assert_create_rejects_each(&app, tenant, "phone_number", &cases, PHONE_FORMAT).await;
 }
 
 async fn wrong_json_types_are_422_naming_the_field_not_400(backend: Backend) {
@@ -442,23 +450,7 @@ async fn instance_name_must_match_the_evolution_pattern(backend: Backend) {
         ("dot", "principal.campana"),
     ];
 
-    for (case, name) in cases {
-        let reply = app
-            .create_instance(tenant, &instance_with(json!({ "instance_name": name })))
-            .await;
-
-        assert_unprocessable(
-            &reply,
-            &json!({"instance_name": [NAME_FORMAT]}),
-            NAME_FORMAT,
-            case,
-        );
-    }
-    assert_eq!(
-        app.list_total(&instances_path(tenant)).await,
-        0,
-        "nothing was written"
-    );
+    assert_create_rejects_each(&app, tenant, "instance_name", &cases, NAME_FORMAT).await;
 
     let fifty = "x".repeat(50);
     let reply = app
@@ -479,24 +471,8 @@ async fn evolution_api_url_must_be_an_http_url(backend: Backend) {
         ("no host", "https://"),
     ];
 
-    for (case, url) in cases {
-        let reply = app
-            .create_instance(tenant, &instance_with(json!({ "evolution_api_url": url })))
-            .await;
-
-        let message = not_url("evolution_api_url");
-        assert_unprocessable(
-            &reply,
-            &json!({"evolution_api_url": [message.clone()]}),
-            &message,
-            case,
-        );
-    }
-    assert_eq!(
-        app.list_total(&instances_path(tenant)).await,
-        0,
-        "nothing was written"
-    );
+    let message = not_url("evolution_api_url");
+    assert_create_rejects_each(&app, tenant, "evolution_api_url", &cases, &message).await;
 
     let reply = app
         .create_instance(
