@@ -172,6 +172,8 @@ pub enum Resource {
     Tenant,
     User,
     WhatsappInstance,
+    Claim,
+    SenderToken,
     Route,
 }
 
@@ -183,6 +185,8 @@ impl Resource {
             Resource::WhatsappInstance => {
                 ("whatsapp.instance_not_found", "WhatsApp instance not found")
             }
+            Resource::Claim => ("sender.claim_not_found", "Claim not found"),
+            Resource::SenderToken => ("sender_token.not_found", "Sender token not found"),
             Resource::Route => ("route.not_found", "The requested route does not exist"),
         }
     }
@@ -203,6 +207,13 @@ impl FieldErrors {
 
     pub fn has(&self, field: &str) -> bool {
         self.0.iter().any(|(f, _)| f == field)
+    }
+
+    /// The 422 of a single rejected field.
+    pub fn one(field: &str, msg: Msg, locale: Locale) -> ApiError {
+        let mut errors = Self::default();
+        errors.add(field, msg);
+        errors.into_result(locale).expect_err("one error was added")
     }
 
     /// `Ok(())` when nothing was rejected, otherwise the 422 listing every problem.

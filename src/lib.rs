@@ -10,4 +10,5 @@ pub mod input;
 pub mod openapi;
 pub mod routes;
 pub mod secrets;
+pub mod sender;
 pub mod startup;

@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, health, tenants, users, whatsapp_instances as wa};
+use crate::routes::{
+    auth, health, sender, sender_tokens, tenants, users, whatsapp_instances as wa,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +22,8 @@ use crate::routes::{auth, health, tenants, users, whatsapp_instances as wa};
         (name = "users", description = "Users, managed by super admins"),
         (name = "tenants", description = "Tenants, by id or slug"),
         (name = "whatsapp-instances", description = "Seed 001's instance registry (super admins)"),
+        (name = "sender", description = "Campaign senders: claim the next instance that may send, release what was not sent"),
+        (name = "sender-tokens", description = "Campaign-sender tokens, issued per tenant by super admins"),
         (name = "tenant (own)", description = "A tenant user's read-only view of its own instances"),
         (name = "operations", description = "Health and readiness"),
     )
@@ -40,6 +44,14 @@ pub struct ApiDoc;
     tenants::show::show_tenant,
     tenants::update::update_tenant,
     tenants::delete::delete_tenant,
+    tenants::statistics::tenant_statistics,
+    sender_tokens::create::create_sender_token,
+    sender_tokens::list::list_sender_tokens,
+    sender_tokens::delete::delete_sender_token,
+    sender::claim::claim_instance,
+    sender::claim::claim_own_instance,
+    sender::release::release_claim,
+    sender::release::release_own_claim,
     wa::list_all::list_all_instances,
     wa::list::list_instances,
     wa::create::create_instance,

@@ -1,5 +1,6 @@
 pub mod extractors;
 pub mod jwt;
 pub mod password;
+pub mod sender;
 
-pub use extractors::{AuthUser, SuperAdmin};
+pub use extractors::{AuthUser, SenderCaller, SuperAdmin};

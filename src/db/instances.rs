@@ -1,13 +1,14 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use crate::domain::DailyUsage;
 use crate::on_backend;
 
 use super::schema::{tenants, whatsapp_instances};
 use super::tenants::Tenant;
 use super::{DbBackend, DbConnection, Page};
 
-#[derive(Queryable, Selectable, Identifiable, Clone, Debug)]
+#[derive(Queryable, QueryableByName, Selectable, Identifiable, Clone, Debug)]
 #[diesel(table_name = whatsapp_instances)]
 pub struct Instance {
     pub id: i64,
@@ -30,6 +31,18 @@ pub struct Instance {
     pub last_used_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl Instance {
+    /// The counter as it stands on the tenant's local date `today`.
+    pub fn usage_on(&self, today: NaiveDate) -> DailyUsage {
+        DailyUsage::new(
+            self.last_reset_date,
+            self.messages_sent_today,
+            self.daily_message_limit,
+            today,
+        )
+    }
 }
 
 #[derive(Insertable)]

@@ -1,9 +1,11 @@
 //! The only module that talks to the database: one connection enum over SQLite and
 //! PostgreSQL, the pool, the embedded migrations and one file per table.
 
+pub mod claims;
 pub mod instances;
 pub mod login_throttle;
 pub mod schema;
+pub mod sender_tokens;
 pub mod tenants;
 pub mod users;
 
@@ -38,6 +40,38 @@ macro_rules! on_backend {
             $crate::db::DbConnection::Sqlite($c) => $body,
         }
     };
+}
+
+/// Runs `work` in a transaction that holds the write lock from its first statement.
+/// SQLite needs `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes
+/// fails at once, instead of waiting, when another connection wrote in between.
+/// PostgreSQL takes a plain `BEGIN`; its row locks do the rest.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction(pg)?,
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
+        }
+    }
+    match work(conn) {
+        Ok(value) => {
+            on_backend!(conn, |c| AnsiTransactionManager::commit_transaction(c))?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The work's error is the one worth reporting; a failed rollback leaves the
+            // connection marked broken, and the pool discards it.
+            let _ = on_backend!(conn, |c| AnsiTransactionManager::rollback_transaction(c));
+            Err(error)
+        }
+    }
 }
 
 /// Opens connections of the configured backend. Choosing by configuration, not by

@@ -65,7 +65,80 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sender_tokens (id) {
+        id -> BigInt,
+        tenant_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    claims (id) {
+        id -> BigInt,
+        public_id -> Text,
+        tenant_id -> BigInt,
+        instance_id -> BigInt,
+        usage_date -> Date,
+        requested -> Integer,
+        granted -> Integer,
+        released -> Integer,
+        strategy -> Text,
+        recipient -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        sender_token_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    claim_releases (id) {
+        id -> BigInt,
+        claim_id -> BigInt,
+        released -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    instance_daily_usage (instance_id, usage_date) {
+        instance_id -> BigInt,
+        usage_date -> Date,
+        tenant_id -> BigInt,
+        granted -> Integer,
+        released -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recipient_routes (tenant_id, recipient) {
+        tenant_id -> BigInt,
+        recipient -> Text,
+        instance_id -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(tenants, users, whatsapp_instances, login_throttle);
+diesel::joinable!(sender_tokens -> tenants (tenant_id));
+diesel::joinable!(claims -> tenants (tenant_id));
+diesel::joinable!(claim_releases -> claims (claim_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    users,
+    whatsapp_instances,
+    login_throttle,
+    sender_tokens,
+    claims,
+    claim_releases,
+    instance_daily_usage,
+    recipient_routes,
+);

@@ -74,6 +74,13 @@ impl<'a> TenantKey<'a> {
             Err(_) => TenantKey::Slug(raw),
         }
     }
+
+    pub fn names(&self, tenant: &Tenant) -> bool {
+        match self {
+            TenantKey::Id(id) => tenant.id == *id,
+            TenantKey::Slug(slug) => tenant.slug == *slug,
+        }
+    }
 }
 
 pub fn find(conn: &mut DbConnection, key: &TenantKey) -> QueryResult<Option<Tenant>> {

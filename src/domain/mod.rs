@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use url::Url;
 
@@ -255,6 +256,38 @@ impl fmt::Display for Role {
     }
 }
 
+/// An instance's counter seen from its tenant's local date. The stored counter belongs
+/// to the stored date; once that date is past, the day starts at 0 without anything
+/// being written (seed 001: "reseteo automático 00:00").
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DailyUsage {
+    pub date: NaiveDate,
+    pub sent: i32,
+    pub limit: i32,
+}
+
+impl DailyUsage {
+    pub fn new(counted_on: NaiveDate, counted: i32, limit: i32, today: NaiveDate) -> Self {
+        // A stored date ahead of today (the tenant's time zone moved west) still owns
+        // its count, so changing the zone can never hand out a day's quota twice.
+        let current = counted_on >= today;
+        Self {
+            date: counted_on.max(today),
+            sent: if current { counted } else { 0 },
+            limit,
+        }
+    }
+
+    pub fn remaining(&self) -> i32 {
+        (self.limit - self.sent).max(0)
+    }
+
+    /// How many of `requested` messages this instance may still take today.
+    pub fn grant(&self, requested: i32) -> i32 {
+        requested.clamp(0, self.remaining())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +377,17 @@ mod tests {
         );
         assert!(RotationStrategy::parse("random").is_err());
         assert_eq!(Role::TenantUser.as_str(), "tenant_user");
+    }
+
+    #[test]
+    fn yesterdays_count_reads_as_zero_today() {
+        let date = |raw: &str| raw.parse::<NaiveDate>().unwrap();
+        let today = date("2025-11-18");
+        let usage = DailyUsage::new(date("2025-11-17"), 245, 1000, today);
+        assert_eq!((usage.sent, usage.remaining(), usage.date), (0, 1000, today));
+        let usage = DailyUsage::new(today, 245, 1000, today);
+        assert_eq!((usage.sent, usage.remaining(), usage.grant(900)), (245, 755, 755));
+        let ahead = DailyUsage::new(date("2025-11-19"), 10, 12, today);
+        assert_eq!((ahead.date, ahead.grant(5)), (date("2025-11-19"), 2));
     }
 }

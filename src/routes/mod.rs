@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod health;
+pub mod sender;
+pub mod sender_tokens;
 pub mod tenants;
 pub mod users;
 pub mod whatsapp_instances;
@@ -29,6 +31,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(tenants::show::show_tenant)
             .service(tenants::update::update_tenant)
             .service(tenants::delete::delete_tenant)
+            .service(tenants::statistics::tenant_statistics)
+            .service(sender_tokens::create::create_sender_token)
+            .service(sender_tokens::list::list_sender_tokens)
+            .service(sender_tokens::delete::delete_sender_token)
+            .service(sender::claim::claim_instance)
+            .service(sender::claim::claim_own_instance)
+            .service(sender::release::release_claim)
+            .service(sender::release::release_own_claim)
             .service(wa::list_all::list_all_instances)
             .service(wa::list::list_instances)
             .service(wa::create::create_instance)

@@ -89,7 +89,5 @@ pub fn slug_race(error: diesel::result::Error, locale: Locale) -> ApiError {
     if !is_unique_violation(&error) {
         return error.into();
     }
-    let mut errors = FieldErrors::default();
-    errors.add("slug", Msg::SlugTaken);
-    errors.into_result(locale).expect_err("one error was added")
+    FieldErrors::one("slug", Msg::SlugTaken, locale)
 }

@@ -5,6 +5,7 @@ pub mod delete;
 pub mod fields;
 pub mod list;
 pub mod show;
+pub mod statistics;
 pub mod update;
 
 use serde::Serialize;
@@ -104,8 +105,8 @@ impl CreditLine {
 }
 
 impl MessagingCredits {
-    /// Relevo sends no email, so that line stays at zero. WhatsApp usage is
-    /// counted from sender claims; until a tenant has any, it is zero as well.
+    /// Relevo sends no email, so that line stays at zero. WhatsApp usage is what
+    /// sender claims were granted, less what was released.
     pub fn of(tenant: &Tenant, whatsapp_used: i64, last_transaction_at: Option<Timestamp>) -> Self {
         let emails = CreditLine::new(0, 0, 0.0);
         let whatsapp = CreditLine::new(

@@ -2,11 +2,11 @@ use actix_web::{get, web, HttpResponse};
 
 use super::{MessagingCredits, TenantDetail, TenantResource};
 use crate::auth::AuthUser;
-use crate::db::instances;
+use crate::db::{claims, instances};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::visible_tenant;
 use crate::routes::whatsapp_instances::{tenant_today, Detail, InstanceResource};
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, Timestamp};
 use crate::startup::AppState;
 
 /// The tenant with its instances (list form, no keys), counts and messaging credits.
@@ -29,8 +29,11 @@ pub async fn show_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = visible_tenant(&state, &user, path.into_inner()).await?;
     let tenant_id = tenant.id;
-    let rows = state
-        .db(move |conn| Ok(instances::list_for_tenant(conn, tenant_id)?))
+    let (rows, (whatsapp_used, last_transaction_at)) = state
+        .db(move |conn| {
+            let rows = instances::list_for_tenant(conn, tenant_id)?;
+            Ok((rows, claims::tenant_usage(conn, tenant_id)?))
+        })
         .await?;
     let today = tenant_today(&state, &tenant);
     let active = rows.iter().filter(|instance| instance.is_active).count() as i64;
@@ -44,7 +47,11 @@ pub async fn show_tenant(
         whatsapp_instances,
         whatsapp_instances_count: total,
         active_whatsapp_instances_count: active,
-        messaging_credits: MessagingCredits::of(&tenant, 0, None),
+        messaging_credits: MessagingCredits::of(
+            &tenant,
+            whatsapp_used,
+            last_transaction_at.map(Timestamp),
+        ),
     };
     Ok(HttpResponse::Ok().json(DataBody::new(detail)))
 }

@@ -102,9 +102,7 @@ pub async fn create_user(
             };
             users::insert(conn, &new).map_err(|error| {
                 if is_unique_violation(&error) {
-                    let mut errors = FieldErrors::default();
-                    errors.add("email", Msg::EmailTaken);
-                    errors.into_result(locale).expect_err("one error was added")
+                    FieldErrors::one("email", Msg::EmailTaken, locale)
                 } else {
                     error.into()
                 }

@@ -79,11 +79,9 @@ pub fn from_write_error(error: diesel::result::Error, locale: Locale) -> ApiErro
     if !is_unique_violation(&error) {
         return error.into();
     }
-    let mut errors = FieldErrors::default();
     if violated_constraint(&error).contains("phone") {
-        errors.add("phone_number", Msg::PhoneTaken);
+        FieldErrors::one("phone_number", Msg::PhoneTaken, locale)
     } else {
-        errors.add("instance_name", Msg::InstanceNameTaken);
+        FieldErrors::one("instance_name", Msg::InstanceNameTaken, locale)
     }
-    errors.into_result(locale).expect_err("one error was added")
 }

@@ -12,12 +12,14 @@ pub mod statistics;
 pub mod toggle_active;
 pub mod update;
 
-use chrono::NaiveDate;
+use chrono::{Days, NaiveDate};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db::claims::{self, DayTotals};
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
+use crate::domain::DailyUsage;
 use crate::error::ApiError;
 use crate::routes::wire::{Decimal, Timestamp};
 use crate::secrets::Cipher;
@@ -87,41 +89,6 @@ pub struct InstanceResource {
     pub tenant: Option<TenantRef>,
 }
 
-/// Today's counter of an instance, seen from its tenant's local date. The stored
-/// counter belongs to `last_reset_date`; once that date is past, the day starts at 0
-/// without anything being written (seed 001: "reseteo automático 00:00").
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DailyUsage {
-    pub date: NaiveDate,
-    pub sent: i32,
-    pub limit: i32,
-}
-
-impl DailyUsage {
-    pub fn of(instance: &Instance, today: NaiveDate) -> Self {
-        // A stored date ahead of today (the tenant's time zone moved west) still owns
-        // its count, so changing the zone can never hand out a day's quota twice.
-        let current = instance.last_reset_date >= today;
-        Self {
-            date: instance.last_reset_date.max(today),
-            sent: if current {
-                instance.messages_sent_today
-            } else {
-                0
-            },
-            limit: instance.daily_message_limit,
-        }
-    }
-
-    pub fn remaining(&self) -> i32 {
-        (self.limit - self.sent).max(0)
-    }
-
-    pub fn usage_percentage(&self) -> Decimal {
-        Decimal::percentage(self.sent as f64, self.limit as f64)
-    }
-}
-
 pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
     instance.is_active
         && usage.remaining() > 0
@@ -149,7 +116,7 @@ impl InstanceResource {
         today: NaiveDate,
         detail: Detail,
     ) -> Result<Self, ApiError> {
-        let usage = DailyUsage::of(&instance, today);
+        let usage = instance.usage_on(today);
         let (evolution_api_key, tenant_ref) = match detail {
             Detail::Summary => (None, None),
             Detail::Full { cipher, tenant } => (
@@ -209,11 +176,62 @@ pub struct InstanceStatistics {
     pub can_send: bool,
     #[schema(example = "2025-11-17 00:00:00")]
     pub last_reset: String,
+    /// The last 30 local days, oldest first (not part of seed 001).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryDay>>,
+}
+
+/// One local day of the send log: `sent` counts what was claimed and not released.
+#[derive(Serialize, ToSchema, Clone, Copy, Debug, PartialEq)]
+pub struct HistoryDay {
+    #[schema(value_type = String, format = Date, example = "2025-11-17")]
+    pub date: NaiveDate,
+    #[schema(example = 245)]
+    pub sent: i64,
+    #[schema(example = 3)]
+    pub released: i64,
+}
+
+pub const HISTORY_DAYS: u64 = 30;
+
+/// The `HISTORY_DAYS` days up to `today`, oldest first, quiet days as zeros.
+pub fn history(totals: &[DayTotals], today: NaiveDate) -> Vec<HistoryDay> {
+    let first = today - Days::new(HISTORY_DAYS - 1);
+    first
+        .iter_days()
+        .take(HISTORY_DAYS as usize)
+        .map(|date| {
+            let day = totals.iter().find(|day| day.date == date);
+            let (granted, released) = day.map_or((0, 0), |day| (day.granted, day.released));
+            HistoryDay {
+                date,
+                sent: granted - released,
+                released,
+            }
+        })
+        .collect()
+}
+
+/// An instance's statistics with its history, as both statistics endpoints answer.
+pub async fn statistics_with_history(
+    state: &crate::startup::AppState,
+    instance: &Instance,
+    today: NaiveDate,
+) -> Result<InstanceStatistics, ApiError> {
+    let (tenant_id, id) = (instance.tenant_id, instance.id);
+    let since = today - Days::new(HISTORY_DAYS - 1);
+    let totals = state
+        .db(move |conn| Ok(claims::daily_totals(conn, tenant_id, Some(id), since)?))
+        .await?;
+    Ok(InstanceStatistics {
+        history: Some(history(&totals, today)),
+        ..InstanceStatistics::of(instance, today)
+    })
 }
 
 impl InstanceStatistics {
     pub fn of(instance: &Instance, today: NaiveDate) -> Self {
-        let usage = DailyUsage::of(instance, today);
+        let usage = instance.usage_on(today);
         Self {
             instance_id: instance.id,
             phone_number: instance.phone_number.clone(),
@@ -221,9 +239,10 @@ impl InstanceStatistics {
             daily_limit: usage.limit,
             sent_today: usage.sent,
             remaining_today: usage.remaining(),
-            usage_percentage: usage.usage_percentage(),
+            usage_percentage: Decimal::percentage(usage.sent as f64, usage.limit as f64),
             can_send: can_send(instance, &usage),
             last_reset: format!("{} 00:00:00", usage.date.format("%Y-%m-%d")),
+            history: None,
         }
     }
 }
@@ -278,27 +297,30 @@ mod tests {
     }
 
     #[test]
-    fn yesterdays_count_reads_as_zero_today() {
-        let today: NaiveDate = "2025-11-18".parse().unwrap();
-        let usage = DailyUsage::of(&instance("2025-11-17", 245, 1000), today);
-        assert_eq!(
-            (usage.sent, usage.remaining(), usage.date),
-            (0, 1000, today)
-        );
-        let usage = DailyUsage::of(&instance("2025-11-18", 245, 1000), today);
-        assert_eq!((usage.sent, usage.remaining()), (245, 755));
-    }
-
-    #[test]
     fn a_count_above_a_lowered_limit_leaves_nothing() {
         let today: NaiveDate = "2025-11-17".parse().unwrap();
         let mut over = instance("2025-11-17", 300, 200);
-        let usage = DailyUsage::of(&over, today);
+        let usage = over.usage_on(today);
         assert_eq!(usage.remaining(), 0);
         assert!(!can_send(&over, &usage));
         over.daily_message_limit = 1000;
         over.connection_status = "disconnected".into();
-        assert!(!can_send(&over, &DailyUsage::of(&over, today)));
+        assert!(!can_send(&over, &over.usage_on(today)));
+    }
+
+    #[test]
+    fn history_covers_thirty_days_with_quiet_days_as_zero() {
+        let today: NaiveDate = "2025-11-17".parse().unwrap();
+        let totals = [DayTotals {
+            date: "2025-11-16".parse().unwrap(),
+            granted: 12,
+            released: 2,
+        }];
+        let days = history(&totals, today);
+        assert_eq!(days.len(), 30);
+        assert_eq!(days[0].date, "2025-10-19".parse::<NaiveDate>().unwrap());
+        assert_eq!(days[29], HistoryDay { date: today, sent: 0, released: 0 });
+        assert_eq!((days[28].sent, days[28].released), (10, 2));
     }
 
     #[test]

@@ -4,7 +4,10 @@
 use actix_web::{get, web, HttpResponse};
 
 use super::list::{respond_with_tenant_page, TenantInstancesQuery};
-use super::{find_instance, tenant_today, Detail, InstanceResource, InstanceStatistics};
+use super::{
+    find_instance, statistics_with_history, tenant_today, Detail, InstanceResource,
+    InstanceStatistics,
+};
 use crate::auth::AuthUser;
 use crate::db::tenants::Tenant;
 use crate::error::{ApiError, ErrorBody};
@@ -81,7 +84,8 @@ pub async fn own_instance_statistics(
     let tenant = own_tenant(&state, &user).await?;
     let instance = find_instance(&state, tenant.id, path.into_inner()).await?;
     let today = tenant_today(&state, &tenant);
-    Ok(HttpResponse::Ok().json(DataBody::new(InstanceStatistics::of(&instance, today))))
+    let statistics = statistics_with_history(&state, &instance, today).await?;
+    Ok(HttpResponse::Ok().json(DataBody::new(statistics)))
 }
 
 /// Writes through the tenant-implicit paths: tenant users may not manage instances

@@ -1,6 +1,6 @@
 use actix_web::{get, web, HttpResponse};
 
-use super::{find_instance, tenant_today, InstanceStatistics};
+use super::{find_instance, statistics_with_history, tenant_today, InstanceStatistics};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::managed_tenant;
@@ -26,5 +26,6 @@ pub async fn instance_statistics(
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     let instance = find_instance(&state, tenant.id, id).await?;
     let today = tenant_today(&state, &tenant);
-    Ok(HttpResponse::Ok().json(DataBody::new(InstanceStatistics::of(&instance, today))))
+    let statistics = statistics_with_history(&state, &instance, today).await?;
+    Ok(HttpResponse::Ok().json(DataBody::new(statistics)))
 }

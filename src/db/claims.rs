@@ -1,0 +1,514 @@
+//! The send log and the atomic claim. Picking an instance and counting messages on it
+//! happen under one row lock (PostgreSQL) or the database's write lock (SQLite), so
+//! concurrent claimers, in one process or in many, never push an instance past its limit.
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date};
+
+use super::instances::Instance;
+use super::schema::{
+    claim_releases, claims, instance_daily_usage, recipient_routes, whatsapp_instances,
+};
+use super::{is_unique_violation, write_transaction, DbConnection};
+use crate::domain::RotationStrategy;
+use crate::on_backend;
+
+/// An idempotency key answers with its first claim for this long.
+pub const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = claims)]
+pub struct Claim {
+    pub id: i64,
+    pub public_id: String,
+    pub tenant_id: i64,
+    pub instance_id: i64,
+    pub usage_date: NaiveDate,
+    pub requested: i32,
+    pub granted: i32,
+    pub released: i32,
+    pub strategy: String,
+    pub recipient: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub sender_token_id: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = claims)]
+struct NewClaim<'a> {
+    public_id: String,
+    tenant_id: i64,
+    instance_id: i64,
+    usage_date: NaiveDate,
+    requested: i32,
+    granted: i32,
+    strategy: &'a str,
+    recipient: Option<&'a str>,
+    idempotency_key: Option<&'a str>,
+    sender_token_id: Option<i64>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// A claim as the sender asked for it, already validated.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest {
+    pub tenant_id: i64,
+    pub count: i32,
+    pub strategy: RotationStrategy,
+    pub recipient: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub sender_token_id: Option<i64>,
+    /// The tenant's local date, which the counters belong to.
+    pub today: NaiveDate,
+    pub now: NaiveDateTime,
+}
+
+#[derive(Debug)]
+pub enum ClaimOutcome {
+    /// Counted now, on this instance (as it stands after the count).
+    Granted(Claim, Instance),
+    /// The idempotency key was seen before: its claim, counted nothing again. The
+    /// instance is gone if it was deleted since.
+    Replayed(Claim, Option<Instance>),
+    /// No eligible instance has quota left; `any_active` tells exhaustion (429) from a
+    /// tenant without a single active instance (409).
+    NoneAvailable { any_active: bool },
+}
+
+/// Picks the next eligible instance of the tenant and counts `min(count, remaining)`
+/// messages on it, or replays the claim an idempotency key already made.
+pub fn claim_next_instance(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+) -> QueryResult<ClaimOutcome> {
+    if let Some(key) = &request.idempotency_key {
+        if let Some(replay) = find_replay(conn, request, key)? {
+            return Ok(replay);
+        }
+    }
+    match write_transaction(conn, |conn| grant(conn, request)) {
+        // Two requests with the same key raced: the unique index let one through, and
+        // its claim is the answer to both.
+        Err(error) if is_unique_violation(&error) => match &request.idempotency_key {
+            Some(key) => find_replay(conn, request, key)?.ok_or(error),
+            None => Err(error),
+        },
+        outcome => outcome,
+    }
+}
+
+fn find_replay(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+    key: &str,
+) -> QueryResult<Option<ClaimOutcome>> {
+    let Some(claim) = claims::table
+        .filter(claims::tenant_id.eq(request.tenant_id))
+        .filter(claims::idempotency_key.eq(key))
+        .select(Claim::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if claim.created_at < request.now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS) {
+        // Expired: the key is free for a new claim; the old one stays in the log.
+        diesel::update(claims::table.find(claim.id))
+            .set(claims::idempotency_key.eq(None::<String>))
+            .execute(conn)?;
+        return Ok(None);
+    }
+    let instance = whatsapp_instances::table
+        .find(claim.instance_id)
+        .select(Instance::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(Some(ClaimOutcome::Replayed(claim, instance)))
+}
+
+/// The body of the claim transaction.
+fn grant(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResult<ClaimOutcome> {
+    let sticky = match &request.recipient {
+        Some(recipient) => routed_instance(conn, request.tenant_id, recipient)?,
+        None => None,
+    };
+    let mut picked = match sticky {
+        Some(id) => lock_candidate(conn, request, Some(id), RowLock::Wait)?,
+        None => None,
+    };
+    if picked.is_none() {
+        picked = pick_by_strategy(conn, request)?;
+    }
+    let Some(mut instance) = picked else {
+        let any_active = diesel::select(diesel::dsl::exists(
+            whatsapp_instances::table
+                .filter(whatsapp_instances::tenant_id.eq(request.tenant_id))
+                .filter(whatsapp_instances::is_active.eq(true)),
+        ))
+        .get_result(conn)?;
+        return Ok(ClaimOutcome::NoneAvailable { any_active });
+    };
+
+    let usage = instance.usage_on(request.today);
+    let granted = usage.grant(request.count);
+    debug_assert!(granted > 0, "the candidate query returns instances with quota");
+    diesel::update(whatsapp_instances::table.find(instance.id))
+        .set((
+            whatsapp_instances::messages_sent_today.eq(usage.sent + granted),
+            whatsapp_instances::last_reset_date.eq(usage.date),
+            whatsapp_instances::last_used_at.eq(request.now),
+        ))
+        .execute(conn)?;
+    instance.messages_sent_today = usage.sent + granted;
+    instance.last_reset_date = usage.date;
+    instance.last_used_at = Some(request.now);
+
+    let new_claim = NewClaim {
+        public_id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: request.tenant_id,
+        instance_id: instance.id,
+        usage_date: usage.date,
+        requested: request.count,
+        granted,
+        strategy: request.strategy.as_str(),
+        recipient: request.recipient.as_deref(),
+        idempotency_key: request.idempotency_key.as_deref(),
+        sender_token_id: request.sender_token_id,
+        created_at: request.now,
+        updated_at: request.now,
+    };
+    let claim = on_backend!(conn, |c| diesel::insert_into(claims::table)
+        .values(&new_claim)
+        .returning(Claim::as_returning())
+        .get_result(c))?;
+    add_daily_usage(conn, &instance, usage.date, granted, 0, request.now)?;
+    if let Some(recipient) = &request.recipient {
+        route_recipient(conn, request.tenant_id, recipient, instance.id, request.now)?;
+    }
+    Ok(ClaimOutcome::Granted(claim, instance))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum RowLock {
+    /// Pass over rows another claimer holds (PostgreSQL), to spread concurrent claims.
+    SkipLocked,
+    /// Wait for a held row and re-check it once it is released.
+    Wait,
+}
+
+fn pick_by_strategy(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+) -> QueryResult<Option<Instance>> {
+    // Fill-first must not jump the queue, so `priority` always waits its turn.
+    if request.strategy == RotationStrategy::Priority {
+        return lock_candidate(conn, request, None, RowLock::Wait);
+    }
+    let unlocked = lock_candidate(conn, request, None, RowLock::SkipLocked)?;
+    if unlocked.is_some() || matches!(conn, DbConnection::Sqlite(_)) {
+        return Ok(unlocked);
+    }
+    // Every eligible row is held by another claimer at this moment. Skipping them all
+    // would answer "none available" while quota remains; wait for one instead.
+    lock_candidate(conn, request, None, RowLock::Wait)
+}
+
+/// The best eligible instance for the strategy (or `only` that one), locked for the
+/// rest of the transaction. On SQLite the transaction already holds the write lock.
+fn lock_candidate(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+    only: Option<i64>,
+    lock: RowLock,
+) -> QueryResult<Option<Instance>> {
+    let sql = candidate_query(request.strategy, only.is_some());
+    match conn {
+        DbConnection::Postgres(pg) => {
+            let clause = match lock {
+                RowLock::SkipLocked => "FOR UPDATE SKIP LOCKED",
+                RowLock::Wait => "FOR UPDATE",
+            };
+            let mut query = diesel::sql_query(format!("{sql} {clause}"))
+                .into_boxed()
+                .bind::<BigInt, _>(request.tenant_id)
+                .bind::<Date, _>(request.today);
+            if let Some(id) = only {
+                query = query.bind::<BigInt, _>(id);
+            }
+            query.get_result(pg).optional()
+        }
+        DbConnection::Sqlite(sqlite) => {
+            let mut query = diesel::sql_query(sql.replace('$', "?"))
+                .into_boxed()
+                .bind::<BigInt, _>(request.tenant_id)
+                .bind::<Date, _>(request.today);
+            if let Some(id) = only {
+                query = query.bind::<BigInt, _>(id);
+            }
+            query.get_result(sqlite).optional()
+        }
+    }
+}
+
+/// Eligible: active, not known to be disconnected or in error, quota left today
+/// (yesterday's count does not hold today). `$1` tenant, `$2` today, `$3` the one
+/// instance asked for.
+fn candidate_query(strategy: RotationStrategy, only_one: bool) -> String {
+    const SENT_TODAY: &str = "CASE WHEN last_reset_date >= $2 THEN messages_sent_today ELSE 0 END";
+    let order = match strategy {
+        // Never used first, then the longest unused.
+        RotationStrategy::RoundRobin => "last_used_at IS NOT NULL, last_used_at".to_string(),
+        RotationStrategy::LeastUsed => SENT_TODAY.to_string(),
+        RotationStrategy::MostRemaining => format!("daily_message_limit - {SENT_TODAY} DESC"),
+        RotationStrategy::Priority => "priority".to_string(),
+    };
+    let only = if only_one { " AND id = $3" } else { "" };
+    format!(
+        "SELECT * FROM whatsapp_instances \
+         WHERE tenant_id = $1 AND is_active \
+         AND connection_status NOT IN ('disconnected', 'error') \
+         AND daily_message_limit > {SENT_TODAY}{only} \
+         ORDER BY {order}, id LIMIT 1"
+    )
+}
+
+fn routed_instance(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    recipient: &str,
+) -> QueryResult<Option<i64>> {
+    recipient_routes::table
+        .find((tenant_id, recipient))
+        .select(recipient_routes::instance_id)
+        .first(conn)
+        .optional()
+}
+
+fn route_recipient(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    recipient: &str,
+    instance_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let route = (
+        recipient_routes::tenant_id.eq(tenant_id),
+        recipient_routes::recipient.eq(recipient),
+        recipient_routes::instance_id.eq(instance_id),
+        recipient_routes::updated_at.eq(now),
+    );
+    on_backend!(conn, |c| diesel::insert_into(recipient_routes::table)
+        .values(route)
+        .on_conflict((recipient_routes::tenant_id, recipient_routes::recipient))
+        .do_update()
+        .set((
+            recipient_routes::instance_id.eq(instance_id),
+            recipient_routes::updated_at.eq(now),
+        ))
+        .execute(c))
+}
+
+fn add_daily_usage(
+    conn: &mut DbConnection,
+    instance: &Instance,
+    date: NaiveDate,
+    granted: i32,
+    released: i32,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    use instance_daily_usage as usage;
+    let row = (
+        usage::instance_id.eq(instance.id),
+        usage::usage_date.eq(date),
+        usage::tenant_id.eq(instance.tenant_id),
+        usage::granted.eq(granted),
+        usage::released.eq(released),
+        usage::updated_at.eq(now),
+    );
+    on_backend!(conn, |c| diesel::insert_into(usage::table)
+        .values(row)
+        .on_conflict((usage::instance_id, usage::usage_date))
+        .do_update()
+        .set((
+            usage::granted.eq(usage::granted + granted),
+            usage::released.eq(usage::released + released),
+            usage::updated_at.eq(now),
+        ))
+        .execute(c))
+}
+
+#[derive(Debug)]
+pub enum ReleaseOutcome {
+    /// The claim after the release, with what this call gave back (0 on a repeat) and
+    /// its instance, gone if deleted since.
+    Released {
+        claim: Claim,
+        given_back: i32,
+        instance: Option<Instance>,
+    },
+    NotFound,
+    /// Releases belong to the claim's local day; after it, the count is history.
+    DayOver(Claim),
+    /// `unsent` is more than the claim was granted.
+    MoreThanGranted(Claim),
+}
+
+/// Records that `unsent` messages of a claim (all of them when `None`) were not sent,
+/// and gives the difference to what was already released back to the instance.
+/// Repeating a release gives nothing back twice.
+pub fn release_claim(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    public_id: &str,
+    unsent: Option<i32>,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> QueryResult<ReleaseOutcome> {
+    write_transaction(conn, |conn| {
+        let find = claims::table
+            .filter(claims::tenant_id.eq(tenant_id))
+            .filter(claims::public_id.eq(public_id));
+        let claim = match conn {
+            DbConnection::Postgres(pg) => find
+                .select(Claim::as_select())
+                .for_update()
+                .first(pg)
+                .optional()?,
+            DbConnection::Sqlite(sqlite) => {
+                find.select(Claim::as_select()).first(sqlite).optional()?
+            }
+        };
+        let Some(mut claim) = claim else {
+            return Ok(ReleaseOutcome::NotFound);
+        };
+        if claim.usage_date != today {
+            return Ok(ReleaseOutcome::DayOver(claim));
+        }
+        let unsent = unsent.unwrap_or(claim.granted);
+        if unsent > claim.granted {
+            return Ok(ReleaseOutcome::MoreThanGranted(claim));
+        }
+        let given_back = (unsent - claim.released).max(0);
+        let instance = find_instance_for_update(conn, claim.instance_id)?;
+        if given_back == 0 {
+            return Ok(ReleaseOutcome::Released {
+                claim,
+                given_back,
+                instance,
+            });
+        }
+        diesel::update(claims::table.find(claim.id))
+            .set((
+                claims::released.eq(unsent),
+                claims::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        claim.released = unsent;
+        claim.updated_at = now;
+        diesel::insert_into(claim_releases::table)
+            .values((
+                claim_releases::claim_id.eq(claim.id),
+                claim_releases::released.eq(given_back),
+                claim_releases::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        let instance = match instance {
+            Some(mut instance) => {
+                let usage = instance.usage_on(today);
+                // A counter reset since the claim has already given everything back.
+                let sent = (usage.sent - given_back).max(0);
+                diesel::update(whatsapp_instances::table.find(instance.id))
+                    .set((
+                        whatsapp_instances::messages_sent_today.eq(sent),
+                        whatsapp_instances::last_reset_date.eq(usage.date),
+                    ))
+                    .execute(conn)?;
+                instance.messages_sent_today = sent;
+                instance.last_reset_date = usage.date;
+                add_daily_usage(conn, &instance, claim.usage_date, 0, given_back, now)?;
+                Some(instance)
+            }
+            None => None,
+        };
+        Ok(ReleaseOutcome::Released {
+            claim,
+            given_back,
+            instance,
+        })
+    })
+}
+
+fn find_instance_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Instance>> {
+    let find = whatsapp_instances::table.find(id);
+    match conn {
+        DbConnection::Postgres(pg) => find
+            .select(Instance::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => find.select(Instance::as_select()).first(sqlite).optional(),
+    }
+}
+
+/// One day of an instance's (or a tenant's) log.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DayTotals {
+    pub date: NaiveDate,
+    pub granted: i64,
+    pub released: i64,
+}
+
+/// Per-day totals from `since` on, for one instance or, with `instance_id` `None`,
+/// for the whole tenant. Days without claims are absent.
+pub fn daily_totals(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    instance_id: Option<i64>,
+    since: NaiveDate,
+) -> QueryResult<Vec<DayTotals>> {
+    use diesel::dsl::sum;
+    use instance_daily_usage as usage;
+    let mut query = usage::table
+        .filter(usage::tenant_id.eq(tenant_id))
+        .filter(usage::usage_date.ge(since))
+        .group_by(usage::usage_date)
+        .select((
+            usage::usage_date,
+            sum(usage::granted),
+            sum(usage::released),
+        ))
+        .order(usage::usage_date.asc())
+        .into_boxed();
+    if let Some(id) = instance_id {
+        query = query.filter(usage::instance_id.eq(id));
+    }
+    let rows: Vec<(NaiveDate, Option<i64>, Option<i64>)> = query.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(date, granted, released)| DayTotals {
+            date,
+            granted: granted.unwrap_or(0),
+            released: released.unwrap_or(0),
+        })
+        .collect())
+}
+
+/// WhatsApp messages a tenant has used so far (granted minus released, all days) and
+/// when its log last changed.
+pub fn tenant_usage(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    use diesel::dsl::{max, sum};
+    use instance_daily_usage as usage;
+    let (granted, released, last): (Option<i64>, Option<i64>, Option<NaiveDateTime>) =
+        usage::table
+            .filter(usage::tenant_id.eq(tenant_id))
+            .select((sum(usage::granted), sum(usage::released), max(usage::updated_at)))
+            .first(conn)?;
+    Ok((granted.unwrap_or(0) - released.unwrap_or(0), last))
+}

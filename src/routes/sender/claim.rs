@@ -1,0 +1,259 @@
+use actix_web::http::StatusCode;
+use actix_web::{post, web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::authorize;
+use crate::auth::SenderCaller;
+use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
+use crate::db::instances::Instance;
+use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
+use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::i18n::{Locale, Msg};
+use crate::input::{optional, Input, JsonObject};
+use crate::routes::wire::{DataBody, Timestamp};
+use crate::sender::{local_date, next_reset_at, seconds_until, strategy_for, tenant_zone};
+use crate::startup::AppState;
+
+pub const MAX_CLAIM_COUNT: i64 = 1000;
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ClaimBody {
+    /// How many messages to send, 1 to 1000 (default 1). One instance takes them all or
+    /// what it has left; `granted` says how many.
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 1000, example = 1)]
+    #[serde(default)]
+    pub count: Input,
+    /// The destination, E.164. The instance that last served it is used again while it
+    /// is eligible (sticky sender).
+    #[schema(value_type = Option<String>, example = "+573009876543")]
+    #[serde(default)]
+    pub recipient: Input,
+    /// Overrides the tenant's `rotation_strategy` for this claim.
+    #[schema(value_type = Option<String>, example = "round_robin")]
+    #[serde(default)]
+    pub strategy: Input,
+    /// Repeating a key (per tenant, for 24 hours) returns the first claim and counts nothing again.
+    #[schema(value_type = Option<String>, max_length = 128, example = "campaign-42-msg-1001")]
+    #[serde(default)]
+    pub idempotency_key: Input,
+}
+
+struct ValidClaim {
+    count: i32,
+    recipient: Option<String>,
+    strategy: Option<RotationStrategy>,
+    idempotency_key: Option<String>,
+}
+
+impl ValidClaim {
+    fn parse(body: &ClaimBody, locale: Locale) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let count = body.count.integer("count", &mut errors);
+        if matches!(count, Some(n) if !(1..=MAX_CLAIM_COUNT).contains(&n)) {
+            errors.add("count", Msg::Between(1, MAX_CLAIM_COUNT));
+        }
+        let recipient = optional(&body.recipient, "recipient", &mut errors, PhoneNumber::parse);
+        let strategy = optional(&body.strategy, "strategy", &mut errors, RotationStrategy::parse);
+        let idempotency_key = optional(
+            &body.idempotency_key,
+            "idempotency_key",
+            &mut errors,
+            |raw| bounded_text(raw, 128),
+        );
+        errors.into_result(locale)?;
+        Ok(Self {
+            count: count.unwrap_or(1) as i32,
+            recipient: recipient.map(|phone| phone.as_str().to_string()),
+            strategy,
+            idempotency_key,
+        })
+    }
+}
+
+/// The instance to send through, with what it needs to call Evolution API.
+#[derive(Serialize, ToSchema)]
+pub struct ClaimedInstance {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "principal_campana")]
+    pub instance_name: String,
+    #[schema(example = "+573001234567")]
+    pub phone_number: String,
+    /// The instance's server, or the default one when it has none of its own.
+    #[schema(example = "https://evolution.midominio.com")]
+    pub evolution_api_url: Option<String>,
+    #[schema(example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    pub evolution_api_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClaimResult {
+    /// Name this claim when releasing unsent messages.
+    #[schema(example = "0b6c3f0e-8a51-4a63-9d0e-2f1f3c4d5e6f")]
+    pub claim_id: String,
+    #[schema(example = 1)]
+    pub requested: i32,
+    /// How many messages may be sent now: `min(count, remaining)` of one instance.
+    #[schema(example = 1)]
+    pub granted: i32,
+    /// Given back so far by releases.
+    #[schema(example = 0)]
+    pub released: i32,
+    pub instance: ClaimedInstance,
+    /// The instance's counter and what it has left, as the claim left them (for a
+    /// replay: as they stand now).
+    #[schema(example = 246)]
+    pub messages_sent_today: i32,
+    #[schema(example = 754)]
+    pub remaining_quota: i32,
+    /// The tenant's local day the messages count for.
+    #[schema(value_type = String, format = Date, example = "2025-11-17")]
+    pub usage_date: NaiveDate,
+    #[schema(example = "round_robin")]
+    pub strategy: String,
+    /// True when an earlier claim with the same `idempotency_key` is being returned.
+    pub replayed: bool,
+    pub created_at: Timestamp,
+}
+
+/// Claims the next instance of the tenant that may still send today and counts the
+/// messages on it, in one atomic step.
+#[utoipa::path(
+    tag = "sender",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    request_body = ClaimBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(DataBody<ClaimResult>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The tenant has no active instance (`whatsapp.no_active_instances`)", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "Every instance used up its quota today (`whatsapp.no_instance_available`); `Retry-After` is the time to the tenant's midnight", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
+        (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/tenants/{tenant}/sender/claim")]
+pub async fn claim_instance(
+    state: web::Data<AppState>,
+    caller: SenderCaller,
+    locale: Locale,
+    path: web::Path<String>,
+    body: JsonObject<ClaimBody>,
+) -> Result<HttpResponse, ApiError> {
+    run_claim(state, caller, Some(path.into_inner()), locale, body).await
+}
+
+/// As the tenant path, for a sender token: its own tenant is implied.
+#[utoipa::path(
+    tag = "sender",
+    request_body = ClaimBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(DataBody<ClaimResult>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
+        (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/tenant/sender/claim")]
+pub async fn claim_own_instance(
+    state: web::Data<AppState>,
+    caller: SenderCaller,
+    locale: Locale,
+    body: JsonObject<ClaimBody>,
+) -> Result<HttpResponse, ApiError> {
+    run_claim(state, caller, None, locale, body).await
+}
+
+async fn run_claim(
+    state: web::Data<AppState>,
+    caller: SenderCaller,
+    tenant_key: Option<String>,
+    locale: Locale,
+    body: JsonObject<ClaimBody>,
+) -> Result<HttpResponse, ApiError> {
+    let valid = ValidClaim::parse(&body, locale)?;
+    let now = state.clock.now();
+    let (tenant, outcome) = state
+        .db(move |conn| {
+            let (tenant, sender_token_id) =
+                authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
+            let request = ClaimRequest {
+                tenant_id: tenant.id,
+                count: valid.count,
+                strategy: strategy_for(&tenant, valid.strategy),
+                recipient: valid.recipient,
+                idempotency_key: valid.idempotency_key,
+                sender_token_id,
+                today: local_date(now, tenant_zone(&tenant)),
+                now: now.naive_utc(),
+            };
+            Ok((tenant, claims::claim_next_instance(conn, &request)?))
+        })
+        .await?;
+    let (claim, instance, replayed) = match outcome {
+        ClaimOutcome::Granted(claim, instance) => (claim, instance, false),
+        ClaimOutcome::Replayed(claim, Some(instance)) => (claim, instance, true),
+        ClaimOutcome::Replayed(_, None) => {
+            return Err(ApiError::not_found(Resource::WhatsappInstance))
+        }
+        ClaimOutcome::NoneAvailable { any_active: false } => {
+            return Err(ApiError::conflict(
+                "whatsapp.no_active_instances",
+                "The tenant has no active WhatsApp instances",
+            ))
+        }
+        ClaimOutcome::NoneAvailable { any_active: true } => {
+            let reset = next_reset_at(now, tenant_zone(&tenant));
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "whatsapp.no_instance_available",
+                "No WhatsApp instances available",
+            )
+            .with_params(serde_json::json!({
+                "next_reset_at": Timestamp(reset.naive_utc()),
+            }))
+            .with_retry_after(seconds_until(now, reset)));
+        }
+    };
+    let usage = instance.usage_on(local_date(now, tenant_zone(&tenant)));
+    let result = ClaimResult {
+        claim_id: claim.public_id,
+        requested: claim.requested,
+        granted: claim.granted,
+        released: claim.released,
+        instance: claimed_instance(&state, instance)?,
+        messages_sent_today: usage.sent,
+        remaining_quota: usage.remaining(),
+        usage_date: claim.usage_date,
+        strategy: claim.strategy,
+        replayed,
+        created_at: Timestamp(claim.created_at),
+    };
+    Ok(HttpResponse::Ok().json(DataBody::new(result)))
+}
+
+fn claimed_instance(state: &AppState, instance: Instance) -> Result<ClaimedInstance, ApiError> {
+    let default_url = state
+        .settings
+        .evolution
+        .base_url
+        .as_ref()
+        .map(|url| url.as_str().trim_end_matches('/').to_string());
+    Ok(ClaimedInstance {
+        evolution_api_key: state
+            .cipher
+            .decrypt(&instance.evolution_api_key_encrypted)
+            .map_err(ApiError::internal)?,
+        id: instance.id,
+        instance_name: instance.instance_name,
+        phone_number: instance.phone_number,
+        evolution_api_url: instance.evolution_api_url.or(default_url),
+    })
+}

@@ -1,0 +1,161 @@
+use actix_web::{post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::authorize;
+use crate::auth::SenderCaller;
+use crate::db::claims::{self, ReleaseOutcome};
+use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::i18n::{Locale, Msg};
+use crate::input::{Input, JsonObject};
+use crate::routes::wire::DataBody;
+use crate::sender::{local_date, tenant_zone};
+use crate::startup::AppState;
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ReleaseBody {
+    /// How many of the claim's messages were not sent, in total (default: all it was
+    /// granted). Releasing again with the same count gives nothing back twice; a larger
+    /// count later gives back the difference.
+    #[schema(value_type = Option<i32>, minimum = 1, example = 1)]
+    #[serde(default)]
+    pub count: Input,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReleaseResult {
+    #[schema(example = "0b6c3f0e-8a51-4a63-9d0e-2f1f3c4d5e6f")]
+    pub claim_id: String,
+    #[schema(example = 3)]
+    pub granted: i32,
+    /// Released in total for this claim.
+    #[schema(example = 1)]
+    pub released: i32,
+    /// Given back to the instance by this call (0 when repeated).
+    #[schema(example = 1)]
+    pub given_back: i32,
+    #[schema(example = 1)]
+    pub instance_id: i64,
+    /// The instance's counter after the release; absent if the instance was deleted.
+    #[schema(example = 245)]
+    pub messages_sent_today: Option<i32>,
+    #[schema(example = 755)]
+    pub remaining_quota: Option<i32>,
+}
+
+/// Gives back the messages of a claim that could not be sent, on the claim's local day.
+#[utoipa::path(
+    tag = "sender",
+    params(
+        ("tenant" = String, Path, description = "Tenant id or slug"),
+        ("claim_id" = String, Path, description = "The `claim_id` a claim returned"),
+    ),
+    request_body = ReleaseBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(DataBody<ReleaseResult>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The claim's day is over (`sender.release_day_over`)", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/tenants/{tenant}/sender/claims/{claim_id}/release")]
+pub async fn release_claim(
+    state: web::Data<AppState>,
+    caller: SenderCaller,
+    locale: Locale,
+    path: web::Path<(String, String)>,
+    body: JsonObject<ReleaseBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_key, claim_id) = path.into_inner();
+    run_release(state, caller, Some(tenant_key), claim_id, locale, body).await
+}
+
+/// As the tenant path, for a sender token.
+#[utoipa::path(
+    tag = "sender",
+    params(("claim_id" = String, Path, description = "The `claim_id` a claim returned")),
+    request_body = ReleaseBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(DataBody<ReleaseResult>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/tenant/sender/claims/{claim_id}/release")]
+pub async fn release_own_claim(
+    state: web::Data<AppState>,
+    caller: SenderCaller,
+    locale: Locale,
+    path: web::Path<String>,
+    body: JsonObject<ReleaseBody>,
+) -> Result<HttpResponse, ApiError> {
+    run_release(state, caller, None, path.into_inner(), locale, body).await
+}
+
+async fn run_release(
+    state: web::Data<AppState>,
+    caller: SenderCaller,
+    tenant_key: Option<String>,
+    claim_id: String,
+    locale: Locale,
+    body: JsonObject<ReleaseBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    let count = body.count.integer("count", &mut errors);
+    if matches!(count, Some(n) if !(1..=i64::from(i32::MAX)).contains(&n)) {
+        errors.add("count", Msg::Min(1.0));
+    }
+    errors.into_result(locale)?;
+    let unsent = count.map(|n| n as i32);
+    let now = state.clock.now();
+    let (tenant, outcome) = state
+        .db(move |conn| {
+            let (tenant, _) = authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
+            let today = local_date(now, tenant_zone(&tenant));
+            let outcome = claims::release_claim(
+                conn,
+                tenant.id,
+                &claim_id,
+                unsent,
+                today,
+                now.naive_utc(),
+            )?;
+            Ok((tenant, outcome))
+        })
+        .await?;
+    let (claim, given_back, instance) = match outcome {
+        ReleaseOutcome::Released {
+            claim,
+            given_back,
+            instance,
+        } => (claim, given_back, instance),
+        ReleaseOutcome::NotFound => return Err(ApiError::not_found(Resource::Claim)),
+        ReleaseOutcome::DayOver(claim) => {
+            return Err(ApiError::conflict(
+                "sender.release_day_over",
+                format!(
+                    "The claim counted for {}; only claims of the current day can be released",
+                    claim.usage_date
+                ),
+            ))
+        }
+        ReleaseOutcome::MoreThanGranted(claim) => {
+            let limit = Msg::Between(1, i64::from(claim.granted));
+            return Err(FieldErrors::one("count", limit, locale));
+        }
+    };
+    let usage = instance.map(|instance| instance.usage_on(local_date(now, tenant_zone(&tenant))));
+    Ok(HttpResponse::Ok().json(DataBody::new(ReleaseResult {
+        claim_id: claim.public_id,
+        granted: claim.granted,
+        released: claim.released,
+        given_back,
+        instance_id: claim.instance_id,
+        messages_sent_today: usage.map(|usage| usage.sent),
+        remaining_quota: usage.map(|usage| usage.remaining()),
+    })))
+}

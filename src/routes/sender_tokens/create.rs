@@ -1,0 +1,93 @@
+use actix_web::{post, web, HttpResponse};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::sender::{generate_token, hash_token};
+use crate::auth::AuthUser;
+use crate::db::sender_tokens::{self, NewSenderToken};
+use crate::domain::bounded_text;
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::{Locale, Msg};
+use crate::input::{required, Input, JsonObject};
+use crate::routes::managed_tenant;
+use crate::routes::wire::{DataBody, Timestamp};
+use crate::startup::AppState;
+
+const MAX_EXPIRY_DAYS: i64 = 3650;
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct CreateSenderTokenBody {
+    /// What the token is for, to recognise it in the list.
+    #[schema(value_type = String, required = true, max_length = 100, example = "campaign-worker")]
+    #[serde(default)]
+    pub name: Input,
+    /// Days until the token stops working, 1 to 3650; without it the token lasts until revoked.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 3650, example = 90)]
+    #[serde(default)]
+    pub expires_in_days: Input,
+}
+
+/// The new token. `token` appears only in this response.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedSenderToken {
+    #[schema(example = 3)]
+    pub id: i64,
+    #[schema(example = "campaign-worker")]
+    pub name: String,
+    /// Send as `Authorization: Bearer <token>` to the sender endpoints.
+    #[schema(example = "rlv_snd_3kP9wQ2mZ7xV1bN8cR4tY6uH0jL5aS2dF7gK9eW1")]
+    pub token: String,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// Issues a campaign-sender token bound to the tenant.
+#[utoipa::path(
+    tag = "sender-tokens",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    request_body = CreateSenderTokenBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = inline(DataBody<IssuedSenderToken>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/tenants/{tenant}/sender-tokens")]
+pub async fn create_sender_token(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    locale: Locale,
+    path: web::Path<String>,
+    body: JsonObject<CreateSenderTokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
+    let mut errors = FieldErrors::default();
+    let name = required(&body.name, "name", &mut errors, |raw| bounded_text(raw, 100));
+    let days = body.expires_in_days.integer("expires_in_days", &mut errors);
+    if matches!(days, Some(days) if !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
+        errors.add("expires_in_days", Msg::Between(1, MAX_EXPIRY_DAYS));
+    }
+    errors.into_result(locale)?;
+    let name = name.expect("a missing name was reported above");
+    let now = state.clock.now().naive_utc();
+    let token = generate_token();
+    let new = NewSenderToken {
+        tenant_id: tenant.id,
+        name,
+        token_hash: hash_token(&token),
+        expires_at: days.map(|days| now + Duration::days(days)),
+        created_at: now,
+    };
+    let issued = state
+        .db(move |conn| Ok(sender_tokens::insert(conn, &new)?))
+        .await?;
+    Ok(HttpResponse::Created().json(DataBody::new(IssuedSenderToken {
+        id: issued.id,
+        name: issued.name,
+        token,
+        expires_at: issued.expires_at.map(Timestamp),
+        created_at: issued.created_at.into(),
+    })))
+}
