@@ -151,7 +151,8 @@ impl From<diesel::result::Error> for ApiError {
                 "The resource was changed by another request; try again.",
             ),
             Error::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if info.message().contains("database is locked") =>
+                if info.message().contains("database is locked")
+                    || info.message().contains("lock timeout") =>
             {
                 Self::database_unavailable(error)
             }

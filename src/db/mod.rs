@@ -97,9 +97,15 @@ impl ManageConnection for DbConnectionManager {
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         use diesel::r2d2::Error;
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url)
-                .map(DbConnection::Postgres)
-                .map_err(Error::ConnectionError),
+            Backend::Postgres => {
+                let mut conn =
+                    PgConnection::establish(&self.url).map_err(Error::ConnectionError)?;
+                // A row or table held longer than this is an outage, not a queue: the
+                // request fails with 503 instead of hanging (SQLite's busy_timeout twin).
+                conn.batch_execute("SET lock_timeout = '5s'")
+                    .map_err(Error::QueryError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
             Backend::Sqlite => {
                 let mut conn =
                     SqliteConnection::establish(&self.url).map_err(Error::ConnectionError)?;

@@ -60,7 +60,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub admin_token: String,
-    database: TestDatabase,
+    database: Arc<TestDatabase>,
 }
 
 pub fn postgres_admin_url() -> String {
@@ -187,8 +187,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
-    let database = TestDatabase::create(backend)?;
+    let database = Arc::new(TestDatabase::create(backend)?);
     let clock = Arc::new(ManualClock::new(seed_moment()));
+    Some(start_app(database, clock, extra).await)
+}
+
+async fn start_app(
+    database: Arc<TestDatabase>,
+    clock: Arc<ManualClock>,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let settings = test_settings(database.url(), extra);
     let application = Application::build(settings, clock.clone())
         .await
@@ -203,7 +211,7 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
         database,
     };
     app.admin_token = app.login_token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    Some(app)
+    app
 }
 
 pub fn instances_path(tenant: i64) -> String {
@@ -222,6 +230,12 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// A second Relevo application on the same database and clock, with its own
+    /// connection pool: another process, as far as the database can tell.
+    pub async fn twin(&self) -> TestApp {
+        start_app(self.database.clone(), self.clock.clone(), &[]).await
+    }
+
     /// Sends a request; `token` `None` means anonymous.
     pub async fn send(
         &self,
@@ -334,6 +348,38 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         reply.body["data"].clone()
+    }
+
+    /// Issues a sender token for `tenant`; answers the token.
+    pub async fn sender_token(&self, tenant: i64) -> String {
+        let reply = self
+            .admin(
+                Method::POST,
+                &format!("/api/v1/tenants/{tenant}/sender-tokens"),
+                Some(&json!({"name": "campaign-worker"})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["data"]["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn claim(&self, tenant: i64, token: &str, body: Value) -> Reply {
+        let path = format!("/api/v1/tenants/{tenant}/sender/claim");
+        self.send(Method::POST, &path, Some(token), Some(&body))
+            .await
+    }
+
+    pub async fn release(&self, tenant: i64, token: &str, claim_id: &str, body: Value) -> Reply {
+        let path = format!("/api/v1/tenants/{tenant}/sender/claims/{claim_id}/release");
+        self.send(Method::POST, &path, Some(token), Some(&body))
+            .await
+    }
+
+    /// Today's counter of an instance as its show endpoint reports it.
+    pub async fn sent_today(&self, tenant: i64, instance: i64) -> i64 {
+        self.show_instance(tenant, instance).await["messages_sent_today"]
+            .as_i64()
+            .unwrap()
     }
 
     /// A direct connection to the app's database, for arranging and inspecting rows.

@@ -9,6 +9,7 @@ mod daily_reset;
 mod instances;
 mod operations;
 mod request_errors;
+mod sender;
 mod tenants;
 mod users;
 mod validation;
