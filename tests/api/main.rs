@@ -10,6 +10,7 @@ mod instances;
 mod operations;
 mod request_errors;
 mod sender;
+mod sender_concurrency;
 mod tenants;
 mod users;
 mod validation;
