@@ -11,6 +11,7 @@ mod operations;
 mod request_errors;
 mod sender;
 mod sender_concurrency;
+mod sender_tokens;
 mod tenants;
 mod users;
 mod validation;
