@@ -31,6 +31,8 @@ pub struct Settings {
     pub default_locale: Locale,
     pub public_url: Option<Url>,
     pub token_ttl_seconds: i64,
+    /// Most database connections one process holds; opened as needed.
+    pub db_pool_size: u32,
     pub evolution: EvolutionSettings,
 }
 
@@ -59,6 +61,7 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_PUBLIC_URL",
     "RELEVO_TOKEN_TTL_SECONDS",
     "RELEVO_LOCALE",
+    "RELEVO_DB_POOL_SIZE",
     "EVOLUTION_API_BASE_URL",
     "EVOLUTION_API_MASTER_KEY",
     "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
@@ -143,6 +146,10 @@ impl Settings {
         });
 
         let token_ttl_seconds = parse_number(&get, "RELEVO_TOKEN_TTL_SECONDS", 3600, &mut problems);
+        let db_pool_size = parse_number(&get, "RELEVO_DB_POOL_SIZE", 16, &mut problems);
+        if db_pool_size == 0 {
+            problems.push("RELEVO_DB_POOL_SIZE must be at least 1".to_string());
+        }
         let max_instances_per_tenant = parse_number(
             &get,
             "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
@@ -184,6 +191,7 @@ impl Settings {
             default_locale,
             public_url,
             token_ttl_seconds,
+            db_pool_size,
             evolution: EvolutionSettings {
                 base_url,
                 master_key: get("EVOLUTION_API_MASTER_KEY"),

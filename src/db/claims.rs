@@ -11,7 +11,7 @@ use super::schema::{
     claim_releases, claims, instance_daily_usage, recipient_routes, whatsapp_instances,
 };
 use super::{is_unique_violation, write_transaction, DbConnection};
-use crate::domain::RotationStrategy;
+use crate::domain::{DailyUsage, RotationStrategy};
 use crate::on_backend;
 
 /// An idempotency key answers with its first claim for this long.
@@ -155,7 +155,10 @@ fn grant(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResult<ClaimOu
 
     let usage = instance.usage_on(request.today);
     let granted = usage.grant(request.count);
-    debug_assert!(granted > 0, "the candidate query returns instances with quota");
+    debug_assert!(
+        granted > 0,
+        "the candidate query returns instances with quota"
+    );
     diesel::update(whatsapp_instances::table.find(instance.id))
         .set((
             whatsapp_instances::messages_sent_today.eq(usage.sent + granted),
@@ -344,11 +347,11 @@ fn add_daily_usage(
 #[derive(Debug)]
 pub enum ReleaseOutcome {
     /// The claim after the release, with what this call gave back (0 on a repeat) and
-    /// its instance, gone if deleted since.
+    /// its instance's counter today (`None` if the instance was deleted since).
     Released {
         claim: Claim,
         given_back: i32,
-        instance: Option<Instance>,
+        usage: Option<DailyUsage>,
     },
     NotFound,
     /// Releases belong to the claim's local day; after it, the count is history.
@@ -398,14 +401,11 @@ pub fn release_claim(
             return Ok(ReleaseOutcome::Released {
                 claim,
                 given_back,
-                instance,
+                usage: instance.map(|instance| instance.usage_on(today)),
             });
         }
         diesel::update(claims::table.find(claim.id))
-            .set((
-                claims::released.eq(unsent),
-                claims::updated_at.eq(now),
-            ))
+            .set((claims::released.eq(unsent), claims::updated_at.eq(now)))
             .execute(conn)?;
         claim.released = unsent;
         claim.updated_at = now;
@@ -416,7 +416,7 @@ pub fn release_claim(
                 claim_releases::created_at.eq(now),
             ))
             .execute(conn)?;
-        let instance = match instance {
+        let usage = match instance {
             Some(mut instance) => {
                 let usage = instance.usage_on(today);
                 // A counter reset since the claim has already given everything back.
@@ -430,14 +430,14 @@ pub fn release_claim(
                 instance.messages_sent_today = sent;
                 instance.last_reset_date = usage.date;
                 add_daily_usage(conn, &instance, claim.usage_date, 0, given_back, now)?;
-                Some(instance)
+                Some(instance.usage_on(today))
             }
             None => None,
         };
         Ok(ReleaseOutcome::Released {
             claim,
             given_back,
-            instance,
+            usage,
         })
     })
 }
@@ -476,11 +476,7 @@ pub fn daily_totals(
         .filter(usage::tenant_id.eq(tenant_id))
         .filter(usage::usage_date.ge(since))
         .group_by(usage::usage_date)
-        .select((
-            usage::usage_date,
-            sum(usage::granted),
-            sum(usage::released),
-        ))
+        .select((usage::usage_date, sum(usage::granted), sum(usage::released)))
         .order(usage::usage_date.asc())
         .into_boxed();
     if let Some(id) = instance_id {
@@ -505,10 +501,13 @@ pub fn tenant_usage(
 ) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     use diesel::dsl::{max, sum};
     use instance_daily_usage as usage;
-    let (granted, released, last): (Option<i64>, Option<i64>, Option<NaiveDateTime>) =
-        usage::table
-            .filter(usage::tenant_id.eq(tenant_id))
-            .select((sum(usage::granted), sum(usage::released), max(usage::updated_at)))
-            .first(conn)?;
+    let (granted, released, last): (Option<i64>, Option<i64>, Option<NaiveDateTime>) = usage::table
+        .filter(usage::tenant_id.eq(tenant_id))
+        .select((
+            sum(usage::granted),
+            sum(usage::released),
+            max(usage::updated_at),
+        ))
+        .first(conn)?;
     Ok((granted.unwrap_or(0) - released.unwrap_or(0), last))
 }

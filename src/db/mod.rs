@@ -136,7 +136,10 @@ pub fn build_pool(settings: &Settings) -> anyhow::Result<DbPool> {
     settings.ensure_data_dir()?;
     let manager = DbConnectionManager::new(settings);
     let pool = Pool::builder()
-        .max_size(16)
+        .max_size(settings.db_pool_size)
+        // Opened as needed rather than all at start-up: many processes on one
+        // PostgreSQL should not each hold a full pool while idle.
+        .min_idle(Some(2.min(settings.db_pool_size)))
         .connection_timeout(Duration::from_secs(5))
         .build(manager)
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;

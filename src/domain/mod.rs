@@ -384,9 +384,15 @@ mod tests {
         let date = |raw: &str| raw.parse::<NaiveDate>().unwrap();
         let today = date("2025-11-18");
         let usage = DailyUsage::new(date("2025-11-17"), 245, 1000, today);
-        assert_eq!((usage.sent, usage.remaining(), usage.date), (0, 1000, today));
+        assert_eq!(
+            (usage.sent, usage.remaining(), usage.date),
+            (0, 1000, today)
+        );
         let usage = DailyUsage::new(today, 245, 1000, today);
-        assert_eq!((usage.sent, usage.remaining(), usage.grant(900)), (245, 755, 755));
+        assert_eq!(
+            (usage.sent, usage.remaining(), usage.grant(900)),
+            (245, 755, 755)
+        );
         let ahead = DailyUsage::new(date("2025-11-19"), 10, 12, today);
         assert_eq!((ahead.date, ahead.grant(5)), (date("2025-11-19"), 2));
     }

@@ -265,8 +265,16 @@ async fn statistics_have_exactly_the_seed_shape(backend: Backend) {
         .await;
 
     assert_eq!(reply.status, StatusCode::OK);
+    let mut body = reply.body;
+    // Seed 001's object exactly, plus the additive 30-day history.
+    let history = body["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("history")
+        .unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 30);
     assert_eq!(
-        reply.body,
+        body,
         json!({"data": {
             "instance_id": id, "phone_number": "+573001234567", "is_active": true, "daily_limit": 1000,
             "sent_today": 245, "remaining_today": 755, "usage_percentage": 24.5, "can_send": true,

@@ -33,7 +33,10 @@ async fn tenant_with_instances(app: &TestApp, limits: &[i64]) -> (i64, Vec<i64>)
     let mut ids = Vec::new();
     for (n, limit) in limits.iter().enumerate() {
         let phone = format!("+5730012345{n:02}");
-        ids.push(app.instance(tenant, &phone, &format!("sender_{n}"), *limit).await);
+        ids.push(
+            app.instance(tenant, &phone, &format!("sender_{n}"), *limit)
+                .await,
+        );
     }
     (tenant, ids)
 }
@@ -117,7 +120,10 @@ async fn an_exhausted_tenant_gets_429_until_its_midnight(backend: Backend) {
     let tenant = app.tenant_named("bogota", "America/Bogota").await;
     let id = app.instance(tenant, "+573001234567", "only", 1).await;
     let token = app.sender_token(tenant).await;
-    assert_eq!(claimed_instance(&app.claim(tenant, &token, json!({})).await), id);
+    assert_eq!(
+        claimed_instance(&app.claim(tenant, &token, json!({})).await),
+        id
+    );
 
     let reply = app.claim(tenant, &token, json!({})).await;
 
@@ -178,7 +184,9 @@ async fn round_robin_uses_the_least_recently_used_instance(backend: Backend) {
 
     let mut claimed = Vec::new();
     for _ in 0..5 {
-        claimed.push(claimed_instance(&app.claim(tenant, &token, json!({})).await));
+        claimed.push(claimed_instance(
+            &app.claim(tenant, &token, json!({})).await,
+        ));
         app.clock.advance(Duration::seconds(1));
     }
 
@@ -226,7 +234,9 @@ async fn a_recipient_sticks_to_its_instance_while_it_is_eligible(backend: Backen
 
     let mut claimed = Vec::new();
     for _ in 0..4 {
-        claimed.push(claimed_instance(&app.claim(tenant, &token, to_ana.clone()).await));
+        claimed.push(claimed_instance(
+            &app.claim(tenant, &token, to_ana.clone()).await,
+        ));
         // Someone else's message in between would move round robin along.
         app.claim(tenant, &token, json!({})).await;
     }
@@ -246,7 +256,10 @@ async fn an_idempotency_key_replays_its_claim_for_24_hours(backend: Backend) {
     let (tenant, ids) = tenant_with_instances(&app, &[10]).await;
     let other = app.tenant_named("otro", "UTC").await;
     app.instance(other, "+573001111111", "otro_1", 10).await;
-    let (token, other_token) = (app.sender_token(tenant).await, app.sender_token(other).await);
+    let (token, other_token) = (
+        app.sender_token(tenant).await,
+        app.sender_token(other).await,
+    );
     let keyed = json!({"count": 2, "idempotency_key": "campaign-7-msg-1"});
 
     let first = app.claim(tenant, &token, keyed.clone()).await;
@@ -258,11 +271,21 @@ async fn an_idempotency_key_replays_its_claim_for_24_hours(backend: Backend) {
     assert_eq!(first.body["data"]["replayed"], false);
     assert_eq!(repeat.status, StatusCode::OK);
     assert_eq!(repeat.body["data"]["replayed"], true);
-    assert_eq!(repeat.body["data"]["claim_id"], first.body["data"]["claim_id"]);
+    assert_eq!(
+        repeat.body["data"]["claim_id"],
+        first.body["data"]["claim_id"]
+    );
     assert_eq!(repeat.body["data"]["granted"], 2);
     assert_eq!(elsewhere.body["data"]["replayed"], false);
-    assert_eq!(next_day.body["data"]["replayed"], false, "{}", next_day.body);
-    assert_ne!(next_day.body["data"]["claim_id"], first.body["data"]["claim_id"]);
+    assert_eq!(
+        next_day.body["data"]["replayed"], false,
+        "{}",
+        next_day.body
+    );
+    assert_ne!(
+        next_day.body["data"]["claim_id"],
+        first.body["data"]["claim_id"]
+    );
     assert_eq!(log_totals(&app, tenant), (2, 4, 0));
     assert_eq!(app.sent_today(tenant, ids[0]).await, 2);
 }
@@ -274,11 +297,19 @@ async fn a_release_gives_back_unsent_messages_once(backend: Backend) {
     let claim = app.claim(tenant, &token, json!({"count": 3})).await;
     let claim_id = claim.body["data"]["claim_id"].as_str().unwrap().to_string();
 
-    let two = app.release(tenant, &token, &claim_id, json!({"count": 2})).await;
-    let again = app.release(tenant, &token, &claim_id, json!({"count": 2})).await;
-    let too_many = app.release(tenant, &token, &claim_id, json!({"count": 4})).await;
+    let two = app
+        .release(tenant, &token, &claim_id, json!({"count": 2}))
+        .await;
+    let again = app
+        .release(tenant, &token, &claim_id, json!({"count": 2}))
+        .await;
+    let too_many = app
+        .release(tenant, &token, &claim_id, json!({"count": 4}))
+        .await;
     let all = app.release(tenant, &token, &claim_id, json!({})).await;
-    let unknown = app.release(tenant, &token, "no-such-claim", json!({})).await;
+    let unknown = app
+        .release(tenant, &token, "no-such-claim", json!({}))
+        .await;
 
     assert_eq!(two.status, StatusCode::OK, "{}", two.body);
     assert_eq!(
@@ -375,8 +406,14 @@ async fn bad_claims_list_every_problem(backend: Backend) {
     let errors = reply.body["errors"].as_object().unwrap();
     let mut fields: Vec<&str> = errors.keys().map(String::as_str).collect();
     fields.sort();
-    assert_eq!(fields, ["count", "idempotency_key", "recipient", "strategy"]);
-    assert_eq!(reply.body["message"], "El campo count debe estar entre 1 y 1000. (y 3 errores más)");
+    assert_eq!(
+        fields,
+        ["count", "idempotency_key", "recipient", "strategy"]
+    );
+    assert_eq!(
+        reply.body["message"],
+        "El campo count debe estar entre 1 y 1000. (y 3 errores más)"
+    );
     let array = app
         .send(
             Method::POST,
@@ -406,13 +443,22 @@ async fn the_log_feeds_history_statistics_and_credits(backend: Backend) {
     app.clock.advance(Duration::days(1));
     let claim = app.claim(tenant, &token, json!({"count": 6})).await; // ids[1]
     let claim_id = claim.body["data"]["claim_id"].as_str().unwrap();
-    app.release(tenant, &token, claim_id, json!({"count": 1})).await;
+    app.release(tenant, &token, claim_id, json!({"count": 1}))
+        .await;
 
     let instance = app
-        .admin(Method::GET, &format!("{}/statistics", instance_path(tenant, ids[1])), None)
+        .admin(
+            Method::GET,
+            &format!("{}/statistics", instance_path(tenant, ids[1])),
+            None,
+        )
         .await;
     let whole = app
-        .admin(Method::GET, &format!("/api/v1/tenants/{tenant}/statistics"), None)
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}/statistics"),
+            None,
+        )
         .await;
     let shown = app
         .admin(Method::GET, &format!("/api/v1/tenants/{tenant}"), None)
@@ -420,18 +466,35 @@ async fn the_log_feeds_history_statistics_and_credits(backend: Backend) {
 
     let history = instance.body["data"]["history"].as_array().unwrap();
     assert_eq!(history.len(), 30);
-    assert_eq!(history[29], json!({"date": "2025-11-18", "sent": 5, "released": 1}));
-    assert_eq!(history[28], json!({"date": "2025-11-17", "sent": 0, "released": 0}));
+    assert_eq!(
+        history[29],
+        json!({"date": "2025-11-18", "sent": 5, "released": 1})
+    );
+    assert_eq!(
+        history[28],
+        json!({"date": "2025-11-17", "sent": 0, "released": 0})
+    );
     assert_eq!(instance.body["data"]["sent_today"], 5);
     let data = &whole.body["data"];
     assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
     assert_eq!(
-        (&data["instances_count"], &data["daily_limit"], &data["sent_today"], &data["remaining_today"]),
+        (
+            &data["instances_count"],
+            &data["daily_limit"],
+            &data["sent_today"],
+            &data["remaining_today"]
+        ),
         (&json!(2), &json!(30), &json!(5), &json!(25))
     );
     assert_eq!(data["usage_percentage"], 16.67);
-    assert_eq!(data["history"][28], json!({"date": "2025-11-17", "sent": 4, "released": 0}));
-    assert_eq!(data["history"][29], json!({"date": "2025-11-18", "sent": 5, "released": 1}));
+    assert_eq!(
+        data["history"][28],
+        json!({"date": "2025-11-17", "sent": 4, "released": 0})
+    );
+    assert_eq!(
+        data["history"][29],
+        json!({"date": "2025-11-18", "sent": 5, "released": 1})
+    );
     assert_eq!(data["instances"].as_array().unwrap().len(), 2);
     assert!(data["instances"][0].get("history").is_none());
     let whatsapp = &shown.body["data"]["messaging_credits"]["whatsapp"];
@@ -468,7 +531,12 @@ async fn a_busy_database_refuses_and_counts_nothing(backend: Backend) {
         .claim(tenant, &token, json!({"idempotency_key": "k-1"}))
         .await;
 
-    assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE, "{}", busy.body);
+    assert_eq!(
+        busy.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        busy.body
+    );
     assert_eq!(busy.body["error_key"], "database.unavailable");
     assert_eq!(busy.headers["retry-after"], "1");
     assert_eq!(retried.body["data"]["replayed"], false, "{}", retried.body);

@@ -25,7 +25,10 @@ async fn tenant_with_capacity(app: &TestApp, limits: &[i64]) -> (i64, Vec<i64>, 
     let mut ids = Vec::new();
     for (n, limit) in limits.iter().enumerate() {
         let phone = format!("+5730055500{n:02}");
-        ids.push(app.instance(tenant, &phone, &format!("pool_{n}"), *limit).await);
+        ids.push(
+            app.instance(tenant, &phone, &format!("pool_{n}"), *limit)
+                .await,
+        );
     }
     (tenant, ids, app.sender_token(tenant).await)
 }
@@ -66,7 +69,12 @@ fn assert_no_server_errors(replies: &[Reply]) {
     }
 }
 
-async fn one_claim_each(apps: &[TestApp; 2], tenant: i64, token: &str, claimers: usize) -> Vec<Reply> {
+async fn one_claim_each(
+    apps: &[TestApp; 2],
+    tenant: i64,
+    token: &str,
+    claimers: usize,
+) -> Vec<Reply> {
     join_all((0..claimers).map(|n| apps[n % 2].claim(tenant, token, json!({})))).await
 }
 
@@ -80,8 +88,14 @@ async fn every_claimer_is_served_while_capacity_lasts(backend: Backend) {
     let replies = one_claim_each(&apps, tenant, &token, 64).await;
 
     assert_no_server_errors(&replies);
-    let granted = replies.iter().filter(|r| r.status == StatusCode::OK).count();
-    assert_eq!(granted, 64, "false 'none available' while capacity remained");
+    let granted = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        granted, 64,
+        "false 'none available' while capacity remained"
+    );
     let ledger = ledger(&apps[1], &ids);
     assert_eq!(ledger.iter().map(|(sent, _, _)| sent).sum::<i32>(), 64);
     for (sent, limit, net) in ledger {
@@ -101,10 +115,16 @@ async fn exactly_the_capacity_is_granted_when_demand_exceeds_it(backend: Backend
     let replies = one_claim_each(&apps, tenant, &token, 100).await;
 
     assert_no_server_errors(&replies);
-    let granted = replies.iter().filter(|r| r.status == StatusCode::OK).count();
+    let granted = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
     assert_eq!(granted, 67);
     for ((sent, limit, net), expected) in ledger(&apps[1], &ids).into_iter().zip(limits) {
-        assert_eq!((i64::from(sent), i64::from(limit), net), (expected, expected, expected));
+        assert_eq!(
+            (i64::from(sent), i64::from(limit), net),
+            (expected, expected, expected)
+        );
     }
 }
 
@@ -139,9 +159,16 @@ async fn counts_releases_and_replays_never_overshoot_nor_lose_a_message(backend:
         granted_net += log.claims.values().map(|(g, r)| g - r).sum::<i64>();
     }
     let drained = drain(&apps[0], tenant, &token).await;
-    assert_eq!(granted_net + drained, capacity, "messages lost or counted twice");
+    assert_eq!(
+        granted_net + drained,
+        capacity,
+        "messages lost or counted twice"
+    );
     for ((sent, limit, net), expected) in ledger(&apps[1], &ids).into_iter().zip(limits) {
-        assert_eq!((i64::from(sent), i64::from(limit), net), (expected, expected, expected));
+        assert_eq!(
+            (i64::from(sent), i64::from(limit), net),
+            (expected, expected, expected)
+        );
     }
     use relevo::db::schema::claims::dsl::*;
     let logged: i64 = claims.count().get_result(&mut apps[0].db()).unwrap();
@@ -164,7 +191,7 @@ async fn worker(apps: &[TestApp; 2], tenant: i64, token: &str, w: usize) -> Work
             break;
         }
         let body = json!({"count": 1 + (w + step) % 3, "idempotency_key": format!("w{w}-s{step}")});
-        let replies = if (w + step) % 5 == 0 {
+        let replies = if (w + step).is_multiple_of(5) {
             // The same request twice at once, through both applications.
             let (a, b) = futures_util::join!(
                 apps[0].claim(tenant, token, body.clone()),
@@ -176,7 +203,11 @@ async fn worker(apps: &[TestApp; 2], tenant: i64, token: &str, w: usize) -> Work
                     .iter()
                     .filter(|r| r.body["data"]["replayed"] == false)
                     .count();
-                assert_eq!(fresh, 1, "both duplicates were counted: {} {}", a.body, b.body);
+                assert_eq!(
+                    fresh, 1,
+                    "both duplicates were counted: {} {}",
+                    a.body, b.body
+                );
             }
             vec![a, b]
         } else {
@@ -191,7 +222,7 @@ async fn worker(apps: &[TestApp; 2], tenant: i64, token: &str, w: usize) -> Work
         let granted = reply.body["data"]["granted"].as_i64().unwrap();
         log.replies.extend(replies);
         let mut released = 0;
-        if (w * 7 + step) % 4 == 0 {
+        if (w * 7 + step).is_multiple_of(4) {
             // One message failed to send: give it back, twice, as a retrying client would.
             for app in apps {
                 let reply = app

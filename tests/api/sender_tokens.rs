@@ -25,7 +25,8 @@ fn tokens_path(tenant: i64) -> String {
 
 async fn tenant_with_instance(app: &TestApp) -> i64 {
     let tenant = app.seed_tenant().await;
-    app.instance(tenant, "+573001234567", "principal", 100).await;
+    app.instance(tenant, "+573001234567", "principal", 100)
+        .await;
     tenant
 }
 
@@ -45,7 +46,10 @@ async fn a_token_is_shown_once_and_stored_as_a_digest(backend: Backend) {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let data = &created.body["data"];
     let token = data["token"].as_str().unwrap();
-    assert!(token.starts_with("rlv_snd_") && token.len() == 48, "{token}");
+    assert!(
+        token.starts_with("rlv_snd_") && token.len() == 48,
+        "{token}"
+    );
     assert_eq!(data["name"], "worker-1");
     assert_eq!(data["expires_at"], "2025-12-17T06:30:00.000000Z");
     assert_eq!(data["created_at"], "2025-11-17T06:30:00.000000Z");
@@ -102,16 +106,27 @@ async fn a_revoked_token_fails_on_its_next_claim(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = tenant_with_instance(&app).await;
     let token = app.sender_token(tenant).await;
-    assert_eq!(app.claim(tenant, &token, json!({})).await.status, StatusCode::OK);
+    assert_eq!(
+        app.claim(tenant, &token, json!({})).await.status,
+        StatusCode::OK
+    );
     let listed = app.admin(Method::GET, &tokens_path(tenant), None).await;
     let id = listed.body["data"][0]["id"].as_i64().unwrap();
 
     let revoked = app
-        .admin(Method::DELETE, &format!("{}/{id}", tokens_path(tenant)), None)
+        .admin(
+            Method::DELETE,
+            &format!("{}/{id}", tokens_path(tenant)),
+            None,
+        )
         .await;
     let after = app.claim(tenant, &token, json!({})).await;
     let again = app
-        .admin(Method::DELETE, &format!("{}/{id}", tokens_path(tenant)), None)
+        .admin(
+            Method::DELETE,
+            &format!("{}/{id}", tokens_path(tenant)),
+            None,
+        )
         .await;
 
     assert_eq!(revoked.status, StatusCode::OK);
@@ -133,7 +148,10 @@ async fn an_expired_token_is_refused(backend: Backend) {
         )
         .await;
     let token = reply.body["data"]["token"].as_str().unwrap().to_string();
-    assert_eq!(app.claim(tenant, &token, json!({})).await.status, StatusCode::OK);
+    assert_eq!(
+        app.claim(tenant, &token, json!({})).await.status,
+        StatusCode::OK
+    );
 
     app.clock.advance(Duration::days(1));
 

@@ -54,8 +54,18 @@ impl ValidClaim {
         if matches!(count, Some(n) if !(1..=MAX_CLAIM_COUNT).contains(&n)) {
             errors.add("count", Msg::Between(1, MAX_CLAIM_COUNT));
         }
-        let recipient = optional(&body.recipient, "recipient", &mut errors, PhoneNumber::parse);
-        let strategy = optional(&body.strategy, "strategy", &mut errors, RotationStrategy::parse);
+        let recipient = optional(
+            &body.recipient,
+            "recipient",
+            &mut errors,
+            PhoneNumber::parse,
+        );
+        let strategy = optional(
+            &body.strategy,
+            "strategy",
+            &mut errors,
+            RotationStrategy::parse,
+        );
         let idempotency_key = optional(
             &body.idempotency_key,
             "idempotency_key",

@@ -112,27 +112,21 @@ async fn run_release(
     errors.into_result(locale)?;
     let unsent = count.map(|n| n as i32);
     let now = state.clock.now();
-    let (tenant, outcome) = state
+    let outcome = state
         .db(move |conn| {
             let (tenant, _) = authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
             let today = local_date(now, tenant_zone(&tenant));
-            let outcome = claims::release_claim(
-                conn,
-                tenant.id,
-                &claim_id,
-                unsent,
-                today,
-                now.naive_utc(),
-            )?;
-            Ok((tenant, outcome))
+            let outcome =
+                claims::release_claim(conn, tenant.id, &claim_id, unsent, today, now.naive_utc())?;
+            Ok(outcome)
         })
         .await?;
-    let (claim, given_back, instance) = match outcome {
+    let (claim, given_back, usage) = match outcome {
         ReleaseOutcome::Released {
             claim,
             given_back,
-            instance,
-        } => (claim, given_back, instance),
+            usage,
+        } => (claim, given_back, usage),
         ReleaseOutcome::NotFound => return Err(ApiError::not_found(Resource::Claim)),
         ReleaseOutcome::DayOver(claim) => {
             return Err(ApiError::conflict(
@@ -148,7 +142,6 @@ async fn run_release(
             return Err(FieldErrors::one("count", limit, locale));
         }
     };
-    let usage = instance.map(|instance| instance.usage_on(local_date(now, tenant_zone(&tenant))));
     Ok(HttpResponse::Ok().json(DataBody::new(ReleaseResult {
         claim_id: claim.public_id,
         granted: claim.granted,

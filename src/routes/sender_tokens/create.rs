@@ -64,7 +64,9 @@ pub async fn create_sender_token(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
     let mut errors = FieldErrors::default();
-    let name = required(&body.name, "name", &mut errors, |raw| bounded_text(raw, 100));
+    let name = required(&body.name, "name", &mut errors, |raw| {
+        bounded_text(raw, 100)
+    });
     let days = body.expires_in_days.integer("expires_in_days", &mut errors);
     if matches!(days, Some(days) if !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
         errors.add("expires_in_days", Msg::Between(1, MAX_EXPIRY_DAYS));
@@ -83,11 +85,13 @@ pub async fn create_sender_token(
     let issued = state
         .db(move |conn| Ok(sender_tokens::insert(conn, &new)?))
         .await?;
-    Ok(HttpResponse::Created().json(DataBody::new(IssuedSenderToken {
-        id: issued.id,
-        name: issued.name,
-        token,
-        expires_at: issued.expires_at.map(Timestamp),
-        created_at: issued.created_at.into(),
-    })))
+    Ok(
+        HttpResponse::Created().json(DataBody::new(IssuedSenderToken {
+            id: issued.id,
+            name: issued.name,
+            token,
+            expires_at: issued.expires_at.map(Timestamp),
+            created_at: issued.created_at.into(),
+        })),
+    )
 }

@@ -319,7 +319,14 @@ mod tests {
         let days = history(&totals, today);
         assert_eq!(days.len(), 30);
         assert_eq!(days[0].date, "2025-10-19".parse::<NaiveDate>().unwrap());
-        assert_eq!(days[29], HistoryDay { date: today, sent: 0, released: 0 });
+        assert_eq!(
+            days[29],
+            HistoryDay {
+                date: today,
+                sent: 0,
+                released: 0
+            }
+        );
         assert_eq!((days[28].sent, days[28].released), (10, 2));
     }
 
