@@ -249,8 +249,7 @@ impl InstanceStatistics {
 
 /// The local date of a tenant, from its IANA zone.
 pub fn tenant_today(state: &crate::startup::AppState, tenant: &Tenant) -> NaiveDate {
-    let zone = tenant.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
-    state.clock.today_in(zone)
+    state.clock.today_in(crate::sender::tenant_zone(tenant))
 }
 
 /// The instance `id` of `tenant_id`, or 404.
