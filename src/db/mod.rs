@@ -1,8 +1,10 @@
 //! The only module that talks to the database: one connection enum over SQLite and
 //! PostgreSQL, the pool, the embedded migrations and one file per table.
 
+pub mod evolution_servers;
 pub mod instances;
 pub mod login_throttle;
+pub mod remote_instances;
 pub mod schema;
 pub mod tenants;
 pub mod users;

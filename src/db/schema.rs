@@ -53,6 +53,12 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        evolution_server_id -> Nullable<BigInt>,
+        provisioned -> Bool,
+        qr_code -> Nullable<Text>,
+        qr_code_base64 -> Nullable<Text>,
+        pairing_code -> Nullable<Text>,
+        qr_updated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -65,7 +71,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    evolution_servers (id) {
+        id -> BigInt,
+        name -> Text,
+        base_url -> Text,
+        api_key_encrypted -> Nullable<Text>,
+        webhook_token_encrypted -> Nullable<Text>,
+        is_active -> Bool,
+        is_default -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(tenants, users, whatsapp_instances, login_throttle);
+
+diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
+diesel::allow_tables_to_appear_in_same_query!(evolution_servers, whatsapp_instances);
+diesel::allow_tables_to_appear_in_same_query!(evolution_servers, tenants);
