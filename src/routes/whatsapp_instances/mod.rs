@@ -1,12 +1,20 @@
 //! Seed 001's registry of WhatsApp instances.
 
+pub mod connect;
+pub mod connection_state;
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod fields;
 pub mod list;
 pub mod list_all;
+pub mod logout;
 pub mod own_tenant;
+pub mod provision;
+pub mod qr;
+pub mod remote;
 pub mod reset_counter;
+pub mod restart;
 pub mod show;
 pub mod statistics;
 pub mod toggle_active;
