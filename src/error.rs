@@ -133,6 +133,11 @@ impl ApiError {
                 "evolution.unavailable",
                 format!("Evolution API server `{name}` answered something Relevo does not understand."),
             ),
+            EvolutionError::NotFound(message) => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.rejected",
+                format!("Evolution API server `{name}` does not have it (HTTP 404): {message}"),
+            ),
             EvolutionError::Status { status, message } => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.rejected",

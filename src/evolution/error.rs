@@ -12,6 +12,10 @@ pub enum EvolutionError {
     /// The answer did not arrive within the request timeout.
     #[error("no answer within the timeout")]
     Timeout,
+    /// Evolution's own 404 for an instance it does not have (not one for a route it lacks,
+    /// nor a 404 page of something that is not Evolution).
+    #[error("HTTP 404: {0}")]
+    NotFound(String),
     /// An HTTP error status with Evolution's message.
     #[error("HTTP {status}: {message}")]
     Status { status: u16, message: String },
@@ -27,13 +31,14 @@ impl EvolutionError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } => Some(*status),
+            Self::NotFound(_) => Some(404),
             _ => None,
         }
     }
 
-    /// The instance is not on the server (the guard's 404).
+    /// The instance is not on the server.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        matches!(self, Self::NotFound(_))
     }
 
     /// `instance/create` of a name the server already has.
@@ -51,10 +56,12 @@ impl EvolutionError {
     }
 
     pub(super) fn from_status(status: u16, body: &str) -> Self {
-        Self::Status {
-            status,
-            message: envelope_message(body),
+        let message = envelope_message(body);
+        // Unknown routes answer `Cannot <METHOD> <path>` in the same envelope.
+        if status == 404 && is_envelope(body) && !message.starts_with("Cannot ") {
+            return Self::NotFound(message);
         }
+        Self::Status { status, message }
     }
 }
 
@@ -79,6 +86,12 @@ pub(super) fn envelope_message(body: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// `{"status", "error", "response": {"message"}}`: an answer of Evolution itself.
+fn is_envelope(body: &str) -> bool {
+    serde_json::from_str::<Value>(body)
+        .is_ok_and(|json| json.pointer("/response/message").is_some())
 }
 
 /// Strings as they are, arrays (nested ones too) joined with "; ", objects as JSON.
@@ -132,8 +145,17 @@ mod tests {
     }
 
     #[test]
+    fn only_evolutions_own_404_means_a_missing_instance() {
+        let missing = r#"{"status":404,"error":"Not Found","response":{"message":["The \"foo\" instance does not exist"]}}"#;
+        assert!(EvolutionError::from_status(404, missing).is_not_found());
+        let route = r#"{"status":404,"error":"Not Found","response":{"message":["Cannot GET /websocket/find/foo"]}}"#;
+        assert!(!EvolutionError::from_status(404, route).is_not_found());
+        assert!(!EvolutionError::from_status(404, "<h1>404 Not Found</h1>").is_not_found());
+    }
+
+    #[test]
     fn statuses_are_classified() {
-        let error = EvolutionError::from_status(404, "{}");
+        let error = EvolutionError::from_status(404, r#"{"response":{"message":["x"]}}"#);
         assert!(error.is_not_found() && !error.is_transient());
         assert!(EvolutionError::from_status(503, "").is_transient());
         assert!(EvolutionError::Unreachable("refused".into()).is_transient());

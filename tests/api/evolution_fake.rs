@@ -513,7 +513,7 @@ fn instance_route(
             }
             let events = match checked_events(webhook, "webhook") {
                 Ok(events) => events,
-                Err(response) => return response,
+                Err((status, message)) => return envelope(status, message),
             };
             let enabled = webhook["enabled"] == json!(true);
             let stored = json!({
@@ -542,7 +542,7 @@ fn instance_route(
             };
             let events = match checked_events(websocket, "websocket") {
                 Ok(events) => events,
-                Err(response) => return response,
+                Err((status, message)) => return envelope(status, message),
             };
             let enabled = websocket["enabled"] == json!(true);
             let stored = json!({
@@ -563,9 +563,9 @@ fn instance_route(
 }
 
 /// `events` must be present (Evolution crashes without it) and every name known.
-fn checked_events(config: &Value, group: &str) -> Result<Vec<String>, HttpResponse> {
+fn checked_events(config: &Value, group: &str) -> Result<Vec<String>, (StatusCode, Value)> {
     let Some(events) = config.get("events").and_then(Value::as_array) else {
-        return Err(envelope(
+        return Err((
             StatusCode::INTERNAL_SERVER_ERROR,
             json!("Cannot read properties of undefined (reading 'length')"),
         ));
@@ -575,7 +575,7 @@ fn checked_events(config: &Value, group: &str) -> Result<Vec<String>, HttpRespon
         match event.as_str() {
             Some(name) if EVENTS.contains(&name) => names.push(name.to_string()),
             _ => {
-                return Err(envelope(
+                return Err((
                     StatusCode::BAD_REQUEST,
                     json!([[format!(
                         "{group}.events[{i}] is not one of enum values: {}",
