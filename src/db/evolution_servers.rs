@@ -188,10 +188,21 @@ pub fn server_for_url(
     if let Some(server) = find_by_base_url(conn, url)? {
         return Ok(Some(server.id));
     }
+    Ok(Some(insert_if_missing(conn, url, None, now)?.id))
+}
+
+/// The server at `base_url`, inserted (active, not the default, named by its URL) when
+/// missing; concurrent callers end up with the same row.
+fn insert_if_missing(
+    conn: &mut DbConnection,
+    base_url: &str,
+    api_key_encrypted: Option<String>,
+    now: NaiveDateTime,
+) -> QueryResult<EvolutionServer> {
     let new = NewEvolutionServer {
-        name: url.to_string(),
-        base_url: url.to_string(),
-        api_key_encrypted: None,
+        name: base_url.to_string(),
+        base_url: base_url.to_string(),
+        api_key_encrypted,
         is_active: true,
         is_default: false,
         created_at: now,
@@ -201,7 +212,7 @@ pub fn server_for_url(
         .values(&new)
         .on_conflict_do_nothing()
         .execute(c))?;
-    Ok(find_by_base_url(conn, url)?.map(|server| server.id))
+    find_by_base_url(conn, base_url)?.ok_or(diesel::result::Error::NotFound)
 }
 
 /// The server named by `EVOLUTION_API_BASE_URL`: created when missing (as the default
@@ -213,20 +224,7 @@ pub fn bootstrap(
     api_key_encrypted: Option<String>,
     now: NaiveDateTime,
 ) -> QueryResult<EvolutionServer> {
-    let new = NewEvolutionServer {
-        name: base_url.to_string(),
-        base_url: base_url.to_string(),
-        api_key_encrypted: api_key_encrypted.clone(),
-        is_active: true,
-        is_default: false,
-        created_at: now,
-        updated_at: now,
-    };
-    on_backend!(conn, |c| diesel::insert_into(evolution_servers::table)
-        .values(&new)
-        .on_conflict_do_nothing()
-        .execute(c))?;
-    let server = find_by_base_url(conn, base_url)?.ok_or(diesel::result::Error::NotFound)?;
+    let server = insert_if_missing(conn, base_url, api_key_encrypted.clone(), now)?;
     if api_key_encrypted.is_some() {
         diesel::update(evolution_servers::table.find(server.id))
             .set(evolution_servers::api_key_encrypted.eq(api_key_encrypted))

@@ -2,7 +2,9 @@ use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::remote::{connect_changes, optional_json_object, InstanceWithQr, Reachable};
+use super::remote::{
+    connect_changes, optional_json_object, EvolutionFailures, InstanceWithQr, Reachable,
+};
 use crate::auth::AuthUser;
 use crate::domain::PhoneNumber;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
@@ -33,9 +35,7 @@ pub struct ConnectBody {
         (status = 404, body = ErrorBody),
         (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
         (status = 422, body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server` or `evolution.server_inactive`", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances/{id}/connect")]

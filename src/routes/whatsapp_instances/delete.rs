@@ -3,6 +3,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::find_instance;
+use super::remote::EvolutionFailures;
 use super::remote::Reachable;
 use crate::auth::AuthUser;
 use crate::db::instances;
@@ -31,9 +32,7 @@ pub struct DeleteInstanceQuery {
         (status = 200, body = MessageBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, description = "`force` is not a boolean", body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`: nothing was deleted", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server` or `evolution.server_inactive`: nothing was deleted", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`: nothing was deleted", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[delete("/tenants/{tenant}/whatsapp-instances/{id}")]

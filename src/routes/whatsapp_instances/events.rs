@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::remote::EvolutionFailures;
 use super::remote::Reachable;
 use crate::auth::AuthUser;
 use crate::domain::HttpUrl;
@@ -153,9 +154,7 @@ fn required_boolean(input: &Input, field: &str, errors: &mut FieldErrors) -> boo
         (status = 200, description = "The webhook; disabled with no URL when none is set", body = inline(DataBody<WebhookResource>)),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server` or `evolution.server_inactive`", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[get("/tenants/{tenant}/whatsapp-instances/{id}/webhook")]
@@ -186,9 +185,7 @@ pub async fn get_webhook(
         (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, description = "Validation failed (an unknown event, a bad URL, ...)", body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server` or `evolution.server_inactive`", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[put("/tenants/{tenant}/whatsapp-instances/{id}/webhook")]
@@ -234,9 +231,7 @@ pub async fn set_webhook(
         (status = 200, description = "The websocket settings; disabled when none are set or websockets are off on the server", body = inline(DataBody<WebsocketResource>)),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server` or `evolution.server_inactive`", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[get("/tenants/{tenant}/whatsapp-instances/{id}/websocket")]
@@ -269,9 +264,7 @@ pub async fn get_websocket(
         (status = 409, description = "`evolution.websocket_disabled` (WEBSOCKET_ENABLED is off on the server) or `evolution.instance_missing`", body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, description = "Validation failed (an unknown event, ...)", body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server` or `evolution.server_inactive`", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[put("/tenants/{tenant}/whatsapp-instances/{id}/websocket")]

@@ -1,6 +1,6 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::remote::{status_changes, Reachable};
+use super::remote::{status_changes, EvolutionFailures, Reachable};
 use super::InstanceResource;
 use crate::auth::AuthUser;
 use crate::db::remote_instances::RemoteChanges;
@@ -19,9 +19,7 @@ use crate::startup::AppState;
         (status = 200, body = inline(DataBody<InstanceResource>)),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server` or `evolution.server_inactive`", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances/{id}/logout")]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields::{self, name_owned_elsewhere};
-use super::remote::{connect_changes, InstanceWithQr, QrCodeBody};
+use super::remote::{connect_changes, EvolutionFailures, InstanceWithQr, QrCodeBody};
 use super::{tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers::{self, EvolutionServer};
@@ -83,9 +83,7 @@ const INBOUND_EVENTS: &[&str] = &[
         (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this name on the server", body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, description = "Validation failed, or `whatsapp.max_instances_reached`", body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server`: no active default server with a key", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances/provision")]

@@ -13,12 +13,29 @@ use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::Instance;
 use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::tenants::Tenant;
-use crate::error::{ApiError, Resource};
+use crate::error::{ApiError, ErrorBody, Resource};
 use crate::evolution::{ConnectAnswer, EvolutionClient, EvolutionError, QrCode, RemoteState};
 use crate::routes::evolution_servers::upstream;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{DataBody, Timestamp};
 use crate::startup::AppState;
+
+/// The failures of a call to an instance's Evolution server, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum EvolutionFailures {
+    #[response(
+        status = 502,
+        description = "`evolution.unavailable` (unreachable, 5xx), `evolution.unauthorized` (key refused) or `evolution.rejected`"
+    )]
+    BadGateway(ErrorBody),
+    #[response(
+        status = 503,
+        description = "`evolution.no_server` or `evolution.server_inactive`: Relevo may not call a server"
+    )]
+    Unavailable(ErrorBody),
+    #[response(status = 504, description = "`evolution.timeout`")]
+    Timeout(ErrorBody),
+}
 
 /// The last QR code Evolution gave for an instance; every field is `null` when there is
 /// none (not asked for yet, not produced yet, or the instance is connected).

@@ -1,6 +1,8 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::remote::{connect_changes, status_changes, InstanceWithQr, Reachable};
+use super::remote::{
+    connect_changes, status_changes, EvolutionFailures, InstanceWithQr, Reachable,
+};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::evolution::{EvolutionError, RemoteState};
@@ -18,9 +20,7 @@ use crate::startup::AppState;
         (status = 200, body = inline(DataBody<InstanceWithQr>)),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "`evolution.instance_not_connected` (use connect), or `evolution.instance_missing`", body = ErrorBody),
-        (status = 502, description = "`evolution.unavailable`, `evolution.unauthorized` or `evolution.rejected`", body = ErrorBody),
-        (status = 503, description = "`evolution.no_server` or `evolution.server_inactive`", body = ErrorBody),
-        (status = 504, description = "`evolution.timeout`", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances/{id}/restart")]
