@@ -596,3 +596,103 @@ fn stored_events(enabled: bool, events: Vec<String>) -> Vec<String> {
         (true, false) => events,
     }
 }
+
+/// The fake answers as the reference says a real server does, so tests against it mean
+/// something: guard order, unknown routes and methods, and the error envelope.
+#[tokio::test]
+async fn the_fake_follows_the_reference() {
+    let fake = FakeEvolution::start().await;
+    fake.add_instance("taken", "TOKEN", "open");
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{}{path}", fake.url))
+            .header("apikey", key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    use reqwest::Method as M;
+    let create = json!({"instanceName": "taken", "integration": "WHATSAPP-BAILEYS"});
+
+    let cases = [
+        // 404 before 401: an unknown instance, even with a wrong key.
+        (
+            send(M::GET, "/instance/connectionState/nope", "wrong", None).await,
+            404,
+            json!(["The \"nope\" instance does not exist"]),
+        ),
+        // 403 before 401: a name in use, even with a wrong key.
+        (
+            send(M::POST, "/instance/create", "wrong", Some(create)).await,
+            403,
+            json!(["This name \"taken\" is already in use."]),
+        ),
+        (
+            send(M::GET, "/instance/connectionState/taken", "wrong", None).await,
+            401,
+            json!("Unauthorized"),
+        ),
+        // The instance's own key works on its routes, never for create.
+        (
+            send(
+                M::POST,
+                "/instance/create",
+                "TOKEN",
+                Some(json!({"instanceName": "new", "integration": "WHATSAPP-BAILEYS"})),
+            )
+            .await,
+            401,
+            json!("Unauthorized"),
+        ),
+        (
+            send(
+                M::POST,
+                "/instance/create",
+                GLOBAL_KEY,
+                Some(json!({"instanceName": "new2"})),
+            )
+            .await,
+            400,
+            json!(["Invalid integration"]),
+        ),
+        (
+            send(M::PUT, "/instance/restart/taken", GLOBAL_KEY, None).await,
+            404,
+            json!(["Cannot PUT /instance/restart/taken"]),
+        ),
+        (
+            send(
+                M::POST,
+                "/webhook/set/taken",
+                GLOBAL_KEY,
+                Some(json!({"url": "https://x", "enabled": true})),
+            )
+            .await,
+            400,
+            json!([["instance requires property \"webhook\""]]),
+        ),
+    ];
+    for ((status, body), expected_status, message) in cases {
+        assert_eq!(status, expected_status, "{body}");
+        assert_eq!(body["status"], expected_status, "{body}");
+        assert_eq!(body["response"]["message"], message, "{body}");
+    }
+    let (status, state) = send(M::GET, "/instance/connectionState/taken", "TOKEN", None).await;
+    assert_eq!(
+        (status, state),
+        (
+            200,
+            json!({"instance": {"instanceName": "taken", "state": "open"}})
+        )
+    );
+    assert!(fake.instance("new").is_none() && fake.instance("new2").is_none());
+}

@@ -322,6 +322,21 @@ async fn registered_urls_map_to_servers(backend: Backend) {
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
     assert_eq!(moved.body["data"]["evolution_server_id"], 3);
     assert_eq!(app.list_total(SERVERS).await, 3);
+
+    // A server's new URL is also the URL of the instances registered with the old one.
+    let renamed = app
+        .admin(
+            Method::PUT,
+            &server_path(2),
+            Some(&json!({"base_url": "https://evo-z.example.com"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    let dos = same_new_url.body["data"]["id"].as_i64().unwrap();
+    assert_eq!(
+        app.show_instance(tenant, dos).await["evolution_api_url"],
+        "https://evo-z.example.com"
+    );
 }
 
 async fn instances_registered_before_any_server_join_the_first_default(backend: Backend) {
