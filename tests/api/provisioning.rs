@@ -358,6 +358,9 @@ async fn without_a_usable_server_provisioning_is_503(backend: Backend) {
     let body = json!({"instance_name": "principal"});
 
     let none = app.provision(tenant, &body).await;
+    let invalid = app
+        .provision(tenant, &json!({"instance_name": "con espacio"}))
+        .await;
     let created = app
         .admin(
             Method::POST,
@@ -385,6 +388,11 @@ async fn without_a_usable_server_provisioning_is_503(backend: Backend) {
         .as_str()
         .unwrap()
         .contains("must configure one"));
+    assert_eq!(
+        invalid.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "bad input is named before the missing server"
+    );
     assert_eq!(created.body["data"]["is_default"], true);
     assert_error(
         &inactive,

@@ -131,7 +131,7 @@ pub async fn provision_instance(
         .await?;
 
     let now = state.clock.now().naive_utc();
-    let token = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let new_token = uuid::Uuid::new_v4().to_string().to_uppercase();
     let name_given = name.is_some();
     let new = NewInstance {
         tenant_id: tenant.id,
@@ -139,7 +139,7 @@ pub async fn provision_instance(
             .as_ref()
             .map_or_else(String::new, |p| p.as_str().to_string()),
         instance_name: name.map_or_else(|| generated_name(tenant.id), |n| n.as_str().to_string()),
-        evolution_api_key_encrypted: state.cipher.encrypt(&token),
+        evolution_api_key_encrypted: state.cipher.encrypt(&new_token),
         evolution_api_url: Some(server.base_url.clone()),
         daily_message_limit: limit,
         messages_sent_today: 0,
@@ -239,7 +239,8 @@ fn choose_server(
             }
         });
     }
-    if errors.has("evolution_server_id") {
+    // Invalid input is a 422 before anything else.
+    if !errors.is_empty() {
         return Ok(None);
     }
     match evolution_servers::default_server(conn)? {
