@@ -46,10 +46,6 @@ impl EvolutionError {
         self.status() == Some(403)
     }
 
-    pub fn is_unauthorized(&self) -> bool {
-        self.status() == Some(401)
-    }
-
     /// Worth another try for a call that may be repeated.
     pub(super) fn is_transient(&self) -> bool {
         matches!(self, Self::Unreachable(_)) || self.status().is_some_and(|s| s >= 500)

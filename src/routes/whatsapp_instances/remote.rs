@@ -39,7 +39,7 @@ pub enum EvolutionFailures {
 
 /// The last QR code Evolution gave for an instance; every field is `null` when there is
 /// none (not asked for yet, not produced yet, or the instance is connected).
-#[derive(Serialize, ToSchema, Clone, Debug, Default)]
+#[derive(Serialize, ToSchema, Clone, Debug)]
 pub struct QrCodeBody {
     /// A PNG data URL to show.
     #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
@@ -75,7 +75,7 @@ pub struct InstanceWithQr {
 
 /// Relevo's status for what Evolution says. An instance Evolution knows but has not
 /// loaded (no state) cannot send, so it counts as disconnected.
-pub fn local_status(state: Option<RemoteState>) -> &'static str {
+fn local_status(state: Option<RemoteState>) -> &'static str {
     match state {
         Some(RemoteState::Open) => "connected",
         Some(RemoteState::Connecting) => "connecting",
