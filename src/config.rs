@@ -44,6 +44,10 @@ pub struct EvolutionSettings {
     pub max_instances_per_tenant: u32,
     pub sync_interval_ms: u64,
     pub enable_instance_creation: bool,
+    /// How long Relevo waits to open a connection to an Evolution server.
+    pub connect_timeout_ms: u64,
+    /// How long one request to an Evolution server may take in all.
+    pub request_timeout_ms: u64,
 }
 
 pub const DEFAULT_SQLITE_PATH: &str = "./data/relevo.db";
@@ -68,6 +72,8 @@ pub const ENV_VARS: &[&str] = &[
     "EVOLUTION_API_SYNC_INTERVAL_ACTIVE",
     "EVOLUTION_API_ENABLE_INSTANCE_CREATION",
     "RUST_LOG",
+    "EVOLUTION_API_CONNECT_TIMEOUT_MS",
+    "EVOLUTION_API_REQUEST_TIMEOUT_MS",
 ];
 
 impl Settings {
@@ -176,6 +182,19 @@ impl Settings {
             },
         };
 
+        let connect_timeout_ms = parse_timeout(
+            &get,
+            "EVOLUTION_API_CONNECT_TIMEOUT_MS",
+            5_000,
+            &mut problems,
+        );
+        let request_timeout_ms = parse_timeout(
+            &get,
+            "EVOLUTION_API_REQUEST_TIMEOUT_MS",
+            15_000,
+            &mut problems,
+        );
+
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -198,6 +217,8 @@ impl Settings {
                 max_instances_per_tenant,
                 sync_interval_ms,
                 enable_instance_creation,
+                connect_timeout_ms,
+                request_timeout_ms,
             },
         })
     }
@@ -271,6 +292,21 @@ fn parse_number<T: std::str::FromStr + Copy>(
     }
 }
 
+/// A timeout in milliseconds: a whole number of at least 1.
+fn parse_timeout(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+    problems: &mut Vec<String>,
+) -> u64 {
+    let value = parse_number(get, name, default, problems);
+    if value == 0 {
+        problems.push(format!("{name} must be at least 1 (milliseconds)"));
+        return default;
+    }
+    value
+}
+
 #[derive(Debug)]
 pub struct ConfigError(pub Vec<String>);
 
@@ -306,6 +342,21 @@ mod tests {
         assert_eq!(settings.data_dir().unwrap(), PathBuf::from("./data"));
         assert_eq!(settings.evolution.max_instances_per_tenant, 10);
         assert_eq!(settings.evolution.sync_interval_ms, 300_000);
+        assert_eq!(settings.evolution.connect_timeout_ms, 5_000);
+        assert_eq!(settings.evolution.request_timeout_ms, 15_000);
+    }
+
+    #[test]
+    fn evolution_timeouts_must_be_positive_milliseconds() {
+        let err = Settings::from_vars(&vars(&[
+            ("EVOLUTION_API_CONNECT_TIMEOUT_MS", "0"),
+            ("EVOLUTION_API_REQUEST_TIMEOUT_MS", "soon"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        let settings =
+            Settings::from_vars(&vars(&[("EVOLUTION_API_REQUEST_TIMEOUT_MS", "300")])).unwrap();
+        assert_eq!(settings.evolution.request_timeout_ms, 300);
     }
 
     #[test]

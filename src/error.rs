@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::evolution::EvolutionError;
 use crate::i18n::{more_errors, Locale, Msg};
 
 /// Every error Relevo answers with. `errors` is set on 422 only (Laravel style).
@@ -97,6 +98,72 @@ impl ApiError {
         .with_retry_after(1)
     }
 
+    /// A call to an Evolution server failed: 504 on a timeout, otherwise 502 with a key
+    /// saying why. The message names the server; Evolution's own text is kept.
+    pub fn evolution(server: &UpstreamServer, error: &EvolutionError) -> Self {
+        log::warn!(
+            "Evolution API server `{}` (id {}): {error}",
+            server.name,
+            server.id
+        );
+        let name = server.name;
+        let (status, key, message) = match error {
+            EvolutionError::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "evolution.timeout",
+                format!("Evolution API server `{name}` did not answer in time."),
+            ),
+            EvolutionError::Status { status: 401, .. } => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.unauthorized",
+                format!("Evolution API server `{name}` rejected the API key Relevo used; check the server's api_key."),
+            ),
+            EvolutionError::Status { status, message } if *status >= 500 => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.unavailable",
+                format!("Evolution API server `{name}` failed (HTTP {status}): {message}"),
+            ),
+            EvolutionError::Unreachable(_) => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.unavailable",
+                format!("Evolution API server `{name}` is unreachable."),
+            ),
+            EvolutionError::InvalidResponse(_) => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.unavailable",
+                format!("Evolution API server `{name}` answered something Relevo does not understand."),
+            ),
+            EvolutionError::NotFound(message) => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.rejected",
+                format!("Evolution API server `{name}` does not have it (HTTP 404): {message}"),
+            ),
+            EvolutionError::Status { status, message } => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.rejected",
+                format!("Evolution API server `{name}` refused the request (HTTP {status}): {message}"),
+            ),
+            EvolutionError::Refused(message) => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.rejected",
+                format!("Evolution API server `{name}` refused the request: {message}"),
+            ),
+        };
+        Self::new(status, key, message).with_params(serde_json::json!({
+            "evolution_server_id": server.id,
+            "evolution_server": name,
+        }))
+    }
+
+    /// 503: there is no Evolution server Relevo may use.
+    pub fn no_evolution_server(reason: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "evolution.no_server",
+            format!("{reason} A super admin must configure one: POST /api/v1/evolution-servers (name, base_url, api_key), or set EVOLUTION_API_BASE_URL and EVOLUTION_API_MASTER_KEY."),
+        )
+    }
+
     fn bare(status: StatusCode, message: &str) -> Self {
         Self {
             status,
@@ -167,6 +234,12 @@ impl From<diesel::r2d2::PoolError> for ApiError {
     }
 }
 
+/// The Evolution server an upstream failure came from.
+pub struct UpstreamServer<'a> {
+    pub id: i64,
+    pub name: &'a str,
+}
+
 /// The things that can be missing, each with its stable key.
 #[derive(Clone, Copy, Debug)]
 pub enum Resource {
@@ -176,6 +249,7 @@ pub enum Resource {
     Claim,
     SenderToken,
     Route,
+    EvolutionServer,
 }
 
 impl Resource {
@@ -189,6 +263,9 @@ impl Resource {
             Resource::Claim => ("sender.claim_not_found", "Claim not found"),
             Resource::SenderToken => ("sender_token.not_found", "Sender token not found"),
             Resource::Route => ("route.not_found", "The requested route does not exist"),
+            Resource::EvolutionServer => {
+                ("evolution_server.not_found", "Evolution server not found")
+            }
         }
     }
 }
@@ -272,6 +349,59 @@ mod tests {
             body["errors"]["instance_name"][0],
             "El campo instance_name es obligatorio."
         );
+    }
+
+    #[test]
+    fn evolution_failures_map_to_502_and_504_naming_the_server() {
+        let server = UpstreamServer {
+            id: 3,
+            name: "evo-main",
+        };
+        let cases = [
+            (EvolutionError::Timeout, 504, "evolution.timeout"),
+            (
+                EvolutionError::Unreachable("connection refused".into()),
+                502,
+                "evolution.unavailable",
+            ),
+            (
+                EvolutionError::Status {
+                    status: 500,
+                    message: "Connection Closed".into(),
+                },
+                502,
+                "evolution.unavailable",
+            ),
+            (
+                EvolutionError::Status {
+                    status: 401,
+                    message: "Unauthorized".into(),
+                },
+                502,
+                "evolution.unauthorized",
+            ),
+            (
+                EvolutionError::Status {
+                    status: 400,
+                    message: "Invalid integration".into(),
+                },
+                502,
+                "evolution.rejected",
+            ),
+            (
+                EvolutionError::Refused("[object Object]".into()),
+                502,
+                "evolution.rejected",
+            ),
+        ];
+        for (error, status, key) in cases {
+            let api = ApiError::evolution(&server, &error);
+            assert_eq!(api.status().as_u16(), status, "{error}");
+            let body = serde_json::to_value(api.body()).unwrap();
+            assert_eq!(body["error_key"], key);
+            assert!(body["message"].as_str().unwrap().contains("`evo-main`"));
+            assert_eq!(body["error_params"]["evolution_server_id"], 3);
+        }
     }
 
     #[test]

@@ -93,6 +93,13 @@ pub enum Msg {
     Prohibited,
     TenantMissing,
     CurrencyFormat,
+    NotArray,
+    NotObject,
+    UnknownEvent(String),
+    EvolutionServerMissing,
+    EvolutionServerUnusable,
+    BaseUrlTaken,
+    ApiKeyFormat,
 }
 
 impl Msg {
@@ -183,6 +190,27 @@ impl Msg {
             (CurrencyFormat, Es) => format!("El campo {field} debe ser un código de moneda ISO 4217 (ej: COP)."),
             (CurrencyFormat, En) => format!("The {field} field must be an ISO 4217 currency code (e.g. COP)."),
             (CurrencyFormat, Pt) => format!("O campo {field} deve ser um código de moeda ISO 4217 (ex: COP)."),
+            (NotArray, Es) => format!("El campo {field} debe ser una lista."),
+            (NotArray, En) => format!("The {field} field must be a list."),
+            (NotArray, Pt) => format!("O campo {field} deve ser uma lista."),
+            (NotObject, Es) => format!("El campo {field} debe ser un objeto."),
+            (NotObject, En) => format!("The {field} field must be an object."),
+            (NotObject, Pt) => format!("O campo {field} deve ser um objeto."),
+            (UnknownEvent(event), Es) => format!("El evento {event} no es un evento de Evolution API."),
+            (UnknownEvent(event), En) => format!("The event {event} is not an Evolution API event."),
+            (UnknownEvent(event), Pt) => format!("O evento {event} não é um evento da Evolution API."),
+            (EvolutionServerMissing, Es) => "El servidor Evolution seleccionado no existe".into(),
+            (EvolutionServerMissing, En) => "The selected Evolution server does not exist".into(),
+            (EvolutionServerMissing, Pt) => "O servidor Evolution selecionado não existe".into(),
+            (EvolutionServerUnusable, Es) => "El servidor Evolution seleccionado está inactivo o no tiene API key".into(),
+            (EvolutionServerUnusable, En) => "The selected Evolution server is inactive or has no API key".into(),
+            (EvolutionServerUnusable, Pt) => "O servidor Evolution selecionado está inativo ou não tem API key".into(),
+            (BaseUrlTaken, Es) => "Ya hay un servidor Evolution con esta URL".into(),
+            (BaseUrlTaken, En) => "There is already an Evolution server with this URL".into(),
+            (BaseUrlTaken, Pt) => "Já existe um servidor Evolution com esta URL".into(),
+            (ApiKeyFormat, Es) => format!("El campo {field} solo puede contener caracteres ASCII visibles, sin espacios (máximo 255)."),
+            (ApiKeyFormat, En) => format!("The {field} field may only contain visible ASCII characters, without spaces (at most 255)."),
+            (ApiKeyFormat, Pt) => format!("O campo {field} só pode conter caracteres ASCII visíveis, sem espaços (máximo 255)."),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod evolution;
 pub mod i18n;
 pub mod input;
 pub mod openapi;

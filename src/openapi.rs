@@ -4,7 +4,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    auth, health, sender, sender_tokens, tenants, users, whatsapp_instances as wa,
+    auth, evolution_servers, health, sender, sender_tokens, tenants, users,
+    whatsapp_instances as wa,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +26,7 @@ use crate::routes::{
         (name = "sender", description = "Campaign senders: claim the next instance that may send, release what was not sent"),
         (name = "sender-tokens", description = "Campaign-sender tokens, issued per tenant by super admins"),
         (name = "tenant (own)", description = "A tenant user's read-only view of its own instances"),
+        (name = "evolution-servers", description = "Evolution API servers (super admins); keys are write-only"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -64,6 +66,22 @@ pub struct ApiDoc;
     wa::own_tenant::list_own_instances,
     wa::own_tenant::show_own_instance,
     wa::own_tenant::own_instance_statistics,
+    wa::provision::provision_instance,
+    wa::connect::connect_instance,
+    wa::qr::instance_qr,
+    wa::logout::logout_instance,
+    wa::restart::restart_instance,
+    wa::connection_state::connection_state,
+    wa::events::get_webhook,
+    wa::events::set_webhook,
+    wa::events::get_websocket,
+    wa::events::set_websocket,
+    evolution_servers::create::create_server,
+    evolution_servers::list::list_servers,
+    evolution_servers::show::show_server,
+    evolution_servers::update::update_server,
+    evolution_servers::delete::delete_server,
+    evolution_servers::health::server_health,
 ))]
 struct ApiV1;
 

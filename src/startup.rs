@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -15,9 +16,10 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password;
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::db::{self, users, DbConnection, DbPool};
-use crate::domain::{Email, Role};
+use crate::db::{self, evolution_servers, users, DbConnection, DbPool};
+use crate::domain::{Email, HttpUrl, Role};
 use crate::error::{ApiError, Resource};
+use crate::evolution::EvolutionHttp;
 use crate::i18n::DefaultLocale;
 use crate::openapi::ApiDoc;
 use crate::secrets::{self, Cipher};
@@ -32,6 +34,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub cipher: Cipher,
     pub settings: Arc<Settings>,
+    /// The HTTP client for Evolution API servers.
+    pub evolution: EvolutionHttp,
 }
 
 impl AppState {
@@ -62,15 +66,21 @@ impl Application {
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let prepared = settings.clone();
+        let bootstrap_clock = clock.clone();
         let (pool, secrets) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let secrets = secrets::resolve(&prepared)?;
             let pool = db::build_pool(&prepared)?;
             let mut conn = pool.get()?;
             db::run_migrations(&mut conn)?;
             ensure_super_admin(&mut conn, &prepared)?;
+            bootstrap_evolution_server(&mut conn, &prepared, &secrets, bootstrap_clock)?;
             Ok((pool, secrets))
         })
         .await??;
+        let evolution = EvolutionHttp::new(
+            Duration::from_millis(settings.evolution.connect_timeout_ms),
+            Duration::from_millis(settings.evolution.request_timeout_ms),
+        )?;
 
         let state = web::Data::new(AppState {
             pool,
@@ -78,6 +88,7 @@ impl Application {
             jwt: JwtKeys::new(&secrets.jwt_secret, settings.token_ttl_seconds),
             cipher: Cipher::new(&secrets.encryption_key),
             settings: settings.clone(),
+            evolution,
         });
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
@@ -166,6 +177,40 @@ fn ensure_super_admin(conn: &mut DbConnection, settings: &Settings) -> anyhow::R
             email.as_str()
         );
     }
+    Ok(())
+}
+
+/// Seed 000's `EVOLUTION_API_BASE_URL` + `EVOLUTION_API_MASTER_KEY` name the default
+/// Evolution server: it is created when missing and its key follows the environment.
+fn bootstrap_evolution_server(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    secrets: &secrets::Secrets,
+    clock: SharedClock,
+) -> anyhow::Result<()> {
+    let Some(base_url) = &settings.evolution.base_url else {
+        return Ok(());
+    };
+    let base_url = HttpUrl::parse(base_url.as_str())
+        .map_err(|_| anyhow::anyhow!("EVOLUTION_API_BASE_URL `{base_url}` is not an http(s) URL"))?
+        .into_inner();
+    let cipher = Cipher::new(&secrets.encryption_key);
+    let api_key = settings
+        .evolution
+        .master_key
+        .as_deref()
+        .map(|key| cipher.encrypt(key));
+    let server = evolution_servers::bootstrap(conn, &base_url, api_key, clock.now().naive_utc())?;
+    log::info!(
+        "Evolution API server `{}` (id {}) from EVOLUTION_API_BASE_URL{}",
+        server.base_url,
+        server.id,
+        if server.is_default {
+            ", the default"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 

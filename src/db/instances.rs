@@ -31,6 +31,15 @@ pub struct Instance {
     pub last_used_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The Evolution server the instance lives on; `None` while the default server it
+    /// was registered for does not exist yet.
+    pub evolution_server_id: Option<i64>,
+    /// Created on Evolution by Relevo (so deleting it deletes it there too).
+    pub provisioned: bool,
+    pub qr_code: Option<String>,
+    pub qr_code_base64: Option<String>,
+    pub pairing_code: Option<String>,
+    pub qr_updated_at: Option<NaiveDateTime>,
 }
 
 impl Instance {
@@ -61,6 +70,9 @@ pub struct NewInstance {
     pub priority: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub evolution_server_id: Option<i64>,
+    pub provisioned: bool,
+    pub connection_status: String,
 }
 
 /// A partial update: `None` leaves a column alone, `Some(None)` clears a nullable one.
@@ -78,6 +90,7 @@ pub struct InstanceChanges {
     pub notes: Option<Option<String>>,
     pub priority: Option<i32>,
     pub updated_at: Option<NaiveDateTime>,
+    pub evolution_server_id: Option<Option<i64>>,
 }
 
 #[derive(Default)]
@@ -185,16 +198,16 @@ pub fn phone_taken(
 pub fn name_owner(
     conn: &mut DbConnection,
     instance_name: &str,
-    evolution_api_url: Option<&str>,
+    evolution_server_id: Option<i64>,
     except_id: Option<i64>,
 ) -> QueryResult<Option<i64>> {
     let mut query = whatsapp_instances::table
         .filter(whatsapp_instances::instance_name.eq(instance_name.to_string()))
         .select(whatsapp_instances::tenant_id)
         .into_boxed();
-    query = match evolution_api_url {
-        Some(url) => query.filter(whatsapp_instances::evolution_api_url.eq(url.to_string())),
-        None => query.filter(whatsapp_instances::evolution_api_url.is_null()),
+    query = match evolution_server_id {
+        Some(id) => query.filter(whatsapp_instances::evolution_server_id.eq(id)),
+        None => query.filter(whatsapp_instances::evolution_server_id.is_null()),
     };
     if let Some(id) = except_id {
         query = query.filter(whatsapp_instances::id.ne(id));

@@ -2,8 +2,10 @@
 //! PostgreSQL, the pool, the embedded migrations and one file per table.
 
 pub mod claims;
+pub mod evolution_servers;
 pub mod instances;
 pub mod login_throttle;
+pub mod remote_instances;
 pub mod schema;
 pub mod sender_tokens;
 pub mod tenants;

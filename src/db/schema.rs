@@ -53,6 +53,12 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        evolution_server_id -> Nullable<BigInt>,
+        provisioned -> Bool,
+        qr_code -> Nullable<Text>,
+        qr_code_base64 -> Nullable<Text>,
+        pairing_code -> Nullable<Text>,
+        qr_updated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -124,9 +130,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    evolution_servers (id) {
+        id -> BigInt,
+        name -> Text,
+        base_url -> Text,
+        api_key_encrypted -> Nullable<Text>,
+        webhook_token_encrypted -> Nullable<Text>,
+        is_active -> Bool,
+        is_default -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
-
+diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
 diesel::joinable!(sender_tokens -> tenants (tenant_id));
 diesel::joinable!(claims -> tenants (tenant_id));
 diesel::joinable!(claim_releases -> claims (claim_id));
@@ -141,4 +161,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     claim_releases,
     instance_daily_usage,
     recipient_routes,
+    evolution_servers,
 );

@@ -35,6 +35,11 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Without the `+`, as Evolution API takes a number.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
 }
 
 /// `^[A-Za-z0-9_-]{1,50}$`: the name Evolution API knows the instance by.
@@ -305,6 +310,10 @@ mod tests {
         assert_eq!(
             PhoneNumber::parse("+55 (11) 98765-4321").unwrap().as_str(),
             "+5511987654321"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+573001234567").unwrap().digits(),
+            "573001234567"
         );
         for bad in [
             "573001234567",

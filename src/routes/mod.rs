@@ -1,6 +1,7 @@
 //! One folder per resource, one file per action. `configure` is the route table.
 
 pub mod auth;
+pub mod evolution_servers;
 pub mod health;
 pub mod sender;
 pub mod sender_tokens;
@@ -51,6 +52,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(wa::own_tenant::list_own_instances)
             .service(wa::own_tenant::show_own_instance)
             .service(wa::own_tenant::own_instance_statistics)
+            .service(wa::provision::provision_instance)
+            .service(wa::connect::connect_instance)
+            .service(wa::qr::instance_qr)
+            .service(wa::logout::logout_instance)
+            .service(wa::restart::restart_instance)
+            .service(wa::connection_state::connection_state)
+            .service(wa::events::get_webhook)
+            .service(wa::events::set_webhook)
+            .service(wa::events::get_websocket)
+            .service(wa::events::set_websocket)
+            .service(evolution_servers::create::create_server)
+            .service(evolution_servers::list::list_servers)
+            .service(evolution_servers::show::show_server)
+            .service(evolution_servers::update::update_server)
+            .service(evolution_servers::delete::delete_server)
+            .service(evolution_servers::health::server_health)
             .service(
                 web::resource([
                     "/tenant/whatsapp-instances",

@@ -391,6 +391,43 @@ impl TestApp {
             .expect("test database connection")
     }
 
+    pub async fn provision(&self, tenant: i64, body: &Value) -> Reply {
+        self.admin(
+            Method::POST,
+            &format!("{}/provision", instances_path(tenant)),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Every instance row as the database holds it, by id.
+    pub fn instance_rows(&self) -> Vec<relevo::db::instances::Instance> {
+        use relevo::db::instances::Instance;
+        use relevo::db::schema::whatsapp_instances::dsl::*;
+        whatsapp_instances
+            .order(id.asc())
+            .select(Instance::as_select())
+            .load(&mut self.db())
+            .expect("instance rows")
+    }
+
+    pub fn instance_row(&self, instance_id: i64) -> relevo::db::instances::Instance {
+        self.instance_rows()
+            .into_iter()
+            .find(|row| row.id == instance_id)
+            .unwrap_or_else(|| panic!("no instance row {instance_id}"))
+    }
+
+    /// Decrypts a secret the app stored, with the tests' `RELEVO_ENCRYPTION_KEY`.
+    pub fn decrypt(&self, sealed: &str) -> String {
+        let key = test_settings(self.database.url(), &[])
+            .encryption_key
+            .expect("tests set an encryption key");
+        relevo::secrets::Cipher::new(&key)
+            .decrypt(sealed)
+            .expect("decrypts")
+    }
+
     /// Arranges today's counter of an instance as if messages had been sent.
     pub fn set_sent(&self, instance_id: i64, sent: i32, date: &str) {
         use relevo::db::schema::whatsapp_instances::dsl::*;

@@ -3,11 +3,16 @@
 
 mod helpers;
 
+mod evolution_fake;
+
 mod auth;
 mod compose;
 mod daily_reset;
+mod evolution_servers;
 mod instances;
+mod lifecycle;
 mod operations;
+mod provisioning;
 mod request_errors;
 mod sender;
 mod sender_concurrency;

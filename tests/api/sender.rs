@@ -13,6 +13,7 @@ use crate::spawn_or_skip;
 both_backends!(
     a_claim_counts_on_one_instance_and_answers_the_spec_shape,
     a_claim_takes_at_most_what_the_instance_has_left,
+    a_claim_names_the_default_servers_url_for_an_instance_without_one,
     an_exhausted_tenant_gets_429_until_its_midnight,
     a_tenant_without_active_instances_gets_409,
     disconnected_and_failed_instances_are_never_claimed,
@@ -97,6 +98,49 @@ async fn a_claim_counts_on_one_instance_and_answers_the_spec_shape(backend: Back
     assert_eq!(data["claim_id"].as_str().unwrap().len(), 36);
     assert_eq!(app.sent_today(tenant, ids[0]).await, 1);
     assert_eq!(log_totals(&app, tenant), (1, 1, 0));
+}
+
+async fn a_claim_names_the_default_servers_url_for_an_instance_without_one(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let server = app
+        .admin(
+            Method::POST,
+            "/api/v1/evolution-servers",
+            Some(
+                &json!({"name": "principal", "base_url": "https://evolution.example.com",
+                         "api_key": "master-key"}),
+            ),
+        )
+        .await;
+    assert_eq!(server.status, StatusCode::CREATED, "{}", server.body);
+    let (tenant, ids) = tenant_with_instances(&app, &[3]).await;
+    let own_url = app
+        .create_instance(
+            tenant,
+            &json!({"phone_number": "+573001112233", "instance_name": "propia",
+                    "evolution_api_key": "key-9", "evolution_api_url": "https://otra.example.com/",
+                    "daily_message_limit": 5}),
+        )
+        .await;
+    assert_eq!(own_url.status, StatusCode::CREATED, "{}", own_url.body);
+    let token = app.sender_token(tenant).await;
+
+    let default_server = app.claim(tenant, &token, json!({})).await;
+    let own_server = app.claim(tenant, &token, json!({})).await;
+
+    assert_eq!(claimed_instance(&default_server), ids[0]);
+    assert_eq!(
+        default_server.body["data"]["instance"]["evolution_api_url"],
+        "https://evolution.example.com"
+    );
+    assert_eq!(
+        own_server.body["data"]["instance"]["evolution_api_url"],
+        "https://otra.example.com"
+    );
+    assert_eq!(
+        own_server.body["data"]["instance"]["evolution_api_key"],
+        "key-9"
+    );
 }
 
 async fn a_claim_takes_at_most_what_the_instance_has_left(backend: Backend) {

@@ -8,6 +8,7 @@ use super::authorize;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
 use crate::db::instances::Instance;
+use crate::db::{evolution_servers, DbConnection};
 use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
 use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
@@ -91,7 +92,8 @@ pub struct ClaimedInstance {
     pub instance_name: String,
     #[schema(example = "+573001234567")]
     pub phone_number: String,
-    /// The instance's server, or the default one when it has none of its own.
+    /// The instance's own URL, else its server's (the default server when it was
+    /// registered with `null`).
     #[schema(example = "https://evolution.midominio.com")]
     pub evolution_api_url: Option<String>,
     #[schema(example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
@@ -190,7 +192,7 @@ async fn run_claim(
 ) -> Result<HttpResponse, ApiError> {
     let valid = ValidClaim::parse(&body, locale)?;
     let now = state.clock.now();
-    let (tenant, outcome) = state
+    let (tenant, outcome, server_url) = state
         .db(move |conn| {
             let (tenant, sender_token_id) =
                 authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
@@ -204,7 +206,14 @@ async fn run_claim(
                 today: local_date(now, tenant_zone(&tenant)),
                 now: now.naive_utc(),
             };
-            Ok((tenant, claims::claim_next_instance(conn, &request)?))
+            let outcome = claims::claim_next_instance(conn, &request)?;
+            let server_url = match &outcome {
+                ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance)) => {
+                    server_url(conn, instance)?
+                }
+                _ => None,
+            };
+            Ok((tenant, outcome, server_url))
         })
         .await?;
     let (claim, instance, replayed) = match outcome {
@@ -238,7 +247,7 @@ async fn run_claim(
         requested: claim.requested,
         granted: claim.granted,
         released: claim.released,
-        instance: claimed_instance(&state, instance)?,
+        instance: claimed_instance(&state, instance, server_url)?,
         messages_sent_today: usage.sent,
         remaining_quota: usage.remaining(),
         usage_date: claim.usage_date,
@@ -249,13 +258,11 @@ async fn run_claim(
     Ok(HttpResponse::Ok().json(DataBody::new(result)))
 }
 
-fn claimed_instance(state: &AppState, instance: Instance) -> Result<ClaimedInstance, ApiError> {
-    let default_url = state
-        .settings
-        .evolution
-        .base_url
-        .as_ref()
-        .map(|url| url.as_str().trim_end_matches('/').to_string());
+fn claimed_instance(
+    state: &AppState,
+    instance: Instance,
+    server_url: Option<String>,
+) -> Result<ClaimedInstance, ApiError> {
     Ok(ClaimedInstance {
         evolution_api_key: state
             .cipher
@@ -264,6 +271,17 @@ fn claimed_instance(state: &AppState, instance: Instance) -> Result<ClaimedInsta
         id: instance.id,
         instance_name: instance.instance_name,
         phone_number: instance.phone_number,
-        evolution_api_url: instance.evolution_api_url.or(default_url),
+        evolution_api_url: instance.evolution_api_url.or(server_url),
     })
+}
+
+/// The base URL of the instance's server, for an instance registered without a URL of
+/// its own (`null`: the default server). Read after the claim's transaction.
+fn server_url(conn: &mut DbConnection, instance: &Instance) -> Result<Option<String>, ApiError> {
+    match (&instance.evolution_api_url, instance.evolution_server_id) {
+        (None, Some(server_id)) => {
+            Ok(evolution_servers::find(conn, server_id)?.map(|server| server.base_url))
+        }
+        _ => Ok(None),
+    }
 }

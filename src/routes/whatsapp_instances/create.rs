@@ -1,10 +1,12 @@
 use actix_web::{post, web, HttpResponse};
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields::{self, check_unique, from_write_error};
 use super::{tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
+use crate::db::evolution_servers;
 use crate::db::instances::{self, NewInstance};
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
@@ -29,7 +31,8 @@ pub struct CreateInstanceBody {
     #[schema(value_type = String, required = true, example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
     #[serde(default)]
     pub evolution_api_key: Input,
-    /// `null` means the default Evolution server.
+    /// `null` means the default Evolution server. A URL Relevo does not know yet becomes
+    /// an Evolution server without a key (calls to it use this instance's key).
     #[schema(value_type = Option<String>, example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
@@ -118,36 +121,42 @@ pub async fn create_instance(
     let tenant_id = tenant.id;
     let created = state
         .db(move |conn| {
-            check_unique(
-                conn,
-                tenant_id,
-                phone.as_ref().map(|p| p.as_str()),
-                name.as_ref().map(|n| (n.as_str(), api_url.as_deref())),
-                None,
-                &mut errors,
-            )?;
-            errors.into_result(locale)?;
-            let (Some(phone), Some(name), Some(encrypted_key), Some(limit)) =
-                (phone, name, encrypted_key, limit)
-            else {
-                unreachable!("required fields were checked");
-            };
-            let new = NewInstance {
-                tenant_id,
-                phone_number: phone.as_str().to_string(),
-                instance_name: name.as_str().to_string(),
-                evolution_api_key_encrypted: encrypted_key,
-                evolution_api_url: api_url,
-                daily_message_limit: limit.get(),
-                messages_sent_today: 0,
-                last_reset_date: today,
-                is_active,
-                notes,
-                priority,
-                created_at: now,
-                updated_at: now,
-            };
-            instances::insert(conn, &new).map_err(|e| from_write_error(e, locale))
+            conn.transaction(|conn| {
+                let server_id = evolution_servers::server_for_url(conn, api_url.as_deref(), now)?;
+                check_unique(
+                    conn,
+                    tenant_id,
+                    phone.as_ref().map(|p| p.as_str()),
+                    name.as_ref().map(|n| (n.as_str(), server_id)),
+                    None,
+                    &mut errors,
+                )?;
+                errors.into_result(locale)?;
+                let (Some(phone), Some(name), Some(encrypted_key), Some(limit)) =
+                    (phone, name, encrypted_key, limit)
+                else {
+                    unreachable!("required fields were checked");
+                };
+                let new = NewInstance {
+                    tenant_id,
+                    phone_number: phone.as_str().to_string(),
+                    instance_name: name.as_str().to_string(),
+                    evolution_api_key_encrypted: encrypted_key,
+                    evolution_api_url: api_url,
+                    daily_message_limit: limit.get(),
+                    messages_sent_today: 0,
+                    last_reset_date: today,
+                    is_active,
+                    notes,
+                    priority,
+                    created_at: now,
+                    updated_at: now,
+                    evolution_server_id: server_id,
+                    provisioned: false,
+                    connection_status: "unknown".into(),
+                };
+                instances::insert(conn, &new).map_err(|e| from_write_error(e, locale))
+            })
         })
         .await?;
 

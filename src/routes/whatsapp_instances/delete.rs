@@ -1,35 +1,78 @@
 use actix_web::{delete, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::find_instance;
+use super::remote::EvolutionFailures;
+use super::remote::Reachable;
 use crate::auth::AuthUser;
 use crate::db::instances;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::Locale;
 use crate::routes::managed_tenant;
-use crate::routes::wire::MessageBody;
+use crate::routes::wire::{query_boolean, MessageBody};
 use crate::startup::AppState;
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteInstanceQuery {
+    /// Delete it in Relevo even when deleting it on Evolution failed.
+    #[param(value_type = Option<bool>)]
+    pub force: Option<String>,
+}
+
+/// An instance Relevo provisioned is deleted on Evolution first (a 404 there counts as
+/// done); when that fails nothing is deleted, unless `force=true`. A registered instance
+/// is only removed from Relevo.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path), DeleteInstanceQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "`force` is not a boolean", body = ErrorBody),
+        EvolutionFailures,
     )
 )]
 #[delete("/tenants/{tenant}/whatsapp-instances/{id}")]
 pub async fn delete_instance(
     state: web::Data<AppState>,
     user: AuthUser,
+    locale: Locale,
     path: web::Path<(String, i64)>,
+    query: web::Query<DeleteInstanceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
-    find_instance(&state, tenant.id, id).await?;
+    let mut errors = FieldErrors::default();
+    let force = query_boolean(&query.force, "force", &mut errors).unwrap_or(false);
+    errors.into_result(locale)?;
+    let instance = find_instance(&state, tenant.id, id).await?;
+    if instance.provisioned {
+        if let Err(error) = delete_remotely(&state, tenant, instance).await {
+            if !force {
+                return Err(error);
+            }
+            log::warn!("instance {id} deleted with force although Evolution failed: {error}");
+        }
+    }
     state
         .db(move |conn| Ok(instances::delete(conn, id)?))
         .await?;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "WhatsApp instance deleted successfully".into(),
     }))
+}
+
+async fn delete_remotely(
+    state: &AppState,
+    tenant: crate::db::tenants::Tenant,
+    instance: instances::Instance,
+) -> Result<(), ApiError> {
+    let target = Reachable::of(state, tenant, instance).await?;
+    match target.client.delete_instance(target.name()).await {
+        Err(error) if !error.is_not_found() => Err(target.upstream_error(&error)),
+        _ => Ok(()),
+    }
 }

@@ -47,7 +47,7 @@ pub fn check_unique(
     conn: &mut DbConnection,
     tenant_id: i64,
     phone: Option<&str>,
-    name_on_server: Option<(&str, Option<&str>)>,
+    name_on_server: Option<(&str, Option<i64>)>,
     except_id: Option<i64>,
     errors: &mut FieldErrors,
 ) -> Result<(), ApiError> {

@@ -1,12 +1,20 @@
 //! Seed 001's registry of WhatsApp instances.
 
+pub mod connect;
+pub mod connection_state;
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod fields;
 pub mod list;
 pub mod list_all;
+pub mod logout;
 pub mod own_tenant;
+pub mod provision;
+pub mod qr;
+pub mod remote;
 pub mod reset_counter;
+pub mod restart;
 pub mod show;
 pub mod statistics;
 pub mod toggle_active;
@@ -87,6 +95,11 @@ pub struct InstanceResource {
     pub last_used_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<TenantRef>,
+    /// The Evolution server the instance lives on (`GET /api/v1/evolution-servers/{id}`);
+    /// `null` while no default server exists for an instance registered without a URL.
+    pub evolution_server_id: Option<i64>,
+    /// Created on Evolution by Relevo (`provision`): deleting it deletes it there too.
+    pub provisioned: bool,
 }
 
 pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
@@ -153,6 +166,8 @@ impl InstanceResource {
             connected_at: instance.connected_at.map(Timestamp),
             last_used_at: instance.last_used_at.map(Timestamp),
             tenant: tenant_ref,
+            evolution_server_id: instance.evolution_server_id,
+            provisioned: instance.provisioned,
         })
     }
 }
@@ -292,6 +307,12 @@ mod tests {
             last_used_at: None,
             created_at: at,
             updated_at: at,
+            evolution_server_id: None,
+            provisioned: false,
+            qr_code: None,
+            qr_code_base64: None,
+            pairing_code: None,
+            qr_updated_at: None,
         }
     }
 

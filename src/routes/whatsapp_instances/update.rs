@@ -1,10 +1,12 @@
 use actix_web::{put, web, HttpResponse};
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields::{self, check_unique, from_write_error};
 use super::{find_instance, tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
+use crate::db::evolution_servers;
 use crate::db::instances::{self, InstanceChanges};
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
@@ -15,7 +17,8 @@ use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
 /// Every field optional; only the fields sent change. `null` clears `notes` and
-/// points `evolution_api_url` back at the default server.
+/// points `evolution_api_url` back at the default server; a new URL moves the instance
+/// to the Evolution server at that URL.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct UpdateInstanceBody {
     #[schema(value_type = Option<String>, example = "+573001234567")]
@@ -117,10 +120,8 @@ pub async fn update_instance(
     let final_name = name
         .as_ref()
         .map_or(current.instance_name.clone(), |n| n.as_str().to_string());
-    let final_url = api_url
-        .clone()
-        .unwrap_or_else(|| current.evolution_api_url.clone());
-    let changes = InstanceChanges {
+    let now = state.clock.now().naive_utc();
+    let mut changes = InstanceChanges {
         phone_number: phone.as_ref().map(|p| p.as_str().to_string()),
         instance_name: name.map(|n| n.as_str().to_string()),
         evolution_api_key_encrypted: api_key.map(|key| state.cipher.encrypt(&key)),
@@ -129,22 +130,33 @@ pub async fn update_instance(
         is_active,
         notes,
         priority,
-        updated_at: Some(state.clock.now().naive_utc()),
+        updated_at: Some(now),
         ..InstanceChanges::default()
     };
     let tenant_id = tenant.id;
     let updated = state
         .db(move |conn| {
-            check_unique(
-                conn,
-                tenant_id,
-                phone.as_ref().map(|p| p.as_str()),
-                name_changes.then_some((final_name.as_str(), final_url.as_deref())),
-                Some(id),
-                &mut errors,
-            )?;
-            errors.into_result(locale)?;
-            instances::update(conn, id, &changes).map_err(|e| from_write_error(e, locale))
+            conn.transaction(|conn| {
+                // A new URL moves the instance to the server at that URL.
+                let final_server = match &changes.evolution_api_url {
+                    Some(url) => {
+                        let server = evolution_servers::server_for_url(conn, url.as_deref(), now)?;
+                        changes.evolution_server_id = Some(server);
+                        server
+                    }
+                    None => current.evolution_server_id,
+                };
+                check_unique(
+                    conn,
+                    tenant_id,
+                    phone.as_ref().map(|p| p.as_str()),
+                    name_changes.then_some((final_name.as_str(), final_server)),
+                    Some(id),
+                    &mut errors,
+                )?;
+                errors.into_result(locale)?;
+                instances::update(conn, id, &changes).map_err(|e| from_write_error(e, locale))
+            })
         })
         .await?;
 

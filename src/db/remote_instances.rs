@@ -1,0 +1,144 @@
+//! What Relevo knows of its instances on Evolution: the row a provisioning call claims,
+//! and the status, token and QR code read back from the server.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::on_backend;
+
+use super::instances::{self, Instance, NewInstance};
+use super::schema::{tenants, whatsapp_instances};
+use super::{is_unique_violation, DbConnection};
+
+/// The row a provisioning call works on.
+#[derive(Debug)]
+pub enum Claim {
+    /// This call inserted it.
+    Inserted(Instance),
+    /// It was there already (an earlier or a concurrent call).
+    Existing(Instance),
+    /// Another tenant has this name on this server.
+    OwnedByAnotherTenant,
+    /// The tenant has `EVOLUTION_API_MAX_INSTANCES_PER_TENANT` instances already.
+    MaxReached,
+    /// Another instance of the tenant has this phone number.
+    PhoneTaken,
+}
+
+/// Finds the instance `new` describes, or inserts it. With `match_phone` (no name was
+/// asked for), an instance of the tenant with the same phone on the same server is the
+/// one meant. Concurrent calls for the same instance end up on the same row: per tenant
+/// they take turns on the tenant's row lock, and across tenants the unique index on the
+/// name decides.
+pub fn claim_for_provisioning(
+    conn: &mut DbConnection,
+    new: &NewInstance,
+    match_phone: bool,
+    max_instances: i64,
+) -> QueryResult<Claim> {
+    match claim_in_turn(conn, new, match_phone, max_instances) {
+        // Another tenant inserted the name first; looking again finds its row.
+        Err(error) if is_unique_violation(&error) => {
+            claim_in_turn(conn, new, match_phone, max_instances)
+        }
+        other => other,
+    }
+}
+
+fn claim_in_turn(
+    conn: &mut DbConnection,
+    new: &NewInstance,
+    match_phone: bool,
+    max_instances: i64,
+) -> QueryResult<Claim> {
+    conn.transaction(|conn| {
+        // A write first: a row lock on PostgreSQL, the write lock on SQLite, so the reads
+        // below see every earlier claim of this tenant and none can slip in between.
+        diesel::update(tenants::table.find(new.tenant_id))
+            .set(tenants::updated_at.eq(tenants::updated_at))
+            .execute(conn)?;
+        if let Some(existing) = find_on_server(conn, new.evolution_server_id, &new.instance_name)? {
+            return Ok(if existing.tenant_id == new.tenant_id {
+                Claim::Existing(existing)
+            } else {
+                Claim::OwnedByAnotherTenant
+            });
+        }
+        let phone = new.phone_number.as_str();
+        if !phone.is_empty() {
+            if let Some(existing) = find_by_phone(conn, new.tenant_id, phone)? {
+                let same_server = existing.evolution_server_id == new.evolution_server_id;
+                return Ok(if match_phone && same_server {
+                    Claim::Existing(existing)
+                } else {
+                    Claim::PhoneTaken
+                });
+            }
+        }
+        let (count, _) = instances::counts(conn, new.tenant_id)?;
+        if count >= max_instances {
+            return Ok(Claim::MaxReached);
+        }
+        instances::insert(conn, new).map(Claim::Inserted)
+    })
+}
+
+fn find_on_server(
+    conn: &mut DbConnection,
+    server_id: Option<i64>,
+    name: &str,
+) -> QueryResult<Option<Instance>> {
+    let mut query = whatsapp_instances::table
+        .filter(whatsapp_instances::instance_name.eq(name))
+        .select(Instance::as_select())
+        .into_boxed();
+    query = match server_id {
+        Some(id) => query.filter(whatsapp_instances::evolution_server_id.eq(id)),
+        None => query.filter(whatsapp_instances::evolution_server_id.is_null()),
+    };
+    query.first(conn).optional()
+}
+
+fn find_by_phone(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    phone: &str,
+) -> QueryResult<Option<Instance>> {
+    whatsapp_instances::table
+        .filter(whatsapp_instances::tenant_id.eq(tenant_id))
+        .filter(whatsapp_instances::phone_number.eq(phone))
+        .select(Instance::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What an answer of Evolution changes on an instance. `None` leaves a column alone.
+#[derive(AsChangeset, Default, Clone, Debug)]
+#[diesel(table_name = whatsapp_instances)]
+pub struct RemoteChanges {
+    pub evolution_api_key_encrypted: Option<String>,
+    pub connection_status: Option<String>,
+    pub owner_jid: Option<Option<String>>,
+    pub profile_name: Option<Option<String>>,
+    pub last_checked_at: Option<NaiveDateTime>,
+    pub connected_at: Option<Option<NaiveDateTime>>,
+    pub provisioned: Option<bool>,
+    pub qr_code: Option<Option<String>>,
+    pub qr_code_base64: Option<Option<String>>,
+    pub pairing_code: Option<Option<String>>,
+    pub qr_updated_at: Option<Option<NaiveDateTime>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Applies `changes`; `None` when the instance was deleted meanwhile.
+pub fn record(
+    conn: &mut DbConnection,
+    id: i64,
+    changes: &RemoteChanges,
+) -> QueryResult<Option<Instance>> {
+    on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))
+        .set(changes)
+        .returning(Instance::as_returning())
+        .get_result(c)
+        .optional())
+}

@@ -1,0 +1,368 @@
+//! The HTTP side: the `apikey` header, timeouts, and retries with exponential backoff
+//! and jitter for the calls that may be repeated.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::HeaderValue;
+use reqwest::{Method, Url};
+use serde_json::{json, Value};
+
+use super::error::EvolutionError;
+use super::wire;
+use super::{
+    ConnectAnswer, CreatedInstance, NewRemoteInstance, RemoteInstance, RemoteState, ServerInfo,
+    WebhookConfig, WebsocketConfig,
+};
+
+/// Attempts after the first one, for repeatable calls on connection errors and 5xx.
+const RETRIES: u32 = 2;
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+
+/// The HTTP client shared by every call, built once from the configured timeouts.
+#[derive(Clone)]
+pub struct EvolutionHttp {
+    http: reqwest::Client,
+}
+
+impl EvolutionHttp {
+    pub fn new(connect_timeout: Duration, request_timeout: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .user_agent(concat!("relevo/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http })
+    }
+
+    /// A client of the server at `base_url`, authenticated with `api_key` (the server's
+    /// global key or an instance's own key).
+    pub fn server(&self, base_url: &str, api_key: &str) -> EvolutionClient {
+        EvolutionClient {
+            http: self.http.clone(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+        }
+    }
+}
+
+/// Calls one Evolution server. Deliberately not `Debug`: it holds a key.
+pub struct EvolutionClient {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: String,
+}
+
+/// Whether a call may be sent again after a failure without changing its effect.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    Safe,
+    Never,
+}
+
+impl EvolutionClient {
+    /// `GET /`: version and latency. Needs no key.
+    pub async fn info(&self) -> Result<ServerInfo, EvolutionError> {
+        let started = Instant::now();
+        let body = self.call(Method::GET, &[], None, Repeat::Safe).await?;
+        let latency = started.elapsed();
+        let info = wire::server_info(&body)?;
+        let field = |key: &str| info.get(key).and_then(Value::as_str).map(str::to_string);
+        Ok(ServerInfo {
+            version: field("version"),
+            client_name: field("clientName"),
+            whatsapp_web_version: field("whatsappWebVersion"),
+            latency,
+        })
+    }
+
+    /// `POST /instance/create` with Baileys and a QR code. Never repeated: a second
+    /// create of the same name is a 403.
+    pub async fn create_instance(
+        &self,
+        new: &NewRemoteInstance<'_>,
+    ) -> Result<CreatedInstance, EvolutionError> {
+        let mut body = json!({
+            "instanceName": new.name,
+            "integration": "WHATSAPP-BAILEYS",
+            "qrcode": true,
+            "token": new.token,
+        });
+        if let Some(number) = new.number {
+            body["number"] = json!(number);
+        }
+        let answer = self
+            .call(
+                Method::POST,
+                &["instance", "create"],
+                Some(&body),
+                Repeat::Never,
+            )
+            .await?;
+        wire::created_instance(&answer)
+    }
+
+    /// The instance as `fetchInstances` lists it; `None` when the server does not have it.
+    pub async fn fetch_instance(
+        &self,
+        name: &str,
+    ) -> Result<Option<RemoteInstance>, EvolutionError> {
+        let mut url = self.url(&["instance", "fetchInstances"]);
+        url.query_pairs_mut().append_pair("instanceName", name);
+        match self.send(Method::GET, url, None, Repeat::Safe).await {
+            Ok(body) => wire::fetched_instance(&body, name),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// `GET /instance/connect/{name}`: a fresh QR code (and a pairing code for `number`),
+    /// or the state of an instance that needs none.
+    pub async fn connect(
+        &self,
+        name: &str,
+        number: Option<&str>,
+    ) -> Result<ConnectAnswer, EvolutionError> {
+        let mut url = self.url(&["instance", "connect", name]);
+        if let Some(number) = number {
+            url.query_pairs_mut().append_pair("number", number);
+        }
+        let body = self.send(Method::GET, url, None, Repeat::Safe).await?;
+        wire::connect_answer(&body)
+    }
+
+    pub async fn connection_state(
+        &self,
+        name: &str,
+    ) -> Result<Option<RemoteState>, EvolutionError> {
+        let body = self
+            .call(
+                Method::GET,
+                &["instance", "connectionState", name],
+                None,
+                Repeat::Safe,
+            )
+            .await?;
+        wire::connection_state(&body)
+    }
+
+    /// `POST /instance/restart/{name}` (POST in v2, not PUT). Not repeated.
+    pub async fn restart(&self, name: &str) -> Result<ConnectAnswer, EvolutionError> {
+        let body = self
+            .call(
+                Method::POST,
+                &["instance", "restart", name],
+                None,
+                Repeat::Never,
+            )
+            .await?;
+        wire::connect_answer(&body)
+    }
+
+    pub async fn logout(&self, name: &str) -> Result<(), EvolutionError> {
+        self.call(
+            Method::DELETE,
+            &["instance", "logout", name],
+            None,
+            Repeat::Safe,
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn delete_instance(&self, name: &str) -> Result<(), EvolutionError> {
+        self.call(
+            Method::DELETE,
+            &["instance", "delete", name],
+            None,
+            Repeat::Safe,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `None` when the instance has no webhook.
+    pub async fn find_webhook(&self, name: &str) -> Result<Option<WebhookConfig>, EvolutionError> {
+        let body = self
+            .call(Method::GET, &["webhook", "find", name], None, Repeat::Safe)
+            .await?;
+        wire::webhook(&body)
+    }
+
+    pub async fn set_webhook(
+        &self,
+        name: &str,
+        config: &WebhookConfig,
+    ) -> Result<WebhookConfig, EvolutionError> {
+        let body = wire::webhook_body(config);
+        let answer = self
+            .call(
+                Method::POST,
+                &["webhook", "set", name],
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await?;
+        Ok(wire::webhook(&answer)?.unwrap_or_else(|| config.clone()))
+    }
+
+    /// `None` when websockets are disabled on the server (it answers an empty body).
+    pub async fn find_websocket(
+        &self,
+        name: &str,
+    ) -> Result<Option<WebsocketConfig>, EvolutionError> {
+        let body = self
+            .call(
+                Method::GET,
+                &["websocket", "find", name],
+                None,
+                Repeat::Safe,
+            )
+            .await?;
+        wire::websocket(&body)
+    }
+
+    /// `None` when websockets are disabled on the server, so nothing was stored.
+    pub async fn set_websocket(
+        &self,
+        name: &str,
+        config: &WebsocketConfig,
+    ) -> Result<Option<WebsocketConfig>, EvolutionError> {
+        let body = wire::websocket_body(config);
+        let answer = self
+            .call(
+                Method::POST,
+                &["websocket", "set", name],
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await?;
+        wire::websocket(&answer)
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = Url::parse(&self.base_url).expect("server base URLs are parsed on input");
+        url.path_segments_mut()
+            .expect("http(s) URLs have a path")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<String, EvolutionError> {
+        self.send(method, self.url(segments), body, repeat).await
+    }
+
+    /// Sends one call, again after a backoff when it may be repeated and failed on the
+    /// way (connection error or 5xx). A timeout is not repeated: it already took long.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<String, EvolutionError> {
+        let attempts = if repeat == Repeat::Safe {
+            1 + RETRIES
+        } else {
+            1
+        };
+        let mut attempt = 1;
+        loop {
+            let result = self.send_once(method.clone(), url.clone(), body).await;
+            match result {
+                Err(error) if error.is_transient() && attempt < attempts => {
+                    log::warn!(
+                        "Evolution API {method} {} failed ({error}); attempt {} of {attempts} follows",
+                        url.path(),
+                        attempt + 1
+                    );
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<String, EvolutionError> {
+        let mut key = HeaderValue::from_str(&self.api_key).map_err(|_| EvolutionError::Status {
+            status: 401,
+            message: "the API key cannot be sent in an HTTP header".into(),
+        })?;
+        key.set_sensitive(true);
+        let mut request = self.http.request(method, url).header("apikey", key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let text = response.text().await.map_err(transport_error)?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(EvolutionError::from_status(status.as_u16(), &text))
+        }
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> EvolutionError {
+    if error.is_timeout() && !error.is_connect() {
+        EvolutionError::Timeout
+    } else {
+        // The cause chain names the refusal or DNS failure; the URL carries no secret.
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
+        EvolutionError::Unreachable(text)
+    }
+}
+
+/// Exponential backoff with jitter: half the step fixed, half random.
+fn backoff(attempt: u32) -> Duration {
+    let step = BACKOFF_BASE * 2u32.pow(attempt - 1);
+    let half = step / 2;
+    half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_jitters_within_bounds() {
+        for attempt in 1..=3 {
+            let step = BACKOFF_BASE * 2u32.pow(attempt - 1);
+            let delay = backoff(attempt);
+            assert!(delay >= step / 2 && delay <= step, "{delay:?}");
+        }
+    }
+
+    #[test]
+    fn paths_are_appended_to_the_base_url_and_names_escaped() {
+        let http = EvolutionHttp::new(Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let client = http.server("https://evo.example.com/api/", "key");
+        assert_eq!(
+            client.url(&["instance", "connect", "a b"]).as_str(),
+            "https://evo.example.com/api/instance/connect/a%20b"
+        );
+        assert_eq!(
+            http.server("http://evo:8080", "k").url(&[]).as_str(),
+            "http://evo:8080/"
+        );
+    }
+}

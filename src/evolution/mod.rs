@@ -1,0 +1,144 @@
+//! A typed client of Evolution API v2 (`shared/reference/evolution-api-v2.md`). The JSON
+//! shapes Evolution speaks stay private to this module; callers see the types below.
+
+mod client;
+mod error;
+mod wire;
+
+use std::time::Duration;
+
+pub use client::{EvolutionClient, EvolutionHttp};
+pub use error::EvolutionError;
+
+/// The event names Evolution accepts in a webhook's or websocket's `events`
+/// (reference section 3.1).
+pub const EVENTS: &[&str] = &[
+    "APPLICATION_STARTUP",
+    "QRCODE_UPDATED",
+    "MESSAGES_SET",
+    "MESSAGES_UPSERT",
+    "MESSAGES_EDITED",
+    "MESSAGES_UPDATE",
+    "MESSAGES_DELETE",
+    "SEND_MESSAGE",
+    "SEND_MESSAGE_UPDATE",
+    "CONTACTS_SET",
+    "CONTACTS_UPSERT",
+    "CONTACTS_UPDATE",
+    "PRESENCE_UPDATE",
+    "CHATS_SET",
+    "CHATS_UPSERT",
+    "CHATS_UPDATE",
+    "CHATS_DELETE",
+    "GROUPS_UPSERT",
+    "GROUP_UPDATE",
+    "GROUP_PARTICIPANTS_UPDATE",
+    "CONNECTION_UPDATE",
+    "LABELS_EDIT",
+    "LABELS_ASSOCIATION",
+    "CALL",
+    "TYPEBOT_START",
+    "TYPEBOT_CHANGE_STATUS",
+    "REMOVE_INSTANCE",
+    "LOGOUT_INSTANCE",
+    "INSTANCE_CREATE",
+    "INSTANCE_DELETE",
+    "STATUS_INSTANCE",
+];
+
+/// An instance's connection as Evolution reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteState {
+    Open,
+    Connecting,
+    Close,
+    /// The QR limit was reached; WhatsApp must be linked again.
+    Refused,
+}
+
+impl RemoteState {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "open" => Some(Self::Open),
+            "connecting" => Some(Self::Connecting),
+            "close" | "closed" => Some(Self::Close),
+            "refused" => Some(Self::Refused),
+            _ => None,
+        }
+    }
+}
+
+/// A QR code to link WhatsApp. Every field is `None` when Evolution had none yet
+/// (`{"count": 0}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QrCode {
+    /// A PNG data URL.
+    pub base64: Option<String>,
+    /// The raw QR text.
+    pub code: Option<String>,
+    /// Eight characters to type on the phone, when a number was given.
+    pub pairing_code: Option<String>,
+}
+
+/// What `connect` and `restart` answer: a QR code to scan, or the state the instance is in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectAnswer {
+    Qr(QrCode),
+    /// `None` when Evolution knows the instance but has not loaded it.
+    State(Option<RemoteState>),
+}
+
+/// One instance as `fetchInstances` lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteInstance {
+    pub name: String,
+    /// The instance's own API key.
+    pub token: Option<String>,
+    pub state: Option<RemoteState>,
+    pub owner_jid: Option<String>,
+    pub profile_name: Option<String>,
+}
+
+/// What `instance/create` asks for.
+pub struct NewRemoteInstance<'a> {
+    pub name: &'a str,
+    /// Becomes the instance's API key.
+    pub token: &'a str,
+    /// Digits only; asks Evolution for a pairing code as well.
+    pub number: Option<&'a str>,
+}
+
+/// What `instance/create` answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedInstance {
+    pub token: Option<String>,
+    pub state: Option<RemoteState>,
+}
+
+/// `GET /`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub version: Option<String>,
+    pub client_name: Option<String>,
+    pub whatsapp_web_version: Option<String>,
+    pub latency: Duration,
+}
+
+/// An instance's webhook, in Relevo's words.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WebhookConfig {
+    pub enabled: bool,
+    pub url: Option<String>,
+    /// Empty with `enabled` means every event.
+    pub events: Vec<String>,
+    pub by_events: bool,
+    pub base64: bool,
+    pub headers: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An instance's websocket events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebsocketConfig {
+    pub enabled: bool,
+    pub events: Vec<String>,
+}

@@ -1,0 +1,71 @@
+use actix_web::{post, web, HttpResponse};
+
+use super::{check_base_url, from_write_error, ServerBody, ServerResource};
+use crate::auth::SuperAdmin;
+use crate::db::evolution_servers::{self, NewEvolutionServer};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::{Locale, Msg};
+use crate::input::JsonObject;
+use crate::routes::wire::DataBody;
+use crate::startup::AppState;
+
+/// Adds an Evolution API server. The first one becomes the default unless
+/// `is_default` says otherwise.
+#[utoipa::path(
+    tag = "evolution-servers",
+    request_body = ServerBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = inline(DataBody<ServerResource>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "Another request changed the default server meanwhile", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "Validation failed", body = ErrorBody),
+    )
+)]
+#[post("/evolution-servers")]
+pub async fn create_server(
+    state: web::Data<AppState>,
+    _admin: SuperAdmin,
+    locale: Locale,
+    body: JsonObject<ServerBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    for (field, input) in [
+        ("name", &body.name),
+        ("base_url", &body.base_url),
+        ("api_key", &body.api_key),
+    ] {
+        if input.is_absent() {
+            errors.add(field, Msg::Required);
+        }
+    }
+    let fields = body.parse(&state.cipher, &mut errors);
+    let now = state.clock.now().naive_utc();
+    let created = state
+        .db(move |conn| {
+            check_base_url(conn, fields.base_url.as_deref(), None, &mut errors)?;
+            errors.into_result(locale)?;
+            let is_default = match fields.is_default {
+                Some(is_default) => is_default,
+                None => evolution_servers::default_server(conn)?.is_none(),
+            };
+            let new = NewEvolutionServer {
+                name: fields.name.expect("name was required"),
+                base_url: fields.base_url.expect("base_url was required"),
+                api_key_encrypted: fields.api_key_encrypted.flatten(),
+                is_active: fields.is_active.unwrap_or(true),
+                is_default,
+                created_at: now,
+                updated_at: now,
+            };
+            let server =
+                evolution_servers::insert(conn, &new).map_err(|e| from_write_error(e, locale))?;
+            ServerResource::load(conn, &server)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(DataBody::with_message(
+        created,
+        "Evolution server created successfully",
+    )))
+}

@@ -1,0 +1,41 @@
+use actix_web::{delete, web, HttpResponse};
+
+use super::{find_server, has_instances};
+use crate::auth::SuperAdmin;
+use crate::db::evolution_servers;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::wire::MessageBody;
+use crate::startup::AppState;
+
+/// A server that instances still live on is kept (409).
+#[utoipa::path(
+    tag = "evolution-servers",
+    params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = MessageBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Instances still live on the server", body = ErrorBody),
+    )
+)]
+#[delete("/evolution-servers/{id}")]
+pub async fn delete_server(
+    state: web::Data<AppState>,
+    _admin: SuperAdmin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let server = find_server(&state, path.into_inner()).await?;
+    let kept_for = state
+        .db(move |conn| {
+            Ok(evolution_servers::delete_unless_has_instances(
+                conn, server.id,
+            )?)
+        })
+        .await?;
+    if let Some(count) = kept_for {
+        return Err(has_instances(count));
+    }
+    Ok(HttpResponse::Ok().json(MessageBody {
+        message: "Evolution server deleted successfully".into(),
+    }))
+}

@@ -1,0 +1,184 @@
+//! Evolution API servers (seed 004's integration credentials), managed by super admins.
+//! Keys are write-only: a server shows `has_api_key`, never the key.
+
+pub mod create;
+pub mod delete;
+pub mod health;
+pub mod list;
+pub mod show;
+pub mod update;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::evolution_servers::{self, EvolutionServer, ServerChanges};
+use crate::db::{is_unique_violation, violated_constraint, DbConnection};
+use crate::domain::{bounded_text, HttpUrl};
+use crate::error::{ApiError, FieldErrors, Resource, UpstreamServer};
+use crate::i18n::{Locale, Msg};
+use crate::input::{optional, Input};
+use crate::routes::wire::Timestamp;
+use crate::secrets::Cipher;
+use crate::startup::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct ServerResource {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "Evolution principal")]
+    pub name: String,
+    #[schema(example = "https://evolution.midominio.com")]
+    pub base_url: String,
+    /// The key itself is write-only. A server known only from a registered instance's
+    /// URL has none: Relevo calls it with each instance's own key.
+    pub has_api_key: bool,
+    /// Relevo makes no calls to an inactive server.
+    pub is_active: bool,
+    /// Where `provision` creates instances when no `evolution_server_id` is given.
+    pub is_default: bool,
+    #[schema(example = 3)]
+    pub instances_count: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl ServerResource {
+    pub fn new(server: &EvolutionServer, instances_count: i64) -> Self {
+        Self {
+            id: server.id,
+            name: server.name.clone(),
+            base_url: server.base_url.clone(),
+            has_api_key: server.api_key_encrypted.is_some(),
+            is_active: server.is_active,
+            is_default: server.is_default,
+            instances_count,
+            created_at: server.created_at.into(),
+            updated_at: server.updated_at.into(),
+        }
+    }
+
+    /// The server with how many instances live on it.
+    pub fn load(conn: &mut DbConnection, server: &EvolutionServer) -> Result<Self, ApiError> {
+        let count = evolution_servers::instance_counts(conn, &[server.id])?
+            .first()
+            .map_or(0, |(_, count)| *count);
+        Ok(Self::new(server, count))
+    }
+}
+
+/// Create and update share this body; on create `name`, `base_url` and `api_key` are
+/// required. Unknown fields are ignored.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ServerBody {
+    #[schema(value_type = Option<String>, max_length = 100, example = "Evolution principal")]
+    #[serde(default)]
+    pub name: Input,
+    /// The server's root URL (Evolution mounts its routes there).
+    #[schema(value_type = Option<String>, example = "https://evolution.midominio.com")]
+    #[serde(default)]
+    pub base_url: Input,
+    /// The server's global key (`AUTHENTICATION_API_KEY`). Write-only, stored encrypted.
+    #[schema(value_type = Option<String>, max_length = 255, example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    #[serde(default)]
+    pub api_key: Input,
+    /// Default true.
+    #[schema(value_type = Option<bool>)]
+    #[serde(default)]
+    pub is_active: Input,
+    /// Making a server the default takes the flag from the previous one. On create the
+    /// default is true when there is no default server yet.
+    #[schema(value_type = Option<bool>)]
+    #[serde(default)]
+    pub is_default: Input,
+}
+
+pub const NAME_MAX_CHARS: usize = 100;
+
+/// A key Evolution can read from an HTTP header: visible ASCII, no spaces.
+pub fn api_key(raw: &str) -> Result<String, Msg> {
+    let valid = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        Ok(raw.to_string())
+    } else {
+        Err(Msg::ApiKeyFormat)
+    }
+}
+
+impl ServerBody {
+    /// The columns this body sets. `errors` receives every problem found.
+    pub fn parse(&self, cipher: &Cipher, errors: &mut FieldErrors) -> ServerChanges {
+        for (field, input) in [
+            ("name", &self.name),
+            ("base_url", &self.base_url),
+            ("api_key", &self.api_key),
+            ("is_active", &self.is_active),
+            ("is_default", &self.is_default),
+        ] {
+            if matches!(input, Input::Null) {
+                errors.add(field, Msg::Required);
+            }
+        }
+        ServerChanges {
+            name: optional(&self.name, "name", errors, |raw| {
+                bounded_text(raw, NAME_MAX_CHARS)
+            }),
+            base_url: optional(&self.base_url, "base_url", errors, |raw| {
+                HttpUrl::parse(raw).map(HttpUrl::into_inner)
+            }),
+            api_key_encrypted: optional(&self.api_key, "api_key", errors, api_key)
+                .map(|key| Some(cipher.encrypt(&key))),
+            is_active: self.is_active.boolean("is_active", errors),
+            is_default: self.is_default.boolean("is_default", errors),
+            updated_at: None,
+        }
+    }
+}
+
+/// Adds "already registered" when another server has `base_url`.
+pub fn check_base_url(
+    conn: &mut DbConnection,
+    base_url: Option<&str>,
+    except_id: Option<i64>,
+    errors: &mut FieldErrors,
+) -> Result<(), ApiError> {
+    if let Some(url) = base_url {
+        let taken = evolution_servers::find_by_base_url(conn, url)?;
+        if taken.is_some_and(|server| Some(server.id) != except_id) {
+            errors.add("base_url", Msg::BaseUrlTaken);
+        }
+    }
+    Ok(())
+}
+
+/// A write that lost a race for the base URL is a 422; for the default flag, a 409.
+pub fn from_write_error(error: diesel::result::Error, locale: Locale) -> ApiError {
+    if !is_unique_violation(&error) || !violated_constraint(&error).contains("base_url") {
+        return error.into();
+    }
+    let mut errors = FieldErrors::default();
+    errors.add("base_url", Msg::BaseUrlTaken);
+    errors.into_result(locale).expect_err("one error was added")
+}
+
+pub async fn find_server(state: &AppState, id: i64) -> Result<EvolutionServer, ApiError> {
+    state
+        .db(move |conn| Ok(evolution_servers::find(conn, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(Resource::EvolutionServer))
+}
+
+pub fn upstream(server: &EvolutionServer) -> UpstreamServer<'_> {
+    UpstreamServer {
+        id: server.id,
+        name: &server.name,
+    }
+}
+
+/// What a 409 for a server that still has instances looks like.
+pub fn has_instances(count: i64) -> ApiError {
+    ApiError::conflict(
+        "evolution_server.has_instances",
+        format!("The Evolution server still has {count} WhatsApp instance(s); delete or move them first"),
+    )
+    .with_params(serde_json::json!({ "instances": count }))
+}

@@ -1,0 +1,57 @@
+use actix_web::{put, web, HttpResponse};
+
+use super::{check_base_url, find_server, from_write_error, ServerBody, ServerResource};
+use crate::auth::SuperAdmin;
+use crate::db::evolution_servers;
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::Locale;
+use crate::input::JsonObject;
+use crate::routes::wire::DataBody;
+use crate::startup::AppState;
+
+/// Changes only the fields sent. A new `base_url` also moves the URL of the instances
+/// registered with the old one.
+#[utoipa::path(
+    tag = "evolution-servers",
+    params(("id" = i64, Path)),
+    request_body = ServerBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(DataBody<ServerResource>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Another request changed the default server meanwhile", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    )
+)]
+#[put("/evolution-servers/{id}")]
+pub async fn update_server(
+    state: web::Data<AppState>,
+    _admin: SuperAdmin,
+    locale: Locale,
+    path: web::Path<i64>,
+    body: JsonObject<ServerBody>,
+) -> Result<HttpResponse, ApiError> {
+    let server = find_server(&state, path.into_inner()).await?;
+    let mut errors = FieldErrors::default();
+    let mut changes = body.parse(&state.cipher, &mut errors);
+    changes.updated_at = Some(state.clock.now().naive_utc());
+    let updated = state
+        .db(move |conn| {
+            check_base_url(
+                conn,
+                changes.base_url.as_deref(),
+                Some(server.id),
+                &mut errors,
+            )?;
+            errors.into_result(locale)?;
+            let updated = evolution_servers::update(conn, server.id, &changes)
+                .map_err(|e| from_write_error(e, locale))?;
+            ServerResource::load(conn, &updated)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DataBody::with_message(
+        updated,
+        "Evolution server updated successfully",
+    )))
+}

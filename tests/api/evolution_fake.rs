@@ -1,0 +1,698 @@
+//! A fake Evolution API v2 server on a local port, written from
+//! `shared/reference/evolution-api-v2.md` (sections 1, 2 and 7), not from Relevo's client:
+//! the same paths, bodies, status codes and guard order (404 → 403 → 401), the polymorphic
+//! error envelope, and switches that make it fail the ways real servers do.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, Backend, TestApp};
+
+/// `AUTHENTICATION_API_KEY` of the fake.
+pub const GLOBAL_KEY: &str = "fake-global-key-0123";
+
+/// Relevo's timeout in these tests, and how long a slow fake takes: well past it.
+pub const REQUEST_TIMEOUT_MS: &str = "800";
+pub const SLOW_ANSWER: Duration = Duration::from_millis(2000);
+
+/// Accepted by webhook/set and websocket/set (reference section 3.1).
+const EVENTS: &[&str] = &[
+    "APPLICATION_STARTUP",
+    "QRCODE_UPDATED",
+    "MESSAGES_SET",
+    "MESSAGES_UPSERT",
+    "MESSAGES_EDITED",
+    "MESSAGES_UPDATE",
+    "MESSAGES_DELETE",
+    "SEND_MESSAGE",
+    "SEND_MESSAGE_UPDATE",
+    "CONTACTS_SET",
+    "CONTACTS_UPSERT",
+    "CONTACTS_UPDATE",
+    "PRESENCE_UPDATE",
+    "CHATS_SET",
+    "CHATS_UPSERT",
+    "CHATS_UPDATE",
+    "CHATS_DELETE",
+    "GROUPS_UPSERT",
+    "GROUP_UPDATE",
+    "GROUP_PARTICIPANTS_UPDATE",
+    "CONNECTION_UPDATE",
+    "LABELS_EDIT",
+    "LABELS_ASSOCIATION",
+    "CALL",
+    "TYPEBOT_START",
+    "TYPEBOT_CHANGE_STATUS",
+    "REMOVE_INSTANCE",
+    "LOGOUT_INSTANCE",
+    "INSTANCE_CREATE",
+    "INSTANCE_DELETE",
+    "STATUS_INSTANCE",
+];
+
+/// One instance as the fake keeps it.
+#[derive(Clone, Debug)]
+pub struct FakeInstance {
+    pub id: String,
+    pub token: String,
+    /// `close`, `connecting` or `open`.
+    pub state: String,
+    pub owner_jid: Option<String>,
+    pub profile_name: Option<String>,
+    /// QR codes generated so far.
+    pub qr_count: u32,
+    pub webhook: Option<Value>,
+    pub websocket: Option<Value>,
+}
+
+impl FakeInstance {
+    fn new(token: String) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            token,
+            state: "close".into(),
+            owner_jid: None,
+            profile_name: None,
+            qr_count: 0,
+            webhook: None,
+            websocket: None,
+        }
+    }
+}
+
+/// A way to fail every request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Failure {
+    /// 500 with Evolution's envelope, as an uncaught error gives.
+    ServerError,
+    /// Answers normally, after `SLOW_ANSWER`.
+    Slow,
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub instances: BTreeMap<String, FakeInstance>,
+    pub global_key: String,
+    pub failure: Option<Failure>,
+    /// `/instance/connect` answers `{"count":0}`: the QR never arrives.
+    pub qr_never_arrives: bool,
+    /// `/instance/restart` answers 200 `{"error":true,"message":"[object Object]"}`.
+    pub restart_refuses: bool,
+    /// `WEBSOCKET_ENABLED`; off, the websocket routes answer an empty body.
+    pub websocket_enabled: bool,
+    /// Every request, as `METHOD /path?query`.
+    pub calls: Vec<String>,
+    /// `instance/create` calls that created an instance.
+    pub creates: usize,
+    /// The `number` of the last create or connect.
+    pub last_number: Option<String>,
+}
+
+pub struct FakeEvolution {
+    pub url: String,
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl FakeEvolution {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(FakeState {
+            global_key: GLOBAL_KEY.into(),
+            websocket_enabled: true,
+            ..FakeState::default()
+        }));
+        let shared = web::Data::from(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").expect("fake Evolution binds");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .app_data(web::PayloadConfig::new(1 << 20))
+                .default_service(web::to(handle))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("fake Evolution listens")
+        .run();
+        tokio::spawn(server);
+        Self { url, state }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn fail(&self, failure: Failure) {
+        self.state().failure = Some(failure);
+    }
+
+    pub fn recover(&self) {
+        self.state().failure = None;
+    }
+
+    /// Another global key: Relevo's becomes wrong (401).
+    pub fn rotate_global_key(&self) {
+        self.state().global_key = "rotated-global-key".into();
+    }
+
+    pub fn instance(&self, name: &str) -> Option<FakeInstance> {
+        self.state().instances.get(name).cloned()
+    }
+
+    pub fn instance_names(&self) -> Vec<String> {
+        self.state().instances.keys().cloned().collect()
+    }
+
+    /// As if the server lost it (restarted without its store, or deleted by hand).
+    pub fn lose_instance(&self, name: &str) {
+        self.state().instances.remove(name);
+    }
+
+    /// An instance created on the server without Relevo.
+    pub fn add_instance(&self, name: &str, token: &str, state: &str) {
+        let mut instance = FakeInstance::new(token.into());
+        instance.state = state.into();
+        self.state().instances.insert(name.into(), instance);
+    }
+
+    /// WhatsApp linked on the phone.
+    pub fn link(&self, name: &str, owner_jid: &str) {
+        let mut state = self.state();
+        let instance = state.instances.get_mut(name).expect("instance on the fake");
+        instance.state = "open".into();
+        instance.owner_jid = Some(owner_jid.into());
+        instance.profile_name = Some("Campaña".into());
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.state().calls.clone()
+    }
+
+    pub fn calls_to(&self, prefix: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|call| call.starts_with(prefix))
+            .count()
+    }
+}
+
+/// An app whose default Evolution server is a fresh fake (seed 000's variables), with
+/// short timeouts.
+pub async fn spawn_with_fake(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> Option<(TestApp, FakeEvolution)> {
+    let fake = FakeEvolution::start().await;
+    let mut vars = vec![
+        ("EVOLUTION_API_BASE_URL", fake.url.as_str()),
+        ("EVOLUTION_API_MASTER_KEY", GLOBAL_KEY),
+        ("EVOLUTION_API_REQUEST_TIMEOUT_MS", REQUEST_TIMEOUT_MS),
+        ("EVOLUTION_API_CONNECT_TIMEOUT_MS", REQUEST_TIMEOUT_MS),
+    ];
+    vars.extend_from_slice(extra);
+    let app = spawn_app_with(backend, &vars).await?;
+    Some((app, fake))
+}
+
+#[macro_export]
+macro_rules! spawn_with_fake_or_skip {
+    ($backend:expr) => {
+        $crate::spawn_with_fake_or_skip!($backend, &[])
+    };
+    ($backend:expr, $extra:expr) => {
+        match $crate::evolution_fake::spawn_with_fake($backend, $extra).await {
+            Some(pair) => pair,
+            None => return,
+        }
+    };
+}
+
+fn envelope(status: StatusCode, message: Value) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "status": status.as_u16(),
+        "error": status.canonical_reason().unwrap_or(""),
+        "response": {"message": message},
+    }))
+}
+
+fn unauthorized() -> HttpResponse {
+    envelope(StatusCode::UNAUTHORIZED, json!("Unauthorized"))
+}
+
+fn qr_object(name: &str, instance: &mut FakeInstance, number: Option<&str>) -> Value {
+    instance.qr_count += 1;
+    let n = instance.qr_count;
+    json!({
+        "pairingCode": number.map(|_| format!("PAIR{n:04}")),
+        "code": format!("2@{name}-qr-{n}"),
+        "base64": format!("data:image/png;base64,{name}{n}"),
+        "count": n,
+    })
+}
+
+fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+async fn handle(
+    req: HttpRequest,
+    body: web::Bytes,
+    fake: web::Data<Mutex<FakeState>>,
+) -> HttpResponse {
+    let call = match req.query_string() {
+        "" => format!("{} {}", req.method(), req.path()),
+        query => format!("{} {}?{query}", req.method(), req.path()),
+    };
+    let failure = {
+        let mut state = fake.lock().unwrap();
+        state.calls.push(call);
+        state.failure
+    };
+    match failure {
+        Some(Failure::ServerError) => {
+            return envelope(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!("Connection Closed"),
+            )
+        }
+        Some(Failure::Slow) => tokio::time::sleep(SLOW_ANSWER).await,
+        None => {}
+    }
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(json) => json,
+            Err(error) => return envelope(StatusCode::BAD_REQUEST, json!(error.to_string())),
+        }
+    };
+    let mut state = fake.lock().unwrap();
+    route(&req, &body, &mut state)
+}
+
+fn route(req: &HttpRequest, body: &Value, state: &mut FakeState) -> HttpResponse {
+    let segments: Vec<&str> = req.path().split('/').filter(|s| !s.is_empty()).collect();
+    let method = req.method();
+    let apikey = req
+        .headers()
+        .get("apikey")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let is_global = apikey.as_deref() == Some(state.global_key.as_str());
+
+    match (method, segments.as_slice()) {
+        (&Method::GET, []) => HttpResponse::Ok().json(json!({
+            "status": 200,
+            "message": "Welcome to the Evolution API, it is working!",
+            "version": "2.3.6",
+            "clientName": "evolution",
+            "manager": "http://fake/manager",
+            "documentation": "https://doc.evolution-api.com",
+            "whatsappWebVersion": "2.3000.1028437292",
+        })),
+        (&Method::POST, ["instance", "create"]) => create(body, state, apikey.as_deref()),
+        (&Method::GET, ["instance", "fetchInstances"]) => {
+            if !is_global {
+                return unauthorized();
+            }
+            let rows: Vec<Value> = match query_param(req, "instanceName") {
+                Some(name) => match state.instances.get(&name) {
+                    Some(instance) => vec![row(&name, instance)],
+                    None => {
+                        return envelope(
+                            StatusCode::NOT_FOUND,
+                            json!([format!("Instance \"{name}\" not found")]),
+                        )
+                    }
+                },
+                None => state
+                    .instances
+                    .iter()
+                    .map(|(name, instance)| row(name, instance))
+                    .collect(),
+            };
+            HttpResponse::Ok().json(rows)
+        }
+        (method, [group, action, name]) if is_instance_route(method, group, action) => {
+            let name = name.to_string();
+            // Guard order: the instance must exist (404) before the key is looked at (401).
+            let Some(token) = state.instances.get(&name).map(|i| i.token.clone()) else {
+                return envelope(
+                    StatusCode::NOT_FOUND,
+                    json!([format!("The \"{name}\" instance does not exist")]),
+                );
+            };
+            if !is_global && apikey.as_deref() != Some(token.as_str()) {
+                return unauthorized();
+            }
+            instance_route(req, body, state, group, action, &name)
+        }
+        _ => envelope(
+            StatusCode::NOT_FOUND,
+            json!([format!("Cannot {} {}", method, req.path())]),
+        ),
+    }
+}
+
+fn is_instance_route(method: &Method, group: &str, action: &str) -> bool {
+    matches!(
+        (method, group, action),
+        (&Method::GET, "instance", "connect")
+            | (&Method::GET, "instance", "connectionState")
+            | (&Method::POST, "instance", "restart")
+            | (&Method::DELETE, "instance", "logout")
+            | (&Method::DELETE, "instance", "delete")
+            | (&Method::POST, "webhook", "set")
+            | (&Method::GET, "webhook", "find")
+            | (&Method::POST, "websocket", "set")
+            | (&Method::GET, "websocket", "find")
+    )
+}
+
+fn create(body: &Value, state: &mut FakeState, apikey: Option<&str>) -> HttpResponse {
+    let name = body["instanceName"]
+        .as_str()
+        .unwrap_or("undefined")
+        .to_string();
+    // The name guard runs before authentication.
+    if state.instances.contains_key(&name) {
+        return envelope(
+            StatusCode::FORBIDDEN,
+            json!([format!("This name \"{name}\" is already in use.")]),
+        );
+    }
+    if apikey != Some(state.global_key.as_str()) {
+        return unauthorized();
+    }
+    if body["integration"] != json!("WHATSAPP-BAILEYS") {
+        return envelope(StatusCode::BAD_REQUEST, json!(["Invalid integration"]));
+    }
+    let token = body["token"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase());
+    let number = body["number"].as_str().map(str::to_string);
+    let mut instance = FakeInstance::new(token.clone());
+    let mut answer = json!({
+        "instance": {
+            "instanceName": name, "instanceId": instance.id, "integration": "WHATSAPP-BAILEYS",
+            "webhookWaBusiness": null, "accessTokenWaBusiness": "", "status": "close"
+        },
+        "hash": token,
+        "webhook": {}, "websocket": {}, "rabbitmq": {}, "nats": {}, "sqs": {},
+        "settings": {"rejectCall": false, "msgCall": "", "groupsIgnore": false, "alwaysOnline": false,
+                     "readMessages": false, "readStatus": false, "syncFullHistory": false, "wavoipToken": ""},
+    });
+    if body["qrcode"] == json!(true) {
+        instance.state = "connecting".into();
+        answer["instance"]["status"] = json!("connecting");
+        answer["qrcode"] = if state.qr_never_arrives {
+            json!({"count": 0})
+        } else {
+            qr_object(&name, &mut instance, number.as_deref())
+        };
+    }
+    state.last_number = number;
+    state.instances.insert(name, instance);
+    state.creates += 1;
+    HttpResponse::Created().json(answer)
+}
+
+fn row(name: &str, instance: &FakeInstance) -> Value {
+    json!({
+        "id": instance.id, "name": name, "connectionStatus": instance.state,
+        "ownerJid": instance.owner_jid, "profileName": instance.profile_name, "profilePicUrl": null,
+        "integration": "WHATSAPP-BAILEYS", "number": null, "businessId": null,
+        "token": instance.token, "clientName": "evolution",
+        "disconnectionReasonCode": null, "disconnectionObject": null, "disconnectionAt": null,
+        "createdAt": "2025-10-21T11:40:39.000Z", "updatedAt": "2025-10-21T11:41:02.000Z",
+        "Chatwoot": null, "Proxy": null, "Rabbitmq": null, "Nats": null, "Sqs": null,
+        "Websocket": null, "Setting": null,
+        "_count": {"Message": 0, "Contact": 0, "Chat": 0}
+    })
+}
+
+fn instance_route(
+    req: &HttpRequest,
+    body: &Value,
+    state: &mut FakeState,
+    group: &str,
+    action: &str,
+    name: &str,
+) -> HttpResponse {
+    let qr_never_arrives = state.qr_never_arrives;
+    let restart_refuses = state.restart_refuses;
+    let websocket_enabled = state.websocket_enabled;
+    let number = query_param(req, "number");
+    if number.is_some() {
+        state.last_number = number.clone();
+    }
+    if (group, action) == ("instance", "delete") {
+        state.instances.remove(name);
+        return HttpResponse::Ok().json(json!({"status": "SUCCESS", "error": false, "response": {"message": "Instance deleted"}}));
+    }
+    let instance = state.instances.get_mut(name).expect("checked by the guard");
+    match (group, action) {
+        ("instance", "connect") => {
+            if instance.state == "open" {
+                return HttpResponse::Ok()
+                    .json(json!({"instance": {"instanceName": name, "state": "open"}}));
+            }
+            instance.state = "connecting".into();
+            if qr_never_arrives {
+                return HttpResponse::Ok().json(json!({"count": 0}));
+            }
+            HttpResponse::Ok().json(qr_object(name, instance, number.as_deref()))
+        }
+        ("instance", "connectionState") => HttpResponse::Ok()
+            .json(json!({"instance": {"instanceName": name, "state": instance.state}})),
+        ("instance", "restart") => {
+            if restart_refuses || instance.state == "close" {
+                return HttpResponse::Ok()
+                    .json(json!({"error": true, "message": "[object Object]"}));
+            }
+            instance.state = "connecting".into();
+            if qr_never_arrives {
+                return HttpResponse::Ok().json(json!({"count": 0}));
+            }
+            HttpResponse::Ok().json(qr_object(name, instance, None))
+        }
+        ("instance", "logout") => {
+            if instance.state == "close" {
+                return envelope(
+                    StatusCode::BAD_REQUEST,
+                    json!([format!("The \"{name}\" instance is not connected")]),
+                );
+            }
+            instance.state = "close".into();
+            instance.owner_jid = None;
+            HttpResponse::Ok().json(json!({"status": "SUCCESS", "error": false, "response": {"message": "Instance logged out"}}))
+        }
+        ("webhook", "set") => {
+            let Some(webhook) = body.get("webhook").filter(|w| w.is_object()) else {
+                return envelope(
+                    StatusCode::BAD_REQUEST,
+                    json!([["instance requires property \"webhook\""]]),
+                );
+            };
+            for property in ["enabled", "url"] {
+                if webhook.get(property).is_none() {
+                    return envelope(
+                        StatusCode::BAD_REQUEST,
+                        json!([[format!("webhook requires property \"{property}\"")]]),
+                    );
+                }
+            }
+            let events = match checked_events(webhook, "webhook") {
+                Ok(events) => events,
+                Err((status, message)) => return envelope(status, message),
+            };
+            let enabled = webhook["enabled"] == json!(true);
+            let stored = json!({
+                "id": "cwebhook", "url": webhook["url"], "headers": webhook.get("headers").cloned().unwrap_or(json!({})),
+                "enabled": enabled, "events": stored_events(enabled, events),
+                "webhookByEvents": webhook["byEvents"] == json!(true), "webhookBase64": webhook["base64"] == json!(true),
+                "createdAt": "2025-10-21T11:40:39.000Z", "updatedAt": "2025-10-21T11:40:39.000Z", "instanceId": instance.id,
+            });
+            instance.webhook = Some(stored.clone());
+            HttpResponse::Created().json(stored)
+        }
+        ("webhook", "find") => {
+            HttpResponse::Ok().json(instance.webhook.clone().unwrap_or(Value::Null))
+        }
+        ("websocket", "set") => {
+            if !websocket_enabled {
+                return HttpResponse::Created()
+                    .content_type("application/json")
+                    .finish();
+            }
+            let Some(websocket) = body.get("websocket").filter(|w| w.is_object()) else {
+                return envelope(
+                    StatusCode::BAD_REQUEST,
+                    json!([["instance requires property \"websocket\""]]),
+                );
+            };
+            let events = match checked_events(websocket, "websocket") {
+                Ok(events) => events,
+                Err((status, message)) => return envelope(status, message),
+            };
+            let enabled = websocket["enabled"] == json!(true);
+            let stored = json!({
+                "id": "cwebsocket", "enabled": enabled, "events": stored_events(enabled, events),
+                "createdAt": "2025-10-21T11:40:39.000Z", "updatedAt": "2025-10-21T11:40:39.000Z", "instanceId": instance.id,
+            });
+            instance.websocket = Some(stored.clone());
+            HttpResponse::Created().json(stored)
+        }
+        ("websocket", "find") => {
+            if !websocket_enabled {
+                return HttpResponse::Ok().content_type("application/json").finish();
+            }
+            HttpResponse::Ok().json(instance.websocket.clone().unwrap_or(Value::Null))
+        }
+        _ => unreachable!("checked by is_instance_route"),
+    }
+}
+
+/// `events` must be present (Evolution crashes without it) and every name known.
+fn checked_events(config: &Value, group: &str) -> Result<Vec<String>, (StatusCode, Value)> {
+    let Some(events) = config.get("events").and_then(Value::as_array) else {
+        return Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!("Cannot read properties of undefined (reading 'length')"),
+        ));
+    };
+    let mut names = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        match event.as_str() {
+            Some(name) if EVENTS.contains(&name) => names.push(name.to_string()),
+            _ => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    json!([[format!(
+                        "{group}.events[{i}] is not one of enum values: {}",
+                        EVENTS.join(",")
+                    )]]),
+                ))
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `[]` with `enabled` stores every event; disabled stores none.
+fn stored_events(enabled: bool, events: Vec<String>) -> Vec<String> {
+    match (enabled, events.is_empty()) {
+        (false, _) => Vec::new(),
+        (true, true) => EVENTS.iter().map(|e| e.to_string()).collect(),
+        (true, false) => events,
+    }
+}
+
+/// The fake answers as the reference says a real server does, so tests against it mean
+/// something: guard order, unknown routes and methods, and the error envelope.
+#[tokio::test]
+async fn the_fake_follows_the_reference() {
+    let fake = FakeEvolution::start().await;
+    fake.add_instance("taken", "TOKEN", "open");
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
+        let mut request = client
+            .request(method, format!("{}{path}", fake.url))
+            .header("apikey", key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    use reqwest::Method as M;
+    let create = json!({"instanceName": "taken", "integration": "WHATSAPP-BAILEYS"});
+
+    let cases = [
+        // 404 before 401: an unknown instance, even with a wrong key.
+        (
+            send(M::GET, "/instance/connectionState/nope", "wrong", None).await,
+            404,
+            json!(["The \"nope\" instance does not exist"]),
+        ),
+        // 403 before 401: a name in use, even with a wrong key.
+        (
+            send(M::POST, "/instance/create", "wrong", Some(create)).await,
+            403,
+            json!(["This name \"taken\" is already in use."]),
+        ),
+        (
+            send(M::GET, "/instance/connectionState/taken", "wrong", None).await,
+            401,
+            json!("Unauthorized"),
+        ),
+        // The instance's own key works on its routes, never for create.
+        (
+            send(
+                M::POST,
+                "/instance/create",
+                "TOKEN",
+                Some(json!({"instanceName": "new", "integration": "WHATSAPP-BAILEYS"})),
+            )
+            .await,
+            401,
+            json!("Unauthorized"),
+        ),
+        (
+            send(
+                M::POST,
+                "/instance/create",
+                GLOBAL_KEY,
+                Some(json!({"instanceName": "new2"})),
+            )
+            .await,
+            400,
+            json!(["Invalid integration"]),
+        ),
+        (
+            send(M::PUT, "/instance/restart/taken", GLOBAL_KEY, None).await,
+            404,
+            json!(["Cannot PUT /instance/restart/taken"]),
+        ),
+        (
+            send(
+                M::POST,
+                "/webhook/set/taken",
+                GLOBAL_KEY,
+                Some(json!({"url": "https://x", "enabled": true})),
+            )
+            .await,
+            400,
+            json!([["instance requires property \"webhook\""]]),
+        ),
+    ];
+    for ((status, body), expected_status, message) in cases {
+        assert_eq!(status, expected_status, "{body}");
+        assert_eq!(body["status"], expected_status, "{body}");
+        assert_eq!(body["response"]["message"], message, "{body}");
+    }
+    let (status, state) = send(M::GET, "/instance/connectionState/taken", "TOKEN", None).await;
+    assert_eq!(
+        (status, state),
+        (
+            200,
+            json!({"instance": {"instanceName": "taken", "state": "open"}})
+        )
+    );
+    assert!(fake.instance("new").is_none() && fake.instance("new2").is_none());
+}
