@@ -12,7 +12,7 @@ use super::{is_unique_violation, DbConnection};
 
 /// The row a provisioning call works on.
 #[derive(Debug)]
-pub enum Claim {
+pub enum ProvisionTarget {
     /// This call inserted it.
     Inserted(Instance),
     /// It was there already (an earlier or a concurrent call).
@@ -35,7 +35,7 @@ pub fn claim_for_provisioning(
     new: &NewInstance,
     match_phone: bool,
     max_instances: i64,
-) -> QueryResult<Claim> {
+) -> QueryResult<ProvisionTarget> {
     match claim_in_turn(conn, new, match_phone, max_instances) {
         // Another tenant inserted the name first; looking again finds its row.
         Err(error) if is_unique_violation(&error) => {
@@ -50,7 +50,7 @@ fn claim_in_turn(
     new: &NewInstance,
     match_phone: bool,
     max_instances: i64,
-) -> QueryResult<Claim> {
+) -> QueryResult<ProvisionTarget> {
     conn.transaction(|conn| {
         // A write first: a row lock on PostgreSQL, the write lock on SQLite, so the reads
         // below see every earlier claim of this tenant and none can slip in between.
@@ -59,9 +59,9 @@ fn claim_in_turn(
             .execute(conn)?;
         if let Some(existing) = find_on_server(conn, new.evolution_server_id, &new.instance_name)? {
             return Ok(if existing.tenant_id == new.tenant_id {
-                Claim::Existing(existing)
+                ProvisionTarget::Existing(existing)
             } else {
-                Claim::OwnedByAnotherTenant
+                ProvisionTarget::OwnedByAnotherTenant
             });
         }
         let phone = new.phone_number.as_str();
@@ -69,17 +69,17 @@ fn claim_in_turn(
             if let Some(existing) = find_by_phone(conn, new.tenant_id, phone)? {
                 let same_server = existing.evolution_server_id == new.evolution_server_id;
                 return Ok(if match_phone && same_server {
-                    Claim::Existing(existing)
+                    ProvisionTarget::Existing(existing)
                 } else {
-                    Claim::PhoneTaken
+                    ProvisionTarget::PhoneTaken
                 });
             }
         }
         let (count, _) = instances::counts(conn, new.tenant_id)?;
         if count >= max_instances {
-            return Ok(Claim::MaxReached);
+            return Ok(ProvisionTarget::MaxReached);
         }
-        instances::insert(conn, new).map(Claim::Inserted)
+        instances::insert(conn, new).map(ProvisionTarget::Inserted)
     })
 }
 

@@ -13,7 +13,7 @@ use super::{tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::{Instance, NewInstance};
-use crate::db::remote_instances::{self, Claim, RemoteChanges};
+use crate::db::remote_instances::{self, ProvisionTarget, RemoteChanges};
 use crate::db::tenants::Tenant;
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
@@ -166,11 +166,11 @@ pub async fn provision_instance(
         })
         .await?;
     let (instance, inserted) = match claim {
-        Claim::Inserted(instance) => (instance, true),
-        Claim::Existing(instance) => (instance, false),
-        Claim::OwnedByAnotherTenant => return Err(name_owned_elsewhere(&instance_name)),
-        Claim::MaxReached => return Err(max_instances_reached(max)),
-        Claim::PhoneTaken => {
+        ProvisionTarget::Inserted(instance) => (instance, true),
+        ProvisionTarget::Existing(instance) => (instance, false),
+        ProvisionTarget::OwnedByAnotherTenant => return Err(name_owned_elsewhere(&instance_name)),
+        ProvisionTarget::MaxReached => return Err(max_instances_reached(max)),
+        ProvisionTarget::PhoneTaken => {
             let mut errors = FieldErrors::default();
             errors.add("phone_number", Msg::PhoneTaken);
             return Err(errors.into_result(locale).expect_err("one error was added"));
