@@ -210,9 +210,7 @@ impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match &error {
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                Self::database_unavailable(error)
-            }
+            _ if crate::db::is_transient(&error) => Self::database_unavailable(error),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::conflict(
                 "resource.conflict",
                 "The resource was changed by another request; try again.",

@@ -201,6 +201,11 @@ enum RowLock {
     SkipLocked,
     /// Wait for a held row and re-check it once it is released.
     Wait,
+    /// As `Wait`, trying rows by id whatever the strategy. A row that no longer
+    /// qualifies once its holder is done stays locked while the query moves on, so
+    /// waiters going through rows in different orders could deadlock; one global order
+    /// rules that out.
+    WaitInIdOrder,
 }
 
 fn pick_by_strategy(
@@ -217,7 +222,7 @@ fn pick_by_strategy(
     }
     // Every eligible row is held by another claimer at this moment. Skipping them all
     // would answer "none available" while quota remains; wait for one instead.
-    lock_candidate(conn, request, None, RowLock::Wait)
+    lock_candidate(conn, request, None, RowLock::WaitInIdOrder)
 }
 
 /// The best eligible instance for the strategy (or `only` that one), locked for the
@@ -228,12 +233,16 @@ fn lock_candidate(
     only: Option<i64>,
     lock: RowLock,
 ) -> QueryResult<Option<Instance>> {
-    let sql = candidate_query(request.strategy, only.is_some());
+    let order = match lock {
+        RowLock::WaitInIdOrder => None,
+        RowLock::SkipLocked | RowLock::Wait => Some(request.strategy),
+    };
+    let sql = candidate_query(order, only.is_some());
     match conn {
         DbConnection::Postgres(pg) => {
             let clause = match lock {
                 RowLock::SkipLocked => "FOR UPDATE SKIP LOCKED",
-                RowLock::Wait => "FOR UPDATE",
+                RowLock::Wait | RowLock::WaitInIdOrder => "FOR UPDATE",
             };
             let mut query = diesel::sql_query(format!("{sql} {clause}"))
                 .into_boxed()
@@ -258,16 +267,17 @@ fn lock_candidate(
 }
 
 /// Eligible: active, not known to be disconnected or in error, quota left today
-/// (yesterday's count does not hold today). `$1` tenant, `$2` today, `$3` the one
-/// instance asked for.
-fn candidate_query(strategy: RotationStrategy, only_one: bool) -> String {
+/// (yesterday's count does not hold today), in the strategy's order (by id alone for
+/// `None`). `$1` tenant, `$2` today, `$3` the one instance asked for.
+fn candidate_query(strategy: Option<RotationStrategy>, only_one: bool) -> String {
     const SENT_TODAY: &str = "CASE WHEN last_reset_date >= $2 THEN messages_sent_today ELSE 0 END";
     let order = match strategy {
         // Never used first, then the longest unused.
-        RotationStrategy::RoundRobin => "last_used_at IS NOT NULL, last_used_at".to_string(),
-        RotationStrategy::LeastUsed => SENT_TODAY.to_string(),
-        RotationStrategy::MostRemaining => format!("daily_message_limit - {SENT_TODAY} DESC"),
-        RotationStrategy::Priority => "priority".to_string(),
+        Some(RotationStrategy::RoundRobin) => "last_used_at IS NOT NULL, last_used_at, ".into(),
+        Some(RotationStrategy::LeastUsed) => format!("{SENT_TODAY}, "),
+        Some(RotationStrategy::MostRemaining) => format!("daily_message_limit - {SENT_TODAY} DESC, "),
+        Some(RotationStrategy::Priority) => "priority, ".into(),
+        None => String::new(),
     };
     let only = if only_one { " AND id = $3" } else { "" };
     format!(
@@ -275,7 +285,7 @@ fn candidate_query(strategy: RotationStrategy, only_one: bool) -> String {
          WHERE tenant_id = $1 AND is_active \
          AND connection_status NOT IN ('disconnected', 'error') \
          AND daily_message_limit > {SENT_TODAY}{only} \
-         ORDER BY {order}, id LIMIT 1"
+         ORDER BY {order}id LIMIT 1"
     )
 }
 

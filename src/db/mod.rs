@@ -48,13 +48,39 @@ macro_rules! on_backend {
 /// SQLite needs `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes
 /// fails at once, instead of waiting, when another connection wrote in between.
 /// PostgreSQL takes a plain `BEGIN`; its row locks do the rest.
-pub fn write_transaction<T, E>(
+///
+/// A transaction PostgreSQL aborted as a deadlock victim or a serialization failure
+/// did nothing, so it is run again, up to three times in all.
+pub fn write_transaction<T>(
     conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
+    mut work: impl FnMut(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    let mut attempts = 1;
+    loop {
+        match transaction_once(conn, &mut work) {
+            Err(error) if attempts < 3 && is_transient(&error) => {
+                log::warn!("retrying a transaction after: {error}");
+                attempts += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// A failure that says nothing about the request, only about its timing.
+pub fn is_transient(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
+fn transaction_once<T>(
+    conn: &mut DbConnection,
+    work: &mut impl FnMut(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     match conn {
         DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction(pg)?,

@@ -16,6 +16,7 @@ use crate::spawn_or_skip;
 both_backends!(
     every_claimer_is_served_while_capacity_lasts,
     exactly_the_capacity_is_granted_when_demand_exceeds_it,
+    waiting_claimers_never_deadlock_at_exhaustion,
     counts_releases_and_replays_never_overshoot_nor_lose_a_message,
 );
 
@@ -125,6 +126,27 @@ async fn exactly_the_capacity_is_granted_when_demand_exceeds_it(backend: Backend
             (i64::from(sent), i64::from(limit), net),
             (expected, expected, expected)
         );
+    }
+}
+
+/// Many instances drained by many more claimers at once: claimers that find every
+/// eligible row held wait for one, and waiting in different orders would deadlock.
+async fn waiting_claimers_never_deadlock_at_exhaustion(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let limits = [6; 16];
+    let (tenant, ids, token) = tenant_with_capacity(&app, &limits).await;
+    let apps = [app.twin().await, app];
+
+    let mut granted = 0;
+    for _round in 0..3 {
+        let replies = one_claim_each(&apps, tenant, &token, 64).await;
+        assert_no_server_errors(&replies);
+        granted += replies.iter().filter(|r| r.status == StatusCode::OK).count();
+    }
+
+    assert_eq!(granted, 96);
+    for (sent, limit, net) in ledger(&apps[1], &ids) {
+        assert_eq!((sent, i64::from(sent)), (limit, net));
     }
 }
 
