@@ -275,7 +275,9 @@ fn candidate_query(strategy: Option<RotationStrategy>, only_one: bool) -> String
         // Never used first, then the longest unused.
         Some(RotationStrategy::RoundRobin) => "last_used_at IS NOT NULL, last_used_at, ".into(),
         Some(RotationStrategy::LeastUsed) => format!("{SENT_TODAY}, "),
-        Some(RotationStrategy::MostRemaining) => format!("daily_message_limit - {SENT_TODAY} DESC, "),
+        Some(RotationStrategy::MostRemaining) => {
+            format!("daily_message_limit - {SENT_TODAY} DESC, ")
+        }
         Some(RotationStrategy::Priority) => "priority, ".into(),
         None => String::new(),
     };

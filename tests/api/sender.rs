@@ -27,6 +27,7 @@ both_backends!(
     bad_claims_list_every_problem,
     the_log_feeds_history_statistics_and_credits,
     a_busy_database_refuses_and_counts_nothing,
+    a_claim_whose_key_cannot_be_read_is_given_back,
 );
 
 async fn tenant_with_instances(app: &TestApp, limits: &[i64]) -> (i64, Vec<i64>) {
@@ -586,4 +587,30 @@ async fn a_busy_database_refuses_and_counts_nothing(backend: Backend) {
     assert_eq!(retried.body["data"]["replayed"], false, "{}", retried.body);
     assert_eq!(app.sent_today(tenant, ids[0]).await, 1);
     assert_eq!(log_totals(&app, tenant), (1, 1, 0));
+}
+
+/// The instance's stored key cannot be decrypted (say, the encryption key changed):
+/// the sender gets a 500 without a claim, so the claim must not keep its messages.
+async fn a_claim_whose_key_cannot_be_read_is_given_back(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let (tenant, ids) = tenant_with_instances(&app, &[10]).await;
+    let token = app.sender_token(tenant).await;
+    use relevo::db::schema::whatsapp_instances::dsl::*;
+    diesel::update(whatsapp_instances.find(ids[0]))
+        .set(evolution_api_key_encrypted.eq("v1:bm90LWEtdmFsaWQtY2lwaGVydGV4dA=="))
+        .execute(&mut app.db())
+        .unwrap();
+
+    let reply = app.claim(tenant, &token, json!({"count": 3})).await;
+
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.body["error_key"], "server.internal");
+    use relevo::db::schema::whatsapp_instances::dsl::*;
+    let counted: i32 = whatsapp_instances
+        .find(ids[0])
+        .select(messages_sent_today)
+        .first(&mut app.db())
+        .unwrap();
+    assert_eq!(counted, 0);
+    assert_eq!(log_totals(&app, tenant), (1, 3, 3));
 }

@@ -141,7 +141,10 @@ async fn waiting_claimers_never_deadlock_at_exhaustion(backend: Backend) {
     for _round in 0..3 {
         let replies = one_claim_each(&apps, tenant, &token, 64).await;
         assert_no_server_errors(&replies);
-        granted += replies.iter().filter(|r| r.status == StatusCode::OK).count();
+        granted += replies
+            .iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .count();
     }
 
     assert_eq!(granted, 96);

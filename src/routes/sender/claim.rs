@@ -1,12 +1,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::authorize;
 use crate::auth::SenderCaller;
-use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
+use crate::db::claims::{self, Claim, ClaimOutcome, ClaimRequest};
 use crate::db::instances::Instance;
 use crate::db::{evolution_servers, DbConnection};
 use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
@@ -242,12 +242,21 @@ async fn run_claim(
         }
     };
     let usage = instance.usage_on(local_date(now, tenant_zone(&tenant)));
+    let claimed = match claimed_instance(&state, instance, server_url) {
+        Ok(claimed) => claimed,
+        Err(error) => {
+            if !replayed {
+                give_back(&state, tenant.id, &claim, now).await;
+            }
+            return Err(error);
+        }
+    };
     let result = ClaimResult {
         claim_id: claim.public_id,
         requested: claim.requested,
         granted: claim.granted,
         released: claim.released,
-        instance: claimed_instance(&state, instance, server_url)?,
+        instance: claimed,
         messages_sent_today: usage.sent,
         remaining_quota: usage.remaining(),
         usage_date: claim.usage_date,
@@ -256,6 +265,23 @@ async fn run_claim(
         created_at: Timestamp(claim.created_at),
     };
     Ok(HttpResponse::Ok().json(DataBody::new(result)))
+}
+
+/// Undoes a claim the sender cannot use (its instance's key cannot be read): without
+/// an answer it could never release the messages itself.
+async fn give_back(state: &AppState, tenant_id: i64, claim: &Claim, now: DateTime<Utc>) {
+    let (public_id, day) = (claim.public_id.clone(), claim.usage_date);
+    let released = state
+        .db(move |conn| {
+            let naive_now = now.naive_utc();
+            Ok(claims::release_claim(
+                conn, tenant_id, &public_id, None, day, naive_now,
+            )?)
+        })
+        .await;
+    if let Err(error) = released {
+        log::error!("claim {} could not be given back: {error}", claim.public_id);
+    }
 }
 
 fn claimed_instance(
