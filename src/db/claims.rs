@@ -90,7 +90,12 @@ pub fn claim_next_instance(
             return Ok(replay);
         }
     }
-    match write_transaction(conn, |conn| grant(conn, request)) {
+    let counted = match claim_in_one_statement(conn, request) {
+        Ok(Some(outcome)) => Ok(outcome),
+        Ok(None) => write_transaction(conn, |conn| grant(conn, request)),
+        Err(error) => Err(error),
+    };
+    match counted {
         // Two requests with the same key raced: the unique index let one through, and
         // its claim is the answer to both.
         Err(error) if is_unique_violation(&error) => match &request.idempotency_key {
@@ -128,6 +133,92 @@ fn find_replay(
         .first(conn)
         .optional()?;
     Ok(Some(ClaimOutcome::Replayed(claim, instance)))
+}
+
+/// The common claim on PostgreSQL (no recipient, a spreading strategy) as one
+/// statement: pick with `SKIP LOCKED`, count, log and add to the daily totals in a
+/// single round trip. `None` when it applies but found no free row, or does not apply:
+/// the transaction of [`grant`] then decides, waiting for a held row if need be. The
+/// arithmetic is [`crate::domain::DailyUsage`]'s, in SQL.
+fn claim_in_one_statement(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+) -> QueryResult<Option<ClaimOutcome>> {
+    use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+    let DbConnection::Postgres(pg) = conn else {
+        return Ok(None);
+    };
+    if request.recipient.is_some() || request.strategy == RotationStrategy::Priority {
+        return Ok(None);
+    }
+    let candidates = candidate_query(Some(request.strategy), false);
+    let sql = format!(
+        "WITH picked AS ({candidates} FOR UPDATE SKIP LOCKED), \
+         counted AS ( \
+             UPDATE whatsapp_instances AS w \
+             SET messages_sent_today = p.sent_before + LEAST($3, p.daily_message_limit - p.sent_before), \
+                 last_reset_date = p.usage_date, last_used_at = $4 \
+             FROM (SELECT id, daily_message_limit, GREATEST(last_reset_date, $2) AS usage_date, \
+                          CASE WHEN last_reset_date >= $2 THEN messages_sent_today ELSE 0 END AS sent_before \
+                   FROM picked) AS p \
+             WHERE w.id = p.id \
+             RETURNING w.*, LEAST($3, p.daily_message_limit - p.sent_before) AS granted, \
+                       p.usage_date AS claim_date), \
+         logged AS ( \
+             INSERT INTO claims (public_id, tenant_id, instance_id, usage_date, requested, granted, \
+                                 strategy, idempotency_key, sender_token_id, created_at, updated_at) \
+             SELECT $5, $1, id, claim_date, $3, granted, $6, $7, $8, $4, $4 FROM counted \
+             RETURNING id AS claim_row_id), \
+         totals AS ( \
+             INSERT INTO instance_daily_usage (instance_id, usage_date, tenant_id, granted, released, updated_at) \
+             SELECT id, claim_date, $1, granted, 0, $4 FROM counted \
+             ON CONFLICT (instance_id, usage_date) DO UPDATE \
+             SET granted = instance_daily_usage.granted + EXCLUDED.granted, updated_at = EXCLUDED.updated_at) \
+         SELECT counted.*, logged.claim_row_id FROM counted, logged"
+    );
+    let public_id = uuid::Uuid::new_v4().to_string();
+    let row: Option<CountedRow> = diesel::sql_query(sql)
+        .bind::<BigInt, _>(request.tenant_id)
+        .bind::<Date, _>(request.today)
+        .bind::<Integer, _>(request.count)
+        .bind::<Timestamp, _>(request.now)
+        .bind::<Text, _>(&public_id)
+        .bind::<Text, _>(request.strategy.as_str())
+        .bind::<Nullable<Text>, _>(request.idempotency_key.as_deref())
+        .bind::<Nullable<BigInt>, _>(request.sender_token_id)
+        .get_result(pg)
+        .optional()?;
+    Ok(row.map(|row| {
+        let claim = Claim {
+            id: row.claim_row_id,
+            public_id,
+            tenant_id: request.tenant_id,
+            instance_id: row.instance.id,
+            usage_date: row.claim_date,
+            requested: request.count,
+            granted: row.granted,
+            released: 0,
+            strategy: request.strategy.as_str().to_string(),
+            recipient: None,
+            idempotency_key: request.idempotency_key.clone(),
+            sender_token_id: request.sender_token_id,
+            created_at: request.now,
+            updated_at: request.now,
+        };
+        ClaimOutcome::Granted(claim, row.instance)
+    }))
+}
+
+#[derive(QueryableByName)]
+struct CountedRow {
+    #[diesel(embed)]
+    instance: Instance,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    granted: i32,
+    #[diesel(sql_type = Date)]
+    claim_date: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    claim_row_id: i64,
 }
 
 /// The body of the claim transaction.

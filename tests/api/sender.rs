@@ -605,7 +605,6 @@ async fn a_claim_whose_key_cannot_be_read_is_given_back(backend: Backend) {
 
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(reply.body["error_key"], "server.internal");
-    use relevo::db::schema::whatsapp_instances::dsl::*;
     let counted: i32 = whatsapp_instances
         .find(ids[0])
         .select(messages_sent_today)
