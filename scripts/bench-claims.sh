@@ -11,7 +11,7 @@
 # daily limit, and counters that differ from the send log (`claims`) or from
 # `instance_daily_usage`. On PostgreSQL it also runs pgbench with the statements one claim
 # sends (scripts/claim.pgbench.sql, and scripts/claim-bare.pgbench.sql for the claim
-# transaction alone) at the same concurrency and prints the ratio HTTP/pgbench.
+# statement alone) at the same concurrency and prints the ratio HTTP/pgbench.
 #
 # Environment (all optional):
 #   BENCH_BACKENDS      "postgres sqlite"   backends to run, in order
@@ -22,7 +22,6 @@
 #   BENCH_LIMIT         100000              their daily_message_limit (capacity never runs out)
 #   BENCH_EXHAUST       1                   also run the exhaustion check (small limits, 429s)
 #   BENCH_TRACE         1                   log the SQL of one claim on PostgreSQL and print it
-#   BENCH_WHATIF        1                   also run pgbench variants (no ping; one statement) at 16
 #   BENCH_PG_URL        postgres://postgres@127.0.0.1:5432   server for the throwaway databases
 #   BENCH_PGBENCH_MODES "prepared extended" pgbench --protocol modes; the first one is the goal's
 #                                           reference (see scripts/claim.pgbench.sql)
@@ -47,7 +46,6 @@ BENCH_INSTANCES=${BENCH_INSTANCES:-100}
 BENCH_LIMIT=${BENCH_LIMIT:-100000}
 BENCH_EXHAUST=${BENCH_EXHAUST:-1}
 BENCH_TRACE=${BENCH_TRACE:-1}
-BENCH_WHATIF=${BENCH_WHATIF:-1}
 BENCH_PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 BENCH_PGBENCH_MODES=${BENCH_PGBENCH_MODES:-prepared extended}
 BENCH_OUT=${BENCH_OUT:-$ROOT/target/bench-claims/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -57,8 +55,6 @@ EXHAUST_INSTANCES=16
 EXHAUST_LIMIT=50
 EXHAUST_CONCURRENCY=64
 EXHAUST_DURATION=3
-# The pgbench what-if variants run at this concurrency.
-WHATIF_CONCURRENCY=16
 
 RELEVO_BIN=$ROOT/target/release/relevo
 LOAD_BIN=$ROOT/target/release/examples/claim_load
@@ -475,14 +471,14 @@ run_backend() {
     final_peak=$(peak_rss_mib)
     stop_relevo
 
-    local pg_rows=() whatif_full="" whatif_noping="" whatif_cte="" whatif_checks=""
+    local pg_rows=()
     if [ "$BACKEND" = postgres ]; then
         local today
         today=$(date -u +%F)
         local mode
         for mode in $BENCH_PGBENCH_MODES; do
             for c in $BENCH_CONCURRENCY; do
-                log "pgbench -M $mode at concurrency $c: the claim's statements, then the bare claim transaction"
+                log "pgbench -M $mode at concurrency $c: the claim's statements, then the bare claim statement"
                 local before after full bare checks done_claims
                 before=$(check_db "$TENANT_ID")
                 full=$(pgbench_run "$ROOT/scripts/claim.pgbench.sql" "$c" "$mode" "pgbench-$mode-full-c$c")
@@ -493,19 +489,6 @@ run_backend() {
                 pg_rows+=("$mode|$c|$full|$bare|$checks")
             done
         done
-        if [ "$BENCH_WHATIF" = 1 ]; then
-            # What the database side would gain from two changes to the service (see
-            # scripts/claim-cte.pgbench.sql): no check-out ping, and the claim as one statement.
-            local mode1=${BENCH_PGBENCH_MODES%% *} before after
-            grep -v -e '^SELECT 1;$' -e '^-- r2d2 checks' "$ROOT/scripts/claim.pgbench.sql" >"$WORK/claim-noping.pgbench.sql"
-            log "pgbench -M $mode1 at concurrency $WHATIF_CONCURRENCY: what-if variants (no ping; one statement)"
-            before=$(check_db "$TENANT_ID")
-            whatif_full=$(pgbench_run "$ROOT/scripts/claim.pgbench.sql" "$WHATIF_CONCURRENCY" "$mode1" "pgbench-$mode1-full-again-c$WHATIF_CONCURRENCY")
-            whatif_noping=$(pgbench_run "$WORK/claim-noping.pgbench.sql" "$WHATIF_CONCURRENCY" "$mode1" "pgbench-$mode1-noping-c$WHATIF_CONCURRENCY")
-            whatif_cte=$(pgbench_run "$ROOT/scripts/claim-cte.pgbench.sql" "$WHATIF_CONCURRENCY" "$mode1" "pgbench-$mode1-cte-c$WHATIF_CONCURRENCY")
-            after=$(check_db "$TENANT_ID")
-            whatif_checks=$(verify "pgbench-whatif" "$before" "$after" "$(($(awk '{print $4}' <<<"$after") - $(awk '{print $4}' <<<"$before")))")
-        fi
         if [ "$(date -u +%F)" != "$today" ]; then
             warn "the UTC date changed during the pgbench runs; its claims may count on two days"
         fi
@@ -562,7 +545,7 @@ run_backend() {
         echo "    peak RSS of relevo over the whole run: $final_peak MiB"
         if [ "$BACKEND" = postgres ]; then
             echo
-            echo "    pgbench (-j min(c, $CORES)): full = every statement of a claim (check-out ping, token lookup, transaction), bare = BEGIN … COMMIT only"
+            echo "    pgbench (-j min(c, $CORES)): full = every statement of a claim (check-out ping, token lookup, transaction), bare = the claim statement alone"
             printf '%9s | %5s | %9s | %7s | %7s | %9s | %7s | %7s | %9s | %9s | %6s | %13s | %15s | %s\n' \
                 mode conc "full tps" "p50 ms" "p99 ms" "bare tps" "p50 ms" "p99 ms" "HTTP/full" "HTTP/bare" failed \
                 "PG µs/tx f/b" "pgbench µs/tx" "machine busy f/b"
@@ -580,16 +563,6 @@ run_backend() {
                     "$pm" "$c" "$ftps" "$fp50" "$fp99" "$btps" "$bp50" "$bp99" "$(calc "$rps / $ftps")" "$(calc "$rps / $btps")" \
                     "$((ffail + bfail))" "$fpg/$bpg" "$fcl/$bcl" "$fbusy/$bbusy"
             done
-            if [ -n "$whatif_cte" ]; then
-                local fmt='{printf "%8s tps, p50 %s ms, p99 %s ms, PG %s µs/tx, pgbench %s µs/tx", $1, $2, $3, $6, $7}'
-                echo
-                echo "    what-if on the database side, run back to back (pgbench -M ${BENCH_PGBENCH_MODES%% *}, concurrency $WHATIF_CONCURRENCY):"
-                echo "      the claim's statements today:          $(awk "$fmt" <<<"$whatif_full")"
-                echo "      without the check-out SELECT 1:        $(awk "$fmt" <<<"$whatif_noping")"
-                echo "      token lookup + claim as one statement: $(awk "$fmt" <<<"$whatif_cte")"
-                echo "      (one statement: scripts/claim-cte.pgbench.sql)"
-                echo "      database checks after them (over-limit/log/usage/lost): $whatif_checks"
-            fi
         fi
         # The goals.
         local rps16="" btps16="" p99_64=""
