@@ -11,6 +11,8 @@ pub mod sender_tokens;
 pub mod tenants;
 pub mod users;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -82,6 +84,13 @@ fn transaction_once<T>(
     work: &mut impl FnMut(&mut DbConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let queue = match conn {
+        DbConnection::Sqlite(sqlite) => Some(sqlite_writer_queue(sqlite)?),
+        DbConnection::Postgres(_) => None,
+    };
+    let _turn = queue
+        .as_ref()
+        .map(|queue| queue.lock().unwrap_or_else(PoisonError::into_inner));
     match conn {
         DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction(pg)?,
         DbConnection::Sqlite(sqlite) => {
@@ -100,6 +109,27 @@ fn transaction_once<T>(
             Err(error)
         }
     }
+}
+
+/// SQLite admits one writer at a time and makes the others poll for the lock, sleeping
+/// up to 100 ms between tries, so under load it goes to whoever wakes first and the
+/// tail latency is long. This process's write transactions on one database file queue
+/// on a mutex instead and take turns without sleeping; other processes still meet at
+/// `BEGIN IMMEDIATE`.
+fn sqlite_writer_queue(conn: &mut SqliteConnection) -> QueryResult<Arc<Mutex<()>>> {
+    static QUEUES: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
+    #[derive(QueryableByName)]
+    struct MainFile {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        file: String,
+    }
+    let main = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .get_result::<MainFile>(conn)?;
+    let mut queues = QUEUES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Ok(queues.entry(main.file).or_default().clone())
 }
 
 /// Opens connections of the configured backend. Choosing by configuration, not by
