@@ -90,10 +90,15 @@ pub fn claim_next_instance(
             return Ok(replay);
         }
     }
-    let counted = match claim_in_one_statement(conn, request) {
-        Ok(Some(outcome)) => Ok(outcome),
-        Ok(None) => write_transaction(conn, |conn| grant(conn, request)),
-        Err(error) => Err(error),
+    let counted = if fits_one_statement(conn, request) {
+        match claim_in_one_statement(conn, request) {
+            Ok(Some(outcome)) => Ok(outcome),
+            // Its SKIP LOCKED pick found nothing free: only waiting is left to try.
+            Ok(None) => write_transaction(conn, |conn| grant(conn, request, Pick::WaitOnly)),
+            Err(error) => Err(error),
+        }
+    } else {
+        write_transaction(conn, |conn| grant(conn, request, Pick::SkipThenWait))
     };
     match counted {
         // Two requests with the same key raced: the unique index let one through, and
@@ -135,10 +140,16 @@ fn find_replay(
     Ok(Some(ClaimOutcome::Replayed(claim, instance)))
 }
 
-/// The common claim on PostgreSQL (no recipient, a spreading strategy) as one
-/// statement: pick with `SKIP LOCKED`, count, log and add to the daily totals in a
-/// single round trip. `None` when it applies but found no free row, or does not apply:
-/// the transaction of [`grant`] then decides, waiting for a held row if need be. The
+/// The common claim on PostgreSQL: no recipient to stick to, a spreading strategy.
+fn fits_one_statement(conn: &DbConnection, request: &ClaimRequest) -> bool {
+    matches!(conn, DbConnection::Postgres(_))
+        && request.recipient.is_none()
+        && request.strategy != RotationStrategy::Priority
+}
+
+/// The common claim (see [`fits_one_statement`]) as one statement: pick with `SKIP
+/// LOCKED`, count, log and add to the daily totals in a single round trip. `None` when
+/// no row was free; the transaction of [`grant`] then waits for a held one. The
 /// arithmetic is [`crate::domain::DailyUsage`]'s, in SQL.
 fn claim_in_one_statement(
     conn: &mut DbConnection,
@@ -148,9 +159,6 @@ fn claim_in_one_statement(
     let DbConnection::Postgres(pg) = conn else {
         return Ok(None);
     };
-    if request.recipient.is_some() || request.strategy == RotationStrategy::Priority {
-        return Ok(None);
-    }
     let candidates = candidate_query(Some(request.strategy), false);
     let sql = format!(
         "WITH picked AS ({candidates} FOR UPDATE SKIP LOCKED), \
@@ -221,8 +229,17 @@ struct CountedRow {
     claim_row_id: i64,
 }
 
+/// How the claim transaction picks when no sticky instance serves.
+#[derive(Clone, Copy, PartialEq)]
+enum Pick {
+    /// Try rows nobody holds first, then wait for a held one.
+    SkipThenWait,
+    /// The free rows were just tried (by the one-statement claim): wait for a held one.
+    WaitOnly,
+}
+
 /// The body of the claim transaction.
-fn grant(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResult<ClaimOutcome> {
+fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryResult<ClaimOutcome> {
     let sticky = match &request.recipient {
         Some(recipient) => routed_instance(conn, request.tenant_id, recipient)?,
         None => None,
@@ -232,7 +249,7 @@ fn grant(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResult<ClaimOu
         None => None,
     };
     if picked.is_none() {
-        picked = pick_by_strategy(conn, request)?;
+        picked = pick_by_strategy(conn, request, pick)?;
     }
     let Some(mut instance) = picked else {
         let any_active = diesel::select(diesel::dsl::exists(
@@ -302,14 +319,17 @@ enum RowLock {
 fn pick_by_strategy(
     conn: &mut DbConnection,
     request: &ClaimRequest,
+    pick: Pick,
 ) -> QueryResult<Option<Instance>> {
     // Fill-first must not jump the queue, so `priority` always waits its turn.
     if request.strategy == RotationStrategy::Priority {
         return lock_candidate(conn, request, None, RowLock::Wait);
     }
-    let unlocked = lock_candidate(conn, request, None, RowLock::SkipLocked)?;
-    if unlocked.is_some() || matches!(conn, DbConnection::Sqlite(_)) {
-        return Ok(unlocked);
+    if pick == Pick::SkipThenWait {
+        let unlocked = lock_candidate(conn, request, None, RowLock::SkipLocked)?;
+        if unlocked.is_some() || matches!(conn, DbConnection::Sqlite(_)) {
+            return Ok(unlocked);
+        }
     }
     // Every eligible row is held by another claimer at this moment. Skipping them all
     // would answer "none available" while quota remains; wait for one instead.

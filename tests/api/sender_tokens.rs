@@ -23,11 +23,13 @@ fn tokens_path(tenant: i64) -> String {
     format!("/api/v1/tenants/{tenant}/sender-tokens")
 }
 
-async fn tenant_with_instance(app: &TestApp) -> i64 {
+/// The seed tenant with one instance; answers `(tenant, instance)`.
+async fn tenant_with_instance(app: &TestApp) -> (i64, i64) {
     let tenant = app.seed_tenant().await;
-    app.instance(tenant, "+573001234567", "principal", 100)
+    let instance = app
+        .instance(tenant, "+573001234567", "principal", 100)
         .await;
-    tenant
+    (tenant, instance)
 }
 
 async fn a_token_is_shown_once_and_stored_as_a_digest(backend: Backend) {
@@ -104,7 +106,7 @@ async fn bad_token_requests_list_every_problem(backend: Backend) {
 
 async fn a_revoked_token_fails_on_its_next_claim(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    let tenant = tenant_with_instance(&app).await;
+    let (tenant, _) = tenant_with_instance(&app).await;
     let token = app.sender_token(tenant).await;
     assert_eq!(
         app.claim(tenant, &token, json!({})).await.status,
@@ -139,7 +141,7 @@ async fn a_revoked_token_fails_on_its_next_claim(backend: Backend) {
 
 async fn an_expired_token_is_refused(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    let tenant = tenant_with_instance(&app).await;
+    let (tenant, _) = tenant_with_instance(&app).await;
     let reply = app
         .admin(
             Method::POST,
@@ -163,7 +165,7 @@ async fn an_expired_token_is_refused(backend: Backend) {
 
 async fn a_token_reaches_only_its_tenants_sender_endpoints(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    let tenant = tenant_with_instance(&app).await;
+    let (tenant, instance) = tenant_with_instance(&app).await;
     let other = app.tenant_named("otro", "UTC").await;
     app.instance(other, "+573001111111", "otro_1", 10).await;
     let token = app.sender_token(tenant).await;
@@ -224,12 +226,12 @@ async fn a_token_reaches_only_its_tenants_sender_endpoints(backend: Backend) {
     assert_eq!(registry.status, StatusCode::FORBIDDEN);
     assert_eq!(instances.status, StatusCode::FORBIDDEN);
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.sent_today(tenant, 1).await, 2);
+    assert_eq!(app.sent_today(tenant, instance).await, 2);
 }
 
 async fn users_reach_the_sender_endpoints_by_role(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    let tenant = tenant_with_instance(&app).await;
+    let (tenant, instance) = tenant_with_instance(&app).await;
     let member = app.tenant_user_token(tenant, "member@example.com").await;
 
     let admin = app.claim(tenant, &app.admin_token, json!({})).await;
@@ -264,5 +266,5 @@ async fn users_reach_the_sender_endpoints_by_role(backend: Backend) {
     assert_eq!(tenant_user.status, StatusCode::FORBIDDEN);
     assert_eq!(tenant_user_issues.status, StatusCode::FORBIDDEN);
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.sent_today(tenant, 1).await, 1);
+    assert_eq!(app.sent_today(tenant, instance).await, 1);
 }

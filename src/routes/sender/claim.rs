@@ -192,10 +192,11 @@ async fn run_claim(
 ) -> Result<HttpResponse, ApiError> {
     let valid = ValidClaim::parse(&body, locale)?;
     let now = state.clock.now();
-    let (tenant, outcome, server_url) = state
+    let (tenant, today, outcome, server_url) = state
         .db(move |conn| {
             let (tenant, sender_token_id) =
                 authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
+            let today = local_date(now, tenant_zone(&tenant));
             let request = ClaimRequest {
                 tenant_id: tenant.id,
                 count: valid.count,
@@ -203,7 +204,7 @@ async fn run_claim(
                 recipient: valid.recipient,
                 idempotency_key: valid.idempotency_key,
                 sender_token_id,
-                today: local_date(now, tenant_zone(&tenant)),
+                today,
                 now: now.naive_utc(),
             };
             let outcome = claims::claim_next_instance(conn, &request)?;
@@ -213,7 +214,7 @@ async fn run_claim(
                 }
                 _ => None,
             };
-            Ok((tenant, outcome, server_url))
+            Ok((tenant, today, outcome, server_url))
         })
         .await?;
     let (claim, instance, replayed) = match outcome {
@@ -241,7 +242,7 @@ async fn run_claim(
             .with_retry_after(seconds_until(now, reset)));
         }
     };
-    let usage = instance.usage_on(local_date(now, tenant_zone(&tenant)));
+    let usage = instance.usage_on(today);
     let claimed = match claimed_instance(&state, instance, server_url) {
         Ok(claimed) => claimed,
         Err(error) => {
