@@ -9,7 +9,8 @@
 //! ```text
 //! claim_load run  --addr 127.0.0.1:8080 --path /api/v1/tenants/1/sender/claim \
 //!                 [--method POST] [--body '{}'] [--token T] [--concurrency 16] \
-//!                 [--duration 10] [--warmup 2] [--label pg-c16] [--expect '"granted":1']
+//!                 [--duration 10] [--warmup 2] [--label pg-c16] [--expect '"granted":1'] \
+//!                 [--spread-forwarded-for true]
 //! claim_load seed --addr 127.0.0.1:8080 --email E --password P [--instances 100] \
 //!                 [--limit 100000] [--slug bench]
 //! ```
@@ -261,7 +262,27 @@ struct Target {
     addr: String,
     request: Vec<u8>,
     expect: Option<Vec<u8>>,
+    /// Give every request its own `X-Forwarded-For` address (a flood from many
+    /// clients, as Relevo sees it behind a trusted proxy).
+    spread_forwarded_for: bool,
 }
+
+impl Target {
+    fn request(&self, sequence: u32) -> std::borrow::Cow<'_, [u8]> {
+        if !self.spread_forwarded_for {
+            return std::borrow::Cow::Borrowed(&self.request);
+        }
+        let line_end = find(&self.request, b"\r\n").map_or(0, |end| end + 2);
+        let [_, a, b, c] = sequence.to_be_bytes();
+        let mut request = self.request[..line_end].to_vec();
+        request.extend_from_slice(format!("X-Forwarded-For: 10.{a}.{b}.{c}\r\n").as_bytes());
+        request.extend_from_slice(&self.request[line_end..]);
+        std::borrow::Cow::Owned(request)
+    }
+}
+
+/// Numbers the requests of all workers, for `--spread-forwarded-for`.
+static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 #[derive(Default)]
 struct WorkerStats {
@@ -320,7 +341,9 @@ async fn worker(target: Arc<Target>, measure_from: Instant, until: Instant) -> W
             },
         };
         let started = Instant::now();
-        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, conn.send(&target.request)).await;
+        let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let request = target.request(sequence);
+        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, conn.send(&request)).await;
         let done = Instant::now();
         let measured = started >= measure_from;
         let response = match outcome {
@@ -408,6 +431,7 @@ async fn run(args: &[String]) -> AnyResult<()> {
             "warmup",
             "label",
             "expect",
+            "spread-forwarded-for",
         ],
     )?;
     let addr = required(&flags, "addr")?.to_string();
@@ -434,6 +458,7 @@ async fn run(args: &[String]) -> AnyResult<()> {
             body,
         ),
         expect: flags.get("expect").map(|text| text.as_bytes().to_vec()),
+        spread_forwarded_for: flag(&flags, "spread-forwarded-for", false)?,
         addr,
     });
 

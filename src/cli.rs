@@ -67,8 +67,9 @@ fn create_admin(settings: &Settings, email: &str, password: Option<String>) -> a
         Email::parse(email).map_err(|_| anyhow::anyhow!("`{email}` is not an email address"))?;
     let (password, generated) = match password {
         Some(given) => (
-            parse_password(&given)
-                .map_err(|_| anyhow::anyhow!("the password must have 8 to 128 characters"))?,
+            parse_password(&given, Some(&email)).map_err(|_| {
+                anyhow::anyhow!("the password must have 8 to 128 characters and be hard to guess")
+            })?,
             false,
         ),
         None => (generate_password(), true),

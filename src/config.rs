@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use chrono_tz::Tz;
+use ipnet::IpNet;
 use url::Url;
 
 use crate::i18n::Locale;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub token_ttl_seconds: i64,
     /// Most database connections one process holds; opened as needed.
     pub db_pool_size: u32,
+    /// Proxies whose `X-Forwarded-For` names the client; every other peer is the client itself.
+    pub trusted_proxies: Vec<IpNet>,
     pub evolution: EvolutionSettings,
 }
 
@@ -66,6 +69,7 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_TOKEN_TTL_SECONDS",
     "RELEVO_LOCALE",
     "RELEVO_DB_POOL_SIZE",
+    "RELEVO_TRUSTED_PROXIES",
     "EVOLUTION_API_BASE_URL",
     "EVOLUTION_API_MASTER_KEY",
     "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
@@ -156,6 +160,9 @@ impl Settings {
         if db_pool_size == 0 {
             problems.push("RELEVO_DB_POOL_SIZE must be at least 1".to_string());
         }
+        let trusted_proxies = get("RELEVO_TRUSTED_PROXIES")
+            .map(|raw| parse_trusted_proxies(&raw, &mut problems))
+            .unwrap_or_default();
         let max_instances_per_tenant = parse_number(
             &get,
             "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
@@ -211,6 +218,7 @@ impl Settings {
             public_url,
             token_ttl_seconds,
             db_pool_size,
+            trusted_proxies,
             evolution: EvolutionSettings {
                 base_url,
                 master_key: get("EVOLUTION_API_MASTER_KEY"),
@@ -246,6 +254,26 @@ impl Settings {
             ),
         }
     }
+}
+
+/// A comma-separated list of addresses (`10.0.0.7`) and networks (`10.0.0.0/8`).
+fn parse_trusted_proxies(raw: &str, problems: &mut Vec<String>) -> Vec<IpNet> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .filter_map(|item| {
+            let parsed = item
+                .parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from));
+            parsed
+                .map_err(|_| {
+                    problems.push(format!(
+                        "RELEVO_TRUSTED_PROXIES `{item}` is not an IP address or network"
+                    ))
+                })
+                .ok()
+        })
+        .collect()
 }
 
 fn parse_database_url(raw: &str) -> (Backend, String) {

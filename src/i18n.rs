@@ -90,6 +90,7 @@ pub enum Msg {
     SlugTaken,
     Email,
     EmailTaken,
+    WeakPassword,
     Prohibited,
     TenantMissing,
     CurrencyFormat,
@@ -175,6 +176,15 @@ impl Msg {
             (SlugTaken, Es) => "Este slug ya está en uso".into(),
             (SlugTaken, En) => "This slug is already taken".into(),
             (SlugTaken, Pt) => "Este slug já está em uso".into(),
+            (WeakPassword, Es) => format!(
+                "El campo {field} es demasiado débil; use una contraseña más larga y menos predecible."
+            ),
+            (WeakPassword, En) => {
+                format!("The {field} is too weak; use a longer, less predictable password.")
+            }
+            (WeakPassword, Pt) => format!(
+                "O campo {field} é fraco demais; use uma senha mais longa e menos previsível."
+            ),
             (Email, Es) => format!("El campo {field} debe ser un correo electrónico válido."),
             (Email, En) => format!("The {field} field must be a valid email address."),
             (Email, Pt) => format!("O campo {field} deve ser um e-mail válido."),

@@ -44,6 +44,18 @@ impl Input {
         }
     }
 
+    /// A present string exactly as sent, spaces included (passwords are never trimmed).
+    pub fn exact_string(&self, field: &str, errors: &mut FieldErrors) -> Option<String> {
+        match self {
+            Input::Value(Value::String(s)) => Some(s.clone()),
+            Input::Value(_) => {
+                errors.add(field, Msg::NotString);
+                None
+            }
+            _ => None,
+        }
+    }
+
     pub fn required_string(&self, field: &str, errors: &mut FieldErrors) -> Option<String> {
         if !matches!(self, Input::Value(_)) {
             errors.add(field, Msg::Required);

@@ -40,6 +40,7 @@ pub struct ApiDoc;
     users::create::create_user,
     users::list::list_users,
     users::show::show_user,
+    users::update::update_user,
     users::delete::delete_user,
     tenants::create::create_tenant,
     tenants::list::list_tenants,

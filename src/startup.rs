@@ -13,7 +13,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::jwt::JwtKeys;
-use crate::auth::password;
+use crate::auth::password::{self, HashingGate};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, evolution_servers, users, DbConnection, DbPool};
@@ -36,6 +36,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The HTTP client for Evolution API servers.
     pub evolution: EvolutionHttp,
+    /// Bounds how many password hashes run at once.
+    pub hashing: HashingGate,
 }
 
 impl AppState {
@@ -89,6 +91,7 @@ impl Application {
             cipher: Cipher::new(&secrets.encryption_key),
             settings: settings.clone(),
             evolution,
+            hashing: HashingGate::for_this_machine(),
         });
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;

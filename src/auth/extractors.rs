@@ -1,16 +1,19 @@
 //! Authentication as extractors: a handler that names `SuperAdmin` in its signature
-//! cannot run for anyone else.
+//! cannot run for anyone else. A token is only as good as its user: every request
+//! checks the user's row (exists, role, tenant, token version) in the database.
 
 use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, http::header::AUTHORIZATION, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 
 use super::sender::is_sender_token;
+use crate::db::{users, DbConnection};
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// Whoever presented a valid bearer token.
+/// Whoever presented a valid bearer token whose user still stands as the token says.
 #[derive(Clone, Debug)]
 pub struct AuthUser {
     pub user_id: i64,
@@ -29,17 +32,66 @@ impl AuthUser {
     }
 }
 
-impl FromRequest for AuthUser {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+/// A user's token whose signature and expiry are good, not yet checked against the
+/// user's row.
+#[derive(Clone, Debug)]
+pub struct UserToken {
+    user_id: i64,
+    role: Role,
+    tenant_id: Option<i64>,
+    token_version: i32,
+}
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+impl UserToken {
+    /// The token's user, when its row still exists with the token's role, tenant and
+    /// version: one lookup by primary key, on the caller's connection.
+    pub fn confirm(&self, conn: &mut DbConnection) -> Result<AuthUser, ApiError> {
+        let standing = users::find_standing(conn, self.user_id)?;
+        match standing {
+            Some(user)
+                if user.token_version == self.token_version
+                    && user.role == self.role.as_str()
+                    && user.tenant_id == self.tenant_id =>
+            {
+                Ok(AuthUser {
+                    user_id: self.user_id,
+                    role: self.role,
+                    tenant_id: self.tenant_id,
+                })
+            }
+            _ => Err(ApiError::unauthenticated()),
+        }
     }
 }
 
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let checked = app_state(req).and_then(|state| {
+            let token = bearer_token(req)?;
+            // A campaign-sender token is a credential, but only for the sender endpoints.
+            if is_sender_token(token) {
+                return Err(ApiError::forbidden());
+            }
+            Ok((verify_user_token(&state, token)?, state))
+        });
+        Box::pin(async move {
+            let (token, state) = checked?;
+            state.db(move |conn| token.confirm(conn)).await
+        })
+    }
+}
+
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("application state missing"))
+}
+
 /// The credential of an `Authorization: Bearer …` header.
-pub(super) fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     req.headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -50,30 +102,19 @@ pub(super) fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
         .ok_or_else(ApiError::unauthenticated)
 }
 
-pub(super) fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
-    let token = bearer_token(req)?;
-    // A campaign-sender token is a credential, but only for the sender endpoints.
-    if is_sender_token(token) {
-        return Err(ApiError::forbidden());
-    }
-    verify_user_token(req, token)
-}
-
-fn verify_user_token(req: &HttpRequest, token: &str) -> Result<AuthUser, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
+fn verify_user_token(state: &AppState, token: &str) -> Result<UserToken, ApiError> {
     let claims = state
         .jwt
         .verify(token, state.clock.now())
         .ok_or_else(ApiError::unauthenticated)?;
-    Ok(AuthUser {
+    Ok(UserToken {
         user_id: claims
             .sub
             .parse()
             .map_err(|_| ApiError::unauthenticated())?,
         role: Role::parse(&claims.role).map_err(|_| ApiError::unauthenticated())?,
         tenant_id: claims.tenant_id,
+        token_version: claims.ver,
     })
 }
 
@@ -83,25 +124,28 @@ pub struct SuperAdmin(pub AuthUser);
 
 impl FromRequest for SuperAdmin {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|user| {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = AuthUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
             if user.is_super_admin() {
                 Ok(SuperAdmin(user))
             } else {
                 Err(ApiError::forbidden())
             }
-        }))
+        })
     }
 }
 
-/// Whoever may call the sender endpoints: a campaign-sender token, which is checked
-/// against the database by the handler (revocation takes effect at once), or a user.
+/// Whoever may call the sender endpoints: a campaign-sender token or a user's token.
+/// Both are checked against the database by the handler, on the connection it claims
+/// with, so revocation and deletion take effect on the very next request.
 #[derive(Clone, Debug)]
 pub enum SenderCaller {
     Token { token_hash: String },
-    User(AuthUser),
+    User(UserToken),
 }
 
 impl FromRequest for SenderCaller {
@@ -115,7 +159,7 @@ impl FromRequest for SenderCaller {
                     token_hash: super::sender::hash_token(token),
                 })
             } else {
-                verify_user_token(req, token).map(SenderCaller::User)
+                verify_user_token(&*app_state(req)?, token).map(SenderCaller::User)
             }
         }))
     }

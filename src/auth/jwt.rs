@@ -10,9 +10,21 @@ pub struct Claims {
     pub sub: String,
     pub role: String,
     pub tenant_id: Option<i64>,
+    /// The user's `token_version` when the token was issued; a token of an older
+    /// version (the password, role or tenant changed since) is refused.
+    #[serde(default)]
+    pub ver: i32,
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+}
+
+/// Whom a token is issued to.
+pub struct TokenSubject<'a> {
+    pub id: i64,
+    pub role: &'a str,
+    pub tenant_id: Option<i64>,
+    pub token_version: i32,
 }
 
 #[derive(Clone)]
@@ -31,17 +43,12 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(
-        &self,
-        sub: i64,
-        role: &str,
-        tenant_id: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> String {
+    pub fn issue(&self, user: &TokenSubject, now: DateTime<Utc>) -> String {
         let claims = Claims {
-            sub: sub.to_string(),
-            role: role.to_string(),
-            tenant_id,
+            sub: user.id.to_string(),
+            role: user.role.to_string(),
+            tenant_id: user.tenant_id,
+            ver: user.token_version,
             iat: now.timestamp(),
             exp: now.timestamp() + self.ttl_seconds,
             jti: uuid::Uuid::new_v4().to_string(),
@@ -71,11 +78,17 @@ mod tests {
     fn tokens_expire_on_relevo_time_and_reject_other_keys() {
         let keys = JwtKeys::new("a-secret-of-at-least-thirty-two-bytes!", 60);
         let now = Utc::now();
-        let token = keys.issue(7, "super_admin", None, now);
+        let subject = TokenSubject {
+            id: 7,
+            role: "super_admin",
+            tenant_id: None,
+            token_version: 3,
+        };
+        let token = keys.issue(&subject, now);
         let claims = keys.verify(&token, now).unwrap();
         assert_eq!(
-            (claims.sub.as_str(), claims.role.as_str()),
-            ("7", "super_admin")
+            (claims.sub.as_str(), claims.role.as_str(), claims.ver),
+            ("7", "super_admin", 3)
         );
         assert!(keys.verify(&token, now + Duration::seconds(61)).is_none());
         let other = JwtKeys::new("another-secret-of-at-least-thirty-two!", 60);

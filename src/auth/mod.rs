@@ -1,6 +1,9 @@
+pub mod client_address;
 pub mod extractors;
 pub mod jwt;
+pub mod login_guard;
 pub mod password;
 pub mod sender;
 
-pub use extractors::{AuthUser, SenderCaller, SuperAdmin};
+pub use client_address::ClientAddress;
+pub use extractors::{AuthUser, SenderCaller, SuperAdmin, UserToken};

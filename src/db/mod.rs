@@ -4,7 +4,7 @@
 pub mod claims;
 pub mod evolution_servers;
 pub mod instances;
-pub mod login_throttle;
+pub mod login_failures;
 pub mod remote_instances;
 pub mod schema;
 pub mod sender_tokens;

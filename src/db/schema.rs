@@ -28,6 +28,7 @@ diesel::table! {
         tenant_id -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_version -> Integer,
     }
 }
 
@@ -63,11 +64,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_throttle (email) {
-        email -> Text,
+    login_failures (bucket) {
+        bucket -> Text,
         failures -> Integer,
         window_started_at -> Timestamp,
-        locked_until -> Nullable<Timestamp>,
     }
 }
 
@@ -155,7 +155,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     users,
     whatsapp_instances,
-    login_throttle,
+    login_failures,
     sender_tokens,
     claims,
     claim_releases,

@@ -16,6 +16,32 @@ pub struct User {
     pub tenant_id: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub token_version: i32,
+}
+
+/// What a user's token is checked against on every request.
+#[derive(Queryable, Selectable, Debug)]
+#[diesel(table_name = users)]
+pub struct Standing {
+    pub role: String,
+    pub tenant_id: Option<i64>,
+    pub token_version: i32,
+}
+
+/// What a super admin may change about a user. A new password hash, role or tenant
+/// bumps `token_version`, which ends the user's tokens.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub password_hash: Option<String>,
+    pub role: Option<String>,
+    pub tenant_id: Option<Option<i64>>,
+}
+
+impl UserChanges {
+    pub fn is_empty(&self) -> bool {
+        self.password_hash.is_none() && self.role.is_none() && self.tenant_id.is_none()
+    }
 }
 
 #[derive(Insertable)]
@@ -35,6 +61,31 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
         .select(User::as_select())
         .first(conn)
         .optional()
+}
+
+pub fn find_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Standing>> {
+    users::table
+        .find(id)
+        .select(Standing::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Applies `changes` and ends the user's tokens; `None` when the user does not exist.
+pub fn update(
+    conn: &mut DbConnection,
+    id: i64,
+    changes: &UserChanges,
+    now: NaiveDateTime,
+) -> QueryResult<Option<User>> {
+    diesel::update(users::table.find(id))
+        .set((
+            changes,
+            users::token_version.eq(users::token_version + 1),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    find(conn, id)
 }
 
 pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
@@ -58,6 +109,13 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     users::table.count().get_result(conn)
+}
+
+pub fn count_super_admins(conn: &mut DbConnection) -> QueryResult<i64> {
+    users::table
+        .filter(users::role.eq(crate::domain::Role::SuperAdmin.as_str()))
+        .count()
+        .get_result(conn)
 }
 
 pub fn list(conn: &mut DbConnection, page: Page) -> QueryResult<(Vec<User>, i64)> {

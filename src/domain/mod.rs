@@ -202,18 +202,22 @@ impl RotationStrategy {
 pub struct Email(String);
 
 impl Email {
+    /// An address RFC 5322 accepts (checked by the `email_address` crate) whose domain
+    /// has a dot, lowercased; surrounding spaces are dropped.
     pub fn parse(raw: &str) -> Result<Self, Msg> {
         let email = raw.trim().to_lowercase();
-        let valid = email.len() <= 254
-            && !email.chars().any(char::is_whitespace)
-            && matches!(email.split_once('@'), Some((local, domain))
-                if !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-                    && !domain.ends_with('.') && !domain.contains('@'));
-        if valid {
-            Ok(Self(email))
-        } else {
-            Err(Msg::Email)
+        let parsed = email_address::EmailAddress::parse_with_options(
+            &email,
+            email_address::Options::default()
+                .without_display_text()
+                .without_domain_literal(),
+        )
+        .map_err(|_| Msg::Email)?;
+        let domain = parsed.domain();
+        if email.len() > 254 || !domain.contains('.') || domain.ends_with('.') {
+            return Err(Msg::Email);
         }
+        Ok(Self(email))
     }
 
     pub fn as_str(&self) -> &str {
@@ -221,13 +225,28 @@ impl Email {
     }
 }
 
-/// A new password: 8 to 128 characters.
-pub fn parse_password(raw: &str) -> Result<String, Msg> {
+/// A new password: 8 to 128 characters, taken exactly as sent, that zxcvbn rates at
+/// least 3 of 4 ("safely unguessable"), also against the user's own email.
+pub fn parse_password(raw: &str, email: Option<&Email>) -> Result<String, Msg> {
     match raw.chars().count() {
-        0..=7 => Err(Msg::MinLength(8)),
-        8..=128 => Ok(raw.to_string()),
-        _ => Err(Msg::MaxLength(128)),
+        0..=7 => return Err(Msg::MinLength(8)),
+        8..=128 => {}
+        _ => return Err(Msg::MaxLength(128)),
     }
+    let user_inputs: Vec<&str> = email
+        .map(|email| {
+            let address = email.as_str();
+            let local = address.split('@').next().unwrap_or(address);
+            [address, local]
+                .into_iter()
+                .chain(address.split(['@', '.']))
+                .collect()
+        })
+        .unwrap_or_default();
+    if zxcvbn::zxcvbn(raw, &user_inputs).score() < zxcvbn::Score::Three {
+        return Err(Msg::WeakPassword);
+    }
+    Ok(raw.to_string())
 }
 
 #[derive(
@@ -379,13 +398,51 @@ mod tests {
             Email::parse(" Admin@Example.COM ").unwrap().as_str(),
             "admin@example.com"
         );
-        assert!(Email::parse("no-at-sign").is_err());
+        for bad in [
+            "no-at-sign",
+            "two@@example.com",
+            "a b@example.com",
+            "ana@localhost",
+            "ana@example.com.",
+            "\"Ana\" <ana@example.com>",
+            "ana@[10.0.0.1]",
+            "ana.@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             RotationStrategy::parse("priority").unwrap().as_str(),
             "priority"
         );
         assert!(RotationStrategy::parse("random").is_err());
         assert_eq!(Role::TenantUser.as_str(), "tenant_user");
+    }
+
+    #[test]
+    fn passwords_are_kept_exactly_and_weak_ones_refused() {
+        let email = Email::parse("ana.maria@relevo.test").unwrap();
+        assert_eq!(
+            parse_password("  Correct horse battery staple  ", Some(&email)).unwrap(),
+            "  Correct horse battery staple  "
+        );
+        for weak in [
+            "password",
+            "12345678",
+            "qwertyuiop",
+            "password123",
+            "ana.maria2024",
+        ] {
+            assert_eq!(
+                parse_password(weak, Some(&email)),
+                Err(Msg::WeakPassword),
+                "{weak}"
+            );
+        }
+        assert_eq!(parse_password("short", None), Err(Msg::MinLength(8)));
+        assert_eq!(
+            parse_password(&"x".repeat(129), None),
+            Err(Msg::MaxLength(128))
+        );
     }
 
     #[test]

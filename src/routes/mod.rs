@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(users::create::create_user)
             .service(users::list::list_users)
             .service(users::show::show_user)
+            .service(users::update::update_user)
             .service(users::delete::delete_user)
             .service(tenants::create::create_tenant)
             .service(tenants::list::list_tenants)

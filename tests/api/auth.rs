@@ -40,48 +40,208 @@ async fn unknown_email_and_wrong_password_get_the_same_401(backend: Backend) {
     assert_eq!(wrong.body["error_key"], "auth.invalid_credentials");
 }
 
-async fn repeated_failures_are_throttled_until_the_window_passes(backend: Backend) {
-    let app = spawn_or_skip!(backend);
-
-    for attempt in 1..=5 {
-        let reply = app.login(ADMIN_EMAIL, "wrong-password").await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
-    }
-    let locked = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-
-    assert_eq!(
-        locked.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "even the right password waits"
-    );
-    assert_eq!(locked.body["error_key"], "auth.too_many_attempts");
-    let retry_after: i64 = locked.headers["retry-after"]
+fn retry_after(reply: &crate::helpers::Reply) -> i64 {
+    reply.headers["retry-after"]
         .to_str()
         .unwrap()
         .parse()
-        .unwrap();
-    assert!(
-        (1..=900).contains(&retry_after),
-        "Retry-After {retry_after}"
-    );
-    // Another email is not affected.
-    assert_eq!(
-        app.login("other@relevo.test", "x-password").await.status,
-        StatusCode::UNAUTHORIZED
-    );
+        .unwrap()
+}
 
-    app.clock.advance(Duration::seconds(retry_after + 1));
+async fn a_stranger_cannot_lock_the_owner_out(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let (attacker, owner) = ("127.0.0.2", "127.0.0.3");
+
+    for attempt in 1..=5 {
+        let reply = app
+            .login_from(attacker, ADMIN_EMAIL, "wrong-password")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let blocked = app.login_from(attacker, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let from_owner = app.login_from(owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
     assert_eq!(
-        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status,
-        StatusCode::OK
+        blocked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guessing address waits"
     );
-    // Success clears the count: four more failures do not lock.
-    for _ in 0..4 {
-        app.login(ADMIN_EMAIL, "wrong-password").await;
+    assert_eq!(blocked.body["error_key"], "auth.too_many_attempts");
+    assert!((1..=900).contains(&retry_after(&blocked)));
+    assert_eq!(from_owner.status, StatusCode::OK, "the owner still logs in");
+
+    // Guessing from more addresses: past the account's own limit, every address that
+    // has failed waits, and a clean one still gets in.
+    for attempt in 1..=5 {
+        let reply = app
+            .login_from("127.0.0.4", ADMIN_EMAIL, "wrong-password")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    app.login_from("127.0.0.5", "nobody@relevo.test", "wrong-password")
+        .await;
+    let failing_elsewhere = app
+        .login_from("127.0.0.5", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    let clean = app.login_from(owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(failing_elsewhere.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(clean.status, StatusCode::OK);
+
+    app.clock
+        .advance(Duration::seconds(retry_after(&blocked) + 1));
+    assert_eq!(
+        app.login_from(attacker, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status,
+        StatusCode::OK,
+        "the window passes"
+    );
+}
+
+async fn spraying_across_accounts_is_limited_per_address(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let sprayer = "127.0.0.2";
+
+    for n in 1..=20 {
+        let reply = app
+            .login_from(sprayer, &format!("user{n}@relevo.test"), "Summer2026!")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let blocked = app.login_from(sprayer, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let elsewhere = app
+        .login_from("127.0.0.3", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(elsewhere.status, StatusCode::OK);
+}
+
+async fn throttle_rows_for_unknown_emails_do_not_pile_up(backend: Backend) {
+    use diesel::prelude::*;
+    use relevo::db::schema::login_failures;
+    let app = spawn_or_skip!(backend);
+    let rows = |app: &crate::helpers::TestApp| -> Vec<String> {
+        login_failures::table
+            .select(login_failures::bucket)
+            .order(login_failures::bucket)
+            .load(&mut app.db())
+            .unwrap()
+    };
+
+    for n in 1..=3 {
+        app.login_from(
+            "127.0.0.2",
+            &format!("ghost{n}@relevo.test"),
+            "x-password-1",
+        )
+        .await;
     }
     assert_eq!(
-        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status,
+        rows(&app),
+        vec!["address:127.0.0.2"],
+        "unknown emails get no rows of their own"
+    );
+
+    app.clock.advance(Duration::minutes(16));
+    app.login_from("127.0.0.3", "ghost@relevo.test", "x-password-1")
+        .await;
+    assert_eq!(
+        rows(&app),
+        vec!["address:127.0.0.3"],
+        "expired rows are gone"
+    );
+}
+
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[("RELEVO_TRUSTED_PROXIES", "127.0.0.1")]).await
+    else {
+        return;
+    };
+    let login = |forwarded: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(format!("{}/api/v1/auth/login", app.address))
+                .header("x-forwarded-for", forwarded)
+                .json(&json!({"email": ADMIN_EMAIL, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            crate::helpers::into_reply(response).await
+        }
+    };
+
+    for _ in 0..5 {
+        login("203.0.113.9", "wrong-password").await;
+    }
+
+    assert_eq!(
+        login("203.0.113.9", ADMIN_PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login("198.51.100.1", ADMIN_PASSWORD).await.status,
         StatusCode::OK
+    );
+    // From a peer that is not a trusted proxy the header is ignored: 127.0.0.2 is the client.
+    let untrusted_peer = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let response = untrusted_peer
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn a_login_flood_is_turned_away_fast_instead_of_queued(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let flood: Vec<_> = (0..64)
+        .map(|n| {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/auth/login", app.address);
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .json(&json!({"email": format!("user{n}@relevo.test"), "password": "wrong-password"}))
+                    .send()
+                    .await
+                    .unwrap();
+                crate::helpers::into_reply(response).await
+            })
+        })
+        .collect();
+
+    let mut busy = 0;
+    for reply in flood {
+        let reply = reply.await.unwrap();
+        match reply.status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(reply.body["error_key"], "auth.busy");
+                assert_eq!(retry_after(&reply), 1);
+                busy += 1;
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+
+    assert!(
+        busy > 0,
+        "64 concurrent password checks cannot all be admitted"
+    );
+    assert_eq!(
+        app.login_from("127.0.0.3", ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status,
+        StatusCode::OK,
+        "once the flood is over, logins work"
     );
 }
 
@@ -297,7 +457,11 @@ async fn super_admins_use_the_explicit_tenant_paths(backend: Backend) {
 both_backends!(
     login_returns_a_bearer_token_and_the_user,
     unknown_email_and_wrong_password_get_the_same_401,
-    repeated_failures_are_throttled_until_the_window_passes,
+    a_stranger_cannot_lock_the_owner_out,
+    spraying_across_accounts_is_limited_per_address,
+    throttle_rows_for_unknown_emails_do_not_pile_up,
+    forwarded_for_names_the_client_only_behind_a_trusted_proxy,
+    a_login_flood_is_turned_away_fast_instead_of_queued,
     missing_bad_and_expired_tokens_get_401,
     tenant_users_cannot_manage_instances,
     tenant_users_read_their_own_instances_without_keys,

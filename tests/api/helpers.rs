@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 
 pub const ADMIN_EMAIL: &str = "admin@relevo.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-123";
+/// A password zxcvbn rates strong enough for new users.
+pub const USER_PASSWORD: &str = "Tenant pass phrase 7 blue";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Backend {
@@ -270,6 +272,22 @@ impl TestApp {
         .await
     }
 
+    /// Logs in over a connection from `source`, another loopback address (127.0.0.2, …),
+    /// as a client on another machine would.
+    pub async fn login_from(&self, source: &str, email: &str, password: &str) -> Reply {
+        let client = reqwest::Client::builder()
+            .local_address(Some(source.parse().expect("an IP address")))
+            .build()
+            .expect("client");
+        let response = client
+            .post(format!("{}/api/v1/auth/login", self.address))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request sent");
+        into_reply(response).await
+    }
+
     pub async fn login_token(&self, email: &str, password: &str) -> String {
         let reply = self.login(email, password).await;
         assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);
@@ -328,10 +346,10 @@ impl TestApp {
     /// A tenant user of `tenant`, logged in; answers its token.
     pub async fn tenant_user_token(&self, tenant: i64, email: &str) -> String {
         let reply = self
-            .create_user(json!({"email": email, "password": "tenant-password-1", "role": "tenant_user", "tenant_id": tenant}))
+            .create_user(json!({"email": email, "password": USER_PASSWORD, "role": "tenant_user", "tenant_id": tenant}))
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        self.login_token(email, "tenant-password-1").await
+        self.login_token(email, USER_PASSWORD).await
     }
 
     /// `meta.total` of a list endpoint.

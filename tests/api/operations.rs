@@ -250,7 +250,7 @@ async fn a_fresh_folder_needs_no_configuration() {
             "--email",
             "ops@relevo.test",
             "--password",
-            "ops-password-1",
+            "Ops pass phrase 7 blue",
         ])
         .output()
         .unwrap();
@@ -262,7 +262,7 @@ async fn a_fresh_folder_needs_no_configuration() {
     let third = start_relevo(dir.path());
     let ops = client
         .post(format!("{}/api/v1/auth/login", third.address))
-        .json(&json!({"email": "ops@relevo.test", "password": "ops-password-1"}))
+        .json(&json!({"email": "ops@relevo.test", "password": "Ops pass phrase 7 blue"}))
         .send()
         .await
         .unwrap();

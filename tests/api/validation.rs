@@ -1435,7 +1435,7 @@ async fn user_creation_is_validated(backend: Backend) {
     let missing_tenant = "El tenant seleccionado no existe";
     let user = |overrides: Value| {
         with(
-            json!({"email": "ana@example.com", "password": "secret-password", "role": "tenant_user", "tenant_id": tenant}),
+            json!({"email": "ana@example.com", "password": "Secret pass phrase 7 blue", "role": "tenant_user", "tenant_id": tenant}),
             overrides,
         )
     };

@@ -4,8 +4,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AuthUserResource;
-use crate::auth::password;
-use crate::db::{login_throttle, users};
+use crate::auth::jwt::TokenSubject;
+use crate::auth::login_guard::LoginAttempt;
+use crate::auth::{password, ClientAddress};
+use crate::db::users;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
@@ -34,7 +36,8 @@ pub struct LoginResult {
 }
 
 /// Exchanges email and password for a bearer token. Unknown email and wrong password
-/// get the same 401; repeated failures for one email are throttled with 429.
+/// get the same 401. Failures are throttled per client address and per account (429);
+/// while every password-checking slot is taken, the answer is 503 `auth.busy` at once.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginBody,
@@ -45,47 +48,30 @@ pub struct LoginResult {
         (status = 422, body = ErrorBody),
         (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is allowed"))),
+        (status = 503, description = "Password checks are saturated (`auth.busy`); see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
     locale: Locale,
+    client: ClientAddress,
     body: JsonObject<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = FieldErrors::default();
-    let email = body
-        .email
-        .required_string("email", &mut errors)
-        .map(|e| e.to_lowercase());
-    let password = match &body.password {
-        // A password is taken exactly as sent, spaces included.
-        Input::Value(serde_json::Value::String(p)) => Some(p.clone()),
-        Input::Value(_) => {
-            errors.add("password", Msg::NotString);
-            None
-        }
-        _ => {
-            errors.add("password", Msg::Required);
-            None
-        }
-    };
-    errors.into_result(locale)?;
-    let (Some(email), Some(password)) = (email, password) else {
-        unreachable!("both fields were checked")
-    };
-
+    let credentials = Credentials::parse(&body, locale)?;
+    let attempt = LoginAttempt::new(&credentials.email, client.0);
     let now = state.clock.now().naive_utc();
-    let lookup_email = email.clone();
-    let (locked_until, user) = state
+
+    let email = credentials.email.clone();
+    let (wait, user, attempt) = state
         .db(move |conn| {
-            let locked = login_throttle::locked_until(conn, &lookup_email, now)?;
-            let user = users::find_by_email(conn, &lookup_email)?;
-            Ok((locked, user))
+            let wait = attempt.wait(conn, now)?;
+            let user = users::find_by_email(conn, &email)?;
+            Ok((wait, user, attempt))
         })
         .await?;
-    if let Some(until) = locked_until {
-        let seconds = (until - now).num_seconds().max(1) as u64;
+    if let Some(seconds) = wait {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "auth.too_many_attempts",
@@ -96,19 +82,22 @@ pub async fn login(
     }
 
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = web::block(move || {
-        password::verify(
-            &password,
-            stored_hash.as_deref().unwrap_or(password::dummy_hash()),
-        )
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let password = credentials.password;
+    let verified = state
+        .hashing
+        .run(move || {
+            password::verify(
+                &password,
+                stored_hash.as_deref().unwrap_or(password::dummy_hash()),
+            )
+        })
+        .await?;
     let user = match user {
         Some(user) if verified => user,
-        _ => {
+        user => {
+            let account_exists = user.is_some();
             state
-                .db(move |conn| Ok(login_throttle::record_failure(conn, &email, now)?))
+                .db(move |conn| Ok(attempt.record_failure(conn, account_exists, now)?))
                 .await?;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -118,16 +107,45 @@ pub async fn login(
         }
     };
     state
-        .db(move |conn| Ok(login_throttle::clear(conn, &email)?))
+        .db(move |conn| Ok(attempt.record_success(conn)?))
         .await?;
 
-    let token = state
-        .jwt
-        .issue(user.id, &user.role, user.tenant_id, state.clock.now());
+    let subject = TokenSubject {
+        id: user.id,
+        role: &user.role,
+        tenant_id: user.tenant_id,
+        token_version: user.token_version,
+    };
+    let token = state.jwt.issue(&subject, state.clock.now());
     Ok(HttpResponse::Ok().json(DataBody::new(LoginResult {
         access_token: token,
         token_type: "Bearer".into(),
         expires_in: state.jwt.ttl_seconds,
         user: AuthUserResource::from(&user),
     })))
+}
+
+/// A login's email, lowercased, and its password exactly as sent.
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+impl Credentials {
+    fn parse(body: &LoginBody, locale: Locale) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let email = body
+            .email
+            .required_string("email", &mut errors)
+            .map(|e| e.to_lowercase());
+        if !matches!(body.password, Input::Value(_)) {
+            errors.add("password", Msg::Required);
+        }
+        let password = body.password.exact_string("password", &mut errors);
+        errors.into_result(locale)?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Self { email, password }),
+            _ => Err(ApiError::internal("login fields checked but missing")),
+        }
+    }
 }

@@ -32,7 +32,8 @@ pub fn authorize(
                 _ => Ok((tenant, Some(token.id))),
             }
         }
-        SenderCaller::User(user) => {
+        SenderCaller::User(token) => {
+            let user = token.confirm(conn)?;
             let key = tenant_key.ok_or_else(ApiError::forbidden)?;
             let tenant = tenants::find(conn, &TenantKey::parse(key))?
                 .filter(|tenant| user.can_see_tenant(tenant.id))

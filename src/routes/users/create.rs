@@ -19,6 +19,7 @@ pub struct CreateUserBody {
     #[schema(value_type = String, required = true, example = "ana@example.com")]
     #[serde(default)]
     pub email: Input,
+    /// 8 to 128 characters, taken exactly as sent; zxcvbn must rate it hard to guess.
     #[schema(value_type = String, required = true, min_length = 8, max_length = 128)]
     #[serde(default)]
     pub password: Input,
@@ -40,6 +41,7 @@ pub struct CreateUserBody {
         (status = 201, body = inline(DataBody<UserResource>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "Password checks are saturated (`auth.busy`)", body = ErrorBody),
     )
 )]
 #[post("/users")]
@@ -51,7 +53,19 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::default();
     let email = required(&body.email, "email", &mut errors, Email::parse);
-    let password = required(&body.password, "password", &mut errors, parse_password);
+    if !matches!(body.password, Input::Value(_)) {
+        errors.add("password", Msg::Required);
+    }
+    let password = body
+        .password
+        .exact_string("password", &mut errors)
+        .and_then(|raw| match parse_password(&raw, email.as_ref()) {
+            Ok(password) => Some(password),
+            Err(msg) => {
+                errors.add("password", msg);
+                None
+            }
+        });
     let role = required(&body.role, "role", &mut errors, Role::parse);
     let tenant_id = body.tenant_id.integer("tenant_id", &mut errors);
     match (role, tenant_id) {
@@ -62,16 +76,14 @@ pub async fn create_user(
         _ => {}
     }
 
-    let password_hash = match &password {
-        Some(password) => {
-            let password = password.clone();
-            Some(
-                web::block(move || password::hash(&password))
-                    .await
-                    .map_err(ApiError::internal)?
-                    .map_err(ApiError::internal)?,
-            )
-        }
+    let password_hash = match password {
+        Some(password) => Some(
+            state
+                .hashing
+                .run(move || password::hash(&password))
+                .await?
+                .map_err(ApiError::internal)?,
+        ),
         None => None,
     };
     let now = state.clock.now().naive_utc();

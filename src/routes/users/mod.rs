@@ -4,6 +4,7 @@ pub mod create;
 pub mod delete;
 pub mod list;
 pub mod show;
+pub mod update;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -1,0 +1,121 @@
+//! The address a request comes from, for login throttling. It is the TCP peer, unless
+//! the peer is one of `RELEVO_TRUSTED_PROXIES`: then `X-Forwarded-For` is read from the
+//! right, skipping trusted proxies, and the first other address is the client. A
+//! client cannot choose its address by sending the header itself.
+
+use std::future::{ready, Ready};
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use ipnet::IpNet;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
+impl FromRequest for ClientAddress {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let peer = req
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.settings.trusted_proxies.as_slice())
+            .unwrap_or_default();
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|value| value.to_str().ok());
+        ready(Ok(ClientAddress(client_address(peer, forwarded, trusted))))
+    }
+}
+
+fn client_address<'a>(
+    peer: IpAddr,
+    forwarded_for: impl Iterator<Item = &'a str>,
+    trusted: &[IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = canonical(peer);
+    if !is_trusted(&client) {
+        return client;
+    }
+    let hops: Vec<&str> = forwarded_for.flat_map(|value| value.split(',')).collect();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            // Garbage in the chain: the last address a trusted proxy vouched for stands.
+            break;
+        };
+        client = canonical(ip);
+        if !is_trusted(&client) {
+            break;
+        }
+    }
+    client
+}
+
+/// `::ffff:10.0.0.1` and `10.0.0.1` are one client.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(raw: &str) -> IpAddr {
+        raw.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let proxies: Vec<IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "127.0.0.1/32".parse().unwrap(),
+        ];
+        let cases: &[(&str, &[&str], &[IpNet], &str)] = &[
+            // No trusted proxy configured: the header is the client's own words.
+            ("203.0.113.9", &["198.51.100.1"], &[], "203.0.113.9"),
+            // An untrusted peer cannot name another address.
+            ("203.0.113.9", &["198.51.100.1"], &proxies, "203.0.113.9"),
+            // Behind a trusted proxy: the right-most address it did not add itself.
+            ("10.0.0.7", &["198.51.100.1"], &proxies, "198.51.100.1"),
+            (
+                "10.0.0.7",
+                &["6.6.6.6, 198.51.100.1, 10.0.0.3"],
+                &proxies,
+                "198.51.100.1",
+            ),
+            (
+                "10.0.0.7",
+                &["6.6.6.6", "198.51.100.1"],
+                &proxies,
+                "198.51.100.1",
+            ),
+            // Garbage stops the walk at the last address a proxy vouched for.
+            (
+                "10.0.0.7",
+                &["198.51.100.1, nonsense"],
+                &proxies,
+                "10.0.0.7",
+            ),
+            ("10.0.0.7", &[], &proxies, "10.0.0.7"),
+            ("::ffff:203.0.113.9", &[], &[], "203.0.113.9"),
+        ];
+        for (peer, headers, trusted, expected) in cases {
+            assert_eq!(
+                client_address(ip(peer), headers.iter().copied(), trusted),
+                ip(expected),
+                "{peer} {headers:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,177 @@
+use actix_web::{put, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::UserResource;
+use crate::auth::{password, SuperAdmin};
+use crate::db::tenants::{self, TenantKey};
+use crate::db::users::{self, UserChanges};
+use crate::db::{write_transaction, DbConnection};
+use crate::domain::{parse_password, Email, Role};
+use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::i18n::{Locale, Msg};
+use crate::input::{Input, JsonObject};
+use crate::routes::wire::DataBody;
+use crate::startup::AppState;
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct UpdateUserBody {
+    /// A new password (8 to 128 characters, hard to guess), taken exactly as sent.
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 128)]
+    #[serde(default)]
+    pub password: Input,
+    /// `super_admin` or `tenant_user`.
+    #[schema(value_type = Option<String>, example = "tenant_user")]
+    #[serde(default)]
+    pub role: Input,
+    /// The tenant of a `tenant_user` (required when the role becomes `tenant_user`);
+    /// not allowed for a `super_admin`.
+    #[schema(value_type = Option<i64>, example = 5)]
+    #[serde(default)]
+    pub tenant_id: Input,
+}
+
+/// What the body asks to change, before it is checked against the user and the tenants.
+struct RequestedChanges {
+    password: Option<String>,
+    role: Option<Role>,
+    tenant_id: Option<i64>,
+}
+
+/// Changes a user's password, role or tenant. Any of them ends the user's current
+/// tokens on their very next request.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = i64, Path)),
+    request_body = UpdateUserBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(DataBody<UserResource>)),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The last super admin cannot be demoted (`user.last_super_admin`)", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "Password checks are saturated (`auth.busy`)", body = ErrorBody),
+    )
+)]
+#[put("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    _admin: SuperAdmin,
+    locale: Locale,
+    path: web::Path<i64>,
+    body: JsonObject<UpdateUserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let user = state
+        .db(move |conn| Ok(users::find(conn, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(Resource::User))?;
+    let requested = parse(&body, &user.email, locale)?;
+    let password_hash = match requested.password.clone() {
+        Some(password) => Some(
+            state
+                .hashing
+                .run(move || password::hash(&password))
+                .await?
+                .map_err(ApiError::internal)?,
+        ),
+        None => None,
+    };
+    let now = state.clock.now().naive_utc();
+    let updated = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                Ok(apply(
+                    conn,
+                    id,
+                    &requested,
+                    password_hash.clone(),
+                    locale,
+                    now,
+                ))
+            })?
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DataBody::with_message(
+        UserResource::from(&updated),
+        "User updated successfully",
+    )))
+}
+
+fn parse(body: &UpdateUserBody, email: &str, locale: Locale) -> Result<RequestedChanges, ApiError> {
+    let mut errors = FieldErrors::default();
+    let email = Email::parse(email).ok();
+    let password = body
+        .password
+        .exact_string("password", &mut errors)
+        .and_then(|raw| match parse_password(&raw, email.as_ref()) {
+            Ok(password) => Some(password),
+            Err(msg) => {
+                errors.add("password", msg);
+                None
+            }
+        });
+    let role = crate::input::optional(&body.role, "role", &mut errors, Role::parse);
+    let tenant_id = body.tenant_id.integer("tenant_id", &mut errors);
+    errors.into_result(locale)?;
+    Ok(RequestedChanges {
+        password,
+        role,
+        tenant_id,
+    })
+}
+
+/// Checks the requested role and tenant against the user as it stands, in the
+/// transaction that changes it. The outer `Result` is the database's, the inner the request's.
+fn apply(
+    conn: &mut DbConnection,
+    id: i64,
+    requested: &RequestedChanges,
+    password_hash: Option<String>,
+    locale: Locale,
+    now: chrono::NaiveDateTime,
+) -> Result<users::User, ApiError> {
+    let user = users::find(conn, id)?.ok_or_else(|| ApiError::not_found(Resource::User))?;
+    let current_role = Role::parse(&user.role).map_err(|_| ApiError::internal("stored role"))?;
+    let role = requested.role.unwrap_or(current_role);
+    let mut errors = FieldErrors::default();
+    let tenant_id = match (role, requested.tenant_id) {
+        (Role::SuperAdmin, Some(_)) => {
+            errors.add("tenant_id", Msg::Prohibited);
+            None
+        }
+        (Role::SuperAdmin, None) => None,
+        (Role::TenantUser, Some(tenant)) => {
+            if tenants::find(conn, &TenantKey::Id(tenant))?.is_none() {
+                errors.add("tenant_id", Msg::TenantMissing);
+            }
+            Some(tenant)
+        }
+        (Role::TenantUser, None) => {
+            if user.tenant_id.is_none() {
+                errors.add("tenant_id", Msg::Required);
+            }
+            user.tenant_id
+        }
+    };
+    errors.into_result(locale)?;
+    if current_role == Role::SuperAdmin
+        && role != Role::SuperAdmin
+        && users::count_super_admins(conn)? <= 1
+    {
+        return Err(ApiError::conflict(
+            "user.last_super_admin",
+            "Relevo needs at least one super admin; promote another user first",
+        ));
+    }
+    let changes = UserChanges {
+        password_hash,
+        role: (role != current_role).then(|| role.as_str().to_string()),
+        tenant_id: (tenant_id != user.tenant_id).then_some(tenant_id),
+    };
+    if changes.is_empty() {
+        return Ok(user);
+    }
+    users::update(conn, id, &changes, now)?.ok_or_else(|| ApiError::not_found(Resource::User))
+}
