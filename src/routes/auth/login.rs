@@ -60,6 +60,7 @@ pub async fn login(
     body: JsonObject<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let credentials = Credentials::parse(&body, locale)?;
+    let admission = state.hashing.admit()?;
     let attempt = LoginAttempt::new(&credentials.email, client.0);
     let now = state.clock.now().naive_utc();
 
@@ -83,8 +84,7 @@ pub async fn login(
 
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
     let password = credentials.password;
-    let verified = state
-        .hashing
+    let verified = admission
         .run(move || {
             password::verify(
                 &password,

@@ -1,0 +1,83 @@
+//! What Relevo knows of an instance's link to WhatsApp.
+
+use crate::i18n::Msg;
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Registered by hand and never checked against Evolution.
+    Unknown,
+    /// Waiting for a QR scan or reconnecting.
+    Connecting,
+    Connected,
+    /// Closed, logged out or banned: it cannot send until paired again.
+    Disconnected,
+    /// Evolution no longer has it, or provisioning failed half-way.
+    Error,
+}
+
+impl ConnectionStatus {
+    pub const ALL: [ConnectionStatus; 5] = [
+        Self::Unknown,
+        Self::Connecting,
+        Self::Connected,
+        Self::Disconnected,
+        Self::Error,
+    ];
+    pub const NAMES: &'static [&'static str] = &[
+        "unknown",
+        "connecting",
+        "connected",
+        "disconnected",
+        "error",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == raw)
+            .ok_or(Msg::OneOf(Self::NAMES))
+    }
+
+    /// A stored value; anything unexpected reads as `unknown`.
+    pub fn from_stored(raw: &str) -> Self {
+        Self::parse(raw).unwrap_or(Self::Unknown)
+    }
+
+    /// Whether an instance in this state may be handed to a sender (SPEC §6).
+    pub fn may_send(self) -> bool {
+        !matches!(self, Self::Disconnected | Self::Error)
+    }
+}
+
+impl std::fmt::Display for ConnectionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_only_live_states_may_send() {
+        for status in ConnectionStatus::ALL {
+            assert_eq!(ConnectionStatus::parse(status.as_str()), Ok(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+        }
+        assert!(ConnectionStatus::parse("open").is_err());
+        assert_eq!(ConnectionStatus::from_stored("???"), ConnectionStatus::Unknown);
+        assert!(ConnectionStatus::Connected.may_send() && ConnectionStatus::Unknown.may_send());
+        assert!(!ConnectionStatus::Disconnected.may_send() && !ConnectionStatus::Error.may_send());
+    }
+}
