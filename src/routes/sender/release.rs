@@ -31,9 +31,15 @@ pub struct ReleaseResult {
     /// Released in total for this claim.
     #[schema(example = 1)]
     pub released: i32,
-    /// Given back to the instance by this call (0 when repeated).
+    /// Given back by this call (0 when repeated): to the instance's count today, and to
+    /// the history and the credits. 0 for a claim counted before a reset-counter of its
+    /// instance (`counted_before_reset`): the reset already restored the whole quota, so
+    /// the release is only recorded (in `released`, the history and the credits).
     #[schema(example = 1)]
     pub given_back: i32,
+    /// The instance's counter was reset after this claim was made.
+    #[schema(example = false)]
+    pub counted_before_reset: bool,
     #[schema(example = 1)]
     pub instance_id: i64,
     /// The instance's counter after the release; absent if the instance was deleted.
@@ -121,12 +127,13 @@ async fn run_release(
             Ok(outcome)
         })
         .await?;
-    let (claim, given_back, usage) = match outcome {
+    let (claim, given_back, counted_before_reset, usage) = match outcome {
         ReleaseOutcome::Released {
             claim,
             given_back,
+            counted_before_reset,
             usage,
-        } => (claim, given_back, usage),
+        } => (claim, given_back, counted_before_reset, usage),
         ReleaseOutcome::NotFound => return Err(ApiError::not_found(Resource::Claim)),
         ReleaseOutcome::DayOver(claim) => {
             return Err(ApiError::conflict(
@@ -147,6 +154,7 @@ async fn run_release(
         granted: claim.granted,
         released: claim.released,
         given_back,
+        counted_before_reset,
         instance_id: claim.instance_id,
         messages_sent_today: usage.map(|usage| usage.sent),
         remaining_quota: usage.map(|usage| usage.remaining()),
