@@ -11,7 +11,9 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{postgres_admin_url, Backend, Reply, TestApp};
+use relevo::db::DbConnectionManager;
+
+use crate::helpers::{postgres_admin_url, test_settings, Backend, Reply, TestApp, TestDatabase};
 use crate::spawn_or_skip;
 
 const CLAIMS: usize = 240;
@@ -222,4 +224,49 @@ async fn a_database_that_is_down_is_503_with_retry_after_until_it_is_back() {
         .await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     assert_eq!(back.body["data"]["replayed"], false);
+}
+
+/// A connection whose session the server ended is dropped when it goes back to the
+/// pool, not handed to the next request: the pool here does not even ping on checkout.
+#[tokio::test]
+async fn a_connection_the_server_ended_is_dropped_by_the_pool() {
+    let Some(database) = TestDatabase::create(Backend::Postgres) else {
+        return;
+    };
+    tokio::task::spawn_blocking(move || {
+        let TestDatabase::Postgres { name, url } = &database else {
+            unreachable!("a PostgreSQL database was asked for")
+        };
+        let manager = DbConnectionManager::new(&test_settings(url, &[]));
+        let pool = diesel::r2d2::Pool::builder()
+            .max_size(1)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .build(manager)
+            .unwrap();
+        let mut conn = pool.get().unwrap();
+        let mut admin = PgConnection::establish(&postgres_admin_url()).unwrap();
+        admin
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .unwrap();
+
+        let error = diesel::sql_query("SELECT 1")
+            .execute(&mut *conn)
+            .unwrap_err();
+        drop(conn);
+
+        assert!(relevo::db::is_connection_lost(&error), "{error:?}");
+        assert_eq!(
+            pool.state().connections,
+            0,
+            "the broken connection was kept"
+        );
+        diesel::sql_query("SELECT 1")
+            .execute(&mut *pool.get().unwrap())
+            .expect("a fresh connection");
+    })
+    .await
+    .unwrap();
 }

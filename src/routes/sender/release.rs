@@ -63,7 +63,9 @@ pub struct ReleaseResult {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The claim's day is over (`sender.release_day_over`)", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/tenants/{tenant}/sender/claims/{claim_id}/release")]
@@ -88,7 +90,9 @@ pub async fn release_claim(
         (status = 200, body = inline(DataBody<ReleaseResult>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/tenant/sender/claims/{claim_id}/release")]

@@ -8,9 +8,10 @@ use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
-/// Sets today's counter (in the tenant's time zone) back to 0. This starts a new count:
-/// claims made before it can no longer be released against it, so no more than the
-/// daily limit is granted after a reset.
+/// Sets today's counter (in the tenant's time zone) back to 0.
+///
+/// This starts a new count: claims made before it can no longer be released against it,
+/// so no more than the daily limit is granted after a reset.
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
