@@ -337,6 +337,8 @@ struct ChaosLog {
     claims: Vec<SeenClaim>,
     /// `(claim_id, given_back)` of every release.
     releases: Vec<(String, i64)>,
+    /// Releases of claims made before their instance's last reset.
+    after_reset: usize,
     replies: Vec<Reply>,
 }
 
@@ -407,7 +409,9 @@ async fn admin_changes_during_claims_never_grant_past_the_limit_in_force(backend
 
     let mut seen = Vec::new();
     let mut given_back: HashMap<String, i64> = HashMap::new();
+    let mut after_reset = 0;
     for log in logs {
+        after_reset += log.after_reset;
         for reply in &log.replies {
             assert!(
                 [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS].contains(&reply.status),
@@ -421,6 +425,11 @@ async fn admin_changes_during_claims_never_grant_past_the_limit_in_force(backend
         }
         seen.extend(log.claims);
     }
+    eprintln!(
+        "{} grants, {after_reset} releases after a reset",
+        seen.len()
+    );
+    assert!(after_reset > 0, "no release met a reset");
     assert!(
         seen.len() > 100,
         "too few grants to prove anything: {}",
@@ -559,6 +568,9 @@ async fn release_for_chaos(
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let back = reply.body["data"]["given_back"].as_i64().unwrap();
     log.releases.push((claim_id.to_string(), back));
+    if reply.body["data"]["counted_before_reset"] == true {
+        log.after_reset += 1;
+    }
 }
 
 /// Applies one instance's plan in order, each change once the claims have made the
