@@ -210,7 +210,9 @@ impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match &error {
-            _ if crate::db::is_transient(&error) => Self::database_unavailable(error),
+            _ if crate::db::is_transient(&error) || crate::db::is_connection_lost(&error) => {
+                Self::database_unavailable(error)
+            }
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::conflict(
                 "resource.conflict",
                 "The resource was changed by another request; try again.",

@@ -34,6 +34,8 @@ pub struct Claim {
     pub sender_token_id: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The instance's count the claim was made in (see [`Instance::counter_epoch`]).
+    pub counter_epoch: i32,
 }
 
 #[derive(Insertable)]
@@ -51,6 +53,7 @@ struct NewClaim<'a> {
     sender_token_id: Option<i64>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    counter_epoch: i32,
 }
 
 /// A claim as the sender asked for it, already validated.
@@ -174,8 +177,9 @@ fn claim_in_one_statement(
                        p.usage_date AS claim_date), \
          logged AS ( \
              INSERT INTO claims (public_id, tenant_id, instance_id, usage_date, requested, granted, \
-                                 strategy, idempotency_key, sender_token_id, created_at, updated_at) \
-             SELECT $5, $1, id, claim_date, $3, granted, $6, $7, $8, $4, $4 FROM counted \
+                                 strategy, idempotency_key, sender_token_id, created_at, updated_at, \
+                                 counter_epoch) \
+             SELECT $5, $1, id, claim_date, $3, granted, $6, $7, $8, $4, $4, counter_epoch FROM counted \
              RETURNING id AS claim_row_id), \
          totals AS ( \
              INSERT INTO instance_daily_usage (instance_id, usage_date, tenant_id, granted, released, updated_at) \
@@ -212,6 +216,7 @@ fn claim_in_one_statement(
             sender_token_id: request.sender_token_id,
             created_at: request.now,
             updated_at: request.now,
+            counter_epoch: row.instance.counter_epoch,
         };
         ClaimOutcome::Granted(claim, row.instance)
     }))
@@ -291,12 +296,20 @@ fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryRe
         sender_token_id: request.sender_token_id,
         created_at: request.now,
         updated_at: request.now,
+        counter_epoch: instance.counter_epoch,
     };
     let claim = on_backend!(conn, |c| diesel::insert_into(claims::table)
         .values(&new_claim)
         .returning(Claim::as_returning())
         .get_result(c))?;
-    add_daily_usage(conn, &instance, usage.date, granted, 0, request.now)?;
+    add_daily_usage(
+        conn,
+        (instance.id, instance.tenant_id),
+        usage.date,
+        granted,
+        0,
+        request.now,
+    )?;
     if let Some(recipient) = &request.recipient {
         route_recipient(conn, request.tenant_id, recipient, instance.id, request.now)?;
     }
@@ -438,9 +451,10 @@ fn route_recipient(
         .execute(c))
 }
 
+/// Adds to the daily totals of `(instance_id, tenant_id)`.
 fn add_daily_usage(
     conn: &mut DbConnection,
-    instance: &Instance,
+    (instance_id, tenant_id): (i64, i64),
     date: NaiveDate,
     granted: i32,
     released: i32,
@@ -448,9 +462,9 @@ fn add_daily_usage(
 ) -> QueryResult<usize> {
     use instance_daily_usage as usage;
     let row = (
-        usage::instance_id.eq(instance.id),
+        usage::instance_id.eq(instance_id),
         usage::usage_date.eq(date),
-        usage::tenant_id.eq(instance.tenant_id),
+        usage::tenant_id.eq(tenant_id),
         usage::granted.eq(granted),
         usage::released.eq(released),
         usage::updated_at.eq(now),
@@ -474,6 +488,9 @@ pub enum ReleaseOutcome {
     Released {
         claim: Claim,
         given_back: i32,
+        /// The instance's counter was reset after the claim: the release is recorded
+        /// (log, history, credits) but gives nothing back to the new count.
+        counted_before_reset: bool,
         usage: Option<DailyUsage>,
     },
     NotFound,
@@ -483,9 +500,10 @@ pub enum ReleaseOutcome {
     MoreThanGranted(Claim),
 }
 
-/// Records that `unsent` messages of a claim (all of them when `None`) were not sent,
-/// and gives the difference to what was already released back to the instance.
-/// Repeating a release gives nothing back twice.
+/// Records that `unsent` messages of a claim (all of them when `None`) were not sent:
+/// the difference to what was already released leaves the log's daily totals (history
+/// and credits, also for a deleted instance) and goes back to the instance's count,
+/// if the claim belongs to that count. Repeating a release gives nothing back twice.
 pub fn release_claim(
     conn: &mut DbConnection,
     tenant_id: i64,
@@ -518,41 +536,53 @@ pub fn release_claim(
         if unsent > claim.granted {
             return Ok(ReleaseOutcome::MoreThanGranted(claim));
         }
-        let given_back = (unsent - claim.released).max(0);
+        let newly_released = (unsent - claim.released).max(0);
+        // Locked before deciding, so that a reset-counter cannot slip in between.
         let instance = find_instance_for_update(conn, claim.instance_id)?;
-        if given_back == 0 {
-            return Ok(ReleaseOutcome::Released {
-                claim,
-                given_back,
-                usage: instance.map(|instance| instance.usage_on(today)),
-            });
+        let counted_before_reset = instance
+            .as_ref()
+            .is_some_and(|instance| instance.counter_epoch != claim.counter_epoch);
+        // The claim's messages stand in the counter only while it is the count the
+        // claim was made in, on the claim's day.
+        let in_count = instance.as_ref().map(|instance| {
+            !counted_before_reset && instance.usage_on(today).date == claim.usage_date
+        });
+        let given_back = match in_count {
+            Some(false) => 0,
+            Some(true) | None => newly_released,
+        };
+        if newly_released > 0 {
+            diesel::update(claims::table.find(claim.id))
+                .set((claims::released.eq(unsent), claims::updated_at.eq(now)))
+                .execute(conn)?;
+            claim.released = unsent;
+            claim.updated_at = now;
+            diesel::insert_into(claim_releases::table)
+                .values((
+                    claim_releases::claim_id.eq(claim.id),
+                    claim_releases::released.eq(newly_released),
+                    claim_releases::created_at.eq(now),
+                ))
+                .execute(conn)?;
+            add_daily_usage(
+                conn,
+                (claim.instance_id, claim.tenant_id),
+                claim.usage_date,
+                0,
+                newly_released,
+                now,
+            )?;
         }
-        diesel::update(claims::table.find(claim.id))
-            .set((claims::released.eq(unsent), claims::updated_at.eq(now)))
-            .execute(conn)?;
-        claim.released = unsent;
-        claim.updated_at = now;
-        diesel::insert_into(claim_releases::table)
-            .values((
-                claim_releases::claim_id.eq(claim.id),
-                claim_releases::released.eq(given_back),
-                claim_releases::created_at.eq(now),
-            ))
-            .execute(conn)?;
         let usage = match instance {
             Some(mut instance) => {
-                let usage = instance.usage_on(today);
-                // A counter reset since the claim has already given everything back.
-                let sent = (usage.sent - given_back).max(0);
-                diesel::update(whatsapp_instances::table.find(instance.id))
-                    .set((
-                        whatsapp_instances::messages_sent_today.eq(sent),
-                        whatsapp_instances::last_reset_date.eq(usage.date),
-                    ))
-                    .execute(conn)?;
-                instance.messages_sent_today = sent;
-                instance.last_reset_date = usage.date;
-                add_daily_usage(conn, &instance, claim.usage_date, 0, given_back, now)?;
+                if in_count == Some(true) && given_back > 0 {
+                    let usage = instance.usage_on(today);
+                    let sent = (usage.sent - given_back).max(0);
+                    diesel::update(whatsapp_instances::table.find(instance.id))
+                        .set(whatsapp_instances::messages_sent_today.eq(sent))
+                        .execute(conn)?;
+                    instance.messages_sent_today = sent;
+                }
                 Some(instance.usage_on(today))
             }
             None => None,
@@ -560,6 +590,7 @@ pub fn release_claim(
         Ok(ReleaseOutcome::Released {
             claim,
             given_back,
+            counted_before_reset,
             usage,
         })
     })

@@ -40,6 +40,9 @@ pub struct Instance {
     pub qr_code_base64: Option<String>,
     pub pairing_code: Option<String>,
     pub qr_updated_at: Option<NaiveDateTime>,
+    /// Which count of the day `messages_sent_today` is: every reset-counter starts a new
+    /// one, and a claim keeps the number of the count it was made in.
+    pub counter_epoch: i32,
 }
 
 impl Instance {
@@ -84,8 +87,6 @@ pub struct InstanceChanges {
     pub evolution_api_key_encrypted: Option<String>,
     pub evolution_api_url: Option<Option<String>>,
     pub daily_message_limit: Option<i32>,
-    pub messages_sent_today: Option<i32>,
-    pub last_reset_date: Option<NaiveDate>,
     pub is_active: Option<bool>,
     pub notes: Option<Option<String>>,
     pub priority: Option<i32>,
@@ -231,6 +232,28 @@ pub fn update(
         .set(changes)
         .returning(Instance::as_returning())
         .get_result(c))
+}
+
+/// Starts a new count for `today`: the counter goes back to 0 and its epoch moves on,
+/// so that claims of the old count can no longer be released against the new one.
+/// `None` when the instance no longer exists.
+pub fn reset_counter(
+    conn: &mut DbConnection,
+    id: i64,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Instance>> {
+    use whatsapp_instances::{counter_epoch, last_reset_date, messages_sent_today, updated_at};
+    on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))
+        .set((
+            messages_sent_today.eq(0),
+            last_reset_date.eq(today),
+            counter_epoch.eq(counter_epoch + 1),
+            updated_at.eq(now),
+        ))
+        .returning(Instance::as_returning())
+        .get_result(c)
+        .optional())
 }
 
 /// Flips `is_active` in the database itself, so two concurrent toggles both count.

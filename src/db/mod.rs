@@ -79,6 +79,37 @@ pub fn is_transient(error: &diesel::result::Error) -> bool {
     }
 }
 
+/// The connection to the database was lost or never worked: the database is down or
+/// restarting, or an administrator ended the session. Whether the request's statements
+/// took effect is unknown (a lost `COMMIT` may have committed), so it is not retried
+/// here; the caller answers 503 and the client retries with its idempotency key.
+/// The connection is left broken, and the pool discards it.
+pub fn is_connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    // libpq's own words when the server went away (diesel reports some of these as
+    // `Unknown`), and the server's when it ends a session itself (SQLSTATE 57P0x).
+    const LOST: [&str; 7] = [
+        "server closed the connection",
+        "terminating connection",
+        "no connection to the server",
+        "could not receive data from server",
+        "could not send data to server",
+        "connection to server was lost",
+        "SSL connection has been closed",
+    ];
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => LOST.iter().any(|words| info.message().contains(words)),
+        Error::RollbackErrorOnCommit { commit_error, .. } => is_connection_lost(commit_error),
+        // A transaction whose connection failed mid-way (its rollback failed too).
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
 fn transaction_once<T>(
     conn: &mut DbConnection,
     work: &mut impl FnMut(&mut DbConnection) -> QueryResult<T>,

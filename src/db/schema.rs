@@ -60,6 +60,7 @@ diesel::table! {
         qr_code_base64 -> Nullable<Text>,
         pairing_code -> Nullable<Text>,
         qr_updated_at -> Nullable<Timestamp>,
+        counter_epoch -> Integer,
     }
 }
 
@@ -98,6 +99,7 @@ diesel::table! {
         sender_token_id -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        counter_epoch -> Integer,
     }
 }
 

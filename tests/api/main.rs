@@ -16,6 +16,8 @@ mod provisioning;
 mod request_errors;
 mod sender;
 mod sender_concurrency;
+mod sender_outages;
+mod sender_quota;
 mod sender_tokens;
 mod tenants;
 mod users;

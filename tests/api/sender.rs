@@ -360,7 +360,8 @@ async fn a_release_gives_back_unsent_messages_once(backend: Backend) {
     assert_eq!(
         two.body["data"],
         json!({"claim_id": claim_id, "granted": 3, "released": 2, "given_back": 2,
-               "instance_id": ids[0], "messages_sent_today": 1, "remaining_quota": 9})
+               "counted_before_reset": false, "instance_id": ids[0],
+               "messages_sent_today": 1, "remaining_quota": 9})
     );
     assert_eq!(again.body["data"]["given_back"], 0);
     assert_eq!(again.body["data"]["messages_sent_today"], 1);

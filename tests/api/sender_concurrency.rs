@@ -3,14 +3,15 @@
 //! messages, releases and duplicated requests in the middle.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use diesel::prelude::*;
 use futures_util::future::join_all;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{Backend, Reply, TestApp};
+use crate::helpers::{instance_path, Backend, Reply, TestApp};
 use crate::spawn_or_skip;
 
 both_backends!(
@@ -18,6 +19,7 @@ both_backends!(
     exactly_the_capacity_is_granted_when_demand_exceeds_it,
     waiting_claimers_never_deadlock_at_exhaustion,
     counts_releases_and_replays_never_overshoot_nor_lose_a_message,
+    admin_changes_during_claims_never_grant_past_the_limit_in_force,
 );
 
 /// A tenant with one instance per limit, and its sender token.
@@ -274,4 +276,389 @@ async fn drain(app: &TestApp, tenant: i64, token: &str) -> i64 {
             other => panic!("drain failed with {other}: {}", reply.body),
         }
     }
+}
+
+/// What an instance is between two admin changes.
+#[derive(Clone, Copy, Debug)]
+struct InstanceState {
+    limit: i64,
+    active: bool,
+    deleted: bool,
+    epoch: i32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum AdminChange {
+    Reset,
+    Limit(i64),
+    Toggle,
+    Delete,
+}
+
+/// One instance's states in order, each with when it may have begun: the state after
+/// change `k` took effect somewhere within that change's request.
+struct InstanceHistory {
+    states: Vec<(InstanceState, Option<(Instant, Instant)>)>,
+}
+
+impl InstanceHistory {
+    /// The states the instance may have been in at some moment between `from` and
+    /// `to`: state `k` holds from (at the earliest) the start of change `k` to (at the
+    /// latest) the end of change `k + 1`.
+    fn possible(&self, from: Instant, to: Instant) -> Vec<InstanceState> {
+        let mut states = Vec::new();
+        for (k, (state, began)) in self.states.iter().enumerate() {
+            let earliest_start = began.map(|(start, _)| start);
+            let latest_end = self
+                .states
+                .get(k + 1)
+                .and_then(|(_, next)| next.map(|(_, end)| end));
+            if earliest_start.is_none_or(|start| start <= to)
+                && latest_end.is_none_or(|end| end >= from)
+            {
+                states.push(*state);
+            }
+        }
+        states
+    }
+}
+
+/// A granted claim as its sender saw it.
+struct SeenClaim {
+    claim_id: String,
+    instance: i64,
+    counter_after: i64,
+    sent_at: Instant,
+    answered_at: Instant,
+}
+
+#[derive(Default)]
+struct ChaosLog {
+    claims: Vec<SeenClaim>,
+    /// `(claim_id, given_back)` of every release.
+    releases: Vec<(String, i64)>,
+    /// Releases of claims made before their instance's last reset.
+    after_reset: usize,
+    replies: Vec<Reply>,
+}
+
+const CHAOS_WORKERS: usize = 32;
+const CHAOS_STEPS: usize = 12;
+
+/// 32 workers claim through two applications (the one-statement claim, a sticky
+/// recipient and `priority`, so every claim path) and release some of their claims a few
+/// steps later, while admins reset counters, lower and raise limits, toggle and delete
+/// instances. Every granted claim must fit a state its instance was in during the
+/// request (active, not deleted, counter within that state's limit, same count); per
+/// count, what was granted minus what was given back stays within the limit; counters
+/// equal their log, and the daily totals equal the log, deleted instance included.
+async fn admin_changes_during_claims_never_grant_past_the_limit_in_force(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let limits = [30, 24, 20, 24, 16];
+    let (tenant, ids, token) = tenant_with_capacity(&app, &limits).await;
+    let apps = [app.twin().await, app];
+    let total = CHAOS_WORKERS * CHAOS_STEPS;
+    let at = |share: usize| total * share / 100;
+    use AdminChange::*;
+    let plans: [Vec<(usize, AdminChange)>; 5] = [
+        vec![],
+        vec![
+            (at(10), Reset),
+            (at(25), Reset),
+            (at(40), Reset),
+            (at(55), Reset),
+            (at(70), Reset),
+            (at(85), Reset),
+        ],
+        vec![
+            (at(8), Limit(4)),
+            (at(20), Limit(40)),
+            (at(35), Limit(2)),
+            (at(45), Reset),
+            (at(50), Limit(28)),
+            (at(65), Limit(6)),
+            (at(80), Reset),
+            (at(82), Limit(18)),
+        ],
+        vec![
+            (at(5), Toggle),
+            (at(15), Toggle),
+            (at(30), Reset),
+            (at(32), Toggle),
+            (at(48), Toggle),
+            (at(60), Limit(8)),
+            (at(62), Reset),
+            (at(75), Toggle),
+            (at(90), Toggle),
+        ],
+        vec![(at(12), Reset), (at(45), Delete)],
+    ];
+    let (progress, watch) = tokio::sync::watch::channel(0usize);
+
+    let workers =
+        join_all((0..CHAOS_WORKERS).map(|w| chaos_worker(&apps, tenant, &token, w, &progress)));
+    let admins = join_all(
+        ids.iter()
+            .zip(limits)
+            .zip(&plans)
+            .map(|((&id, limit), plan)| {
+                admin_changes(&apps[1], tenant, id, limit, plan, watch.clone())
+            }),
+    );
+    let (logs, histories) = futures_util::join!(workers, admins);
+
+    let mut seen = Vec::new();
+    let mut given_back: HashMap<String, i64> = HashMap::new();
+    let mut after_reset = 0;
+    for log in logs {
+        after_reset += log.after_reset;
+        for reply in &log.replies {
+            assert!(
+                [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS].contains(&reply.status),
+                "unexpected {}: {}",
+                reply.status,
+                reply.body
+            );
+        }
+        for (claim_id, back) in log.releases {
+            *given_back.entry(claim_id).or_default() += back;
+        }
+        seen.extend(log.claims);
+    }
+    eprintln!(
+        "{} grants, {after_reset} releases after a reset",
+        seen.len()
+    );
+    assert!(after_reset > 0, "no release met a reset");
+    assert!(
+        seen.len() > 100,
+        "too few grants to prove anything: {}",
+        seen.len()
+    );
+    let logged = claim_log(&apps[0]);
+    let histories: HashMap<i64, InstanceHistory> = ids.iter().copied().zip(histories).collect();
+
+    for claim in &seen {
+        let (_, _, _, epoch) = logged[&claim.claim_id];
+        let states = histories[&claim.instance].possible(claim.sent_at, claim.answered_at);
+        assert!(
+            states.iter().any(|state| state.active
+                && !state.deleted
+                && state.epoch == epoch
+                && claim.counter_after <= state.limit),
+            "claim {} left instance {} at {} in count {epoch}, which no state it may have met allows: {states:?}",
+            claim.claim_id,
+            claim.instance,
+            claim.counter_after
+        );
+    }
+    // Per count: granted minus given back never exceeds the largest limit it had.
+    let mut per_count: HashMap<(i64, i32), i64> = HashMap::new();
+    for (claim_id, (instance, granted, _, epoch)) in &logged {
+        let back = given_back.get(claim_id).copied().unwrap_or(0);
+        *per_count.entry((*instance, *epoch)).or_default() += granted - back;
+    }
+    for ((instance, epoch), net) in per_count {
+        let largest = histories[&instance]
+            .states
+            .iter()
+            .filter(|(state, _)| state.epoch == epoch)
+            .map(|(state, _)| state.limit)
+            .max()
+            .unwrap();
+        assert!(
+            net <= largest,
+            "instance {instance} granted {net} net in count {epoch}, over its limit {largest}"
+        );
+    }
+    // Each counter is its current count's log; the daily totals are the whole log.
+    for row in apps[0].instance_rows() {
+        let net: i64 = logged
+            .values()
+            .filter(|(instance, _, _, epoch)| *instance == row.id && *epoch == row.counter_epoch)
+            .map(|(_, granted, released, _)| granted - released)
+            .sum();
+        assert_eq!(
+            i64::from(row.messages_sent_today),
+            net,
+            "instance {}",
+            row.id
+        );
+    }
+    let deleted = ids[4];
+    assert!(apps[0].instance_rows().iter().all(|row| row.id != deleted));
+    for &instance in &ids {
+        let (granted, released) = logged
+            .values()
+            .filter(|(id, ..)| *id == instance)
+            .fold((0, 0), |(g, r), (_, granted, released, _)| {
+                (g + granted, r + released)
+            });
+        assert_eq!(
+            daily_totals(&apps[0], instance),
+            (granted, released),
+            "instance {instance}"
+        );
+    }
+}
+
+async fn chaos_worker(
+    apps: &[TestApp; 2],
+    tenant: i64,
+    token: &str,
+    w: usize,
+    progress: &tokio::sync::watch::Sender<usize>,
+) -> ChaosLog {
+    let mut log = ChaosLog::default();
+    let mut held: Vec<Option<String>> = Vec::new();
+    for step in 0..CHAOS_STEPS {
+        let mut body =
+            json!({"count": 1 + (w + step) % 3, "idempotency_key": format!("c{w}-{step}")});
+        match (w + step) % 4 {
+            0 => body["strategy"] = json!("priority"),
+            1 => body["recipient"] = json!(format!("+5731000{:05}", w)),
+            _ => {}
+        }
+        let app = &apps[(w + step) % 2];
+        let sent_at = Instant::now();
+        let reply = app.claim(tenant, token, body).await;
+        let answered_at = Instant::now();
+        progress.send_modify(|n| *n += 1);
+        held.push(None);
+        if reply.status == StatusCode::OK {
+            let data = &reply.body["data"];
+            let claim_id = data["claim_id"].as_str().unwrap().to_string();
+            log.claims.push(SeenClaim {
+                claim_id: claim_id.clone(),
+                instance: data["instance"]["id"].as_i64().unwrap(),
+                counter_after: data["messages_sent_today"].as_i64().unwrap(),
+                sent_at,
+                answered_at,
+            });
+            held[step] = Some(claim_id);
+        }
+        log.replies.push(reply);
+        // Releases come a few steps late, so that resets fall in between.
+        if step >= 3 && (w + step).is_multiple_of(2) {
+            if let Some(claim_id) = held[step - 3].take() {
+                release_for_chaos(app, tenant, token, &claim_id, step, &mut log).await;
+            }
+        }
+    }
+    for claim_id in held.into_iter().flatten().filter(|_| w.is_multiple_of(3)) {
+        release_for_chaos(&apps[w % 2], tenant, token, &claim_id, w, &mut log).await;
+    }
+    log
+}
+
+async fn release_for_chaos(
+    app: &TestApp,
+    tenant: i64,
+    token: &str,
+    claim_id: &str,
+    n: usize,
+    log: &mut ChaosLog,
+) {
+    let body = if n.is_multiple_of(3) {
+        json!({})
+    } else {
+        json!({"count": 1})
+    };
+    let reply = app.release(tenant, token, claim_id, body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let back = reply.body["data"]["given_back"].as_i64().unwrap();
+    log.releases.push((claim_id.to_string(), back));
+    if reply.body["data"]["counted_before_reset"] == true {
+        log.after_reset += 1;
+    }
+}
+
+/// Applies one instance's plan in order, each change once the claims have made the
+/// given progress; answers the states the instance went through.
+async fn admin_changes(
+    app: &TestApp,
+    tenant: i64,
+    id: i64,
+    limit: i64,
+    plan: &[(usize, AdminChange)],
+    mut progress: tokio::sync::watch::Receiver<usize>,
+) -> InstanceHistory {
+    let mut state = InstanceState {
+        limit,
+        active: true,
+        deleted: false,
+        epoch: 0,
+    };
+    let mut history = InstanceHistory {
+        states: vec![(state, None)],
+    };
+    for &(after_claims, change) in plan {
+        progress
+            .wait_for(|done| *done >= after_claims)
+            .await
+            .expect("claims still running");
+        let path = instance_path(tenant, id);
+        let start = Instant::now();
+        let reply = match change {
+            AdminChange::Reset => admin_post(app, &format!("{path}/reset-counter")).await,
+            AdminChange::Limit(limit) => {
+                app.admin(
+                    Method::PUT,
+                    &path,
+                    Some(&json!({"daily_message_limit": limit})),
+                )
+                .await
+            }
+            AdminChange::Toggle => admin_post(app, &format!("{path}/toggle-active")).await,
+            AdminChange::Delete => app.admin(Method::DELETE, &path, None).await,
+        };
+        let end = Instant::now();
+        assert_eq!(reply.status, StatusCode::OK, "{change:?}: {}", reply.body);
+        match change {
+            AdminChange::Reset => state.epoch += 1,
+            AdminChange::Limit(limit) => state.limit = limit,
+            AdminChange::Toggle => state.active = reply.body["data"]["is_active"] == true,
+            AdminChange::Delete => state.deleted = true,
+        }
+        history.states.push((state, Some((start, end))));
+    }
+    history
+}
+
+async fn admin_post(app: &TestApp, path: &str) -> Reply {
+    app.admin(Method::POST, path, None).await
+}
+
+/// The send log by claim id: `(instance_id, granted, released, counter_epoch)`.
+fn claim_log(app: &TestApp) -> HashMap<String, (i64, i64, i64, i32)> {
+    use relevo::db::schema::claims;
+    claims::table
+        .select((
+            claims::public_id,
+            claims::instance_id,
+            claims::granted,
+            claims::released,
+            claims::counter_epoch,
+        ))
+        .load::<(String, i64, i32, i32, i32)>(&mut app.db())
+        .unwrap()
+        .into_iter()
+        .map(|(id, instance, granted, released, epoch)| {
+            (
+                id,
+                (instance, i64::from(granted), i64::from(released), epoch),
+            )
+        })
+        .collect()
+}
+
+/// `(granted, released)` of an instance's daily totals today.
+fn daily_totals(app: &TestApp, instance: i64) -> (i64, i64) {
+    use relevo::db::schema::instance_daily_usage::dsl::*;
+    let (g, r): (i32, i32) = instance_daily_usage
+        .filter(instance_id.eq(instance))
+        .select((granted, released))
+        .first(&mut app.db())
+        .unwrap_or((0, 0));
+    (i64::from(g), i64::from(r))
 }

@@ -10,7 +10,7 @@ use crate::db::claims::{self, Claim, ClaimOutcome, ClaimRequest};
 use crate::db::instances::Instance;
 use crate::db::{evolution_servers, DbConnection};
 use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
-use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input, JsonObject};
 use crate::routes::wire::{DataBody, Timestamp};
@@ -141,11 +141,12 @@ pub struct ClaimResult {
         (status = 200, body = inline(DataBody<ClaimResult>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "The tenant has no active instance (`whatsapp.no_active_instances`)", body = ErrorBody),
+        (status = 409, description = "The tenant has no active instance (`whatsapp.no_active_instances`), or the `idempotency_key` replays a claim whose instance was deleted since (`sender.claim_instance_deleted`, with the claim in `error_params`: `claim_id`, `granted`, `released`, `instance_id`, `usage_date`)", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, description = "Every instance used up its quota today (`whatsapp.no_instance_available`); `Retry-After` is the time to the tenant's midnight", body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
-        (status = 503, body = ErrorBody),
+        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`); the claim may or may not have been counted: retry with the same `idempotency_key`", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/tenants/{tenant}/sender/claim")]
@@ -170,7 +171,8 @@ pub async fn claim_instance(
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
-        (status = 503, body = ErrorBody),
+        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`); the claim may or may not have been counted: retry with the same `idempotency_key`", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/tenant/sender/claim")]
@@ -220,9 +222,7 @@ async fn run_claim(
     let (claim, instance, replayed) = match outcome {
         ClaimOutcome::Granted(claim, instance) => (claim, instance, false),
         ClaimOutcome::Replayed(claim, Some(instance)) => (claim, instance, true),
-        ClaimOutcome::Replayed(_, None) => {
-            return Err(ApiError::not_found(Resource::WhatsappInstance))
-        }
+        ClaimOutcome::Replayed(claim, None) => return Err(instance_deleted(&claim)),
         ClaimOutcome::NoneAvailable { any_active: false } => {
             return Err(ApiError::conflict(
                 "whatsapp.no_active_instances",
@@ -266,6 +266,22 @@ async fn run_claim(
         created_at: Timestamp(claim.created_at),
     };
     Ok(HttpResponse::Ok().json(DataBody::new(result)))
+}
+
+/// 409 for a replayed claim whose instance was deleted since: the sender cannot send
+/// through it, but learns the claim it made, to release it and claim again with a new key.
+fn instance_deleted(claim: &Claim) -> ApiError {
+    ApiError::conflict(
+        "sender.claim_instance_deleted",
+        "This idempotency key's claim was made on a WhatsApp instance that has been deleted since; release it and claim again with a new key",
+    )
+    .with_params(serde_json::json!({
+        "claim_id": claim.public_id,
+        "granted": claim.granted,
+        "released": claim.released,
+        "instance_id": claim.instance_id,
+        "usage_date": claim.usage_date,
+    }))
 }
 
 /// Undoes a claim the sender cannot use (its instance's key cannot be read): without

@@ -31,9 +31,15 @@ pub struct ReleaseResult {
     /// Released in total for this claim.
     #[schema(example = 1)]
     pub released: i32,
-    /// Given back to the instance by this call (0 when repeated).
+    /// Given back by this call (0 when repeated): to the instance's count today, and to
+    /// the history and the credits. 0 for a claim counted before a reset-counter of its
+    /// instance (`counted_before_reset`): the reset already restored the whole quota, so
+    /// the release is only recorded (in `released`, the history and the credits).
     #[schema(example = 1)]
     pub given_back: i32,
+    /// The instance's counter was reset after this claim was made.
+    #[schema(example = false)]
+    pub counted_before_reset: bool,
     #[schema(example = 1)]
     pub instance_id: i64,
     /// The instance's counter after the release; absent if the instance was deleted.
@@ -57,7 +63,9 @@ pub struct ReleaseResult {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The claim's day is over (`sender.release_day_over`)", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/tenants/{tenant}/sender/claims/{claim_id}/release")]
@@ -82,7 +90,9 @@ pub async fn release_claim(
         (status = 200, body = inline(DataBody<ReleaseResult>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice", body = ErrorBody,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 #[post("/tenant/sender/claims/{claim_id}/release")]
@@ -121,12 +131,13 @@ async fn run_release(
             Ok(outcome)
         })
         .await?;
-    let (claim, given_back, usage) = match outcome {
+    let (claim, given_back, counted_before_reset, usage) = match outcome {
         ReleaseOutcome::Released {
             claim,
             given_back,
+            counted_before_reset,
             usage,
-        } => (claim, given_back, usage),
+        } => (claim, given_back, counted_before_reset, usage),
         ReleaseOutcome::NotFound => return Err(ApiError::not_found(Resource::Claim)),
         ReleaseOutcome::DayOver(claim) => {
             return Err(ApiError::conflict(
@@ -147,6 +158,7 @@ async fn run_release(
         granted: claim.granted,
         released: claim.released,
         given_back,
+        counted_before_reset,
         instance_id: claim.instance_id,
         messages_sent_today: usage.map(|usage| usage.sent),
         remaining_quota: usage.map(|usage| usage.remaining()),

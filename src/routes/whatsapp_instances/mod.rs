@@ -313,6 +313,7 @@ mod tests {
             qr_code_base64: None,
             pairing_code: None,
             qr_updated_at: None,
+            counter_epoch: 0,
         }
     }
 

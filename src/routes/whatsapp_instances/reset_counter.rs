@@ -2,13 +2,16 @@ use actix_web::{post, web, HttpResponse};
 
 use super::{find_instance, tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
-use crate::db::instances::{self, InstanceChanges};
-use crate::error::{ApiError, ErrorBody};
+use crate::db::instances;
+use crate::error::{ApiError, ErrorBody, Resource};
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
 /// Sets today's counter (in the tenant's time zone) back to 0.
+///
+/// This starts a new count: claims made before it can no longer be released against it,
+/// so no more than the daily limit is granted after a reset.
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
@@ -28,15 +31,11 @@ pub async fn reset_counter(
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     find_instance(&state, tenant.id, id).await?;
     let today = tenant_today(&state, &tenant);
-    let changes = InstanceChanges {
-        messages_sent_today: Some(0),
-        last_reset_date: Some(today),
-        updated_at: Some(state.clock.now().naive_utc()),
-        ..InstanceChanges::default()
-    };
+    let now = state.clock.now().naive_utc();
     let reset = state
-        .db(move |conn| Ok(instances::update(conn, id, &changes)?))
-        .await?;
+        .db(move |conn| Ok(instances::reset_counter(conn, id, today, now)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
     let resource = InstanceResource::build(reset, &tenant, today, Detail::Summary)?;
     Ok(HttpResponse::Ok().json(DataBody::with_message(
         resource,

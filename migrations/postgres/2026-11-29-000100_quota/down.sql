@@ -1,0 +1,2 @@
+ALTER TABLE claims DROP COLUMN counter_epoch;
+ALTER TABLE whatsapp_instances DROP COLUMN counter_epoch;
