@@ -52,8 +52,12 @@ pub fn insert(conn: &mut DbConnection, new: &NewUser) -> QueryResult<User> {
         .get_result(c))
 }
 
-pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
-    diesel::delete(users::table.find(id)).execute(conn)
+/// Deletes the user; answers it as it was, or `None` when there was none.
+pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+    on_backend!(conn, |c| diesel::delete(users::table.find(id))
+        .returning(User::as_returning())
+        .get_result(c)
+        .optional())
 }
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
