@@ -237,8 +237,9 @@ async fn request_id(
                 .expect("a uuid is a valid header")
         });
     // Handlers read it to record it with the changes they make (the audit log).
-    req.extensions_mut()
-        .insert(RequestId(String::from_utf8_lossy(id.as_bytes()).into_owned()));
+    req.extensions_mut().insert(RequestId(
+        String::from_utf8_lossy(id.as_bytes()).into_owned(),
+    ));
     let mut response = next.call(req).await?;
     response.headers_mut().insert(name, id);
     Ok(response)

@@ -68,7 +68,10 @@ pub fn find_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<E
             .for_update()
             .first(pg)
             .optional(),
-        DbConnection::Sqlite(sqlite) => query.select(EvolutionServer::as_select()).first(sqlite).optional(),
+        DbConnection::Sqlite(sqlite) => query
+            .select(EvolutionServer::as_select())
+            .first(sqlite)
+            .optional(),
     }
 }
 

@@ -193,7 +193,9 @@ pub fn find_for_update(
             .for_update()
             .first(pg)
             .optional(),
-        DbConnection::Sqlite(sqlite) => query.select(Instance::as_select()).first(sqlite).optional(),
+        DbConnection::Sqlite(sqlite) => {
+            query.select(Instance::as_select()).first(sqlite).optional()
+        }
     }
 }
 

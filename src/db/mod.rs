@@ -62,10 +62,9 @@ pub fn write_transaction<T>(
     mut work: impl FnMut(&mut DbConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
     use diesel::connection::TransactionManager;
-    let depth = <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(
-        conn,
-    )
-    .transaction_depth()?;
+    let depth =
+        <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth()?;
     if depth.is_some() {
         return conn.transaction(|conn| work(conn));
     }

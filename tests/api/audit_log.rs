@@ -28,6 +28,7 @@ both_backends!(
     only_super_admins_read_the_audit_log,
     filters_narrow_the_log_and_pages_run_newest_first,
     invalid_filters_are_all_listed,
+    a_write_transaction_inside_another_joins_it,
 );
 
 async fn audit_log(app: &TestApp, query: &str) -> Reply {
@@ -121,8 +122,12 @@ async fn a_session_of_admin_work_is_recorded_change_by_change(backend: Backend) 
     let instance_url = instance_path(tenant, instance);
     let tokens = format!("/api/v1/tenants/{tenant}/sender-tokens");
     replies.push(
-        app.admin(Method::PUT, &instance_url, Some(&json!({"daily_message_limit": 1500})))
-            .await,
+        app.admin(
+            Method::PUT,
+            &instance_url,
+            Some(&json!({"daily_message_limit": 1500})),
+        )
+        .await,
     );
     replies.push(
         app.admin(Method::POST, &format!("{instance_url}/toggle-active"), None)
@@ -232,7 +237,10 @@ async fn a_session_of_admin_work_is_recorded_change_by_change(backend: Backend) 
     assert_eq!(limit["target_id"], instance);
     assert_eq!(limit["before"]["daily_message_limit"], 1000);
     assert_eq!(limit["after"]["daily_message_limit"], 1500);
-    assert_eq!(by_action("instance.deactivated")["after"]["is_active"], false);
+    assert_eq!(
+        by_action("instance.deactivated")["after"]["is_active"],
+        false
+    );
     let server_updated = by_action("evolution_server.updated");
     assert_eq!(server_updated["tenant_id"], Value::Null);
     assert_eq!(
@@ -245,7 +253,10 @@ async fn a_session_of_admin_work_is_recorded_change_by_change(backend: Backend) 
     let deleted = by_action("instance.deleted");
     assert_eq!(deleted["before"]["instance_name"], "principal");
     assert_eq!(deleted["after"], Value::Null);
-    assert_eq!(by_action("tenant.deleted")["after"], json!({"force": false}));
+    assert_eq!(
+        by_action("tenant.deleted")["after"],
+        json!({"force": false})
+    );
 }
 
 async fn a_deleted_admins_changes_stay_traceable(backend: Backend) {
@@ -275,8 +286,10 @@ async fn a_deleted_admins_changes_stay_traceable(backend: Backend) {
             Method::POST,
             &instances_path(tenant),
             Some(&token_a),
-            Some(&json!({"phone_number": "+573001234567", "instance_name": "de_a",
-                         "evolution_api_key": "key-a", "daily_message_limit": 50})),
+            Some(
+                &json!({"phone_number": "+573001234567", "instance_name": "de_a",
+                         "evolution_api_key": "key-a", "daily_message_limit": 50}),
+            ),
         )
         .await;
     assert_eq!(instance.status, StatusCode::CREATED, "{}", instance.body);
@@ -309,9 +322,7 @@ async fn a_force_deleted_tenant_records_what_went_with_it(backend: Backend) {
     let first = app
         .instance(tenant, "+573001234567", "principal", 100)
         .await;
-    let second = app
-        .instance(tenant, "+573001234568", "respaldo", 100)
-        .await;
+    let second = app.instance(tenant, "+573001234568", "respaldo", 100).await;
     app.tenant_user_token(tenant, "ana@relevo.test").await;
     app.sender_token(tenant).await;
     let path = format!("/api/v1/tenants/{tenant}");
@@ -350,9 +361,7 @@ async fn a_force_deleted_tenant_records_what_went_with_it(backend: Backend) {
 async fn a_counter_reset_records_the_counts_before_and_after(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let instance = app
-        .instance(tenant, "+573001234567", "principal", 10)
-        .await;
+    let instance = app.instance(tenant, "+573001234567", "principal", 10).await;
     app.set_sent(instance, 7, "2025-11-17");
 
     let reset = app
@@ -368,7 +377,11 @@ async fn a_counter_reset_records_the_counts_before_and_after(backend: Backend) {
     assert_eq!(resets.len(), 1);
     let entry = &resets[0];
     assert_eq!(
-        (&entry["target_type"], &entry["target_id"], &entry["tenant_id"]),
+        (
+            &entry["target_type"],
+            &entry["target_id"],
+            &entry["tenant_id"]
+        ),
         (&json!("instance"), &json!(instance), &json!(tenant))
     );
     let counts = |snapshot: &Value| {
@@ -389,7 +402,11 @@ async fn a_sender_token_revocation_is_recorded(backend: Backend) {
         .await;
     let tokens = format!("/api/v1/tenants/{tenant}/sender-tokens");
     let issued = app
-        .admin(Method::POST, &tokens, Some(&json!({"name": "campaign-worker", "expires_in_days": 30})))
+        .admin(
+            Method::POST,
+            &tokens,
+            Some(&json!({"name": "campaign-worker", "expires_in_days": 30})),
+        )
         .await;
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
     let (id, token) = (
@@ -408,7 +425,10 @@ async fn a_sender_token_revocation_is_recorded(backend: Backend) {
 
     let log = audit_log(&app, &format!("?target_type=sender_token&target_id={id}")).await;
     let log = log.body["data"].as_array().unwrap().clone();
-    assert_eq!(actions(&log), ["sender_token.revoked", "sender_token.created"]);
+    assert_eq!(
+        actions(&log),
+        ["sender_token.revoked", "sender_token.created"]
+    );
     let revocation = &log[0];
     assert_eq!(revocation["tenant_id"], tenant);
     assert_eq!(revocation["request_id"], request_id(&revoked));
@@ -427,7 +447,12 @@ async fn evolution_lifecycle_changes_are_recorded(backend: Backend) {
     let provisioned = app
         .provision(tenant, &json!({"instance_name": "principal"}))
         .await;
-    assert_eq!(provisioned.status, StatusCode::CREATED, "{}", provisioned.body);
+    assert_eq!(
+        provisioned.status,
+        StatusCode::CREATED,
+        "{}",
+        provisioned.body
+    );
     let id = provisioned.body["data"]["id"].as_i64().unwrap();
     let instance_url = instance_path(tenant, id);
     let call = |method: Method, action: &str, body: Option<Value>| {
@@ -443,7 +468,12 @@ async fn evolution_lifecycle_changes_are_recorded(backend: Backend) {
         call(Method::POST, "restart", None).await,
         call(Method::POST, "logout", None).await,
         call(Method::PUT, "webhook", Some(webhook)).await,
-        call(Method::PUT, "websocket", Some(json!({"enabled": true, "events": ["QRCODE_UPDATED"]}))).await,
+        call(
+            Method::PUT,
+            "websocket",
+            Some(json!({"enabled": true, "events": ["QRCODE_UPDATED"]})),
+        )
+        .await,
     ];
     for reply in &replies {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -683,11 +713,18 @@ async fn a_change_whose_transaction_fails_leaves_neither_change_nor_row(backend:
         )
         .await;
     let user = app
-        .create_user(json!({"email": "ana@relevo.test", "password": "tenant-password-1",
-                            "role": "tenant_user", "tenant_id": tenant}))
+        .create_user(
+            json!({"email": "ana@relevo.test", "password": "tenant-password-1",
+                            "role": "tenant_user", "tenant_id": tenant}),
+        )
         .await;
     for reply in [&renamed, &revoked, &reset, &user] {
-        assert!(reply.status.is_server_error(), "{} {}", reply.status, reply.body);
+        assert!(
+            reply.status.is_server_error(),
+            "{} {}",
+            reply.status,
+            reply.body
+        );
         assert!(reply.body["message"].is_string(), "{}", reply.body);
     }
 
@@ -697,7 +734,12 @@ async fn a_change_whose_transaction_fails_leaves_neither_change_nor_row(backend:
         .await;
     assert_eq!(shown.body["data"]["nombre"], "Juan Pérez - Alcaldía");
     let claim = app.claim(tenant, &token, json!({})).await;
-    assert_eq!(claim.status, StatusCode::OK, "the token was revoked: {}", claim.body);
+    assert_eq!(
+        claim.status,
+        StatusCode::OK,
+        "the token was revoked: {}",
+        claim.body
+    );
     assert_eq!(app.sent_today(tenant, instance).await, 8);
     assert_eq!(app.list_total("/api/v1/users").await, 1);
     assert_eq!(entries(&app).await.len(), before);
@@ -717,8 +759,10 @@ async fn audit_rows_never_contain_a_secret(backend: Backend) {
     let tenant = tenant.body["data"]["id"].as_i64().unwrap();
     let tenant_path = format!("/api/v1/tenants/{tenant}");
     let user = app
-        .create_user(json!({"email": "ana@relevo.test", "password": "user-password-secret-1",
-                            "role": "tenant_user", "tenant_id": tenant}))
+        .create_user(
+            json!({"email": "ana@relevo.test", "password": "user-password-secret-1",
+                            "role": "tenant_user", "tenant_id": tenant}),
+        )
         .await;
     let instance = app
         .create_instance(tenant, &json!({"phone_number": "+573001234567", "instance_name": "principal",
@@ -729,8 +773,10 @@ async fn audit_rows_never_contain_a_secret(backend: Backend) {
         .admin(
             Method::POST,
             "/api/v1/evolution-servers",
-            Some(&json!({"name": "evo", "base_url": "https://evo.example.com",
-                         "api_key": "server-key-secret-1", "is_default": false})),
+            Some(
+                &json!({"name": "evo", "base_url": "https://evo.example.com",
+                         "api_key": "server-key-secret-1", "is_default": false}),
+            ),
         )
         .await;
     let server = server.body["data"]["id"].as_i64().unwrap();
@@ -792,8 +838,12 @@ async fn audit_rows_never_contain_a_secret(backend: Backend) {
     );
 
     let changes = [
-        app.admin(Method::PUT, &tenant_path, Some(&json!({"callback_secret": "callback-secret-rotated-4567"})))
-            .await,
+        app.admin(
+            Method::PUT,
+            &tenant_path,
+            Some(&json!({"callback_secret": "callback-secret-rotated-4567"})),
+        )
+        .await,
         app.admin(
             Method::PUT,
             &instance_path(tenant, instance),
@@ -859,7 +909,10 @@ async fn audit_rows_never_contain_a_secret(backend: Backend) {
     texts.push(serde_json::to_string(&entries(&app).await).unwrap());
     for secret in &secrets {
         for text in &texts {
-            assert!(!text.contains(secret.as_str()), "a secret is in the audit log: {text}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret is in the audit log: {text}"
+            );
         }
     }
     // The snapshots still say that a secret is set.
@@ -925,18 +978,54 @@ async fn filters_narrow_the_log_and_pages_run_newest_first(backend: Backend) {
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
 
     let cases: Vec<(String, Vec<&str>)> = vec![
-        (String::new(), vec!["tenant.updated", "instance.created", "tenant.created", "tenant.created", "user.created"]),
+        (
+            String::new(),
+            vec![
+                "tenant.updated",
+                "instance.created",
+                "tenant.created",
+                "tenant.created",
+                "user.created",
+            ],
+        ),
         (format!("?actor_id={admin_b}"), vec!["tenant.updated"]),
-        (format!("?tenant_id={second}"), vec!["instance.created", "tenant.created"]),
-        ("?action=tenant.created".into(), vec!["tenant.created", "tenant.created"]),
+        (
+            format!("?tenant_id={second}"),
+            vec!["instance.created", "tenant.created"],
+        ),
+        (
+            "?action=tenant.created".into(),
+            vec!["tenant.created", "tenant.created"],
+        ),
         ("?target_type=instance".into(), vec!["instance.created"]),
-        (format!("?target_type=tenant&target_id={first}"), vec!["tenant.updated", "tenant.created"]),
-        (format!("?target_type=instance&target_id={instance}&tenant_id={second}"), vec!["instance.created"]),
-        ("?from=2025-11-18".into(), vec!["tenant.updated", "instance.created", "tenant.created"]),
-        ("?to=2025-11-17".into(), vec!["tenant.created", "user.created"]),
-        ("?from=2025-11-18T00:00:00Z&to=2025-11-18T23:59:59Z".into(), vec!["instance.created", "tenant.created"]),
-        ("?from=2025-11-18T06:30:00Z&to=2025-11-18T06:30:00Z".into(), vec!["instance.created", "tenant.created"]),
-        ("?from=2025-11-18T01:30:00.000001-05:00".into(), vec!["tenant.updated"]),
+        (
+            format!("?target_type=tenant&target_id={first}"),
+            vec!["tenant.updated", "tenant.created"],
+        ),
+        (
+            format!("?target_type=instance&target_id={instance}&tenant_id={second}"),
+            vec!["instance.created"],
+        ),
+        (
+            "?from=2025-11-18".into(),
+            vec!["tenant.updated", "instance.created", "tenant.created"],
+        ),
+        (
+            "?to=2025-11-17".into(),
+            vec!["tenant.created", "user.created"],
+        ),
+        (
+            "?from=2025-11-18T00:00:00Z&to=2025-11-18T23:59:59Z".into(),
+            vec!["instance.created", "tenant.created"],
+        ),
+        (
+            "?from=2025-11-18T06:30:00Z&to=2025-11-18T06:30:00Z".into(),
+            vec!["instance.created", "tenant.created"],
+        ),
+        (
+            "?from=2025-11-18T01:30:00.000001-05:00".into(),
+            vec!["tenant.updated"],
+        ),
         ("?action=user.deleted".into(), vec![]),
     ];
     for (query, expected) in cases {
@@ -985,7 +1074,12 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
          &from=yesterday&to=2025-13-01&page=0&per_page=101",
     )
     .await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
     let mut fields: Vec<&String> = reply.body["errors"].as_object().unwrap().keys().collect();
     fields.sort();
     assert_eq!(
@@ -1010,4 +1104,27 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
         backwards.body["errors"],
         json!({"to": ["El campo to debe ser una fecha posterior o igual a from."]})
     );
+}
+
+/// Audited handlers wrap the table functions' own transactions in theirs: a write
+/// transaction opened inside another joins it (a savepoint) instead of waiting for the
+/// writer queue its caller holds.
+async fn a_write_transaction_inside_another_joins_it(backend: Backend) {
+    use relevo::db::write_transaction;
+    let app = spawn_or_skip!(backend);
+    let mut conn = app.db();
+    // On a thread of its own, so that a deadlock fails the test instead of hanging it.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = write_transaction(&mut conn, |outer| {
+            write_transaction(outer, |inner| {
+                diesel::sql_query("UPDATE tenants SET nombre = nombre").execute(inner)
+            })
+        });
+        let _ = sender.send(outcome);
+    });
+    let outcome = receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the inner transaction waited for its caller");
+    assert_eq!(outcome, Ok(0));
 }

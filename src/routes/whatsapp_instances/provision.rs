@@ -15,8 +15,8 @@ use crate::auth::AuthUser;
 use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::{self, Instance, NewInstance};
 use crate::db::remote_instances::{self, ProvisionTarget, RemoteChanges};
-use crate::db::write_transaction;
 use crate::db::tenants::Tenant;
+use crate::db::write_transaction;
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::evolution::{
