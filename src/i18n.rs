@@ -101,6 +101,8 @@ pub enum Msg {
     EvolutionServerUnusable,
     BaseUrlTaken,
     ApiKeyFormat,
+    DateTime,
+    AfterOrEqual(&'static str),
 }
 
 impl Msg {
@@ -221,6 +223,12 @@ impl Msg {
             (ApiKeyFormat, Es) => format!("El campo {field} solo puede contener caracteres ASCII visibles, sin espacios (máximo 255)."),
             (ApiKeyFormat, En) => format!("The {field} field may only contain visible ASCII characters, without spaces (at most 255)."),
             (ApiKeyFormat, Pt) => format!("O campo {field} só pode conter caracteres ASCII visíveis, sem espaços (máximo 255)."),
+            (DateTime, Es) => format!("El campo {field} debe ser una fecha (AAAA-MM-DD) o una fecha y hora ISO 8601."),
+            (DateTime, En) => format!("The {field} field must be a date (YYYY-MM-DD) or an ISO 8601 date and time."),
+            (DateTime, Pt) => format!("O campo {field} deve ser uma data (AAAA-MM-DD) ou uma data e hora ISO 8601."),
+            (AfterOrEqual(other), Es) => format!("El campo {field} debe ser una fecha posterior o igual a {other}."),
+            (AfterOrEqual(other), En) => format!("The {field} field must be a date after or equal to {other}."),
+            (AfterOrEqual(other), Pt) => format!("O campo {field} deve ser uma data posterior ou igual a {other}."),
         }
     }
 }

@@ -1,3 +1,4 @@
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -9,6 +10,7 @@ pub mod evolution;
 pub mod i18n;
 pub mod input;
 pub mod openapi;
+pub mod request_id;
 pub mod routes;
 pub mod secrets;
 pub mod sender;

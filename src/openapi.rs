@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    auth, evolution_servers, health, sender, sender_tokens, tenants, users,
+    audit_log, auth, evolution_servers, health, sender, sender_tokens, tenants, users,
     whatsapp_instances as wa,
 };
 
@@ -27,6 +27,7 @@ use crate::routes::{
         (name = "sender-tokens", description = "Campaign-sender tokens, issued per tenant by super admins"),
         (name = "tenant (own)", description = "A tenant user's read-only view of its own instances"),
         (name = "evolution-servers", description = "Evolution API servers (super admins); keys are write-only"),
+        (name = "audit-log", description = "What super admins changed, with who, when and the request (super admins)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -83,6 +84,7 @@ pub struct ApiDoc;
     evolution_servers::update::update_server,
     evolution_servers::delete::delete_server,
     evolution_servers::health::server_health,
+    audit_log::list::list_audit_log,
 ))]
 struct ApiV1;
 

@@ -8,7 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{from_fn, Logger, Next};
-use actix_web::{error::JsonPayloadError, web, App, HttpRequest, HttpServer};
+use actix_web::{error::JsonPayloadError, web, App, HttpMessage, HttpRequest, HttpServer};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -22,6 +22,7 @@ use crate::error::{ApiError, Resource};
 use crate::evolution::EvolutionHttp;
 use crate::i18n::DefaultLocale;
 use crate::openapi::ApiDoc;
+use crate::request_id::RequestId;
 use crate::secrets::{self, Cipher};
 
 /// Request bodies above this size are refused with 413.
@@ -238,6 +239,10 @@ async fn request_id(
             HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
                 .expect("a uuid is a valid header")
         });
+    // Handlers read it to record it with the changes they make (the audit log).
+    req.extensions_mut().insert(RequestId(
+        String::from_utf8_lossy(id.as_bytes()).into_owned(),
+    ));
     let mut response = next.call(req).await?;
     response.headers_mut().insert(name, id);
     Ok(response)

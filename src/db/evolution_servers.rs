@@ -58,6 +58,23 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<EvolutionSer
         .optional()
 }
 
+/// The server, locked until the transaction ends: a change reads exactly what it
+/// replaces (a SQLite write transaction holds the lock already).
+pub fn find_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<EvolutionServer>> {
+    let query = evolution_servers::table.find(id);
+    match conn {
+        DbConnection::Postgres(pg) => query
+            .select(EvolutionServer::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => query
+            .select(EvolutionServer::as_select())
+            .first(sqlite)
+            .optional(),
+    }
+}
+
 pub fn find_by_base_url(
     conn: &mut DbConnection,
     base_url: &str,

@@ -178,6 +178,28 @@ pub fn find_in_tenant(
         .optional()
 }
 
+/// As [`find_in_tenant`], locked until the transaction ends: a change reads exactly what
+/// it replaces (a SQLite write transaction holds the lock already).
+pub fn find_for_update(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    id: i64,
+) -> QueryResult<Option<Instance>> {
+    let query = whatsapp_instances::table
+        .filter(whatsapp_instances::tenant_id.eq(tenant_id))
+        .filter(whatsapp_instances::id.eq(id));
+    match conn {
+        DbConnection::Postgres(pg) => query
+            .select(Instance::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => {
+            query.select(Instance::as_select()).first(sqlite).optional()
+        }
+    }
+}
+
 pub fn phone_taken(
     conn: &mut DbConnection,
     tenant_id: i64,
@@ -271,8 +293,12 @@ pub fn toggle_active(
         .get_result(c))
 }
 
-pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
-    diesel::delete(whatsapp_instances::table.find(id)).execute(conn)
+/// Deletes the instance; answers it as it was, or `None` when it was gone already.
+pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Instance>> {
+    on_backend!(conn, |c| diesel::delete(whatsapp_instances::table.find(id))
+        .returning(Instance::as_returning())
+        .get_result(c)
+        .optional())
 }
 
 /// `(all, active)` instance counts of a tenant.

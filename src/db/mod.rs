@@ -1,6 +1,7 @@
 //! The only module that talks to the database: one connection enum over SQLite and
 //! PostgreSQL, the pool, the embedded migrations and one file per table.
 
+pub mod audit_log;
 pub mod claims;
 pub mod evolution_servers;
 pub mod instances;
@@ -53,10 +54,20 @@ macro_rules! on_backend {
 ///
 /// A transaction PostgreSQL aborted as a deadlock victim or a serialization failure
 /// did nothing, so it is run again, up to three times in all.
+///
+/// Called inside a transaction already (a caller's write transaction), `work` joins it
+/// as a savepoint: the lock is held, and the writer queue must not be taken twice.
 pub fn write_transaction<T>(
     conn: &mut DbConnection,
     mut work: impl FnMut(&mut DbConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
+    use diesel::connection::TransactionManager;
+    let depth =
+        <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth()?;
+    if depth.is_some() {
+        return conn.transaction(|conn| work(conn));
+    }
     let mut attempts = 1;
     loop {
         match transaction_once(conn, &mut work) {

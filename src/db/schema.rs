@@ -146,6 +146,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        actor_id -> BigInt,
+        actor_email -> Text,
+        action -> Text,
+        target_type -> Text,
+        target_id -> BigInt,
+        tenant_id -> Nullable<BigInt>,
+        before_json -> Nullable<Text>,
+        after_json -> Nullable<Text>,
+        request_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
@@ -164,4 +180,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     instance_daily_usage,
     recipient_routes,
     evolution_servers,
+    audit_log,
 );

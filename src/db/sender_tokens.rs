@@ -50,14 +50,21 @@ pub fn list(
     Ok((rows, total))
 }
 
-/// Revokes a token: it is deleted, so the next request that presents it fails.
-pub fn delete(conn: &mut DbConnection, tenant_id: i64, id: i64) -> QueryResult<usize> {
-    diesel::delete(
+/// Revokes a token: it is deleted, so the next request that presents it fails. Answers
+/// the token as it was, or `None` when the tenant has no such token.
+pub fn delete(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    id: i64,
+) -> QueryResult<Option<SenderToken>> {
+    on_backend!(conn, |c| diesel::delete(
         sender_tokens::table
             .filter(sender_tokens::tenant_id.eq(tenant_id))
             .filter(sender_tokens::id.eq(id)),
     )
-    .execute(conn)
+    .returning(SenderToken::as_returning())
+    .get_result(c)
+    .optional())
 }
 
 /// The token with this hash, with its tenant, if it exists and has not expired at `now`.

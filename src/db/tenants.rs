@@ -3,7 +3,7 @@ use diesel::prelude::*;
 
 use crate::on_backend;
 
-use super::schema::{tenants, whatsapp_instances};
+use super::schema::{sender_tokens, tenants, users, whatsapp_instances};
 use super::{DbConnection, Page};
 
 #[derive(Queryable, Selectable, Identifiable, Clone, Debug)]
@@ -91,6 +91,20 @@ pub fn find(conn: &mut DbConnection, key: &TenantKey) -> QueryResult<Option<Tena
     }
 }
 
+/// The tenant by id, locked until the transaction ends: a change reads exactly what it
+/// replaces (a SQLite write transaction holds the lock already).
+pub fn find_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Tenant>> {
+    let query = tenants::table.find(id);
+    match conn {
+        DbConnection::Postgres(pg) => query
+            .select(Tenant::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => query.select(Tenant::as_select()).first(sqlite).optional(),
+    }
+}
+
 pub fn slug_exists(
     conn: &mut DbConnection,
     slug: &str,
@@ -146,6 +160,39 @@ pub fn list(conn: &mut DbConnection, page: Page) -> QueryResult<(Vec<Tenant>, i6
         .offset(page.offset())
         .load(conn)?;
     Ok((rows, total))
+}
+
+/// What deleting a tenant takes with it.
+pub struct Dependents {
+    /// `(id, instance_name, phone_number)` of each instance.
+    pub instances: Vec<(i64, String, String)>,
+    pub users: i64,
+    pub sender_tokens: i64,
+}
+
+pub fn dependents(conn: &mut DbConnection, tenant_id: i64) -> QueryResult<Dependents> {
+    let instances = whatsapp_instances::table
+        .filter(whatsapp_instances::tenant_id.eq(tenant_id))
+        .order(whatsapp_instances::id.asc())
+        .select((
+            whatsapp_instances::id,
+            whatsapp_instances::instance_name,
+            whatsapp_instances::phone_number,
+        ))
+        .load(conn)?;
+    let users = users::table
+        .filter(users::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)?;
+    let sender_tokens = sender_tokens::table
+        .filter(sender_tokens::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)?;
+    Ok(Dependents {
+        instances,
+        users,
+        sender_tokens,
+    })
 }
 
 pub fn instance_count(conn: &mut DbConnection, tenant_id: i64) -> QueryResult<i64> {

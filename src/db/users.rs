@@ -63,6 +63,20 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
         .optional()
 }
 
+/// The user, locked until the transaction ends (PostgreSQL; SQLite's write
+/// transaction already holds the database).
+pub fn find_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+    let query = users::table.find(id);
+    match conn {
+        DbConnection::Postgres(pg) => query
+            .select(User::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => query.select(User::as_select()).first(sqlite).optional(),
+    }
+}
+
 pub fn find_standing(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Standing>> {
     users::table
         .find(id)
@@ -103,8 +117,12 @@ pub fn insert(conn: &mut DbConnection, new: &NewUser) -> QueryResult<User> {
         .get_result(c))
 }
 
-pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
-    diesel::delete(users::table.find(id)).execute(conn)
+/// Deletes the user; answers it as it was, or `None` when there was none.
+pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+    on_backend!(conn, |c| diesel::delete(users::table.find(id))
+        .returning(User::as_returning())
+        .get_result(c)
+        .optional())
 }
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {

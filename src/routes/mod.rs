@@ -1,5 +1,6 @@
 //! One folder per resource, one file per action. `configure` is the route table.
 
+pub mod audit_log;
 pub mod auth;
 pub mod evolution_servers;
 pub mod health;
@@ -69,6 +70,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(evolution_servers::update::update_server)
             .service(evolution_servers::delete::delete_server)
             .service(evolution_servers::health::server_health)
+            .service(audit_log::list::list_audit_log)
             .service(
                 web::resource([
                     "/tenant/whatsapp-instances",

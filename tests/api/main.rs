@@ -5,6 +5,7 @@ mod helpers;
 
 mod evolution_fake;
 
+mod audit_log;
 mod auth;
 mod compose;
 mod daily_reset;

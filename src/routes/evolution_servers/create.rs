@@ -1,11 +1,14 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::{check_base_url, from_write_error, ServerBody, ServerResource};
+use super::{audit_snapshot, check_base_url, from_write_error, ServerBody, ServerResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::evolution_servers::{self, NewEvolutionServer};
+use crate::db::write_transaction;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -26,10 +29,12 @@ use crate::startup::AppState;
 #[post("/evolution-servers")]
 pub async fn create_server(
     state: web::Data<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
+    request_id: RequestId,
     locale: Locale,
     body: JsonObject<ServerBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     for (field, input) in [
         ("name", &body.name),
@@ -59,8 +64,20 @@ pub async fn create_server(
                 created_at: now,
                 updated_at: now,
             };
-            let server =
-                evolution_servers::insert(conn, &new).map_err(|e| from_write_error(e, locale))?;
+            let server = write_transaction(conn, |conn| {
+                let server = evolution_servers::insert(conn, &new)?;
+                let after = audit_snapshot(conn, &server)?;
+                auditor.record(
+                    conn,
+                    Action::EvolutionServerCreated,
+                    server.id,
+                    None,
+                    None,
+                    Some(after),
+                )?;
+                Ok(server)
+            })
+            .map_err(|e| from_write_error(e, locale))?;
             ServerResource::load(conn, &server)
         })
         .await?;

@@ -66,6 +66,17 @@ impl ServerResource {
     }
 }
 
+/// A server as the audit log keeps it: its public form (`has_api_key`, never the key).
+pub fn audit_snapshot(
+    conn: &mut DbConnection,
+    server: &EvolutionServer,
+) -> diesel::QueryResult<serde_json::Value> {
+    let count = evolution_servers::instance_counts(conn, &[server.id])?
+        .first()
+        .map_or(0, |(_, count)| *count);
+    crate::audit::snapshot(&ServerResource::new(server, count))
+}
+
 /// Create and update share this body; on create `name`, `base_url` and `api_key` are
 /// required. Unknown fields are ignored.
 #[derive(Deserialize, ToSchema, Default)]

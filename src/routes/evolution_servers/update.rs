@@ -1,11 +1,15 @@
 use actix_web::{put, web, HttpResponse};
 
-use super::{check_base_url, find_server, from_write_error, ServerBody, ServerResource};
+use super::{
+    audit_snapshot, check_base_url, find_server, from_write_error, ServerBody, ServerResource,
+};
+use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
-use crate::db::evolution_servers;
+use crate::db::{evolution_servers, write_transaction};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::input::JsonObject;
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -27,12 +31,14 @@ use crate::startup::AppState;
 #[put("/evolution-servers/{id}")]
 pub async fn update_server(
     state: web::Data<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<i64>,
     body: JsonObject<ServerBody>,
 ) -> Result<HttpResponse, ApiError> {
     let server = find_server(&state, path.into_inner()).await?;
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let mut changes = body.parse(&state.cipher, &mut errors);
     changes.updated_at = Some(state.clock.now().naive_utc());
@@ -45,8 +51,23 @@ pub async fn update_server(
                 &mut errors,
             )?;
             errors.into_result(locale)?;
-            let updated = evolution_servers::update(conn, server.id, &changes)
-                .map_err(|e| from_write_error(e, locale))?;
+            let updated = write_transaction(conn, |conn| {
+                let before = evolution_servers::find_for_update(conn, server.id)?
+                    .ok_or(diesel::result::Error::NotFound)?;
+                let before = audit_snapshot(conn, &before)?;
+                let updated = evolution_servers::update(conn, server.id, &changes)?;
+                let after = audit_snapshot(conn, &updated)?;
+                auditor.record(
+                    conn,
+                    Action::EvolutionServerUpdated,
+                    server.id,
+                    None,
+                    Some(before),
+                    Some(after),
+                )?;
+                Ok(updated)
+            })
+            .map_err(|e| from_write_error(e, locale))?;
             ServerResource::load(conn, &updated)
         })
         .await?;

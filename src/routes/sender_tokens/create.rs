@@ -3,13 +3,17 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::SenderTokenResource;
+use crate::audit::{self, Action, Auditor};
 use crate::auth::sender::{generate_token, hash_token};
 use crate::auth::AuthUser;
 use crate::db::sender_tokens::{self, NewSenderToken};
+use crate::db::write_transaction;
 use crate::domain::bounded_text;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
+use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{DataBody, Timestamp};
 use crate::startup::AppState;
@@ -58,11 +62,13 @@ pub struct IssuedSenderToken {
 pub async fn create_sender_token(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<CreateSenderTokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let name = required(&body.name, "name", &mut errors, |raw| {
         bounded_text(raw, 100)
@@ -83,7 +89,21 @@ pub async fn create_sender_token(
         created_at: now,
     };
     let issued = state
-        .db(move |conn| Ok(sender_tokens::insert(conn, &new)?))
+        .db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let issued = sender_tokens::insert(conn, &new)?;
+                let after = audit::snapshot(&SenderTokenResource::from(&issued))?;
+                auditor.record(
+                    conn,
+                    Action::SenderTokenCreated,
+                    issued.id,
+                    Some(issued.tenant_id),
+                    None,
+                    Some(after),
+                )?;
+                Ok(issued)
+            })?)
+        })
         .await?;
     Ok(
         HttpResponse::Created().json(DataBody::new(IssuedSenderToken {

@@ -1,8 +1,11 @@
 use actix_web::{delete, web, HttpResponse};
 
+use super::SenderTokenResource;
+use crate::audit::{self, Action, Auditor};
 use crate::auth::AuthUser;
-use crate::db::sender_tokens;
+use crate::db::{sender_tokens, write_transaction};
 use crate::error::{ApiError, ErrorBody, Resource};
+use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::MessageBody;
 use crate::startup::AppState;
@@ -21,15 +24,33 @@ use crate::startup::AppState;
 pub async fn delete_sender_token(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let tenant_id = tenant.id;
     let deleted = state
-        .db(move |conn| Ok(sender_tokens::delete(conn, tenant_id, id)?))
+        .db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let Some(token) = sender_tokens::delete(conn, tenant_id, id)? else {
+                    return Ok(None);
+                };
+                let before = audit::snapshot(&SenderTokenResource::from(&token))?;
+                auditor.record(
+                    conn,
+                    Action::SenderTokenRevoked,
+                    token.id,
+                    Some(tenant_id),
+                    Some(before),
+                    None,
+                )?;
+                Ok(Some(token))
+            })?)
+        })
         .await?;
-    if deleted == 0 {
+    if deleted.is_none() {
         return Err(ApiError::not_found(Resource::SenderToken));
     }
     Ok(HttpResponse::Ok().json(MessageBody {

@@ -1,16 +1,19 @@
 use actix_web::{post, web, HttpResponse};
 
 use super::fields::TenantBody;
-use super::TenantResource;
+use super::{audit_snapshot, TenantResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::{
     is_unique_violation,
     tenants::{self, NewTenant},
+    write_transaction,
 };
 use crate::domain::{RotationStrategy, TenantSlug};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -28,10 +31,12 @@ use crate::startup::AppState;
 #[post("/tenants")]
 pub async fn create_tenant(
     state: web::Data<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
+    request_id: RequestId,
     locale: Locale,
     body: JsonObject<TenantBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     if body.nombre.is_absent() {
         errors.add("nombre", Msg::Required);
@@ -75,7 +80,20 @@ pub async fn create_tenant(
                 created_at: now,
                 updated_at: now,
             };
-            tenants::insert(conn, &new).map_err(|e| slug_race(e, locale))
+            write_transaction(conn, |conn| {
+                let tenant = tenants::insert(conn, &new)?;
+                let after = audit_snapshot(&tenant)?;
+                auditor.record(
+                    conn,
+                    Action::TenantCreated,
+                    tenant.id,
+                    Some(tenant.id),
+                    None,
+                    Some(after),
+                )?;
+                Ok(tenant)
+            })
+            .map_err(|e| slug_race(e, locale))
         })
         .await?;
     Ok(HttpResponse::Created().json(DataBody::with_message(

@@ -2,10 +2,13 @@ use actix_web::{delete, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::audit_snapshot;
+use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
-use crate::db::tenants;
+use crate::db::{tenants, write_transaction};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
+use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
 use crate::routes::wire::{query_boolean, MessageBody};
 use crate::startup::AppState;
@@ -34,6 +37,7 @@ pub struct DeleteTenantQuery {
 pub async fn delete_tenant(
     state: web::Data<AppState>,
     admin: SuperAdmin,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<String>,
     query: web::Query<DeleteTenantQuery>,
@@ -42,12 +46,28 @@ pub async fn delete_tenant(
     let force = query_boolean(&query.force, "force", &mut errors).unwrap_or(false);
     errors.into_result(locale)?;
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let tenant_id = tenant.id;
     let kept_for = state
         .db(move |conn| {
-            Ok(tenants::delete_unless_has_instances(
-                conn, tenant_id, force,
-            )?)
+            Ok(write_transaction(conn, |conn| {
+                let Some(before) = tenants::find_for_update(conn, tenant_id)? else {
+                    return Ok(None);
+                };
+                let dependents = tenants::dependents(conn, tenant_id)?;
+                let kept_for = tenants::delete_unless_has_instances(conn, tenant_id, force)?;
+                if kept_for.is_none() {
+                    auditor.record(
+                        conn,
+                        Action::TenantDeleted,
+                        tenant_id,
+                        Some(tenant_id),
+                        Some(deleted_snapshot(&before, &dependents)?),
+                        Some(serde_json::json!({ "force": force })),
+                    )?;
+                }
+                Ok(kept_for)
+            })?)
         })
         .await?;
     if let Some(instances) = kept_for {
@@ -60,4 +80,25 @@ pub async fn delete_tenant(
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Tenant deleted successfully".into(),
     }))
+}
+
+/// The tenant as it was, with what went with it: its instances, and how many users and
+/// sender tokens.
+fn deleted_snapshot(
+    tenant: &tenants::Tenant,
+    dependents: &tenants::Dependents,
+) -> diesel::QueryResult<serde_json::Value> {
+    let mut snapshot = audit_snapshot(tenant)?;
+    let instances: Vec<_> = dependents
+        .instances
+        .iter()
+        .map(|(id, instance_name, phone_number)| {
+            serde_json::json!({"id": id, "instance_name": instance_name, "phone_number": phone_number})
+        })
+        .collect();
+    snapshot["whatsapp_instances_count"] = instances.len().into();
+    snapshot["whatsapp_instances"] = instances.into();
+    snapshot["users_count"] = dependents.users.into();
+    snapshot["sender_tokens_count"] = dependents.sender_tokens.into();
+    Ok(snapshot)
 }

@@ -9,6 +9,7 @@ pub mod statistics;
 pub mod update;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::db::tenants::Tenant;
@@ -54,6 +55,16 @@ impl From<&Tenant> for TenantResource {
             updated_at: tenant.updated_at.into(),
         }
     }
+}
+
+/// A tenant as the audit log keeps it: its public form and its messaging credits'
+/// settings, never the callback secret.
+pub fn audit_snapshot(tenant: &Tenant) -> diesel::QueryResult<Value> {
+    let mut snapshot = crate::audit::snapshot(&TenantResource::from(tenant))?;
+    snapshot["currency"] = json!(tenant.currency);
+    snapshot["whatsapp_credits"] = json!(tenant.whatsapp_credits);
+    snapshot["whatsapp_unit_price"] = json!(tenant.whatsapp_unit_price);
+    Ok(snapshot)
 }
 
 /// Seed 001 section 8: the tenant with its instances, counts and messaging credits.

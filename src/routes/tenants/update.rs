@@ -2,12 +2,14 @@ use actix_web::{put, web, HttpResponse};
 
 use super::create::slug_race;
 use super::fields::TenantBody;
-use super::TenantResource;
+use super::{audit_snapshot, TenantResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
-use crate::db::tenants;
+use crate::db::{tenants, write_transaction};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
+use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -28,11 +30,13 @@ use crate::startup::AppState;
 pub async fn update_tenant(
     state: web::Data<AppState>,
     admin: SuperAdmin,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<TenantBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let mut changes = body.parse(&state.cipher, &mut errors);
     changes.updated_at = Some(state.clock.now().naive_utc());
@@ -45,7 +49,21 @@ pub async fn update_tenant(
                 }
             }
             errors.into_result(locale)?;
-            tenants::update(conn, tenant_id, &changes).map_err(|e| slug_race(e, locale))
+            write_transaction(conn, |conn| {
+                let before = tenants::find_for_update(conn, tenant_id)?
+                    .ok_or(diesel::result::Error::NotFound)?;
+                let updated = tenants::update(conn, tenant_id, &changes)?;
+                auditor.record(
+                    conn,
+                    Action::TenantUpdated,
+                    tenant_id,
+                    Some(tenant_id),
+                    Some(audit_snapshot(&before)?),
+                    Some(audit_snapshot(&updated)?),
+                )?;
+                Ok(updated)
+            })
+            .map_err(|e| slug_race(e, locale))
         })
         .await?;
     Ok(HttpResponse::Ok().json(DataBody::with_message(

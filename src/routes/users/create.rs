@@ -3,14 +3,16 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::UserResource;
+use crate::audit::{self, Action, Auditor};
 use crate::auth::{password, SuperAdmin};
-use crate::db::is_unique_violation;
 use crate::db::tenants::{self, TenantKey};
 use crate::db::users::{self, NewUser};
+use crate::db::{is_unique_violation, write_transaction};
 use crate::domain::{parse_password, Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -47,10 +49,12 @@ pub struct CreateUserBody {
 #[post("/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
+    request_id: RequestId,
     locale: Locale,
     body: JsonObject<CreateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let email = required(&body.email, "email", &mut errors, Email::parse);
     if !matches!(body.password, Input::Value(_)) {
@@ -112,7 +116,20 @@ pub async fn create_user(
                 created_at: now,
                 updated_at: now,
             };
-            users::insert(conn, &new).map_err(|error| {
+            write_transaction(conn, |conn| {
+                let user = users::insert(conn, &new)?;
+                let after = audit::snapshot(&UserResource::from(&user))?;
+                auditor.record(
+                    conn,
+                    Action::UserCreated,
+                    user.id,
+                    user.tenant_id,
+                    None,
+                    Some(after),
+                )?;
+                Ok(user)
+            })
+            .map_err(|error| {
                 if is_unique_violation(&error) {
                     FieldErrors::one("email", Msg::EmailTaken, locale)
                 } else {

@@ -1,8 +1,11 @@
 use actix_web::{delete, web, HttpResponse};
 
+use super::UserResource;
+use crate::audit::{self, Action, Auditor};
 use crate::auth::SuperAdmin;
-use crate::db::users;
+use crate::db::{users, write_transaction};
 use crate::error::{ApiError, ErrorBody, Resource};
+use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
 use crate::startup::AppState;
 
@@ -21,6 +24,7 @@ use crate::startup::AppState;
 pub async fn delete_user(
     state: web::Data<AppState>,
     admin: SuperAdmin,
+    request_id: RequestId,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -30,8 +34,27 @@ pub async fn delete_user(
             "You cannot delete your own account",
         ));
     }
-    let deleted = state.db(move |conn| Ok(users::delete(conn, id)?)).await?;
-    if deleted == 0 {
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
+    let deleted = state
+        .db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let Some(user) = users::delete(conn, id)? else {
+                    return Ok(None);
+                };
+                let before = audit::snapshot(&UserResource::from(&user))?;
+                auditor.record(
+                    conn,
+                    Action::UserDeleted,
+                    user.id,
+                    user.tenant_id,
+                    Some(before),
+                    None,
+                )?;
+                Ok(Some(user))
+            })?)
+        })
+        .await?;
+    if deleted.is_none() {
         return Err(ApiError::not_found(Resource::User));
     }
     Ok(HttpResponse::Ok().json(MessageBody {

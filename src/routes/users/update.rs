@@ -3,6 +3,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::UserResource;
+use crate::audit::{self, Action, Auditor};
 use crate::auth::{password, SuperAdmin};
 use crate::db::tenants::{self, TenantKey};
 use crate::db::users::{self, UserChanges};
@@ -11,6 +12,7 @@ use crate::domain::{parse_password, Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -57,12 +59,14 @@ struct RequestedChanges {
 #[put("/users/{id}")]
 pub async fn update_user(
     state: web::Data<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     locale: Locale,
+    request_id: RequestId,
     path: web::Path<i64>,
     body: JsonObject<UpdateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let user = state
         .db(move |conn| Ok(users::find(conn, id)?))
         .await?
@@ -84,6 +88,7 @@ pub async fn update_user(
             write_transaction(conn, |conn| {
                 Ok(apply(
                     conn,
+                    &auditor,
                     id,
                     &requested,
                     password_hash.clone(),
@@ -123,16 +128,19 @@ fn parse(body: &UpdateUserBody, email: &str, locale: Locale) -> Result<Requested
 }
 
 /// Checks the requested role and tenant against the user as it stands, in the
-/// transaction that changes it. The outer `Result` is the database's, the inner the request's.
+/// transaction that changes it, and records the change in the audit log. A new password
+/// shows there as `"password_changed": true`, never as the password or its hash.
 fn apply(
     conn: &mut DbConnection,
+    auditor: &Auditor,
     id: i64,
     requested: &RequestedChanges,
     password_hash: Option<String>,
     locale: Locale,
     now: chrono::NaiveDateTime,
 ) -> Result<users::User, ApiError> {
-    let user = users::find(conn, id)?.ok_or_else(|| ApiError::not_found(Resource::User))?;
+    let user =
+        users::find_for_update(conn, id)?.ok_or_else(|| ApiError::not_found(Resource::User))?;
     let current_role = Role::parse(&user.role).map_err(|_| ApiError::internal("stored role"))?;
     let role = requested.role.unwrap_or(current_role);
     let mut errors = FieldErrors::default();
@@ -173,5 +181,17 @@ fn apply(
     if changes.is_empty() {
         return Ok(user);
     }
-    users::update(conn, id, &changes, now)?.ok_or_else(|| ApiError::not_found(Resource::User))
+    let updated = users::update(conn, id, &changes, now)?
+        .ok_or_else(|| ApiError::not_found(Resource::User))?;
+    let mut after = audit::snapshot(&UserResource::from(&updated))?;
+    after["password_changed"] = changes.password_hash.is_some().into();
+    auditor.record(
+        conn,
+        Action::UserUpdated,
+        id,
+        updated.tenant_id,
+        Some(audit::snapshot(&UserResource::from(&user))?),
+        Some(after),
+    )?;
+    Ok(updated)
 }

@@ -5,11 +5,13 @@ use utoipa::ToSchema;
 use super::remote::{
     connect_changes, optional_json_object, EvolutionFailures, InstanceWithQr, Reachable,
 };
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::domain::PhoneNumber;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::input::{optional, Input};
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -42,12 +44,14 @@ pub struct ConnectBody {
 pub async fn connect_instance(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<(String, i64)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let target = Reachable::find(&state, &user, tenant_key, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let body: ConnectBody = optional_json_object(&body)?;
     let mut errors = FieldErrors::default();
     let phone = optional(
@@ -64,6 +68,8 @@ pub async fn connect_instance(
         Err(error) => return Err(target.failure(&state, error).await),
     };
     let changes = connect_changes(&target.instance, answer, state.clock.now().naive_utc());
-    let updated = target.record(&state, changes).await?;
+    let updated = target
+        .record_audited(&state, changes, auditor, Action::InstanceConnect)
+        .await?;
     target.respond(&state, updated, true, "Scan the QR code with WhatsApp")
 }

@@ -4,7 +4,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields::{self, check_unique, from_write_error};
-use super::{tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers;
 use crate::db::instances::{self, NewInstance};
@@ -12,6 +13,7 @@ use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, required, Input, JsonObject};
+use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -70,11 +72,13 @@ pub struct CreateInstanceBody {
 pub async fn create_instance(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<CreateInstanceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
 
     let mut errors = FieldErrors::default();
     let phone = required(
@@ -119,6 +123,7 @@ pub async fn create_instance(
     let today = tenant_today(&state, &tenant);
     let encrypted_key = api_key.as_deref().map(|key| state.cipher.encrypt(key));
     let tenant_id = tenant.id;
+    let audited_tenant = tenant.clone();
     let created = state
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -155,7 +160,17 @@ pub async fn create_instance(
                     provisioned: false,
                     connection_status: "unknown".into(),
                 };
-                instances::insert(conn, &new).map_err(|e| from_write_error(e, locale))
+                let created =
+                    instances::insert(conn, &new).map_err(|e| from_write_error(e, locale))?;
+                auditor.record(
+                    conn,
+                    Action::InstanceCreated,
+                    created.id,
+                    Some(tenant_id),
+                    None,
+                    Some(audit_snapshot(&created, &audited_tenant, today)?),
+                )?;
+                Ok(created)
             })
         })
         .await?;

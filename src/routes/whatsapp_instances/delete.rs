@@ -2,13 +2,15 @@ use actix_web::{delete, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::find_instance;
 use super::remote::EvolutionFailures;
 use super::remote::Reachable;
+use super::{audit_snapshot, find_instance, tenant_today};
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
-use crate::db::instances;
+use crate::db::{instances, write_transaction};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
+use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{query_boolean, MessageBody};
 use crate::startup::AppState;
@@ -39,26 +41,47 @@ pub struct DeleteInstanceQuery {
 pub async fn delete_instance(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<(String, i64)>,
     query: web::Query<DeleteInstanceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let force = query_boolean(&query.force, "force", &mut errors).unwrap_or(false);
     errors.into_result(locale)?;
     let instance = find_instance(&state, tenant.id, id).await?;
+    let today = tenant_today(&state, &tenant);
+    // Noted in the audit log: the instance may still exist on Evolution.
+    let mut left_on_evolution = None;
     if instance.provisioned {
-        if let Err(error) = delete_remotely(&state, tenant, instance).await {
+        if let Err(error) = delete_remotely(&state, tenant.clone(), instance).await {
             if !force {
                 return Err(error);
             }
             log::warn!("instance {id} deleted with force although Evolution failed: {error}");
+            left_on_evolution =
+                Some(serde_json::json!({"force": true, "deleted_on_evolution": false}));
         }
     }
     state
-        .db(move |conn| Ok(instances::delete(conn, id)?))
+        .db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let Some(deleted) = instances::delete(conn, id)? else {
+                    return Ok(());
+                };
+                auditor.record(
+                    conn,
+                    Action::InstanceDeleted,
+                    id,
+                    Some(tenant.id),
+                    Some(audit_snapshot(&deleted, &tenant, today)?),
+                    left_on_evolution.clone(),
+                )
+            })?)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "WhatsApp instance deleted successfully".into(),

@@ -8,12 +8,14 @@ use utoipa::ToSchema;
 
 use super::remote::EvolutionFailures;
 use super::remote::Reachable;
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::domain::HttpUrl;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::evolution::{WebhookConfig, WebsocketConfig, EVENTS};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -139,6 +141,26 @@ fn headers(input: &Input, errors: &mut FieldErrors) -> Map<String, Value> {
     map.clone()
 }
 
+/// A webhook as the audit log keeps it. Its URL may be a capability (a secret in its path
+/// or query) and its headers may carry credentials, so only the URL's origin and the
+/// header names are kept.
+fn webhook_audit(config: &WebhookConfig) -> Value {
+    let origin = config
+        .url
+        .as_deref()
+        .and_then(|url| url::Url::parse(url).ok())
+        .map(|url| url.origin().ascii_serialization());
+    let header_names: Vec<&String> = config.headers.keys().collect();
+    serde_json::json!({
+        "url_origin": origin,
+        "enabled": config.enabled,
+        "events": config.events,
+        "by_events": config.by_events,
+        "base64": config.base64,
+        "header_names": header_names,
+    })
+}
+
 fn required_boolean(input: &Input, field: &str, errors: &mut FieldErrors) -> bool {
     if !matches!(input, Input::Value(_)) {
         errors.add(field, Msg::Required);
@@ -192,12 +214,14 @@ pub async fn get_webhook(
 pub async fn set_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<(String, i64)>,
     body: JsonObject<WebhookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let target = Reachable::find(&state, &user, tenant_key, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let url = required(&body.url, "url", &mut errors, |raw| {
         HttpUrl::parse(raw).map(HttpUrl::into_inner)
@@ -215,10 +239,16 @@ pub async fn set_webhook(
     };
     errors.into_result(locale)?;
     match target.client.set_webhook(target.name(), &config).await {
-        Ok(stored) => Ok(HttpResponse::Ok().json(DataBody::with_message(
-            WebhookResource::from(stored),
-            "Webhook configured",
-        ))),
+        Ok(stored) => {
+            let after = webhook_audit(&stored);
+            target
+                .audit_remote_change(&state, auditor, Action::InstanceWebhookSet, after)
+                .await?;
+            Ok(HttpResponse::Ok().json(DataBody::with_message(
+                WebhookResource::from(stored),
+                "Webhook configured",
+            )))
+        }
         Err(error) => Err(target.failure(&state, error).await),
     }
 }
@@ -271,12 +301,14 @@ pub async fn get_websocket(
 pub async fn set_websocket(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<(String, i64)>,
     body: JsonObject<WebsocketBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let target = Reachable::find(&state, &user, tenant_key, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let config = WebsocketConfig {
         enabled: required_boolean(&body.enabled, "enabled", &mut errors),
@@ -284,10 +316,16 @@ pub async fn set_websocket(
     };
     errors.into_result(locale)?;
     match target.client.set_websocket(target.name(), &config).await {
-        Ok(Some(stored)) => Ok(HttpResponse::Ok().json(DataBody::with_message(
-            WebsocketResource::from(stored),
-            "Websocket configured",
-        ))),
+        Ok(Some(stored)) => {
+            let after = serde_json::json!({"enabled": stored.enabled, "events": stored.events});
+            target
+                .audit_remote_change(&state, auditor, Action::InstanceWebsocketSet, after)
+                .await?;
+            Ok(HttpResponse::Ok().json(DataBody::with_message(
+                WebsocketResource::from(stored),
+                "Websocket configured",
+            )))
+        }
         Ok(None) => Err(ApiError::conflict(
             "evolution.websocket_disabled",
             format!(

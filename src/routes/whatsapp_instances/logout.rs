@@ -2,10 +2,12 @@ use actix_web::{post, web, HttpResponse};
 
 use super::remote::{status_changes, EvolutionFailures, Reachable};
 use super::InstanceResource;
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::remote_instances::RemoteChanges;
 use crate::error::{ApiError, ErrorBody};
 use crate::evolution::RemoteState;
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -26,10 +28,12 @@ use crate::startup::AppState;
 pub async fn logout_instance(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let target = Reachable::find(&state, &user, tenant_key, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     match target.client.logout(target.name()).await {
         Ok(()) => {}
         // 400 `The "x" instance is not connected`: already where logout leads.
@@ -45,6 +49,8 @@ pub async fn logout_instance(
         qr_updated_at: Some(None),
         ..status_changes(&target.instance, Some(RemoteState::Close), now)
     };
-    let updated = target.record(&state, changes).await?;
+    let updated = target
+        .record_audited(&state, changes, auditor, Action::InstanceLogout)
+        .await?;
     target.respond(&state, updated, false, "WhatsApp instance logged out")
 }

@@ -102,6 +102,17 @@ pub struct InstanceResource {
     pub provisioned: bool,
 }
 
+/// An instance as the audit log keeps it: its list form, without the key or QR code.
+pub fn audit_snapshot(
+    instance: &Instance,
+    tenant: &Tenant,
+    today: NaiveDate,
+) -> diesel::QueryResult<serde_json::Value> {
+    let resource = InstanceResource::build(instance.clone(), tenant, today, Detail::Summary)
+        .map_err(|error| diesel::result::Error::SerializationError(error.to_string().into()))?;
+    crate::audit::snapshot(&resource)
+}
+
 pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
     instance.is_active
         && usage.remaining() > 0

@@ -9,12 +9,14 @@ use utoipa::ToSchema;
 
 use super::fields::{self, name_owned_elsewhere};
 use super::remote::{connect_changes, EvolutionFailures, InstanceWithQr, QrCodeBody};
-use super::{tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers::{self, EvolutionServer};
-use crate::db::instances::{Instance, NewInstance};
+use crate::db::instances::{self, Instance, NewInstance};
 use crate::db::remote_instances::{self, ProvisionTarget, RemoteChanges};
 use crate::db::tenants::Tenant;
+use crate::db::write_transaction;
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::evolution::{
@@ -23,6 +25,7 @@ use crate::evolution::{
 };
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input, JsonObject};
+use crate::request_id::RequestId;
 use crate::routes::evolution_servers::upstream;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
@@ -90,11 +93,13 @@ const INBOUND_EVENTS: &[&str] = &[
 pub async fn provision_instance(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<ProvisionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     if !state.settings.evolution.enable_instance_creation {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -199,7 +204,7 @@ pub async fn provision_instance(
         Ok(remote) => remote,
         Err(error) => {
             if inserted {
-                mark_error(&state, instance.id).await?;
+                mark_error(&state, &tenant, instance.id, auditor).await?;
             }
             return Err(ApiError::evolution(&upstream(&server), &error));
         }
@@ -211,8 +216,35 @@ pub async fn provision_instance(
     };
     let changes = remote.changes(&state, &instance, now);
     let id = instance.id;
+    let today = tenant_today(&state, &tenant);
+    let audited_tenant = tenant.clone();
     let updated = state
-        .db(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
+        .db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let tenant = &audited_tenant;
+                let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                    return Ok(None);
+                };
+                let Some(updated) = remote_instances::record(conn, id, &changes)? else {
+                    return Ok(None);
+                };
+                // An instance this call inserted did not exist before the request.
+                let before = if inserted {
+                    None
+                } else {
+                    Some(audit_snapshot(&before, tenant, today)?)
+                };
+                auditor.record(
+                    conn,
+                    Action::InstanceProvisioned,
+                    id,
+                    Some(tenant.id),
+                    before,
+                    Some(audit_snapshot(&updated, tenant, today)?),
+                )?;
+                Ok(Some(updated))
+            })?)
+        })
         .await?
         .ok_or_else(|| ApiError::not_found(crate::error::Resource::WhatsappInstance))?;
     respond(&state, &tenant, updated, status)
@@ -271,16 +303,38 @@ fn max_instances_reached(max: i64) -> ApiError {
     .with_params(serde_json::json!({ "max": max }))
 }
 
-async fn mark_error(state: &AppState, id: i64) -> Result<(), ApiError> {
+/// Leaves the instance this call inserted in `error`. It stays in Relevo (calling again
+/// repairs it), so the audit log records it as created.
+async fn mark_error(
+    state: &AppState,
+    tenant: &Tenant,
+    id: i64,
+    auditor: Auditor,
+) -> Result<(), ApiError> {
     let changes = RemoteChanges {
         connection_status: Some("error".into()),
         last_checked_at: Some(state.clock.now().naive_utc()),
         ..RemoteChanges::default()
     };
+    let today = tenant_today(state, tenant);
+    let tenant = tenant.clone();
     state
-        .db(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
-        .await?;
-    Ok(())
+        .db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let Some(created) = remote_instances::record(conn, id, &changes)? else {
+                    return Ok(());
+                };
+                auditor.record(
+                    conn,
+                    Action::InstanceCreated,
+                    id,
+                    Some(tenant.id),
+                    None,
+                    Some(audit_snapshot(&created, &tenant, today)?),
+                )
+            })?)
+        })
+        .await
 }
 
 /// What Evolution said while provisioning.

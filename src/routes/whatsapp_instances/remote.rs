@@ -7,12 +7,14 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{find_instance, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, find_instance, tenant_today, Detail, InstanceResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers::{self, EvolutionServer};
-use crate::db::instances::Instance;
+use crate::db::instances::{self, Instance};
 use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::tenants::Tenant;
+use crate::db::write_transaction;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::evolution::{ConnectAnswer, EvolutionClient, EvolutionError, QrCode, RemoteState};
 use crate::routes::evolution_servers::upstream;
@@ -182,6 +184,60 @@ impl Reachable {
             .db(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
             .await?
             .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))
+    }
+
+    /// As [`record`](Self::record), for a change a super admin asked for: the audit row is
+    /// written in the transaction that applies the answer.
+    pub async fn record_audited(
+        &self,
+        state: &AppState,
+        changes: RemoteChanges,
+        auditor: Auditor,
+        action: Action,
+    ) -> Result<Instance, ApiError> {
+        let (tenant, id) = (self.tenant.clone(), self.instance.id);
+        let today = tenant_today(state, &self.tenant);
+        state
+            .db(move |conn| {
+                Ok(write_transaction(conn, |conn| {
+                    let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                        return Ok(None);
+                    };
+                    let Some(updated) = remote_instances::record(conn, id, &changes)? else {
+                        return Ok(None);
+                    };
+                    auditor.record(
+                        conn,
+                        action,
+                        id,
+                        Some(tenant.id),
+                        Some(audit_snapshot(&before, &tenant, today)?),
+                        Some(audit_snapshot(&updated, &tenant, today)?),
+                    )?;
+                    Ok(Some(updated))
+                })?)
+            })
+            .await?
+            .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))
+    }
+
+    /// Records a change a super admin made on Evolution that changes nothing in Relevo's
+    /// database (webhook and websocket settings): `after` is what Evolution now holds.
+    pub async fn audit_remote_change(
+        &self,
+        state: &AppState,
+        auditor: Auditor,
+        action: Action,
+        after: Value,
+    ) -> Result<(), ApiError> {
+        let (tenant_id, id) = (self.tenant.id, self.instance.id);
+        state
+            .db(move |conn| {
+                Ok(write_transaction(conn, |conn| {
+                    auditor.record(conn, action, id, Some(tenant_id), None, Some(after.clone()))
+                })?)
+            })
+            .await
     }
 
     /// The error for a failed call. When Evolution no longer has the instance, the

@@ -1,9 +1,12 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::{find_instance, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::instances;
+use crate::db::write_transaction;
 use crate::error::{ApiError, ErrorBody, Resource};
+use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -25,15 +28,36 @@ use crate::startup::AppState;
 pub async fn reset_counter(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
-    find_instance(&state, tenant.id, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let today = tenant_today(&state, &tenant);
     let now = state.clock.now().naive_utc();
+    let audited_tenant = tenant.clone();
     let reset = state
-        .db(move |conn| Ok(instances::reset_counter(conn, id, today, now)?))
+        .db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let tenant = &audited_tenant;
+                let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                    return Ok(None);
+                };
+                let Some(reset) = instances::reset_counter(conn, id, today, now)? else {
+                    return Ok(None);
+                };
+                auditor.record(
+                    conn,
+                    Action::InstanceCounterReset,
+                    id,
+                    Some(tenant.id),
+                    Some(audit_snapshot(&before, tenant, today)?),
+                    Some(audit_snapshot(&reset, tenant, today)?),
+                )?;
+                Ok(Some(reset))
+            })?)
+        })
         .await?
         .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
     let resource = InstanceResource::build(reset, &tenant, today, Detail::Summary)?;

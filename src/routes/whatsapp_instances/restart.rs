@@ -3,9 +3,11 @@ use actix_web::{post, web, HttpResponse};
 use super::remote::{
     connect_changes, status_changes, EvolutionFailures, InstanceWithQr, Reachable,
 };
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::evolution::{EvolutionError, RemoteState};
+use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
@@ -27,15 +29,19 @@ use crate::startup::AppState;
 pub async fn restart_instance(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let target = Reachable::find(&state, &user, tenant_key, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let now = state.clock.now().naive_utc();
     match target.client.restart(target.name()).await {
         Ok(answer) => {
             let changes = connect_changes(&target.instance, answer, now);
-            let updated = target.record(&state, changes).await?;
+            let updated = target
+                .record_audited(&state, changes, auditor, Action::InstanceRestart)
+                .await?;
             target.respond(&state, updated, true, "WhatsApp instance restarted")
         }
         Err(EvolutionError::Refused(reason)) => {

@@ -1,9 +1,11 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::{find_instance, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
-use crate::db::instances;
-use crate::error::{ApiError, ErrorBody};
+use crate::db::{instances, write_transaction};
+use crate::error::{ApiError, ErrorBody, Resource};
+use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -22,21 +24,46 @@ use crate::startup::AppState;
 pub async fn toggle_active(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
-    find_instance(&state, tenant.id, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
     let now = state.clock.now().naive_utc();
+    let today = tenant_today(&state, &tenant);
+    let audited_tenant = tenant.clone();
     let toggled = state
-        .db(move |conn| Ok(instances::toggle_active(conn, id, now)?))
-        .await?;
+        .db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let tenant = &audited_tenant;
+                let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                    return Ok(None);
+                };
+                let toggled = instances::toggle_active(conn, id, now)?;
+                let action = if toggled.is_active {
+                    Action::InstanceActivated
+                } else {
+                    Action::InstanceDeactivated
+                };
+                auditor.record(
+                    conn,
+                    action,
+                    id,
+                    Some(tenant.id),
+                    Some(audit_snapshot(&before, tenant, today)?),
+                    Some(audit_snapshot(&toggled, tenant, today)?),
+                )?;
+                Ok(Some(toggled))
+            })?)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
     let message = if toggled.is_active {
         "WhatsApp instance activated"
     } else {
         "WhatsApp instance deactivated"
     };
-    let today = tenant_today(&state, &tenant);
     let resource = InstanceResource::build(toggled, &tenant, today, Detail::Summary)?;
     Ok(HttpResponse::Ok().json(DataBody::with_message(resource, message)))
 }

@@ -4,14 +4,16 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields::{self, check_unique, from_write_error};
-use super::{find_instance, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, find_instance, tenant_today, Detail, InstanceResource};
+use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers;
 use crate::db::instances::{self, InstanceChanges};
 use crate::domain::{InstanceName, PhoneNumber};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{nullable_patch, optional, Input, JsonObject};
+use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
@@ -65,6 +67,7 @@ pub struct UpdateInstanceBody {
 pub async fn update_instance(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<(String, i64)>,
     body: JsonObject<UpdateInstanceBody>,
@@ -72,6 +75,7 @@ pub async fn update_instance(
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     let current = find_instance(&state, tenant.id, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
 
     let mut errors = FieldErrors::default();
     for (field, input) in [
@@ -134,6 +138,8 @@ pub async fn update_instance(
         ..InstanceChanges::default()
     };
     let tenant_id = tenant.id;
+    let audited_tenant = tenant.clone();
+    let today = tenant_today(&state, &tenant);
     let updated = state
         .db(move |conn| {
             conn.transaction(|conn| {
@@ -155,12 +161,23 @@ pub async fn update_instance(
                     &mut errors,
                 )?;
                 errors.into_result(locale)?;
-                instances::update(conn, id, &changes).map_err(|e| from_write_error(e, locale))
+                let before = instances::find_for_update(conn, tenant_id, id)?
+                    .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
+                let updated = instances::update(conn, id, &changes)
+                    .map_err(|e| from_write_error(e, locale))?;
+                auditor.record(
+                    conn,
+                    Action::InstanceUpdated,
+                    id,
+                    Some(tenant_id),
+                    Some(audit_snapshot(&before, &audited_tenant, today)?),
+                    Some(audit_snapshot(&updated, &audited_tenant, today)?),
+                )?;
+                Ok(updated)
             })
         })
         .await?;
 
-    let today = tenant_today(&state, &tenant);
     let detail = Detail::Full {
         cipher: &state.cipher,
         tenant: &tenant,

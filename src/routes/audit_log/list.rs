@@ -1,0 +1,210 @@
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{action_schema, target_type_schema, AuditLogEntry};
+use crate::audit::{ACTION_KEYS, TARGET_TYPES};
+use crate::auth::SuperAdmin;
+use crate::db::audit_log::{self, AuditFilter};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::i18n::{Locale, Msg};
+use crate::routes::wire::{parse_page, query_integer, Paginated};
+use crate::startup::AppState;
+
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct AuditLogQuery {
+    /// Changes made by this user.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub actor_id: Option<String>,
+    /// Changes to this tenant or to what belongs to it.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub tenant_id: Option<String>,
+    #[param(schema_with = action_schema)]
+    pub action: Option<String>,
+    #[param(schema_with = target_type_schema)]
+    pub target_type: Option<String>,
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub target_id: Option<String>,
+    /// Changes made at or after this moment: an ISO 8601 date and time (`2025-11-17T06:30:00Z`;
+    /// UTC when it has no offset) or a date (`2025-11-17`, from its first moment, UTC).
+    #[param(value_type = Option<String>, example = "2025-11-17")]
+    pub from: Option<String>,
+    /// Changes made at or before this moment, written as `from` is; a date counts up to its
+    /// last moment.
+    #[param(value_type = Option<String>, example = "2025-11-17T23:59:59Z")]
+    pub to: Option<String>,
+    /// Page number, from 1.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub page: Option<String>,
+    /// Items per page, 1 to 100 (default 15).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub per_page: Option<String>,
+}
+
+impl AuditLogQuery {
+    /// The filter asked for; every bad parameter goes to `errors`.
+    fn parse(&self, errors: &mut FieldErrors) -> AuditFilter {
+        let from = instant(&self.from, "from", Bound::Start, errors);
+        let to = instant(&self.to, "to", Bound::End, errors);
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                errors.add("to", Msg::AfterOrEqual("from"));
+            }
+        }
+        AuditFilter {
+            actor_id: query_integer(&self.actor_id, "actor_id", 1, i64::MAX, errors),
+            tenant_id: query_integer(&self.tenant_id, "tenant_id", 1, i64::MAX, errors),
+            action: one_of(&self.action, "action", ACTION_KEYS, errors),
+            target_type: one_of(&self.target_type, "target_type", TARGET_TYPES, errors),
+            target_id: query_integer(&self.target_id, "target_id", 1, i64::MAX, errors),
+            from,
+            to,
+        }
+    }
+}
+
+/// What super admins changed through the API, newest first.
+#[utoipa::path(
+    tag = "audit-log",
+    params(AuditLogQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = inline(Paginated<AuditLogEntry>)),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a super admin (tenant users and sender tokens)", body = ErrorBody),
+        (status = 422, description = "Invalid filters or page, each one listed", body = ErrorBody),
+    )
+)]
+#[get("/audit-log")]
+pub async fn list_audit_log(
+    state: web::Data<AppState>,
+    _admin: SuperAdmin,
+    locale: Locale,
+    query: web::Query<AuditLogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    let filter = query.parse(&mut errors);
+    let page = parse_page(&query.page, &query.per_page, &mut errors);
+    errors.into_result(locale)?;
+    let (rows, total) = state
+        .db(move |conn| Ok(audit_log::list(conn, &filter, page)?))
+        .await?;
+    let data = rows
+        .into_iter()
+        .map(AuditLogEntry::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(HttpResponse::Ok().json(Paginated::new(data, total, page)))
+}
+
+fn one_of(
+    raw: &Option<String>,
+    field: &str,
+    allowed: &'static [&'static str],
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let value = raw.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+    if allowed.contains(&value) {
+        Some(value.to_string())
+    } else {
+        errors.add(field, Msg::OneOf(allowed));
+        None
+    }
+}
+
+/// Which end of a period a date stands for.
+#[derive(Clone, Copy)]
+enum Bound {
+    Start,
+    End,
+}
+
+fn instant(
+    raw: &Option<String>,
+    field: &str,
+    bound: Bound,
+    errors: &mut FieldErrors,
+) -> Option<NaiveDateTime> {
+    let raw = raw.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+    let parsed = parse_instant(raw, bound);
+    if parsed.is_none() {
+        errors.add(field, Msg::DateTime);
+    }
+    parsed
+}
+
+/// An ISO 8601 date and time (with an offset, or UTC without one) or a date, which
+/// stands for its first or last moment in UTC. Years outside 1..=9999 are refused: both
+/// databases store them, but no change was made then.
+fn parse_instant(raw: &str, bound: Bound) -> Option<NaiveDateTime> {
+    let instant = if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        at.naive_utc()
+    } else if let Some(at) = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
+    {
+        at
+    } else {
+        let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
+        match bound {
+            Bound::Start => date.and_hms_opt(0, 0, 0)?,
+            Bound::End => date.and_hms_micro_opt(23, 59, 59, 999_999)?,
+        }
+    };
+    (1..=9999).contains(&instant.year()).then_some(instant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    #[test]
+    fn bounds_are_timestamps_in_any_offset_or_whole_days() {
+        let cases = [
+            ("2025-11-17", Bound::Start, "2025-11-17 00:00:00"),
+            ("2025-11-17", Bound::End, "2025-11-17 23:59:59.999999"),
+            ("2025-11-17T06:30:00Z", Bound::End, "2025-11-17 06:30:00"),
+            (
+                "2025-11-17T06:30:00.000000Z",
+                Bound::Start,
+                "2025-11-17 06:30:00",
+            ),
+            (
+                "2025-11-17T01:30:00-05:00",
+                Bound::Start,
+                "2025-11-17 06:30:00",
+            ),
+            ("2025-11-17T06:30:00", Bound::Start, "2025-11-17 06:30:00"),
+            (
+                "2025-11-17 06:30:00.5",
+                Bound::Start,
+                "2025-11-17 06:30:00.5",
+            ),
+        ];
+        for (raw, bound, expected) in cases {
+            assert_eq!(parse_instant(raw, bound), Some(at(expected)), "{raw}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for raw in [
+            "yesterday",
+            "2025-13-01",
+            "2025-02-30",
+            "17/11/2025",
+            "2025-11-17T25:00:00Z",
+            "0000-01-01",
+            "+10000-01-01",
+            "2025-11-17T06:30:00 05:00",
+            "1731825000",
+        ] {
+            assert_eq!(parse_instant(raw, Bound::Start), None, "{raw}");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The audit trail (SPEC section 9): what super admins changed, read by super admins.
+
+pub mod list;
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::ToSchema;
+
+use crate::audit::{ACTION_KEYS, TARGET_TYPES};
+use crate::db::audit_log::AuditEntry;
+use crate::error::ApiError;
+use crate::routes::wire::Timestamp;
+
+/// One change a super admin made through the API.
+#[derive(Serialize, ToSchema)]
+pub struct AuditLogEntry {
+    #[schema(example = 42)]
+    pub id: i64,
+    /// The user who made the change; the row keeps it after the user is deleted.
+    #[schema(example = 1)]
+    pub actor_id: i64,
+    /// The actor's email when the change was made.
+    #[schema(example = "admin@relevo.local")]
+    pub actor_email: String,
+    #[schema(schema_with = action_schema)]
+    pub action: String,
+    #[schema(schema_with = target_type_schema)]
+    pub target_type: String,
+    #[schema(example = 7)]
+    pub target_id: i64,
+    /// The tenant the target belongs to, if any.
+    #[schema(required = true, example = 5)]
+    pub tenant_id: Option<i64>,
+    /// The target before the change, in its public form (never a key, token, hash or
+    /// encrypted value); `null` for a creation.
+    #[schema(required = true, value_type = Option<Object>)]
+    pub before: Option<Value>,
+    /// The target after the change, in its public form; `null` for a deletion, except a
+    /// tenant's (`{"force": ...}`) and a forced instance deletion that Evolution refused.
+    #[schema(required = true, value_type = Option<Object>)]
+    pub after: Option<Value>,
+    /// The `X-Request-Id` of the request that made the change.
+    #[schema(example = "3f2b8c4e-8d1a-4c55-9a43-3c1f0a4b6e21")]
+    pub request_id: String,
+    /// When Relevo made the change.
+    pub created_at: Timestamp,
+}
+
+impl TryFrom<AuditEntry> for AuditLogEntry {
+    type Error = ApiError;
+
+    fn try_from(entry: AuditEntry) -> Result<Self, ApiError> {
+        let parse = |json: Option<String>| -> Result<Option<Value>, ApiError> {
+            json.map(|text| serde_json::from_str(&text).map_err(ApiError::internal))
+                .transpose()
+        };
+        Ok(Self {
+            id: entry.id,
+            actor_id: entry.actor_id,
+            actor_email: entry.actor_email,
+            action: entry.action,
+            target_type: entry.target_type,
+            target_id: entry.target_id,
+            tenant_id: entry.tenant_id,
+            before: parse(entry.before_json)?,
+            after: parse(entry.after_json)?,
+            request_id: entry.request_id,
+            created_at: entry.created_at.into(),
+        })
+    }
+}
+
+/// A string naming one of `values`.
+fn string_enum(values: &[&str], description: &str, example: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .examples([example])
+        .build()
+}
+
+pub fn action_schema() -> Object {
+    string_enum(
+        ACTION_KEYS,
+        "What was done: `<target type>.<verb>`.",
+        "instance.updated",
+    )
+}
+
+pub fn target_type_schema() -> Object {
+    string_enum(TARGET_TYPES, "What kind of thing was changed.", "instance")
+}
