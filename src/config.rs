@@ -33,6 +33,11 @@ pub struct Settings {
     pub token_ttl_seconds: i64,
     /// Most database connections one process holds; opened as needed.
     pub db_pool_size: u32,
+    /// How long a request waits for a pooled connection, a lock or its turn to write
+    /// before it gives up with 503.
+    pub db_timeout_ms: u64,
+    /// How long a client may take to send a request body once its headers are in.
+    pub body_timeout_ms: u64,
     pub evolution: EvolutionSettings,
 }
 
@@ -66,6 +71,8 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_TOKEN_TTL_SECONDS",
     "RELEVO_LOCALE",
     "RELEVO_DB_POOL_SIZE",
+    "RELEVO_DB_TIMEOUT_MS",
+    "RELEVO_BODY_TIMEOUT_MS",
     "EVOLUTION_API_BASE_URL",
     "EVOLUTION_API_MASTER_KEY",
     "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
@@ -156,6 +163,8 @@ impl Settings {
         if db_pool_size == 0 {
             problems.push("RELEVO_DB_POOL_SIZE must be at least 1".to_string());
         }
+        let db_timeout_ms = parse_timeout(&get, "RELEVO_DB_TIMEOUT_MS", 5_000, &mut problems);
+        let body_timeout_ms = parse_timeout(&get, "RELEVO_BODY_TIMEOUT_MS", 10_000, &mut problems);
         let max_instances_per_tenant = parse_number(
             &get,
             "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
@@ -211,6 +220,8 @@ impl Settings {
             public_url,
             token_ttl_seconds,
             db_pool_size,
+            db_timeout_ms,
+            body_timeout_ms,
             evolution: EvolutionSettings {
                 base_url,
                 master_key: get("EVOLUTION_API_MASTER_KEY"),
@@ -223,14 +234,25 @@ impl Settings {
         })
     }
 
-    /// The data directory, created when missing; `None` with PostgreSQL.
+    /// The data directory, created when missing (readable by its owner only: it holds
+    /// the database and the generated keys); `None` with PostgreSQL. An existing
+    /// directory keeps its mode, since it may be shared, such as `.`.
     pub fn ensure_data_dir(&self) -> anyhow::Result<Option<PathBuf>> {
         let Some(dir) = self.data_dir() else {
             return Ok(None);
         };
-        std::fs::create_dir_all(&dir)
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
         Ok(Some(dir))
+    }
+
+    pub fn db_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.db_timeout_ms)
     }
 
     /// Where generated secrets live: beside the SQLite file.

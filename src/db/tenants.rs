@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use crate::on_backend;
 
 use super::schema::{tenants, whatsapp_instances};
-use super::{DbConnection, Page};
+use super::{write_transaction, DbConnection, Page};
 
 #[derive(Queryable, Selectable, Identifiable, Clone, Debug)]
 #[diesel(table_name = tenants)]
@@ -127,7 +127,7 @@ pub fn delete_unless_has_instances(
     id: i64,
     force: bool,
 ) -> QueryResult<Option<i64>> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         let instances = instance_count(conn, id)?;
         if instances > 0 && !force {
             return Ok(Some(instances));

@@ -7,6 +7,7 @@ mod evolution_fake;
 
 mod auth;
 mod compose;
+mod concurrent_writes;
 mod daily_reset;
 mod evolution_servers;
 mod instances;

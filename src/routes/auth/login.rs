@@ -108,7 +108,7 @@ pub async fn login(
         Some(user) if verified => user,
         _ => {
             state
-                .db(move |conn| Ok(login_throttle::record_failure(conn, &email, now)?))
+                .write(move |conn| Ok(login_throttle::record_failure(conn, &email, now)?))
                 .await?;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -118,7 +118,7 @@ pub async fn login(
         }
     };
     state
-        .db(move |conn| Ok(login_throttle::clear(conn, &email)?))
+        .write(move |conn| Ok(login_throttle::clear(conn, &email)?))
         .await?;
 
     let token = state

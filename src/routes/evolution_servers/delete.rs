@@ -26,7 +26,7 @@ pub async fn delete_server(
 ) -> Result<HttpResponse, ApiError> {
     let server = find_server(&state, path.into_inner()).await?;
     let kept_for = state
-        .db(move |conn| {
+        .write(move |conn| {
             Ok(evolution_servers::delete_unless_has_instances(
                 conn, server.id,
             )?)

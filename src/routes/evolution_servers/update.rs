@@ -37,7 +37,7 @@ pub async fn update_server(
     let mut changes = body.parse(&state.cipher, &mut errors);
     changes.updated_at = Some(state.clock.now().naive_utc());
     let updated = state
-        .db(move |conn| {
+        .transaction(move |conn| {
             check_base_url(
                 conn,
                 changes.base_url.as_deref(),

@@ -83,7 +83,7 @@ pub async fn create_sender_token(
         created_at: now,
     };
     let issued = state
-        .db(move |conn| Ok(sender_tokens::insert(conn, &new)?))
+        .write(move |conn| Ok(sender_tokens::insert(conn, &new)?))
         .await?;
     Ok(
         HttpResponse::Created().json(DataBody::new(IssuedSenderToken {

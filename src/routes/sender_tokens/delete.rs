@@ -27,7 +27,7 @@ pub async fn delete_sender_token(
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     let tenant_id = tenant.id;
     let deleted = state
-        .db(move |conn| Ok(sender_tokens::delete(conn, tenant_id, id)?))
+        .write(move |conn| Ok(sender_tokens::delete(conn, tenant_id, id)?))
         .await?;
     if deleted == 0 {
         return Err(ApiError::not_found(Resource::SenderToken));

@@ -51,7 +51,7 @@ pub async fn create_tenant(
     let now = state.clock.now().naive_utc();
     let default_timezone = state.settings.default_timezone.name().to_string();
     let created = state
-        .db(move |conn| {
+        .transaction(move |conn| {
             if let Some(slug) = &slug {
                 if tenants::slug_exists(conn, slug, None)? {
                     errors.add("slug", Msg::SlugTaken);

@@ -44,7 +44,7 @@ pub async fn delete_tenant(
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
     let tenant_id = tenant.id;
     let kept_for = state
-        .db(move |conn| {
+        .write(move |conn| {
             Ok(tenants::delete_unless_has_instances(
                 conn, tenant_id, force,
             )?)

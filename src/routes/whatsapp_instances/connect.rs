@@ -48,7 +48,7 @@ pub async fn connect_instance(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let target = Reachable::find(&state, &user, tenant_key, id).await?;
-    let body: ConnectBody = optional_json_object(&body)?;
+    let body: ConnectBody = optional_json_object(&body, locale)?;
     let mut errors = FieldErrors::default();
     let phone = optional(
         &body.phone_number,

@@ -1,5 +1,4 @@
 use actix_web::{post, web, HttpResponse};
-use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -7,6 +6,7 @@ use super::fields::{self, check_unique, from_write_error};
 use super::{tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers;
+use crate::db::write_transaction_once;
 use crate::db::instances::{self, NewInstance};
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
@@ -120,8 +120,8 @@ pub async fn create_instance(
     let encrypted_key = api_key.as_deref().map(|key| state.cipher.encrypt(key));
     let tenant_id = tenant.id;
     let created = state
-        .db(move |conn| {
-            conn.transaction(|conn| {
+        .write(move |conn| {
+            write_transaction_once(conn, |conn| {
                 let server_id = evolution_servers::server_for_url(conn, api_url.as_deref(), now)?;
                 check_unique(
                     conn,

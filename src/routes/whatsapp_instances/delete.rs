@@ -58,7 +58,7 @@ pub async fn delete_instance(
         }
     }
     state
-        .db(move |conn| Ok(instances::delete(conn, id)?))
+        .write(move |conn| Ok(instances::delete(conn, id)?))
         .await?;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "WhatsApp instance deleted successfully".into(),

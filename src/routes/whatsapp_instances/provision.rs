@@ -156,7 +156,7 @@ pub async fn provision_instance(
     let max = i64::from(state.settings.evolution.max_instances_per_tenant);
     let instance_name = new.instance_name.clone();
     let claim = state
-        .db(move |conn| {
+        .write(move |conn| {
             Ok(remote_instances::claim_for_provisioning(
                 conn,
                 &new,
@@ -212,7 +212,7 @@ pub async fn provision_instance(
     let changes = remote.changes(&state, &instance, now);
     let id = instance.id;
     let updated = state
-        .db(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
+        .write(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
         .await?
         .ok_or_else(|| ApiError::not_found(crate::error::Resource::WhatsappInstance))?;
     respond(&state, &tenant, updated, status)
@@ -278,7 +278,7 @@ async fn mark_error(state: &AppState, id: i64) -> Result<(), ApiError> {
         ..RemoteChanges::default()
     };
     state
-        .db(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
+        .write(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
         .await?;
     Ok(())
 }
@@ -370,7 +370,7 @@ async fn inbound_webhook(
         .encrypt(&Alphanumeric.sample_string(&mut rand::thread_rng(), 40));
     let server_id = server.id;
     let sealed = state
-        .db(move |conn| {
+        .write(move |conn| {
             Ok(evolution_servers::webhook_token(
                 conn, server_id, candidate,
             )?)

@@ -14,6 +14,7 @@ use crate::db::instances::Instance;
 use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::tenants::Tenant;
 use crate::error::{ApiError, ErrorBody, Resource};
+use crate::i18n::Locale;
 use crate::evolution::{ConnectAnswer, EvolutionClient, EvolutionError, QrCode, RemoteState};
 use crate::routes::evolution_servers::upstream;
 use crate::routes::managed_tenant;
@@ -179,7 +180,7 @@ impl Reachable {
     ) -> Result<Instance, ApiError> {
         let id = self.instance.id;
         state
-            .db(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
+            .write(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
             .await?
             .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))
     }
@@ -273,13 +274,17 @@ pub async fn instance_server(
 /// A JSON object body that may also be left out entirely.
 pub fn optional_json_object<T: serde::de::DeserializeOwned + Default>(
     bytes: &[u8],
+    locale: Locale,
 ) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(value @ Value::Object(_)) => serde_json::from_value(value)
-            .map_err(|_| ApiError::malformed("The request body must be a JSON object.")),
+        Ok(Value::Object(object)) => {
+            crate::input::refuse_nul(&object, locale)?;
+            serde_json::from_value(Value::Object(object))
+                .map_err(|_| ApiError::malformed("The request body must be a JSON object."))
+        }
         Ok(_) => Err(ApiError::malformed(
             "The request body must be a JSON object.",
         )),

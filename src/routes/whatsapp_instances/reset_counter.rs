@@ -35,7 +35,7 @@ pub async fn reset_counter(
         ..InstanceChanges::default()
     };
     let reset = state
-        .db(move |conn| Ok(instances::update(conn, id, &changes)?))
+        .write(move |conn| Ok(instances::update(conn, id, &changes)?))
         .await?;
     let resource = InstanceResource::build(reset, &tenant, today, Detail::Summary)?;
     Ok(HttpResponse::Ok().json(DataBody::with_message(

@@ -29,7 +29,7 @@ pub async fn toggle_active(
     find_instance(&state, tenant.id, id).await?;
     let now = state.clock.now().naive_utc();
     let toggled = state
-        .db(move |conn| Ok(instances::toggle_active(conn, id, now)?))
+        .write(move |conn| Ok(instances::toggle_active(conn, id, now)?))
         .await?;
     let message = if toggled.is_active {
         "WhatsApp instance activated"

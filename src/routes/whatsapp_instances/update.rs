@@ -1,5 +1,4 @@
 use actix_web::{put, web, HttpResponse};
-use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -7,6 +6,7 @@ use super::fields::{self, check_unique, from_write_error};
 use super::{find_instance, tenant_today, Detail, InstanceResource};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers;
+use crate::db::write_transaction_once;
 use crate::db::instances::{self, InstanceChanges};
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
@@ -135,8 +135,8 @@ pub async fn update_instance(
     };
     let tenant_id = tenant.id;
     let updated = state
-        .db(move |conn| {
-            conn.transaction(|conn| {
+        .write(move |conn| {
+            write_transaction_once(conn, |conn| {
                 // A new URL moves the instance to the server at that URL.
                 let final_server = match &changes.evolution_api_url {
                     Some(url) => {
