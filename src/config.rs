@@ -141,22 +141,10 @@ impl Settings {
                 Locale::Es
             }),
         };
-        let public_url = get("RELEVO_PUBLIC_URL").and_then(|raw| {
-            parse_http_url(&raw)
-                .map_err(|_| {
-                    problems.push(format!("RELEVO_PUBLIC_URL `{raw}` is not an http(s) URL"))
-                })
-                .ok()
-        });
-        let base_url = get("EVOLUTION_API_BASE_URL").and_then(|raw| {
-            parse_http_url(&raw)
-                .map_err(|_| {
-                    problems.push(format!(
-                        "EVOLUTION_API_BASE_URL `{raw}` is not an http(s) URL"
-                    ))
-                })
-                .ok()
-        });
+        let public_url = get("RELEVO_PUBLIC_URL")
+            .and_then(|raw| parse_http_url("RELEVO_PUBLIC_URL", &raw, &mut problems));
+        let base_url = get("EVOLUTION_API_BASE_URL")
+            .and_then(|raw| parse_http_url("EVOLUTION_API_BASE_URL", &raw, &mut problems));
 
         let token_ttl_seconds = parse_number(&get, "RELEVO_TOKEN_TTL_SECONDS", 3600, &mut problems);
         let db_pool_size = parse_number(&get, "RELEVO_DB_POOL_SIZE", 16, &mut problems);
@@ -281,10 +269,19 @@ fn parse_database_url(raw: &str) -> (Backend, String) {
     (Backend::Sqlite, path.to_string())
 }
 
-fn parse_http_url(raw: &str) -> Result<Url, ()> {
+/// An http(s) URL without credentials (they would show in logs and answers; such a
+/// URL is not echoed in the problem either).
+fn parse_http_url(name: &str, raw: &str, problems: &mut Vec<String>) -> Option<Url> {
     match Url::parse(raw) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
-        _ => Err(()),
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            problems.push(format!("{name} must not contain a user name or password"));
+            None
+        }
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        _ => {
+            problems.push(format!("{name} `{raw}` is not an http(s) URL"));
+            None
+        }
     }
 }
 
@@ -397,9 +394,10 @@ mod tests {
             ("RELEVO_ENCRYPTION_KEY", "short"),
             ("EVOLUTION_API_BASE_URL", "ftp://x"),
             ("EVOLUTION_API_MAX_INSTANCES_PER_TENANT", "-1"),
+            ("RELEVO_PUBLIC_URL", "https://user:secret@relevo.example.com"),
         ]))
         .unwrap_err();
-        assert_eq!(err.0.len(), 4, "{err}");
+        assert_eq!(err.0.len(), 5, "{err}");
     }
 
     #[test]

@@ -4,13 +4,16 @@ use super::{check_base_url, find_server, from_write_error, ServerBody, ServerRes
 use crate::auth::SuperAdmin;
 use crate::db::evolution_servers;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
-use crate::i18n::Locale;
+use crate::domain::HttpUrl;
+use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
 /// Changes only the fields sent. A new `base_url` also moves the URL of the instances
-/// registered with the old one.
+/// registered with the old one. A `base_url` on another origin (scheme, host or port)
+/// needs `api_key` in the same request when the server has one: the stored key is
+/// never sent to a server it was not given for. A new path on the same origin keeps it.
 #[utoipa::path(
     tag = "evolution-servers",
     params(("id" = i64, Path)),
@@ -21,7 +24,8 @@ use crate::startup::AppState;
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Another request changed the default server meanwhile", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "Validation failed; `api_key` is required with a `base_url` on another origin", body = ErrorBody),
     )
 )]
 #[put("/evolution-servers/{id}")]
@@ -35,6 +39,14 @@ pub async fn update_server(
     let server = find_server(&state, path.into_inner()).await?;
     let mut errors = FieldErrors::default();
     let mut changes = body.parse(&state.cipher, &mut errors);
+    // The stored key was given for the old server: another origin must be given its own.
+    let moves_away = changes
+        .base_url
+        .as_deref()
+        .is_some_and(|url| !HttpUrl::same_origin(&server.base_url, url));
+    if moves_away && server.api_key_encrypted.is_some() && body.api_key.is_absent() {
+        errors.add("api_key", Msg::ApiKeyForNewHost);
+    }
     changes.updated_at = Some(state.clock.now().naive_utc());
     let updated = state
         .transaction(move |conn| {

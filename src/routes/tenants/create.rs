@@ -71,7 +71,7 @@ pub async fn create_tenant(
                 callback_secret_encrypted: fields.callback_secret_encrypted.flatten(),
                 currency: fields.currency.unwrap_or_else(|| "COP".to_string()),
                 whatsapp_credits: fields.whatsapp_credits.unwrap_or(0),
-                whatsapp_unit_price: fields.whatsapp_unit_price.unwrap_or(0.0),
+                whatsapp_unit_price_micros: fields.whatsapp_unit_price_micros.unwrap_or(0),
                 created_at: now,
                 updated_at: now,
             };
