@@ -47,8 +47,8 @@ pub async fn connect_instance(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
     let body: ConnectBody = optional_json_object(&body, locale)?;
+    let target = Reachable::find(&state, &user, tenant_key, id).await?;
     let mut errors = FieldErrors::default();
     let phone = optional(
         &body.phone_number,
