@@ -394,7 +394,10 @@ mod tests {
             ("RELEVO_ENCRYPTION_KEY", "short"),
             ("EVOLUTION_API_BASE_URL", "ftp://x"),
             ("EVOLUTION_API_MAX_INSTANCES_PER_TENANT", "-1"),
-            ("RELEVO_PUBLIC_URL", "https://user:secret@relevo.example.com"),
+            (
+                "RELEVO_PUBLIC_URL",
+                "https://user:secret@relevo.example.com",
+            ),
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 5, "{err}");

@@ -3,8 +3,8 @@
 //! trickles in, and an error the framework answered without a JSON body.
 
 use std::cell::Cell;
-use std::future::Future;
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -36,7 +36,9 @@ pub async fn screen_request(
     if let Some(refusal) = refusal(&req) {
         return Ok(req.error_response(refusal).map_into_right_body());
     }
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 fn refusal(req: &ServiceRequest) -> Option<ApiError> {
@@ -171,7 +173,10 @@ pub async fn body_deadline(
         .app_data::<Data<AppState>>()
         .map(|state| Duration::from_millis(state.settings.body_timeout_ms));
     let (true, Some(timeout)) = (has_body, timeout) else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
     let timed_out = Rc::new(Cell::new(false));
     let payload = DeadlinePayload {
@@ -195,7 +200,9 @@ pub async fn body_deadline(
         ),
     );
     let mut answer = error.error_response();
-    answer.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+    answer
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
     Ok(response.into_response(answer).map_into_right_body())
 }
 
@@ -302,8 +309,14 @@ mod tests {
     fn table() -> RouteTable {
         let methods = |list: &[&str]| list.iter().map(|m| m.to_string()).collect();
         RouteTable::new([
-            ("/api/v1/tenants/{tenant}/whatsapp-instances/provision".to_string(), methods(&["POST"])),
-            ("/api/v1/tenants/{tenant}/whatsapp-instances/{id}".to_string(), methods(&["GET", "PUT", "DELETE"])),
+            (
+                "/api/v1/tenants/{tenant}/whatsapp-instances/provision".to_string(),
+                methods(&["POST"]),
+            ),
+            (
+                "/api/v1/tenants/{tenant}/whatsapp-instances/{id}".to_string(),
+                methods(&["GET", "PUT", "DELETE"]),
+            ),
             ("/api/v1/tenants".to_string(), methods(&["GET", "POST"])),
         ])
     }
@@ -327,7 +340,8 @@ mod tests {
 
     #[test]
     fn the_documented_table_knows_the_seed_paths() {
-        let allowed = RouteTable::documented().allowed("/api/v1/tenants/5/whatsapp-instances/1/toggle-active");
+        let allowed = RouteTable::documented()
+            .allowed("/api/v1/tenants/5/whatsapp-instances/1/toggle-active");
         assert_eq!(allowed, Some(BTreeSet::from(["POST"])));
     }
 }

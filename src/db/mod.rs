@@ -103,8 +103,9 @@ pub fn write_transaction_once<T, E: From<diesel::result::Error>>(
     work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
 ) -> Result<T, E> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let depth = on_backend!(conn, |c| AnsiTransactionManager::transaction_manager_status_mut(c)
-        .transaction_depth())?;
+    let depth = on_backend!(conn, |c| {
+        AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+    })?;
     if depth.is_some() {
         return conn.transaction(work);
     }
@@ -218,7 +219,11 @@ impl WriterTurn {
 impl Drop for WriterTurn {
     fn drop(&mut self) {
         HELD_TURN.with(|held| held.set(0));
-        *self.queue.busy.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        *self
+            .queue
+            .busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = false;
         self.queue.freed.notify_one();
     }
 }

@@ -413,14 +413,28 @@ mod tests {
             ("0", 0),
             ("-0", 0),
         ] {
-            assert_eq!(UnitPrice::parse(raw).map(UnitPrice::micros), Ok(micros), "{raw}");
+            assert_eq!(
+                UnitPrice::parse(raw).map(UnitPrice::micros),
+                Ok(micros),
+                "{raw}"
+            );
         }
-        assert_eq!(UnitPrice::from_micros(123_400), UnitPrice::parse("0.1234").unwrap());
+        assert_eq!(
+            UnitPrice::from_micros(123_400),
+            UnitPrice::parse("0.1234").unwrap()
+        );
         for raw in ["1e308", "1000000.0001", "-0.01", "-1"] {
-            assert_eq!(UnitPrice::parse(raw), Err(Msg::Between(0, 1_000_000)), "{raw}");
+            assert_eq!(
+                UnitPrice::parse(raw),
+                Err(Msg::Between(0, 1_000_000)),
+                "{raw}"
+            );
         }
         assert_eq!(UnitPrice::parse("0.12345"), Err(Msg::MaxDecimals(4)));
-        assert_eq!(UnitPrice::parse("0.30000000000000004"), Err(Msg::MaxDecimals(4)));
+        assert_eq!(
+            UnitPrice::parse("0.30000000000000004"),
+            Err(Msg::MaxDecimals(4))
+        );
         for raw in ["abc", "NaN", "inf", ""] {
             assert_eq!(UnitPrice::parse(raw), Err(Msg::NotNumber), "{raw}");
         }
@@ -466,10 +480,22 @@ mod tests {
         ] {
             assert_eq!(HttpUrl::parse(with_credentials), Err(Msg::UrlCredentials));
         }
-        assert!(HttpUrl::same_origin("https://evo.example.com/a", "https://evo.example.com:443/b"));
-        assert!(!HttpUrl::same_origin("https://evo.example.com", "http://evo.example.com"));
-        assert!(!HttpUrl::same_origin("https://evo.example.com", "https://evo.example.com:8443"));
-        assert!(!HttpUrl::same_origin("https://evo.example.com", "https://other.example.com"));
+        assert!(HttpUrl::same_origin(
+            "https://evo.example.com/a",
+            "https://evo.example.com:443/b"
+        ));
+        assert!(!HttpUrl::same_origin(
+            "https://evo.example.com",
+            "http://evo.example.com"
+        ));
+        assert!(!HttpUrl::same_origin(
+            "https://evo.example.com",
+            "https://evo.example.com:8443"
+        ));
+        assert!(!HttpUrl::same_origin(
+            "https://evo.example.com",
+            "https://other.example.com"
+        ));
         assert!(HttpUrl::parse("not a url").is_err());
         assert_eq!(
             Email::parse(" Admin@Example.COM ").unwrap().as_str(),

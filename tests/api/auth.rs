@@ -169,14 +169,27 @@ async fn tenant_users_cannot_manage_instances(backend: Backend) {
     }
     // Seed 001's writes on its documented read-only paths: the path takes GET only.
     for (method, path) in [
-        (Method::POST, "/api/v1/tenant/whatsapp-instances".to_string()),
-        (Method::PUT, format!("/api/v1/tenant/whatsapp-instances/{id}")),
-        (Method::DELETE, format!("/api/v1/tenant/whatsapp-instances/{id}")),
+        (
+            Method::POST,
+            "/api/v1/tenant/whatsapp-instances".to_string(),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/tenant/whatsapp-instances/{id}"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tenant/whatsapp-instances/{id}"),
+        ),
     ] {
         let reply = app
             .send(method.clone(), &path, Some(&token), Some(&body))
             .await;
-        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
         assert_eq!(reply.headers["allow"], "GET", "{method} {path}");
         assert_eq!(reply.body["error_key"], "route.method_not_allowed");
     }

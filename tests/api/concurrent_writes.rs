@@ -110,7 +110,12 @@ async fn reads_go_on_while_another_process_holds_the_write_lock() {
         "{reads:?}"
     );
     for reply in writes {
-        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
         assert_eq!(reply.body["error_key"], "database.unavailable");
         assert!(reply.headers.contains_key("retry-after"));
     }

@@ -198,14 +198,26 @@ async fn a_base_url_on_another_origin_needs_the_api_key_again(backend: Backend) 
         ("another scheme", "http://evo-a.example.com"),
     ] {
         let reply = app
-            .admin(Method::PUT, &server_path(id), Some(&json!({"base_url": base_url})))
+            .admin(
+                Method::PUT,
+                &server_path(id),
+                Some(&json!({"base_url": base_url})),
+            )
             .await;
 
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "[{case}] {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{case}] {}",
+            reply.body
+        );
         assert_eq!(reply.body["errors"], needs_key, "[{case}]");
     }
     let unchanged = app.admin(Method::GET, &server_path(id), None).await;
-    assert_eq!(unchanged.body["data"]["base_url"], "https://evo-a.example.com");
+    assert_eq!(
+        unchanged.body["data"]["base_url"],
+        "https://evo-a.example.com"
+    );
 
     let same_origin = app
         .admin(
@@ -225,7 +237,10 @@ async fn a_base_url_on_another_origin_needs_the_api_key_again(backend: Backend) 
         )
         .await;
     assert_eq!(with_key.status, StatusCode::OK, "{}", with_key.body);
-    assert_eq!(with_key.body["data"]["base_url"], "https://evo-b.example.com");
+    assert_eq!(
+        with_key.body["data"]["base_url"],
+        "https://evo-b.example.com"
+    );
     assert_eq!(stored_keys(&app)[0].1.as_deref(), Some("clave-b"));
 }
 

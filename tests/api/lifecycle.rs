@@ -602,8 +602,10 @@ async fn repeatable_calls_are_retried_and_an_unreachable_server_is_502(backend: 
         .admin(
             Method::PUT,
             &format!("/api/v1/evolution-servers/{server_id}"),
-            Some(&json!({"base_url": format!("http://127.0.0.1:{closed_port}"),
-                         "api_key": crate::evolution_fake::GLOBAL_KEY})),
+            Some(
+                &json!({"base_url": format!("http://127.0.0.1:{closed_port}"),
+                         "api_key": crate::evolution_fake::GLOBAL_KEY}),
+            ),
         )
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);

@@ -231,13 +231,19 @@ async fn a_fresh_folder_needs_no_configuration() {
     #[cfg(unix)]
     let modes: Vec<(&str, u32)> = {
         use std::os::unix::fs::PermissionsExt;
-        ["data", "data/secrets.json", "data/relevo.db", "data/relevo.db-wal", "data/relevo.db-shm"]
-            .into_iter()
-            .map(|file| {
-                let metadata = std::fs::metadata(dir.path().join(file));
-                (file, metadata.map_or(0, |m| m.permissions().mode() & 0o777))
-            })
-            .collect()
+        [
+            "data",
+            "data/secrets.json",
+            "data/relevo.db",
+            "data/relevo.db-wal",
+            "data/relevo.db-shm",
+        ]
+        .into_iter()
+        .map(|file| {
+            let metadata = std::fs::metadata(dir.path().join(file));
+            (file, metadata.map_or(0, |m| m.permissions().mode() & 0o777))
+        })
+        .collect()
     };
     let first_log = stop_gracefully(first);
 
@@ -258,7 +264,10 @@ async fn a_fresh_folder_needs_no_configuration() {
         .iter()
         .filter(|line| line.contains("database is locked") || line.contains("ERROR"))
         .collect();
-    assert!(locked.is_empty(), "the first start logs no error: {locked:?}");
+    assert!(
+        locked.is_empty(),
+        "the first start logs no error: {locked:?}"
+    );
     let access = first_log
         .iter()
         .find(|line| line.contains("GET /api/v1/whatsapp-instances"))
@@ -268,7 +277,9 @@ async fn a_fresh_folder_needs_no_configuration() {
         "{access}"
     );
     assert!(
-        first_log.iter().all(|line| !line.contains("needle-for-the-log")),
+        first_log
+            .iter()
+            .all(|line| !line.contains("needle-for-the-log")),
         "query values stay out of the log"
     );
 
@@ -339,17 +350,25 @@ async fn the_money_migration_keeps_existing_prices_exactly(backend: Backend) {
     match &mut conn {
         DbConnection::Sqlite(c) => {
             c.applied_migrations().unwrap(); // creates diesel's bookkeeping table
-            let mut all = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).unwrap();
+            let mut all =
+                MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).unwrap();
             all.sort_by_key(|m| m.name().version().to_string());
-            for migration in all.iter().filter(|m| before_money(m.name().version().to_string())) {
+            for migration in all
+                .iter()
+                .filter(|m| before_money(m.name().version().to_string()))
+            {
                 c.run_migration(&**migration).unwrap();
             }
         }
         DbConnection::Postgres(c) => {
             c.applied_migrations().unwrap();
-            let mut all = MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS).unwrap();
+            let mut all =
+                MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS).unwrap();
             all.sort_by_key(|m| m.name().version().to_string());
-            for migration in all.iter().filter(|m| before_money(m.name().version().to_string())) {
+            for migration in all
+                .iter()
+                .filter(|m| before_money(m.name().version().to_string()))
+            {
                 c.run_migration(&**migration).unwrap();
             }
         }
@@ -393,14 +412,20 @@ fn a_database_file_readable_by_others_is_made_private() {
     let path = dir.path().join("relevo.db");
     for file in ["relevo.db", "relevo.db-wal"] {
         std::fs::write(dir.path().join(file), b"").unwrap();
-        std::fs::set_permissions(dir.path().join(file), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.path().join(file),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
     }
 
     relevo::db::build_pool(&test_settings(path.to_str().unwrap(), &[])).unwrap();
 
     for file in ["relevo.db", "relevo.db-wal", "relevo.db-shm"] {
-        let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
 }

@@ -562,7 +562,9 @@ async fn a_missing_tenant_is_404_tenant_not_found(backend: Backend) {
 async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.instance(tenant, "+573009876543", "existente", 500).await;
+    let id = app
+        .instance(tenant, "+573009876543", "existente", 500)
+        .await;
     let sender = app.sender_token(tenant).await;
     let server = app
         .admin(
@@ -575,42 +577,159 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
     let nul = "a\u{0}b";
     let instance = instance_path(tenant, id);
     let bodies: Vec<(&str, Method, String, Value, &str)> = vec![
-        ("login", Method::POST, "/api/v1/auth/login".into(), json!({"email": nul, "password": "x"}), "email"),
-        ("user", Method::POST, "/api/v1/users".into(), json!({"email": "ana@example.com", "password": nul, "role": "super_admin"}), "password"),
-        ("tenant create", Method::POST, "/api/v1/tenants".into(), json!({"nombre": nul}), "nombre"),
-        ("tenant update", Method::PUT, format!("/api/v1/tenants/{tenant}"), json!({"tipo_cargo": nul}), "tipo_cargo"),
-        ("instance create", Method::POST, instances_path(tenant), json!({"notes": nul}), "notes"),
-        ("instance update", Method::PUT, instance.clone(), json!({"notes": nul}), "notes"),
-        ("provision", Method::POST, format!("{}/provision", instances_path(tenant)), json!({"instance_name": nul}), "instance_name"),
-        ("connect", Method::POST, format!("{instance}/connect"), json!({"phone_number": nul}), "phone_number"),
-        ("webhook", Method::PUT, format!("{instance}/webhook"), json!({"url": "https://x.example.com", "events": ["QRCODE_UPDATED", nul]}), "events"),
-        ("websocket", Method::PUT, format!("{instance}/websocket"), json!({"enabled": true, "events": [nul]}), "events"),
-        ("sender token", Method::POST, format!("/api/v1/tenants/{tenant}/sender-tokens"), json!({"name": nul}), "name"),
-        ("server create", Method::POST, "/api/v1/evolution-servers".into(), json!({"name": nul, "base_url": "https://b.example.com", "api_key": "k"}), "name"),
-        ("server update", Method::PUT, format!("/api/v1/evolution-servers/{server}"), json!({"api_key": nul}), "api_key"),
-        ("a key with a NUL", Method::PUT, format!("/api/v1/tenants/{tenant}"), json!({"x\u{0}": 1}), "x\u{0}"),
+        (
+            "login",
+            Method::POST,
+            "/api/v1/auth/login".into(),
+            json!({"email": nul, "password": "x"}),
+            "email",
+        ),
+        (
+            "user",
+            Method::POST,
+            "/api/v1/users".into(),
+            json!({"email": "ana@example.com", "password": nul, "role": "super_admin"}),
+            "password",
+        ),
+        (
+            "tenant create",
+            Method::POST,
+            "/api/v1/tenants".into(),
+            json!({"nombre": nul}),
+            "nombre",
+        ),
+        (
+            "tenant update",
+            Method::PUT,
+            format!("/api/v1/tenants/{tenant}"),
+            json!({"tipo_cargo": nul}),
+            "tipo_cargo",
+        ),
+        (
+            "instance create",
+            Method::POST,
+            instances_path(tenant),
+            json!({"notes": nul}),
+            "notes",
+        ),
+        (
+            "instance update",
+            Method::PUT,
+            instance.clone(),
+            json!({"notes": nul}),
+            "notes",
+        ),
+        (
+            "provision",
+            Method::POST,
+            format!("{}/provision", instances_path(tenant)),
+            json!({"instance_name": nul}),
+            "instance_name",
+        ),
+        (
+            "connect",
+            Method::POST,
+            format!("{instance}/connect"),
+            json!({"phone_number": nul}),
+            "phone_number",
+        ),
+        (
+            "webhook",
+            Method::PUT,
+            format!("{instance}/webhook"),
+            json!({"url": "https://x.example.com", "events": ["QRCODE_UPDATED", nul]}),
+            "events",
+        ),
+        (
+            "websocket",
+            Method::PUT,
+            format!("{instance}/websocket"),
+            json!({"enabled": true, "events": [nul]}),
+            "events",
+        ),
+        (
+            "sender token",
+            Method::POST,
+            format!("/api/v1/tenants/{tenant}/sender-tokens"),
+            json!({"name": nul}),
+            "name",
+        ),
+        (
+            "server create",
+            Method::POST,
+            "/api/v1/evolution-servers".into(),
+            json!({"name": nul, "base_url": "https://b.example.com", "api_key": "k"}),
+            "name",
+        ),
+        (
+            "server update",
+            Method::PUT,
+            format!("/api/v1/evolution-servers/{server}"),
+            json!({"api_key": nul}),
+            "api_key",
+        ),
+        (
+            "a key with a NUL",
+            Method::PUT,
+            format!("/api/v1/tenants/{tenant}"),
+            json!({"x\u{0}": 1}),
+            "x\u{0}",
+        ),
     ];
     for (case, method, path, body, field) in bodies {
         let reply = app.admin(method, &path, Some(&body)).await;
 
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "[{case}] {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{case}] {}",
+            reply.body
+        );
         assert_eq!(reply.body["error_key"], "validation.failed", "[{case}]");
-        assert!(reply.body["errors"][field].is_array(), "[{case}] {}", reply.body);
+        assert!(
+            reply.body["errors"][field].is_array(),
+            "[{case}] {}",
+            reply.body
+        );
     }
     let sender_bodies = [
-        ("claim", format!("/api/v1/tenants/{tenant}/sender/claim"), json!({"idempotency_key": nul}), "idempotency_key"),
-        ("release", format!("/api/v1/tenants/{tenant}/sender/claims/x/release"), json!({"count": nul}), "count"),
+        (
+            "claim",
+            format!("/api/v1/tenants/{tenant}/sender/claim"),
+            json!({"idempotency_key": nul}),
+            "idempotency_key",
+        ),
+        (
+            "release",
+            format!("/api/v1/tenants/{tenant}/sender/claims/x/release"),
+            json!({"count": nul}),
+            "count",
+        ),
     ];
     for (case, path, body, field) in sender_bodies {
-        let reply = app.send(Method::POST, &path, Some(&sender), Some(&body)).await;
+        let reply = app
+            .send(Method::POST, &path, Some(&sender), Some(&body))
+            .await;
 
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "[{case}] {}", reply.body);
-        assert!(reply.body["errors"][field].is_array(), "[{case}] {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{case}] {}",
+            reply.body
+        );
+        assert!(
+            reply.body["errors"][field].is_array(),
+            "[{case}] {}",
+            reply.body
+        );
     }
 
     let queries = [
         ("/api/v1/whatsapp-instances?search=a%00b", "search"),
-        ("/api/v1/whatsapp-instances?connection_status=%00", "connection_status"),
+        (
+            "/api/v1/whatsapp-instances?connection_status=%00",
+            "connection_status",
+        ),
         ("/api/v1/tenants?page=1%00", "page"),
         ("/api/v1/users?per_page=%00&page=1", "per_page"),
         ("/api/v1/whatsapp-instances?a%00=1", "a\u{0}"),
@@ -618,30 +737,75 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
     for (path, field) in queries {
         let reply = app.admin(Method::GET, path, None).await;
 
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "[{path}] {}", reply.body);
-        assert!(reply.body["errors"][field].is_array(), "[{path}] {}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{path}] {}",
+            reply.body
+        );
+        assert!(
+            reply.body["errors"][field].is_array(),
+            "[{path}] {}",
+            reply.body
+        );
     }
-    let deleted = app.admin(Method::DELETE, &format!("/api/v1/tenants/{tenant}?force=%00"), None).await;
-    assert_eq!(deleted.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", deleted.body);
+    let deleted = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/tenants/{tenant}?force=%00"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        deleted.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        deleted.body
+    );
 
     let paths = [
         (Method::GET, "/api/v1/tenants/%00".to_string()),
-        (Method::GET, "/api/v1/tenants/candidato%00/statistics".to_string()),
+        (
+            Method::GET,
+            "/api/v1/tenants/candidato%00/statistics".to_string(),
+        ),
         (Method::PUT, format!("/api/v1/tenants/{tenant}%00")),
         (Method::GET, format!("{}/%00", instances_path(tenant))),
-        (Method::DELETE, format!("/api/v1/tenants/{tenant}/sender-tokens/1%00")),
+        (
+            Method::DELETE,
+            format!("/api/v1/tenants/{tenant}/sender-tokens/1%00"),
+        ),
         (Method::GET, "/api/v1/users/%00".to_string()),
     ];
     for (method, path) in paths {
         let reply = app.admin(method.clone(), &path, Some(&json!({}))).await;
 
-        assert_error(&reply, StatusCode::NOT_FOUND, "route.not_found", &format!("{method} {path}"));
+        assert_error(
+            &reply,
+            StatusCode::NOT_FOUND,
+            "route.not_found",
+            &format!("{method} {path}"),
+        );
     }
     let released = app
-        .send(Method::POST, &format!("/api/v1/tenants/{tenant}/sender/claims/x%00y/release"), Some(&sender), Some(&json!({})))
+        .send(
+            Method::POST,
+            &format!("/api/v1/tenants/{tenant}/sender/claims/x%00y/release"),
+            Some(&sender),
+            Some(&json!({})),
+        )
         .await;
-    assert_error(&released, StatusCode::NOT_FOUND, "route.not_found", "claim id");
-    assert_eq!(app.list_total("/api/v1/tenants").await, 1, "nothing was written");
+    assert_error(
+        &released,
+        StatusCode::NOT_FOUND,
+        "route.not_found",
+        "claim id",
+    );
+    assert_eq!(
+        app.list_total("/api/v1/tenants").await,
+        1,
+        "nothing was written"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -651,7 +815,10 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
 async fn every_documented_path_answers_405_to_other_methods(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let document = app.send(Method::GET, "/api-docs/openapi.json", None, None).await.body;
+    let document = app
+        .send(Method::GET, "/api-docs/openapi.json", None, None)
+        .await
+        .body;
     let known = ["get", "post", "put", "patch", "delete"];
     let mut checked = 0;
     for (template, item) in document["paths"].as_object().unwrap() {
@@ -674,10 +841,20 @@ async fn every_documented_path_answers_405_to_other_methods(backend: Backend) {
             for token in [Some(app.admin_token.as_str()), None] {
                 let case = format!("{method} {template} (token: {})", token.is_some());
 
-                let reply = app.send(method.clone(), &path, token, Some(&json!({}))).await;
+                let reply = app
+                    .send(method.clone(), &path, token, Some(&json!({})))
+                    .await;
 
-                assert_error(&reply, StatusCode::METHOD_NOT_ALLOWED, "route.method_not_allowed", &case);
-                let header = reply.headers.get("allow").map(|v| v.to_str().unwrap().to_string());
+                assert_error(
+                    &reply,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "route.method_not_allowed",
+                    &case,
+                );
+                let header = reply
+                    .headers
+                    .get("allow")
+                    .map(|v| v.to_str().unwrap().to_string());
                 assert_eq!(header, Some(allow.join(", ")), "[{case}]");
                 checked += 1;
             }
@@ -688,9 +865,18 @@ async fn every_documented_path_answers_405_to_other_methods(backend: Backend) {
     // The tenant-implicit forms seed 001 writes (not documented): a tenant user's write is
     // a 403, any other method a JSON 405.
     let patch = app
-        .admin(Method::PATCH, "/api/v1/tenant/whatsapp-instances/1/toggle-active", None)
+        .admin(
+            Method::PATCH,
+            "/api/v1/tenant/whatsapp-instances/1/toggle-active",
+            None,
+        )
         .await;
-    assert_error(&patch, StatusCode::METHOD_NOT_ALLOWED, "route.method_not_allowed", "tenant-implicit");
+    assert_error(
+        &patch,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+        "tenant-implicit",
+    );
     assert!(patch.headers.contains_key("allow"));
 }
 
@@ -743,12 +929,22 @@ async fn a_body_that_trickles_in_is_cut_off_with_408(backend: Backend) {
             _ = read => {},
         }
     });
-    guard.await.expect("the server answered before the client gave up");
+    guard
+        .await
+        .expect("the server answered before the client gave up");
 
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("content-type: application/json"), "{answer}");
-    assert!(answer.contains(r#""error_key":"request.timeout""#), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(r#""error_key":"request.timeout""#),
+        "{answer}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(app.list_total("/api/v1/tenants").await, 0);
 }

@@ -1349,7 +1349,7 @@ async fn whatsapp_unit_price_is_an_exact_bounded_decimal(backend: Backend) {
     let not_number = "El campo whatsapp_unit_price debe ser un número.".to_string();
     let cases = [
         ("1e308", json!(1e308), &range),
-        ("just above the maximum", json!(1_000_000.0001), &range),
+        ("just above the maximum", json!(1_000_000.000_1), &range),
         ("negative", json!(-1), &range),
         ("a huge integer", json!(u64::MAX), &range),
         ("five decimals", json!(0.12345), &decimals),
@@ -1359,7 +1359,11 @@ async fn whatsapp_unit_price_is_an_exact_bounded_decimal(backend: Backend) {
     ];
     for (case, price, message) in cases {
         let reply = app
-            .admin(Method::PUT, &path, Some(&json!({"whatsapp_unit_price": price})))
+            .admin(
+                Method::PUT,
+                &path,
+                Some(&json!({"whatsapp_unit_price": price})),
+            )
             .await;
 
         assert_unprocessable(

@@ -147,6 +147,8 @@ mod tests {
             "{written}"
         );
         let cents = CreditLine::new(10, 3, 123_400);
-        assert!(serde_json::to_string(&cents).unwrap().contains(r#""total_cost":0.3702,"#));
+        assert!(serde_json::to_string(&cents)
+            .unwrap()
+            .contains(r#""total_cost":0.3702,"#));
     }
 }

@@ -30,7 +30,9 @@ pub async fn delete_user(
             "You cannot delete your own account",
         ));
     }
-    let deleted = state.write(move |conn| Ok(users::delete(conn, id)?)).await?;
+    let deleted = state
+        .write(move |conn| Ok(users::delete(conn, id)?))
+        .await?;
     if deleted == 0 {
         return Err(ApiError::not_found(Resource::User));
     }
