@@ -331,6 +331,18 @@ mod tests {
     }
 
     #[test]
+    fn the_access_log_keeps_query_names_not_values() {
+        let req = actix_web::test::TestRequest::with_uri(
+            "/api/v1/whatsapp-instances?search=ana%40example.com&page=2&flag",
+        )
+        .to_srv_request();
+        assert_eq!(
+            redacted_request_line(&req),
+            "GET /api/v1/whatsapp-instances?search=*&page=*&flag=* HTTP/1.1"
+        );
+    }
+
+    #[test]
     fn unknown_paths_are_left_to_the_router() {
         let table = table();
         assert_eq!(table.allowed("/api/v1/nope"), None);
