@@ -419,7 +419,14 @@ fn a_database_file_readable_by_others_is_made_private() {
         .unwrap();
     }
 
-    relevo::db::build_pool(&test_settings(path.to_str().unwrap(), &[])).unwrap();
+    let pool = relevo::db::build_pool(&test_settings(path.to_str().unwrap(), &[])).unwrap();
+    // A read opens the WAL files; they stay while a connection is open.
+    let mut conn = pool.get().unwrap();
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut *conn,
+        "SELECT count(*) FROM sqlite_master",
+    )
+    .unwrap();
 
     for file in ["relevo.db", "relevo.db-wal", "relevo.db-shm"] {
         let mode = std::fs::metadata(dir.path().join(file))
