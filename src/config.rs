@@ -36,6 +36,11 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// Proxies whose `X-Forwarded-For` names the client; every other peer is the client itself.
     pub trusted_proxies: Vec<IpNet>,
+    /// How long a request waits for a pooled connection, a lock or its turn to write
+    /// before it gives up with 503.
+    pub db_timeout_ms: u64,
+    /// How long a client may take to send a request body once its headers are in.
+    pub body_timeout_ms: u64,
     pub evolution: EvolutionSettings,
 }
 
@@ -70,6 +75,8 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_LOCALE",
     "RELEVO_DB_POOL_SIZE",
     "RELEVO_TRUSTED_PROXIES",
+    "RELEVO_DB_TIMEOUT_MS",
+    "RELEVO_BODY_TIMEOUT_MS",
     "EVOLUTION_API_BASE_URL",
     "EVOLUTION_API_MASTER_KEY",
     "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
@@ -138,22 +145,10 @@ impl Settings {
                 Locale::Es
             }),
         };
-        let public_url = get("RELEVO_PUBLIC_URL").and_then(|raw| {
-            parse_http_url(&raw)
-                .map_err(|_| {
-                    problems.push(format!("RELEVO_PUBLIC_URL `{raw}` is not an http(s) URL"))
-                })
-                .ok()
-        });
-        let base_url = get("EVOLUTION_API_BASE_URL").and_then(|raw| {
-            parse_http_url(&raw)
-                .map_err(|_| {
-                    problems.push(format!(
-                        "EVOLUTION_API_BASE_URL `{raw}` is not an http(s) URL"
-                    ))
-                })
-                .ok()
-        });
+        let public_url = get("RELEVO_PUBLIC_URL")
+            .and_then(|raw| parse_http_url("RELEVO_PUBLIC_URL", &raw, &mut problems));
+        let base_url = get("EVOLUTION_API_BASE_URL")
+            .and_then(|raw| parse_http_url("EVOLUTION_API_BASE_URL", &raw, &mut problems));
 
         let token_ttl_seconds = parse_number(&get, "RELEVO_TOKEN_TTL_SECONDS", 3600, &mut problems);
         let db_pool_size = parse_number(&get, "RELEVO_DB_POOL_SIZE", 16, &mut problems);
@@ -163,6 +158,8 @@ impl Settings {
         let trusted_proxies = get("RELEVO_TRUSTED_PROXIES")
             .map(|raw| parse_trusted_proxies(&raw, &mut problems))
             .unwrap_or_default();
+        let db_timeout_ms = parse_timeout(&get, "RELEVO_DB_TIMEOUT_MS", 5_000, &mut problems);
+        let body_timeout_ms = parse_timeout(&get, "RELEVO_BODY_TIMEOUT_MS", 10_000, &mut problems);
         let max_instances_per_tenant = parse_number(
             &get,
             "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
@@ -219,6 +216,8 @@ impl Settings {
             token_ttl_seconds,
             db_pool_size,
             trusted_proxies,
+            db_timeout_ms,
+            body_timeout_ms,
             evolution: EvolutionSettings {
                 base_url,
                 master_key: get("EVOLUTION_API_MASTER_KEY"),
@@ -231,14 +230,25 @@ impl Settings {
         })
     }
 
-    /// The data directory, created when missing; `None` with PostgreSQL.
+    /// The data directory, created when missing (readable by its owner only: it holds
+    /// the database and the generated keys); `None` with PostgreSQL. An existing
+    /// directory keeps its mode, since it may be shared, such as `.`.
     pub fn ensure_data_dir(&self) -> anyhow::Result<Option<PathBuf>> {
         let Some(dir) = self.data_dir() else {
             return Ok(None);
         };
-        std::fs::create_dir_all(&dir)
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
         Ok(Some(dir))
+    }
+
+    pub fn db_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.db_timeout_ms)
     }
 
     /// Where generated secrets live: beside the SQLite file.
@@ -287,10 +297,19 @@ fn parse_database_url(raw: &str) -> (Backend, String) {
     (Backend::Sqlite, path.to_string())
 }
 
-fn parse_http_url(raw: &str) -> Result<Url, ()> {
+/// An http(s) URL without credentials (they would show in logs and answers; such a
+/// URL is not echoed in the problem either).
+fn parse_http_url(name: &str, raw: &str, problems: &mut Vec<String>) -> Option<Url> {
     match Url::parse(raw) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
-        _ => Err(()),
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            problems.push(format!("{name} must not contain a user name or password"));
+            None
+        }
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        _ => {
+            problems.push(format!("{name} `{raw}` is not an http(s) URL"));
+            None
+        }
     }
 }
 
@@ -403,9 +422,13 @@ mod tests {
             ("RELEVO_ENCRYPTION_KEY", "short"),
             ("EVOLUTION_API_BASE_URL", "ftp://x"),
             ("EVOLUTION_API_MAX_INSTANCES_PER_TENANT", "-1"),
+            (
+                "RELEVO_PUBLIC_URL",
+                "https://user:secret@relevo.example.com",
+            ),
         ]))
         .unwrap_err();
-        assert_eq!(err.0.len(), 4, "{err}");
+        assert_eq!(err.0.len(), 5, "{err}");
     }
 
     #[test]

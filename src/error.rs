@@ -31,6 +31,8 @@ pub struct ApiError {
     // Boxed: errors travel through every `Result` of the request path.
     body: Box<ErrorBody>,
     retry_after_seconds: Option<u64>,
+    /// Headers the status calls for, such as `Allow` on a 405.
+    headers: Vec<(header::HeaderName, String)>,
 }
 
 impl ApiError {
@@ -44,11 +46,17 @@ impl ApiError {
                 errors: None,
             }),
             retry_after_seconds: None,
+            headers: Vec::new(),
         }
     }
 
     pub fn with_params(mut self, params: Value) -> Self {
         self.body.error_params = Some(params);
+        self
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -174,6 +182,7 @@ impl ApiError {
                 errors: None,
             }),
             retry_after_seconds: None,
+            headers: Vec::new(),
         }
     }
 
@@ -201,6 +210,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(seconds) = self.retry_after_seconds {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        for (name, value) in &self.headers {
+            response.insert_header((name.clone(), value.as_str()));
         }
         response.json(&self.body)
     }
@@ -323,6 +335,7 @@ impl FieldErrors {
                 errors: Some(errors),
             }),
             retry_after_seconds: None,
+            headers: Vec::new(),
         })
     }
 }

@@ -103,6 +103,10 @@ pub enum Msg {
     ApiKeyFormat,
     DateTime,
     AfterOrEqual(&'static str),
+    NulCharacter,
+    UrlCredentials,
+    MaxDecimals(u32),
+    ApiKeyForNewHost,
 }
 
 impl Msg {
@@ -229,6 +233,18 @@ impl Msg {
             (AfterOrEqual(other), Es) => format!("El campo {field} debe ser una fecha posterior o igual a {other}."),
             (AfterOrEqual(other), En) => format!("The {field} field must be a date after or equal to {other}."),
             (AfterOrEqual(other), Pt) => format!("O campo {field} deve ser uma data posterior ou igual a {other}."),
+            (NulCharacter, Es) => format!("El campo {field} no puede contener el carácter NUL."),
+            (NulCharacter, En) => format!("The {field} field must not contain a NUL character."),
+            (NulCharacter, Pt) => format!("O campo {field} não pode conter o caractere NUL."),
+            (UrlCredentials, Es) => format!("El campo {field} no puede incluir usuario ni contraseña."),
+            (UrlCredentials, En) => format!("The {field} field must not include a user name or password."),
+            (UrlCredentials, Pt) => format!("O campo {field} não pode incluir usuário nem senha."),
+            (MaxDecimals(n), Es) => format!("El campo {field} admite como máximo {n} decimales."),
+            (MaxDecimals(n), En) => format!("The {field} field may have at most {n} decimals."),
+            (MaxDecimals(n), Pt) => format!("O campo {field} admite no máximo {n} casas decimais."),
+            (ApiKeyForNewHost, Es) => format!("El campo {field} es obligatorio cuando base_url cambia a otro servidor."),
+            (ApiKeyForNewHost, En) => format!("The {field} field is required when base_url moves to another server."),
+            (ApiKeyForNewHost, Pt) => format!("O campo {field} é obrigatório quando base_url muda para outro servidor."),
         }
     }
 }

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::error::FieldErrors;
-use crate::i18n::Msg;
+use crate::error::{ApiError, FieldErrors};
+use crate::i18n::{Locale, Msg};
 
 /// One JSON field: missing, explicitly null, or present. Empty strings count as
 /// null, as Laravel's ConvertEmptyStringsToNull does.
@@ -179,16 +179,35 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonOb
     ) -> Self::Future {
         let object =
             actix_web::web::Json::<serde_json::Map<String, Value>>::from_request(req, payload);
+        let locale = Locale::of_request(req);
         Box::pin(async move {
             let object = object.await?.into_inner();
+            refuse_nul(&object, locale)?;
             serde_json::from_value(Value::Object(object))
                 .map(JsonObject)
-                .map_err(|_| {
-                    crate::error::ApiError::malformed("The request body must be a JSON object.")
-                        .into()
-                })
+                .map_err(|_| ApiError::malformed("The request body must be a JSON object.").into())
         })
     }
+}
+
+/// A 422 naming every field of `object` with a NUL character anywhere in it (its
+/// value, nested values or keys): PostgreSQL cannot store one, and no field needs it.
+pub fn refuse_nul(object: &serde_json::Map<String, Value>, locale: Locale) -> Result<(), ApiError> {
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    let mut errors = FieldErrors::default();
+    for (field, value) in object {
+        if field.contains('\0') || has_nul(value) {
+            errors.add(field, Msg::NulCharacter);
+        }
+    }
+    errors.into_result(locale)
 }
 
 #[cfg(test)]
@@ -215,6 +234,18 @@ mod tests {
         assert_eq!(input("1500.0").integer("a", &mut errors), Some(1500));
         assert_eq!(input("\"1\"").boolean("b", &mut errors), Some(true));
         assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_field_names_that_field() {
+        let object: serde_json::Map<String, Value> = serde_json::from_str(
+            r#"{"ok": "fine", "name": "a\u0000b", "events": ["X", "Y\u0000"], "headers": {"k\u0000": "v"}}"#,
+        )
+        .unwrap();
+        let error = refuse_nul(&object, Locale::En).unwrap_err();
+        let body = serde_json::to_value(error.body()).unwrap();
+        let fields: Vec<&String> = body["errors"].as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["name", "events", "headers"]);
     }
 
     #[test]

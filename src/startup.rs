@@ -18,6 +18,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{self, evolution_servers, users, DbConnection, DbPool};
 use crate::domain::{Email, HttpUrl, Role};
+use crate::edge;
 use crate::error::{ApiError, Resource};
 use crate::evolution::EvolutionHttp;
 use crate::i18n::DefaultLocale;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub evolution: EvolutionHttp,
     /// Bounds how many password hashes run at once.
     pub hashing: HashingGate,
+    /// SQLite's writer queue of this process (see [`db::WriterQueue`]); `None` on PostgreSQL.
+    pub writer: Option<Arc<db::WriterQueue>>,
 }
 
 impl AppState {
@@ -56,6 +59,38 @@ impl AppState {
         .await
         .map_err(ApiError::internal)?
     }
+
+    /// Runs database work that writes. On SQLite it first waits for this process's
+    /// writer turn and only then checks a connection out of the pool, so writers waiting
+    /// in line hold no connection and reads always find one. Work of more than one
+    /// statement belongs in [`AppState::transaction`] or [`db::write_transaction`].
+    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let writer = self.writer.clone();
+        let timeout = self.settings.db_timeout();
+        web::block(move || {
+            // Declared first, so dropped last: the connection goes back before the turn.
+            let _turn = writer.map(|queue| queue.take(timeout)).transpose()?;
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+
+    /// [`AppState::write`] in one write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub async fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write(move |conn| db::write_transaction_once(conn, work))
+            .await
+    }
 }
 
 pub struct Application {
@@ -70,14 +105,18 @@ impl Application {
         let settings = Arc::new(settings);
         let prepared = settings.clone();
         let bootstrap_clock = clock.clone();
-        let (pool, secrets) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (pool, secrets, writer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let secrets = secrets::resolve(&prepared)?;
             let pool = db::build_pool(&prepared)?;
             let mut conn = pool.get()?;
             db::run_migrations(&mut conn)?;
             ensure_super_admin(&mut conn, &prepared)?;
             bootstrap_evolution_server(&mut conn, &prepared, &secrets, bootstrap_clock)?;
-            Ok((pool, secrets))
+            let writer = match &mut *conn {
+                DbConnection::Sqlite(sqlite) => Some(db::WriterQueue::of(sqlite)?),
+                DbConnection::Postgres(_) => None,
+            };
+            Ok((pool, secrets, writer))
         })
         .await??;
         let evolution = EvolutionHttp::new(
@@ -93,6 +132,7 @@ impl Application {
             settings: settings.clone(),
             evolution,
             hashing: HashingGate::for_this_machine(),
+            writer,
         });
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
@@ -102,9 +142,13 @@ impl Application {
 
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(Logger::new(
-                    r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
-                ))
+                .wrap(from_fn(edge::body_deadline))
+                .wrap(from_fn(edge::screen_request))
+                .wrap(from_fn(edge::json_errors))
+                .wrap(
+                    Logger::new(r#"%a "%{request_line}xi" %s %b %Dms request_id=%{x-request-id}o"#)
+                        .custom_request_replace("request_line", edge::redacted_request_line),
+                )
                 .wrap(from_fn(request_id))
                 .app_data(state.clone())
                 .app_data(default_locale)

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use crate::on_backend;
 
 use super::schema::{evolution_servers, whatsapp_instances};
-use super::{DbConnection, Page};
+use super::{write_transaction, DbConnection, Page};
 
 #[derive(Queryable, Selectable, Identifiable, Clone, Debug)]
 #[diesel(table_name = evolution_servers)]
@@ -124,7 +124,7 @@ pub fn instance_counts(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<
 /// Inserts a server. A new default takes the flag from the previous one and adopts the
 /// instances registered while there was none, all in one transaction.
 pub fn insert(conn: &mut DbConnection, new: &NewEvolutionServer) -> QueryResult<EvolutionServer> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         if new.is_default {
             clear_default(conn)?;
         }
@@ -146,7 +146,7 @@ pub fn update(
     id: i64,
     changes: &ServerChanges,
 ) -> QueryResult<EvolutionServer> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         if changes.is_default == Some(true) {
             clear_default(conn)?;
         }
@@ -178,7 +178,7 @@ fn clear_default(conn: &mut DbConnection) -> QueryResult<usize> {
 
 /// Deletes the server unless instances still live on it; then answers how many.
 pub fn delete_unless_has_instances(conn: &mut DbConnection, id: i64) -> QueryResult<Option<i64>> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         let instances: i64 = whatsapp_instances::table
             .filter(whatsapp_instances::evolution_server_id.eq(id))
             .count()

@@ -13,7 +13,7 @@ pub mod tenants;
 pub mod users;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -52,31 +52,39 @@ macro_rules! on_backend {
 /// fails at once, instead of waiting, when another connection wrote in between.
 /// PostgreSQL takes a plain `BEGIN`; its row locks do the rest.
 ///
+/// On SQLite the transaction also waits for this process's writer turn (see
+/// [`WriterQueue`]) unless the thread already holds it. Called inside a transaction,
+/// `work` runs in a savepoint of it.
+///
 /// A transaction PostgreSQL aborted as a deadlock victim or a serialization failure
 /// did nothing, so it is run again, up to three times in all.
-///
-/// Called inside a transaction already (a caller's write transaction), `work` joins it
-/// as a savepoint: the lock is held, and the writer queue must not be taken twice.
-pub fn write_transaction<T>(
+pub fn write_transaction<T, E: TransactionError>(
     conn: &mut DbConnection,
-    mut work: impl FnMut(&mut DbConnection) -> QueryResult<T>,
-) -> QueryResult<T> {
-    use diesel::connection::TransactionManager;
-    let depth =
-        <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
-            .transaction_depth()?;
-    if depth.is_some() {
-        return conn.transaction(|conn| work(conn));
-    }
+    mut work: impl FnMut(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
     let mut attempts = 1;
     loop {
-        match transaction_once(conn, &mut work) {
-            Err(error) if attempts < 3 && is_transient(&error) => {
-                log::warn!("retrying a transaction after: {error}");
+        match write_transaction_once(conn, &mut work) {
+            Err(error) if attempts < 3 && error.is_transient() => {
+                log::warn!("retrying a transaction after a deadlock or serialization failure");
                 attempts += 1;
             }
             outcome => return outcome,
         }
+    }
+}
+
+/// What a write transaction may fail with: diesel's error, or an error that wraps it.
+pub trait TransactionError: From<diesel::result::Error> {
+    /// A failure worth running the transaction again for.
+    fn is_transient(&self) -> bool {
+        false
+    }
+}
+
+impl TransactionError for diesel::result::Error {
+    fn is_transient(&self) -> bool {
+        is_transient(self)
     }
 }
 
@@ -121,18 +129,28 @@ pub fn is_connection_lost(error: &diesel::result::Error) -> bool {
     }
 }
 
-fn transaction_once<T>(
+/// [`write_transaction`] without the retry, for work that can run only once.
+pub fn write_transaction_once<T, E: From<diesel::result::Error>>(
     conn: &mut DbConnection,
-    work: &mut impl FnMut(&mut DbConnection) -> QueryResult<T>,
-) -> QueryResult<T> {
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let queue = match conn {
-        DbConnection::Sqlite(sqlite) => Some(sqlite_writer_queue(sqlite)?),
+    let depth = on_backend!(conn, |c| {
+        AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+    })?;
+    if depth.is_some() {
+        return conn.transaction(work);
+    }
+    let _turn = match conn {
+        DbConnection::Sqlite(sqlite) => {
+            let queue = WriterQueue::of(sqlite)?;
+            match WriterTurn::held_for(&queue) {
+                true => None,
+                false => Some(queue.take(WRITER_TURN_TIMEOUT)?),
+            }
+        }
         DbConnection::Postgres(_) => None,
     };
-    let _turn = queue
-        .as_ref()
-        .map(|queue| queue.lock().unwrap_or_else(PoisonError::into_inner));
     match conn {
         DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction(pg)?,
         DbConnection::Sqlite(sqlite) => {
@@ -153,25 +171,93 @@ fn transaction_once<T>(
     }
 }
 
+/// How long a writer waits for its turn before the request gives up with a 503.
+pub const WRITER_TURN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// SQLite admits one writer at a time and makes the others poll for the lock, sleeping
 /// up to 100 ms between tries, so under load it goes to whoever wakes first and the
-/// tail latency is long. This process's write transactions on one database file queue
-/// on a mutex instead and take turns without sleeping; other processes still meet at
+/// tail latency is long. This process's writers on one database file queue here
+/// instead and take turns without sleeping; other processes still meet at
 /// `BEGIN IMMEDIATE`.
-fn sqlite_writer_queue(conn: &mut SqliteConnection) -> QueryResult<Arc<Mutex<()>>> {
-    static QUEUES: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
-    #[derive(QueryableByName)]
-    struct MainFile {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        file: String,
+///
+/// Request handlers take the turn *before* they check a connection out of the pool
+/// (`AppState::write`), so writers waiting in line hold no connection and readers
+/// always find one.
+#[derive(Default)]
+pub struct WriterQueue {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+impl WriterQueue {
+    /// The queue of the database file `conn` has open; one per file in the process.
+    pub fn of(conn: &mut SqliteConnection) -> QueryResult<Arc<WriterQueue>> {
+        static QUEUES: OnceLock<Mutex<HashMap<String, Arc<WriterQueue>>>> = OnceLock::new();
+        #[derive(QueryableByName)]
+        struct MainFile {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            file: String,
+        }
+        let main = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .get_result::<MainFile>(conn)?;
+        let mut queues = QUEUES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(queues.entry(main.file).or_default().clone())
     }
-    let main = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
-        .get_result::<MainFile>(conn)?;
-    let mut queues = QUEUES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    Ok(queues.entry(main.file).or_default().clone())
+
+    /// Waits up to `timeout` for the turn. Giving up is "database is locked", which
+    /// the API answers with 503 `database.unavailable`.
+    pub fn take(self: &Arc<Self>, timeout: Duration) -> QueryResult<WriterTurn> {
+        let busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut busy, waited) = self
+            .freed
+            .wait_timeout_while(busy, timeout, |busy| *busy)
+            .unwrap_or_else(PoisonError::into_inner);
+        if waited.timed_out() && *busy {
+            return Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new("database is locked: no writer turn within the timeout".to_string()),
+            ));
+        }
+        *busy = true;
+        HELD_TURN.with(|held| held.set(Arc::as_ptr(self) as usize));
+        Ok(WriterTurn {
+            queue: self.clone(),
+            _same_thread: std::marker::PhantomData,
+        })
+    }
+}
+
+thread_local! {
+    /// The queue whose turn this thread holds (its address), or 0.
+    static HELD_TURN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// This thread's turn to write; the next writer goes when it is dropped. It stays on
+/// the thread that took it, since the thread is what [`write_transaction`] asks about.
+pub struct WriterTurn {
+    queue: Arc<WriterQueue>,
+    _same_thread: std::marker::PhantomData<*const ()>,
+}
+
+impl WriterTurn {
+    fn held_for(queue: &Arc<WriterQueue>) -> bool {
+        HELD_TURN.with(|held| held.get() == Arc::as_ptr(queue) as usize)
+    }
+}
+
+impl Drop for WriterTurn {
+    fn drop(&mut self) {
+        HELD_TURN.with(|held| held.set(0));
+        *self
+            .queue
+            .busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = false;
+        self.queue.freed.notify_one();
+    }
 }
 
 /// Opens connections of the configured backend. Choosing by configuration, not by
@@ -179,6 +265,8 @@ fn sqlite_writer_queue(conn: &mut SqliteConnection) -> QueryResult<Arc<Mutex<()>
 pub struct DbConnectionManager {
     backend: Backend,
     url: String,
+    /// How long a statement waits for a lock before it fails.
+    lock_timeout: Duration,
 }
 
 impl DbConnectionManager {
@@ -186,6 +274,7 @@ impl DbConnectionManager {
         Self {
             backend: settings.backend,
             url: settings.database_url.clone(),
+            lock_timeout: settings.db_timeout(),
         }
     }
 }
@@ -196,25 +285,28 @@ impl ManageConnection for DbConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         use diesel::r2d2::Error;
+        let lock_timeout_ms = self.lock_timeout.as_millis();
         match self.backend {
             Backend::Postgres => {
                 let mut conn =
                     PgConnection::establish(&self.url).map_err(Error::ConnectionError)?;
                 // A row or table held longer than this is an outage, not a queue: the
                 // request fails with 503 instead of hanging (SQLite's busy_timeout twin).
-                conn.batch_execute("SET lock_timeout = '5s'")
+                conn.batch_execute(&format!("SET lock_timeout = {lock_timeout_ms}"))
                     .map_err(Error::QueryError)?;
                 Ok(DbConnection::Postgres(conn))
             }
             Backend::Sqlite => {
                 let mut conn =
                     SqliteConnection::establish(&self.url).map_err(Error::ConnectionError)?;
-                // Per connection: concurrent readers with one writer, waits instead of
-                // failing while another connection writes, and enforced foreign keys.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                )
+                // Per connection: waits instead of failing while another connection
+                // writes, and enforced foreign keys. WAL (concurrent readers with one
+                // writer) is a property of the file, set once by `build_pool`: setting it
+                // here would make connections opened together fight for the lock.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {lock_timeout_ms}; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+                ))
                 .map_err(Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -234,16 +326,58 @@ impl ManageConnection for DbConnectionManager {
 
 pub fn build_pool(settings: &Settings) -> anyhow::Result<DbPool> {
     settings.ensure_data_dir()?;
+    if settings.backend == Backend::Sqlite {
+        prepare_sqlite_file(settings)?;
+    }
     let manager = DbConnectionManager::new(settings);
     let pool = Pool::builder()
         .max_size(settings.db_pool_size)
         // Opened as needed rather than all at start-up: many processes on one
         // PostgreSQL should not each hold a full pool while idle.
         .min_idle(Some(2.min(settings.db_pool_size)))
-        .connection_timeout(Duration::from_secs(5))
+        .connection_timeout(settings.db_timeout())
         .build(manager)
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     Ok(pool)
+}
+
+/// Before any pooled connection opens the SQLite file: creates it readable by its
+/// owner only (it holds password hashes; SQLite gives its `-wal` and `-shm` files the
+/// same mode), tightens one left readable by others, and switches it to WAL once.
+fn prepare_sqlite_file(settings: &Settings) -> anyhow::Result<()> {
+    let path = std::path::Path::new(&settings.database_url);
+    if settings.database_url.is_empty() || settings.database_url.starts_with(':') {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", settings.database_url));
+            let Ok(metadata) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if metadata.permissions().mode() & 0o077 != 0 {
+                log::warn!("{} was readable by others; now 0600", file.display());
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| anyhow::anyhow!("cannot restrict {}: {e}", file.display()))?;
+            }
+        }
+    }
+    let mut conn = SqliteConnection::establish(&settings.database_url)
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL;",
+        settings.db_timeout().as_millis()
+    ))
+    .map_err(|e| anyhow::anyhow!("cannot switch the database to WAL: {e}"))?;
+    Ok(())
 }
 
 /// Applies pending migrations. On PostgreSQL an advisory lock makes concurrent

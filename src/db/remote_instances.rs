@@ -8,7 +8,7 @@ use crate::on_backend;
 
 use super::instances::{self, Instance, NewInstance};
 use super::schema::{tenants, whatsapp_instances};
-use super::{is_unique_violation, DbConnection};
+use super::{is_unique_violation, write_transaction, DbConnection};
 
 /// The row a provisioning call works on.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ fn claim_in_turn(
     match_phone: bool,
     max_instances: i64,
 ) -> QueryResult<ProvisionTarget> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         // A write first: a row lock on PostgreSQL, the write lock on SQLite, so the reads
         // below see every earlier claim of this tenant and none can slip in between.
         diesel::update(tenants::table.find(new.tenant_id))

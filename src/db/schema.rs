@@ -13,7 +13,7 @@ diesel::table! {
         callback_secret_encrypted -> Nullable<Text>,
         currency -> Text,
         whatsapp_credits -> BigInt,
-        whatsapp_unit_price -> Double,
+        whatsapp_unit_price_micros -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

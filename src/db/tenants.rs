@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use crate::on_backend;
 
 use super::schema::{sender_tokens, tenants, users, whatsapp_instances};
-use super::{DbConnection, Page};
+use super::{write_transaction, DbConnection, Page};
 
 #[derive(Queryable, Selectable, Identifiable, Clone, Debug)]
 #[diesel(table_name = tenants)]
@@ -20,7 +20,8 @@ pub struct Tenant {
     pub callback_secret_encrypted: Option<String>,
     pub currency: String,
     pub whatsapp_credits: i64,
-    pub whatsapp_unit_price: f64,
+    /// Millionths of `currency` per WhatsApp message (see `domain::UnitPrice`).
+    pub whatsapp_unit_price_micros: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -38,7 +39,8 @@ pub struct NewTenant {
     pub callback_secret_encrypted: Option<String>,
     pub currency: String,
     pub whatsapp_credits: i64,
-    pub whatsapp_unit_price: f64,
+    /// Millionths of `currency` per WhatsApp message (see `domain::UnitPrice`).
+    pub whatsapp_unit_price_micros: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -57,7 +59,7 @@ pub struct TenantChanges {
     pub callback_secret_encrypted: Option<Option<String>>,
     pub currency: Option<String>,
     pub whatsapp_credits: Option<i64>,
-    pub whatsapp_unit_price: Option<f64>,
+    pub whatsapp_unit_price_micros: Option<i64>,
     pub updated_at: Option<NaiveDateTime>,
 }
 
@@ -141,7 +143,7 @@ pub fn delete_unless_has_instances(
     id: i64,
     force: bool,
 ) -> QueryResult<Option<i64>> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         let instances = instance_count(conn, id)?;
         if instances > 0 && !force {
             return Ok(Some(instances));

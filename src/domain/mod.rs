@@ -84,13 +84,18 @@ impl DailyLimit {
     }
 }
 
-/// An http(s) URL without a trailing slash, as Evolution base URLs are written.
+/// An http(s) URL without a trailing slash, as Evolution base URLs are written. It
+/// carries no user name or password: a URL is shown in answers and logs, so a
+/// credential in it would not stay secret (keys have their own write-only fields).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpUrl(String);
 
 impl HttpUrl {
     pub fn parse(raw: &str) -> Result<Self, Msg> {
         match Url::parse(raw) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                Err(Msg::UrlCredentials)
+            }
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                 Ok(Self(url.as_str().trim_end_matches('/').to_string()))
             }
@@ -98,8 +103,64 @@ impl HttpUrl {
         }
     }
 
+    /// Whether both URLs reach the same server: scheme, host and port. A key stored for
+    /// one origin is only ever sent to that origin.
+    pub fn same_origin(a: &str, b: &str) -> bool {
+        match (Url::parse(a), Url::parse(b)) {
+            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+            _ => false,
+        }
+    }
+
     pub fn into_inner(self) -> String {
         self.0
+    }
+}
+
+/// A price per message in the tenant's currency: an exact decimal from 0 to 1 000 000
+/// with at most 4 decimals, stored as whole millionths (micro-units) of the currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnitPrice(rust_decimal::Decimal);
+
+impl UnitPrice {
+    pub const MAX: i64 = 1_000_000;
+    pub const MAX_DECIMALS: u32 = 4;
+
+    /// A number as written in JSON or in a string: `200`, `0.1234`, `1e3`.
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        use rust_decimal::Decimal;
+        use std::str::FromStr;
+        let approximate: f64 = raw.parse().map_err(|_| Msg::NotNumber)?;
+        if !approximate.is_finite() {
+            return Err(Msg::NotNumber);
+        }
+        let out_of_range = Msg::Between(0, Self::MAX);
+        if !(0.0..=Self::MAX as f64).contains(&approximate) {
+            return Err(out_of_range);
+        }
+        let exact = Decimal::from_str(raw)
+            .or_else(|_| Decimal::from_scientific(raw))
+            .map_err(|_| Msg::NotNumber)?
+            .normalize();
+        if exact.is_sign_negative() && !exact.is_zero() || exact > Decimal::from(Self::MAX) {
+            return Err(out_of_range);
+        }
+        if exact.scale() > Self::MAX_DECIMALS {
+            return Err(Msg::MaxDecimals(Self::MAX_DECIMALS));
+        }
+        Ok(Self(exact.abs()))
+    }
+
+    pub fn from_micros(micros: i64) -> Self {
+        Self(rust_decimal::Decimal::new(micros, 6).normalize())
+    }
+
+    /// Exact: at most 4 decimals and 1 000 000 make at most 10^12 millionths.
+    pub fn micros(self) -> i64 {
+        use rust_decimal::prelude::ToPrimitive;
+        (self.0 * rust_decimal::Decimal::from(1_000_000))
+            .to_i64()
+            .expect("a bounded price fits in i64 millionths")
     }
 }
 
@@ -361,6 +422,44 @@ mod tests {
     }
 
     #[test]
+    fn unit_prices_are_exact_and_bounded() {
+        for (raw, micros) in [
+            ("200", 200_000_000),
+            ("0.1234", 123_400),
+            ("0.3", 300_000),
+            ("1e3", 1_000_000_000),
+            ("1000000", 1_000_000_000_000),
+            ("0", 0),
+            ("-0", 0),
+        ] {
+            assert_eq!(
+                UnitPrice::parse(raw).map(UnitPrice::micros),
+                Ok(micros),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            UnitPrice::from_micros(123_400),
+            UnitPrice::parse("0.1234").unwrap()
+        );
+        for raw in ["1e308", "1000000.0001", "-0.01", "-1"] {
+            assert_eq!(
+                UnitPrice::parse(raw),
+                Err(Msg::Between(0, 1_000_000)),
+                "{raw}"
+            );
+        }
+        assert_eq!(UnitPrice::parse("0.12345"), Err(Msg::MaxDecimals(4)));
+        assert_eq!(
+            UnitPrice::parse("0.30000000000000004"),
+            Err(Msg::MaxDecimals(4))
+        );
+        for raw in ["abc", "NaN", "inf", ""] {
+            assert_eq!(UnitPrice::parse(raw), Err(Msg::NotNumber), "{raw}");
+        }
+    }
+
+    #[test]
     fn daily_limit_bounds() {
         assert_eq!(DailyLimit::parse(0), Err(Msg::DailyLimitMin));
         assert_eq!(DailyLimit::parse(-5), Err(Msg::DailyLimitMin));
@@ -393,6 +492,29 @@ mod tests {
             "https://evo.example.com"
         );
         assert!(HttpUrl::parse("ftp://evo.example.com").is_err());
+        for with_credentials in [
+            "https://user:pass@evo.example.com",
+            "https://user@evo.example.com",
+            "https://:pass@evo.example.com",
+        ] {
+            assert_eq!(HttpUrl::parse(with_credentials), Err(Msg::UrlCredentials));
+        }
+        assert!(HttpUrl::same_origin(
+            "https://evo.example.com/a",
+            "https://evo.example.com:443/b"
+        ));
+        assert!(!HttpUrl::same_origin(
+            "https://evo.example.com",
+            "http://evo.example.com"
+        ));
+        assert!(!HttpUrl::same_origin(
+            "https://evo.example.com",
+            "https://evo.example.com:8443"
+        ));
+        assert!(!HttpUrl::same_origin(
+            "https://evo.example.com",
+            "https://other.example.com"
+        ));
         assert!(HttpUrl::parse("not a url").is_err());
         assert_eq!(
             Email::parse(" Admin@Example.COM ").unwrap().as_str(),

@@ -111,6 +111,35 @@ impl Serialize for Decimal {
     }
 }
 
+/// An exact amount of money, kept in millionths of the currency and written as a plain
+/// JSON number with no more decimals than it has (`90000`, `0.1234`), however large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, ToSchema)]
+#[schema(value_type = f64)]
+pub struct Money(pub i128);
+
+impl Money {
+    pub fn from_micros(micros: i128) -> Self {
+        Money(micros)
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let magnitude = self.0.unsigned_abs();
+        let (whole, fraction) = (magnitude / 1_000_000, magnitude % 1_000_000);
+        let mut number = format!("{sign}{whole}");
+        if fraction > 0 {
+            let digits = format!("{fraction:06}");
+            number.push('.');
+            number.push_str(digits.trim_end_matches('0'));
+        }
+        serde_json::value::RawValue::from_string(number)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
 /// `page` (from 1) and `per_page` (default 15, at most 100).
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
@@ -169,6 +198,19 @@ fn as_input(raw: &Option<String>) -> Input {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_is_written_exactly() {
+        let written = |micros: i128| serde_json::to_string(&Money::from_micros(micros)).unwrap();
+        assert_eq!(written(90_000_000_000), "90000");
+        assert_eq!(written(123_400), "0.1234");
+        assert_eq!(written(0), "0");
+        assert_eq!(written(-1_500_000), "-1.5");
+        assert_eq!(
+            written(i64::MAX as i128 * 1_000_000_000_000),
+            "9223372036854775807000000"
+        );
+    }
 
     #[test]
     fn decimals_print_like_the_seed() {

@@ -315,18 +315,6 @@ async fn tenant_users_cannot_manage_instances(backend: Backend) {
         ),
         (
             Method::POST,
-            "/api/v1/tenant/whatsapp-instances".to_string(),
-        ),
-        (
-            Method::PUT,
-            format!("/api/v1/tenant/whatsapp-instances/{id}"),
-        ),
-        (
-            Method::DELETE,
-            format!("/api/v1/tenant/whatsapp-instances/{id}"),
-        ),
-        (
-            Method::POST,
             format!("/api/v1/tenant/whatsapp-instances/{id}/toggle-active"),
         ),
         (Method::GET, "/api/v1/whatsapp-instances".to_string()),
@@ -338,6 +326,32 @@ async fn tenant_users_cannot_manage_instances(backend: Backend) {
             .await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path}");
         assert_eq!(reply.body, forbidden, "{method} {path}");
+    }
+    // Seed 001's writes on its documented read-only paths: the path takes GET only.
+    for (method, path) in [
+        (
+            Method::POST,
+            "/api/v1/tenant/whatsapp-instances".to_string(),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/tenant/whatsapp-instances/{id}"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tenant/whatsapp-instances/{id}"),
+        ),
+    ] {
+        let reply = app
+            .send(method.clone(), &path, Some(&token), Some(&body))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(reply.headers["allow"], "GET", "{method} {path}");
+        assert_eq!(reply.body["error_key"], "route.method_not_allowed");
     }
     // Nothing changed.
     let show = app

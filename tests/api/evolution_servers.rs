@@ -179,6 +179,71 @@ async fn server_fields_are_validated_all_at_once(backend: Backend) {
     assert_eq!(stored_keys(&app)[0].1.as_deref(), Some("k"));
 }
 
+/// The stored key was given for one server: moving `base_url` to another origin needs the
+/// key again in the same request, or the old key would go to the new host. A new path on
+/// the same origin keeps it.
+async fn a_base_url_on_another_origin_needs_the_api_key_again(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let created = create_server(
+        &app,
+        json!({"name": "A", "base_url": "https://evo-a.example.com", "api_key": "clave-a"}),
+    )
+    .await;
+    let id = created.body["data"]["id"].as_i64().unwrap();
+    let needs_key = json!({"api_key": ["El campo api_key es obligatorio cuando base_url cambia a otro servidor."]});
+
+    for (case, base_url) in [
+        ("another host", "https://evil.example.net"),
+        ("another port", "https://evo-a.example.com:8443"),
+        ("another scheme", "http://evo-a.example.com"),
+    ] {
+        let reply = app
+            .admin(
+                Method::PUT,
+                &server_path(id),
+                Some(&json!({"base_url": base_url})),
+            )
+            .await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{case}] {}",
+            reply.body
+        );
+        assert_eq!(reply.body["errors"], needs_key, "[{case}]");
+    }
+    let unchanged = app.admin(Method::GET, &server_path(id), None).await;
+    assert_eq!(
+        unchanged.body["data"]["base_url"],
+        "https://evo-a.example.com"
+    );
+
+    let same_origin = app
+        .admin(
+            Method::PUT,
+            &server_path(id),
+            Some(&json!({"base_url": "https://evo-a.example.com/evolution"})),
+        )
+        .await;
+    assert_eq!(same_origin.status, StatusCode::OK, "{}", same_origin.body);
+    assert_eq!(stored_keys(&app)[0].1.as_deref(), Some("clave-a"));
+
+    let with_key = app
+        .admin(
+            Method::PUT,
+            &server_path(id),
+            Some(&json!({"base_url": "https://evo-b.example.com", "api_key": "clave-b"})),
+        )
+        .await;
+    assert_eq!(with_key.status, StatusCode::OK, "{}", with_key.body);
+    assert_eq!(
+        with_key.body["data"]["base_url"],
+        "https://evo-b.example.com"
+    );
+    assert_eq!(stored_keys(&app)[0].1.as_deref(), Some("clave-b"));
+}
+
 async fn seed_variables_bootstrap_the_default_server(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
 
@@ -387,6 +452,7 @@ async fn only_super_admins_see_servers(backend: Backend) {
 }
 
 both_backends!(
+    a_base_url_on_another_origin_needs_the_api_key_again,
     servers_are_managed_with_a_write_only_key_and_one_default,
     server_fields_are_validated_all_at_once,
     seed_variables_bootstrap_the_default_server,

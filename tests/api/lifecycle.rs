@@ -596,14 +596,19 @@ async fn repeatable_calls_are_retried_and_an_unreachable_server_is_502(backend: 
         "restart is never repeated"
     );
 
-    // An unreachable server: the same 502.
+    // An unreachable server: the same 502. (Another origin needs its key again.)
     let server_id = app.instance_row(id).evolution_server_id.unwrap();
-    app.admin(
-        Method::PUT,
-        &format!("/api/v1/evolution-servers/{server_id}"),
-        Some(&json!({"base_url": format!("http://127.0.0.1:{closed_port}")})),
-    )
-    .await;
+    let moved = app
+        .admin(
+            Method::PUT,
+            &format!("/api/v1/evolution-servers/{server_id}"),
+            Some(
+                &json!({"base_url": format!("http://127.0.0.1:{closed_port}"),
+                         "api_key": crate::evolution_fake::GLOBAL_KEY}),
+            ),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
     let refused = call(&app, Method::GET, tenant, id, "connection-state", None).await;
     assert_error(
         &refused,

@@ -8,6 +8,7 @@ mod evolution_fake;
 mod audit_log;
 mod auth;
 mod compose;
+mod concurrent_writes;
 mod daily_reset;
 mod evolution_servers;
 mod instances;

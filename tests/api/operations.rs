@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{into_reply, Backend};
+use crate::helpers::{into_reply, test_settings, Backend, TestDatabase};
 use crate::spawn_or_skip;
 
 async fn health_and_readiness(backend: Backend) {
@@ -55,7 +55,8 @@ async fn the_served_openapi_document_and_swagger_ui(backend: Backend) {
 
 both_backends!(
     health_and_readiness,
-    the_served_openapi_document_and_swagger_ui
+    the_served_openapi_document_and_swagger_ui,
+    the_money_migration_keeps_existing_prices_exactly,
 );
 
 #[test]
@@ -136,6 +137,8 @@ struct Newcomer {
     child: Child,
     address: String,
     log: Vec<String>,
+    /// The log after the line that announced the address, read until the process ends.
+    rest_of_log: std::thread::JoinHandle<Vec<String>>,
 }
 
 fn start_relevo(dir: &Path) -> Newcomer {
@@ -165,15 +168,17 @@ fn start_relevo(dir: &Path) -> Newcomer {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
-    std::thread::spawn(move || lines.for_each(drop));
+    let rest_of_log = std::thread::spawn(move || lines.map_while(Result::ok).collect());
     Newcomer {
         child,
         address,
         log,
+        rest_of_log,
     }
 }
 
-fn stop_gracefully(mut newcomer: Newcomer) {
+/// Stops relevo with SIGTERM; answers its whole log.
+fn stop_gracefully(mut newcomer: Newcomer) -> Vec<String> {
     let status = Command::new("kill")
         .args(["-TERM", &newcomer.child.id().to_string()])
         .status()
@@ -182,7 +187,9 @@ fn stop_gracefully(mut newcomer: Newcomer) {
     for _ in 0..100 {
         if let Some(exit) = newcomer.child.try_wait().unwrap() {
             assert!(exit.success(), "relevo exited with {exit} on SIGTERM");
-            return;
+            let mut log = newcomer.log;
+            log.extend(newcomer.rest_of_log.join().unwrap());
+            return log;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -209,19 +216,72 @@ async fn a_fresh_folder_needs_no_configuration() {
         .await
         .unwrap();
     let login = into_reply(login).await;
-    stop_gracefully(first);
-
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let search = client
+        .get(format!(
+            "{}/api/v1/whatsapp-instances?search=needle-for-the-log&page=1",
+            first.address
+        ))
+        .bearer_auth(login.body["data"]["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(search.status(), StatusCode::OK);
+    // Checked while running: SQLite removes -wal and -shm when the last connection closes.
+    #[cfg(unix)]
+    let modes: Vec<(&str, u32)> = {
+        use std::os::unix::fs::PermissionsExt;
+        [
+            "data",
+            "data/secrets.json",
+            "data/relevo.db",
+            "data/relevo.db-wal",
+            "data/relevo.db-shm",
+        ]
+        .into_iter()
+        .map(|file| {
+            let metadata = std::fs::metadata(dir.path().join(file));
+            (file, metadata.map_or(0, |m| m.permissions().mode() & 0o777))
+        })
+        .collect()
+    };
+    let first_log = stop_gracefully(first);
+
     assert!(dir.path().join("data/relevo.db").exists());
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("data/secrets.json"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "generated secrets are private");
-    }
+    assert_eq!(
+        modes,
+        [
+            ("data", 0o700),
+            ("data/secrets.json", 0o600),
+            ("data/relevo.db", 0o600),
+            ("data/relevo.db-wal", 0o600),
+            ("data/relevo.db-shm", 0o600),
+        ],
+        "the data directory and every file in it are its owner's only"
+    );
+    let locked: Vec<&String> = first_log
+        .iter()
+        .filter(|line| line.contains("database is locked") || line.contains("ERROR"))
+        .collect();
+    assert!(
+        locked.is_empty(),
+        "the first start logs no error: {locked:?}"
+    );
+    let access = first_log
+        .iter()
+        .find(|line| line.contains("GET /api/v1/whatsapp-instances"))
+        .expect("the access log has the request");
+    assert!(
+        access.contains("GET /api/v1/whatsapp-instances?search=*&page=* HTTP/1.1"),
+        "{access}"
+    );
+    assert!(
+        first_log
+            .iter()
+            .all(|line| !line.contains("needle-for-the-log")),
+        "query values stay out of the log"
+    );
 
     // A second start keeps the admin and the keys: the old token still works, no new password.
     let second = start_relevo(dir.path());
@@ -268,6 +328,113 @@ async fn a_fresh_folder_needs_no_configuration() {
         .unwrap();
     stop_gracefully(third);
     assert_eq!(ops.status(), StatusCode::OK);
+}
+
+/// Prices stored as floating point before money became exact are kept to the cent (to the
+/// 4th decimal), and those outside the bounds the API now enforces are brought to them.
+async fn the_money_migration_keeps_existing_prices_exactly(backend: Backend) {
+    use diesel::migration::MigrationSource;
+    use diesel::prelude::*;
+    use diesel::r2d2::ManageConnection;
+    use diesel_migrations::MigrationHarness;
+    use relevo::db::{DbConnection, DbConnectionManager, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    // The money migration's version, as diesel reads it from `2026-11-29-000300_…`.
+    let before_money = |version: String| version.replace('-', "").as_str() < "20261129000300";
+
+    let Some(database) = TestDatabase::create(backend) else {
+        return;
+    };
+    let mut conn = DbConnectionManager::new(&test_settings(database.url(), &[]))
+        .connect()
+        .unwrap();
+    match &mut conn {
+        DbConnection::Sqlite(c) => {
+            c.applied_migrations().unwrap(); // creates diesel's bookkeeping table
+            let mut all =
+                MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS).unwrap();
+            all.sort_by_key(|m| m.name().version().to_string());
+            for migration in all
+                .iter()
+                .filter(|m| before_money(m.name().version().to_string()))
+            {
+                c.run_migration(&**migration).unwrap();
+            }
+        }
+        DbConnection::Postgres(c) => {
+            c.applied_migrations().unwrap();
+            let mut all =
+                MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS).unwrap();
+            all.sort_by_key(|m| m.name().version().to_string());
+            for migration in all
+                .iter()
+                .filter(|m| before_money(m.name().version().to_string()))
+            {
+                c.run_migration(&**migration).unwrap();
+            }
+        }
+    }
+    let prices = [
+        ("seed", "200", 200_000_000_i64),
+        ("tenth", "0.1", 100_000),
+        ("sum", "0.30000000000000004", 300_000),
+        ("five-decimals", "0.123456", 123_500),
+        ("huge", "1e308", 1_000_000_000_000),
+        ("negative", "-5", 0),
+    ];
+    for (name, price, _) in prices {
+        diesel::sql_query(format!(
+            "INSERT INTO tenants (slug, nombre, timezone, whatsapp_unit_price, created_at, updated_at) \
+             VALUES ('{name}', 'x', 'UTC', {price}, '2025-11-17 06:30:00', '2025-11-17 06:30:00')"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+
+    relevo::db::run_migrations(&mut conn).unwrap();
+
+    use relevo::db::schema::tenants;
+    for (name, _, micros) in prices {
+        let stored: i64 = tenants::table
+            .filter(tenants::slug.eq(name))
+            .select(tenants::whatsapp_unit_price_micros)
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!(stored, micros, "{name}");
+    }
+}
+
+/// A database file a previous version left readable by others is made private at start.
+#[cfg(unix)]
+#[test]
+fn a_database_file_readable_by_others_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relevo.db");
+    for file in ["relevo.db", "relevo.db-wal"] {
+        std::fs::write(dir.path().join(file), b"").unwrap();
+        std::fs::set_permissions(
+            dir.path().join(file),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+    }
+
+    let pool = relevo::db::build_pool(&test_settings(path.to_str().unwrap(), &[])).unwrap();
+    // A read opens the WAL files; they stay while a connection is open.
+    let mut conn = pool.get().unwrap();
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut *conn,
+        "SELECT count(*) FROM sqlite_master",
+    )
+    .unwrap();
+
+    for file in ["relevo.db", "relevo.db-wal", "relevo.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
 }
 
 #[test]

@@ -7,7 +7,9 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{instance_path, instances_path, into_reply, Backend, Reply, TestApp};
+use crate::helpers::{
+    instance_path, instances_path, into_reply, spawn_app_with, Backend, Reply, TestApp,
+};
 use crate::spawn_or_skip;
 
 const NOT_JSON_CONTENT_TYPE: &str =
@@ -380,11 +382,6 @@ async fn unknown_routes_are_404_json(backend: Backend) {
             format!("{}/1/statistics/more", instances_path(tenant)),
             true,
         ),
-        (
-            Method::DELETE,
-            "/api/v1/whatsapp-instances".to_string(),
-            true,
-        ),
     ];
 
     for (method, path, authenticated) in cases {
@@ -559,6 +556,400 @@ async fn a_missing_tenant_is_404_tenant_not_found(backend: Backend) {
 }
 
 // ---------------------------------------------------------------------------------------
+// A NUL character anywhere: 422 in a body or a query, 404 in a path; never a 500
+// ---------------------------------------------------------------------------------------
+
+async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let id = app
+        .instance(tenant, "+573009876543", "existente", 500)
+        .await;
+    let sender = app.sender_token(tenant).await;
+    let server = app
+        .admin(
+            Method::POST,
+            "/api/v1/evolution-servers",
+            Some(&json!({"name": "Principal", "base_url": "https://evo.example.com", "api_key": "k"})),
+        )
+        .await;
+    let server = server.body["data"]["id"].as_i64().unwrap();
+    let nul = "a\u{0}b";
+    let instance = instance_path(tenant, id);
+    let bodies: Vec<(&str, Method, String, Value, &str)> = vec![
+        (
+            "login",
+            Method::POST,
+            "/api/v1/auth/login".into(),
+            json!({"email": nul, "password": "x"}),
+            "email",
+        ),
+        (
+            "user",
+            Method::POST,
+            "/api/v1/users".into(),
+            json!({"email": "ana@example.com", "password": nul, "role": "super_admin"}),
+            "password",
+        ),
+        (
+            "tenant create",
+            Method::POST,
+            "/api/v1/tenants".into(),
+            json!({"nombre": nul}),
+            "nombre",
+        ),
+        (
+            "tenant update",
+            Method::PUT,
+            format!("/api/v1/tenants/{tenant}"),
+            json!({"tipo_cargo": nul}),
+            "tipo_cargo",
+        ),
+        (
+            "instance create",
+            Method::POST,
+            instances_path(tenant),
+            json!({"notes": nul}),
+            "notes",
+        ),
+        (
+            "instance update",
+            Method::PUT,
+            instance.clone(),
+            json!({"notes": nul}),
+            "notes",
+        ),
+        (
+            "provision",
+            Method::POST,
+            format!("{}/provision", instances_path(tenant)),
+            json!({"instance_name": nul}),
+            "instance_name",
+        ),
+        (
+            "connect",
+            Method::POST,
+            format!("{instance}/connect"),
+            json!({"phone_number": nul}),
+            "phone_number",
+        ),
+        (
+            "webhook",
+            Method::PUT,
+            format!("{instance}/webhook"),
+            json!({"url": "https://x.example.com", "events": ["QRCODE_UPDATED", nul]}),
+            "events",
+        ),
+        (
+            "websocket",
+            Method::PUT,
+            format!("{instance}/websocket"),
+            json!({"enabled": true, "events": [nul]}),
+            "events",
+        ),
+        (
+            "sender token",
+            Method::POST,
+            format!("/api/v1/tenants/{tenant}/sender-tokens"),
+            json!({"name": nul}),
+            "name",
+        ),
+        (
+            "server create",
+            Method::POST,
+            "/api/v1/evolution-servers".into(),
+            json!({"name": nul, "base_url": "https://b.example.com", "api_key": "k"}),
+            "name",
+        ),
+        (
+            "server update",
+            Method::PUT,
+            format!("/api/v1/evolution-servers/{server}"),
+            json!({"api_key": nul}),
+            "api_key",
+        ),
+        (
+            "a key with a NUL",
+            Method::PUT,
+            format!("/api/v1/tenants/{tenant}"),
+            json!({"x\u{0}": 1}),
+            "x\u{0}",
+        ),
+    ];
+    for (case, method, path, body, field) in bodies {
+        let reply = app.admin(method, &path, Some(&body)).await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{case}] {}",
+            reply.body
+        );
+        assert_eq!(reply.body["error_key"], "validation.failed", "[{case}]");
+        assert!(
+            reply.body["errors"][field].is_array(),
+            "[{case}] {}",
+            reply.body
+        );
+    }
+    let sender_bodies = [
+        (
+            "claim",
+            format!("/api/v1/tenants/{tenant}/sender/claim"),
+            json!({"idempotency_key": nul}),
+            "idempotency_key",
+        ),
+        (
+            "release",
+            format!("/api/v1/tenants/{tenant}/sender/claims/x/release"),
+            json!({"count": nul}),
+            "count",
+        ),
+    ];
+    for (case, path, body, field) in sender_bodies {
+        let reply = app
+            .send(Method::POST, &path, Some(&sender), Some(&body))
+            .await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{case}] {}",
+            reply.body
+        );
+        assert!(
+            reply.body["errors"][field].is_array(),
+            "[{case}] {}",
+            reply.body
+        );
+    }
+
+    let queries = [
+        ("/api/v1/whatsapp-instances?search=a%00b", "search"),
+        (
+            "/api/v1/whatsapp-instances?connection_status=%00",
+            "connection_status",
+        ),
+        ("/api/v1/tenants?page=1%00", "page"),
+        ("/api/v1/users?per_page=%00&page=1", "per_page"),
+        ("/api/v1/whatsapp-instances?a%00=1", "a\u{0}"),
+    ];
+    for (path, field) in queries {
+        let reply = app.admin(Method::GET, path, None).await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{path}] {}",
+            reply.body
+        );
+        assert!(
+            reply.body["errors"][field].is_array(),
+            "[{path}] {}",
+            reply.body
+        );
+    }
+    let deleted = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/tenants/{tenant}?force=%00"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        deleted.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        deleted.body
+    );
+
+    let paths = [
+        (Method::GET, "/api/v1/tenants/%00".to_string()),
+        (
+            Method::GET,
+            "/api/v1/tenants/candidato%00/statistics".to_string(),
+        ),
+        (Method::PUT, format!("/api/v1/tenants/{tenant}%00")),
+        (Method::GET, format!("{}/%00", instances_path(tenant))),
+        (
+            Method::DELETE,
+            format!("/api/v1/tenants/{tenant}/sender-tokens/1%00"),
+        ),
+        (Method::GET, "/api/v1/users/%00".to_string()),
+    ];
+    for (method, path) in paths {
+        let reply = app.admin(method.clone(), &path, Some(&json!({}))).await;
+
+        assert_error(
+            &reply,
+            StatusCode::NOT_FOUND,
+            "route.not_found",
+            &format!("{method} {path}"),
+        );
+    }
+    let released = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/tenants/{tenant}/sender/claims/x%00y/release"),
+            Some(&sender),
+            Some(&json!({})),
+        )
+        .await;
+    assert_error(
+        &released,
+        StatusCode::NOT_FOUND,
+        "route.not_found",
+        "claim id",
+    );
+    assert_eq!(
+        app.list_total("/api/v1/tenants").await,
+        1,
+        "nothing was written"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 405: a documented path with a method it does not take
+// ---------------------------------------------------------------------------------------
+
+async fn every_documented_path_answers_405_to_other_methods(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let document = app
+        .send(Method::GET, "/api-docs/openapi.json", None, None)
+        .await
+        .body;
+    let known = ["get", "post", "put", "patch", "delete"];
+    let mut checked = 0;
+    for (template, item) in document["paths"].as_object().unwrap() {
+        let declared: Vec<String> = known
+            .iter()
+            .filter(|method| item.get(**method).is_some())
+            .map(|method| method.to_uppercase())
+            .collect();
+        let mut allow = declared.clone();
+        allow.sort();
+        let path = template
+            .replace("{tenant}", &tenant.to_string())
+            .replace("{claim_id}", "some-claim")
+            .replace("{id}", "1");
+        for method in known.iter().map(|m| m.to_uppercase()) {
+            if declared.contains(&method) {
+                continue;
+            }
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            for token in [Some(app.admin_token.as_str()), None] {
+                let case = format!("{method} {template} (token: {})", token.is_some());
+
+                let reply = app
+                    .send(method.clone(), &path, token, Some(&json!({})))
+                    .await;
+
+                assert_error(
+                    &reply,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "route.method_not_allowed",
+                    &case,
+                );
+                let header = reply
+                    .headers
+                    .get("allow")
+                    .map(|v| v.to_str().unwrap().to_string());
+                assert_eq!(header, Some(allow.join(", ")), "[{case}]");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} requests");
+
+    // The tenant-implicit forms seed 001 writes (not documented): a tenant user's write is
+    // a 403, any other method a JSON 405.
+    let patch = app
+        .admin(
+            Method::PATCH,
+            "/api/v1/tenant/whatsapp-instances/1/toggle-active",
+            None,
+        )
+        .await;
+    assert_error(
+        &patch,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+        "tenant-implicit",
+    );
+    assert!(patch.headers.contains_key("allow"));
+}
+
+// ---------------------------------------------------------------------------------------
+// 408: a body that trickles in is cut off
+// ---------------------------------------------------------------------------------------
+
+/// actix-web's client request timeout covers the headers only; a body sent one byte at a
+/// time, steadily enough for any idle timeout, must still end at the body deadline.
+async fn a_body_that_trickles_in_is_cut_off_with_408(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = spawn_app_with(backend, &[("RELEVO_BODY_TIMEOUT_MS", "400")]).await else {
+        return;
+    };
+    let address = app.address.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/tenants HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+        app.admin_token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+        for byte in std::iter::repeat(b' ') {
+            tick.tick().await;
+            if writer.write_all(&[byte]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let mut answer = Vec::new();
+    let read = async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                break;
+            }
+        }
+    };
+    let guard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        tokio::select! {
+            _ = trickle => {},
+            _ = read => {},
+        }
+    });
+    guard
+        .await
+        .expect("the server answered before the client gave up");
+
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(r#""error_key":"request.timeout""#),
+        "{answer}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(app.list_total("/api/v1/tenants").await, 0);
+}
+
+// ---------------------------------------------------------------------------------------
 // Every error is JSON; every response has a request id
 // ---------------------------------------------------------------------------------------
 
@@ -705,4 +1096,7 @@ both_backends!(
     a_missing_tenant_is_404_tenant_not_found,
     every_error_body_is_json,
     responses_carry_a_request_id,
+    a_nul_character_is_refused_in_bodies_queries_and_paths,
+    every_documented_path_answers_405_to_other_methods,
+    a_body_that_trickles_in_is_cut_off_with_408,
 );

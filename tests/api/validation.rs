@@ -1338,6 +1338,114 @@ async fn tenant_creation_is_validated(backend: Backend) {
     );
 }
 
+/// Money is a decimal with sane bounds: a price that would make the cost overflow (or
+/// not be a number at all, as 1e308 did) is a 422, and an accepted one is kept exactly.
+async fn whatsapp_unit_price_is_an_exact_bounded_decimal(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let path = format!("/api/v1/tenants/{tenant}");
+    let range = between("whatsapp_unit_price", 0, 1_000_000);
+    let decimals = "El campo whatsapp_unit_price admite como máximo 4 decimales.".to_string();
+    let not_number = "El campo whatsapp_unit_price debe ser un número.".to_string();
+    let cases = [
+        ("1e308", json!(1e308), &range),
+        ("just above the maximum", json!(1_000_000.000_1), &range),
+        ("negative", json!(-1), &range),
+        ("a huge integer", json!(u64::MAX), &range),
+        ("five decimals", json!(0.12345), &decimals),
+        ("a string with five decimals", json!("0.00001"), &decimals),
+        ("words", json!("cheap"), &not_number),
+        ("a boolean", json!(true), &not_number),
+    ];
+    for (case, price, message) in cases {
+        let reply = app
+            .admin(
+                Method::PUT,
+                &path,
+                Some(&json!({"whatsapp_unit_price": price})),
+            )
+            .await;
+
+        assert_unprocessable(
+            &reply,
+            &json!({"whatsapp_unit_price": [message]}),
+            message,
+            case,
+        );
+    }
+
+    for (price, shown) in [
+        (json!(1_000_000), json!(1_000_000)),
+        (json!("0.1234"), json!(0.1234)),
+        (json!(0.0001), json!(0.0001)),
+        (json!(200), json!(200)),
+    ] {
+        let updated = app
+            .admin(
+                Method::PUT,
+                &path,
+                Some(&json!({"whatsapp_unit_price": price, "whatsapp_credits": i64::MAX})),
+            )
+            .await;
+        assert_eq!(updated.status, StatusCode::OK, "{price}: {}", updated.body);
+        let shown_tenant = app.admin(Method::GET, &path, None).await;
+        let whatsapp = &shown_tenant.body["data"]["messaging_credits"]["whatsapp"];
+        assert_eq!(whatsapp["unit_price"], shown, "{price}");
+        assert_eq!(whatsapp["available"], i64::MAX, "{price}");
+        assert_eq!(whatsapp["total_cost"], 0, "{price}");
+    }
+}
+
+/// A user name or password in a URL would be shown wherever the URL is; every URL field
+/// refuses them.
+async fn urls_with_credentials_are_refused(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let id = app
+        .instance(tenant, "+573009876543", "existente", 500)
+        .await;
+    let message = |field: &str| format!("El campo {field} no puede incluir usuario ni contraseña.");
+    let secret_url = "https://admin:s3cret@evo.example.com";
+    let cases = [
+        (
+            "instance create",
+            Method::POST,
+            instances_path(tenant),
+            instance_with(json!({"evolution_api_url": secret_url})),
+            "evolution_api_url",
+        ),
+        (
+            "instance update",
+            Method::PUT,
+            instance_path(tenant, id),
+            json!({"evolution_api_url": "https://token@evo.example.com"}),
+            "evolution_api_url",
+        ),
+        (
+            "tenant callback",
+            Method::PUT,
+            format!("/api/v1/tenants/{tenant}"),
+            json!({"callback_url": "https://user:pass@hooks.example.com/relevo"}),
+            "callback_url",
+        ),
+        (
+            "evolution server",
+            Method::POST,
+            "/api/v1/evolution-servers".to_string(),
+            json!({"name": "Principal", "base_url": secret_url, "api_key": "k"}),
+            "base_url",
+        ),
+    ];
+    for (case, method, path, body, field) in cases {
+        let reply = app.admin(method, &path, Some(&body)).await;
+
+        let text = message(field);
+        assert_unprocessable(&reply, &json!({ field: [&text] }), &text, case);
+        assert!(!reply.body.to_string().contains("s3cret"), "[{case}]");
+    }
+    assert_eq!(app.list_total("/api/v1/evolution-servers").await, 0);
+}
+
 async fn tenant_slug_must_be_unique(backend: Backend) {
     let app = spawn_or_skip!(backend);
     app.seed_tenant().await;
@@ -1662,6 +1770,8 @@ both_backends!(
     update_to_a_name_taken_on_the_server,
     tenant_creation_is_validated,
     tenant_slug_must_be_unique,
+    whatsapp_unit_price_is_an_exact_bounded_decimal,
+    urls_with_credentials_are_refused,
     tenant_update_is_validated_and_writes_nothing,
     user_creation_is_validated,
     list_query_parameters_are_validated,

@@ -97,7 +97,7 @@ pub async fn login(
         user => {
             let account_exists = user.is_some();
             state
-                .db(move |conn| Ok(attempt.record_failure(conn, account_exists, now)?))
+                .write(move |conn| Ok(attempt.record_failure(conn, account_exists, now)?))
                 .await?;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -107,7 +107,7 @@ pub async fn login(
         }
     };
     state
-        .db(move |conn| Ok(attempt.record_success(conn)?))
+        .write(move |conn| Ok(attempt.record_success(conn)?))
         .await?;
 
     let subject = TokenSubject {

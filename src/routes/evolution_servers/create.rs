@@ -48,7 +48,7 @@ pub async fn create_server(
     let fields = body.parse(&state.cipher, &mut errors);
     let now = state.clock.now().naive_utc();
     let created = state
-        .db(move |conn| {
+        .transaction(move |conn| {
             check_base_url(conn, fields.base_url.as_deref(), None, &mut errors)?;
             errors.into_result(locale)?;
             let is_default = match fields.is_default {

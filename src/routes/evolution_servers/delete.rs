@@ -3,7 +3,7 @@ use actix_web::{delete, web, HttpResponse};
 use super::{audit_snapshot, find_server, has_instances};
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
-use crate::db::{evolution_servers, write_transaction};
+use crate::db::evolution_servers;
 use crate::error::{ApiError, ErrorBody};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
@@ -30,25 +30,23 @@ pub async fn delete_server(
     let server = find_server(&state, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let kept_for = state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let Some(before) = evolution_servers::find_for_update(conn, server.id)? else {
-                    return Ok(None);
-                };
-                let before = audit_snapshot(conn, &before)?;
-                let kept_for = evolution_servers::delete_unless_has_instances(conn, server.id)?;
-                if kept_for.is_none() {
-                    auditor.record(
-                        conn,
-                        Action::EvolutionServerDeleted,
-                        server.id,
-                        None,
-                        Some(before),
-                        None,
-                    )?;
-                }
-                Ok(kept_for)
-            })?)
+        .transaction(move |conn| {
+            let Some(before) = evolution_servers::find_for_update(conn, server.id)? else {
+                return Ok(None);
+            };
+            let before = audit_snapshot(conn, &before)?;
+            let kept_for = evolution_servers::delete_unless_has_instances(conn, server.id)?;
+            if kept_for.is_none() {
+                auditor.record(
+                    conn,
+                    Action::EvolutionServerDeleted,
+                    server.id,
+                    None,
+                    Some(before),
+                    None,
+                )?;
+            }
+            Ok(kept_for)
         })
         .await?;
     if let Some(count) = kept_for {

@@ -6,15 +6,18 @@ use super::{
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::{evolution_servers, write_transaction};
+use crate::domain::HttpUrl;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
-use crate::i18n::Locale;
+use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::startup::AppState;
 
 /// Changes only the fields sent. A new `base_url` also moves the URL of the instances
-/// registered with the old one.
+/// registered with the old one. A `base_url` on another origin (scheme, host or port)
+/// needs `api_key` in the same request when the server has one: the stored key is
+/// never sent to a server it was not given for. A new path on the same origin keeps it.
 #[utoipa::path(
     tag = "evolution-servers",
     params(("id" = i64, Path)),
@@ -25,7 +28,8 @@ use crate::startup::AppState;
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Another request changed the default server meanwhile", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "Validation failed; `api_key` is required with a `base_url` on another origin", body = ErrorBody),
     )
 )]
 #[put("/evolution-servers/{id}")]
@@ -41,9 +45,17 @@ pub async fn update_server(
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let mut changes = body.parse(&state.cipher, &mut errors);
+    // The stored key was given for the old server: another origin must be given its own.
+    let moves_away = changes
+        .base_url
+        .as_deref()
+        .is_some_and(|url| !HttpUrl::same_origin(&server.base_url, url));
+    if moves_away && server.api_key_encrypted.is_some() && body.api_key.is_absent() {
+        errors.add("api_key", Msg::ApiKeyForNewHost);
+    }
     changes.updated_at = Some(state.clock.now().naive_utc());
     let updated = state
-        .db(move |conn| {
+        .transaction(move |conn| {
             check_base_url(
                 conn,
                 changes.base_url.as_deref(),

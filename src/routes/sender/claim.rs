@@ -195,7 +195,7 @@ async fn run_claim(
     let valid = ValidClaim::parse(&body, locale)?;
     let now = state.clock.now();
     let (tenant, today, outcome, server_url) = state
-        .db(move |conn| {
+        .write(move |conn| {
             let (tenant, sender_token_id) =
                 authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
             let today = local_date(now, tenant_zone(&tenant));
@@ -289,7 +289,7 @@ fn instance_deleted(claim: &Claim) -> ApiError {
 async fn give_back(state: &AppState, tenant_id: i64, claim: &Claim, now: DateTime<Utc>) {
     let (public_id, day) = (claim.public_id.clone(), claim.usage_date);
     let released = state
-        .db(move |conn| {
+        .write(move |conn| {
             let naive_now = now.naive_utc();
             Ok(claims::release_claim(
                 conn, tenant_id, &public_id, None, day, naive_now,

@@ -123,7 +123,7 @@ async fn run_release(
     let unsent = count.map(|n| n as i32);
     let now = state.clock.now();
     let outcome = state
-        .db(move |conn| {
+        .write(move |conn| {
             let (tenant, _) = authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
             let today = local_date(now, tenant_zone(&tenant));
             let outcome =

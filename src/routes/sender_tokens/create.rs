@@ -8,7 +8,6 @@ use crate::audit::{self, Action, Auditor};
 use crate::auth::sender::{generate_token, hash_token};
 use crate::auth::AuthUser;
 use crate::db::sender_tokens::{self, NewSenderToken};
-use crate::db::write_transaction;
 use crate::domain::bounded_text;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
@@ -89,20 +88,18 @@ pub async fn create_sender_token(
         created_at: now,
     };
     let issued = state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let issued = sender_tokens::insert(conn, &new)?;
-                let after = audit::snapshot(&SenderTokenResource::from(&issued))?;
-                auditor.record(
-                    conn,
-                    Action::SenderTokenCreated,
-                    issued.id,
-                    Some(issued.tenant_id),
-                    None,
-                    Some(after),
-                )?;
-                Ok(issued)
-            })?)
+        .transaction(move |conn| {
+            let issued = sender_tokens::insert(conn, &new)?;
+            let after = audit::snapshot(&SenderTokenResource::from(&issued))?;
+            auditor.record(
+                conn,
+                Action::SenderTokenCreated,
+                issued.id,
+                Some(issued.tenant_id),
+                None,
+                Some(after),
+            )?;
+            Ok(issued)
         })
         .await?;
     Ok(

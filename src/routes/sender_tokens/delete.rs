@@ -3,7 +3,7 @@ use actix_web::{delete, web, HttpResponse};
 use super::SenderTokenResource;
 use crate::audit::{self, Action, Auditor};
 use crate::auth::AuthUser;
-use crate::db::{sender_tokens, write_transaction};
+use crate::db::sender_tokens;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
@@ -32,22 +32,20 @@ pub async fn delete_sender_token(
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let tenant_id = tenant.id;
     let deleted = state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let Some(token) = sender_tokens::delete(conn, tenant_id, id)? else {
-                    return Ok(None);
-                };
-                let before = audit::snapshot(&SenderTokenResource::from(&token))?;
-                auditor.record(
-                    conn,
-                    Action::SenderTokenRevoked,
-                    token.id,
-                    Some(tenant_id),
-                    Some(before),
-                    None,
-                )?;
-                Ok(Some(token))
-            })?)
+        .transaction(move |conn| {
+            let Some(token) = sender_tokens::delete(conn, tenant_id, id)? else {
+                return Ok(None);
+            };
+            let before = audit::snapshot(&SenderTokenResource::from(&token))?;
+            auditor.record(
+                conn,
+                Action::SenderTokenRevoked,
+                token.id,
+                Some(tenant_id),
+                Some(before),
+                None,
+            )?;
+            Ok(Some(token))
         })
         .await?;
     if deleted.is_none() {

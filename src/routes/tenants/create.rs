@@ -56,7 +56,7 @@ pub async fn create_tenant(
     let now = state.clock.now().naive_utc();
     let default_timezone = state.settings.default_timezone.name().to_string();
     let created = state
-        .db(move |conn| {
+        .transaction(move |conn| {
             if let Some(slug) = &slug {
                 if tenants::slug_exists(conn, slug, None)? {
                     errors.add("slug", Msg::SlugTaken);
@@ -76,7 +76,7 @@ pub async fn create_tenant(
                 callback_secret_encrypted: fields.callback_secret_encrypted.flatten(),
                 currency: fields.currency.unwrap_or_else(|| "COP".to_string()),
                 whatsapp_credits: fields.whatsapp_credits.unwrap_or(0),
-                whatsapp_unit_price: fields.whatsapp_unit_price.unwrap_or(0.0),
+                whatsapp_unit_price_micros: fields.whatsapp_unit_price_micros.unwrap_or(0),
                 created_at: now,
                 updated_at: now,
             };

@@ -5,7 +5,7 @@ use utoipa::IntoParams;
 use super::audit_snapshot;
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
-use crate::db::{tenants, write_transaction};
+use crate::db::tenants;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::request_id::RequestId;
@@ -49,25 +49,23 @@ pub async fn delete_tenant(
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let tenant_id = tenant.id;
     let kept_for = state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let Some(before) = tenants::find_for_update(conn, tenant_id)? else {
-                    return Ok(None);
-                };
-                let dependents = tenants::dependents(conn, tenant_id)?;
-                let kept_for = tenants::delete_unless_has_instances(conn, tenant_id, force)?;
-                if kept_for.is_none() {
-                    auditor.record(
-                        conn,
-                        Action::TenantDeleted,
-                        tenant_id,
-                        Some(tenant_id),
-                        Some(deleted_snapshot(&before, &dependents)?),
-                        Some(serde_json::json!({ "force": force })),
-                    )?;
-                }
-                Ok(kept_for)
-            })?)
+        .transaction(move |conn| {
+            let Some(before) = tenants::find_for_update(conn, tenant_id)? else {
+                return Ok(None);
+            };
+            let dependents = tenants::dependents(conn, tenant_id)?;
+            let kept_for = tenants::delete_unless_has_instances(conn, tenant_id, force)?;
+            if kept_for.is_none() {
+                auditor.record(
+                    conn,
+                    Action::TenantDeleted,
+                    tenant_id,
+                    Some(tenant_id),
+                    Some(deleted_snapshot(&before, &dependents)?),
+                    Some(serde_json::json!({ "force": force })),
+                )?;
+            }
+            Ok(kept_for)
         })
         .await?;
     if let Some(instances) = kept_for {

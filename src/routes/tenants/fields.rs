@@ -1,8 +1,11 @@
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::db::tenants::TenantChanges;
-use crate::domain::{bounded_text, parse_timezone, HttpUrl, RotationStrategy, TenantSlug};
+use crate::domain::{
+    bounded_text, parse_timezone, HttpUrl, RotationStrategy, TenantSlug, UnitPrice,
+};
 use crate::error::FieldErrors;
 use crate::i18n::Msg;
 use crate::input::{nullable_patch, optional, Input};
@@ -49,7 +52,8 @@ pub struct TenantBody {
     #[schema(value_type = Option<i64>, minimum = 0)]
     #[serde(default)]
     pub whatsapp_credits: Input,
-    #[schema(value_type = Option<f64>, minimum = 0)]
+    /// Price of one WhatsApp message in `currency`: 0 to 1000000, at most 4 decimals.
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000, example = 200)]
     #[serde(default)]
     pub whatsapp_unit_price: Input,
 }
@@ -121,16 +125,26 @@ impl TenantBody {
                         None
                     })
                 }),
-            whatsapp_unit_price: self
-                .whatsapp_unit_price
-                .number("whatsapp_unit_price", errors)
-                .and_then(|price| {
-                    (price >= 0.0).then_some(price).or_else(|| {
-                        errors.add("whatsapp_unit_price", Msg::Min(0.0));
-                        None
-                    })
-                }),
+            whatsapp_unit_price_micros: unit_price(&self.whatsapp_unit_price, errors)
+                .map(UnitPrice::micros),
             updated_at: None,
         }
     }
+}
+
+/// A price sent as a JSON number or a numeric string, read exactly.
+fn unit_price(input: &Input, errors: &mut FieldErrors) -> Option<UnitPrice> {
+    let field = "whatsapp_unit_price";
+    let raw = match input {
+        Input::Absent | Input::Null => return None,
+        Input::Value(Value::Number(number)) => number.to_string(),
+        Input::Value(Value::String(text)) => text.trim().to_string(),
+        Input::Value(_) => {
+            errors.add(field, Msg::NotNumber);
+            return None;
+        }
+    };
+    UnitPrice::parse(&raw)
+        .map_err(|msg| errors.add(field, msg))
+        .ok()
 }

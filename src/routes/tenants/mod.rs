@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::db::tenants::Tenant;
 use crate::routes::whatsapp_instances::InstanceResource;
-use crate::routes::wire::{Decimal, Timestamp};
+use crate::routes::wire::{Decimal, Money, Timestamp};
 
 #[derive(Serialize, ToSchema)]
 pub struct TenantResource {
@@ -63,7 +63,8 @@ pub fn audit_snapshot(tenant: &Tenant) -> diesel::QueryResult<Value> {
     let mut snapshot = crate::audit::snapshot(&TenantResource::from(tenant))?;
     snapshot["currency"] = json!(tenant.currency);
     snapshot["whatsapp_credits"] = json!(tenant.whatsapp_credits);
-    snapshot["whatsapp_unit_price"] = json!(tenant.whatsapp_unit_price);
+    snapshot["whatsapp_unit_price"] =
+        json!(Money::from_micros(tenant.whatsapp_unit_price_micros.into()));
     Ok(snapshot)
 }
 
@@ -82,8 +83,7 @@ pub struct TenantDetail {
 pub struct MessagingCredits {
     pub emails: CreditLine,
     pub whatsapp: CreditLine,
-    #[schema(value_type = f64)]
-    pub total_cost: Decimal,
+    pub total_cost: Money,
     #[schema(example = "COP")]
     pub currency: String,
     pub last_transaction_at: Option<Timestamp>,
@@ -95,21 +95,21 @@ pub struct MessagingCredits {
 pub struct CreditLine {
     pub available: i64,
     pub used: i64,
-    #[schema(value_type = f64)]
-    pub total_cost: Decimal,
-    #[schema(value_type = f64)]
-    pub unit_price: Decimal,
+    pub total_cost: Money,
+    pub unit_price: Money,
     #[schema(value_type = f64)]
     pub percentage_used: Decimal,
 }
 
 impl CreditLine {
-    pub fn new(bought: i64, used: i64, unit_price: f64) -> Self {
+    /// `unit_price_micros` is in millionths of the currency; the cost is exact, since
+    /// i64 messages at 10^12 millionths each fit in an i128.
+    pub fn new(bought: i64, used: i64, unit_price_micros: i64) -> Self {
         Self {
             available: (bought - used).max(0),
             used,
-            total_cost: Decimal(used as f64 * unit_price),
-            unit_price: Decimal(unit_price),
+            total_cost: Money::from_micros(i128::from(used) * i128::from(unit_price_micros)),
+            unit_price: Money::from_micros(unit_price_micros.into()),
             percentage_used: Decimal::percentage(used as f64, bought.max(used) as f64),
         }
     }
@@ -119,14 +119,14 @@ impl MessagingCredits {
     /// Relevo sends no email, so that line stays at zero. WhatsApp usage is what
     /// sender claims were granted, less what was released.
     pub fn of(tenant: &Tenant, whatsapp_used: i64, last_transaction_at: Option<Timestamp>) -> Self {
-        let emails = CreditLine::new(0, 0, 0.0);
+        let emails = CreditLine::new(0, 0, 0);
         let whatsapp = CreditLine::new(
             tenant.whatsapp_credits,
             whatsapp_used,
-            tenant.whatsapp_unit_price,
+            tenant.whatsapp_unit_price_micros,
         );
         Self {
-            total_cost: Decimal(emails.total_cost.0 + whatsapp.total_cost.0),
+            total_cost: Money::from_micros(emails.total_cost.0 + whatsapp.total_cost.0),
             emails,
             whatsapp,
             currency: tenant.currency.clone(),
@@ -142,11 +142,25 @@ mod tests {
     #[test]
     fn credit_line_matches_the_seed_arithmetic() {
         // Seed 001: 450 used of 2450 bought at 200 → 2000 available, 90000, 18.37 %.
-        let line = serde_json::to_value(CreditLine::new(2450, 450, 200.0)).unwrap();
+        let line = serde_json::to_value(CreditLine::new(2450, 450, 200_000_000)).unwrap();
         assert_eq!(
             line,
             serde_json::json!({"available": 2000, "used": 450, "total_cost": 90000,
                                "unit_price": 200, "percentage_used": 18.37})
         );
+    }
+
+    #[test]
+    fn the_largest_credits_at_the_highest_price_cost_exactly() {
+        let line = CreditLine::new(i64::MAX, i64::MAX, 1_000_000_000_000);
+        let written = serde_json::to_string(&line).unwrap();
+        assert!(
+            written.contains(r#""total_cost":9223372036854775807000000,"#),
+            "{written}"
+        );
+        let cents = CreditLine::new(10, 3, 123_400);
+        assert!(serde_json::to_string(&cents)
+            .unwrap()
+            .contains(r#""total_cost":0.3702,"#));
     }
 }

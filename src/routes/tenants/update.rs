@@ -42,7 +42,7 @@ pub async fn update_tenant(
     changes.updated_at = Some(state.clock.now().naive_utc());
     let tenant_id = tenant.id;
     let updated = state
-        .db(move |conn| {
+        .transaction(move |conn| {
             if let Some(slug) = &changes.slug {
                 if tenants::slug_exists(conn, slug, Some(tenant_id))? {
                     errors.add("slug", Msg::SlugTaken);

@@ -92,7 +92,7 @@ pub async fn create_user(
     };
     let now = state.clock.now().naive_utc();
     let created = state
-        .db(move |conn| {
+        .transaction(move |conn| {
             if let Some(email) = &email {
                 if users::find_by_email(conn, email.as_str())?.is_some() {
                     errors.add("email", Msg::EmailTaken);

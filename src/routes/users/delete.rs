@@ -3,7 +3,7 @@ use actix_web::{delete, web, HttpResponse};
 use super::UserResource;
 use crate::audit::{self, Action, Auditor};
 use crate::auth::SuperAdmin;
-use crate::db::{users, write_transaction};
+use crate::db::users;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
@@ -36,22 +36,20 @@ pub async fn delete_user(
     }
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let deleted = state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let Some(user) = users::delete(conn, id)? else {
-                    return Ok(None);
-                };
-                let before = audit::snapshot(&UserResource::from(&user))?;
-                auditor.record(
-                    conn,
-                    Action::UserDeleted,
-                    user.id,
-                    user.tenant_id,
-                    Some(before),
-                    None,
-                )?;
-                Ok(Some(user))
-            })?)
+        .transaction(move |conn| {
+            let Some(user) = users::delete(conn, id)? else {
+                return Ok(None);
+            };
+            let before = audit::snapshot(&UserResource::from(&user))?;
+            auditor.record(
+                conn,
+                Action::UserDeleted,
+                user.id,
+                user.tenant_id,
+                Some(before),
+                None,
+            )?;
+            Ok(Some(user))
         })
         .await?;
     if deleted.is_none() {

@@ -7,7 +7,7 @@ use crate::audit::{self, Action, Auditor};
 use crate::auth::{password, SuperAdmin};
 use crate::db::tenants::{self, TenantKey};
 use crate::db::users::{self, UserChanges};
-use crate::db::{write_transaction, DbConnection};
+use crate::db::DbConnection;
 use crate::domain::{parse_password, Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
@@ -84,19 +84,7 @@ pub async fn update_user(
     };
     let now = state.clock.now().naive_utc();
     let updated = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                Ok(apply(
-                    conn,
-                    &auditor,
-                    id,
-                    &requested,
-                    password_hash.clone(),
-                    locale,
-                    now,
-                ))
-            })?
-        })
+        .transaction(move |conn| apply(conn, &auditor, id, &requested, password_hash, locale, now))
         .await?;
     Ok(HttpResponse::Ok().json(DataBody::with_message(
         UserResource::from(&updated),
@@ -128,7 +116,8 @@ fn parse(body: &UpdateUserBody, email: &str, locale: Locale) -> Result<Requested
 }
 
 /// Checks the requested role and tenant against the user as it stands, in the
-/// transaction that changes it, and records the change in the audit log. A new password
+/// transaction that changes it (an error rolls it back), and records the change in the
+/// audit log. A new password
 /// shows there as `"password_changed": true`, never as the password or its hash.
 fn apply(
     conn: &mut DbConnection,

@@ -50,9 +50,9 @@ pub async fn connect_instance(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
+    let body: ConnectBody = optional_json_object(&body, locale)?;
     let target = Reachable::find(&state, &user, tenant_key, id).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
-    let body: ConnectBody = optional_json_object(&body)?;
     let mut errors = FieldErrors::default();
     let phone = optional(
         &body.phone_number,

@@ -1,5 +1,4 @@
 use actix_web::{post, web, HttpResponse};
-use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -9,6 +8,7 @@ use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers;
 use crate::db::instances::{self, NewInstance};
+use crate::db::write_transaction_once;
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
@@ -125,8 +125,8 @@ pub async fn create_instance(
     let tenant_id = tenant.id;
     let audited_tenant = tenant.clone();
     let created = state
-        .db(move |conn| {
-            conn.transaction(|conn| {
+        .write(move |conn| {
+            write_transaction_once(conn, |conn| {
                 let server_id = evolution_servers::server_for_url(conn, api_url.as_deref(), now)?;
                 check_unique(
                     conn,

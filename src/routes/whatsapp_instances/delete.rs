@@ -7,7 +7,7 @@ use super::remote::Reachable;
 use super::{audit_snapshot, find_instance, tenant_today};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
-use crate::db::{instances, write_transaction};
+use crate::db::instances;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::request_id::RequestId;
@@ -67,20 +67,19 @@ pub async fn delete_instance(
         }
     }
     state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let Some(deleted) = instances::delete(conn, id)? else {
-                    return Ok(());
-                };
-                auditor.record(
-                    conn,
-                    Action::InstanceDeleted,
-                    id,
-                    Some(tenant.id),
-                    Some(audit_snapshot(&deleted, &tenant, today)?),
-                    left_on_evolution.clone(),
-                )
-            })?)
+        .transaction(move |conn| {
+            let Some(deleted) = instances::delete(conn, id)? else {
+                return Ok(());
+            };
+            auditor.record(
+                conn,
+                Action::InstanceDeleted,
+                id,
+                Some(tenant.id),
+                Some(audit_snapshot(&deleted, &tenant, today)?),
+                left_on_evolution.clone(),
+            )?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::Ok().json(MessageBody {

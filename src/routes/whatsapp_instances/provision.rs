@@ -16,7 +16,6 @@ use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::{self, Instance, NewInstance};
 use crate::db::remote_instances::{self, ProvisionTarget, RemoteChanges};
 use crate::db::tenants::Tenant;
-use crate::db::write_transaction;
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::evolution::{
@@ -161,7 +160,7 @@ pub async fn provision_instance(
     let max = i64::from(state.settings.evolution.max_instances_per_tenant);
     let instance_name = new.instance_name.clone();
     let claim = state
-        .db(move |conn| {
+        .write(move |conn| {
             Ok(remote_instances::claim_for_provisioning(
                 conn,
                 &new,
@@ -219,31 +218,29 @@ pub async fn provision_instance(
     let today = tenant_today(&state, &tenant);
     let audited_tenant = tenant.clone();
     let updated = state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let tenant = &audited_tenant;
-                let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
-                    return Ok(None);
-                };
-                let Some(updated) = remote_instances::record(conn, id, &changes)? else {
-                    return Ok(None);
-                };
-                // An instance this call inserted did not exist before the request.
-                let before = if inserted {
-                    None
-                } else {
-                    Some(audit_snapshot(&before, tenant, today)?)
-                };
-                auditor.record(
-                    conn,
-                    Action::InstanceProvisioned,
-                    id,
-                    Some(tenant.id),
-                    before,
-                    Some(audit_snapshot(&updated, tenant, today)?),
-                )?;
-                Ok(Some(updated))
-            })?)
+        .transaction(move |conn| {
+            let tenant = &audited_tenant;
+            let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                return Ok(None);
+            };
+            let Some(updated) = remote_instances::record(conn, id, &changes)? else {
+                return Ok(None);
+            };
+            // An instance this call inserted did not exist before the request.
+            let before = if inserted {
+                None
+            } else {
+                Some(audit_snapshot(&before, tenant, today)?)
+            };
+            auditor.record(
+                conn,
+                Action::InstanceProvisioned,
+                id,
+                Some(tenant.id),
+                before,
+                Some(audit_snapshot(&updated, tenant, today)?),
+            )?;
+            Ok(Some(updated))
         })
         .await?
         .ok_or_else(|| ApiError::not_found(crate::error::Resource::WhatsappInstance))?;
@@ -319,20 +316,19 @@ async fn mark_error(
     let today = tenant_today(state, tenant);
     let tenant = tenant.clone();
     state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let Some(created) = remote_instances::record(conn, id, &changes)? else {
-                    return Ok(());
-                };
-                auditor.record(
-                    conn,
-                    Action::InstanceCreated,
-                    id,
-                    Some(tenant.id),
-                    None,
-                    Some(audit_snapshot(&created, &tenant, today)?),
-                )
-            })?)
+        .transaction(move |conn| {
+            let Some(created) = remote_instances::record(conn, id, &changes)? else {
+                return Ok(());
+            };
+            auditor.record(
+                conn,
+                Action::InstanceCreated,
+                id,
+                Some(tenant.id),
+                None,
+                Some(audit_snapshot(&created, &tenant, today)?),
+            )?;
+            Ok(())
         })
         .await
 }
@@ -424,7 +420,7 @@ async fn inbound_webhook(
         .encrypt(&Alphanumeric.sample_string(&mut rand::thread_rng(), 40));
     let server_id = server.id;
     let sealed = state
-        .db(move |conn| {
+        .write(move |conn| {
             Ok(evolution_servers::webhook_token(
                 conn, server_id, candidate,
             )?)

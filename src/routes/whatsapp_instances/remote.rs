@@ -14,9 +14,9 @@ use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::{self, Instance};
 use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::tenants::Tenant;
-use crate::db::write_transaction;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::evolution::{ConnectAnswer, EvolutionClient, EvolutionError, QrCode, RemoteState};
+use crate::i18n::Locale;
 use crate::routes::evolution_servers::upstream;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{DataBody, Timestamp};
@@ -181,7 +181,7 @@ impl Reachable {
     ) -> Result<Instance, ApiError> {
         let id = self.instance.id;
         state
-            .db(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
+            .write(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
             .await?
             .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))
     }
@@ -198,24 +198,22 @@ impl Reachable {
         let (tenant, id) = (self.tenant.clone(), self.instance.id);
         let today = tenant_today(state, &self.tenant);
         state
-            .db(move |conn| {
-                Ok(write_transaction(conn, |conn| {
-                    let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
-                        return Ok(None);
-                    };
-                    let Some(updated) = remote_instances::record(conn, id, &changes)? else {
-                        return Ok(None);
-                    };
-                    auditor.record(
-                        conn,
-                        action,
-                        id,
-                        Some(tenant.id),
-                        Some(audit_snapshot(&before, &tenant, today)?),
-                        Some(audit_snapshot(&updated, &tenant, today)?),
-                    )?;
-                    Ok(Some(updated))
-                })?)
+            .transaction(move |conn| {
+                let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                    return Ok(None);
+                };
+                let Some(updated) = remote_instances::record(conn, id, &changes)? else {
+                    return Ok(None);
+                };
+                auditor.record(
+                    conn,
+                    action,
+                    id,
+                    Some(tenant.id),
+                    Some(audit_snapshot(&before, &tenant, today)?),
+                    Some(audit_snapshot(&updated, &tenant, today)?),
+                )?;
+                Ok(Some(updated))
             })
             .await?
             .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))
@@ -232,10 +230,9 @@ impl Reachable {
     ) -> Result<(), ApiError> {
         let (tenant_id, id) = (self.tenant.id, self.instance.id);
         state
-            .db(move |conn| {
-                Ok(write_transaction(conn, |conn| {
-                    auditor.record(conn, action, id, Some(tenant_id), None, Some(after.clone()))
-                })?)
+            .transaction(move |conn| {
+                auditor.record(conn, action, id, Some(tenant_id), None, Some(after.clone()))?;
+                Ok(())
             })
             .await
     }
@@ -329,13 +326,17 @@ pub async fn instance_server(
 /// A JSON object body that may also be left out entirely.
 pub fn optional_json_object<T: serde::de::DeserializeOwned + Default>(
     bytes: &[u8],
+    locale: Locale,
 ) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(value @ Value::Object(_)) => serde_json::from_value(value)
-            .map_err(|_| ApiError::malformed("The request body must be a JSON object.")),
+        Ok(Value::Object(object)) => {
+            crate::input::refuse_nul(&object, locale)?;
+            serde_json::from_value(Value::Object(object))
+                .map_err(|_| ApiError::malformed("The request body must be a JSON object."))
+        }
         Ok(_) => Err(ApiError::malformed(
             "The request body must be a JSON object.",
         )),

@@ -4,7 +4,6 @@ use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::instances;
-use crate::db::write_transaction;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
@@ -38,25 +37,23 @@ pub async fn reset_counter(
     let now = state.clock.now().naive_utc();
     let audited_tenant = tenant.clone();
     let reset = state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let tenant = &audited_tenant;
-                let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
-                    return Ok(None);
-                };
-                let Some(reset) = instances::reset_counter(conn, id, today, now)? else {
-                    return Ok(None);
-                };
-                auditor.record(
-                    conn,
-                    Action::InstanceCounterReset,
-                    id,
-                    Some(tenant.id),
-                    Some(audit_snapshot(&before, tenant, today)?),
-                    Some(audit_snapshot(&reset, tenant, today)?),
-                )?;
-                Ok(Some(reset))
-            })?)
+        .transaction(move |conn| {
+            let tenant = &audited_tenant;
+            let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                return Ok(None);
+            };
+            let Some(reset) = instances::reset_counter(conn, id, today, now)? else {
+                return Ok(None);
+            };
+            auditor.record(
+                conn,
+                Action::InstanceCounterReset,
+                id,
+                Some(tenant.id),
+                Some(audit_snapshot(&before, tenant, today)?),
+                Some(audit_snapshot(&reset, tenant, today)?),
+            )?;
+            Ok(Some(reset))
         })
         .await?
         .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;

@@ -3,7 +3,7 @@ use actix_web::{post, web, HttpResponse};
 use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
-use crate::db::{instances, write_transaction};
+use crate::db::instances;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
@@ -34,28 +34,26 @@ pub async fn toggle_active(
     let today = tenant_today(&state, &tenant);
     let audited_tenant = tenant.clone();
     let toggled = state
-        .db(move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                let tenant = &audited_tenant;
-                let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
-                    return Ok(None);
-                };
-                let toggled = instances::toggle_active(conn, id, now)?;
-                let action = if toggled.is_active {
-                    Action::InstanceActivated
-                } else {
-                    Action::InstanceDeactivated
-                };
-                auditor.record(
-                    conn,
-                    action,
-                    id,
-                    Some(tenant.id),
-                    Some(audit_snapshot(&before, tenant, today)?),
-                    Some(audit_snapshot(&toggled, tenant, today)?),
-                )?;
-                Ok(Some(toggled))
-            })?)
+        .transaction(move |conn| {
+            let tenant = &audited_tenant;
+            let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                return Ok(None);
+            };
+            let toggled = instances::toggle_active(conn, id, now)?;
+            let action = if toggled.is_active {
+                Action::InstanceActivated
+            } else {
+                Action::InstanceDeactivated
+            };
+            auditor.record(
+                conn,
+                action,
+                id,
+                Some(tenant.id),
+                Some(audit_snapshot(&before, tenant, today)?),
+                Some(audit_snapshot(&toggled, tenant, today)?),
+            )?;
+            Ok(Some(toggled))
         })
         .await?
         .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;

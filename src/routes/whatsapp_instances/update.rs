@@ -1,5 +1,4 @@
 use actix_web::{put, web, HttpResponse};
-use diesel::Connection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -9,6 +8,7 @@ use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers;
 use crate::db::instances::{self, InstanceChanges};
+use crate::db::write_transaction_once;
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
@@ -141,8 +141,8 @@ pub async fn update_instance(
     let audited_tenant = tenant.clone();
     let today = tenant_today(&state, &tenant);
     let updated = state
-        .db(move |conn| {
-            conn.transaction(|conn| {
+        .write(move |conn| {
+            write_transaction_once(conn, |conn| {
                 // A new URL moves the instance to the server at that URL.
                 let final_server = match &changes.evolution_api_url {
                     Some(url) => {
