@@ -2,13 +2,13 @@ use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::UserResource;
+use super::{hash_new_password, new_password, UserResource};
 use crate::audit::{self, Action, Auditor};
-use crate::auth::{password, SuperAdmin};
+use crate::auth::SuperAdmin;
 use crate::db::tenants::{self, TenantKey};
 use crate::db::users::{self, NewUser};
 use crate::db::{is_unique_violation, write_transaction};
-use crate::domain::{parse_password, Email, Role};
+use crate::domain::{Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
@@ -60,16 +60,7 @@ pub async fn create_user(
     if !matches!(body.password, Input::Value(_)) {
         errors.add("password", Msg::Required);
     }
-    let password = body
-        .password
-        .exact_string("password", &mut errors)
-        .and_then(|raw| match parse_password(&raw, email.as_ref()) {
-            Ok(password) => Some(password),
-            Err(msg) => {
-                errors.add("password", msg);
-                None
-            }
-        });
+    let password = new_password(&body.password, email.as_ref(), &mut errors);
     let role = required(&body.role, "role", &mut errors, Role::parse);
     let tenant_id = body.tenant_id.integer("tenant_id", &mut errors);
     match (role, tenant_id) {
@@ -80,16 +71,7 @@ pub async fn create_user(
         _ => {}
     }
 
-    let password_hash = match password {
-        Some(password) => Some(
-            state
-                .hashing
-                .run(move || password::hash(&password))
-                .await?
-                .map_err(ApiError::internal)?,
-        ),
-        None => None,
-    };
+    let password_hash = hash_new_password(&state, password).await?;
     let now = state.clock.now().naive_utc();
     let created = state
         .transaction(move |conn| {

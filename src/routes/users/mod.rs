@@ -9,8 +9,38 @@ pub mod update;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::password;
 use crate::db::users::User;
+use crate::domain::{parse_password, Email};
+use crate::error::{ApiError, FieldErrors};
+use crate::input::Input;
 use crate::routes::wire::Timestamp;
+use crate::startup::AppState;
+
+/// A new password from a body's `password` field, exactly as sent and strong enough
+/// (also against the user's `email`); `None` when absent or refused (then noted in `errors`).
+fn new_password(input: &Input, email: Option<&Email>, errors: &mut FieldErrors) -> Option<String> {
+    let raw = input.exact_string("password", errors)?;
+    parse_password(&raw, email)
+        .map_err(|msg| errors.add("password", msg))
+        .ok()
+}
+
+/// The argon2id hash of a new password, computed through the hashing gate.
+async fn hash_new_password(
+    state: &AppState,
+    password: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let Some(password) = password else {
+        return Ok(None);
+    };
+    let hashed = state
+        .hashing
+        .run(move || password::hash(&password))
+        .await?
+        .map_err(ApiError::internal)?;
+    Ok(Some(hashed))
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct UserResource {

@@ -2,13 +2,13 @@ use actix_web::{put, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::UserResource;
+use super::{hash_new_password, new_password, UserResource};
 use crate::audit::{self, Action, Auditor};
-use crate::auth::{password, SuperAdmin};
+use crate::auth::SuperAdmin;
 use crate::db::tenants::{self, TenantKey};
 use crate::db::users::{self, UserChanges};
 use crate::db::DbConnection;
-use crate::domain::{parse_password, Email, Role};
+use crate::domain::{Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
@@ -72,16 +72,7 @@ pub async fn update_user(
         .await?
         .ok_or_else(|| ApiError::not_found(Resource::User))?;
     let requested = parse(&body, &user.email, locale)?;
-    let password_hash = match requested.password.clone() {
-        Some(password) => Some(
-            state
-                .hashing
-                .run(move || password::hash(&password))
-                .await?
-                .map_err(ApiError::internal)?,
-        ),
-        None => None,
-    };
+    let password_hash = hash_new_password(&state, requested.password.clone()).await?;
     let now = state.clock.now().naive_utc();
     let updated = state
         .transaction(move |conn| apply(conn, &auditor, id, &requested, password_hash, locale, now))
@@ -95,16 +86,7 @@ pub async fn update_user(
 fn parse(body: &UpdateUserBody, email: &str, locale: Locale) -> Result<RequestedChanges, ApiError> {
     let mut errors = FieldErrors::default();
     let email = Email::parse(email).ok();
-    let password = body
-        .password
-        .exact_string("password", &mut errors)
-        .and_then(|raw| match parse_password(&raw, email.as_ref()) {
-            Ok(password) => Some(password),
-            Err(msg) => {
-                errors.add("password", msg);
-                None
-            }
-        });
+    let password = new_password(&body.password, email.as_ref(), &mut errors);
     let role = crate::input::optional(&body.role, "role", &mut errors, Role::parse);
     let tenant_id = body.tenant_id.integer("tenant_id", &mut errors);
     errors.into_result(locale)?;
