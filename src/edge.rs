@@ -24,7 +24,7 @@ use utoipa::OpenApi;
 use crate::error::{ApiError, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::openapi::ApiDoc;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Refuses, before routing, a NUL character in the path (404: no resource is named
 /// so) or in the query (422 naming the parameter), and a method the documented path

@@ -16,7 +16,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::{self, HashingGate};
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::db::{self, evolution_servers, users, DbConnection, DbPool};
+use crate::db::{self, evolution_servers, users, DbConnection};
 use crate::domain::{Email, HttpUrl, Role};
 use crate::edge;
 use crate::error::{ApiError, Resource};
@@ -25,73 +25,10 @@ use crate::i18n::DefaultLocale;
 use crate::openapi::ApiDoc;
 use crate::request_id::RequestId;
 use crate::secrets::{self, Cipher};
+use crate::state::AppState;
 
 /// Request bodies above this size are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub pool: DbPool,
-    pub clock: SharedClock,
-    pub jwt: JwtKeys,
-    pub cipher: Cipher,
-    pub settings: Arc<Settings>,
-    /// The HTTP client for Evolution API servers.
-    pub evolution: EvolutionHttp,
-    /// Bounds how many password hashes run at once.
-    pub hashing: HashingGate,
-    /// SQLite's writer queue of this process (see [`db::WriterQueue`]); `None` on PostgreSQL.
-    pub writer: Option<Arc<db::WriterQueue>>,
-}
-
-impl AppState {
-    /// Runs database work on the blocking thread pool with a pooled connection.
-    pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(ApiError::internal)?
-    }
-
-    /// Runs database work that writes. On SQLite it first waits for this process's
-    /// writer turn and only then checks a connection out of the pool, so writers waiting
-    /// in line hold no connection and reads always find one. Work of more than one
-    /// statement belongs in [`AppState::transaction`] or [`db::write_transaction`].
-    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let pool = self.pool.clone();
-        let writer = self.writer.clone();
-        let timeout = self.settings.db_timeout();
-        web::block(move || {
-            // Declared first, so dropped last: the connection goes back before the turn.
-            let _turn = writer.map(|queue| queue.take(timeout)).transpose()?;
-            let mut conn = pool.get()?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(ApiError::internal)?
-    }
-
-    /// [`AppState::write`] in one write transaction (`BEGIN IMMEDIATE` on SQLite).
-    pub async fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.write(move |conn| db::write_transaction_once(conn, work))
-            .await
-    }
-}
 
 pub struct Application {
     address: std::net::SocketAddr,

@@ -11,7 +11,7 @@ use super::sender::is_sender_token;
 use crate::db::{users, DbConnection};
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Whoever presented a valid bearer token whose user still stands as the token says.
 #[derive(Clone, Debug)]

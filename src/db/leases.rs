@@ -4,11 +4,9 @@
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 
 use super::schema::leases;
 use super::DbConnection;
-use crate::on_backend;
 
 /// Takes (or renews) `name` for `holder` until `now + ttl`; answers whether it is ours.
 pub fn try_acquire(
@@ -18,25 +16,17 @@ pub fn try_acquire(
     now: NaiveDateTime,
     ttl: Duration,
 ) -> QueryResult<bool> {
-    let row = (
-        leases::name.eq(name),
-        leases::holder.eq(holder),
-        leases::expires_at.eq(now + ttl),
-    );
-    let taken = on_backend!(conn, |c| diesel::insert_into(leases::table)
-        .values(row)
-        .on_conflict(leases::name)
-        .do_update()
-        .set((
-            leases::holder.eq(excluded(leases::holder)),
-            leases::expires_at.eq(excluded(leases::expires_at)),
-        ))
-        .filter(
-            leases::expires_at
-                .le(now)
-                .or(leases::holder.eq(holder)),
-        )
-        .execute(c))?;
+    use diesel::sql_types::{Text, Timestamp};
+    let taken = diesel::sql_query(
+        "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+         WHERE leases.expires_at <= $4 OR leases.holder = excluded.holder",
+    )
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(holder)
+    .bind::<Timestamp, _>(now + ttl)
+    .bind::<Timestamp, _>(now)
+    .execute(conn)?;
     Ok(taken == 1)
 }
 

@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod claims;
 pub mod evolution_servers;
 pub mod instances;
+pub mod leases;
 pub mod login_failures;
 pub mod remote_instances;
 pub mod schema;

@@ -162,6 +162,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
@@ -181,4 +189,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     recipient_routes,
     evolution_servers,
     audit_log,
+    leases,
 );

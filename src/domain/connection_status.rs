@@ -76,7 +76,10 @@ mod tests {
             );
         }
         assert!(ConnectionStatus::parse("open").is_err());
-        assert_eq!(ConnectionStatus::from_stored("???"), ConnectionStatus::Unknown);
+        assert_eq!(
+            ConnectionStatus::from_stored("???"),
+            ConnectionStatus::Unknown
+        );
         assert!(ConnectionStatus::Connected.may_send() && ConnectionStatus::Unknown.may_send());
         assert!(!ConnectionStatus::Disconnected.may_send() && !ConnectionStatus::Error.may_send());
     }

@@ -9,6 +9,9 @@ use url::Url;
 
 use crate::i18n::Msg;
 
+mod connection_status;
+pub use connection_status::ConnectionStatus;
+
 /// A phone number checked by libphonenumber's metadata and kept in E.164.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PhoneNumber(String);

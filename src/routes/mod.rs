@@ -16,7 +16,7 @@ use actix_web::web;
 use crate::auth::AuthUser;
 use crate::db::tenants::{Tenant, TenantKey};
 use crate::error::{ApiError, Resource};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use whatsapp_instances as wa;

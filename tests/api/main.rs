@@ -12,6 +12,7 @@ mod concurrent_writes;
 mod daily_reset;
 mod evolution_servers;
 mod instances;
+mod leases;
 mod lifecycle;
 mod operations;
 mod provisioning;

@@ -10,7 +10,7 @@ use crate::db::audit_log::{self, AuditFilter};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::routes::wire::{parse_page, query_integer, Paginated};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]

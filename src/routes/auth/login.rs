@@ -12,7 +12,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct LoginBody {

@@ -5,7 +5,7 @@ use crate::auth::AuthUser;
 use crate::db::users;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The user the token belongs to. A token of a deleted user is no longer accepted here.
 #[utoipa::path(

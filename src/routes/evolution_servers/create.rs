@@ -10,7 +10,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Adds an Evolution API server. The first one becomes the default unless
 /// `is_default` says otherwise.

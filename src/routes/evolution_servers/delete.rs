@@ -7,7 +7,7 @@ use crate::db::evolution_servers;
 use crate::error::{ApiError, ErrorBody};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A server that instances still live on is kept (409).
 #[utoipa::path(

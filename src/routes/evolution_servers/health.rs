@@ -6,7 +6,7 @@ use super::{find_server, upstream};
 use crate::auth::SuperAdmin;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct ServerHealth {

@@ -19,7 +19,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input};
 use crate::routes::wire::Timestamp;
 use crate::secrets::Cipher;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct ServerResource {

@@ -4,7 +4,7 @@ use super::{find_server, ServerResource};
 use crate::auth::SuperAdmin;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(
     tag = "evolution-servers",

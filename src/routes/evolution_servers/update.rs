@@ -12,7 +12,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Changes only the fields sent. A new `base_url` also moves the URL of the instances
 /// registered with the old one. A `base_url` on another origin (scheme, host or port)

@@ -15,7 +15,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input, JsonObject};
 use crate::routes::wire::{DataBody, Timestamp};
 use crate::sender::{local_date, next_reset_at, seconds_until, strategy_for, tenant_zone};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const MAX_CLAIM_COUNT: i64 = 1000;
 

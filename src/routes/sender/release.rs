@@ -10,7 +10,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
 use crate::routes::wire::DataBody;
 use crate::sender::{local_date, tenant_zone};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ReleaseBody {

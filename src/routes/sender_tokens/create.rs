@@ -15,7 +15,7 @@ use crate::input::{required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{DataBody, Timestamp};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const MAX_EXPIRY_DAYS: i64 = 3650;
 

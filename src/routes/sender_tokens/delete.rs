@@ -8,7 +8,7 @@ use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::MessageBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Revokes a sender token; its next request is refused.
 #[utoipa::path(

@@ -7,7 +7,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{PageQuery, Paginated};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The tenant's sender tokens, without the tokens themselves.
 #[utoipa::path(

@@ -11,7 +11,7 @@ use crate::i18n::Locale;
 use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
 use crate::routes::wire::{query_boolean, MessageBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

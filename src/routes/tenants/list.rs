@@ -6,7 +6,7 @@ use crate::db::tenants;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::routes::wire::{PageQuery, Paginated};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(
     tag = "tenants",

@@ -7,7 +7,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::routes::visible_tenant;
 use crate::routes::whatsapp_instances::{tenant_today, Detail, InstanceResource};
 use crate::routes::wire::{DataBody, Timestamp};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The tenant with its instances (list form, no keys), counts and messaging credits.
 /// Tenant users may read their own tenant; any other is a 404 for them.

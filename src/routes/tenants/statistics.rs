@@ -11,7 +11,7 @@ use crate::routes::whatsapp_instances::{
     can_send, history, tenant_today, HistoryDay, InstanceStatistics, HISTORY_DAYS,
 };
 use crate::routes::wire::{DataBody, Decimal};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The tenant's sending capacity today and its send log of the last 30 days.
 #[derive(Serialize, ToSchema)]

@@ -12,7 +12,7 @@ use crate::input::JsonObject;
 use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Changes only the fields sent.
 #[utoipa::path(

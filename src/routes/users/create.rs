@@ -14,7 +14,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CreateUserBody {

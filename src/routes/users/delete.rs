@@ -7,7 +7,7 @@ use crate::db::users;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Deletes a user; super admins cannot delete themselves (Relevo would be left without one).
 #[utoipa::path(

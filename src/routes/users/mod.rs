@@ -15,7 +15,7 @@ use crate::domain::{parse_password, Email};
 use crate::error::{ApiError, FieldErrors};
 use crate::input::Input;
 use crate::routes::wire::Timestamp;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A new password from a body's `password` field, exactly as sent and strong enough
 /// (also against the user's `email`); `None` when absent or refused (then noted in `errors`).

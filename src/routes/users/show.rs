@@ -5,7 +5,7 @@ use crate::auth::SuperAdmin;
 use crate::db::users;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[utoipa::path(
     tag = "users",

@@ -2,18 +2,17 @@ use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::remote::{
-    connect_changes, optional_json_object, EvolutionFailures, InstanceWithQr, Reachable,
-};
+use super::remote::{optional_json_object, EvolutionFailures, InstanceWithQr, Reachable};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::domain::PhoneNumber;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::input::{optional, Input};
+use crate::lifecycle::status::connect_changes;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The body may be left out.
 #[derive(Deserialize, ToSchema, Default)]

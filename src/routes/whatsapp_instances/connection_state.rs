@@ -1,11 +1,12 @@
 use actix_web::{get, web, HttpResponse};
 
-use super::remote::{status_changes, EvolutionFailures, Reachable};
+use super::remote::{EvolutionFailures, Reachable};
 use super::InstanceResource;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
+use crate::lifecycle::status::status_changes;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Asks Evolution for the live state (`GET /instance/connectionState`) and answers the
 /// instance with `connection_status` and `last_checked_at` updated from it.

@@ -16,7 +16,7 @@ use crate::input::{optional, required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Registers an instance that already exists on an Evolution API server.
 /// Unknown fields are ignored; every problem is reported at once.

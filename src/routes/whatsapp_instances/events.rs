@@ -17,7 +17,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Where Evolution posts an instance's events.
 #[derive(Serialize, ToSchema)]

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{parse_page, query_boolean, Paginated};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]

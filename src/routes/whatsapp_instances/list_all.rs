@@ -8,7 +8,7 @@ use crate::db::instances::{self, InstanceFilter};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::routes::wire::{parse_page, query_boolean, query_integer, Paginated};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const CONNECTION_STATUSES: &[&str] = &[
     "unknown",

@@ -1,15 +1,16 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::remote::{status_changes, EvolutionFailures, Reachable};
+use super::remote::{EvolutionFailures, Reachable};
 use super::InstanceResource;
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::remote_instances::RemoteChanges;
 use crate::error::{ApiError, ErrorBody};
 use crate::evolution::RemoteState;
+use crate::lifecycle::status::status_changes;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Logs WhatsApp out (`DELETE /instance/logout`); the instance stays on Evolution and can
 /// be connected again. Logging out an instance that is not connected also succeeds.

@@ -240,7 +240,7 @@ pub fn history(totals: &[DayTotals], today: NaiveDate) -> Vec<HistoryDay> {
 
 /// An instance's statistics with its history, as both statistics endpoints answer.
 pub async fn statistics_with_history(
-    state: &crate::startup::AppState,
+    state: &crate::state::AppState,
     instance: &Instance,
     today: NaiveDate,
 ) -> Result<InstanceStatistics, ApiError> {
@@ -274,13 +274,13 @@ impl InstanceStatistics {
 }
 
 /// The local date of a tenant, from its IANA zone.
-pub fn tenant_today(state: &crate::startup::AppState, tenant: &Tenant) -> NaiveDate {
+pub fn tenant_today(state: &crate::state::AppState, tenant: &Tenant) -> NaiveDate {
     state.clock.today_in(crate::sender::tenant_zone(tenant))
 }
 
 /// The instance `id` of `tenant_id`, or 404.
 pub async fn find_instance(
-    state: &crate::startup::AppState,
+    state: &crate::state::AppState,
     tenant_id: i64,
     id: i64,
 ) -> Result<Instance, ApiError> {

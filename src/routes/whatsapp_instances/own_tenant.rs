@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::i18n::Locale;
 use crate::routes::visible_tenant;
 use crate::routes::wire::{DataBody, Paginated};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The caller's own tenant; a token bound to no tenant (a super admin's) has none.
 async fn own_tenant(state: &AppState, user: &AuthUser) -> Result<Tenant, ApiError> {

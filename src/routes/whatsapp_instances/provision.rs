@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields::{self, name_owned_elsewhere};
-use super::remote::{connect_changes, EvolutionFailures, InstanceWithQr, QrCodeBody};
+use super::remote::{EvolutionFailures, InstanceWithQr, QrCodeBody};
 use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
@@ -24,11 +24,12 @@ use crate::evolution::{
 };
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input, JsonObject};
+use crate::lifecycle::status::connect_changes;
 use crate::request_id::RequestId;
 use crate::routes::evolution_servers::upstream;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Every field is optional. For an instance that exists already only `phone_number`
 /// counts (it asks for a pairing code); change the others with `PUT`.

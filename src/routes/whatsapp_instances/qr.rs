@@ -6,7 +6,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The last QR code Evolution gave (by provision, connect or restart), without calling it.
 #[utoipa::path(

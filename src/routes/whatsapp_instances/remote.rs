@@ -2,7 +2,6 @@
 //! lives on, the key Relevo calls it with, and how Evolution's answers change the instance.
 
 use actix_web::http::StatusCode;
-use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -15,12 +14,12 @@ use crate::db::instances::{self, Instance};
 use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::tenants::Tenant;
 use crate::error::{ApiError, ErrorBody, Resource};
-use crate::evolution::{ConnectAnswer, EvolutionClient, EvolutionError, QrCode, RemoteState};
+use crate::evolution::{EvolutionClient, EvolutionError};
 use crate::i18n::Locale;
 use crate::routes::evolution_servers::upstream;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{DataBody, Timestamp};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The failures of a call to an instance's Evolution server, for the OpenAPI document.
 #[derive(utoipa::IntoResponses)]
@@ -73,55 +72,6 @@ pub struct InstanceWithQr {
     #[serde(flatten)]
     pub instance: InstanceResource,
     pub qr_code: QrCodeBody,
-}
-
-/// Relevo's status for what Evolution says. An instance Evolution knows but has not
-/// loaded (no state) cannot send, so it counts as disconnected.
-fn local_status(state: Option<RemoteState>) -> &'static str {
-    match state {
-        Some(RemoteState::Open) => "connected",
-        Some(RemoteState::Connecting) => "connecting",
-        Some(RemoteState::Close | RemoteState::Refused) | None => "disconnected",
-    }
-}
-
-/// The status columns for `state`, read at `now`.
-pub fn status_changes(
-    previous: &Instance,
-    state: Option<RemoteState>,
-    now: NaiveDateTime,
-) -> RemoteChanges {
-    let status = local_status(state);
-    let newly_connected = status == "connected" && previous.connection_status != "connected";
-    RemoteChanges {
-        connection_status: Some(status.to_string()),
-        last_checked_at: Some(now),
-        connected_at: newly_connected.then_some(Some(now)),
-        ..RemoteChanges::default()
-    }
-}
-
-/// The columns an answer of `connect` or `restart` sets: a QR code means the instance
-/// waits to be linked; a state replaces any QR code kept from before.
-pub fn connect_changes(
-    previous: &Instance,
-    answer: ConnectAnswer,
-    now: NaiveDateTime,
-) -> RemoteChanges {
-    let (changes, qr) = match answer {
-        ConnectAnswer::Qr(qr) => (
-            status_changes(previous, Some(RemoteState::Connecting), now),
-            qr,
-        ),
-        ConnectAnswer::State(state) => (status_changes(previous, state, now), QrCode::default()),
-    };
-    RemoteChanges {
-        qr_code: Some(qr.code),
-        qr_code_base64: Some(qr.base64),
-        pairing_code: Some(qr.pairing_code),
-        qr_updated_at: Some(Some(now)),
-        ..changes
-    }
 }
 
 /// An instance of a tenant the caller manages, with the server it lives on and a client

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Sets today's counter (in the tenant's time zone) back to 0.
 ///

@@ -1,15 +1,14 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::remote::{
-    connect_changes, status_changes, EvolutionFailures, InstanceWithQr, Reachable,
-};
+use super::remote::{EvolutionFailures, InstanceWithQr, Reachable};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::evolution::{EvolutionError, RemoteState};
+use crate::lifecycle::status::{connect_changes, status_changes};
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Restarts the instance (`POST /instance/restart`, POST in v2). Evolution answers a QR
 /// code or the new state; it refuses (`{"error": true}`) an instance that is not

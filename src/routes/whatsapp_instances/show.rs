@@ -5,7 +5,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// One instance with its decrypted `evolution_api_key` and its tenant.
 #[utoipa::path(

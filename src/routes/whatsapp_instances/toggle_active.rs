@@ -8,7 +8,7 @@ use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Flips `is_active`. The message says which way it went.
 #[utoipa::path(

@@ -16,7 +16,7 @@ use crate::input::{nullable_patch, optional, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Every field optional; only the fields sent change. `null` clears `notes` and
 /// points `evolution_api_url` back at the default server; a new URL moves the instance

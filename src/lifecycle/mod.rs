@@ -1,0 +1,6 @@
+//! Everything that turns what Evolution API says about an instance into changes of the
+//! instance: answers to Relevo's calls (provisioning and the lifecycle endpoints), the
+//! periodic sync, and the webhooks Evolution sends. HTTP handlers, the sync and the
+//! inbound webhook all go through here.
+
+pub mod status;

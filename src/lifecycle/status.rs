@@ -1,0 +1,58 @@
+//! How Evolution's states map to Relevo's connection status and its columns.
+
+use chrono::NaiveDateTime;
+
+use crate::db::instances::Instance;
+use crate::db::remote_instances::RemoteChanges;
+use crate::domain::ConnectionStatus;
+use crate::evolution::{ConnectAnswer, QrCode, RemoteState};
+
+/// Relevo's status for what Evolution says. An instance Evolution knows but has not
+/// loaded (no state) cannot send, so it counts as disconnected.
+pub fn local_status(state: Option<RemoteState>) -> ConnectionStatus {
+    match state {
+        Some(RemoteState::Open) => ConnectionStatus::Connected,
+        Some(RemoteState::Connecting) => ConnectionStatus::Connecting,
+        Some(RemoteState::Close | RemoteState::Refused) | None => ConnectionStatus::Disconnected,
+    }
+}
+
+/// The status columns for `state`, read at `now`.
+pub fn status_changes(
+    previous: &Instance,
+    state: Option<RemoteState>,
+    now: NaiveDateTime,
+) -> RemoteChanges {
+    let status = local_status(state);
+    let newly_connected = status == ConnectionStatus::Connected
+        && previous.connection_status != ConnectionStatus::Connected.as_str();
+    RemoteChanges {
+        connection_status: Some(status.as_str().to_string()),
+        last_checked_at: Some(now),
+        connected_at: newly_connected.then_some(Some(now)),
+        ..RemoteChanges::default()
+    }
+}
+
+/// The columns an answer of `connect` or `restart` sets: a QR code means the instance
+/// waits to be linked; a state replaces any QR code kept from before.
+pub fn connect_changes(
+    previous: &Instance,
+    answer: ConnectAnswer,
+    now: NaiveDateTime,
+) -> RemoteChanges {
+    let (changes, qr) = match answer {
+        ConnectAnswer::Qr(qr) => (
+            status_changes(previous, Some(RemoteState::Connecting), now),
+            qr,
+        ),
+        ConnectAnswer::State(state) => (status_changes(previous, state, now), QrCode::default()),
+    };
+    RemoteChanges {
+        qr_code: Some(qr.code),
+        qr_code_base64: Some(qr.base64),
+        pairing_code: Some(qr.pairing_code),
+        qr_updated_at: Some(Some(now)),
+        ..changes
+    }
+}
