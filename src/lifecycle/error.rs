@@ -217,10 +217,16 @@ mod tests {
         assert!(message.contains("cannot restart `ventas`, which is not connected (closed)"));
 
         let (status, key, _, _) = mapped(LifecycleError::WebsocketDisabled(server()));
-        assert_eq!((status, key.as_str()), (409, "evolution.websocket_disabled"));
+        assert_eq!(
+            (status, key.as_str()),
+            (409, "evolution.websocket_disabled")
+        );
 
         let (status, key, _, params) = mapped(LifecycleError::NameTaken("ventas".into()));
-        assert_eq!((status, key.as_str()), (409, "whatsapp.instance_name_taken"));
+        assert_eq!(
+            (status, key.as_str()),
+            (409, "whatsapp.instance_name_taken")
+        );
         assert_eq!(params, json!({"instance_name": "ventas"}));
 
         let (status, key, _, params) = mapped(LifecycleError::MaxInstancesReached(10));

@@ -78,7 +78,10 @@ impl Drop for HeldLease {
         if self.released {
             return;
         }
-        let (name, holder) = (std::mem::take(&mut self.name), std::mem::take(&mut self.holder));
+        let (name, holder) = (
+            std::mem::take(&mut self.name),
+            std::mem::take(&mut self.holder),
+        );
         let (pool, writer, timeout) = (self.pool.clone(), self.writer.clone(), self.timeout);
         let release = move || -> Result<(), String> {
             let _turn = writer

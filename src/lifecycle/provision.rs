@@ -128,7 +128,10 @@ pub async fn provision(
         ProvisionTarget::PhoneTaken => {
             let mut errors = FieldErrors::default();
             errors.add("phone_number", Msg::PhoneTaken);
-            return Err(errors.into_result(locale).expect_err("one error was added").into());
+            return Err(errors
+                .into_result(locale)
+                .expect_err("one error was added")
+                .into());
         }
     };
 
@@ -148,9 +151,16 @@ pub async fn provision(
         .map_err(ApiError::internal)?;
     let webhook = inbound_webhook(state, &server).await?;
     let number = phone.as_ref().map(PhoneNumber::digits);
-    let remote =
-        provision_remotely(state, &server, &client, &instance.instance_name, &token, number, webhook)
-            .await;
+    let remote = provision_remotely(
+        state,
+        &server,
+        &client,
+        &instance.instance_name,
+        &token,
+        number,
+        webhook,
+    )
+    .await;
     let remote = match remote {
         Ok(remote) => remote,
         Err(error) => {
@@ -337,8 +347,8 @@ async fn provision_remotely(
     let patience = request_timeout * 3 + Duration::from_secs(1);
     let ttl = chrono::Duration::from_std(patience).unwrap_or_else(|_| chrono::Duration::days(1))
         + chrono::Duration::seconds(30);
-    let lease = HeldLease::wait(state, provision_lease_name(server.id, name), ttl, patience)
-        .await?;
+    let lease =
+        HeldLease::wait(state, provision_lease_name(server.id, name), ttl, patience).await?;
     let found = find_or_create(client, name, token, number).await;
     if let Some(lease) = lease {
         lease.release(state).await;

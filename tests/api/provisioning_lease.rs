@@ -75,7 +75,9 @@ async fn a_lease_left_by_a_crashed_holder_ends_at_its_expiry(backend: Backend) {
     let server = default_server_id(&app).await;
     let name = format!("provision:{server}:huerfana");
     let now = seed_moment().naive_utc();
-    assert!(leases::try_acquire(&mut app.db(), &name, "crashed", now, Duration::seconds(60)).unwrap());
+    assert!(
+        leases::try_acquire(&mut app.db(), &name, "crashed", now, Duration::seconds(60)).unwrap()
+    );
     app.clock.advance(Duration::seconds(61));
 
     let reply = tokio::time::timeout(

@@ -2,7 +2,9 @@ use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::remote::{audit, optional_json_object, reachable, respond, EvolutionFailures, InstanceWithQr};
+use super::remote::{
+    audit, optional_json_object, reachable, respond, EvolutionFailures, InstanceWithQr,
+};
 use crate::auth::AuthUser;
 use crate::domain::PhoneNumber;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
@@ -62,5 +64,11 @@ pub async fn connect_instance(
     let number = phone.as_ref().map(PhoneNumber::digits);
     let audit = audit(&state, &user, request_id);
     let updated = instance::connect(&state, &target, number, audit).await?;
-    respond(&state, &target.tenant, updated, true, "Scan the QR code with WhatsApp")
+    respond(
+        &state,
+        &target.tenant,
+        updated,
+        true,
+        "Scan the QR code with WhatsApp",
+    )
 }

@@ -33,5 +33,11 @@ pub async fn logout_instance(
     let target = reachable(&state, &user, tenant_key, id).await?;
     let audit = audit(&state, &user, request_id);
     let updated = instance::logout(&state, &target, audit).await?;
-    respond(&state, &target.tenant, updated, false, "WhatsApp instance logged out")
+    respond(
+        &state,
+        &target.tenant,
+        updated,
+        false,
+        "WhatsApp instance logged out",
+    )
 }

@@ -33,5 +33,11 @@ pub async fn restart_instance(
     let target = reachable(&state, &user, tenant_key, id).await?;
     let audit = audit(&state, &user, request_id);
     let updated = instance::restart(&state, &target, audit).await?;
-    respond(&state, &target.tenant, updated, true, "WhatsApp instance restarted")
+    respond(
+        &state,
+        &target.tenant,
+        updated,
+        true,
+        "WhatsApp instance restarted",
+    )
 }
