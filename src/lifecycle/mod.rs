@@ -3,4 +3,11 @@
 //! periodic sync, and the webhooks Evolution sends. HTTP handlers, the sync and the
 //! inbound webhook all go through here.
 
+pub mod error;
+pub mod instance;
+pub mod lease;
+pub mod provision;
 pub mod status;
+
+pub use error::LifecycleError;
+pub use instance::{Audit, Reachable};

@@ -16,6 +16,7 @@ mod leases;
 mod lifecycle;
 mod operations;
 mod provisioning;
+mod provisioning_lease;
 mod request_errors;
 mod sender;
 mod sender_concurrency;

@@ -2,14 +2,15 @@ use actix_web::{post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::remote::{optional_json_object, EvolutionFailures, InstanceWithQr, Reachable};
-use crate::audit::{Action, Auditor};
+use super::remote::{
+    audit, optional_json_object, reachable, respond, EvolutionFailures, InstanceWithQr,
+};
 use crate::auth::AuthUser;
 use crate::domain::PhoneNumber;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::input::{optional, Input};
-use crate::lifecycle::status::connect_changes;
+use crate::lifecycle::instance;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
@@ -50,8 +51,7 @@ pub async fn connect_instance(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let body: ConnectBody = optional_json_object(&body, locale)?;
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
-    let auditor = Auditor::new(&user, request_id, &state.clock);
+    let target = reachable(&state, &user, tenant_key, id).await?;
     let mut errors = FieldErrors::default();
     let phone = optional(
         &body.phone_number,
@@ -62,13 +62,13 @@ pub async fn connect_instance(
     errors.into_result(locale)?;
 
     let number = phone.as_ref().map(PhoneNumber::digits);
-    let answer = match target.client.connect(target.name(), number).await {
-        Ok(answer) => answer,
-        Err(error) => return Err(target.failure(&state, error).await),
-    };
-    let changes = connect_changes(&target.instance, answer, state.clock.now().naive_utc());
-    let updated = target
-        .record_audited(&state, changes, auditor, Action::InstanceConnect)
-        .await?;
-    target.respond(&state, updated, true, "Scan the QR code with WhatsApp")
+    let audit = audit(&state, &user, request_id);
+    let updated = instance::connect(&state, &target, number, audit).await?;
+    respond(
+        &state,
+        &target.tenant,
+        updated,
+        true,
+        "Scan the QR code with WhatsApp",
+    )
 }

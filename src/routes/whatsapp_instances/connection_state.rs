@@ -1,10 +1,10 @@
 use actix_web::{get, web, HttpResponse};
 
-use super::remote::{EvolutionFailures, Reachable};
+use super::remote::{reachable, respond, EvolutionFailures};
 use super::InstanceResource;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::lifecycle::status::status_changes;
+use crate::lifecycle::instance;
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
 
@@ -28,15 +28,11 @@ pub async fn connection_state(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
-    let remote = match target.client.connection_state(target.name()).await {
-        Ok(remote) => remote,
-        Err(error) => return Err(target.failure(&state, error).await),
-    };
-    let changes = status_changes(&target.instance, remote, state.clock.now().naive_utc());
-    let updated = target.record(&state, changes).await?;
-    target.respond(
+    let target = reachable(&state, &user, tenant_key, id).await?;
+    let updated = instance::connection_state(&state, &target).await?;
+    respond(
         &state,
+        &target.tenant,
         updated,
         false,
         "Connection state read from Evolution",

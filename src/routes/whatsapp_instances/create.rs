@@ -9,7 +9,7 @@ use crate::auth::AuthUser;
 use crate::db::evolution_servers;
 use crate::db::instances::{self, NewInstance};
 use crate::db::write_transaction_once;
-use crate::domain::{InstanceName, PhoneNumber};
+use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, required, Input, JsonObject};
@@ -158,7 +158,7 @@ pub async fn create_instance(
                     updated_at: now,
                     evolution_server_id: server_id,
                     provisioned: false,
-                    connection_status: "unknown".into(),
+                    connection_status: ConnectionStatus::Unknown.as_str().into(),
                 };
                 let created =
                     instances::insert(conn, &new).map_err(|e| from_write_error(e, locale))?;

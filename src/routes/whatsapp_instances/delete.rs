@@ -3,13 +3,13 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::remote::EvolutionFailures;
-use super::remote::Reachable;
 use super::{audit_snapshot, find_instance, tenant_today};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::instances;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
+use crate::lifecycle::instance::delete_remotely;
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{query_boolean, MessageBody};
@@ -58,6 +58,7 @@ pub async fn delete_instance(
     let mut left_on_evolution = None;
     if instance.provisioned {
         if let Err(error) = delete_remotely(&state, tenant.clone(), instance).await {
+            let error = ApiError::from(error);
             if !force {
                 return Err(error);
             }
@@ -85,16 +86,4 @@ pub async fn delete_instance(
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "WhatsApp instance deleted successfully".into(),
     }))
-}
-
-async fn delete_remotely(
-    state: &AppState,
-    tenant: crate::db::tenants::Tenant,
-    instance: instances::Instance,
-) -> Result<(), ApiError> {
-    let target = Reachable::of(state, tenant, instance).await?;
-    match target.client.delete_instance(target.name()).await {
-        Err(error) if !error.is_not_found() => Err(target.upstream_error(&error)),
-        _ => Ok(()),
-    }
 }

@@ -6,15 +6,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::remote::EvolutionFailures;
-use super::remote::Reachable;
-use crate::audit::{Action, Auditor};
+use super::remote::{reachable, EvolutionFailures};
+use crate::audit::Auditor;
 use crate::auth::AuthUser;
 use crate::domain::HttpUrl;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::evolution::{WebhookConfig, WebsocketConfig, EVENTS};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
+use crate::lifecycle::instance;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
@@ -186,13 +186,9 @@ pub async fn get_webhook(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
-    match target.client.find_webhook(target.name()).await {
-        Ok(config) => Ok(HttpResponse::Ok().json(DataBody::new(WebhookResource::from(
-            config.unwrap_or_default(),
-        )))),
-        Err(error) => Err(target.failure(&state, error).await),
-    }
+    let target = reachable(&state, &user, tenant_key, id).await?;
+    let config = instance::webhook(&state, &target).await?;
+    Ok(HttpResponse::Ok().json(DataBody::new(WebhookResource::from(config))))
 }
 
 #[utoipa::path(
@@ -220,7 +216,7 @@ pub async fn set_webhook(
     body: JsonObject<WebhookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
+    let target = reachable(&state, &user, tenant_key, id).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let url = required(&body.url, "url", &mut errors, |raw| {
@@ -238,19 +234,11 @@ pub async fn set_webhook(
         headers: headers(&body.headers, &mut errors),
     };
     errors.into_result(locale)?;
-    match target.client.set_webhook(target.name(), &config).await {
-        Ok(stored) => {
-            let after = webhook_audit(&stored);
-            target
-                .audit_remote_change(&state, auditor, Action::InstanceWebhookSet, after)
-                .await?;
-            Ok(HttpResponse::Ok().json(DataBody::with_message(
-                WebhookResource::from(stored),
-                "Webhook configured",
-            )))
-        }
-        Err(error) => Err(target.failure(&state, error).await),
-    }
+    let stored = instance::set_webhook(&state, &target, &config, auditor, webhook_audit).await?;
+    Ok(HttpResponse::Ok().json(DataBody::with_message(
+        WebhookResource::from(stored),
+        "Webhook configured",
+    )))
 }
 
 #[utoipa::path(
@@ -271,15 +259,9 @@ pub async fn get_websocket(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
-    match target.client.find_websocket(target.name()).await {
-        Ok(config) => Ok(
-            HttpResponse::Ok().json(DataBody::new(WebsocketResource::from(
-                config.unwrap_or_default(),
-            ))),
-        ),
-        Err(error) => Err(target.failure(&state, error).await),
-    }
+    let target = reachable(&state, &user, tenant_key, id).await?;
+    let config = instance::websocket(&state, &target).await?;
+    Ok(HttpResponse::Ok().json(DataBody::new(WebsocketResource::from(config))))
 }
 
 #[utoipa::path(
@@ -307,7 +289,7 @@ pub async fn set_websocket(
     body: JsonObject<WebsocketBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
+    let target = reachable(&state, &user, tenant_key, id).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let config = WebsocketConfig {
@@ -315,24 +297,9 @@ pub async fn set_websocket(
         events: events(&body.events, &mut errors),
     };
     errors.into_result(locale)?;
-    match target.client.set_websocket(target.name(), &config).await {
-        Ok(Some(stored)) => {
-            let after = serde_json::json!({"enabled": stored.enabled, "events": stored.events});
-            target
-                .audit_remote_change(&state, auditor, Action::InstanceWebsocketSet, after)
-                .await?;
-            Ok(HttpResponse::Ok().json(DataBody::with_message(
-                WebsocketResource::from(stored),
-                "Websocket configured",
-            )))
-        }
-        Ok(None) => Err(ApiError::conflict(
-            "evolution.websocket_disabled",
-            format!(
-                "Websockets are disabled on Evolution API server `{}` (WEBSOCKET_ENABLED); nothing was stored",
-                target.server.name
-            ),
-        )),
-        Err(error) => Err(target.failure(&state, error).await),
-    }
+    let stored = instance::set_websocket(&state, &target, &config, auditor).await?;
+    Ok(HttpResponse::Ok().json(DataBody::with_message(
+        WebsocketResource::from(stored),
+        "Websocket configured",
+    )))
 }

@@ -67,11 +67,7 @@ pub fn check_unique(
 }
 
 pub fn name_owned_elsewhere(name: &str) -> ApiError {
-    ApiError::conflict(
-        "whatsapp.instance_name_taken",
-        format!("The instance name `{name}` is already used by another tenant on this Evolution API server"),
-    )
-    .with_params(serde_json::json!({ "instance_name": name }))
+    crate::lifecycle::LifecycleError::NameTaken(name.to_string()).into()
 }
 
 /// A write that lost a race against a concurrent one with the same phone or name.

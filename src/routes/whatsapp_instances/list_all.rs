@@ -5,18 +5,11 @@ use utoipa::IntoParams;
 use super::{tenant_today, Detail, InstanceResource};
 use crate::auth::SuperAdmin;
 use crate::db::instances::{self, InstanceFilter};
+use crate::domain::ConnectionStatus;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
-use crate::i18n::{Locale, Msg};
+use crate::i18n::Locale;
 use crate::routes::wire::{parse_page, query_boolean, query_integer, Paginated};
 use crate::state::AppState;
-
-pub const CONNECTION_STATUSES: &[&str] = &[
-    "unknown",
-    "connecting",
-    "connected",
-    "disconnected",
-    "error",
-];
 
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
@@ -58,11 +51,13 @@ pub async fn list_all_instances(
     let mut errors = FieldErrors::default();
     let connection_status = match query.connection_status.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(status) if CONNECTION_STATUSES.contains(&status) => Some(status.to_string()),
-        Some(_) => {
-            errors.add("connection_status", Msg::OneOf(CONNECTION_STATUSES));
-            None
-        }
+        Some(raw) => match ConnectionStatus::parse(raw) {
+            Ok(status) => Some(status.as_str().to_string()),
+            Err(message) => {
+                errors.add("connection_status", message);
+                None
+            }
+        },
     };
     let filter = InstanceFilter {
         tenant_id: query_integer(&query.tenant_id, "tenant_id", 1, i64::MAX, &mut errors),

@@ -1,13 +1,10 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::remote::{EvolutionFailures, Reachable};
+use super::remote::{audit, reachable, respond, EvolutionFailures};
 use super::InstanceResource;
-use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
-use crate::db::remote_instances::RemoteChanges;
 use crate::error::{ApiError, ErrorBody};
-use crate::evolution::RemoteState;
-use crate::lifecycle::status::status_changes;
+use crate::lifecycle::instance;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
@@ -33,25 +30,14 @@ pub async fn logout_instance(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
-    let auditor = Auditor::new(&user, request_id, &state.clock);
-    match target.client.logout(target.name()).await {
-        Ok(()) => {}
-        // 400 `The "x" instance is not connected`: already where logout leads.
-        Err(error)
-            if error.status() == Some(400) && error.to_string().contains("not connected") => {}
-        Err(error) => return Err(target.failure(&state, error).await),
-    }
-    let now = state.clock.now().naive_utc();
-    let changes = RemoteChanges {
-        qr_code: Some(None),
-        qr_code_base64: Some(None),
-        pairing_code: Some(None),
-        qr_updated_at: Some(None),
-        ..status_changes(&target.instance, Some(RemoteState::Close), now)
-    };
-    let updated = target
-        .record_audited(&state, changes, auditor, Action::InstanceLogout)
-        .await?;
-    target.respond(&state, updated, false, "WhatsApp instance logged out")
+    let target = reachable(&state, &user, tenant_key, id).await?;
+    let audit = audit(&state, &user, request_id);
+    let updated = instance::logout(&state, &target, audit).await?;
+    respond(
+        &state,
+        &target.tenant,
+        updated,
+        false,
+        "WhatsApp instance logged out",
+    )
 }

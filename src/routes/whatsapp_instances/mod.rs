@@ -27,7 +27,7 @@ use utoipa::ToSchema;
 use crate::db::claims::{self, DayTotals};
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
-use crate::domain::DailyUsage;
+use crate::domain::{ConnectionStatus, DailyUsage};
 use crate::error::ApiError;
 use crate::routes::wire::{Decimal, Timestamp};
 use crate::secrets::Cipher;
@@ -116,10 +116,7 @@ pub fn audit_snapshot(
 pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
     instance.is_active
         && usage.remaining() > 0
-        && !matches!(
-            instance.connection_status.as_str(),
-            "disconnected" | "error"
-        )
+        && ConnectionStatus::from_stored(&instance.connection_status).may_send()
 }
 
 /// How much of an instance a response shows.
@@ -273,10 +270,7 @@ impl InstanceStatistics {
     }
 }
 
-/// The local date of a tenant, from its IANA zone.
-pub fn tenant_today(state: &crate::state::AppState, tenant: &Tenant) -> NaiveDate {
-    state.clock.today_in(crate::sender::tenant_zone(tenant))
-}
+pub use crate::lifecycle::instance::tenant_today;
 
 /// The instance `id` of `tenant_id`, or 404.
 pub async fn find_instance(

@@ -1,11 +1,9 @@
 use actix_web::{post, web, HttpResponse};
 
-use super::remote::{EvolutionFailures, InstanceWithQr, Reachable};
-use crate::audit::{Action, Auditor};
+use super::remote::{audit, reachable, respond, EvolutionFailures, InstanceWithQr};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::evolution::{EvolutionError, RemoteState};
-use crate::lifecycle::status::{connect_changes, status_changes};
+use crate::lifecycle::instance;
 use crate::request_id::RequestId;
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
@@ -32,29 +30,14 @@ pub async fn restart_instance(
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_key, id) = path.into_inner();
-    let target = Reachable::find(&state, &user, tenant_key, id).await?;
-    let auditor = Auditor::new(&user, request_id, &state.clock);
-    let now = state.clock.now().naive_utc();
-    match target.client.restart(target.name()).await {
-        Ok(answer) => {
-            let changes = connect_changes(&target.instance, answer, now);
-            let updated = target
-                .record_audited(&state, changes, auditor, Action::InstanceRestart)
-                .await?;
-            target.respond(&state, updated, true, "WhatsApp instance restarted")
-        }
-        Err(EvolutionError::Refused(reason)) => {
-            let changes = status_changes(&target.instance, Some(RemoteState::Close), now);
-            target.record(&state, changes).await?;
-            Err(ApiError::conflict(
-                "evolution.instance_not_connected",
-                format!(
-                    "Evolution API server `{}` cannot restart `{}`, which is not connected ({reason}); connect it instead",
-                    target.server.name,
-                    target.name()
-                ),
-            ))
-        }
-        Err(error) => Err(target.failure(&state, error).await),
-    }
+    let target = reachable(&state, &user, tenant_key, id).await?;
+    let audit = audit(&state, &user, request_id);
+    let updated = instance::restart(&state, &target, audit).await?;
+    respond(
+        &state,
+        &target.tenant,
+        updated,
+        true,
+        "WhatsApp instance restarted",
+    )
 }

@@ -1,0 +1,353 @@
+//! An instance Relevo can call on its Evolution server, and the lifecycle operations
+//! on it: each calls Evolution and records what it answered in the instance.
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use super::error::{LifecycleError, ServerRef};
+use super::status::{connect_changes, status_changes};
+use crate::audit::{Action, Auditor};
+use crate::db::evolution_servers::{self, EvolutionServer};
+use crate::db::instances::{self, Instance};
+use crate::db::remote_instances::{self, RemoteChanges};
+use crate::db::tenants::Tenant;
+use crate::domain::ConnectionStatus;
+use crate::evolution::{
+    EvolutionClient, EvolutionError, RemoteState, WebhookConfig, WebsocketConfig,
+};
+use crate::state::AppState;
+
+/// How the audit log keeps an instance (its list form, built by the caller).
+pub type Snapshot = fn(&Instance, &Tenant, NaiveDate) -> diesel::QueryResult<Value>;
+
+/// Who asked for a change, and how to write the instance into the audit log: the row is
+/// written in the transaction that records the change.
+#[derive(Clone)]
+pub struct Audit {
+    pub auditor: Auditor,
+    pub snapshot: Snapshot,
+}
+
+impl Audit {
+    pub fn new(auditor: Auditor, snapshot: Snapshot) -> Self {
+        Self { auditor, snapshot }
+    }
+}
+
+/// The local date of a tenant, from its IANA zone.
+pub fn tenant_today(state: &AppState, tenant: &Tenant) -> NaiveDate {
+    state.clock.today_in(crate::sender::tenant_zone(tenant))
+}
+
+/// An instance with the server it lives on and a client for that server: authenticated
+/// with the server's key, or the instance's own key when the server has none.
+pub struct Reachable {
+    pub tenant: Tenant,
+    pub instance: Instance,
+    pub server: EvolutionServer,
+    pub client: EvolutionClient,
+}
+
+impl Reachable {
+    pub async fn of(
+        state: &AppState,
+        tenant: Tenant,
+        instance: Instance,
+    ) -> Result<Self, LifecycleError> {
+        let server = instance_server(state, &instance).await?;
+        let sealed_key = server
+            .api_key_encrypted
+            .as_deref()
+            .unwrap_or(&instance.evolution_api_key_encrypted);
+        let key = state
+            .cipher
+            .decrypt(sealed_key)
+            .map_err(crate::error::ApiError::internal)?;
+        let client = state.evolution.server(&server.base_url, &key);
+        Ok(Self {
+            tenant,
+            instance,
+            server,
+            client,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.instance.instance_name
+    }
+
+    pub fn server_ref(&self) -> ServerRef {
+        ServerRef::from(&self.server)
+    }
+
+    /// Applies what Evolution answered to the instance.
+    pub async fn record(
+        &self,
+        state: &AppState,
+        changes: RemoteChanges,
+    ) -> Result<Instance, LifecycleError> {
+        let id = self.instance.id;
+        state
+            .write(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
+            .await?
+            .ok_or(LifecycleError::NotFound)
+    }
+
+    /// As [`record`](Self::record), for a change someone asked for: the audit row is
+    /// written in the transaction that applies the answer.
+    pub async fn record_audited(
+        &self,
+        state: &AppState,
+        changes: RemoteChanges,
+        audit: Audit,
+        action: Action,
+    ) -> Result<Instance, LifecycleError> {
+        let (tenant, id) = (self.tenant.clone(), self.instance.id);
+        let today = tenant_today(state, &self.tenant);
+        let Audit { auditor, snapshot } = audit;
+        state
+            .transaction(move |conn| {
+                let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                    return Ok(None);
+                };
+                let Some(updated) = remote_instances::record(conn, id, &changes)? else {
+                    return Ok(None);
+                };
+                auditor.record(
+                    conn,
+                    action,
+                    id,
+                    Some(tenant.id),
+                    Some(snapshot(&before, &tenant, today)?),
+                    Some(snapshot(&updated, &tenant, today)?),
+                )?;
+                Ok(Some(updated))
+            })
+            .await?
+            .ok_or(LifecycleError::NotFound)
+    }
+
+    /// Records a change made on Evolution that changes nothing in Relevo's database
+    /// (webhook and websocket settings): `after` is what Evolution now holds.
+    pub async fn audit_remote_change(
+        &self,
+        state: &AppState,
+        auditor: Auditor,
+        action: Action,
+        after: Value,
+    ) -> Result<(), LifecycleError> {
+        let (tenant_id, id) = (self.tenant.id, self.instance.id);
+        state
+            .transaction(move |conn| {
+                auditor.record(conn, action, id, Some(tenant_id), None, Some(after.clone()))?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The error for a failed call. When Evolution no longer has the instance, the
+    /// instance is marked `error` and the answer says to provision it again.
+    pub async fn failure(&self, state: &AppState, error: EvolutionError) -> LifecycleError {
+        if !error.is_not_found() {
+            return self.upstream_error(error);
+        }
+        let changes = RemoteChanges {
+            connection_status: Some(ConnectionStatus::Error.as_str().into()),
+            last_checked_at: Some(state.clock.now().naive_utc()),
+            ..RemoteChanges::default()
+        };
+        if let Err(db_error) = self.record(state, changes).await {
+            return db_error;
+        }
+        LifecycleError::InstanceMissing {
+            server: self.server_ref(),
+            instance_name: self.name().to_string(),
+        }
+    }
+
+    pub fn upstream_error(&self, error: EvolutionError) -> LifecycleError {
+        LifecycleError::Evolution {
+            server: self.server_ref(),
+            error,
+        }
+    }
+}
+
+/// The active server an instance lives on, or why Relevo may not call it.
+pub async fn instance_server(
+    state: &AppState,
+    instance: &Instance,
+) -> Result<EvolutionServer, LifecycleError> {
+    let server = match instance.evolution_server_id {
+        Some(id) => {
+            state
+                .db(move |conn| Ok(evolution_servers::find(conn, id)?))
+                .await?
+        }
+        None => None,
+    };
+    let server = server.ok_or_else(|| {
+        LifecycleError::NoServer("The instance belongs to no Evolution server.".into())
+    })?;
+    if !server.is_active {
+        return Err(LifecycleError::ServerInactive(ServerRef::from(&server)));
+    }
+    Ok(server)
+}
+
+/// Asks for a new QR code (or a pairing code for `number`) and records the answer.
+pub async fn connect(
+    state: &AppState,
+    target: &Reachable,
+    number: Option<&str>,
+    audit: Audit,
+) -> Result<Instance, LifecycleError> {
+    let answer = match target.client.connect(target.name(), number).await {
+        Ok(answer) => answer,
+        Err(error) => return Err(target.failure(state, error).await),
+    };
+    let changes = connect_changes(&target.instance, answer, state.clock.now().naive_utc());
+    target
+        .record_audited(state, changes, audit, Action::InstanceConnect)
+        .await
+}
+
+/// Reads the live state and records it.
+pub async fn connection_state(
+    state: &AppState,
+    target: &Reachable,
+) -> Result<Instance, LifecycleError> {
+    let remote = match target.client.connection_state(target.name()).await {
+        Ok(remote) => remote,
+        Err(error) => return Err(target.failure(state, error).await),
+    };
+    let changes = status_changes(&target.instance, remote, state.clock.now().naive_utc());
+    target.record(state, changes).await
+}
+
+/// Logs WhatsApp out; an instance that is not connected is already there.
+pub async fn logout(
+    state: &AppState,
+    target: &Reachable,
+    audit: Audit,
+) -> Result<Instance, LifecycleError> {
+    match target.client.logout(target.name()).await {
+        Ok(()) => {}
+        // 400 `The "x" instance is not connected`: already where logout leads.
+        Err(error)
+            if error.status() == Some(400) && error.to_string().contains("not connected") => {}
+        Err(error) => return Err(target.failure(state, error).await),
+    }
+    let now = state.clock.now().naive_utc();
+    let changes = RemoteChanges {
+        qr_code: Some(None),
+        qr_code_base64: Some(None),
+        pairing_code: Some(None),
+        qr_updated_at: Some(None),
+        ..status_changes(&target.instance, Some(RemoteState::Close), now)
+    };
+    target
+        .record_audited(state, changes, audit, Action::InstanceLogout)
+        .await
+}
+
+/// Restarts the instance; one Evolution refuses (not connected) becomes `disconnected`.
+pub async fn restart(
+    state: &AppState,
+    target: &Reachable,
+    audit: Audit,
+) -> Result<Instance, LifecycleError> {
+    let now = state.clock.now().naive_utc();
+    match target.client.restart(target.name()).await {
+        Ok(answer) => {
+            let changes = connect_changes(&target.instance, answer, now);
+            target
+                .record_audited(state, changes, audit, Action::InstanceRestart)
+                .await
+        }
+        Err(EvolutionError::Refused(reason)) => {
+            let changes = status_changes(&target.instance, Some(RemoteState::Close), now);
+            target.record(state, changes).await?;
+            Err(LifecycleError::NotConnected {
+                server: target.server_ref(),
+                instance_name: target.name().to_string(),
+                reason,
+            })
+        }
+        Err(error) => Err(target.failure(state, error).await),
+    }
+}
+
+/// Deletes a provisioned instance on Evolution; one Evolution does not have is done.
+pub async fn delete_remotely(
+    state: &AppState,
+    tenant: Tenant,
+    instance: Instance,
+) -> Result<(), LifecycleError> {
+    let target = Reachable::of(state, tenant, instance).await?;
+    match target.client.delete_instance(target.name()).await {
+        Err(error) if !error.is_not_found() => Err(target.upstream_error(error)),
+        _ => Ok(()),
+    }
+}
+
+/// The instance's webhook on Evolution (disabled with no URL when none is set).
+pub async fn webhook(
+    state: &AppState,
+    target: &Reachable,
+) -> Result<WebhookConfig, LifecycleError> {
+    match target.client.find_webhook(target.name()).await {
+        Ok(config) => Ok(config.unwrap_or_default()),
+        Err(error) => Err(target.failure(state, error).await),
+    }
+}
+
+/// Sets the webhook on Evolution and audits what it stored (`after` of it).
+pub async fn set_webhook(
+    state: &AppState,
+    target: &Reachable,
+    config: &WebhookConfig,
+    auditor: Auditor,
+    after: impl FnOnce(&WebhookConfig) -> Value,
+) -> Result<WebhookConfig, LifecycleError> {
+    let stored = match target.client.set_webhook(target.name(), config).await {
+        Ok(stored) => stored,
+        Err(error) => return Err(target.failure(state, error).await),
+    };
+    target
+        .audit_remote_change(state, auditor, Action::InstanceWebhookSet, after(&stored))
+        .await?;
+    Ok(stored)
+}
+
+/// The instance's websocket settings on Evolution (disabled when none are set).
+pub async fn websocket(
+    state: &AppState,
+    target: &Reachable,
+) -> Result<WebsocketConfig, LifecycleError> {
+    match target.client.find_websocket(target.name()).await {
+        Ok(config) => Ok(config.unwrap_or_default()),
+        Err(error) => Err(target.failure(state, error).await),
+    }
+}
+
+/// Sets the websocket settings on Evolution and audits what it stored.
+pub async fn set_websocket(
+    state: &AppState,
+    target: &Reachable,
+    config: &WebsocketConfig,
+    auditor: Auditor,
+) -> Result<WebsocketConfig, LifecycleError> {
+    match target.client.set_websocket(target.name(), config).await {
+        Ok(Some(stored)) => {
+            let after = serde_json::json!({"enabled": stored.enabled, "events": stored.events});
+            target
+                .audit_remote_change(state, auditor, Action::InstanceWebsocketSet, after)
+                .await?;
+            Ok(stored)
+        }
+        Ok(None) => Err(LifecycleError::WebsocketDisabled(target.server_ref())),
+        Err(error) => Err(target.failure(state, error).await),
+    }
+}

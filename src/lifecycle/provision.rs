@@ -1,0 +1,444 @@
+//! Seed 004's idempotent provisioning: the instance is found or inserted in the database,
+//! found or created on Evolution, and asked for a fresh QR code, every call. Concurrent
+//! calls for one name (in any process) take turns finding or creating it on Evolution,
+//! through a lease, so exactly one `POST /instance/create` is made.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use rand::distributions::{Alphanumeric, DistString};
+
+use super::error::{LifecycleError, ServerRef};
+use super::instance::{tenant_today, Audit};
+use super::lease::HeldLease;
+use super::status::connect_changes;
+use crate::audit::Action;
+use crate::db::evolution_servers::{self, EvolutionServer};
+use crate::db::instances::{self, Instance, NewInstance};
+use crate::db::remote_instances::{self, ProvisionTarget, RemoteChanges};
+use crate::db::tenants::Tenant;
+use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
+use crate::error::{ApiError, FieldErrors};
+use crate::evolution::{
+    ConnectAnswer, EvolutionClient, EvolutionError, NewRemoteInstance, RemoteInstance,
+    WebhookConfig,
+};
+use crate::i18n::{Locale, Msg};
+use crate::state::AppState;
+
+pub const DEFAULT_DAILY_LIMIT: i32 = 1000;
+
+/// The events Relevo's inbound webhook handles (SPEC section 8).
+pub const INBOUND_EVENTS: &[&str] = &[
+    "QRCODE_UPDATED",
+    "CONNECTION_UPDATE",
+    "MESSAGES_UPSERT",
+    "LOGOUT_INSTANCE",
+    "REMOVE_INSTANCE",
+];
+
+/// A provisioning request, parsed. `errors` holds the field errors found so far: a
+/// named server that cannot be used adds to them, and all are answered at once.
+pub struct ProvisionRequest {
+    pub name: Option<InstanceName>,
+    pub phone: Option<PhoneNumber>,
+    pub daily_message_limit: i32,
+    pub notes: Option<String>,
+    pub server_id: Option<i64>,
+    pub errors: FieldErrors,
+    pub locale: Locale,
+}
+
+/// The instance as provisioned; `created` when this call created it in Relevo or on
+/// Evolution.
+pub struct Provisioned {
+    pub instance: Instance,
+    pub created: bool,
+}
+
+/// Provisions the instance of `request` for `tenant` (see the module).
+pub async fn provision(
+    state: &AppState,
+    tenant: &Tenant,
+    request: ProvisionRequest,
+    audit: Audit,
+) -> Result<Provisioned, LifecycleError> {
+    if !state.settings.evolution.enable_instance_creation {
+        return Err(LifecycleError::CreationDisabled);
+    }
+    let ProvisionRequest {
+        name,
+        phone,
+        daily_message_limit,
+        notes,
+        server_id,
+        mut errors,
+        locale,
+    } = request;
+    let server = state
+        .db(move |conn| {
+            let server = choose_server(conn, server_id, &mut errors)?;
+            errors.into_result(locale)?;
+            Ok(server.expect("a server or a field error"))
+        })
+        .await?;
+
+    let now = state.clock.now().naive_utc();
+    let new_token = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let name_given = name.is_some();
+    let new = NewInstance {
+        tenant_id: tenant.id,
+        phone_number: phone
+            .as_ref()
+            .map_or_else(String::new, |p| p.as_str().to_string()),
+        instance_name: name.map_or_else(|| generated_name(tenant.id), |n| n.as_str().to_string()),
+        evolution_api_key_encrypted: state.cipher.encrypt(&new_token),
+        evolution_api_url: Some(server.base_url.clone()),
+        daily_message_limit,
+        messages_sent_today: 0,
+        last_reset_date: tenant_today(state, tenant),
+        is_active: true,
+        notes,
+        priority: 0,
+        created_at: now,
+        updated_at: now,
+        evolution_server_id: Some(server.id),
+        provisioned: true,
+        connection_status: ConnectionStatus::Connecting.as_str().into(),
+    };
+    let max = i64::from(state.settings.evolution.max_instances_per_tenant);
+    let instance_name = new.instance_name.clone();
+    let claim = state
+        .write(move |conn| {
+            Ok(remote_instances::claim_for_provisioning(
+                conn,
+                &new,
+                !name_given,
+                max,
+            )?)
+        })
+        .await?;
+    let (instance, inserted) = match claim {
+        ProvisionTarget::Inserted(instance) => (instance, true),
+        ProvisionTarget::Existing(instance) => (instance, false),
+        ProvisionTarget::OwnedByAnotherTenant => {
+            return Err(LifecycleError::NameTaken(instance_name))
+        }
+        ProvisionTarget::MaxReached => return Err(LifecycleError::MaxInstancesReached(max)),
+        ProvisionTarget::PhoneTaken => {
+            let mut errors = FieldErrors::default();
+            errors.add("phone_number", Msg::PhoneTaken);
+            return Err(errors
+                .into_result(locale)
+                .expect_err("one error was added")
+                .into());
+        }
+    };
+
+    let master_key = server
+        .api_key_encrypted
+        .as_deref()
+        .map(|sealed| state.cipher.decrypt(sealed))
+        .transpose()
+        .map_err(ApiError::internal)?
+        .unwrap_or_default();
+    let client = state.evolution.server(&server.base_url, &master_key);
+    // The row's own token is the one to create with: a concurrent call for the same row
+    // sends the same one.
+    let token = state
+        .cipher
+        .decrypt(&instance.evolution_api_key_encrypted)
+        .map_err(ApiError::internal)?;
+    let webhook = inbound_webhook(state, &server).await?;
+    let number = phone.as_ref().map(PhoneNumber::digits);
+    let remote = provision_remotely(
+        state,
+        &server,
+        &client,
+        &instance.instance_name,
+        &token,
+        number,
+        webhook,
+    )
+    .await;
+    let remote = match remote {
+        Ok(remote) => remote,
+        Err(error) => {
+            if inserted {
+                mark_error(state, tenant, instance.id, audit).await?;
+            }
+            return Err(error);
+        }
+    };
+    let created = inserted || remote.created;
+    let changes = remote.changes(state, &instance, now);
+    let id = instance.id;
+    let today = tenant_today(state, tenant);
+    let audited_tenant = tenant.clone();
+    let Audit { auditor, snapshot } = audit;
+    let updated = state
+        .transaction(move |conn| {
+            let tenant = &audited_tenant;
+            let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
+                return Ok(None);
+            };
+            let Some(updated) = remote_instances::record(conn, id, &changes)? else {
+                return Ok(None);
+            };
+            // An instance this call inserted did not exist before the request.
+            let before = if inserted {
+                None
+            } else {
+                Some(snapshot(&before, tenant, today)?)
+            };
+            auditor.record(
+                conn,
+                Action::InstanceProvisioned,
+                id,
+                Some(tenant.id),
+                before,
+                Some(snapshot(&updated, tenant, today)?),
+            )?;
+            Ok(Some(updated))
+        })
+        .await?
+        .ok_or(LifecycleError::NotFound)?;
+    Ok(Provisioned {
+        instance: updated,
+        created,
+    })
+}
+
+/// The server named by `evolution_server_id`, or the default one. A named server that
+/// is missing, inactive or has no key is a field error; no usable default is a 503.
+fn choose_server(
+    conn: &mut crate::db::DbConnection,
+    server_id: Option<i64>,
+    errors: &mut FieldErrors,
+) -> Result<Option<EvolutionServer>, ApiError> {
+    let usable = |server: &EvolutionServer| server.is_active && server.api_key_encrypted.is_some();
+    if let Some(id) = server_id {
+        return Ok(match evolution_servers::find(conn, id)? {
+            Some(server) if usable(&server) => Some(server),
+            Some(_) => {
+                errors.add("evolution_server_id", Msg::EvolutionServerUnusable);
+                None
+            }
+            None => {
+                errors.add("evolution_server_id", Msg::EvolutionServerMissing);
+                None
+            }
+        });
+    }
+    // Invalid input is a 422 before anything else.
+    if !errors.is_empty() {
+        return Ok(None);
+    }
+    let reason = match evolution_servers::default_server(conn)? {
+        Some(server) if usable(&server) => return Ok(Some(server)),
+        Some(server) => format!(
+            "The default Evolution API server `{}` is inactive or has no API key.",
+            server.name
+        ),
+        None => "No default Evolution API server is configured.".to_string(),
+    };
+    Err(LifecycleError::NoServer(reason).into())
+}
+
+fn generated_name(tenant_id: i64) -> String {
+    let random = Alphanumeric
+        .sample_string(&mut rand::thread_rng(), 8)
+        .to_lowercase();
+    format!("tenant-{tenant_id}-{random}")
+}
+
+/// Leaves the instance this call inserted in `error`. It stays in Relevo (calling again
+/// repairs it), so the audit log records it as created.
+async fn mark_error(
+    state: &AppState,
+    tenant: &Tenant,
+    id: i64,
+    audit: Audit,
+) -> Result<(), LifecycleError> {
+    let changes = RemoteChanges {
+        connection_status: Some(ConnectionStatus::Error.as_str().into()),
+        last_checked_at: Some(state.clock.now().naive_utc()),
+        ..RemoteChanges::default()
+    };
+    let today = tenant_today(state, tenant);
+    let tenant = tenant.clone();
+    let Audit { auditor, snapshot } = audit;
+    state
+        .transaction(move |conn| {
+            let Some(created) = remote_instances::record(conn, id, &changes)? else {
+                return Ok(());
+            };
+            auditor.record(
+                conn,
+                Action::InstanceCreated,
+                id,
+                Some(tenant.id),
+                None,
+                Some(snapshot(&created, &tenant, today)?),
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// What Evolution said while provisioning.
+struct Remote {
+    /// This call created the instance on Evolution.
+    created: bool,
+    /// The instance's key, when Evolution told it.
+    token: Option<String>,
+    /// The instance as Evolution listed it, when it existed before.
+    listed: Option<RemoteInstance>,
+    answer: ConnectAnswer,
+}
+
+impl Remote {
+    fn changes(self, state: &AppState, before: &Instance, now: NaiveDateTime) -> RemoteChanges {
+        let listed = self.listed.unwrap_or_default();
+        RemoteChanges {
+            evolution_api_key_encrypted: self.token.map(|token| state.cipher.encrypt(&token)),
+            owner_jid: listed.owner_jid.map(Some),
+            profile_name: listed.profile_name.map(Some),
+            provisioned: Some(true),
+            updated_at: Some(now),
+            ..connect_changes(before, self.answer, now)
+        }
+    }
+}
+
+/// The instance found on Evolution or created there by this call.
+struct Found {
+    created: bool,
+    token: Option<String>,
+    listed: Option<RemoteInstance>,
+}
+
+/// The lease that serialises finding-or-creating `name` on `server`.
+pub fn provision_lease_name(server_id: i64, name: &str) -> String {
+    format!("provision:{server_id}:{name}")
+}
+
+/// Makes sure the instance exists on the server (creating it with `token` when it does
+/// not), points its webhook at Relevo when asked to, and asks for a fresh QR code. The
+/// find-or-create step holds the instance's lease (no database transaction is open
+/// meanwhile); a caller that waited for it then finds the instance and creates nothing.
+async fn provision_remotely(
+    state: &AppState,
+    server: &EvolutionServer,
+    client: &EvolutionClient,
+    name: &str,
+    token: &str,
+    number: Option<&str>,
+    webhook: Option<WebhookConfig>,
+) -> Result<Remote, LifecycleError> {
+    let upstream = |error| LifecycleError::Evolution {
+        server: ServerRef::from(server),
+        error,
+    };
+    // The holder makes at most three calls (fetch, create, fetch); a waiter waits for
+    // about that long, then goes on (a create that finds the name taken still works).
+    let request_timeout = Duration::from_millis(state.settings.evolution.request_timeout_ms);
+    let patience = request_timeout * 3 + Duration::from_secs(1);
+    let ttl = chrono::Duration::from_std(patience).unwrap_or_else(|_| chrono::Duration::days(1))
+        + chrono::Duration::seconds(30);
+    let lease =
+        HeldLease::wait(state, provision_lease_name(server.id, name), ttl, patience).await?;
+    let found = find_or_create(client, name, token, number).await;
+    if let Some(lease) = lease {
+        lease.release(state).await;
+    }
+    let Found {
+        created,
+        token,
+        listed,
+    } = found.map_err(upstream)?;
+    if let Some(webhook) = webhook {
+        client.set_webhook(name, &webhook).await.map_err(upstream)?;
+    }
+    let answer = client.connect(name, number).await.map_err(upstream)?;
+    Ok(Remote {
+        created,
+        token,
+        listed,
+        answer,
+    })
+}
+
+async fn find_or_create(
+    client: &EvolutionClient,
+    name: &str,
+    token: &str,
+    number: Option<&str>,
+) -> Result<Found, EvolutionError> {
+    let listed = client.fetch_instance(name).await?;
+    if listed.is_some() {
+        let token = listed.as_ref().and_then(|row| row.token.clone());
+        return Ok(Found {
+            created: false,
+            token,
+            listed,
+        });
+    }
+    let new = NewRemoteInstance {
+        name,
+        token,
+        number,
+    };
+    match client.create_instance(&new).await {
+        Ok(answer) => Ok(Found {
+            created: true,
+            token: answer.token.or_else(|| Some(token.to_string())),
+            listed: None,
+        }),
+        // Created meanwhile by a caller that went on without the lease.
+        Err(error) if error.is_name_in_use() => {
+            let listed = client.fetch_instance(name).await?;
+            let token = listed.as_ref().and_then(|row| row.token.clone());
+            Ok(Found {
+                created: false,
+                token,
+                listed,
+            })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Relevo's inbound webhook for instances of `server`, when `RELEVO_PUBLIC_URL` is set.
+async fn inbound_webhook(
+    state: &AppState,
+    server: &EvolutionServer,
+) -> Result<Option<WebhookConfig>, ApiError> {
+    let Some(public_url) = &state.settings.public_url else {
+        return Ok(None);
+    };
+    let candidate = state
+        .cipher
+        .encrypt(&Alphanumeric.sample_string(&mut rand::thread_rng(), 40));
+    let server_id = server.id;
+    let sealed = state
+        .write(move |conn| {
+            Ok(evolution_servers::webhook_token(
+                conn, server_id, candidate,
+            )?)
+        })
+        .await?;
+    let token = state.cipher.decrypt(&sealed).map_err(ApiError::internal)?;
+    Ok(Some(WebhookConfig {
+        enabled: true,
+        url: Some(format!(
+            "{}/api/v1/webhooks/evolution/{token}",
+            public_url.as_str().trim_end_matches('/')
+        )),
+        events: INBOUND_EVENTS.iter().map(|e| e.to_string()).collect(),
+        by_events: false,
+        base64: false,
+        headers: Default::default(),
+    }))
+}
