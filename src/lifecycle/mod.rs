@@ -4,3 +4,5 @@
 //! inbound webhook all go through here.
 
 pub mod status;
+pub mod sync;
+pub mod sync_scheduler;
