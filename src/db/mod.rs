@@ -8,9 +8,9 @@ pub mod instances;
 pub mod leases;
 pub mod login_failures;
 pub mod remote_instances;
-pub mod sync_runs;
 pub mod schema;
 pub mod sender_tokens;
+pub mod sync_runs;
 pub mod tenants;
 pub mod users;
 

@@ -83,8 +83,10 @@ pub struct LeaseHolder<'a> {
 /// enough for one `fetchInstances` with its retries, short enough that a crashed
 /// runner's lease frees soon.
 pub fn lease_ttl(state: &AppState) -> Duration {
-    let call = state.settings.evolution.request_timeout_ms + state.settings.evolution.connect_timeout_ms;
-    Duration::milliseconds(i64::try_from(call * 4).unwrap_or(i64::MAX / 2)).max(Duration::seconds(60))
+    let call =
+        state.settings.evolution.request_timeout_ms + state.settings.evolution.connect_timeout_ms;
+    Duration::milliseconds(i64::try_from(call * 4).unwrap_or(i64::MAX / 2))
+        .max(Duration::seconds(60))
 }
 
 /// A sync a super admin asked for: it runs now, or answers 409 `sync.in_progress`
@@ -194,11 +196,13 @@ async fn sync(
         let server = server_id.and_then(|id| servers.get(&id));
         match fetch(state, server, lease).await? {
             Ok(remote) => sync_server(state, instances, remote, &mut report).await?,
-            Err(error) => report.errors.extend(instances.iter().map(|instance| SyncFailure {
-                instance_name: Some(instance.instance_name.clone()),
-                error: error.body().message.clone(),
-                error_key: error.body().error_key.clone().unwrap_or_default(),
-            })),
+            Err(error) => report
+                .errors
+                .extend(instances.iter().map(|instance| SyncFailure {
+                    instance_name: Some(instance.instance_name.clone()),
+                    error: error.body().message.clone(),
+                    error_key: error.body().error_key.clone().unwrap_or_default(),
+                })),
         }
     }
     Ok(report)
@@ -220,7 +224,10 @@ async fn fetch(
         return Ok(Err(ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             "evolution.server_inactive",
-            format!("Evolution API server `{}` is inactive; it is not synced.", server.name),
+            format!(
+                "Evolution API server `{}` is inactive; it is not synced.",
+                server.name
+            ),
         )));
     }
     let Some(sealed) = &server.api_key_encrypted else {
@@ -372,7 +379,11 @@ mod tests {
             phone_of_jid("573001234567:12@s.whatsapp.net").as_deref(),
             Some("+573001234567")
         );
-        assert_eq!(phone_of_jid("120363025@g.us"), None, "too short to be a number");
+        assert_eq!(
+            phone_of_jid("120363025@g.us"),
+            None,
+            "too short to be a number"
+        );
         assert_eq!(phone_of_jid("abc@s.whatsapp.net"), None);
         assert_eq!(phone_of_jid(""), None);
     }

@@ -25,7 +25,10 @@ pub enum Tick {
     /// Nothing was due.
     Idle,
     /// A run of `scope`.
-    Ran { scope: SyncScope, report: SyncReport },
+    Ran {
+        scope: SyncScope,
+        report: SyncReport,
+    },
 }
 
 /// This process's runner of the scheduled sync.

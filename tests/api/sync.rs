@@ -70,15 +70,28 @@ async fn sync_tenant_fills_statuses_and_marks_orphans(backend: Backend) {
         json!({"synced": 3, "updated": 3, "orphaned": 1, "errors": []}),
         "alpha connected, beta closed, gamma lost"
     );
-    assert_eq!(list_all_calls(&fake), before + 1, "one fetchInstances for the server");
+    assert_eq!(
+        list_all_calls(&fake),
+        before + 1,
+        "one fetchInstances for the server"
+    );
     let now = app.clock.now().naive_utc().to_string();
     let row = app.instance_row(alpha);
     assert_eq!(row.connection_status, "connected");
-    assert_eq!(row.owner_jid.as_deref(), Some("573001234567@s.whatsapp.net"));
+    assert_eq!(
+        row.owner_jid.as_deref(),
+        Some("573001234567@s.whatsapp.net")
+    );
     assert_eq!(row.profile_name.as_deref(), Some("Campaña"));
-    assert_eq!(row.phone_number, "+573001234567", "from ownerJid: it had none");
+    assert_eq!(
+        row.phone_number, "+573001234567",
+        "from ownerJid: it had none"
+    );
     assert_eq!(row.connected_at.map(|t| t.to_string()), Some(now.clone()));
-    assert_eq!(row.last_checked_at.map(|t| t.to_string()), Some(now.clone()));
+    assert_eq!(
+        row.last_checked_at.map(|t| t.to_string()),
+        Some(now.clone())
+    );
     assert_eq!(app.instance_row(beta).connection_status, "disconnected");
     assert_eq!(app.instance_row(gamma).connection_status, "error");
 
@@ -113,7 +126,11 @@ async fn sync_tenant_fills_statuses_and_marks_orphans(backend: Backend) {
     assert!(errors
         .iter()
         .all(|e| e["error_key"] == "evolution.unavailable" && e["error"].is_string()));
-    assert_eq!(columns(&app), untouched, "an unreachable server changes nothing");
+    assert_eq!(
+        columns(&app),
+        untouched,
+        "an unreachable server changes nothing"
+    );
     fake.recover();
 
     // Every run is logged, newest first.
@@ -207,7 +224,6 @@ async fn sync_all_asks_each_server_once(backend: Backend) {
     assert_eq!(synced_columns(&app, b1), untouched);
 }
 
-
 const INTERVALS: &[(&str, &str)] = &[
     ("EVOLUTION_API_SYNC_INTERVAL_ACTIVE", "600000"),
     ("EVOLUTION_API_SYNC_INTERVAL_INACTIVE", "1800000"),
@@ -260,10 +276,17 @@ async fn the_scheduler_runs_once_per_interval_on_one_process(backend: Backend) {
     app.clock.advance(Duration::seconds(1));
     let start = list_all_calls(&fake);
 
-    assert_eq!(tick_both(&app, &twin).await, [ALL], "nothing synced yet: all due");
+    assert_eq!(
+        tick_both(&app, &twin).await,
+        [ALL],
+        "nothing synced yet: all due"
+    );
     assert_eq!(list_all_calls(&fake), start + 1);
     let first = app.clock.now().naive_utc();
-    assert_eq!((checked(active), checked(inactive)), (Some(first), Some(first)));
+    assert_eq!(
+        (checked(active), checked(inactive)),
+        (Some(first), Some(first))
+    );
 
     app.clock.advance(Duration::seconds(599));
     assert_eq!(tick_both(&app, &twin).await, [], "not due yet");
@@ -287,17 +310,30 @@ async fn the_scheduler_runs_once_per_interval_on_one_process(backend: Backend) {
     // A runner that crashed holding the lease blocks the schedule until its lease expires.
     app.clock.advance(Duration::seconds(600));
     let now = app.clock.now().naive_utc();
-    assert!(leases::try_acquire(&mut app.db(), "sync", "crashed", now, Duration::seconds(300)).unwrap());
+    assert!(leases::try_acquire(
+        &mut app.db(),
+        "sync",
+        "crashed",
+        now,
+        Duration::seconds(300)
+    )
+    .unwrap());
     assert_eq!(app.tick().await, Tick::Busy);
     app.clock.advance(Duration::seconds(299));
     assert_eq!(tick_both(&app, &twin).await, []);
-    assert_eq!(list_all_calls(&fake), start + 4, "blocked by the crashed runner");
+    assert_eq!(
+        list_all_calls(&fake),
+        start + 4,
+        "blocked by the crashed runner"
+    );
     app.clock.advance(Duration::seconds(1));
     assert_eq!(tick_both(&app, &twin).await, [ACTIVE], "its lease expired");
     assert_eq!(list_all_calls(&fake), start + 5);
 
     // A manual run waits for no schedule and does not count as one.
-    let runs = app.admin(Method::GET, "/api/v1/sync-runs?per_page=2", None).await;
+    let runs = app
+        .admin(Method::GET, "/api/v1/sync-runs?per_page=2", None)
+        .await;
     assert_eq!(runs.body["meta"]["total"], 5, "{}", runs.body);
     assert_eq!(runs.body["data"][0]["trigger"], "schedule");
     assert_eq!(runs.body["data"][0]["scope"], "active");

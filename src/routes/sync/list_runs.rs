@@ -57,7 +57,7 @@ impl TryFrom<SyncRun> for SyncRunResource {
     params(PageQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Newest first", body = inline(Paginated<SyncRunResource>)),
+        (status = 200, description = "Newest first", body = Paginated<SyncRunResource>),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Not a super admin", body = ErrorBody),
         (status = 422, description = "Invalid page", body = ErrorBody),

@@ -20,7 +20,7 @@ use crate::state::AppState;
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<SyncReport>)),
+        (status = 200, body = DataBody<SyncReport>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "`sync.in_progress`: another sync is running", body = ErrorBody),
     )
@@ -46,7 +46,7 @@ pub async fn sync_tenant_instances(
     tag = "sync",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<SyncReport>)),
+        (status = 200, body = DataBody<SyncReport>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "`sync.in_progress`: another sync is running", body = ErrorBody),
     )
