@@ -319,6 +319,11 @@ async fn the_scheduler_runs_once_per_interval_on_one_process(backend: Backend) {
     )
     .unwrap());
     assert_eq!(app.tick().await, Tick::Busy);
+    let manual = app
+        .admin(Method::POST, "/api/v1/whatsapp-instances/sync", None)
+        .await;
+    assert_eq!(manual.status, StatusCode::CONFLICT, "{}", manual.body);
+    assert_eq!(manual.body["error_key"], "sync.in_progress");
     app.clock.advance(Duration::seconds(299));
     assert_eq!(tick_both(&app, &twin).await, []);
     assert_eq!(
@@ -330,15 +335,21 @@ async fn the_scheduler_runs_once_per_interval_on_one_process(backend: Backend) {
     assert_eq!(tick_both(&app, &twin).await, [ACTIVE], "its lease expired");
     assert_eq!(list_all_calls(&fake), start + 5);
 
-    // A manual run waits for no schedule and does not count as one.
+    // A manual run is logged beside the scheduled ones and does not move the schedule.
+    let manual = sync_tenant(&app, tenant).await;
+    assert_eq!(manual["synced"], 2, "{manual}");
+    assert_eq!(tick_both(&app, &twin).await, []);
     let runs = app
         .admin(Method::GET, "/api/v1/sync-runs?per_page=2", None)
         .await;
-    assert_eq!(runs.body["meta"]["total"], 5, "{}", runs.body);
-    assert_eq!(runs.body["data"][0]["trigger"], "schedule");
-    assert_eq!(runs.body["data"][0]["scope"], "active");
-    assert_eq!(runs.body["data"][0]["synced"], 1);
+    assert_eq!(runs.body["meta"]["total"], 6, "{}", runs.body);
     assert_eq!(runs.body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(runs.body["data"][0]["trigger"], "manual");
+    let scheduled = &runs.body["data"][1];
+    assert_eq!(scheduled["trigger"], "schedule");
+    assert_eq!(scheduled["scope"], "active");
+    assert_eq!(scheduled["synced"], 1);
+    assert_eq!(scheduled["tenant_id"], Value::Null);
 }
 
 both_backends!(
