@@ -50,7 +50,10 @@ pub struct EvolutionSettings {
     pub base_url: Option<Url>,
     pub master_key: Option<String>,
     pub max_instances_per_tenant: u32,
+    /// How often the scheduler syncs active instances (ms).
     pub sync_interval_ms: u64,
+    /// How often the scheduler syncs inactive instances (ms).
+    pub sync_interval_inactive_ms: u64,
     pub enable_instance_creation: bool,
     /// How long Relevo waits to open a connection to an Evolution server.
     pub connect_timeout_ms: u64,
@@ -81,6 +84,7 @@ pub const ENV_VARS: &[&str] = &[
     "EVOLUTION_API_MASTER_KEY",
     "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
     "EVOLUTION_API_SYNC_INTERVAL_ACTIVE",
+    "EVOLUTION_API_SYNC_INTERVAL_INACTIVE",
     "EVOLUTION_API_ENABLE_INSTANCE_CREATION",
     "RUST_LOG",
     "EVOLUTION_API_CONNECT_TIMEOUT_MS",
@@ -166,10 +170,16 @@ impl Settings {
             10,
             &mut problems,
         );
-        let sync_interval_ms = parse_number(
+        let sync_interval_ms = parse_timeout(
             &get,
             "EVOLUTION_API_SYNC_INTERVAL_ACTIVE",
             300_000,
+            &mut problems,
+        );
+        let sync_interval_inactive_ms = parse_timeout(
+            &get,
+            "EVOLUTION_API_SYNC_INTERVAL_INACTIVE",
+            1_800_000,
             &mut problems,
         );
         let enable_instance_creation = match get("EVOLUTION_API_ENABLE_INSTANCE_CREATION") {
@@ -223,6 +233,7 @@ impl Settings {
                 master_key: get("EVOLUTION_API_MASTER_KEY"),
                 max_instances_per_tenant,
                 sync_interval_ms,
+                sync_interval_inactive_ms,
                 enable_instance_creation,
                 connect_timeout_ms,
                 request_timeout_ms,
@@ -389,6 +400,7 @@ mod tests {
         assert_eq!(settings.data_dir().unwrap(), PathBuf::from("./data"));
         assert_eq!(settings.evolution.max_instances_per_tenant, 10);
         assert_eq!(settings.evolution.sync_interval_ms, 300_000);
+        assert_eq!(settings.evolution.sync_interval_inactive_ms, 1_800_000);
         assert_eq!(settings.evolution.connect_timeout_ms, 5_000);
         assert_eq!(settings.evolution.request_timeout_ms, 15_000);
     }

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    audit_log, auth, evolution_servers, health, sender, sender_tokens, tenants, users,
+    audit_log, auth, evolution_servers, health, sender, sender_tokens, sync, tenants, users,
     whatsapp_instances as wa,
 };
 
@@ -28,6 +28,7 @@ use crate::routes::{
         (name = "tenant (own)", description = "A tenant user's read-only view of its own instances"),
         (name = "evolution-servers", description = "Evolution API servers (super admins); keys are write-only"),
         (name = "audit-log", description = "What super admins changed, with who, when and the request (super admins)"),
+        (name = "sync", description = "Sync of instances with their Evolution servers, by hand and on a schedule (super admins)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -85,6 +86,9 @@ pub struct ApiDoc;
     evolution_servers::delete::delete_server,
     evolution_servers::health::server_health,
     audit_log::list::list_audit_log,
+    sync::run::sync_tenant_instances,
+    sync::run::sync_all_instances,
+    sync::list_runs::list_sync_runs,
 ))]
 struct ApiV1;
 

@@ -22,6 +22,7 @@ use crate::edge;
 use crate::error::{ApiError, Resource};
 use crate::evolution::EvolutionHttp;
 use crate::i18n::DefaultLocale;
+use crate::lifecycle::sync_scheduler::SyncScheduler;
 use crate::openapi::ApiDoc;
 use crate::request_id::RequestId;
 use crate::secrets::{self, Cipher};
@@ -33,6 +34,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
+    scheduler: SyncScheduler,
 }
 
 impl Application {
@@ -71,6 +73,9 @@ impl Application {
             hashing: HashingGate::for_this_machine(),
             writer,
         });
+        // The scheduled sync: one task per process; the lease keeps it to one process.
+        let scheduler = SyncScheduler::new(state.clone());
+        tokio::spawn(scheduler.clone().run());
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -112,7 +117,11 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Self { address, server })
+        Ok(Self {
+            address,
+            server,
+            scheduler,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -121,6 +130,11 @@ impl Application {
 
     pub fn address(&self) -> std::net::SocketAddr {
         self.address
+    }
+
+    /// This process's sync scheduler, whose steps tests drive with the manual clock.
+    pub fn scheduler(&self) -> SyncScheduler {
+        self.scheduler.clone()
     }
 
     /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.

@@ -10,6 +10,7 @@ pub mod login_failures;
 pub mod remote_instances;
 pub mod schema;
 pub mod sender_tokens;
+pub mod sync_runs;
 pub mod tenants;
 pub mod users;
 

@@ -170,6 +170,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sync_runs (id) {
+        id -> BigInt,
+        trigger -> Text,
+        scope -> Text,
+        tenant_id -> Nullable<BigInt>,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        synced -> Integer,
+        updated -> Integer,
+        orphaned -> Integer,
+        errors -> Text,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
@@ -190,4 +205,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     evolution_servers,
     audit_log,
     leases,
+    sync_runs,
 );

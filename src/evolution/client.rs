@@ -116,6 +116,20 @@ impl EvolutionClient {
         }
     }
 
+    /// Every instance of the server, in one `GET /instance/fetchInstances` (with the
+    /// global key; an instance's own key would list that instance only).
+    pub async fn fetch_instances(&self) -> Result<Vec<RemoteInstance>, EvolutionError> {
+        let body = self
+            .call(
+                Method::GET,
+                &["instance", "fetchInstances"],
+                None,
+                Repeat::Safe,
+            )
+            .await?;
+        wire::fetched_instances(&body)
+    }
+
     /// `GET /instance/connect/{name}`: a fresh QR code (and a pairing code for `number`),
     /// or the state of an instance that needs none.
     pub async fn connect(

@@ -117,16 +117,20 @@ pub(super) fn fetched_instance(
     body: &str,
     name: &str,
 ) -> Result<Option<RemoteInstance>, EvolutionError> {
+    Ok(fetched_instances(body)?
+        .into_iter()
+        .find(|row| row.name == name))
+}
+
+/// Every row of a `fetchInstances` answer (an array, or one object).
+pub(super) fn fetched_instances(body: &str) -> Result<Vec<RemoteInstance>, EvolutionError> {
     let json = parse_json(body)?;
     let rows = match &json {
         Value::Array(rows) => rows.as_slice(),
         Value::Object(_) => std::slice::from_ref(&json),
         _ => return Err(invalid(body)),
     };
-    Ok(rows
-        .iter()
-        .map(remote_instance)
-        .find(|row| row.name == name))
+    Ok(rows.iter().map(remote_instance).collect())
 }
 
 fn remote_instance(row: &Value) -> RemoteInstance {

@@ -8,6 +8,8 @@ pub mod instance;
 pub mod lease;
 pub mod provision;
 pub mod status;
+pub mod sync;
+pub mod sync_scheduler;
 
 pub use error::LifecycleError;
 pub use instance::{Audit, Reachable};

@@ -6,6 +6,7 @@ pub mod evolution_servers;
 pub mod health;
 pub mod sender;
 pub mod sender_tokens;
+pub mod sync;
 pub mod tenants;
 pub mod users;
 pub mod whatsapp_instances;
@@ -42,6 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(sender::claim::claim_own_instance)
             .service(sender::release::release_claim)
             .service(sender::release::release_own_claim)
+            .service(sync::run::sync_all_instances)
+            .service(sync::run::sync_tenant_instances)
+            .service(sync::list_runs::list_sync_runs)
             .service(wa::list_all::list_all_instances)
             .service(wa::list::list_instances)
             .service(wa::create::create_instance)

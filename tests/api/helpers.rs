@@ -63,6 +63,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub admin_token: String,
     database: Arc<TestDatabase>,
+    /// This application's sync scheduler; `tick` runs one step of it.
+    pub scheduler: relevo::lifecycle::sync_scheduler::SyncScheduler,
 }
 
 pub fn postgres_admin_url() -> String {
@@ -204,6 +206,7 @@ async fn start_app(
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let scheduler = application.scheduler();
     tokio::spawn(application.run_until_stopped());
     let mut app = TestApp {
         address,
@@ -211,6 +214,7 @@ async fn start_app(
         clock,
         admin_token: String::new(),
         database,
+        scheduler,
     };
     app.admin_token = app.login_token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     app
@@ -236,6 +240,16 @@ impl TestApp {
     /// connection pool: another process, as far as the database can tell.
     pub async fn twin(&self) -> TestApp {
         start_app(self.database.clone(), self.clock.clone(), &[]).await
+    }
+
+    /// As [`twin`](Self::twin), with more settings.
+    pub async fn twin_with(&self, extra: &[(&str, &str)]) -> TestApp {
+        start_app(self.database.clone(), self.clock.clone(), extra).await
+    }
+
+    /// One step of this application's sync scheduler, at the manual clock's time.
+    pub async fn tick(&self) -> relevo::lifecycle::sync_scheduler::Tick {
+        self.scheduler.tick().await.expect("a scheduler step")
     }
 
     /// Sends a request; `token` `None` means anonymous.

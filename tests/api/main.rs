@@ -23,6 +23,7 @@ mod sender_concurrency;
 mod sender_outages;
 mod sender_quota;
 mod sender_tokens;
+mod sync;
 mod tenants;
 mod users;
 mod validation;

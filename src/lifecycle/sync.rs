@@ -1,0 +1,390 @@
+//! The sync (SPEC §7, seed 000): one `fetchInstances` per Evolution server, and what it
+//! says written to every Relevo instance on that server. A server that cannot be asked
+//! changes none of its instances: an unreachable server is no proof they are gone.
+//!
+//! One run at a time, across processes: a run holds the `sync` lease (renewed before
+//! each server) and is logged in `sync_runs`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Duration, NaiveDateTime};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::evolution_servers::{self, EvolutionServer};
+use crate::db::instances::Instance;
+use crate::db::leases;
+use crate::db::remote_instances::RemoteChanges;
+use crate::db::sync_runs::{self, RunTotals, SyncScope};
+use crate::domain::{ConnectionStatus, PhoneNumber};
+use crate::error::{ApiError, UpstreamServer};
+use crate::evolution::RemoteInstance;
+use crate::state::AppState;
+
+use super::status::status_changes;
+
+/// The lease every sync run holds.
+pub const LEASE: &str = "sync";
+
+/// What started a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// An instance the run could not check, and why. `instance_name` is `null` when the
+/// whole run failed.
+#[derive(Serialize, serde::Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
+pub struct SyncFailure {
+    #[schema(example = "principal_campana")]
+    pub instance_name: Option<String>,
+    #[schema(example = "Evolution API server `main` is unreachable.")]
+    pub error: String,
+    /// A stable key: `evolution.unavailable`, `evolution.timeout`, `evolution.unauthorized`,
+    /// `evolution.rejected`, `evolution.server_inactive`, `evolution.no_server`,
+    /// `evolution.no_global_key` or `sync.failed`.
+    #[schema(example = "evolution.unavailable")]
+    pub error_key: String,
+}
+
+/// What a run did.
+#[derive(Serialize, ToSchema, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Instances whose server answered (found there or not).
+    #[schema(example = 12)]
+    pub synced: i32,
+    /// Instances where something other than `last_checked_at` changed.
+    #[schema(example = 3)]
+    pub updated: i32,
+    /// Instances the server no longer has: now `connection_status = error`.
+    #[schema(example = 1)]
+    pub orphaned: i32,
+    /// Instances that could not be checked; none of them was changed.
+    pub errors: Vec<SyncFailure>,
+}
+
+/// Who holds the lease during a run.
+pub struct LeaseHolder<'a> {
+    pub holder: &'a str,
+    pub ttl: Duration,
+}
+
+/// How long a run holds the lease before it must renew it (before each server): long
+/// enough for one `fetchInstances` with its retries, short enough that a crashed
+/// runner's lease frees soon.
+pub fn lease_ttl(state: &AppState) -> Duration {
+    let call =
+        state.settings.evolution.request_timeout_ms + state.settings.evolution.connect_timeout_ms;
+    Duration::milliseconds(i64::try_from(call * 4).unwrap_or(i64::MAX / 2))
+        .max(Duration::seconds(60))
+}
+
+/// A sync a super admin asked for: it runs now, or answers 409 `sync.in_progress`
+/// while another run holds the lease.
+pub async fn run_manual(state: &AppState, scope: SyncScope) -> Result<SyncReport, ApiError> {
+    let holder = format!("manual-{}", uuid::Uuid::new_v4());
+    let lease = LeaseHolder {
+        holder: &holder,
+        ttl: lease_ttl(state),
+    };
+    if !acquire(state, &lease).await? {
+        return Err(ApiError::conflict(
+            "sync.in_progress",
+            "Another sync is running; try again when it has finished (GET /api/v1/sync-runs).",
+        ));
+    }
+    let result = run_logged(state, scope, Trigger::Manual, &lease).await;
+    release(state, &lease).await;
+    result
+}
+
+/// Takes or renews the lease for `lease.holder`.
+pub async fn acquire(state: &AppState, lease: &LeaseHolder<'_>) -> Result<bool, ApiError> {
+    let (holder, ttl) = (lease.holder.to_string(), lease.ttl);
+    let now = state.clock.now().naive_utc();
+    state
+        .write(move |conn| Ok(leases::try_acquire(conn, LEASE, &holder, now, ttl)?))
+        .await
+}
+
+/// Gives the lease up; a failure only delays the next run until the lease expires.
+pub async fn release(state: &AppState, lease: &LeaseHolder<'_>) {
+    let holder = lease.holder.to_string();
+    let released = state
+        .write(move |conn| Ok(leases::release(conn, LEASE, &holder)?))
+        .await;
+    if let Err(error) = released {
+        log::warn!("the sync lease was not released: {error}");
+    }
+}
+
+/// Runs the sync of `scope` under a lease already held, logged in `sync_runs`.
+pub async fn run_logged(
+    state: &AppState,
+    scope: SyncScope,
+    trigger: Trigger,
+    lease: &LeaseHolder<'_>,
+) -> Result<SyncReport, ApiError> {
+    let started = state.clock.now().naive_utc();
+    let run_id = state
+        .write(move |conn| Ok(sync_runs::start(conn, trigger.as_str(), scope, started)?))
+        .await?;
+    let result = sync(state, scope, lease).await;
+    let logged = match &result {
+        Ok(report) => report.clone(),
+        Err(error) => SyncReport {
+            errors: vec![SyncFailure {
+                instance_name: None,
+                error: error.body().message.clone(),
+                error_key: "sync.failed".into(),
+            }],
+            ..SyncReport::default()
+        },
+    };
+    let totals = RunTotals {
+        synced: logged.synced,
+        updated: logged.updated,
+        orphaned: logged.orphaned,
+        errors_json: serde_json::to_string(&logged.errors).map_err(ApiError::internal)?,
+    };
+    let finished = state.clock.now().naive_utc();
+    state
+        .write(move |conn| Ok(sync_runs::finish(conn, run_id, &totals, finished)?))
+        .await?;
+    result
+}
+
+/// The sync itself: the instances of `scope`, server by server.
+async fn sync(
+    state: &AppState,
+    scope: SyncScope,
+    lease: &LeaseHolder<'_>,
+) -> Result<SyncReport, ApiError> {
+    let (instances, servers) = state
+        .db(move |conn| {
+            let instances = sync_runs::instances_in(conn, scope)?;
+            let mut servers = HashMap::new();
+            for id in instances.iter().filter_map(|i| i.evolution_server_id) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = servers.entry(id) {
+                    if let Some(server) = evolution_servers::find(conn, id)? {
+                        slot.insert(server);
+                    }
+                }
+            }
+            Ok((instances, servers))
+        })
+        .await?;
+    let mut by_server: BTreeMap<Option<i64>, Vec<Instance>> = BTreeMap::new();
+    for instance in instances {
+        by_server
+            .entry(instance.evolution_server_id)
+            .or_default()
+            .push(instance);
+    }
+    let mut report = SyncReport::default();
+    for (server_id, instances) in by_server {
+        let server = server_id.and_then(|id| servers.get(&id));
+        match fetch(state, server, lease).await? {
+            Ok(remote) => sync_server(state, instances, remote, &mut report).await?,
+            Err(error) => report
+                .errors
+                .extend(instances.iter().map(|instance| SyncFailure {
+                    instance_name: Some(instance.instance_name.clone()),
+                    error: error.body().message.clone(),
+                    error_key: error.body().error_key.clone().unwrap_or_default(),
+                })),
+        }
+    }
+    Ok(report)
+}
+
+/// Everything `server` has, or why it cannot be asked (the outer error stops the run:
+/// the lease was lost or the database failed).
+async fn fetch(
+    state: &AppState,
+    server: Option<&EvolutionServer>,
+    lease: &LeaseHolder<'_>,
+) -> Result<Result<Vec<RemoteInstance>, ApiError>, ApiError> {
+    let Some(server) = server else {
+        return Ok(Err(ApiError::no_evolution_server(
+            "The instance belongs to no Evolution server.",
+        )));
+    };
+    if !server.is_active {
+        return Ok(Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "evolution.server_inactive",
+            format!(
+                "Evolution API server `{}` is inactive; it is not synced.",
+                server.name
+            ),
+        )));
+    }
+    let Some(sealed) = &server.api_key_encrypted else {
+        return Ok(Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "evolution.no_global_key",
+            format!(
+                "Evolution API server `{}` has no global API key; the sync lists a server's instances with it.",
+                server.name
+            ),
+        )));
+    };
+    if !acquire(state, lease).await? {
+        return Err(ApiError::conflict(
+            "sync.lease_lost",
+            "The sync lease expired and another runner took it; this run stopped.",
+        ));
+    }
+    let key = state.cipher.decrypt(sealed).map_err(ApiError::internal)?;
+    let client = state.evolution.server(&server.base_url, &key);
+    let upstream = UpstreamServer {
+        id: server.id,
+        name: &server.name,
+    };
+    Ok(client
+        .fetch_instances()
+        .await
+        .map_err(|error| ApiError::evolution(&upstream, &error)))
+}
+
+/// Writes what one server said about its instances, in one transaction.
+async fn sync_server(
+    state: &AppState,
+    instances: Vec<Instance>,
+    remote: Vec<RemoteInstance>,
+    report: &mut SyncReport,
+) -> Result<(), ApiError> {
+    let now = state.clock.now().naive_utc();
+    let remote: HashMap<String, RemoteInstance> = remote
+        .into_iter()
+        .map(|row| (row.name.clone(), row))
+        .collect();
+    let plans: Vec<Plan> = instances
+        .into_iter()
+        .map(|instance| {
+            let found = remote.get(&instance.instance_name);
+            plan(instance, found, now)
+        })
+        .collect();
+    let applied = state
+        .transaction(move |conn| {
+            let mut applied = Vec::with_capacity(plans.len());
+            for plan in plans {
+                if sync_runs::apply(conn, &plan.instance, &plan.changes, plan.phone.as_deref())? {
+                    applied.push((plan.changed, plan.orphaned));
+                }
+            }
+            Ok(applied)
+        })
+        .await?;
+    for (changed, orphaned) in applied {
+        report.synced += 1;
+        report.updated += i32::from(changed);
+        report.orphaned += i32::from(orphaned);
+    }
+    Ok(())
+}
+
+/// What the sync writes to one instance.
+struct Plan {
+    instance: Instance,
+    changes: RemoteChanges,
+    /// Set only when the instance has no phone number yet.
+    phone: Option<String>,
+    /// Something other than `last_checked_at` changes.
+    changed: bool,
+    orphaned: bool,
+}
+
+fn plan(instance: Instance, remote: Option<&RemoteInstance>, now: NaiveDateTime) -> Plan {
+    let Some(remote) = remote else {
+        let changed = instance.connection_status != ConnectionStatus::Error.as_str();
+        return Plan {
+            changes: RemoteChanges {
+                connection_status: Some(ConnectionStatus::Error.as_str().into()),
+                last_checked_at: Some(now),
+                updated_at: changed.then_some(now),
+                ..RemoteChanges::default()
+            },
+            instance,
+            phone: None,
+            changed,
+            orphaned: true,
+        };
+    };
+    let mut changes = status_changes(&instance, remote.state, now);
+    let mut changed = changes.connection_status.as_deref() != Some(&instance.connection_status)
+        || changes.connected_at.is_some();
+    // What Evolution no longer says (after a logout) is kept: the last known owner.
+    if remote.owner_jid.is_some() && remote.owner_jid != instance.owner_jid {
+        changes.owner_jid = Some(remote.owner_jid.clone());
+        changed = true;
+    }
+    if remote.profile_name.is_some() && remote.profile_name != instance.profile_name {
+        changes.profile_name = Some(remote.profile_name.clone());
+        changed = true;
+    }
+    let phone = if instance.phone_number.is_empty() {
+        remote.owner_jid.as_deref().and_then(phone_of_jid)
+    } else {
+        None
+    };
+    changed |= phone.is_some();
+    if changed {
+        changes.updated_at = Some(now);
+    }
+    Plan {
+        instance,
+        changes,
+        phone,
+        changed,
+        orphaned: false,
+    }
+}
+
+/// `573001234567@s.whatsapp.net` (or `573001234567:12@…`, with a device) → `+573001234567`,
+/// when that is a valid number.
+pub fn phone_of_jid(jid: &str) -> Option<String> {
+    let user = jid.split('@').next()?.split(':').next()?;
+    if user.is_empty() || !user.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    PhoneNumber::parse(&format!("+{user}"))
+        .ok()
+        .map(|phone| phone.as_str().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_come_from_user_jids_only() {
+        assert_eq!(
+            phone_of_jid("573001234567@s.whatsapp.net").as_deref(),
+            Some("+573001234567")
+        );
+        assert_eq!(
+            phone_of_jid("573001234567:12@s.whatsapp.net").as_deref(),
+            Some("+573001234567")
+        );
+        assert_eq!(
+            phone_of_jid("120363025@g.us"),
+            None,
+            "too short to be a number"
+        );
+        assert_eq!(phone_of_jid("abc@s.whatsapp.net"), None);
+        assert_eq!(phone_of_jid(""), None);
+    }
+}

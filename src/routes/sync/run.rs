@@ -1,0 +1,66 @@
+use actix_web::{post, web, HttpResponse};
+
+use crate::auth::{AuthUser, SuperAdmin};
+use crate::db::sync_runs::SyncScope;
+use crate::error::{ApiError, ErrorBody};
+use crate::lifecycle::sync::{self, SyncReport};
+use crate::routes::managed_tenant;
+use crate::routes::wire::DataBody;
+use crate::state::AppState;
+
+/// Syncs every instance of the tenant (active or not) with its Evolution server now.
+///
+/// One `fetchInstances` per server. Fills `connection_status`, `owner_jid`,
+/// `profile_name`, `last_checked_at`, `connected_at`, and `phone_number` of an instance
+/// that has none (from `ownerJid`). An instance its server no longer has becomes
+/// `error` (`orphaned`). A server that is inactive, has no global key, or cannot be
+/// reached puts each of its instances in `errors` and changes none of them.
+#[utoipa::path(
+    tag = "sync",
+    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = DataBody<SyncReport>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`sync.in_progress`: another sync is running", body = ErrorBody),
+    )
+)]
+#[post("/tenants/{tenant}/whatsapp-instances/sync")]
+pub async fn sync_tenant_instances(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
+    let scope = SyncScope {
+        tenant_id: Some(tenant.id),
+        active: true,
+        inactive: true,
+    };
+    let report = sync::run_manual(&state, scope).await?;
+    Ok(HttpResponse::Ok().json(DataBody::new(report)))
+}
+
+/// Syncs every instance of every tenant now; as the tenant's sync otherwise.
+#[utoipa::path(
+    tag = "sync",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = DataBody<SyncReport>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "`sync.in_progress`: another sync is running", body = ErrorBody),
+    )
+)]
+#[post("/whatsapp-instances/sync")]
+pub async fn sync_all_instances(
+    state: web::Data<AppState>,
+    _admin: SuperAdmin,
+) -> Result<HttpResponse, ApiError> {
+    let scope = SyncScope {
+        tenant_id: None,
+        active: true,
+        inactive: true,
+    };
+    let report = sync::run_manual(&state, scope).await?;
+    Ok(HttpResponse::Ok().json(DataBody::new(report)))
+}
