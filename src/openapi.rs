@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    audit_log, auth, evolution_servers, health, sender, sender_tokens, tenants, users,
+    audit_log, auth, evolution_servers, health, sender, sender_tokens, tenants, users, webhooks,
     whatsapp_instances as wa,
 };
 
@@ -29,6 +29,7 @@ use crate::routes::{
         (name = "evolution-servers", description = "Evolution API servers (super admins); keys are write-only"),
         (name = "audit-log", description = "What super admins changed, with who, when and the request (super admins)"),
         (name = "operations", description = "Health and readiness"),
+        (name = "webhooks", description = "Events Evolution API servers send to Relevo (authenticated by the server's token in the URL, no bearer token)"),
     )
 )]
 pub struct ApiDoc;
@@ -85,6 +86,8 @@ pub struct ApiDoc;
     evolution_servers::delete::delete_server,
     evolution_servers::health::server_health,
     audit_log::list::list_audit_log,
+    webhooks::evolution::receive_evolution_webhook,
+    webhooks::evolution::receive_evolution_webhook_by_event,
 ))]
 struct ApiV1;
 

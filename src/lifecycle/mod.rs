@@ -3,4 +3,5 @@
 //! periodic sync, and the webhooks Evolution sends. HTTP handlers, the sync and the
 //! inbound webhook all go through here.
 
+pub mod inbound;
 pub mod status;
