@@ -10,10 +10,16 @@
 //! claim_load run  --addr 127.0.0.1:8080 --path /api/v1/tenants/1/sender/claim \
 //!                 [--method POST] [--body '{}'] [--token T] [--concurrency 16] \
 //!                 [--duration 10] [--warmup 2] [--label pg-c16] [--expect '"granted":1'] \
-//!                 [--spread-forwarded-for true]
+//!                 [--spread-forwarded-for true] [--bodies FILE] [--rate 500]
 //! claim_load seed --addr 127.0.0.1:8080 --email E --password P [--instances 100] \
 //!                 [--limit 100000] [--slug bench]
 //! ```
+//!
+//! `--bodies FILE` posts the file's lines (one JSON body each) instead of `--body`: worker
+//! `w` of `c` sends lines `w, w + c, w + 2c, …` in order and starts over, and stops only after
+//! a whole round, so that the last body each worker sent for any line is known (the
+//! webhook benchmark checks every event's effect that way). `--rate R` paces all workers
+//! together at about R requests per second instead of as fast as they can.
 //!
 //! `run` prints one machine-readable `RESULT key=value …` line and one line for people;
 //! any 5xx, transport error, timeout or unexpected body is also reported on stderr with
@@ -261,6 +267,8 @@ fn own_cpu_seconds() -> f64 {
 struct Target {
     addr: String,
     request: Vec<u8>,
+    /// With `--bodies`: one request per line of the file.
+    requests: Vec<Vec<u8>>,
     expect: Option<Vec<u8>>,
     /// Give every request its own `X-Forwarded-For` address (a flood from many
     /// clients, as Relevo sees it behind a trusted proxy).
@@ -324,10 +332,42 @@ impl WorkerStats {
     }
 }
 
-async fn worker(target: Arc<Target>, measure_from: Instant, until: Instant) -> WorkerStats {
+/// Where a worker is: which worker of how many, and its pace.
+#[derive(Clone, Copy)]
+struct Place {
+    index: usize,
+    of: usize,
+    /// Between two requests of this worker, with `--rate`.
+    interval: Option<Duration>,
+}
+
+async fn worker(
+    target: Arc<Target>,
+    place: Place,
+    measure_from: Instant,
+    until: Instant,
+) -> WorkerStats {
     let mut stats = WorkerStats::default();
     let mut connection: Option<Connection> = None;
-    while Instant::now() < until {
+    // With `--bodies`, this worker's lines, and where it is in them.
+    let own: Vec<&[u8]> = target
+        .requests
+        .iter()
+        .skip(place.index)
+        .step_by(place.of)
+        .map(Vec::as_slice)
+        .collect();
+    let mut next_line = 0;
+    let paced_from = Instant::now();
+    let mut sent: u32 = 0;
+    loop {
+        let round_done = own.is_empty() || next_line == 0;
+        if round_done && Instant::now() >= until {
+            break;
+        }
+        if let Some(interval) = place.interval {
+            tokio::time::sleep_until((paced_from + interval * sent).into()).await;
+        }
         let conn = match connection.as_mut() {
             Some(conn) => conn,
             None => match Connection::open(&target.addr).await {
@@ -342,12 +382,21 @@ async fn worker(target: Arc<Target>, measure_from: Instant, until: Instant) -> W
         };
         let started = Instant::now();
         let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let request = target.request(sequence);
+        let request = match own.get(next_line) {
+            Some(line) => std::borrow::Cow::Borrowed(*line),
+            None => target.request(sequence),
+        };
         let outcome = tokio::time::timeout(REQUEST_TIMEOUT, conn.send(&request)).await;
         let done = Instant::now();
         let measured = started >= measure_from;
+        sent += 1;
         let response = match outcome {
-            Ok(Ok(response)) => response,
+            Ok(Ok(response)) => {
+                if !own.is_empty() {
+                    next_line = (next_line + 1) % own.len();
+                }
+                response
+            }
             Ok(Err(error)) => {
                 stats.transport_errors += 1;
                 stats.problem(format!("transport: {error}"));
@@ -432,6 +481,8 @@ async fn run(args: &[String]) -> AnyResult<()> {
             "label",
             "expect",
             "spread-forwarded-for",
+            "bodies",
+            "rate",
         ],
     )?;
     let addr = required(&flags, "addr")?.to_string();
@@ -449,14 +500,20 @@ async fn run(args: &[String]) -> AnyResult<()> {
     if concurrency == 0 || duration <= 0.0 || warmup < 0.0 {
         return Err("--concurrency and --duration must be positive".into());
     }
+    let token = flags.get("token").map(String::as_str);
+    let requests = match flags.get("bodies") {
+        Some(file) => std::fs::read_to_string(file)?
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| request_bytes(&addr, &method, path, token, Some(line)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let rate: f64 = flag(&flags, "rate", 0.0)?;
+    let interval = (rate > 0.0).then(|| Duration::from_secs_f64(concurrency as f64 / rate));
     let target = Arc::new(Target {
-        request: request_bytes(
-            &addr,
-            &method,
-            path,
-            flags.get("token").map(String::as_str),
-            body,
-        ),
+        request: request_bytes(&addr, &method, path, token, body),
+        requests,
         expect: flags.get("expect").map(|text| text.as_bytes().to_vec()),
         spread_forwarded_for: flag(&flags, "spread-forwarded-for", false)?,
         addr,
@@ -466,7 +523,14 @@ async fn run(args: &[String]) -> AnyResult<()> {
     let measure_from = start + Duration::from_secs_f64(warmup);
     let until = measure_from + Duration::from_secs_f64(duration);
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| tokio::spawn(worker(target.clone(), measure_from, until)))
+        .map(|index| {
+            let place = Place {
+                index,
+                of: concurrency,
+                interval,
+            };
+            tokio::spawn(worker(target.clone(), place, measure_from, until))
+        })
         .collect();
     tokio::time::sleep_until(measure_from.into()).await;
     let cpu_at_start = own_cpu_seconds();

@@ -283,11 +283,15 @@ fn json_error(status: StatusCode) -> ApiError {
     ApiError::new(status, key, message)
 }
 
+/// Paths whose next segment is a secret (an inbound webhook's server token).
+const SECRET_SEGMENT_AFTER: &[&str] = &["/api/v1/webhooks/evolution/"];
+
 /// The request line for the access log: the query keeps its parameter names, never
-/// their values (a search term or a token has no place in a log file).
+/// their values (a search term or a token has no place in a log file), and a secret
+/// path segment is starred out.
 pub fn redacted_request_line(req: &ServiceRequest) -> String {
     let query = req.query_string();
-    let mut line = format!("{} {}", req.method(), req.path());
+    let mut line = format!("{} {}", req.method(), redacted_path(req.path()));
     if !query.is_empty() {
         let names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
             .map(|(name, _)| {
@@ -302,9 +306,38 @@ pub fn redacted_request_line(req: &ServiceRequest) -> String {
     line
 }
 
+fn redacted_path(path: &str) -> String {
+    for prefix in SECRET_SEGMENT_AFTER {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let after_secret = rest.find('/').map_or("", |at| &rest[at..]);
+            return format!("{prefix}*{after_secret}");
+        }
+    }
+    path.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_access_log_stars_out_a_webhook_token() {
+        for (path, logged) in [
+            (
+                "/api/v1/webhooks/evolution/s3cr3tT0ken",
+                "POST /api/v1/webhooks/evolution/* HTTP/1.1",
+            ),
+            (
+                "/api/v1/webhooks/evolution/s3cr3tT0ken/connection-update",
+                "POST /api/v1/webhooks/evolution/*/connection-update HTTP/1.1",
+            ),
+        ] {
+            let req = actix_web::test::TestRequest::post()
+                .uri(path)
+                .to_srv_request();
+            assert_eq!(redacted_request_line(&req), logged);
+        }
+    }
 
     fn table() -> RouteTable {
         let methods = |list: &[&str]| list.iter().map(|m| m.to_string()).collect();

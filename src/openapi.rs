@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     audit_log, auth, evolution_servers, health, sender, sender_tokens, sync, tenants, users,
-    whatsapp_instances as wa,
+    webhooks, whatsapp_instances as wa,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +30,7 @@ use crate::routes::{
         (name = "audit-log", description = "What super admins changed, with who, when and the request (super admins)"),
         (name = "sync", description = "Sync of instances with their Evolution servers, by hand and on a schedule (super admins)"),
         (name = "operations", description = "Health and readiness"),
+        (name = "webhooks", description = "Events Evolution API servers send to Relevo (authenticated by the server's token in the URL, no bearer token)"),
     )
 )]
 pub struct ApiDoc;
@@ -89,6 +90,8 @@ pub struct ApiDoc;
     sync::run::sync_tenant_instances,
     sync::run::sync_all_instances,
     sync::list_runs::list_sync_runs,
+    webhooks::evolution::receive_evolution_webhook,
+    webhooks::evolution::receive_evolution_webhook_by_event,
 ))]
 struct ApiV1;
 

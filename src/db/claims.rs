@@ -78,7 +78,7 @@ pub enum ClaimOutcome {
     /// instance is gone if it was deleted since.
     Replayed(Claim, Option<Instance>),
     /// No eligible instance has quota left; `any_active` tells exhaustion (429) from a
-    /// tenant without a single active instance (409).
+    /// tenant without a single active instance that was ever able to send (409).
     NoneAvailable { any_active: bool },
 }
 
@@ -257,10 +257,17 @@ fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryRe
         picked = pick_by_strategy(conn, request, pick)?;
     }
     let Some(mut instance) = picked else {
+        // An instance still waiting for its first QR scan is not one to wait for: with
+        // only such instances, the tenant has none that can send (409, not 429).
         let any_active = diesel::select(diesel::dsl::exists(
             whatsapp_instances::table
                 .filter(whatsapp_instances::tenant_id.eq(request.tenant_id))
-                .filter(whatsapp_instances::is_active.eq(true)),
+                .filter(whatsapp_instances::is_active.eq(true))
+                .filter(
+                    whatsapp_instances::provisioned
+                        .eq(false)
+                        .or(whatsapp_instances::connected_at.is_not_null()),
+                ),
         ))
         .get_result(conn)?;
         return Ok(ClaimOutcome::NoneAvailable { any_active });
@@ -390,7 +397,8 @@ fn lock_candidate(
     }
 }
 
-/// Eligible: active, not known to be disconnected or in error, quota left today
+/// Eligible (SPEC §6): active, not known to be disconnected or in error, paired at least
+/// once if Relevo provisioned it (one still waiting for its first QR scan cannot send), quota left today
 /// (yesterday's count does not hold today), in the strategy's order (by id alone for
 /// `None`). `$1` tenant, `$2` today, `$3` the one instance asked for.
 fn candidate_query(strategy: Option<RotationStrategy>, only_one: bool) -> String {
@@ -410,6 +418,7 @@ fn candidate_query(strategy: Option<RotationStrategy>, only_one: bool) -> String
         "SELECT * FROM whatsapp_instances \
          WHERE tenant_id = $1 AND is_active \
          AND connection_status NOT IN ('disconnected', 'error') \
+         AND (NOT provisioned OR connected_at IS NOT NULL) \
          AND daily_message_limit > {SENT_TODAY}{only} \
          ORDER BY {order}id LIMIT 1"
     )

@@ -20,6 +20,8 @@ pub struct EvolutionServer {
     pub api_key_encrypted: Option<String>,
     /// The secret in the inbound webhook URL Relevo gives this server.
     pub webhook_token_encrypted: Option<String>,
+    /// SHA-256 (hex) of the webhook token, to find the server of an inbound webhook.
+    pub webhook_token_digest: Option<String>,
     pub is_active: bool,
     pub is_default: bool,
     pub created_at: NaiveDateTime,
@@ -292,22 +294,60 @@ fn adopt_unassigned_instances(conn: &mut DbConnection, server_id: i64) -> QueryR
 }
 
 /// The server's inbound webhook token (encrypted), made once by whichever caller comes
-/// first: `candidate` is stored only when the server has none yet.
+/// first: `candidate` (with the digest inbound webhooks are looked up by) is stored only
+/// when the server has none yet.
 pub fn webhook_token(
     conn: &mut DbConnection,
     id: i64,
     candidate_encrypted: String,
+    candidate_digest: String,
 ) -> QueryResult<String> {
     diesel::update(
         evolution_servers::table
             .find(id)
             .filter(evolution_servers::webhook_token_encrypted.is_null()),
     )
-    .set(evolution_servers::webhook_token_encrypted.eq(candidate_encrypted))
+    .set((
+        evolution_servers::webhook_token_encrypted.eq(candidate_encrypted),
+        evolution_servers::webhook_token_digest.eq(candidate_digest),
+    ))
     .execute(conn)?;
     evolution_servers::table
         .find(id)
         .select(evolution_servers::webhook_token_encrypted)
         .first::<Option<String>>(conn)?
         .ok_or(diesel::result::Error::NotFound)
+}
+
+/// The server whose webhook token has this SHA-256 digest.
+pub fn find_by_webhook_digest(
+    conn: &mut DbConnection,
+    digest: &str,
+) -> QueryResult<Option<EvolutionServer>> {
+    evolution_servers::table
+        .filter(evolution_servers::webhook_token_digest.eq(digest))
+        .select(EvolutionServer::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Servers with a webhook token whose digest is not stored yet (tokens made before the
+/// digest column, or by a process that does not store it).
+pub fn without_webhook_digest(conn: &mut DbConnection) -> QueryResult<Vec<EvolutionServer>> {
+    evolution_servers::table
+        .filter(evolution_servers::webhook_token_encrypted.is_not_null())
+        .filter(evolution_servers::webhook_token_digest.is_null())
+        .select(EvolutionServer::as_select())
+        .load(conn)
+}
+
+/// Stores the digest of the server's webhook token, unless one is stored already.
+pub fn store_webhook_digest(conn: &mut DbConnection, id: i64, digest: &str) -> QueryResult<usize> {
+    diesel::update(
+        evolution_servers::table
+            .find(id)
+            .filter(evolution_servers::webhook_token_digest.is_null()),
+    )
+    .set(evolution_servers::webhook_token_digest.eq(digest))
+    .execute(conn)
 }

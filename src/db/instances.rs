@@ -43,6 +43,8 @@ pub struct Instance {
     /// Which count of the day `messages_sent_today` is: every reset-counter starts a new
     /// one, and a claim keeps the number of the count it was made in.
     pub counter_epoch: i32,
+    /// Evolution's `statusReason` of the last drop (401 logged out, 403 banned, ...).
+    pub status_reason: Option<i32>,
 }
 
 impl Instance {

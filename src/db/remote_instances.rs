@@ -117,7 +117,9 @@ fn find_by_phone(
 #[diesel(table_name = whatsapp_instances)]
 pub struct RemoteChanges {
     pub evolution_api_key_encrypted: Option<String>,
+    pub phone_number: Option<String>,
     pub connection_status: Option<String>,
+    pub status_reason: Option<Option<i32>>,
     pub owner_jid: Option<Option<String>>,
     pub profile_name: Option<Option<String>>,
     pub last_checked_at: Option<NaiveDateTime>,
@@ -141,4 +143,26 @@ pub fn record(
         .returning(Instance::as_returning())
         .get_result(c)
         .optional())
+}
+
+/// The instance named `name` on server `server_id`, locked until the transaction ends
+/// (a SQLite write transaction holds the lock already).
+pub fn find_on_server_for_update(
+    conn: &mut DbConnection,
+    server_id: i64,
+    name: &str,
+) -> QueryResult<Option<Instance>> {
+    let query = whatsapp_instances::table
+        .filter(whatsapp_instances::evolution_server_id.eq(server_id))
+        .filter(whatsapp_instances::instance_name.eq(name));
+    match conn {
+        DbConnection::Postgres(pg) => query
+            .select(Instance::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => {
+            query.select(Instance::as_select()).first(sqlite).optional()
+        }
+    }
 }

@@ -61,6 +61,7 @@ diesel::table! {
         pairing_code -> Nullable<Text>,
         qr_updated_at -> Nullable<Timestamp>,
         counter_epoch -> Integer,
+        status_reason -> Nullable<Integer>,
     }
 }
 
@@ -139,6 +140,7 @@ diesel::table! {
         base_url -> Text,
         api_key_encrypted -> Nullable<Text>,
         webhook_token_encrypted -> Nullable<Text>,
+        webhook_token_digest -> Nullable<Text>,
         is_active -> Bool,
         is_default -> Bool,
         created_at -> Timestamp,

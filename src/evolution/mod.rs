@@ -57,7 +57,7 @@ pub enum RemoteState {
 }
 
 impl RemoteState {
-    fn parse(raw: &str) -> Option<Self> {
+    pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "open" => Some(Self::Open),
             "connecting" => Some(Self::Connecting),

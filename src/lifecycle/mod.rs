@@ -4,6 +4,7 @@
 //! inbound webhook all go through here.
 
 pub mod error;
+pub mod inbound;
 pub mod instance;
 pub mod lease;
 pub mod provision;

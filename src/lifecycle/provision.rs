@@ -418,14 +418,19 @@ async fn inbound_webhook(
     let Some(public_url) = &state.settings.public_url else {
         return Ok(None);
     };
-    let candidate = state
-        .cipher
-        .encrypt(&Alphanumeric.sample_string(&mut rand::thread_rng(), 40));
+    let candidate = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
+    let (sealed_candidate, digest) = (
+        state.cipher.encrypt(&candidate),
+        crate::auth::sender::hash_token(&candidate),
+    );
     let server_id = server.id;
     let sealed = state
         .write(move |conn| {
             Ok(evolution_servers::webhook_token(
-                conn, server_id, candidate,
+                conn,
+                server_id,
+                sealed_candidate,
+                digest,
             )?)
         })
         .await?;

@@ -9,6 +9,7 @@ pub mod sender_tokens;
 pub mod sync;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 pub mod whatsapp_instances;
 pub mod wire;
 
@@ -75,6 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(evolution_servers::delete::delete_server)
             .service(evolution_servers::health::server_health)
             .service(audit_log::list::list_audit_log)
+            .service(webhooks::evolution::receive_evolution_webhook)
+            .service(webhooks::evolution::receive_evolution_webhook_by_event)
             .service(
                 web::resource([
                     "/tenant/whatsapp-instances",

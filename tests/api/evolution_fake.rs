@@ -696,3 +696,112 @@ async fn the_fake_follows_the_reference() {
     );
     assert!(fake.instance("new").is_none() && fake.instance("new2").is_none());
 }
+
+/// The fake as a sender of webhooks: what a real server POSTs when WhatsApp links,
+/// drops or asks for a QR scan (reference section 3), over HTTP to the webhook URL the
+/// instance's `webhook/set` stored, with the envelope and URL rules of section 3.2.
+impl FakeEvolution {
+    /// Posts `event` (dotted, as on the wire) for instance `name`. `None` when nothing
+    /// was sent: no such instance, no webhook, webhook off or not taking the event.
+    pub async fn emit(
+        &self,
+        name: &str,
+        event: &str,
+        data: Value,
+    ) -> Option<crate::helpers::Reply> {
+        let (webhook, sender) = {
+            let state = self.state();
+            let instance = state.instances.get(name)?;
+            (instance.webhook.clone()?, instance.owner_jid.clone())
+        };
+        self.deliver(&webhook, name, sender, event, data).await
+    }
+
+    async fn deliver(
+        &self,
+        webhook: &Value,
+        name: &str,
+        sender: Option<String>,
+        event: &str,
+        data: Value,
+    ) -> Option<crate::helpers::Reply> {
+        let key = event.replace(['.', '-'], "_").to_uppercase();
+        let takes_it = webhook["enabled"] == json!(true)
+            && webhook["events"]
+                .as_array()
+                .is_some_and(|events| events.contains(&json!(key)));
+        let url = webhook["url"].as_str().filter(|_| takes_it)?;
+        let url = match webhook["webhookByEvents"] == json!(true) {
+            true => format!("{url}/{}", key.replace('_', "-").to_lowercase()),
+            false => url.to_string(),
+        };
+        let mut envelope = json!({
+            "event": event, "instance": name, "data": data, "destination": url,
+            "date_time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "server_url": self.url, "apikey": null,
+        });
+        if let Some(sender) = sender {
+            envelope["sender"] = json!(sender);
+        }
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(&envelope)
+            .send()
+            .await
+            .expect("the webhook is delivered");
+        Some(crate::helpers::into_reply(response).await)
+    }
+
+    /// WhatsApp linked on the phone: `connection.update` `open` with the account.
+    pub async fn open(&self, name: &str, owner_jid: &str) -> Option<crate::helpers::Reply> {
+        self.link(name, owner_jid);
+        let data = json!({
+            "instance": name, "wuid": owner_jid, "profileName": "Campaña",
+            "profilePictureUrl": null, "state": "open", "statusReason": 200,
+        });
+        self.emit(name, "connection.update", data).await
+    }
+
+    /// WhatsApp dropped the link for good (401 logged out, 403 banned): as the reference
+    /// says, `logout.instance` and then `connection.update` `close` with the reason.
+    pub async fn close(&self, name: &str, reason: u16) -> Option<crate::helpers::Reply> {
+        {
+            let mut state = self.state();
+            let instance = state.instances.get_mut(name).expect("instance on the fake");
+            instance.state = "close".into();
+            instance.owner_jid = None;
+        }
+        self.emit(name, "logout.instance", Value::Null).await;
+        let data = json!({"instance": name, "state": "close", "statusReason": reason});
+        self.emit(name, "connection.update", data).await
+    }
+
+    /// A new QR code to scan: `qrcode.updated`. Answers the code with the delivery.
+    pub async fn new_qr(&self, name: &str) -> (Value, Option<crate::helpers::Reply>) {
+        let qr = {
+            let mut state = self.state();
+            let instance = state.instances.get_mut(name).expect("instance on the fake");
+            instance.state = "connecting".into();
+            qr_object(name, instance, None)
+        };
+        let data = json!({"qrcode": {
+            "instance": name, "pairingCode": qr["pairingCode"], "code": qr["code"], "base64": qr["base64"],
+        }});
+        (qr, self.emit(name, "qrcode.updated", data).await)
+    }
+
+    /// Deleted on the server (by hand, or lost): `remove.instance`, sent to the webhook
+    /// the instance had.
+    pub async fn remove(&self, name: &str) -> Option<crate::helpers::Reply> {
+        let instance = self.state().instances.remove(name)?;
+        let webhook = instance.webhook?;
+        self.deliver(
+            &webhook,
+            name,
+            instance.owner_jid,
+            "remove.instance",
+            Value::Null,
+        )
+        .await
+    }
+}

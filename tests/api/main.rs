@@ -11,6 +11,7 @@ mod compose;
 mod concurrent_writes;
 mod daily_reset;
 mod evolution_servers;
+mod inbound;
 mod instances;
 mod leases;
 mod lifecycle;

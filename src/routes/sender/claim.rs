@@ -141,7 +141,7 @@ pub struct ClaimResult {
         (status = 200, body = inline(DataBody<ClaimResult>)),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "The tenant has no active instance (`whatsapp.no_active_instances`), or the `idempotency_key` replays a claim whose instance was deleted since (`sender.claim_instance_deleted`, with the claim in `error_params`: `claim_id`, `granted`, `released`, `instance_id`, `usage_date`)", body = ErrorBody),
+        (status = 409, description = "The tenant has no active instance, or only provisioned ones still waiting for their first QR scan (`whatsapp.no_active_instances`), or the `idempotency_key` replays a claim whose instance was deleted since (`sender.claim_instance_deleted`, with the claim in `error_params`: `claim_id`, `granted`, `released`, `instance_id`, `usage_date`)", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 429, description = "Every instance used up its quota today (`whatsapp.no_instance_available`); `Retry-After` is the time to the tenant's midnight", body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),

@@ -100,6 +100,10 @@ pub struct InstanceResource {
     pub evolution_server_id: Option<i64>,
     /// Created on Evolution by Relevo (`provision`): deleting it deletes it there too.
     pub provisioned: bool,
+    /// Why WhatsApp last dropped the link, as Evolution's `connection.update` told it
+    /// (401 logged out, 403 banned, ...); `null` while linked or never told.
+    #[schema(example = json!(null))]
+    pub status_reason: Option<i32>,
 }
 
 /// An instance as the audit log keeps it: its list form, without the key or QR code.
@@ -114,7 +118,9 @@ pub fn audit_snapshot(
 }
 
 pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
+    let waiting_for_first_scan = instance.provisioned && instance.connected_at.is_none();
     instance.is_active
+        && !waiting_for_first_scan
         && usage.remaining() > 0
         && ConnectionStatus::from_stored(&instance.connection_status).may_send()
 }
@@ -176,6 +182,7 @@ impl InstanceResource {
             tenant: tenant_ref,
             evolution_server_id: instance.evolution_server_id,
             provisioned: instance.provisioned,
+            status_reason: instance.status_reason,
         })
     }
 }
@@ -319,6 +326,7 @@ mod tests {
             pairing_code: None,
             qr_updated_at: None,
             counter_epoch: 0,
+            status_reason: None,
         }
     }
 

@@ -1,0 +1,409 @@
+//! Evolution's webhooks (SPEC §8, reference §3): the envelope parsed into a typed event,
+//! the server found by its webhook token, and the event applied to the instance in one
+//! short write transaction, with no call back to Evolution. Applying an event twice
+//! changes nothing the second time.
+
+use chrono::NaiveDateTime;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use crate::auth::sender::hash_token;
+use crate::db::instances::{self, Instance};
+use crate::db::remote_instances::{self, RemoteChanges};
+use crate::db::{evolution_servers, DbConnection};
+use crate::domain::{ConnectionStatus, PhoneNumber};
+use crate::error::ApiError;
+use crate::evolution::{ConnectAnswer, QrCode, RemoteState};
+use crate::state::AppState;
+
+use super::status::{connect_changes, status_changes};
+
+/// Evolution sends media metadata (and base64 media when asked to): more than the API's
+/// usual 64 KiB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One webhook, as Relevo understands it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboundEvent {
+    /// Evolution's matching key of the event (`CONNECTION_UPDATE`).
+    pub key: String,
+    /// The Evolution instance name (the envelope's `instance`).
+    pub instance: String,
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// `connection.update`.
+    ConnectionUpdate(ConnectionUpdate),
+    /// `qrcode.updated` with a QR code.
+    QrCodeUpdated(QrCode),
+    /// `logout.instance`: WhatsApp was unlinked.
+    LogoutInstance,
+    /// `remove.instance`: Evolution no longer has the instance.
+    RemoveInstance,
+    /// Accepted and not acted upon (yet): `messages.upsert`, `send.message`, a
+    /// `qrcode.updated` without a code (the QR limit), ... The event's matching key.
+    Other(String),
+}
+
+/// `connection.update`'s `data`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConnectionUpdate {
+    pub state: Option<RemoteState>,
+    /// `wuid`: the linked account's JID.
+    pub owner_jid: Option<String>,
+    pub profile_name: Option<String>,
+    /// `statusReason`: 200, or why WhatsApp dropped the link (401 logged out, 403 banned).
+    pub status_reason: Option<i32>,
+}
+
+/// What receiving an event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The instance changed.
+    Applied,
+    /// The instance already reflected it (a replay, or an equal state).
+    Unchanged,
+    /// Not an instance of this server, or an event Relevo does not act upon.
+    Ignored,
+}
+
+/// Evolution's matching key of an event name: `connection.update`, `connection-update`
+/// and `CONNECTION_UPDATE` are all `CONNECTION_UPDATE` (reference §3.1).
+pub fn event_key(name: &str) -> String {
+    name.replace(['.', '-'], "_").to_ascii_uppercase()
+}
+
+/// Parses the envelope `{event, instance, data, ...}`. `path_event` is the by-events
+/// URL's last segment (`connection-update`), used when the body names no event.
+pub fn parse(body: &[u8], path_event: Option<&str>) -> Result<InboundEvent, ApiError> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|error| ApiError::malformed(format!("The body is not valid JSON: {error}")))?;
+    let Value::Object(envelope) = envelope else {
+        return Err(ApiError::malformed(
+            "The body must be Evolution's webhook envelope, a JSON object.",
+        ));
+    };
+    let event = match (envelope.get("event"), path_event) {
+        (Some(Value::String(event)), _) => event.as_str(),
+        (None | Some(Value::Null), Some(event)) => event,
+        _ => return Err(ApiError::malformed("The envelope has no `event` name.")),
+    };
+    let Some(Value::String(instance)) = envelope.get("instance") else {
+        return Err(ApiError::malformed("The envelope has no `instance` name."));
+    };
+    let data = envelope.get("data").unwrap_or(&Value::Null);
+    let key = event_key(event);
+    let kind = match key.as_str() {
+        "CONNECTION_UPDATE" => EventKind::ConnectionUpdate(connection_update(data)?),
+        "QRCODE_UPDATED" => match qr_code(data) {
+            Some(qr) => EventKind::QrCodeUpdated(qr),
+            None => EventKind::Other(key.clone()),
+        },
+        "LOGOUT_INSTANCE" => EventKind::LogoutInstance,
+        "REMOVE_INSTANCE" => EventKind::RemoveInstance,
+        _ => EventKind::Other(key.clone()),
+    };
+    Ok(InboundEvent {
+        key,
+        instance: instance.clone(),
+        kind,
+    })
+}
+
+fn connection_update(data: &Value) -> Result<ConnectionUpdate, ApiError> {
+    let Value::Object(data) = data else {
+        return Err(ApiError::malformed(
+            "`connection.update` needs a `data` object.",
+        ));
+    };
+    let text = |name: &str| {
+        data.get(name)
+            .and_then(Value::as_str)
+            .filter(|value| !value.is_empty())
+            .map(str::to_string)
+    };
+    let state =
+        match data.get("state") {
+            Some(Value::String(state)) => Some(RemoteState::parse(state).ok_or_else(|| {
+                ApiError::malformed(format!("`{state}` is not a connection state."))
+            })?),
+            _ => None,
+        };
+    Ok(ConnectionUpdate {
+        state,
+        owner_jid: text("wuid"),
+        profile_name: text("profileName"),
+        status_reason: data
+            .get("statusReason")
+            .and_then(Value::as_i64)
+            .and_then(|reason| i32::try_from(reason).ok()),
+    })
+}
+
+/// `{"qrcode": {"code", "base64", "pairingCode"}}`; `None` without a code (the QR-limit
+/// notice is `{"message", "statusCode"}`).
+fn qr_code(data: &Value) -> Option<QrCode> {
+    let qrcode = data.get("qrcode")?;
+    let text = |name: &str| {
+        qrcode
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|value| !value.is_empty())
+            .map(str::to_string)
+    };
+    let qr = QrCode {
+        base64: text("base64"),
+        code: text("code"),
+        pairing_code: text("pairingCode"),
+    };
+    (qr != QrCode::default()).then_some(qr)
+}
+
+/// Authenticates the webhook by the server token in its URL (a wrong token is a 401
+/// and changes nothing), parses its `body` and applies the event.
+pub async fn receive(
+    state: &AppState,
+    server_token: String,
+    body: &[u8],
+    path_event: Option<&str>,
+) -> Result<(InboundEvent, Outcome), ApiError> {
+    let server_id = server_for_token(state, server_token)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let event = parse(body, path_event)?;
+    if matches!(event.kind, EventKind::Other(_)) {
+        return Ok((event, Outcome::Ignored));
+    }
+    let now = state.clock.now().naive_utc();
+    let applied = event.clone();
+    let outcome = state
+        .transaction(move |conn| Ok(apply(conn, server_id, &applied, now)?))
+        .await?;
+    Ok((event, outcome))
+}
+
+/// The server whose webhook token this is. Found by the token's digest; tokens stored
+/// before their digest are decrypted once and get it.
+async fn server_for_token(state: &AppState, token: String) -> Result<Option<i64>, ApiError> {
+    if token.is_empty() || token.len() > 256 {
+        return Ok(None);
+    }
+    let digest = hash_token(&token);
+    let lookup = digest.clone();
+    let found = state
+        .db(move |conn| Ok(evolution_servers::find_by_webhook_digest(conn, &lookup)?))
+        .await?;
+    if let Some(server) = found {
+        let stored = server.webhook_token_digest.unwrap_or_default();
+        return Ok(bool::from(stored.as_bytes().ct_eq(digest.as_bytes())).then_some(server.id));
+    }
+    let pending = state
+        .db(|conn| Ok(evolution_servers::without_webhook_digest(conn)?))
+        .await?;
+    let mut matched = None;
+    let mut backfill = Vec::new();
+    for server in pending {
+        let Some(sealed) = server.webhook_token_encrypted.as_deref() else {
+            continue;
+        };
+        let plain = state.cipher.decrypt(sealed).map_err(ApiError::internal)?;
+        if bool::from(plain.as_bytes().ct_eq(token.as_bytes())) {
+            matched = Some(server.id);
+        }
+        backfill.push((server.id, hash_token(&plain)));
+    }
+    if !backfill.is_empty() {
+        state
+            .write(move |conn| {
+                for (id, digest) in &backfill {
+                    evolution_servers::store_webhook_digest(conn, *id, digest)?;
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(matched)
+}
+
+fn apply(
+    conn: &mut DbConnection,
+    server_id: i64,
+    event: &InboundEvent,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Outcome> {
+    let Some(instance) =
+        remote_instances::find_on_server_for_update(conn, server_id, &event.instance)?
+    else {
+        return Ok(Outcome::Ignored);
+    };
+    let Some(mut changes) = changes_for(&instance, &event.kind, now) else {
+        return Ok(Outcome::Ignored);
+    };
+    if let Some(phone) = &changes.phone_number {
+        if *phone == instance.phone_number
+            || instances::phone_taken(conn, instance.tenant_id, phone, Some(instance.id))?
+        {
+            changes.phone_number = None;
+        }
+    }
+    if !differs(&instance, &changes) {
+        return Ok(Outcome::Unchanged);
+    }
+    changes.last_checked_at = Some(now);
+    changes.updated_at = Some(now);
+    remote_instances::record(conn, instance.id, &changes)?;
+    Ok(Outcome::Applied)
+}
+
+/// The columns `kind` sets on `instance`; `None` for an event that sets nothing.
+pub fn changes_for(
+    instance: &Instance,
+    kind: &EventKind,
+    now: NaiveDateTime,
+) -> Option<RemoteChanges> {
+    let status = |status: ConnectionStatus| RemoteChanges {
+        connection_status: Some(status.as_str().to_string()),
+        ..RemoteChanges::default()
+    };
+    match kind {
+        EventKind::ConnectionUpdate(update) => {
+            let state = update.state?;
+            let dropped = matches!(state, RemoteState::Close | RemoteState::Refused);
+            let linked = state == RemoteState::Open;
+            Some(RemoteChanges {
+                status_reason: Some(if dropped { update.status_reason } else { None }),
+                owner_jid: update.owner_jid.clone().filter(|_| linked).map(Some),
+                phone_number: update
+                    .owner_jid
+                    .as_deref()
+                    .filter(|_| linked)
+                    .and_then(phone_of_jid),
+                profile_name: update.profile_name.clone().filter(|_| linked).map(Some),
+                ..status_changes(instance, Some(state), now)
+            })
+        }
+        EventKind::QrCodeUpdated(qr) => Some(connect_changes(
+            instance,
+            ConnectAnswer::Qr(qr.clone()),
+            now,
+        )),
+        EventKind::LogoutInstance => Some(status(ConnectionStatus::Disconnected)),
+        EventKind::RemoveInstance => Some(status(ConnectionStatus::Error)),
+        EventKind::Other(_) => None,
+    }
+}
+
+/// Whether applying `changes` would change a column of `instance` (the bookkeeping
+/// columns `last_checked_at` and `updated_at` aside).
+fn differs(instance: &Instance, changes: &RemoteChanges) -> bool {
+    fn new<T: PartialEq>(change: &Option<T>, current: &T) -> bool {
+        change.as_ref().is_some_and(|value| value != current)
+    }
+    new(&changes.phone_number, &instance.phone_number)
+        || new(&changes.connection_status, &instance.connection_status)
+        || new(&changes.status_reason, &instance.status_reason)
+        || new(&changes.owner_jid, &instance.owner_jid)
+        || new(&changes.profile_name, &instance.profile_name)
+        || new(&changes.connected_at, &instance.connected_at)
+        || new(&changes.qr_code, &instance.qr_code)
+        || new(&changes.qr_code_base64, &instance.qr_code_base64)
+        || new(&changes.pairing_code, &instance.pairing_code)
+}
+
+/// `5511999999999@s.whatsapp.net` (or `...:12@s.whatsapp.net`, a device) → `+5511999999999`,
+/// when that is a valid number.
+fn phone_of_jid(jid: &str) -> Option<String> {
+    let user = jid.split('@').next()?.split(':').next()?;
+    if user.is_empty() || !user.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    PhoneNumber::parse(&format!("+{user}"))
+        .ok()
+        .map(|phone| phone.as_str().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(body: &str) -> InboundEvent {
+        parse(body.as_bytes(), None).expect("parses")
+    }
+
+    #[test]
+    fn the_reference_envelopes_parse_into_events() {
+        let open = parsed(
+            r#"{"event":"connection.update","instance":"inst1","data":{"instance":"inst1","wuid":"5511987654321@s.whatsapp.net","profileName":"Foo","profilePictureUrl":null,"state":"open","statusReason":200},"destination":"https://r/h","date_time":"2025-10-21T11:40:39.123Z","sender":"5511987654321@s.whatsapp.net","server_url":"https://evo","apikey":null}"#,
+        );
+        assert_eq!(open.instance, "inst1");
+        assert_eq!(
+            open.kind,
+            EventKind::ConnectionUpdate(ConnectionUpdate {
+                state: Some(RemoteState::Open),
+                owner_jid: Some("5511987654321@s.whatsapp.net".into()),
+                profile_name: Some("Foo".into()),
+                status_reason: Some(200),
+            })
+        );
+        let qr = parsed(
+            r#"{"event":"qrcode.updated","instance":"inst1","data":{"qrcode":{"instance":"inst1","pairingCode":null,"code":"2@abc","base64":"data:image/png;base64,AAA"}}}"#,
+        );
+        assert_eq!(
+            qr.kind,
+            EventKind::QrCodeUpdated(QrCode {
+                base64: Some("data:image/png;base64,AAA".into()),
+                code: Some("2@abc".into()),
+                pairing_code: None,
+            })
+        );
+        let limit = parsed(
+            r#"{"event":"qrcode.updated","instance":"i","data":{"message":"QR code limit reached, please login again","statusCode":500}}"#,
+        );
+        assert_eq!(limit.kind, EventKind::Other("QRCODE_UPDATED".into()));
+        let logout = parsed(r#"{"event":"logout.instance","instance":"i","data":null}"#);
+        assert_eq!(logout.kind, EventKind::LogoutInstance);
+        let upsert = parsed(r#"{"event":"messages.upsert","instance":"i","data":{"key":{}}}"#);
+        assert_eq!(upsert.kind, EventKind::Other("MESSAGES_UPSERT".into()));
+    }
+
+    #[test]
+    fn the_by_events_path_names_the_event_when_the_body_does_not() {
+        let event = parse(
+            br#"{"instance":"i","data":{"state":"close","statusReason":401}}"#,
+            Some("connection-update"),
+        )
+        .unwrap();
+        assert!(matches!(event.kind, EventKind::ConnectionUpdate(_)));
+    }
+
+    #[test]
+    fn malformed_envelopes_are_refused() {
+        for body in [
+            "not json",
+            "[]",
+            r#"{"instance":"i"}"#,
+            r#"{"event":"connection.update"}"#,
+            r#"{"event":"connection.update","instance":"i","data":null}"#,
+            r#"{"event":"connection.update","instance":"i","data":{"state":"sideways"}}"#,
+        ] {
+            assert!(parse(body.as_bytes(), None).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_jid_gives_its_phone_number() {
+        assert_eq!(
+            phone_of_jid("573001234567@s.whatsapp.net").as_deref(),
+            Some("+573001234567")
+        );
+        assert_eq!(
+            phone_of_jid("573001234567:12@s.whatsapp.net").as_deref(),
+            Some("+573001234567")
+        );
+        assert_eq!(phone_of_jid("12036304@g.us"), None);
+        assert_eq!(phone_of_jid("abc@s.whatsapp.net"), None);
+    }
+}

@@ -1,0 +1,106 @@
+use actix_web::http::StatusCode;
+use actix_web::{post, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::lifecycle::inbound::{self, Outcome, MAX_BODY_BYTES};
+use crate::routes::wire::DataBody;
+use crate::state::AppState;
+
+/// What Relevo did with an event.
+#[derive(Serialize, ToSchema)]
+pub struct InboundReceipt {
+    /// The event as Evolution matches it (`CONNECTION_UPDATE`).
+    #[schema(example = "CONNECTION_UPDATE")]
+    pub event: String,
+    #[schema(example = "tenant-5-ab12cd34")]
+    pub instance: String,
+    pub outcome: Outcome,
+}
+
+/// Evolution API's webhook (SPEC §8): the envelope `{event, instance, data, destination,
+/// date_time, sender, server_url, apikey}` Evolution posts for an instance whose webhook
+/// provisioning pointed here. Called by Evolution, not by people: no bearer token, the
+/// server's secret token is the last path segment. Handles `connection.update`,
+/// `qrcode.updated`, `logout.instance` and `remove.instance`; every other event is
+/// accepted and ignored. An instance the server does not have in Relevo is ignored
+/// (200). Bodies up to 1 MiB.
+#[utoipa::path(
+    tag = "webhooks",
+    operation_id = "receive_evolution_webhook",
+    params(("server_token" = String, Path, description = "The Evolution server's webhook token (in the URL provisioning sets)")),
+    request_body(content = Object, description = "Evolution's webhook envelope"),
+    responses(
+        (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = inline(DataBody<InboundReceipt>)),
+        (status = 400, description = "Not Evolution's envelope", body = ErrorBody),
+        (status = 401, description = "Unknown token: nothing changed", body = ErrorBody),
+        (status = 413, description = "Body above 1 MiB", body = ErrorBody),
+    )
+)]
+#[post("/webhooks/evolution/{server_token}")]
+pub async fn receive_evolution_webhook(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    receive(&state, path.into_inner(), None, body).await
+}
+
+/// Evolution's webhook in its by-events form (`webhook_by_events`): the event's name,
+/// kebab-cased, is the last path segment (`/connection-update`, `/qrcode-updated`).
+/// Otherwise as `receive_evolution_webhook`.
+#[utoipa::path(
+    tag = "webhooks",
+    operation_id = "receive_evolution_webhook_by_event",
+    params(
+        ("server_token" = String, Path, description = "The Evolution server's webhook token"),
+        ("event" = String, Path, description = "The event, kebab-cased (`connection-update`)"),
+    ),
+    request_body(content = Object, description = "Evolution's webhook envelope"),
+    responses(
+        (status = 200, description = "Received", body = inline(DataBody<InboundReceipt>)),
+        (status = 400, description = "Not Evolution's envelope", body = ErrorBody),
+        (status = 401, description = "Unknown token: nothing changed", body = ErrorBody),
+        (status = 413, description = "Body above 1 MiB", body = ErrorBody),
+    )
+)]
+#[post("/webhooks/evolution/{server_token}/{event}")]
+pub async fn receive_evolution_webhook_by_event(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (token, event) = path.into_inner();
+    receive(&state, token, Some(event), body).await
+}
+
+async fn receive(
+    state: &AppState,
+    token: String,
+    path_event: Option<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = match body.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(read) => read.map_err(|error| {
+            ApiError::malformed(format!("The request body could not be read: {error}"))
+        })?,
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                format!(
+                    "The request body is larger than {} KiB.",
+                    MAX_BODY_BYTES / 1024
+                ),
+            ))
+        }
+    };
+    let (event, outcome) = inbound::receive(state, token, &bytes, path_event.as_deref()).await?;
+    let receipt = InboundReceipt {
+        event: event.key,
+        instance: event.instance,
+        outcome,
+    };
+    Ok(HttpResponse::Ok().json(DataBody::new(receipt)))
+}

@@ -1,0 +1,3 @@
+//! Webhooks other systems send to Relevo.
+
+pub mod evolution;
