@@ -11,9 +11,10 @@ use crate::auth::sender::hash_token;
 use crate::db::instances::{self, Instance};
 use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::{evolution_servers, DbConnection};
-use crate::domain::{ConnectionStatus, PhoneNumber};
+use crate::domain::ConnectionStatus;
 use crate::error::ApiError;
 use crate::evolution::{ConnectAnswer, QrCode, RemoteState};
+use crate::lifecycle::status::phone_of_jid;
 use crate::state::AppState;
 
 use super::status::{connect_changes, status_changes};
@@ -311,18 +312,6 @@ fn differs(instance: &Instance, changes: &RemoteChanges) -> bool {
         || new(&changes.qr_code, &instance.qr_code)
         || new(&changes.qr_code_base64, &instance.qr_code_base64)
         || new(&changes.pairing_code, &instance.pairing_code)
-}
-
-/// `5511999999999@s.whatsapp.net` (or `...:12@s.whatsapp.net`, a device) → `+5511999999999`,
-/// when that is a valid number.
-fn phone_of_jid(jid: &str) -> Option<String> {
-    let user = jid.split('@').next()?.split(':').next()?;
-    if user.is_empty() || !user.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    PhoneNumber::parse(&format!("+{user}"))
-        .ok()
-        .map(|phone| phone.as_str().to_string())
 }
 
 #[cfg(test)]

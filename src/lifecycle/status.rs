@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 
 use crate::db::instances::Instance;
 use crate::db::remote_instances::RemoteChanges;
-use crate::domain::ConnectionStatus;
+use crate::domain::{ConnectionStatus, PhoneNumber};
 use crate::evolution::{ConnectAnswer, QrCode, RemoteState};
 
 /// Relevo's status for what Evolution says. An instance Evolution knows but has not
@@ -55,4 +55,16 @@ pub fn connect_changes(
         qr_updated_at: Some(Some(now)),
         ..changes
     }
+}
+
+/// `573001234567@s.whatsapp.net` (or `573001234567:12@…`, with a device) → `+573001234567`,
+/// when that is a valid number.
+pub fn phone_of_jid(jid: &str) -> Option<String> {
+    let user = jid.split('@').next()?.split(':').next()?;
+    if user.is_empty() || !user.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    PhoneNumber::parse(&format!("+{user}"))
+        .ok()
+        .map(|phone| phone.as_str().to_string())
 }

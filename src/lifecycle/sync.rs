@@ -16,9 +16,10 @@ use crate::db::instances::Instance;
 use crate::db::leases;
 use crate::db::remote_instances::RemoteChanges;
 use crate::db::sync_runs::{self, RunTotals, SyncScope};
-use crate::domain::{ConnectionStatus, PhoneNumber};
+use crate::domain::ConnectionStatus;
 use crate::error::{ApiError, UpstreamServer};
 use crate::evolution::RemoteInstance;
+use crate::lifecycle::status::phone_of_jid;
 use crate::state::AppState;
 
 use super::status::status_changes;
@@ -351,18 +352,6 @@ fn plan(instance: Instance, remote: Option<&RemoteInstance>, now: NaiveDateTime)
         changed,
         orphaned: false,
     }
-}
-
-/// `573001234567@s.whatsapp.net` (or `573001234567:12@…`, with a device) → `+573001234567`,
-/// when that is a valid number.
-pub fn phone_of_jid(jid: &str) -> Option<String> {
-    let user = jid.split('@').next()?.split(':').next()?;
-    if user.is_empty() || !user.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    PhoneNumber::parse(&format!("+{user}"))
-        .ok()
-        .map(|phone| phone.as_str().to_string())
 }
 
 #[cfg(test)]
