@@ -42,7 +42,7 @@ pub enum Action {
     EvolutionServerDeleted,
 }
 
-/// Every action key, in the order of [`Action::ALL`].
+/// Every action key, in the order the variants of [`Action`] are declared (its `as_str`).
 pub const ACTION_KEYS: &[&str] = &[
     "tenant.created",
     "tenant.updated",
@@ -106,31 +106,7 @@ impl Action {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::TenantCreated => "tenant.created",
-            Action::TenantUpdated => "tenant.updated",
-            Action::TenantDeleted => "tenant.deleted",
-            Action::UserCreated => "user.created",
-            Action::UserUpdated => "user.updated",
-            Action::UserDeleted => "user.deleted",
-            Action::InstanceCreated => "instance.created",
-            Action::InstanceUpdated => "instance.updated",
-            Action::InstanceDeleted => "instance.deleted",
-            Action::InstanceActivated => "instance.activated",
-            Action::InstanceDeactivated => "instance.deactivated",
-            Action::InstanceCounterReset => "instance.counter_reset",
-            Action::InstanceProvisioned => "instance.provisioned",
-            Action::InstanceConnect => "instance.connect",
-            Action::InstanceLogout => "instance.logout",
-            Action::InstanceRestart => "instance.restart",
-            Action::InstanceWebhookSet => "instance.webhook_set",
-            Action::InstanceWebsocketSet => "instance.websocket_set",
-            Action::SenderTokenCreated => "sender_token.created",
-            Action::SenderTokenRevoked => "sender_token.revoked",
-            Action::EvolutionServerCreated => "evolution_server.created",
-            Action::EvolutionServerUpdated => "evolution_server.updated",
-            Action::EvolutionServerDeleted => "evolution_server.deleted",
-        }
+        ACTION_KEYS[self as usize]
     }
 
     /// `tenant` for `tenant.created`.
