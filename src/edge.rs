@@ -19,11 +19,9 @@ use actix_web::middleware::Next;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::Stream;
-use utoipa::OpenApi;
 
 use crate::error::{ApiError, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
-use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
 /// Refuses, before routing, a NUL character in the path (404: no resource is named
@@ -90,7 +88,7 @@ impl RouteTable {
     pub fn documented() -> &'static RouteTable {
         static TABLE: OnceLock<RouteTable> = OnceLock::new();
         TABLE.get_or_init(|| {
-            let document = ApiDoc::openapi();
+            let document = crate::openapi::document();
             RouteTable::new(document.paths.paths.iter().map(|(path, item)| {
                 let operations = [
                     (Method::GET, &item.get),

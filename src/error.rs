@@ -9,20 +9,38 @@ use utoipa::ToSchema;
 use crate::evolution::EvolutionError;
 use crate::i18n::{more_errors, Locale, Msg};
 
-/// Every error Relevo answers with. `errors` is set on 422 only (Laravel style).
+/// Every error Relevo answers with. `error_key` is the stable key to branch on; the bare
+/// 401 and 403 of seed 001 carry `message` alone; `errors` is set on 422 only (Laravel style).
 #[derive(Serialize, ToSchema, Debug, Clone)]
 pub struct ErrorBody {
+    /// What went wrong, in words for people.
     #[schema(example = "WhatsApp instance not found")]
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "whatsapp.instance_not_found")]
+    #[schema(value_type = String, example = "whatsapp.instance_not_found")]
     pub error_key: Option<String>,
+    /// Values the message names (an Evolution server, a limit, ...), for clients that
+    /// render their own text.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Object)]
     pub error_params: Option<Value>,
+    /// Set on 422 only, documented there ([`ValidationErrorBody`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<std::collections::HashMap<String, Vec<String>>>)]
+    #[schema(ignore)]
     pub errors: Option<serde_json::Map<String, Value>>,
+}
+
+/// The 422 body: every rejected field with its messages, in the request's language.
+#[derive(ToSchema)]
+pub struct ValidationErrorBody {
+    /// The first problem, and how many more there are.
+    #[schema(example = "El campo phone_number es obligatorio. (y 1 error más)")]
+    pub message: String,
+    #[schema(example = "validation.failed")]
+    pub error_key: String,
+    /// Each rejected field with its messages.
+    #[schema(example = json!({"phone_number": ["El campo phone_number es obligatorio."]}))]
+    pub errors: std::collections::HashMap<String, Vec<String>>,
 }
 
 #[derive(Debug)]

@@ -9,7 +9,6 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{from_fn, Logger, Next};
 use actix_web::{error::JsonPayloadError, web, App, HttpMessage, HttpRequest, HttpServer};
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::jwt::JwtKeys;
@@ -23,7 +22,6 @@ use crate::error::{ApiError, Resource};
 use crate::evolution::EvolutionHttp;
 use crate::i18n::DefaultLocale;
 use crate::lifecycle::sync_scheduler::SyncScheduler;
-use crate::openapi::ApiDoc;
 use crate::request_id::RequestId;
 use crate::secrets::{self, Cipher};
 use crate::state::AppState;
@@ -80,7 +78,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
         let default_locale = DefaultLocale(settings.default_locale);
-        let openapi = ApiDoc::openapi();
+        let openapi = crate::openapi::document().clone();
 
         let server = HttpServer::new(move || {
             App::new()
@@ -107,7 +105,11 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|error, _| {
                     ApiError::malformed(format!("Invalid query string: {error}")).into()
                 }))
-                .configure(crate::routes::configure)
+                .configure(|cfg| {
+                    crate::routes::register(
+                        &mut utoipa_actix_web::service_config::ServiceConfig::new(cfg),
+                    )
+                })
                 .service(
                     SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
                 )

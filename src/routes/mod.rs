@@ -1,4 +1,4 @@
-//! One folder per resource, one file per action. `configure` is the route table.
+//! One folder per resource, one file per action. `register` is the route table.
 
 pub mod audit_log;
 pub mod auth;
@@ -13,17 +13,19 @@ pub mod webhooks;
 pub mod whatsapp_instances;
 pub mod wire;
 
-use actix_web::web;
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::auth::AuthUser;
 use crate::db::tenants::{Tenant, TenantKey};
 use crate::error::{ApiError, Resource};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The one route table: each handler registered here is served and, through its
+/// `#[utoipa::path]`, documented; nothing is served that the document does not list.
+pub fn register(cfg: &mut ServiceConfig) {
     use whatsapp_instances as wa;
     cfg.service(health::health).service(health::ready).service(
-        web::scope("/api/v1")
+        scope("/api/v1")
             .service(auth::login::login)
             .service(auth::me::me)
             .service(users::create::create_user)
@@ -77,17 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(evolution_servers::health::server_health)
             .service(audit_log::list::list_audit_log)
             .service(webhooks::evolution::receive_evolution_webhook)
-            .service(webhooks::evolution::receive_evolution_webhook_by_event)
-            .service(
-                web::resource([
-                    "/tenant/whatsapp-instances",
-                    "/tenant/whatsapp-instances/{id}",
-                    "/tenant/whatsapp-instances/{id}/{action}",
-                ])
-                .route(web::post().to(wa::own_tenant::forbid_writes))
-                .route(web::put().to(wa::own_tenant::forbid_writes))
-                .route(web::delete().to(wa::own_tenant::forbid_writes)),
-            ),
+            .service(webhooks::evolution::receive_evolution_webhook_by_event),
     );
 }
 

@@ -10,26 +10,31 @@ use crate::error::FieldErrors;
 use crate::i18n::Msg;
 use crate::input::Input;
 
-/// `{"data": ..., "message": ...}`.
+/// `{"data": ...}`: one resource.
 #[derive(Serialize, ToSchema)]
 pub struct DataBody<T> {
     pub data: T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
 }
 
 impl<T> DataBody<T> {
     pub fn new(data: T) -> Self {
-        Self {
-            data,
-            message: None,
-        }
+        Self { data }
     }
+}
 
-    pub fn with_message(data: T, message: &str) -> Self {
+/// `{"data": ..., "message": ...}`: a resource a change produced, with seed 001's message.
+#[derive(Serialize, ToSchema)]
+pub struct MessageDataBody<T> {
+    pub data: T,
+    #[schema(example = "WhatsApp instance created successfully")]
+    pub message: String,
+}
+
+impl<T> MessageDataBody<T> {
+    pub fn new(data: T, message: &str) -> Self {
         Self {
             data,
-            message: Some(message.to_string()),
+            message: message.to_string(),
         }
     }
 }
@@ -140,12 +145,15 @@ impl Serialize for Money {
     }
 }
 
+/// The highest page number, so that the offset `(page - 1) * per_page` cannot overflow.
+pub const PAGE_MAX: i64 = i64::MAX / 1000;
+
 /// `page` (from 1) and `per_page` (default 15, at most 100).
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page number, from 1.
-    #[param(value_type = Option<i64>, minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 9223372036854775_i64)]
     pub page: Option<String>,
     /// Items per page, 1 to 100 (default 15).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
@@ -163,7 +171,7 @@ pub fn parse_page(
     per_page: &Option<String>,
     errors: &mut FieldErrors,
 ) -> Page {
-    let number = query_integer(page, "page", 1, i64::MAX / 1000, errors).unwrap_or(1);
+    let number = query_integer(page, "page", 1, PAGE_MAX, errors).unwrap_or(1);
     let per_page = query_integer(per_page, "per_page", 1, 100, errors).unwrap_or(15);
     Page { number, per_page }
 }

@@ -313,10 +313,6 @@ async fn tenant_users_cannot_manage_instances(backend: Backend) {
             Method::POST,
             format!("/api/v1/tenants/{tenant}/whatsapp-instances/{id}/reset-counter"),
         ),
-        (
-            Method::POST,
-            format!("/api/v1/tenant/whatsapp-instances/{id}/toggle-active"),
-        ),
         (Method::GET, "/api/v1/whatsapp-instances".to_string()),
         (Method::GET, "/api/v1/tenants".to_string()),
         (Method::POST, "/api/v1/users".to_string()),
@@ -353,6 +349,17 @@ async fn tenant_users_cannot_manage_instances(backend: Backend) {
         assert_eq!(reply.headers["allow"], "GET", "{method} {path}");
         assert_eq!(reply.body["error_key"], "route.method_not_allowed");
     }
+    // Seed 001's management actions have no tenant-implicit form: no such route.
+    let toggle = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/tenant/whatsapp-instances/{id}/toggle-active"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(toggle.status, StatusCode::NOT_FOUND);
+    assert_eq!(toggle.body["error_key"], "route.not_found");
     // Nothing changed.
     let show = app
         .admin(

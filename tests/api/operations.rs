@@ -73,34 +73,137 @@ fn committed_openapi_document_matches_the_code() {
     );
 }
 
-#[test]
-fn openapi_documents_every_route_with_its_errors() {
-    let spec: serde_json::Value = serde_json::from_str(&relevo::openapi::pretty_json()).unwrap();
-    let paths = spec["paths"].as_object().unwrap();
-    for expected in [
-        "/api/v1/whatsapp-instances",
-        "/api/v1/tenants/{tenant}/whatsapp-instances",
-        "/api/v1/tenants/{tenant}/whatsapp-instances/{id}",
-        "/api/v1/tenants/{tenant}/whatsapp-instances/{id}/toggle-active",
-        "/api/v1/tenants/{tenant}/whatsapp-instances/{id}/reset-counter",
-        "/api/v1/tenants/{tenant}/whatsapp-instances/{id}/statistics",
-        "/api/v1/tenant/whatsapp-instances",
-        "/api/v1/tenants",
-        "/api/v1/tenants/{tenant}",
-        "/api/v1/auth/login",
-        "/api/v1/users",
-    ] {
-        assert!(paths.contains_key(expected), "{expected} is not documented");
+/// The operationIds of the first published document: generated clients name their
+/// functions after them, so they never change.
+const PUBLISHED_OPERATION_IDS: &str = "claim_instance claim_own_instance connect_instance \
+    connection_state create_instance create_sender_token create_server create_tenant create_user \
+    delete_instance delete_sender_token delete_server delete_tenant delete_user get_webhook \
+    get_websocket health instance_qr instance_statistics list_all_instances list_audit_log \
+    list_instances list_own_instances list_sender_tokens list_servers list_sync_runs list_tenants \
+    list_users login logout_instance me own_instance_statistics provision_instance ready \
+    receive_evolution_webhook receive_evolution_webhook_by_event release_claim release_own_claim \
+    reset_counter restart_instance server_health set_webhook set_websocket show_instance \
+    show_own_instance show_server show_tenant show_user sync_all_instances sync_tenant_instances \
+    tenant_statistics toggle_active update_instance update_server update_tenant update_user";
+
+/// Every schema a request or response uses is a named component (`$ref`), never an inline
+/// object: generated clients get one class per shape. Maps (`additionalProperties`) and
+/// arrays of named items are fine.
+fn inline_objects(schema: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+    let Some(object) = schema.as_object() else {
+        return;
+    };
+    if object.contains_key("properties") {
+        found.push(at.to_string());
+        return;
     }
-    // `/health` answers whenever the process runs; everything else can fail.
-    for (path, operations) in paths.iter().filter(|(path, _)| *path != "/health") {
-        for (method, operation) in operations.as_object().unwrap() {
-            let responses = operation["responses"].as_object().unwrap();
-            let has_error = responses
-                .keys()
-                .any(|code| code.starts_with('4') || code.starts_with('5'));
-            assert!(has_error, "{method} {path} documents no error response");
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = object.get(key) {
+            inline_objects(inner, &format!("{at}/{key}"), found);
         }
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        for (i, inner) in object
+            .get(key)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            inline_objects(inner, &format!("{at}/{key}/{i}"), found);
+        }
+    }
+}
+
+#[test]
+fn openapi_operations_are_complete_and_use_named_schemas() {
+    let spec: serde_json::Value = serde_json::from_str(&relevo::openapi::pretty_json()).unwrap();
+    assert!(
+        spec["servers"].as_array().is_some_and(|s| !s.is_empty()),
+        "the document names a server"
+    );
+    let mut ids = std::collections::BTreeSet::new();
+    let mut inline = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let at = format!("{} {path}", method.to_uppercase());
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(
+                !id.is_empty()
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{at}: operationId `{id}` is not snake_case"
+            );
+            assert!(
+                ids.insert(id.to_string()),
+                "{at}: operationId `{id}` is used twice"
+            );
+            assert!(
+                operation["summary"]
+                    .as_str()
+                    .is_some_and(|s| !s.trim().is_empty()),
+                "{at} has no summary"
+            );
+            assert!(
+                operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{at} has no tag"
+            );
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|code| code.starts_with('2')),
+                "{at} documents no success"
+            );
+            if path != "/health" {
+                assert!(
+                    responses
+                        .keys()
+                        .any(|code| code.starts_with('4') || code.starts_with('5')),
+                    "{at} documents no error response"
+                );
+                for code in ["405", "503"] {
+                    assert!(
+                        responses.contains_key(code),
+                        "{at} does not document {code}"
+                    );
+                }
+            }
+            for (code, response) in responses {
+                for (media, content) in response["content"].as_object().into_iter().flatten() {
+                    inline_objects(
+                        &content["schema"],
+                        &format!("{at} {code} {media}"),
+                        &mut inline,
+                    );
+                }
+            }
+            for (media, content) in operation["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                inline_objects(
+                    &content["schema"],
+                    &format!("{at} request {media}"),
+                    &mut inline,
+                );
+            }
+        }
+    }
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            inline_objects(property, &format!("component {name}.{field}"), &mut inline);
+        }
+    }
+    assert!(
+        inline.is_empty(),
+        "inline object schemas (name them): {inline:#?}"
+    );
+    for published in PUBLISHED_OPERATION_IDS.split_whitespace() {
+        assert!(
+            ids.contains(published),
+            "operationId `{published}` disappeared"
+        );
     }
 }
 

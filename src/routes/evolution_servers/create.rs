@@ -9,7 +9,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Adds an Evolution API server. The first one becomes the default unless
@@ -81,7 +81,7 @@ pub async fn create_server(
             ServerResource::load(conn, &server)
         })
         .await?;
-    Ok(HttpResponse::Created().json(DataBody::with_message(
+    Ok(HttpResponse::Created().json(MessageDataBody::new(
         created,
         "Evolution server created successfully",
     )))

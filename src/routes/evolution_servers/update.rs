@@ -11,7 +11,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Changes only the fields sent. A new `base_url` also moves the URL of the instances
@@ -83,7 +83,7 @@ pub async fn update_server(
             ServerResource::load(conn, &updated)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(
+    Ok(HttpResponse::Ok().json(MessageDataBody::new(
         updated,
         "Evolution server updated successfully",
     )))

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -96,7 +96,7 @@ pub async fn create_tenant(
             .map_err(|e| slug_race(e, locale))
         })
         .await?;
-    Ok(HttpResponse::Created().json(DataBody::with_message(
+    Ok(HttpResponse::Created().json(MessageDataBody::new(
         TenantResource::from(&created),
         "Tenant created successfully",
     )))

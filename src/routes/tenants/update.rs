@@ -11,7 +11,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Changes only the fields sent.
@@ -66,7 +66,7 @@ pub async fn update_tenant(
             .map_err(|e| slug_race(e, locale))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(
+    Ok(HttpResponse::Ok().json(MessageDataBody::new(
         TenantResource::from(&updated),
         "Tenant updated successfully",
     )))

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
 use crate::request_id::RequestId;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -120,7 +120,7 @@ pub async fn create_user(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(DataBody::with_message(
+    Ok(HttpResponse::Created().json(MessageDataBody::new(
         UserResource::from(&created),
         "User created successfully",
     )))

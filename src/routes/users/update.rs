@@ -13,7 +13,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
 use crate::request_id::RequestId;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -77,7 +77,7 @@ pub async fn update_user(
     let updated = state
         .transaction(move |conn| apply(conn, &auditor, id, &requested, password_hash, locale, now))
         .await?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(
+    Ok(HttpResponse::Ok().json(MessageDataBody::new(
         UserResource::from(&updated),
         "User updated successfully",
     )))

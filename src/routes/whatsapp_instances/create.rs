@@ -15,7 +15,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{optional, required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Registers an instance that already exists on an Evolution API server.
@@ -180,7 +180,7 @@ pub async fn create_instance(
         tenant: &tenant,
     };
     let resource = InstanceResource::build(created, &tenant, today, detail)?;
-    Ok(HttpResponse::Created().json(DataBody::with_message(
+    Ok(HttpResponse::Created().json(MessageDataBody::new(
         resource,
         "WhatsApp instance created successfully",
     )))

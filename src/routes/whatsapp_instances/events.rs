@@ -16,7 +16,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
 use crate::lifecycle::instance;
 use crate::request_id::RequestId;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Where Evolution posts an instance's events.
@@ -235,7 +235,7 @@ pub async fn set_webhook(
     };
     errors.into_result(locale)?;
     let stored = instance::set_webhook(&state, &target, &config, auditor, webhook_audit).await?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(
+    Ok(HttpResponse::Ok().json(MessageDataBody::new(
         WebhookResource::from(stored),
         "Webhook configured",
     )))
@@ -298,7 +298,7 @@ pub async fn set_websocket(
     };
     errors.into_result(locale)?;
     let stored = instance::set_websocket(&state, &target, &config, auditor).await?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(
+    Ok(HttpResponse::Ok().json(MessageDataBody::new(
         WebsocketResource::from(stored),
         "Websocket configured",
     )))

@@ -87,9 +87,3 @@ pub async fn own_instance_statistics(
     let statistics = statistics_with_history(&state, &instance, today).await?;
     Ok(HttpResponse::Ok().json(DataBody::new(statistics)))
 }
-
-/// Writes through the tenant-implicit paths: tenant users may not manage instances
-/// (seed 001), so an authenticated caller gets 403 rather than a 404 for the route.
-pub async fn forbid_writes(_user: AuthUser) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::forbidden())
-}

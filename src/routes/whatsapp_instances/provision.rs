@@ -19,7 +19,7 @@ use crate::input::{optional, Input, JsonObject};
 use crate::lifecycle::provision::{self, ProvisionRequest, DEFAULT_DAILY_LIMIT};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Every field is optional. For an instance that exists already only `phone_number`
@@ -135,7 +135,7 @@ fn respond(
     } else {
         "WhatsApp instance already existed. Scan the new QR code."
     };
-    Ok(HttpResponse::build(status).json(DataBody::with_message(
+    Ok(HttpResponse::build(status).json(MessageDataBody::new(
         InstanceWithQr { instance, qr_code },
         message,
     )))

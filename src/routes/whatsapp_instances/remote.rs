@@ -17,7 +17,7 @@ use crate::i18n::Locale;
 use crate::lifecycle::{Audit, Reachable};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{DataBody, Timestamp};
+use crate::routes::wire::{MessageDataBody, Timestamp};
 use crate::state::AppState;
 
 /// The failures of a call to an instance's Evolution server, for the OpenAPI document.
@@ -110,7 +110,7 @@ pub fn respond(
         serde_json::to_value(resource)
     }
     .map_err(ApiError::internal)?;
-    Ok(actix_web::HttpResponse::Ok().json(DataBody::with_message(data, message)))
+    Ok(actix_web::HttpResponse::Ok().json(MessageDataBody::new(data, message)))
 }
 
 /// A JSON object body that may also be left out entirely.

@@ -7,7 +7,7 @@ use crate::db::instances;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Sets today's counter (in the tenant's time zone) back to 0.
@@ -58,7 +58,7 @@ pub async fn reset_counter(
         .await?
         .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
     let resource = InstanceResource::build(reset, &tenant, today, Detail::Summary)?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(
+    Ok(HttpResponse::Ok().json(MessageDataBody::new(
         resource,
         "WhatsApp instance counter reset successfully",
     )))

@@ -7,7 +7,7 @@ use crate::db::instances;
 use crate::error::{ApiError, ErrorBody, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Flips `is_active`. The message says which way it went.
@@ -63,5 +63,5 @@ pub async fn toggle_active(
         "WhatsApp instance deactivated"
     };
     let resource = InstanceResource::build(toggled, &tenant, today, Detail::Summary)?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(resource, message)))
+    Ok(HttpResponse::Ok().json(MessageDataBody::new(resource, message)))
 }

@@ -15,7 +15,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{nullable_patch, optional, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
 /// Every field optional; only the fields sent change. `null` clears `notes` and
@@ -183,7 +183,7 @@ pub async fn update_instance(
         tenant: &tenant,
     };
     let resource = InstanceResource::build(updated, &tenant, today, detail)?;
-    Ok(HttpResponse::Ok().json(DataBody::with_message(
+    Ok(HttpResponse::Ok().json(MessageDataBody::new(
         resource,
         "WhatsApp instance updated successfully",
     )))
