@@ -13,8 +13,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use responses::{
-    BadGateway, BadRequest, Conflict, Forbidden, GatewayTimeout, MethodNotAllowed, NotFound,
-    PayloadTooLarge, RequestTimeout, ServiceUnavailable, TooManyRequests, Unauthorized,
+    BadGateway, BadRequest, Conflict, Forbidden, GatewayTimeout, InternalError, MethodNotAllowed,
+    NotFound, PayloadTooLarge, RequestTimeout, ServiceUnavailable, TooManyRequests, Unauthorized,
     ValidationFailed,
 };
 
@@ -30,8 +30,8 @@ use responses::{
         schemas(crate::error::ErrorBody, crate::error::ValidationErrorBody),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, RequestTimeout,
-            Conflict, PayloadTooLarge, ValidationFailed, TooManyRequests, BadGateway,
-            ServiceUnavailable, GatewayTimeout
+            Conflict, PayloadTooLarge, ValidationFailed, TooManyRequests, InternalError,
+            BadGateway, ServiceUnavailable, GatewayTimeout
         )
     ),
     modifiers(&BearerAuth),

@@ -62,6 +62,10 @@ pub struct TooManyRequests(pub ErrorBody);
 #[derive(ToResponse)]
 pub struct BadGateway(pub ErrorBody);
 
+/// An unexpected failure (`server.internal`); its cause is logged, never sent.
+#[derive(ToResponse)]
+pub struct InternalError(pub ErrorBody);
+
 /// The database is busy or unreachable (`database.unavailable`); nothing was changed.
 /// Try again after `Retry-After` seconds.
 #[derive(ToResponse)]
@@ -121,7 +125,11 @@ fn shared_for(operation: &Operation) -> Vec<(u16, &'static str)> {
         .as_ref()
         .is_some_and(|requirements| !requirements.is_empty());
 
-    let mut shared = vec![(405, "MethodNotAllowed"), (503, "ServiceUnavailable")];
+    let mut shared = vec![
+        (405, "MethodNotAllowed"),
+        (500, "InternalError"),
+        (503, "ServiceUnavailable"),
+    ];
     if bearer {
         shared.extend([(401, "Unauthorized"), (403, "Forbidden")]);
     }

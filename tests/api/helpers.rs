@@ -262,14 +262,23 @@ impl TestApp {
     ) -> Reply {
         let mut request = self
             .client
-            .request(method, format!("{}{path}", self.address));
+            .request(method.clone(), format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
             request = request.json(body);
         }
-        into_reply(request.send().await.expect("request sent")).await
+        let reply = into_reply(request.send().await.expect("request sent")).await;
+        if std::env::var("RELEVO_CONFORMANCE").is_ok_and(|v| v == "1") {
+            crate::conformance::assert_documented(
+                &method,
+                path,
+                reply.status.as_u16(),
+                &reply.body,
+            );
+        }
+        reply
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod conformance;
 mod evolution_fake;
 
 mod audit_log;
