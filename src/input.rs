@@ -72,7 +72,6 @@ impl Input {
                     .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
                     .map(|f| f as i64)
             }),
-            Input::Value(Value::String(s)) => s.trim().parse().ok(),
             Input::Value(_) => None,
         };
         if parsed.is_none() {
@@ -81,34 +80,12 @@ impl Input {
         parsed
     }
 
-    pub fn number(&self, field: &str, errors: &mut FieldErrors) -> Option<f64> {
-        let parsed = match self {
-            Input::Absent | Input::Null => return None,
-            Input::Value(Value::Number(n)) => n.as_f64(),
-            Input::Value(Value::String(s)) => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
-            Input::Value(_) => None,
-        };
-        if parsed.is_none() {
-            errors.add(field, Msg::NotNumber);
-        }
-        parsed
-    }
-
-    /// `true`/`false`, and the forms Laravel's `boolean` rule accepts: 1, 0, "1", "0", "true", "false".
+    /// A JSON `true` or `false`: the document types these fields `boolean`, so `1` or
+    /// `"true"` is refused rather than guessed at (query strings have their own parser).
     pub fn boolean(&self, field: &str, errors: &mut FieldErrors) -> Option<bool> {
         let parsed = match self {
             Input::Absent | Input::Null => return None,
             Input::Value(Value::Bool(b)) => Some(*b),
-            Input::Value(Value::Number(n)) => match n.as_i64() {
-                Some(1) => Some(true),
-                Some(0) => Some(false),
-                _ => None,
-            },
-            Input::Value(Value::String(s)) => match s.trim() {
-                "1" | "true" => Some(true),
-                "0" | "false" => Some(false),
-                _ => None,
-            },
             Input::Value(_) => None,
         };
         if parsed.is_none() {

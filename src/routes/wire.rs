@@ -8,7 +8,6 @@ use utoipa::{IntoParams, ToSchema};
 use crate::db::Page;
 use crate::error::FieldErrors;
 use crate::i18n::Msg;
-use crate::input::Input;
 
 /// `{"data": ...}`: one resource.
 #[derive(Serialize, ToSchema)]
@@ -183,7 +182,11 @@ pub fn query_integer(
     max: i64,
     errors: &mut FieldErrors,
 ) -> Option<i64> {
-    let value = as_input(raw).integer(field, errors)?;
+    let raw = present(raw)?;
+    let Ok(value) = raw.parse::<i64>() else {
+        errors.add(field, Msg::NotInteger);
+        return None;
+    };
     if (min..=max).contains(&value) {
         Some(value)
     } else {
@@ -192,15 +195,24 @@ pub fn query_integer(
     }
 }
 
+/// `true`/`false`, and the forms Laravel's `boolean` rule takes in a query string:
+/// `1`, `0`, `"1"`, `"0"`.
 pub fn query_boolean(raw: &Option<String>, field: &str, errors: &mut FieldErrors) -> Option<bool> {
-    as_input(raw).boolean(field, errors)
+    match present(raw)? {
+        "1" | "true" => Some(true),
+        "0" | "false" => Some(false),
+        _ => {
+            errors.add(field, Msg::NotBoolean);
+            None
+        }
+    }
 }
 
-fn as_input(raw: &Option<String>) -> Input {
-    match raw.as_deref().map(str::trim) {
-        None | Some("") => Input::Absent,
-        Some(value) => Input::Value(serde_json::Value::String(value.to_string())),
-    }
+/// A query parameter's trimmed value; an empty one counts as absent.
+fn present(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
 }
 
 #[cfg(test)]

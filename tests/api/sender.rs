@@ -150,7 +150,7 @@ async fn a_claim_takes_at_most_what_the_instance_has_left(backend: Backend) {
     let token = app.sender_token(tenant).await;
 
     let first = app.claim(tenant, &token, json!({"count": 3})).await;
-    let second = app.claim(tenant, &token, json!({"count": "3"})).await;
+    let second = app.claim(tenant, &token, json!({"count": 3})).await;
 
     assert_eq!(first.body["data"]["granted"], 3, "{}", first.body);
     assert_eq!(second.body["data"]["granted"], 2, "{}", second.body);
