@@ -78,6 +78,13 @@ def undocumented_field(doc: Doc) -> None:
         schema["required"] = [r for r in schema.get("required", []) if r != "priority"]
 
 
+def closed_undocumented_field(doc: Doc) -> None:
+    """As undocumented_field, with `additionalProperties: false`: clients drop the field silently."""
+    undocumented_field(doc)
+    for op in ("create_instance", "list_instances", "show_instance"):
+        data_schema(doc, op, "200" if op != "create_instance" else "201")["additionalProperties"] = False
+
+
 def wrong_type(doc: Doc) -> None:
     """`remaining_quota` is documented as a string."""
     data_schema(doc, "create_instance", "201")["properties"]["remaining_quota"] = {"type": "string"}
@@ -110,6 +117,7 @@ def wrong_nullability(doc: Doc) -> None:
 
 MUTANTS: dict[str, Callable[[Doc], None]] = {
     "undocumented-field": undocumented_field,
+    "closed-undocumented-field": closed_undocumented_field,
     "wrong-type": wrong_type,
     "undocumented-status": undocumented_status,
     "missing-required": missing_required,

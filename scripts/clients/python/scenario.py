@@ -10,7 +10,8 @@ without touching the scenario.
 
 Every answer goes through `check_model`, which fails the run when
 - the client could not parse it, or the status is one the document does not list (parsed is None);
-- a model holds a field the document does not name (non-empty `additional_properties`);
+- a model holds a field the document does not name (non-empty `additional_properties`), or
+  the client dropped one (a key of the answer that `to_dict()` no longer has);
 - a field's value does not have the type the generated class declares (e.g. null where the
   document says string, or a raw dict where a model was expected).
 Optional fields (`Unset` allowed) that every answer carried are listed at the end; they are
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import json
 import os
 import pkgutil
 import sys
@@ -233,6 +235,23 @@ def check_model(value: Any, path: str) -> None:
         check_model(extra, f"{path}.additional_properties")
 
 
+def dropped_keys(raw: Any, rendered: Any, path: str) -> None:
+    """Keys of the answer that the parsed model no longer has (serialised back with `to_dict`).
+
+    `additional_properties` keeps unknown keys unless the document says
+    `additionalProperties: false`; then the client drops them silently, and this finds them.
+    """
+    if isinstance(raw, dict) and isinstance(rendered, dict):
+        for key, value in raw.items():
+            if key not in rendered:
+                PROBLEMS.append(f"{path}: the client dropped field {key!r}, which the document does not name")
+            else:
+                dropped_keys(value, rendered[key], f"{path}.{key}")
+    elif isinstance(raw, list) and isinstance(rendered, list) and len(raw) == len(rendered):
+        for i, (item, back) in enumerate(zip(raw, rendered)):
+            dropped_keys(item, back, f"{path}[{i}]")
+
+
 CALLS = 0
 
 
@@ -256,6 +275,8 @@ def call(name: str, status: int, client: Client | AuthenticatedClient, **kwargs:
         )
     before = len(PROBLEMS)
     check_model(response.parsed, name)
+    if response.content:
+        dropped_keys(json.loads(response.content), response.parsed.to_dict(), name)
     if len(PROBLEMS) > before:
         fail(f"{name}: the answer does not match the document:\n  " + "\n  ".join(PROBLEMS[before:]))
     return response.parsed
@@ -497,6 +518,28 @@ def report_optional() -> None:
             print(f"  {cls}: {', '.join(fields)}")
 
 
+def report_duplicate_shapes() -> None:
+    """Generated classes with the same fields, of the same types, required alike: one shape the
+    document repeats inline instead of naming it once. Reported, not failed."""
+    shapes: dict[tuple[tuple[str, bool, str], ...], list[str]] = defaultdict(list)
+    for name, cls in sorted(MODEL_NAMESPACE.items()):
+        if not (isinstance(cls, type) and attrs.has(cls)):
+            continue
+        hints = hints_of(cls)
+        fields = tuple(sorted((f.name, f.default is UNSET, str(hints.get(f.name))) for f in attrs.fields(cls)
+                              if f.name != "additional_properties"))
+        if fields:
+            shapes[fields].append(name)
+    repeated = [(fields, names) for fields, names in shapes.items() if len(names) > 1]
+    if not repeated:
+        return
+    count = sum(len(names) for _, names in repeated)
+    print(f"python: {count} model classes repeat {len(repeated)} shape(s) (same fields, types and required):")
+    for fields, names in sorted(repeated, key=lambda item: -len(item[1])):
+        sample = ", ".join(name for name, _, _ in fields[:4]) + (", …" if len(fields) > 4 else "")
+        print(f"  {len(names)} × ({sample}): {', '.join(names)}")
+
+
 def main() -> int:
     try:
         scenario()
@@ -504,6 +547,7 @@ def main() -> int:
         print(f"python: FAILED after {CALLS} call(s): {failure}", file=sys.stderr)
         return 1
     report_optional()
+    report_duplicate_shapes()
     print(f"python: seed 001 scenario passed ({CALLS} calls; {len(OPERATIONS)} operations and "
           f"{len([m for m in MODEL_NAMESPACE.values() if attrs.has(m)])} model classes generated)")
     return 0
