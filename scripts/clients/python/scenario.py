@@ -483,9 +483,21 @@ def scenario() -> None:
                  body=body("release_own_claim", {"count": 1})).data
     expect((again.given_back, again.released, again.remaining_quota), (0, 1, 1500), "second release")
 
+    # A reset between a claim and its release: the release gives nothing back twice.
+    claim3 = call("claim_own_instance", 200, sender, body=body("claim_own_instance", {
+        "count": 3, "idempotency_key": "campaign-42-msg-1002", "strategy": "most_remaining"})).data
+    expect((claim3.instance.id, claim3.granted, claim3.messages_sent_today, claim3.remaining_quota),
+           (principal.id, 3, 3, 1497), "claim of 3")
+    reset3 = call("reset_counter", 200, admin, tenant=tenant_key, id=principal.id).data
+    expect((reset3.messages_sent_today, reset3.remaining_quota), (0, 1500), "reset_counter after the claim")
+    late = call("release_own_claim", 200, sender, claim_id=claim3.claim_id,
+                body=body("release_own_claim", {})).data
+    check_instance(late, {"granted": 3, "released": 3, "given_back": 0, "counted_before_reset": True,
+                          "messages_sent_today": 0, "remaining_quota": 1500}, "release after a reset")
+
     history = call("instance_statistics", 200, admin, tenant=tenant_key, id=principal.id).data.history
     day = [h for h in history if iso(h.date) == today]
-    expect([(h.sent, h.released) for h in day], [(0, 1)], "statistics history today")
+    expect([(h.sent, h.released) for h in day], [(0, 4)], "statistics history today")
 
     revoked = call("delete_sender_token", 200, admin, tenant=tenant_key, id=token.id)
     expect(revoked.message, "Sender token revoked", "delete_sender_token.message")

@@ -252,8 +252,18 @@ async function scenario(): Promise<void> {
   const again = (await ok('release_own_claim (again)', 200, sdk.releaseOwnClaim({ client: sender, path: { claim_id: claim.claim_id }, body: { count: 1 } }))).data;
   expect([again.given_back, again.released, again.remaining_quota], [0, 1, 1500], 'second release');
 
+  // A reset between a claim and its release: the release gives nothing back twice.
+  const claim3 = (await ok('claim_own_instance (3)', 200, sdk.claimOwnInstance({
+    client: sender, body: { count: 3, idempotency_key: 'campaign-42-msg-1002', strategy: 'most_remaining' },
+  }))).data;
+  expect([claim3.instance.id, claim3.granted, claim3.messages_sent_today, claim3.remaining_quota], [principal.id, 3, 3, 1497], 'claim of 3');
+  const reset3 = (await ok('reset_counter (after the claim)', 200, sdk.resetCounter({ client: admin, path: { tenant: tenantKey, id: principal.id } }))).data;
+  expect([reset3.messages_sent_today, reset3.remaining_quota], [0, 1500], 'reset_counter after the claim');
+  const late = (await ok('release_own_claim (after a reset)', 200, sdk.releaseOwnClaim({ client: sender, path: { claim_id: claim3.claim_id }, body: {} }))).data;
+  expectFields(late, { granted: 3, released: 3, given_back: 0, counted_before_reset: true, messages_sent_today: 0, remaining_quota: 1500 }, 'release after a reset');
+
   const history = (await ok('instance_statistics (history)', 200, sdk.instanceStatistics({ client: admin, path: { tenant: tenantKey, id: principal.id } }))).data.history;
-  expect(need(history, 'statistics history').filter((h) => h.date === today).map((h) => [h.sent, h.released]), [[0, 1]], 'statistics history today');
+  expect(need(history, 'statistics history').filter((h) => h.date === today).map((h) => [h.sent, h.released]), [[0, 4]], 'statistics history today');
 
   const revoked = await ok('delete_sender_token', 200, sdk.deleteSenderToken({ client: admin, path: { tenant: tenantKey, id: token.id } }));
   expect(revoked.message, 'Sender token revoked', 'delete_sender_token.message');
