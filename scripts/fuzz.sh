@@ -17,11 +17,13 @@
 # Environment:
 #   FUZZ_OPENAPI        the document to test (default openapi/openapi.json)
 #   FUZZ_BACKENDS       "sqlite postgres" (or the script's arguments)
-#   FUZZ_SEED           20261129            FUZZ_MAX_EXAMPLES  15
+#   FUZZ_SEED           20261129            FUZZ_MAX_EXAMPLES  25
 #   FUZZ_WORKERS        2                   FUZZ_PG_URL        postgres://postgres@127.0.0.1:5432
 #   FUZZ_REPORT_DIR     target/fuzz (schemathesis output, JUnit and NDJSON reports, Relevo's log)
 #   FUZZ_VENV           .fuzz-venv (schemathesis, pinned by scripts/fuzz/requirements.txt)
 #   RELEVO_BIN          a relevo binary to use instead of building target/debug/relevo
+#   FUZZ_ST_ARGS        more `st run` options, e.g. "--continue-on-failure" to report more than
+#                       the first failure of each operation and check
 set -euo pipefail
 CALLER_DIR=$(pwd)
 cd "$(dirname "$0")/.."
@@ -31,7 +33,7 @@ absolute() { case $1 in /*) echo "$1" ;; *) echo "$CALLER_DIR/$1" ;; esac; }
 FUZZ_OPENAPI=$(absolute "${FUZZ_OPENAPI:-$ROOT/openapi/openapi.json}")
 FUZZ_BACKENDS=${*:-${FUZZ_BACKENDS:-sqlite postgres}}
 FUZZ_SEED=${FUZZ_SEED:-20261129}
-FUZZ_MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-15}
+FUZZ_MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-25}
 FUZZ_WORKERS=${FUZZ_WORKERS:-2}
 FUZZ_PG_URL=${FUZZ_PG_URL:-postgres://postgres@127.0.0.1:5432}
 FUZZ_REPORT_DIR=$(absolute "${FUZZ_REPORT_DIR:-$ROOT/target/fuzz}")
@@ -111,6 +113,8 @@ fuzz_backend() {
 
     addr=127.0.0.1:$(free_port)
     log "$backend: starting relevo on $addr"
+    # English messages (hooks.py reads some), short Evolution timeouts (servers the fuzzer
+    # creates may point anywhere), and no per-tenant instance cap for provisioning to run into.
     env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
         DATABASE_URL="$db_url" RELEVO_BIND="$addr" \
         RELEVO_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
@@ -118,6 +122,7 @@ fuzz_backend() {
         RELEVO_ADMIN_EMAIL="$ADMIN_EMAIL" RELEVO_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
         RELEVO_LOCALE=en RUST_LOG=warn \
         EVOLUTION_API_CONNECT_TIMEOUT_MS=1000 EVOLUTION_API_REQUEST_TIMEOUT_MS=3000 \
+        EVOLUTION_API_MAX_INSTANCES_PER_TENANT=100000 \
         "$RELEVO_BIN" >"$reports/relevo.log" 2>&1 &
     RELEVO_PID=$!
     for _ in $(seq 1 300); do
@@ -138,13 +143,14 @@ fuzz_backend() {
 
     log "$backend: schemathesis on $FUZZ_OPENAPI (seed $FUZZ_SEED, at most $FUZZ_MAX_EXAMPLES examples per operation and phase)"
     status=0
+    # shellcheck disable=SC2086 # FUZZ_ST_ARGS is a list of options
     (
         cd "$reports"
         RELEVO_FUZZ_STATE="$WORK/state-$backend.json" RELEVO_FUZZ_DROPPED="$reports/dropped.jsonl" \
             SCHEMATHESIS_HOOKS="$ROOT/scripts/fuzz/hooks.py" \
             "$ST" --config-file "$ROOT/scripts/fuzz/schemathesis.toml" --no-color run "$FUZZ_OPENAPI" \
             --origin "http://$addr" --checks all --seed "$FUZZ_SEED" --max-examples "$FUZZ_MAX_EXAMPLES" \
-            --workers "$FUZZ_WORKERS" --report junit,ndjson --report-dir "$reports" 2>&1
+            --workers "$FUZZ_WORKERS" --report junit,ndjson --report-dir "$reports" ${FUZZ_ST_ARGS:-} 2>&1
     ) | tee "$reports/schemathesis.txt" || status=$?
     [ "$status" = 0 ] || { echo "!!! $backend: schemathesis found failures (exit $status)" >&2; failed=1; }
     if [ -s "$reports/dropped.jsonl" ]; then
