@@ -2,6 +2,8 @@
 //! ([`crate::routes::register`]), so every served route is documented and every documented
 //! operation is served; [`responses`] adds the error answers every operation shares.
 
+#[cfg(test)]
+mod constraints;
 mod generic_refs;
 pub mod responses;
 

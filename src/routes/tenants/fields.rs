@@ -16,7 +16,9 @@ use crate::secrets::Cipher;
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CreateTenantBody {
     /// Unique; `[a-z0-9-]`, 1 to 64 characters, not starting or ending with `-`, not all
-    /// digits (a number names a tenant by id). Defaults to one made from `nombre`.
+    /// digits (a number names a tenant by id). Defaults to one made from `nombre`
+    /// (`Juan Pérez - Alcaldía` → `juan-perez-alcaldia`); required when `nombre` has no
+    /// letter or digit to make one from.
     #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^(?:[0-9]*[a-z]|[0-9]+-[a-z0-9-]*[a-z0-9])(?:[a-z0-9-]*[a-z0-9])?$",
         example = "candidato-alcaldia")]
     #[serde(default)]
