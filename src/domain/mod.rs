@@ -233,8 +233,13 @@ pub fn parse_timezone(raw: &str) -> Result<Tz, Msg> {
     raw.parse().map_err(|_| Msg::Timezone)
 }
 
-/// How the sender picks the next instance of a tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the sender picks the next instance of a tenant: `round_robin` (least recently
+/// used first), `least_used` (fewest sent today), `most_remaining` (most quota left) or
+/// `priority` (lowest `priority` value first, fill-first).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum RotationStrategy {
     RoundRobin,
     LeastUsed,
@@ -313,6 +318,7 @@ pub fn parse_password(raw: &str, email: Option<&Email>) -> Result<String, Msg> {
     Ok(raw.to_string())
 }
 
+/// What a user may do: `super_admin` everything, `tenant_user` read its own tenant.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]

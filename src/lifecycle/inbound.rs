@@ -59,9 +59,12 @@ pub struct ConnectionUpdate {
     pub status_reason: Option<i32>,
 }
 
-/// What receiving an event did.
+/// What receiving an event did: `applied` (the instance changed), `unchanged` (it
+/// already reflected the event: a replay, or an equal state) or `ignored` (not an
+/// instance of this server, or an event Relevo does not act upon).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = InboundOutcome)]
 pub enum Outcome {
     /// The instance changed.
     Applied,

@@ -27,8 +27,10 @@ use super::status::status_changes;
 /// The lease every sync run holds.
 pub const LEASE: &str = "sync";
 
-/// What started a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What started a run: the scheduler, or a super admin's request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = SyncTrigger)]
 pub enum Trigger {
     Schedule,
     Manual,
@@ -47,7 +49,7 @@ impl Trigger {
 /// whole run failed.
 #[derive(Serialize, serde::Deserialize, ToSchema, Clone, Debug, PartialEq, Eq)]
 pub struct SyncFailure {
-    #[schema(example = "principal_campana")]
+    #[schema(required = true, example = "principal_campana")]
     pub instance_name: Option<String>,
     #[schema(example = "Evolution API server `main` is unreachable.")]
     pub error: String,
@@ -58,7 +60,7 @@ pub struct SyncFailure {
     pub error_key: String,
 }
 
-/// What a run did.
+/// What a sync run did.
 #[derive(Serialize, ToSchema, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// Instances whose server answered (found there or not).

@@ -2,6 +2,9 @@
 //! ([`crate::routes::register`]), so every served route is documented and every documented
 //! operation is served; [`responses`] adds the error answers every operation shares.
 
+#[cfg(test)]
+mod constraints;
+mod generic_refs;
 pub mod responses;
 
 use std::sync::OnceLock;
@@ -79,6 +82,7 @@ pub fn document() -> &'static Document {
             .configure(crate::routes::register)
             .split_for_parts();
         responses::SharedResponses.modify(&mut document);
+        generic_refs::GenericArgumentRefs.modify(&mut document);
         document
     })
 }

@@ -1,17 +1,18 @@
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{action_schema, target_type_schema, AuditLogEntry};
+use super::{AuditAction, AuditLogEntry, AuditTargetType};
 use crate::audit::{ACTION_KEYS, TARGET_TYPES};
 use crate::auth::SuperAdmin;
 use crate::db::audit_log::{self, AuditFilter};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::routes::wire::{parse_page, query_integer, Paginated};
 use crate::state::AppState;
 
+/// The audit log's filters and page; every filter given must match.
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 pub struct AuditLogQuery {
@@ -21,22 +22,23 @@ pub struct AuditLogQuery {
     /// Changes to this tenant or to what belongs to it.
     #[param(value_type = Option<i64>, minimum = 1)]
     pub tenant_id: Option<String>,
-    #[param(schema_with = action_schema)]
+    #[param(value_type = Option<AuditAction>)]
     pub action: Option<String>,
-    #[param(schema_with = target_type_schema)]
+    #[param(value_type = Option<AuditTargetType>)]
     pub target_type: Option<String>,
     #[param(value_type = Option<i64>, minimum = 1)]
     pub target_id: Option<String>,
     /// Changes made at or after this moment: an ISO 8601 date and time (`2025-11-17T06:30:00Z`;
-    /// UTC when it has no offset) or a date (`2025-11-17`, from its first moment, UTC).
-    #[param(value_type = Option<String>, example = "2025-11-17")]
+    /// UTC when it has no offset) or a date (`2025-11-17`, from its first moment, UTC);
+    /// years 1 to 9999.
+    #[param(value_type = Option<String>, pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?\s*$", example = "2025-11-17")]
     pub from: Option<String>,
     /// Changes made at or before this moment, written as `from` is; a date counts up to its
-    /// last moment.
-    #[param(value_type = Option<String>, example = "2025-11-17T23:59:59Z")]
+    /// last moment. Not before `from`.
+    #[param(value_type = Option<String>, pattern = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?\s*$", example = "2025-11-17T23:59:59Z")]
     pub to: Option<String>,
     /// Page number, from 1.
-    #[param(value_type = Option<i64>, minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 9223372036854775_i64)]
     pub page: Option<String>,
     /// Items per page, 1 to 100 (default 15).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
@@ -70,12 +72,7 @@ impl AuditLogQuery {
     tag = "audit-log",
     params(AuditLogQuery),
     security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Newest first", body = inline(Paginated<AuditLogEntry>)),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "Not a super admin (tenant users and sender tokens)", body = ErrorBody),
-        (status = 422, description = "Invalid filters or page, each one listed", body = ErrorBody),
-    )
+    responses((status = 200, description = "Newest first", body = Paginated<AuditLogEntry>))
 )]
 #[get("/audit-log")]
 pub async fn list_audit_log(
@@ -83,7 +80,7 @@ pub async fn list_audit_log(
     _admin: SuperAdmin,
     locale: Locale,
     query: web::Query<AuditLogQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Paginated<AuditLogEntry>>, ApiError> {
     let mut errors = FieldErrors::default();
     let filter = query.parse(&mut errors);
     let page = parse_page(&query.page, &query.per_page, &mut errors);
@@ -95,7 +92,7 @@ pub async fn list_audit_log(
         .into_iter()
         .map(AuditLogEntry::try_from)
         .collect::<Result<_, _>>()?;
-    Ok(HttpResponse::Ok().json(Paginated::new(data, total, page)))
+    Ok(web::Json(Paginated::new(data, total, page)))
 }
 
 fn one_of(

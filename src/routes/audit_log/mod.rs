@@ -2,10 +2,13 @@
 
 pub mod list;
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::audit::{ACTION_KEYS, TARGET_TYPES};
 use crate::db::audit_log::AuditEntry;
@@ -14,6 +17,7 @@ use crate::routes::wire::Timestamp;
 
 /// One change a super admin made through the API.
 #[derive(Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditLogEntry {
     #[schema(example = 42)]
     pub id: i64,
@@ -23,9 +27,9 @@ pub struct AuditLogEntry {
     /// The actor's email when the change was made.
     #[schema(example = "admin@relevo.local")]
     pub actor_email: String,
-    #[schema(schema_with = action_schema)]
+    #[schema(value_type = AuditAction)]
     pub action: String,
-    #[schema(schema_with = target_type_schema)]
+    #[schema(value_type = AuditTargetType)]
     pub target_type: String,
     #[schema(example = 7)]
     pub target_id: i64,
@@ -71,24 +75,46 @@ impl TryFrom<AuditEntry> for AuditLogEntry {
     }
 }
 
+/// The schema of an audit action key ([`ACTION_KEYS`]): `<target type>.<verb>`.
+pub struct AuditAction;
+
+/// The schema of the type of an audit entry's target ([`TARGET_TYPES`]).
+pub struct AuditTargetType;
+
 /// A string naming one of `values`.
-fn string_enum(values: &[&str], description: &str, example: &str) -> Object {
+fn string_enum(values: &[&str], description: &str, example: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(values.iter().copied()))
         .description(Some(description))
         .examples([example])
-        .build()
+        .into()
 }
 
-pub fn action_schema() -> Object {
-    string_enum(
-        ACTION_KEYS,
-        "What was done: `<target type>.<verb>`.",
-        "instance.updated",
-    )
+impl PartialSchema for AuditAction {
+    fn schema() -> RefOr<Schema> {
+        string_enum(
+            ACTION_KEYS,
+            "What was done: `<target type>.<verb>`.",
+            "instance.updated",
+        )
+    }
 }
 
-pub fn target_type_schema() -> Object {
-    string_enum(TARGET_TYPES, "What kind of thing was changed.", "instance")
+impl ToSchema for AuditAction {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("AuditAction")
+    }
+}
+
+impl PartialSchema for AuditTargetType {
+    fn schema() -> RefOr<Schema> {
+        string_enum(TARGET_TYPES, "What kind of thing was changed.", "instance")
+    }
+}
+
+impl ToSchema for AuditTargetType {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("AuditTargetType")
+    }
 }

@@ -1,5 +1,5 @@
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -14,41 +14,52 @@ use crate::input::{Input, JsonObject};
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
 
+/// An email and password to exchange for a bearer token.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct LoginBody {
-    #[schema(value_type = String, required = true, example = "admin@relevo.local")]
+    /// The user's email, in any letter case (surrounding spaces are ignored).
+    #[schema(value_type = String, required = true, pattern = r"\S", example = "admin@relevo.local")]
     #[serde(default)]
     pub email: Input,
-    #[schema(value_type = String, required = true)]
+    /// Exactly as it was set, spaces included.
+    #[schema(value_type = String, required = true, pattern = r"\S", example = "Correct horse battery staple")]
     #[serde(default)]
     pub password: Input,
 }
 
+/// Always `Bearer`: send the token as `Authorization: Bearer <access_token>`.
+#[derive(Serialize, ToSchema)]
+pub enum TokenType {
+    Bearer,
+}
+
+/// A bearer token and the user it belongs to.
 #[derive(Serialize, ToSchema)]
 pub struct LoginResult {
+    /// A JWT (HS256) for the `Authorization: Bearer` header.
+    #[schema(example = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl")]
     pub access_token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: String,
+    pub token_type: TokenType,
     /// Seconds until the token expires.
     #[schema(example = 3600)]
     pub expires_in: i64,
     pub user: AuthUserResource,
 }
 
-/// Exchanges email and password for a bearer token. Unknown email and wrong password
-/// get the same 401. Failures are throttled per client address and per account (429);
-/// while every password-checking slot is taken, the answer is 503 `auth.busy` at once.
+/// Exchanges email and password for a bearer token.
+///
+/// Unknown email and wrong password get the same 401. Failures are throttled per client
+/// address and per account (429); while every password-checking slot is taken, the
+/// answer is 503 `auth.busy` at once.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginBody,
     responses(
-        (status = 200, body = inline(DataBody<LoginResult>)),
-        (status = 400, body = ErrorBody),
-        (status = 401, description = "Invalid credentials", body = ErrorBody),
-        (status = 422, body = ErrorBody),
-        (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody,
+        (status = 200, body = DataBody<LoginResult>),
+        (status = 401, description = "Unknown email or wrong password (`auth.invalid_credentials`)", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts from this address or for this account (`auth.too_many_attempts`, `error_params.retry_after`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is allowed"))),
-        (status = 503, description = "Password checks are saturated (`auth.busy`); see Retry-After", body = ErrorBody,
+        (status = 503, description = "Every password-checking slot is taken (`auth.busy`), or the database is busy or unreachable (`database.unavailable`); nothing was checked", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
@@ -58,7 +69,7 @@ pub async fn login(
     locale: Locale,
     client: ClientAddress,
     body: JsonObject<LoginBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<LoginResult>>, ApiError> {
     let credentials = Credentials::parse(&body, locale)?;
     let admission = state.hashing.admit()?;
     let attempt = LoginAttempt::new(&credentials.email, client.0);
@@ -117,9 +128,9 @@ pub async fn login(
         token_version: user.token_version,
     };
     let token = state.jwt.issue(&subject, state.clock.now());
-    Ok(HttpResponse::Ok().json(DataBody::new(LoginResult {
+    Ok(web::Json(DataBody::new(LoginResult {
         access_token: token,
-        token_type: "Bearer".into(),
+        token_type: TokenType::Bearer,
         expires_in: state.jwt.ttl_seconds,
         user: AuthUserResource::from(&user),
     })))

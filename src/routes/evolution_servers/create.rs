@@ -1,6 +1,10 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{post, web};
 
-use super::{audit_snapshot, check_base_url, from_write_error, ServerBody, ServerResource};
+use super::{
+    audit_snapshot, check_base_url, from_write_error, CreateEvolutionServerBody, ServerBody,
+    ServerResource,
+};
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::evolution_servers::{self, NewEvolutionServer};
@@ -9,21 +13,20 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Adds an Evolution API server. The first one becomes the default unless
-/// `is_default` says otherwise.
+/// Adds an Evolution API server.
+///
+/// The first one becomes the default unless `is_default` says otherwise. A `base_url`
+/// already registered is a 422 on `base_url`.
 #[utoipa::path(
     tag = "evolution-servers",
-    request_body = ServerBody,
+    request_body = CreateEvolutionServerBody,
     security(("bearer" = [])),
     responses(
-        (status = 201, body = inline(DataBody<ServerResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "Another request changed the default server meanwhile", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Validation failed", body = ErrorBody),
+        (status = 201, body = MessageDataBody<ServerResource>),
+        (status = 409, description = "Another request changed the default server meanwhile; try again", body = ErrorBody),
     )
 )]
 #[post("/evolution-servers")]
@@ -32,8 +35,9 @@ pub async fn create_server(
     admin: SuperAdmin,
     request_id: RequestId,
     locale: Locale,
-    body: JsonObject<ServerBody>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonObject<CreateEvolutionServerBody>,
+) -> Result<(web::Json<MessageDataBody<ServerResource>>, StatusCode), ApiError> {
+    let body = ServerBody::from(body.0);
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     for (field, input) in [
@@ -81,8 +85,11 @@ pub async fn create_server(
             ServerResource::load(conn, &server)
         })
         .await?;
-    Ok(HttpResponse::Created().json(MessageDataBody::new(
-        created,
-        "Evolution server created successfully",
-    )))
+    Ok((
+        web::Json(MessageDataBody::new(
+            created,
+            "Evolution server created successfully",
+        )),
+        StatusCode::CREATED,
+    ))
 }

@@ -1,4 +1,4 @@
-use actix_web::{delete, web, HttpResponse};
+use actix_web::{delete, web};
 
 use super::{audit_snapshot, find_server, has_instances};
 use crate::audit::{Action, Auditor};
@@ -9,15 +9,16 @@ use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
 use crate::state::AppState;
 
+/// Deletes an Evolution API server.
+///
 /// A server that instances still live on is kept (409).
 #[utoipa::path(
     tag = "evolution-servers",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, description = "Evolution server id")),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Instances still live on the server", body = ErrorBody),
+        (status = 409, description = "Instances still live on the server (`evolution_server.has_instances`, `error_params.instances`)", body = ErrorBody),
     )
 )]
 #[delete("/evolution-servers/{id}")]
@@ -26,7 +27,7 @@ pub async fn delete_server(
     admin: SuperAdmin,
     request_id: RequestId,
     path: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<MessageBody>, ApiError> {
     let server = find_server(&state, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let kept_for = state
@@ -52,7 +53,7 @@ pub async fn delete_server(
     if let Some(count) = kept_for {
         return Err(has_instances(count));
     }
-    Ok(HttpResponse::Ok().json(MessageBody {
+    Ok(web::Json(MessageBody {
         message: "Evolution server deleted successfully".into(),
     }))
 }

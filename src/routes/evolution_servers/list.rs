@@ -1,21 +1,19 @@
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web};
 
 use super::ServerResource;
 use crate::auth::SuperAdmin;
 use crate::db::evolution_servers;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
 use crate::routes::wire::{PageQuery, Paginated};
 use crate::state::AppState;
 
+/// The Evolution API servers, oldest first.
 #[utoipa::path(
     tag = "evolution-servers",
     params(PageQuery),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = inline(Paginated<ServerResource>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-    )
+    responses((status = 200, body = Paginated<ServerResource>))
 )]
 #[get("/evolution-servers")]
 pub async fn list_servers(
@@ -23,7 +21,7 @@ pub async fn list_servers(
     _admin: SuperAdmin,
     locale: Locale,
     query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Paginated<ServerResource>>, ApiError> {
     let mut errors = FieldErrors::default();
     let page = query.parse(&mut errors);
     errors.into_result(locale)?;
@@ -45,5 +43,5 @@ pub async fn list_servers(
             ServerResource::new(server, count)
         })
         .collect();
-    Ok(HttpResponse::Ok().json(Paginated::new(data, total, page)))
+    Ok(web::Json(Paginated::new(data, total, page)))
 }

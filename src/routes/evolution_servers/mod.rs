@@ -21,7 +21,9 @@ use crate::routes::wire::Timestamp;
 use crate::secrets::Cipher;
 use crate::state::AppState;
 
+/// An Evolution API server. The key is write-only.
 #[derive(Serialize, ToSchema)]
+#[schema(as = EvolutionServer)]
 pub struct ServerResource {
     #[schema(example = 1)]
     pub id: i64,
@@ -77,30 +79,99 @@ pub fn audit_snapshot(
     crate::audit::snapshot(&ServerResource::new(server, count))
 }
 
-/// Create and update share this body; on create `name`, `base_url` and `api_key` are
-/// required. Unknown fields are ignored.
+/// A new Evolution API server. Unknown fields are ignored; strings are trimmed, and an
+/// empty string counts as `null`, which no field takes.
 #[derive(Deserialize, ToSchema, Default)]
-pub struct ServerBody {
-    #[schema(value_type = Option<String>, max_length = 100, example = "Evolution principal")]
+pub struct CreateEvolutionServerBody {
+    /// Up to 100 characters.
+    #[schema(value_type = String, required = true, max_length = 100, pattern = r"\S", example = "Evolution principal")]
     #[serde(default)]
     pub name: Input,
-    /// The server's root URL (Evolution mounts its routes there).
-    #[schema(value_type = Option<String>, example = "https://evolution.midominio.com")]
+    /// The server's root URL (Evolution mounts its routes there): `http` or `https`,
+    /// without a user name or password; a trailing `/` is dropped. Unique.
+    #[schema(value_type = String, required = true, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#]\S*)?$",
+        example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub base_url: Input,
-    /// The server's global key (`AUTHENTICATION_API_KEY`). Write-only, stored encrypted.
-    #[schema(value_type = Option<String>, max_length = 255, example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    /// The server's global key (`AUTHENTICATION_API_KEY`): 1 to 255 visible ASCII
+    /// characters, no spaces. Write-only, stored encrypted.
+    #[schema(value_type = String, required = true, pattern = "^[!-~]{1,255}$",
+        example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
     #[serde(default)]
     pub api_key: Input,
-    /// Default true.
-    #[schema(value_type = Option<bool>)]
+    /// Default `true`. Relevo makes no calls to an inactive server.
+    #[schema(value_type = bool)]
     #[serde(default)]
     pub is_active: Input,
-    /// Making a server the default takes the flag from the previous one. On create the
-    /// default is true when there is no default server yet.
-    #[schema(value_type = Option<bool>)]
+    /// Making a server the default takes the flag from the previous one. Default: `true`
+    /// when there is no default server yet.
+    #[schema(value_type = bool)]
     #[serde(default)]
     pub is_default: Input,
+}
+
+/// What to change in an Evolution API server: only the fields sent change. Unknown
+/// fields are ignored; strings are trimmed, and an empty string counts as `null`, which
+/// no field takes.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct UpdateEvolutionServerBody {
+    /// Up to 100 characters.
+    #[schema(value_type = String, max_length = 100, pattern = r"\S", example = "Evolution principal")]
+    #[serde(default)]
+    pub name: Input,
+    /// `http` or `https`, without a user name or password; unique. Instances registered
+    /// with the old URL move with it. On another origin (scheme, host or port) it needs
+    /// `api_key` in the same request when the server has a key (422 on `api_key`).
+    #[schema(value_type = String, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#]\S*)?$",
+        example = "https://evolution.midominio.com")]
+    #[serde(default)]
+    pub base_url: Input,
+    /// 1 to 255 visible ASCII characters, no spaces. Write-only, stored encrypted.
+    #[schema(value_type = String, pattern = "^[!-~]{1,255}$",
+        example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    #[serde(default)]
+    pub api_key: Input,
+    #[schema(value_type = bool)]
+    #[serde(default)]
+    pub is_active: Input,
+    /// Making a server the default takes the flag from the previous one.
+    #[schema(value_type = bool)]
+    #[serde(default)]
+    pub is_default: Input,
+}
+
+/// The fields of a server body as sent, whichever operation it came with.
+#[derive(Default)]
+pub struct ServerBody {
+    pub name: Input,
+    pub base_url: Input,
+    pub api_key: Input,
+    pub is_active: Input,
+    pub is_default: Input,
+}
+
+impl From<CreateEvolutionServerBody> for ServerBody {
+    fn from(body: CreateEvolutionServerBody) -> Self {
+        Self {
+            name: body.name,
+            base_url: body.base_url,
+            api_key: body.api_key,
+            is_active: body.is_active,
+            is_default: body.is_default,
+        }
+    }
+}
+
+impl From<UpdateEvolutionServerBody> for ServerBody {
+    fn from(body: UpdateEvolutionServerBody) -> Self {
+        Self {
+            name: body.name,
+            base_url: body.base_url,
+            api_key: body.api_key,
+            is_active: body.is_active,
+            is_default: body.is_default,
+        }
+    }
 }
 
 pub const NAME_MAX_CHARS: usize = 100;

@@ -1,7 +1,8 @@
-use actix_web::{put, web, HttpResponse};
+use actix_web::{put, web};
 
 use super::{
     audit_snapshot, check_base_url, find_server, from_write_error, ServerBody, ServerResource,
+    UpdateEvolutionServerBody,
 };
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
@@ -11,25 +12,23 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Changes only the fields sent. A new `base_url` also moves the URL of the instances
-/// registered with the old one. A `base_url` on another origin (scheme, host or port)
-/// needs `api_key` in the same request when the server has one: the stored key is
-/// never sent to a server it was not given for. A new path on the same origin keeps it.
+/// Changes an Evolution API server: only the fields sent.
+///
+/// A new `base_url` also moves the URL of the instances registered with the old one. A
+/// `base_url` on another origin (scheme, host or port) needs `api_key` in the same
+/// request when the server has one: the stored key is never sent to a server it was not
+/// given for. A new path on the same origin keeps it.
 #[utoipa::path(
     tag = "evolution-servers",
-    params(("id" = i64, Path)),
-    request_body = ServerBody,
+    params(("id" = i64, Path, description = "Evolution server id")),
+    request_body = UpdateEvolutionServerBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<ServerResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Another request changed the default server meanwhile", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Validation failed; `api_key` is required with a `base_url` on another origin", body = ErrorBody),
+        (status = 200, body = MessageDataBody<ServerResource>),
+        (status = 409, description = "Another request changed the default server meanwhile; try again", body = ErrorBody),
     )
 )]
 #[put("/evolution-servers/{id}")]
@@ -39,8 +38,9 @@ pub async fn update_server(
     request_id: RequestId,
     locale: Locale,
     path: web::Path<i64>,
-    body: JsonObject<ServerBody>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonObject<UpdateEvolutionServerBody>,
+) -> Result<web::Json<MessageDataBody<ServerResource>>, ApiError> {
+    let body = ServerBody::from(body.0);
     let server = find_server(&state, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
@@ -83,7 +83,7 @@ pub async fn update_server(
             ServerResource::load(conn, &updated)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(MessageDataBody::new(
+    Ok(web::Json(MessageDataBody::new(
         updated,
         "Evolution server updated successfully",
     )))

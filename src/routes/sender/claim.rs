@@ -1,5 +1,5 @@
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,23 +19,30 @@ use crate::state::AppState;
 
 pub const MAX_CLAIM_COUNT: i64 = 1000;
 
+const CLAIM_CONFLICT: &str = "The tenant has no active instance, or only provisioned ones still waiting for their first QR scan (`whatsapp.no_active_instances`), or the `idempotency_key` replays a claim whose instance was deleted since (`sender.claim_instance_deleted`, with the claim in `error_params`: `claim_id`, `granted`, `released`, `instance_id`, `usage_date`)";
+const CLAIM_EXHAUSTED: &str = "Every instance used up its quota today (`whatsapp.no_instance_available`, `error_params.next_reset_at`); `Retry-After` is the time to the tenant's next local midnight";
+const CLAIM_UNAVAILABLE: &str = "The database is busy or unreachable, or lost the connection (`database.unavailable`); the claim may or may not have been counted: retry with the same `idempotency_key`";
+
+/// What to claim. Every field is optional; `null` is the same as leaving it out.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ClaimBody {
     /// How many messages to send, 1 to 1000 (default 1). One instance takes them all or
     /// what it has left; `granted` says how many.
-    #[schema(value_type = Option<i32>, minimum = 1, maximum = 1000, example = 1)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000, example = 1)]
     #[serde(default)]
     pub count: Input,
-    /// The destination, E.164. The instance that last served it is used again while it
-    /// is eligible (sticky sender).
+    /// The destination in international form (`+`, country code, number; spaces, dashes,
+    /// dots and brackets are ignored), a valid number by libphonenumber's metadata. The
+    /// instance that last served it is used again while it is eligible (sticky sender).
     #[schema(value_type = Option<String>, example = "+573009876543")]
     #[serde(default)]
     pub recipient: Input,
     /// Overrides the tenant's `rotation_strategy` for this claim.
-    #[schema(value_type = Option<String>, example = "round_robin")]
+    #[schema(value_type = Option<RotationStrategy>)]
     #[serde(default)]
     pub strategy: Input,
-    /// Repeating a key (per tenant, for 24 hours) returns the first claim and counts nothing again.
+    /// Repeating a key (per tenant, for 24 hours) returns the first claim and counts
+    /// nothing again. Up to 128 characters; surrounding spaces are dropped.
     #[schema(value_type = Option<String>, max_length = 128, example = "campaign-42-msg-1001")]
     #[serde(default)]
     pub idempotency_key: Input,
@@ -93,17 +100,18 @@ pub struct ClaimedInstance {
     #[schema(example = "+573001234567")]
     pub phone_number: String,
     /// The instance's own URL, else its server's (the default server when it was
-    /// registered with `null`).
-    #[schema(example = "https://evolution.midominio.com")]
+    /// registered with `null`); `null` only when it has neither.
+    #[schema(required = true, example = "https://evolution.midominio.com")]
     pub evolution_api_url: Option<String>,
     #[schema(example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
     pub evolution_api_key: String,
 }
 
+/// A granted claim: the instance to send through and how many messages it took.
 #[derive(Serialize, ToSchema)]
 pub struct ClaimResult {
     /// Name this claim when releasing unsent messages.
-    #[schema(example = "0b6c3f0e-8a51-4a63-9d0e-2f1f3c4d5e6f")]
+    #[schema(format = "uuid", example = "0b6c3f0e-8a51-4a63-9d0e-2f1f3c4d5e6f")]
     pub claim_id: String,
     #[schema(example = 1)]
     pub requested: i32,
@@ -123,29 +131,30 @@ pub struct ClaimResult {
     /// The tenant's local day the messages count for.
     #[schema(value_type = String, format = Date, example = "2025-11-17")]
     pub usage_date: NaiveDate,
-    #[schema(example = "round_robin")]
+    /// The strategy that picked the instance.
+    #[schema(value_type = RotationStrategy)]
     pub strategy: String,
     /// True when an earlier claim with the same `idempotency_key` is being returned.
     pub replayed: bool,
     pub created_at: Timestamp,
 }
 
-/// Claims the next instance of the tenant that may still send today and counts the
-/// messages on it, in one atomic step.
+/// Claims the next instance of the tenant that may still send today.
+///
+/// Picks the instance and counts the messages on it in one atomic step. For a sender
+/// token of this tenant or a super admin; a tenant user gets 403, a sender token of
+/// another tenant 404.
 #[utoipa::path(
     tag = "sender",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     request_body = ClaimBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<ClaimResult>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "The tenant has no active instance, or only provisioned ones still waiting for their first QR scan (`whatsapp.no_active_instances`), or the `idempotency_key` replays a claim whose instance was deleted since (`sender.claim_instance_deleted`, with the claim in `error_params`: `claim_id`, `granted`, `released`, `instance_id`, `usage_date`)", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, description = "Every instance used up its quota today (`whatsapp.no_instance_available`); `Retry-After` is the time to the tenant's midnight", body = ErrorBody,
+        (status = 200, body = DataBody<ClaimResult>),
+        (status = 409, description = CLAIM_CONFLICT, body = ErrorBody),
+        (status = 429, description = CLAIM_EXHAUSTED, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
-        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`); the claim may or may not have been counted: retry with the same `idempotency_key`", body = ErrorBody,
+        (status = 503, description = CLAIM_UNAVAILABLE, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -156,22 +165,23 @@ pub async fn claim_instance(
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<ClaimBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<ClaimResult>>, ApiError> {
     run_claim(state, caller, Some(path.into_inner()), locale, body).await
 }
 
 /// As the tenant path, for a sender token: its own tenant is implied.
+///
+/// A user's token gets 403 here.
 #[utoipa::path(
     tag = "sender",
     request_body = ClaimBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<ClaimResult>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody,
+        (status = 200, body = DataBody<ClaimResult>),
+        (status = 409, description = CLAIM_CONFLICT, body = ErrorBody),
+        (status = 429, description = CLAIM_EXHAUSTED, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
-        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`); the claim may or may not have been counted: retry with the same `idempotency_key`", body = ErrorBody,
+        (status = 503, description = CLAIM_UNAVAILABLE, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -181,7 +191,7 @@ pub async fn claim_own_instance(
     caller: SenderCaller,
     locale: Locale,
     body: JsonObject<ClaimBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<ClaimResult>>, ApiError> {
     run_claim(state, caller, None, locale, body).await
 }
 
@@ -191,7 +201,7 @@ async fn run_claim(
     tenant_key: Option<String>,
     locale: Locale,
     body: JsonObject<ClaimBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<ClaimResult>>, ApiError> {
     let valid = ValidClaim::parse(&body, locale)?;
     let now = state.clock.now();
     let (tenant, today, outcome, server_url) = state
@@ -265,7 +275,7 @@ async fn run_claim(
         replayed,
         created_at: Timestamp(claim.created_at),
     };
-    Ok(HttpResponse::Ok().json(DataBody::new(result)))
+    Ok(web::Json(DataBody::new(result)))
 }
 
 /// 409 for a replayed claim whose instance was deleted since: the sender cannot send

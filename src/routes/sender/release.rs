@@ -1,4 +1,4 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,19 +12,21 @@ use crate::routes::wire::DataBody;
 use crate::sender::{local_date, tenant_zone};
 use crate::state::AppState;
 
+/// What to give back of a claim. `count` absent or `null`: everything it was granted.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ReleaseBody {
-    /// How many of the claim's messages were not sent, in total (default: all it was
-    /// granted). Releasing again with the same count gives nothing back twice; a larger
-    /// count later gives back the difference.
-    #[schema(value_type = Option<i32>, minimum = 1, example = 1)]
+    /// How many of the claim's messages were not sent, in total, 1 to what it was
+    /// granted (default: all it was granted). Releasing again with the same count gives
+    /// nothing back twice; a larger count later gives back the difference.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647_i64, example = 1)]
     #[serde(default)]
     pub count: Input,
 }
 
+/// A claim after a release.
 #[derive(Serialize, ToSchema)]
 pub struct ReleaseResult {
-    #[schema(example = "0b6c3f0e-8a51-4a63-9d0e-2f1f3c4d5e6f")]
+    #[schema(format = "uuid", example = "0b6c3f0e-8a51-4a63-9d0e-2f1f3c4d5e6f")]
     pub claim_id: String,
     #[schema(example = 3)]
     pub granted: i32,
@@ -42,14 +44,18 @@ pub struct ReleaseResult {
     pub counted_before_reset: bool,
     #[schema(example = 1)]
     pub instance_id: i64,
-    /// The instance's counter after the release; absent if the instance was deleted.
-    #[schema(example = 245)]
+    /// The instance's counter after the release; `null` if the instance was deleted.
+    #[schema(required = true, example = 245)]
     pub messages_sent_today: Option<i32>,
-    #[schema(example = 755)]
+    /// What the instance has left today; `null` if the instance was deleted.
+    #[schema(required = true, example = 755)]
     pub remaining_quota: Option<i32>,
 }
 
-/// Gives back the messages of a claim that could not be sent, on the claim's local day.
+/// Gives back the messages of a claim that could not be sent.
+///
+/// Only on the claim's local day. For a sender token of this tenant or a super admin; a
+/// tenant user gets 403, a sender token of another tenant 404.
 #[utoipa::path(
     tag = "sender",
     params(
@@ -59,12 +65,9 @@ pub struct ReleaseResult {
     request_body = ReleaseBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<ReleaseResult>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "The claim's day is over (`sender.release_day_over`)", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice", body = ErrorBody,
+        (status = 200, body = DataBody<ReleaseResult>),
+        (status = 409, description = RELEASE_DAY_OVER, body = ErrorBody),
+        (status = 503, description = RELEASE_UNAVAILABLE, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -75,23 +78,23 @@ pub async fn release_claim(
     locale: Locale,
     path: web::Path<(String, String)>,
     body: JsonObject<ReleaseBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<ReleaseResult>>, ApiError> {
     let (tenant_key, claim_id) = path.into_inner();
     run_release(state, caller, Some(tenant_key), claim_id, locale, body).await
 }
 
 /// As the tenant path, for a sender token.
+///
+/// A user's token gets 403 here.
 #[utoipa::path(
     tag = "sender",
     params(("claim_id" = String, Path, description = "The `claim_id` a claim returned")),
     request_body = ReleaseBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<ReleaseResult>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 422, body = ErrorBody),
-        (status = 503, description = "The database is unreachable or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice", body = ErrorBody,
+        (status = 200, body = DataBody<ReleaseResult>),
+        (status = 409, description = RELEASE_DAY_OVER, body = ErrorBody),
+        (status = 503, description = RELEASE_UNAVAILABLE, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
@@ -102,9 +105,12 @@ pub async fn release_own_claim(
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<ReleaseBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<ReleaseResult>>, ApiError> {
     run_release(state, caller, None, path.into_inner(), locale, body).await
 }
+
+const RELEASE_DAY_OVER: &str = "The claim's local day is over (`sender.release_day_over`)";
+const RELEASE_UNAVAILABLE: &str = "The database is busy or unreachable, or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice";
 
 async fn run_release(
     state: web::Data<AppState>,
@@ -113,7 +119,7 @@ async fn run_release(
     claim_id: String,
     locale: Locale,
     body: JsonObject<ReleaseBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<ReleaseResult>>, ApiError> {
     let mut errors = FieldErrors::default();
     let count = body.count.integer("count", &mut errors);
     if matches!(count, Some(n) if !(1..=i64::from(i32::MAX)).contains(&n)) {
@@ -153,7 +159,7 @@ async fn run_release(
             return Err(FieldErrors::one("count", limit, locale));
         }
     };
-    Ok(HttpResponse::Ok().json(DataBody::new(ReleaseResult {
+    Ok(web::Json(DataBody::new(ReleaseResult {
         claim_id: claim.public_id,
         granted: claim.granted,
         released: claim.released,

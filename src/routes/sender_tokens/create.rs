@@ -1,4 +1,5 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{post, web};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -9,7 +10,7 @@ use crate::auth::sender::{generate_token, hash_token};
 use crate::auth::AuthUser;
 use crate::db::sender_tokens::{self, NewSenderToken};
 use crate::domain::bounded_text;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
 use crate::request_id::RequestId;
@@ -19,13 +20,16 @@ use crate::state::AppState;
 
 const MAX_EXPIRY_DAYS: i64 = 3650;
 
+/// A new campaign-sender token.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CreateSenderTokenBody {
-    /// What the token is for, to recognise it in the list.
-    #[schema(value_type = String, required = true, max_length = 100, example = "campaign-worker")]
+    /// What the token is for, to recognise it in the list: up to 100 characters
+    /// (surrounding spaces dropped).
+    #[schema(value_type = String, required = true, max_length = 100, pattern = r"\S", example = "campaign-worker")]
     #[serde(default)]
     pub name: Input,
-    /// Days until the token stops working, 1 to 3650; without it the token lasts until revoked.
+    /// Days until the token stops working, 1 to 3650; absent or `null`: it lasts until
+    /// revoked.
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 3650, example = 90)]
     #[serde(default)]
     pub expires_in_days: Input,
@@ -33,29 +37,33 @@ pub struct CreateSenderTokenBody {
 
 /// The new token. `token` appears only in this response.
 #[derive(Serialize, ToSchema)]
+#[schema(as = NewSenderToken)]
 pub struct IssuedSenderToken {
     #[schema(example = 3)]
     pub id: i64,
     #[schema(example = "campaign-worker")]
     pub name: String,
-    /// Send as `Authorization: Bearer <token>` to the sender endpoints.
-    #[schema(example = "rlv_snd_3kP9wQ2mZ7xV1bN8cR4tY6uH0jL5aS2dF7gK9eW1")]
+    /// Send as `Authorization: Bearer <token>` to the sender endpoints. Shown once.
+    #[schema(
+        example = "rlv_snd_3kP9wQ2mZ7xV1bN8cR4tY6uH0jL5aS2dF7gK9eW1",
+        pattern = "^rlv_snd_[A-Za-z0-9]{40}$"
+    )]
     pub token: String,
+    /// `null` when the token does not expire.
+    #[schema(required = true)]
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
 
 /// Issues a campaign-sender token bound to the tenant.
+///
+/// Super admins only; a tenant user gets 403 for its own tenant, 404 for any other.
 #[utoipa::path(
     tag = "sender-tokens",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     request_body = CreateSenderTokenBody,
     security(("bearer" = [])),
-    responses(
-        (status = 201, body = inline(DataBody<IssuedSenderToken>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-    )
+    responses((status = 201, body = DataBody<IssuedSenderToken>))
 )]
 #[post("/tenants/{tenant}/sender-tokens")]
 pub async fn create_sender_token(
@@ -65,7 +73,7 @@ pub async fn create_sender_token(
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<CreateSenderTokenBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(web::Json<DataBody<IssuedSenderToken>>, StatusCode), ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
@@ -102,13 +110,14 @@ pub async fn create_sender_token(
             Ok(issued)
         })
         .await?;
-    Ok(
-        HttpResponse::Created().json(DataBody::new(IssuedSenderToken {
+    Ok((
+        web::Json(DataBody::new(IssuedSenderToken {
             id: issued.id,
             name: issued.name,
             token,
             expires_at: issued.expires_at.map(Timestamp),
             created_at: issued.created_at.into(),
         })),
-    )
+        StatusCode::CREATED,
+    ))
 }

@@ -1,24 +1,23 @@
-use actix_web::{delete, web, HttpResponse};
+use actix_web::{delete, web};
 
 use super::SenderTokenResource;
 use crate::audit::{self, Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::sender_tokens;
-use crate::error::{ApiError, ErrorBody, Resource};
+use crate::error::{ApiError, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::MessageBody;
 use crate::state::AppState;
 
-/// Revokes a sender token; its next request is refused.
+/// Revokes a sender token.
+///
+/// Its very next request is refused.
 #[utoipa::path(
     tag = "sender-tokens",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path, description = "Sender token id")),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = MessageBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    )
+    responses((status = 200, body = MessageBody))
 )]
 #[delete("/tenants/{tenant}/sender-tokens/{id}")]
 pub async fn delete_sender_token(
@@ -26,7 +25,7 @@ pub async fn delete_sender_token(
     user: AuthUser,
     request_id: RequestId,
     path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<MessageBody>, ApiError> {
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
@@ -51,7 +50,7 @@ pub async fn delete_sender_token(
     if deleted.is_none() {
         return Err(ApiError::not_found(Resource::SenderToken));
     }
-    Ok(HttpResponse::Ok().json(MessageBody {
+    Ok(web::Json(MessageBody {
         message: "Sender token revoked".into(),
     }))
 }

@@ -1,9 +1,9 @@
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web};
 
 use super::SenderTokenResource;
 use crate::auth::AuthUser;
 use crate::db::sender_tokens;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{PageQuery, Paginated};
@@ -14,11 +14,7 @@ use crate::state::AppState;
     tag = "sender-tokens",
     params(("tenant" = String, Path, description = "Tenant id or slug"), PageQuery),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = inline(Paginated<SenderTokenResource>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
-    )
+    responses((status = 200, body = Paginated<SenderTokenResource>))
 )]
 #[get("/tenants/{tenant}/sender-tokens")]
 pub async fn list_sender_tokens(
@@ -27,7 +23,7 @@ pub async fn list_sender_tokens(
     locale: Locale,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Paginated<SenderTokenResource>>, ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
     let mut errors = FieldErrors::default();
     let page = query.parse(&mut errors);
@@ -37,5 +33,5 @@ pub async fn list_sender_tokens(
         .db(move |conn| Ok(sender_tokens::list(conn, tenant_id, page)?))
         .await?;
     let data = rows.iter().map(SenderTokenResource::from).collect();
-    Ok(HttpResponse::Ok().json(Paginated::new(data, total, page)))
+    Ok(web::Json(Paginated::new(data, total, page)))
 }

@@ -12,6 +12,7 @@ use crate::routes::wire::Timestamp;
 
 /// A sender token as listed: never the token itself.
 #[derive(Serialize, ToSchema)]
+#[schema(as = SenderToken)]
 pub struct SenderTokenResource {
     #[schema(example = 3)]
     pub id: i64,
@@ -20,6 +21,7 @@ pub struct SenderTokenResource {
     #[schema(example = "campaign-worker")]
     pub name: String,
     /// `null` when the token does not expire.
+    #[schema(required = true)]
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }

@@ -1,30 +1,42 @@
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::SuperAdmin;
 use crate::db::sync_runs::{self, SyncRun};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
-use crate::lifecycle::sync::SyncFailure;
+use crate::lifecycle::sync::{SyncFailure, Trigger};
 use crate::routes::wire::{PageQuery, Paginated, Timestamp};
 use crate::state::AppState;
 
-/// One sync run.
+/// Which instances a sync run covered, by their `is_active`: `all`, `active` or
+/// `inactive` (the scheduler syncs inactive instances less often).
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = SyncRunScope)]
+pub enum Scope {
+    All,
+    Active,
+    Inactive,
+}
+
+/// One sync run, scheduled or manual.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SyncRun)]
 pub struct SyncRunResource {
     #[schema(example = 42)]
     pub id: i64,
-    /// `schedule` or `manual`.
-    #[schema(example = "schedule")]
+    #[schema(value_type = Trigger)]
     pub trigger: String,
-    /// Which instances it covered: `all`, `active` or `inactive`.
-    #[schema(example = "active")]
+    #[schema(value_type = Scope)]
     pub scope: String,
-    /// Set for a manual run of one tenant.
+    /// Set for a manual run of one tenant; `null` for a run of every tenant.
+    #[schema(required = true, example = json!(null))]
     pub tenant_id: Option<i64>,
     pub started_at: Timestamp,
     /// `null` while it runs (or when its runner stopped mid-way).
+    #[schema(required = true)]
     pub finished_at: Option<Timestamp>,
     pub synced: i32,
     pub updated: i32,
@@ -56,12 +68,7 @@ impl TryFrom<SyncRun> for SyncRunResource {
     tag = "sync",
     params(PageQuery),
     security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Newest first", body = Paginated<SyncRunResource>),
-        (status = 401, body = ErrorBody),
-        (status = 403, description = "Not a super admin", body = ErrorBody),
-        (status = 422, description = "Invalid page", body = ErrorBody),
-    )
+    responses((status = 200, description = "Newest first", body = Paginated<SyncRunResource>))
 )]
 #[get("/sync-runs")]
 pub async fn list_sync_runs(
@@ -69,7 +76,7 @@ pub async fn list_sync_runs(
     _admin: SuperAdmin,
     locale: Locale,
     query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Paginated<SyncRunResource>>, ApiError> {
     let mut errors = FieldErrors::default();
     let page = query.parse(&mut errors);
     errors.into_result(locale)?;
@@ -80,5 +87,5 @@ pub async fn list_sync_runs(
         .into_iter()
         .map(SyncRunResource::try_from)
         .collect::<Result<_, _>>()?;
-    Ok(HttpResponse::Ok().json(Paginated::new(data, total, page)))
+    Ok(web::Json(Paginated::new(data, total, page)))
 }

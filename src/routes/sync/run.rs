@@ -1,4 +1,4 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 
 use crate::auth::{AuthUser, SuperAdmin};
 use crate::db::sync_runs::SyncScope;
@@ -8,9 +8,9 @@ use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
 
-/// Syncs every instance of the tenant (active or not) with its Evolution server now.
+/// Syncs every instance of the tenant with its Evolution server now.
 ///
-/// One `fetchInstances` per server. Fills `connection_status`, `owner_jid`,
+/// Active or not. One `fetchInstances` per server. Fills `connection_status`, `owner_jid`,
 /// `profile_name`, `last_checked_at`, `connected_at`, and `phone_number` of an instance
 /// that has none (from `ownerJid`). An instance its server no longer has becomes
 /// `error` (`orphaned`). A server that is inactive, has no global key, or cannot be
@@ -21,8 +21,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, body = DataBody<SyncReport>),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "`sync.in_progress`: another sync is running", body = ErrorBody),
+        (status = 409, description = "Another sync is running (`sync.in_progress`)", body = ErrorBody),
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances/sync")]
@@ -30,7 +29,7 @@ pub async fn sync_tenant_instances(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<SyncReport>>, ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
     let scope = SyncScope {
         tenant_id: Some(tenant.id),
@@ -38,29 +37,30 @@ pub async fn sync_tenant_instances(
         inactive: true,
     };
     let report = sync::run_manual(&state, scope).await?;
-    Ok(HttpResponse::Ok().json(DataBody::new(report)))
+    Ok(web::Json(DataBody::new(report)))
 }
 
-/// Syncs every instance of every tenant now; as the tenant's sync otherwise.
+/// Syncs every instance of every tenant now.
+///
+/// As the tenant's sync otherwise.
 #[utoipa::path(
     tag = "sync",
     security(("bearer" = [])),
     responses(
         (status = 200, body = DataBody<SyncReport>),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "`sync.in_progress`: another sync is running", body = ErrorBody),
+        (status = 409, description = "Another sync is running (`sync.in_progress`)", body = ErrorBody),
     )
 )]
 #[post("/whatsapp-instances/sync")]
 pub async fn sync_all_instances(
     state: web::Data<AppState>,
     _admin: SuperAdmin,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<SyncReport>>, ApiError> {
     let scope = SyncScope {
         tenant_id: None,
         active: true,
         inactive: true,
     };
     let report = sync::run_manual(&state, scope).await?;
-    Ok(HttpResponse::Ok().json(DataBody::new(report)))
+    Ok(web::Json(DataBody::new(report)))
 }

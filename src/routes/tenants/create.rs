@@ -1,6 +1,7 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{post, web};
 
-use super::fields::TenantBody;
+use super::fields::{CreateTenantBody, TenantBody};
 use super::{audit_snapshot, TenantResource};
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
@@ -10,23 +11,21 @@ use crate::db::{
     write_transaction,
 };
 use crate::domain::{RotationStrategy, TenantSlug};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
+/// Creates a tenant.
+///
+/// A slug already taken is a 422 on `slug`.
 #[utoipa::path(
     tag = "tenants",
-    request_body = TenantBody,
+    request_body = CreateTenantBody,
     security(("bearer" = [])),
-    responses(
-        (status = 201, body = inline(DataBody<TenantResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Validation failed", body = ErrorBody),
-    )
+    responses((status = 201, body = MessageDataBody<TenantResource>))
 )]
 #[post("/tenants")]
 pub async fn create_tenant(
@@ -34,8 +33,9 @@ pub async fn create_tenant(
     admin: SuperAdmin,
     request_id: RequestId,
     locale: Locale,
-    body: JsonObject<TenantBody>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonObject<CreateTenantBody>,
+) -> Result<(web::Json<MessageDataBody<TenantResource>>, StatusCode), ApiError> {
+    let body = TenantBody::from(body.0);
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     if body.nombre.is_absent() {
@@ -96,10 +96,13 @@ pub async fn create_tenant(
             .map_err(|e| slug_race(e, locale))
         })
         .await?;
-    Ok(HttpResponse::Created().json(MessageDataBody::new(
-        TenantResource::from(&created),
-        "Tenant created successfully",
-    )))
+    Ok((
+        web::Json(MessageDataBody::new(
+            TenantResource::from(&created),
+            "Tenant created successfully",
+        )),
+        StatusCode::CREATED,
+    ))
 }
 
 /// The only unique column of a tenant is its slug: losing a race for it is a 422.

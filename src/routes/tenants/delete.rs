@@ -1,4 +1,4 @@
-use actix_web::{delete, web, HttpResponse};
+use actix_web::{delete, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -16,21 +16,24 @@ use crate::state::AppState;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeleteTenantQuery {
-    /// Also delete the tenant's instances and users.
+    /// Delete the tenant even if it still has instances, and them with it (`true`/`false`;
+    /// `1` and `0` are read the same). Default `false`. Its users and sender tokens are
+    /// deleted with it either way.
     #[param(value_type = Option<bool>)]
     pub force: Option<String>,
 }
 
-/// A tenant that still has instances is kept (409) unless `force=true`.
+/// Deletes a tenant.
+///
+/// A tenant that still has instances is kept (409) unless `force=true`. Its users and
+/// sender tokens go with it.
 #[utoipa::path(
     tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id or slug"), DeleteTenantQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "The tenant still has instances", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 409, description = "The tenant still has instances (`tenant.has_instances`, `error_params.instances`)", body = ErrorBody),
     )
 )]
 #[delete("/tenants/{tenant}")]
@@ -41,7 +44,7 @@ pub async fn delete_tenant(
     locale: Locale,
     path: web::Path<String>,
     query: web::Query<DeleteTenantQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<MessageBody>, ApiError> {
     let mut errors = FieldErrors::default();
     let force = query_boolean(&query.force, "force", &mut errors).unwrap_or(false);
     errors.into_result(locale)?;
@@ -75,7 +78,7 @@ pub async fn delete_tenant(
         )
         .with_params(serde_json::json!({ "instances": instances })));
     }
-    Ok(HttpResponse::Ok().json(MessageBody {
+    Ok(web::Json(MessageBody {
         message: "Tenant deleted successfully".into(),
     }))
 }

@@ -11,16 +11,20 @@ use crate::i18n::Msg;
 use crate::input::{nullable_patch, optional, Input};
 use crate::secrets::Cipher;
 
-/// Create and update share this body; on create `nombre` is required and `slug`
-/// defaults to one made from `nombre`. Unknown fields are ignored.
+/// A new tenant. Unknown fields are ignored; strings are trimmed, and an empty string
+/// counts as `null`.
 #[derive(Deserialize, ToSchema, Default)]
-pub struct TenantBody {
-    /// `[a-z0-9-]`, unique; defaults to one made from `nombre`.
-    #[schema(value_type = Option<String>, example = "candidato-alcaldia", pattern = "^[a-z0-9-]{1,64}$")]
+pub struct CreateTenantBody {
+    /// Unique; `[a-z0-9-]`, 1 to 64 characters, not starting or ending with `-`, not all
+    /// digits (a number names a tenant by id). Defaults to one made from `nombre`
+    /// (`Juan Pérez - Alcaldía` → `juan-perez-alcaldia`); required when `nombre` has no
+    /// letter or digit to make one from.
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^(?:[0-9]*[a-z]|[0-9]+-[a-z0-9-]*[a-z0-9])(?:[a-z0-9-]*[a-z0-9])?$",
+        example = "candidato-alcaldia")]
     #[serde(default)]
     pub slug: Input,
-    /// Required on create.
-    #[schema(value_type = Option<String>, max_length = 255, example = "Juan Pérez - Alcaldía")]
+    #[schema(value_type = String, required = true, max_length = 255, pattern = r"\S",
+        example = "Juan Pérez - Alcaldía")]
     #[serde(default)]
     pub nombre: Input,
     #[schema(value_type = Option<String>, max_length = 255, example = "Alcalde")]
@@ -29,34 +33,131 @@ pub struct TenantBody {
     #[schema(value_type = Option<String>, max_length = 64, example = "1234567890")]
     #[serde(default)]
     pub identificacion: Input,
-    /// IANA time zone of the tenant's day (counters reset at its midnight).
-    #[schema(value_type = Option<String>, example = "America/Bogota")]
+    /// IANA time zone name, exactly as the tz database writes it (counters reset at the
+    /// tenant's midnight). Default: `RELEVO_DEFAULT_TIMEZONE` (`UTC` unless set).
+    #[schema(value_type = String, example = "America/Bogota")]
     #[serde(default)]
     pub timezone: Input,
-    /// `round_robin` (default), `least_used`, `most_remaining` or `priority`.
-    #[schema(value_type = Option<String>, example = "round_robin")]
+    /// Default `round_robin`.
+    #[schema(value_type = RotationStrategy)]
     #[serde(default)]
     pub rotation_strategy: Input,
-    #[schema(value_type = Option<String>)]
+    /// Where outbound events are posted: an `http` or `https` URL without a user name or
+    /// password.
+    #[schema(value_type = Option<String>, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#]\S*)?$",
+        example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
     pub callback_url: Input,
-    /// Write-only: signs outbound callbacks.
+    /// Write-only: signs outbound callbacks. 16 to 255 characters once surrounding
+    /// spaces are dropped.
     #[schema(value_type = Option<String>, min_length = 16, max_length = 255)]
     #[serde(default)]
     pub callback_secret: Input,
-    /// ISO 4217 code of the messaging credits (default COP).
-    #[schema(value_type = Option<String>, example = "COP")]
+    /// ISO 4217 code of the messaging credits, in any letter case (stored upper-cased).
+    /// Default `COP`.
+    #[schema(value_type = String, pattern = "^[A-Za-z]{3}$", example = "COP")]
     #[serde(default)]
     pub currency: Input,
-    /// WhatsApp messages bought.
-    #[schema(value_type = Option<i64>, minimum = 0)]
+    /// WhatsApp messages bought. Default 0.
+    #[schema(value_type = i64, minimum = 0, example = 2450)]
     #[serde(default)]
     pub whatsapp_credits: Input,
-    /// Price of one WhatsApp message in `currency`: 0 to 1000000, at most 4 decimals.
-    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000, example = 200)]
+    /// Price of one WhatsApp message in `currency`: 0 to 1000000 with at most 4
+    /// decimals, kept exactly. Default 0.
+    #[schema(value_type = f64, minimum = 0, maximum = 1000000, example = 200)]
     #[serde(default)]
     pub whatsapp_unit_price: Input,
 }
+
+/// What to change in a tenant: only the fields sent change. Unknown fields are
+/// ignored; strings are trimmed, and an empty string counts as `null`. `null` clears
+/// `tipo_cargo`, `identificacion`, `callback_url` and `callback_secret`; the other
+/// fields cannot be `null`.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct UpdateTenantBody {
+    /// Unique; `[a-z0-9-]`, 1 to 64 characters, not starting or ending with `-`, not all
+    /// digits.
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^(?:[0-9]*[a-z]|[0-9]+-[a-z0-9-]*[a-z0-9])(?:[a-z0-9-]*[a-z0-9])?$",
+        example = "candidato-alcaldia")]
+    #[serde(default)]
+    pub slug: Input,
+    #[schema(value_type = String, max_length = 255, pattern = r"\S", example = "Juan Pérez - Alcaldía")]
+    #[serde(default)]
+    pub nombre: Input,
+    #[schema(value_type = Option<String>, max_length = 255, example = "Alcalde")]
+    #[serde(default)]
+    pub tipo_cargo: Input,
+    #[schema(value_type = Option<String>, max_length = 64, example = "1234567890")]
+    #[serde(default)]
+    pub identificacion: Input,
+    /// IANA time zone name, exactly as the tz database writes it.
+    #[schema(value_type = String, example = "America/Bogota")]
+    #[serde(default)]
+    pub timezone: Input,
+    #[schema(value_type = RotationStrategy)]
+    #[serde(default)]
+    pub rotation_strategy: Input,
+    /// An `http` or `https` URL without a user name or password.
+    #[schema(value_type = Option<String>, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#]\S*)?$",
+        example = "https://crm.example.com/relevo/events")]
+    #[serde(default)]
+    pub callback_url: Input,
+    /// Write-only: 16 to 255 characters once surrounding spaces are dropped.
+    #[schema(value_type = Option<String>, min_length = 16, max_length = 255)]
+    #[serde(default)]
+    pub callback_secret: Input,
+    /// ISO 4217 code, in any letter case (stored upper-cased).
+    #[schema(value_type = String, pattern = "^[A-Za-z]{3}$", example = "COP")]
+    #[serde(default)]
+    pub currency: Input,
+    #[schema(value_type = i64, minimum = 0, example = 2450)]
+    #[serde(default)]
+    pub whatsapp_credits: Input,
+    /// 0 to 1000000 with at most 4 decimals, kept exactly.
+    #[schema(value_type = f64, minimum = 0, maximum = 1000000, example = 200)]
+    #[serde(default)]
+    pub whatsapp_unit_price: Input,
+}
+
+/// The fields of a tenant body as sent, whichever operation it came with.
+#[derive(Default)]
+pub struct TenantBody {
+    pub slug: Input,
+    pub nombre: Input,
+    pub tipo_cargo: Input,
+    pub identificacion: Input,
+    pub timezone: Input,
+    pub rotation_strategy: Input,
+    pub callback_url: Input,
+    pub callback_secret: Input,
+    pub currency: Input,
+    pub whatsapp_credits: Input,
+    pub whatsapp_unit_price: Input,
+}
+
+macro_rules! tenant_body_from {
+    ($body:ty) => {
+        impl From<$body> for TenantBody {
+            fn from(body: $body) -> Self {
+                Self {
+                    slug: body.slug,
+                    nombre: body.nombre,
+                    tipo_cargo: body.tipo_cargo,
+                    identificacion: body.identificacion,
+                    timezone: body.timezone,
+                    rotation_strategy: body.rotation_strategy,
+                    callback_url: body.callback_url,
+                    callback_secret: body.callback_secret,
+                    currency: body.currency,
+                    whatsapp_credits: body.whatsapp_credits,
+                    whatsapp_unit_price: body.whatsapp_unit_price,
+                }
+            }
+        }
+    };
+}
+tenant_body_from!(CreateTenantBody);
+tenant_body_from!(UpdateTenantBody);
 
 impl TenantBody {
     /// The columns this body sets. `errors` receives every problem found.

@@ -13,10 +13,13 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::db::tenants::Tenant;
+use crate::domain::RotationStrategy;
 use crate::routes::whatsapp_instances::InstanceResource;
 use crate::routes::wire::{Decimal, Money, Timestamp};
 
+/// A tenant (SPEC section 4).
 #[derive(Serialize, ToSchema)]
+#[schema(as = Tenant)]
 pub struct TenantResource {
     #[schema(example = 5)]
     pub id: i64,
@@ -24,14 +27,17 @@ pub struct TenantResource {
     pub slug: String,
     #[schema(example = "Juan Pérez - Alcaldía")]
     pub nombre: String,
-    #[schema(example = "Alcalde")]
+    #[schema(required = true, example = "Alcalde")]
     pub tipo_cargo: Option<String>,
-    #[schema(example = "1234567890")]
+    #[schema(required = true, example = "1234567890")]
     pub identificacion: Option<String>,
+    /// IANA time zone name: the tenant's day, and its counters' midnight.
     #[schema(example = "America/Bogota")]
     pub timezone: String,
-    #[schema(example = "round_robin")]
+    #[schema(value_type = RotationStrategy)]
     pub rotation_strategy: String,
+    /// Where outbound events are posted; `null` when none.
+    #[schema(required = true, example = "https://crm.example.com/relevo/events")]
     pub callback_url: Option<String>,
     /// The secret itself is write-only.
     pub has_callback_secret: bool,
@@ -68,24 +74,33 @@ pub fn audit_snapshot(tenant: &Tenant) -> diesel::QueryResult<Value> {
     Ok(snapshot)
 }
 
-/// Seed 001 section 8: the tenant with its instances, counts and messaging credits.
+/// Seed 001 section 8: the tenant with its instances (list form, no keys), counts and
+/// messaging credits.
 #[derive(Serialize, ToSchema)]
 pub struct TenantDetail {
     #[serde(flatten)]
     pub tenant: TenantResource,
     pub whatsapp_instances: Vec<InstanceResource>,
+    #[schema(example = 3)]
     pub whatsapp_instances_count: i64,
+    #[schema(example = 2)]
     pub active_whatsapp_instances_count: i64,
     pub messaging_credits: MessagingCredits,
 }
 
+/// Seed 001's messaging credits: emails (Relevo sends none, so that line stays at zero)
+/// and WhatsApp (consumed by sender claims, less what was released).
 #[derive(Serialize, ToSchema)]
 pub struct MessagingCredits {
     pub emails: CreditLine,
     pub whatsapp: CreditLine,
+    /// Both lines' `total_cost`, added up.
     pub total_cost: Money,
+    /// ISO 4217 code, upper-case.
     #[schema(example = "COP")]
     pub currency: String,
+    /// The last sender claim or release; `null` before the first.
+    #[schema(required = true)]
     pub last_transaction_at: Option<Timestamp>,
 }
 
@@ -93,11 +108,15 @@ pub struct MessagingCredits {
 /// over everything bought.
 #[derive(Serialize, ToSchema)]
 pub struct CreditLine {
+    #[schema(example = 2000)]
     pub available: i64,
+    #[schema(example = 450)]
     pub used: i64,
+    /// `used` times `unit_price`, exactly.
     pub total_cost: Money,
     pub unit_price: Money,
-    #[schema(value_type = f64)]
+    /// 0 to 100, rounded to two decimals.
+    #[schema(value_type = f64, example = 18.37)]
     pub percentage_used: Decimal,
 }
 

@@ -1,32 +1,30 @@
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web};
 
 use super::{MessagingCredits, TenantDetail, TenantResource};
 use crate::auth::AuthUser;
 use crate::db::{claims, instances};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::routes::visible_tenant;
 use crate::routes::whatsapp_instances::{tenant_today, Detail, InstanceResource};
 use crate::routes::wire::{DataBody, Timestamp};
 use crate::state::AppState;
 
-/// The tenant with its instances (list form, no keys), counts and messaging credits.
-/// Tenant users may read their own tenant; any other is a 404 for them.
+/// The tenant with its instances, counts and messaging credits.
+///
+/// Instances in list form (no keys). Tenant users may read their own tenant; any other
+/// is a 404 for them. A sender token gets 403.
 #[utoipa::path(
     tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = inline(DataBody<TenantDetail>)),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-    )
+    responses((status = 200, body = DataBody<TenantDetail>))
 )]
 #[get("/tenants/{tenant}")]
 pub async fn show_tenant(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<TenantDetail>>, ApiError> {
     let tenant = visible_tenant(&state, &user, path.into_inner()).await?;
     let tenant_id = tenant.id;
     let (rows, (whatsapp_used, last_transaction_at)) = state
@@ -53,5 +51,5 @@ pub async fn show_tenant(
             last_transaction_at.map(Timestamp),
         ),
     };
-    Ok(HttpResponse::Ok().json(DataBody::new(detail)))
+    Ok(web::Json(DataBody::new(detail)))
 }

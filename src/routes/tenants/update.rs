@@ -1,30 +1,26 @@
-use actix_web::{put, web, HttpResponse};
+use actix_web::{put, web};
 
 use super::create::slug_race;
-use super::fields::TenantBody;
+use super::fields::{TenantBody, UpdateTenantBody};
 use super::{audit_snapshot, TenantResource};
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::{tenants, write_transaction};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Changes only the fields sent.
+/// Changes a tenant: only the fields sent.
 #[utoipa::path(
     tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
-    request_body = TenantBody,
+    request_body = UpdateTenantBody,
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = inline(DataBody<TenantResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-    )
+    responses((status = 200, body = MessageDataBody<TenantResource>))
 )]
 #[put("/tenants/{tenant}")]
 pub async fn update_tenant(
@@ -33,8 +29,9 @@ pub async fn update_tenant(
     request_id: RequestId,
     locale: Locale,
     path: web::Path<String>,
-    body: JsonObject<TenantBody>,
-) -> Result<HttpResponse, ApiError> {
+    body: JsonObject<UpdateTenantBody>,
+) -> Result<web::Json<MessageDataBody<TenantResource>>, ApiError> {
+    let body = TenantBody::from(body.0);
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
@@ -66,7 +63,7 @@ pub async fn update_tenant(
             .map_err(|e| slug_race(e, locale))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(MessageDataBody::new(
+    Ok(web::Json(MessageDataBody::new(
         TenantResource::from(&updated),
         "Tenant updated successfully",
     )))

@@ -1,4 +1,5 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -13,37 +14,47 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
 use crate::request_id::RequestId;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
+/// A new user.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CreateUserBody {
-    #[schema(value_type = String, required = true, example = "ana@example.com")]
+    /// Unique, case-insensitively (stored lowercased). Relevo accepts any address
+    /// RFC 5322 allows without a display name or an IP-literal domain, whose domain has
+    /// a dot, up to 254 bytes; the pattern states the usual ASCII form of such addresses.
+    #[schema(value_type = String, required = true, max_length = 254, example = "ana@example.com",
+        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,21}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,21}){0,2}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")]
     #[serde(default)]
     pub email: Input,
-    /// 8 to 128 characters, taken exactly as sent; zxcvbn must rate it hard to guess.
-    #[schema(value_type = String, required = true, min_length = 8, max_length = 128)]
+    /// 8 to 128 characters, taken exactly as sent (spaces included, not all spaces);
+    /// zxcvbn must rate it hard to guess (score 3 of 4, also against the email).
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128, pattern = r"\S",
+        example = "Correct horse battery staple")]
     #[serde(default)]
     pub password: Input,
-    /// `super_admin` or `tenant_user`.
-    #[schema(value_type = String, required = true, example = "tenant_user")]
+    #[schema(value_type = Role, required = true)]
     #[serde(default)]
     pub role: Input,
-    /// Required for `tenant_user`, not allowed for `super_admin`.
+    /// The user's tenant: required for `tenant_user`, not allowed for `super_admin`
+    /// (`null` counts as not given).
     #[schema(value_type = Option<i64>, example = 5)]
     #[serde(default)]
     pub tenant_id: Input,
 }
 
+/// Creates a user.
+///
+/// The password is hashed (argon2id) through the same bounded pool as logins: while it
+/// is saturated the answer is 503 `auth.busy`.
 #[utoipa::path(
     tag = "users",
     request_body = CreateUserBody,
     security(("bearer" = [])),
     responses(
-        (status = 201, body = inline(DataBody<UserResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, description = "Password checks are saturated (`auth.busy`)", body = ErrorBody),
+        (status = 201, body = MessageDataBody<UserResource>),
+        (status = 503, description = "Every password-hashing slot is taken (`auth.busy`), or the database is busy or unreachable (`database.unavailable`); nothing was created", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 #[post("/users")]
@@ -53,7 +64,7 @@ pub async fn create_user(
     request_id: RequestId,
     locale: Locale,
     body: JsonObject<CreateUserBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(web::Json<MessageDataBody<UserResource>>, StatusCode), ApiError> {
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let email = required(&body.email, "email", &mut errors, Email::parse);
@@ -120,8 +131,11 @@ pub async fn create_user(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(MessageDataBody::new(
-        UserResource::from(&created),
-        "User created successfully",
-    )))
+    Ok((
+        web::Json(MessageDataBody::new(
+            UserResource::from(&created),
+            "User created successfully",
+        )),
+        StatusCode::CREATED,
+    ))
 }

@@ -1,4 +1,4 @@
-use actix_web::{delete, web, HttpResponse};
+use actix_web::{delete, web};
 
 use super::UserResource;
 use crate::audit::{self, Action, Auditor};
@@ -9,15 +9,16 @@ use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
 use crate::state::AppState;
 
-/// Deletes a user; super admins cannot delete themselves (Relevo would be left without one).
+/// Deletes a user.
+///
+/// Super admins cannot delete themselves (Relevo would be left without one).
 #[utoipa::path(
     tag = "users",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "A super admin cannot delete itself", body = ErrorBody),
+        (status = 409, description = "A super admin cannot delete itself (`user.cannot_delete_self`)", body = ErrorBody),
     )
 )]
 #[delete("/users/{id}")]
@@ -26,7 +27,7 @@ pub async fn delete_user(
     admin: SuperAdmin,
     request_id: RequestId,
     path: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<MessageBody>, ApiError> {
     let id = path.into_inner();
     if id == admin.0.user_id {
         return Err(ApiError::conflict(
@@ -55,7 +56,7 @@ pub async fn delete_user(
     if deleted.is_none() {
         return Err(ApiError::not_found(Resource::User));
     }
-    Ok(HttpResponse::Ok().json(MessageBody {
+    Ok(web::Json(MessageBody {
         message: "User deleted successfully".into(),
     }))
 }

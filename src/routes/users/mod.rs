@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::auth::password;
 use crate::db::users::User;
-use crate::domain::{parse_password, Email};
+use crate::domain::{parse_password, Email, Role};
 use crate::error::{ApiError, FieldErrors};
 use crate::input::Input;
 use crate::routes::wire::Timestamp;
@@ -42,14 +42,19 @@ async fn hash_new_password(
     Ok(Some(hashed))
 }
 
+/// A user of the REST API.
 #[derive(Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserResource {
+    #[schema(example = 2)]
     pub id: i64,
-    #[schema(example = "admin@relevo.local")]
+    /// Lowercased.
+    #[schema(example = "ana@example.com")]
     pub email: String,
-    /// `super_admin` or `tenant_user`.
-    #[schema(example = "tenant_user")]
+    #[schema(value_type = Role)]
     pub role: String,
+    /// The tenant of a `tenant_user`; `null` for a `super_admin`.
+    #[schema(required = true, example = 5)]
     pub tenant_id: Option<i64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

@@ -1,31 +1,29 @@
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web};
 
 use super::UserResource;
 use crate::auth::SuperAdmin;
 use crate::db::users;
-use crate::error::{ApiError, ErrorBody, Resource};
+use crate::error::{ApiError, Resource};
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
 
+/// One user.
 #[utoipa::path(
     tag = "users",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = inline(DataBody<UserResource>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-    )
+    responses((status = 200, body = DataBody<UserResource>))
 )]
 #[get("/users/{id}")]
 pub async fn show_user(
     state: web::Data<AppState>,
     _admin: SuperAdmin,
     path: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<UserResource>>, ApiError> {
     let id = path.into_inner();
     let user = state
         .db(move |conn| Ok(users::find(conn, id)?))
         .await?
         .ok_or_else(|| ApiError::not_found(Resource::User))?;
-    Ok(HttpResponse::Ok().json(DataBody::new(UserResource::from(&user))))
+    Ok(web::Json(DataBody::new(UserResource::from(&user))))
 }

@@ -1,4 +1,4 @@
-use actix_web::{put, web, HttpResponse};
+use actix_web::{put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -13,21 +13,23 @@ use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
 use crate::request_id::RequestId;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
+/// What to change in a user; a field absent or `null` is left as it is.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct UpdateUserBody {
-    /// A new password (8 to 128 characters, hard to guess), taken exactly as sent.
-    #[schema(value_type = Option<String>, min_length = 8, max_length = 128)]
+    /// A new password: 8 to 128 characters, taken exactly as sent (not all spaces), that
+    /// zxcvbn rates hard to guess (score 3 of 4, also against the user's email).
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 128, pattern = r"\S")]
     #[serde(default)]
     pub password: Input,
-    /// `super_admin` or `tenant_user`.
-    #[schema(value_type = Option<String>, example = "tenant_user")]
+    /// Demoting the last `super_admin` is a 409.
+    #[schema(value_type = Option<Role>)]
     #[serde(default)]
     pub role: Input,
-    /// The tenant of a `tenant_user` (required when the role becomes `tenant_user`);
-    /// not allowed for a `super_admin`.
+    /// The tenant of a `tenant_user`: required when the role becomes `tenant_user` and the
+    /// user has none; not allowed for a `super_admin` (becoming one clears it).
     #[schema(value_type = Option<i64>, example = 5)]
     #[serde(default)]
     pub tenant_id: Input,
@@ -40,20 +42,19 @@ struct RequestedChanges {
     tenant_id: Option<i64>,
 }
 
-/// Changes a user's password, role or tenant. Any of them ends the user's current
-/// tokens on their very next request.
+/// Changes a user's password, role or tenant.
+///
+/// Any of them ends the user's current tokens on their very next request.
 #[utoipa::path(
     tag = "users",
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path, description = "User id")),
     request_body = UpdateUserBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<UserResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, body = MessageDataBody<UserResource>),
         (status = 409, description = "The last super admin cannot be demoted (`user.last_super_admin`)", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 503, description = "Password checks are saturated (`auth.busy`)", body = ErrorBody),
+        (status = 503, description = "Every password-hashing slot is taken (`auth.busy`), or the database is busy or unreachable (`database.unavailable`); nothing was changed", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 #[put("/users/{id}")]
@@ -64,7 +65,7 @@ pub async fn update_user(
     request_id: RequestId,
     path: web::Path<i64>,
     body: JsonObject<UpdateUserBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<MessageDataBody<UserResource>>, ApiError> {
     let id = path.into_inner();
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let user = state
@@ -77,7 +78,7 @@ pub async fn update_user(
     let updated = state
         .transaction(move |conn| apply(conn, &auditor, id, &requested, password_hash, locale, now))
         .await?;
-    Ok(HttpResponse::Ok().json(MessageDataBody::new(
+    Ok(web::Json(MessageDataBody::new(
         UserResource::from(&updated),
         "User updated successfully",
     )))

@@ -1,5 +1,5 @@
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -8,7 +8,7 @@ use crate::lifecycle::inbound::{self, Outcome, MAX_BODY_BYTES};
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
 
-/// What Relevo did with an event.
+/// What Relevo did with an event Evolution sent.
 #[derive(Serialize, ToSchema)]
 pub struct InboundReceipt {
     /// The event as Evolution matches it (`CONNECTION_UPDATE`).
@@ -19,10 +19,12 @@ pub struct InboundReceipt {
     pub outcome: Outcome,
 }
 
-/// Evolution API's webhook (SPEC §8): the envelope `{event, instance, data, destination,
-/// date_time, sender, server_url, apikey}` Evolution posts for an instance whose webhook
-/// provisioning pointed here. Called by Evolution, not by people: no bearer token, the
-/// server's secret token is the last path segment. Handles `connection.update`,
+/// Receives an event of Evolution API's webhook.
+///
+/// SPEC §8: the envelope `{event, instance, data, destination, date_time, sender,
+/// server_url, apikey}` Evolution posts for an instance whose webhook provisioning
+/// pointed here. Called by Evolution, not by people: no bearer token, the server's
+/// secret token is the last path segment. Handles `connection.update`,
 /// `qrcode.updated`, `logout.instance` and `remove.instance`; every other event is
 /// accepted and ignored. An instance the server does not have in Relevo is ignored
 /// (200). Bodies up to 1 MiB.
@@ -32,10 +34,10 @@ pub struct InboundReceipt {
     params(("server_token" = String, Path, description = "The Evolution server's webhook token (in the URL provisioning sets)")),
     request_body(content = Object, description = "Evolution's webhook envelope"),
     responses(
-        (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = inline(DataBody<InboundReceipt>)),
-        (status = 400, description = "Not Evolution's envelope", body = ErrorBody),
-        (status = 401, description = "Unknown token: nothing changed", body = ErrorBody),
-        (status = 413, description = "Body above 1 MiB", body = ErrorBody),
+        (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = DataBody<InboundReceipt>),
+        (status = 400, description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)", body = ErrorBody),
+        (status = 401, description = "Unknown token: nothing changed (`{\"message\": \"Unauthenticated.\"}`)", body = ErrorBody),
+        (status = 413, description = "Body above 1 MiB (`request.too_large`)", body = ErrorBody),
     )
 )]
 #[post("/webhooks/evolution/{server_token}")]
@@ -43,13 +45,15 @@ pub async fn receive_evolution_webhook(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<InboundReceipt>>, ApiError> {
     receive(&state, path.into_inner(), None, body).await
 }
 
-/// Evolution's webhook in its by-events form (`webhook_by_events`): the event's name,
-/// kebab-cased, is the last path segment (`/connection-update`, `/qrcode-updated`).
-/// Otherwise as `receive_evolution_webhook`.
+/// Receives an event of Evolution API's webhook in its by-events form.
+///
+/// `webhook_by_events`: the event's name, kebab-cased, is the last path segment
+/// (`/connection-update`, `/qrcode-updated`); it is used when the envelope names no
+/// `event`. Otherwise as `receive_evolution_webhook`.
 #[utoipa::path(
     tag = "webhooks",
     operation_id = "receive_evolution_webhook_by_event",
@@ -59,10 +63,10 @@ pub async fn receive_evolution_webhook(
     ),
     request_body(content = Object, description = "Evolution's webhook envelope"),
     responses(
-        (status = 200, description = "Received", body = inline(DataBody<InboundReceipt>)),
-        (status = 400, description = "Not Evolution's envelope", body = ErrorBody),
-        (status = 401, description = "Unknown token: nothing changed", body = ErrorBody),
-        (status = 413, description = "Body above 1 MiB", body = ErrorBody),
+        (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = DataBody<InboundReceipt>),
+        (status = 400, description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)", body = ErrorBody),
+        (status = 401, description = "Unknown token: nothing changed (`{\"message\": \"Unauthenticated.\"}`)", body = ErrorBody),
+        (status = 413, description = "Body above 1 MiB (`request.too_large`)", body = ErrorBody),
     )
 )]
 #[post("/webhooks/evolution/{server_token}/{event}")]
@@ -70,7 +74,7 @@ pub async fn receive_evolution_webhook_by_event(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<InboundReceipt>>, ApiError> {
     let (token, event) = path.into_inner();
     receive(&state, token, Some(event), body).await
 }
@@ -80,7 +84,7 @@ async fn receive(
     token: String,
     path_event: Option<String>,
     body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<DataBody<InboundReceipt>>, ApiError> {
     let bytes = match body.to_bytes_limited(MAX_BODY_BYTES).await {
         Ok(read) => read.map_err(|error| {
             ApiError::malformed(format!("The request body could not be read: {error}"))
@@ -102,5 +106,5 @@ async fn receive(
         instance: event.instance,
         outcome,
     };
-    Ok(HttpResponse::Ok().json(DataBody::new(receipt)))
+    Ok(web::Json(DataBody::new(receipt)))
 }
