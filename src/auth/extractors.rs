@@ -7,8 +7,8 @@ use std::future::{ready, Ready};
 use actix_web::{dev::Payload, http::header::AUTHORIZATION, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use super::sender::is_sender_token;
-use crate::db::{users, DbConnection};
+use super::sender::{hash_token, is_sender_token};
+use crate::db::{sender_tokens, users, DbConnection};
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -71,17 +71,39 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let checked = app_state(req).and_then(|state| {
             let token = bearer_token(req)?;
-            // A campaign-sender token is a credential, but only for the sender endpoints.
             if is_sender_token(token) {
-                return Err(ApiError::forbidden());
+                return Ok((Credential::Sender(hash_token(token)), state));
             }
-            Ok((verify_user_token(&state, token)?, state))
+            Ok((Credential::User(verify_user_token(&state, token)?), state))
         });
         Box::pin(async move {
-            let (token, state) = checked?;
-            state.db(move |conn| token.confirm(conn)).await
+            let (credential, state) = checked?;
+            match credential {
+                Credential::User(token) => state.db(move |conn| token.confirm(conn)).await,
+                // A live campaign-sender token is a credential, but only for the sender
+                // endpoints (403); anything else that looks like one is no credential (401).
+                Credential::Sender(token_hash) => {
+                    let now = state.clock.now().naive_utc();
+                    let live = state
+                        .db(move |conn| {
+                            Ok(sender_tokens::authenticate(conn, &token_hash, now)?.is_some())
+                        })
+                        .await?;
+                    Err(match live {
+                        true => ApiError::forbidden(),
+                        false => ApiError::unauthenticated(),
+                    })
+                }
+            }
         })
     }
+}
+
+/// What an `Authorization: Bearer` header carries.
+enum Credential {
+    User(UserToken),
+    /// The digest of what looks like a campaign-sender token.
+    Sender(String),
 }
 
 fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {

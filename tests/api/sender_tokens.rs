@@ -226,6 +226,20 @@ async fn a_token_reaches_only_its_tenants_sender_endpoints(backend: Backend) {
     assert_eq!(registry.status, StatusCode::FORBIDDEN);
     assert_eq!(instances.status, StatusCode::FORBIDDEN);
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    // Only a live sender token is a credential (403 outside the sender endpoints).
+    let forged_elsewhere = app
+        .send(
+            Method::GET,
+            "/api/v1/auth/me",
+            Some("rlv_snd_not-a-real-token"),
+            None,
+        )
+        .await;
+    assert_eq!(forged_elsewhere.status, StatusCode::UNAUTHORIZED);
+    let live_elsewhere = app
+        .send(Method::GET, "/api/v1/auth/me", Some(&token), None)
+        .await;
+    assert_eq!(live_elsewhere.status, StatusCode::FORBIDDEN);
     assert_eq!(app.sent_today(tenant, instance).await, 2);
 }
 
