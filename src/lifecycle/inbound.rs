@@ -90,6 +90,8 @@ pub fn parse(body: &[u8], path_event: Option<&str>) -> Result<InboundEvent, ApiE
             "The body must be Evolution's webhook envelope, a JSON object.",
         ));
     };
+    // SPEC §2: a NUL anywhere is a 422 (PostgreSQL could not store it); Evolution sends none.
+    crate::input::refuse_nul(&envelope, crate::i18n::Locale::En)?;
     let event = match (envelope.get("event"), path_event) {
         (Some(Value::String(event)), _) => event.as_str(),
         (None | Some(Value::Null), Some(event)) => event,

@@ -313,6 +313,24 @@ async fn a_malformed_body_is_400(backend: Backend) {
         );
         assert_eq!(reply.body["error_key"], "request.malformed", "{body}");
     }
+    // A NUL anywhere (PostgreSQL cannot store one) is a 422, never a 500.
+    for body in [
+        envelope("connection.update", "un\u{0}o", open_data("uno", UNO_JID)),
+        envelope(
+            "connection.update",
+            "uno",
+            open_data("uno", "573001234567\u{0}@s.whatsapp.net"),
+        ),
+    ] {
+        let reply = post_raw(&app, &path, body.to_string()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["error_key"], "validation.failed", "{body}");
+    }
     assert_eq!(app.show_instance(tenant, id).await, before);
 }
 
