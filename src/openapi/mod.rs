@@ -1,7 +1,9 @@
 //! The OpenAPI document. Its paths come from the one route table
 //! ([`crate::routes::register`]), so every served route is documented and every documented
-//! operation is served; [`responses`] adds the error answers every operation shares.
+//! operation is served; [`responses`] adds the error answers every operation shares, and
+//! `corrections` mends two things utoipa writes in a way clients read wrongly.
 
+mod corrections;
 pub mod responses;
 
 use std::sync::OnceLock;
@@ -79,6 +81,8 @@ pub fn document() -> &'static Document {
             .configure(crate::routes::register)
             .split_for_parts();
         responses::SharedResponses.modify(&mut document);
+        corrections::NamedTypeArguments.modify(&mut document);
+        corrections::OptionalBodiesAreNotNull.modify(&mut document);
         document
     })
 }
