@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::db::tenants::Tenant;
-use crate::routes::whatsapp_instances::InstanceResource;
+use crate::routes::whatsapp_instances::InstanceListItem;
 use crate::routes::wire::{Decimal, Money, Timestamp};
 
 #[derive(Serialize, ToSchema)]
@@ -73,7 +73,7 @@ pub fn audit_snapshot(tenant: &Tenant) -> diesel::QueryResult<Value> {
 pub struct TenantDetail {
     #[serde(flatten)]
     pub tenant: TenantResource,
-    pub whatsapp_instances: Vec<InstanceResource>,
+    pub whatsapp_instances: Vec<InstanceListItem>,
     pub whatsapp_instances_count: i64,
     pub active_whatsapp_instances_count: i64,
     pub messaging_credits: MessagingCredits,
