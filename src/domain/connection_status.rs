@@ -2,6 +2,10 @@
 
 use crate::i18n::Msg;
 
+/// An instance's link to WhatsApp as Relevo last knew it: `unknown` (registered by hand,
+/// never checked), `connecting` (waiting for a QR scan or reconnecting), `connected`,
+/// `disconnected` (closed, logged out or banned) or `error` (Evolution no longer has it,
+/// or provisioning failed half-way). Senders are never given `disconnected` or `error`.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]

@@ -1,10 +1,11 @@
 //! The OpenAPI document. Its paths come from the one route table
 //! ([`crate::routes::register`]), so every served route is documented and every documented
-//! operation is served; [`responses`] adds the error answers every operation shares.
+//! operation is served; [`responses`] adds the error answers every operation shares, and
+//! `corrections` mends two things utoipa writes in a way clients read wrongly.
 
 #[cfg(test)]
 mod constraints;
-mod generic_refs;
+mod corrections;
 pub mod responses;
 
 use std::sync::OnceLock;
@@ -82,7 +83,8 @@ pub fn document() -> &'static Document {
             .configure(crate::routes::register)
             .split_for_parts();
         responses::SharedResponses.modify(&mut document);
-        generic_refs::GenericArgumentRefs.modify(&mut document);
+        corrections::NamedTypeArguments.modify(&mut document);
+        corrections::OptionalBodiesAreNotNull.modify(&mut document);
         document
     })
 }

@@ -502,6 +502,95 @@ async fn keys_are_encrypted_at_rest(backend: Backend) {
     assert!(stored[0].starts_with("v1:"));
 }
 
+/// The document's create and update bodies say what the server does: a `required` field
+/// left out is refused, and a field takes `null` exactly where its schema is nullable.
+async fn instance_bodies_take_null_exactly_where_the_document_says(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let document = serde_json::to_value(relevo::openapi::document()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let nullable = |property: &Value| {
+        property["type"]
+            .as_array()
+            .is_some_and(|types| types.contains(&json!("null")))
+    };
+    let mut created = 0;
+    let mut unique_body = || {
+        created += 1;
+        let mut body = seed_create_body();
+        body["phone_number"] = json!(format!("+57300555{created:04}"));
+        body["instance_name"] = json!(format!("body_check_{created}"));
+        body
+    };
+    let error_fields = |reply: &crate::helpers::Reply| -> Vec<String> {
+        reply.body["errors"]
+            .as_object()
+            .map(|errors| errors.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+
+    let create = &schemas["CreateInstanceBody"];
+    let required: Vec<&str> = create["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|field| field.as_str().unwrap())
+        .collect();
+    for (field, property) in create["properties"].as_object().unwrap() {
+        let mut left_out = unique_body();
+        left_out.as_object_mut().unwrap().remove(field);
+        let mut null = unique_body();
+        null[field] = Value::Null;
+
+        let left_out = app.create_instance(tenant, &left_out).await;
+        let null = app.create_instance(tenant, &null).await;
+
+        if required.contains(&field.as_str()) {
+            assert_eq!(left_out.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+            assert_eq!(error_fields(&left_out), [field.as_str()]);
+        } else {
+            assert_eq!(
+                left_out.status,
+                StatusCode::CREATED,
+                "{field}: {}",
+                left_out.body
+            );
+        }
+        if nullable(property) {
+            assert_eq!(null.status, StatusCode::CREATED, "{field}: {}", null.body);
+        } else {
+            assert_eq!(null.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+            assert_eq!(error_fields(&null), [field.as_str()]);
+        }
+    }
+
+    let update = &schemas["UpdateInstanceBody"];
+    assert!(
+        update.get("required").is_none(),
+        "no update field is required"
+    );
+    let id = app.create_instance(tenant, &unique_body()).await.body["data"]["id"]
+        .as_i64()
+        .unwrap();
+    for (field, property) in update["properties"].as_object().unwrap() {
+        let reply = app
+            .admin(
+                Method::PUT,
+                &instance_path(tenant, id),
+                Some(&json!({ field: null })),
+            )
+            .await;
+
+        if nullable(property) {
+            assert_eq!(reply.status, StatusCode::OK, "{field}: {}", reply.body);
+            assert_eq!(reply.body["data"][field], Value::Null, "{field}");
+        } else {
+            assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+            assert_eq!(error_fields(&reply), [field.as_str()]);
+        }
+    }
+}
+
 both_backends!(
     create_answers_201_with_the_seed_json,
     list_hides_keys_and_paginates_like_the_seed,
@@ -514,4 +603,5 @@ both_backends!(
     an_instance_of_another_tenant_is_not_found,
     global_list_filters_and_paginates,
     keys_are_encrypted_at_rest,
+    instance_bodies_take_null_exactly_where_the_document_says,
 );

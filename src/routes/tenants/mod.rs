@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::db::tenants::Tenant;
 use crate::domain::RotationStrategy;
-use crate::routes::whatsapp_instances::InstanceResource;
+use crate::routes::whatsapp_instances::InstanceListItem;
 use crate::routes::wire::{Decimal, Money, Timestamp};
 
 /// A tenant (SPEC section 4).
@@ -80,7 +80,7 @@ pub fn audit_snapshot(tenant: &Tenant) -> diesel::QueryResult<Value> {
 pub struct TenantDetail {
     #[serde(flatten)]
     pub tenant: TenantResource,
-    pub whatsapp_instances: Vec<InstanceResource>,
+    pub whatsapp_instances: Vec<InstanceListItem>,
     #[schema(example = 3)]
     pub whatsapp_instances_count: i64,
     #[schema(example = 2)]

@@ -5,7 +5,7 @@ use crate::auth::AuthUser;
 use crate::db::{claims, instances};
 use crate::error::ApiError;
 use crate::routes::visible_tenant;
-use crate::routes::whatsapp_instances::{tenant_today, Detail, InstanceResource};
+use crate::routes::whatsapp_instances::{tenant_today, InstanceListItem};
 use crate::routes::wire::{DataBody, Timestamp};
 use crate::state::AppState;
 
@@ -38,8 +38,8 @@ pub async fn show_tenant(
     let total = rows.len() as i64;
     let whatsapp_instances = rows
         .into_iter()
-        .map(|instance| InstanceResource::build(instance, &tenant, today, Detail::Summary))
-        .collect::<Result<_, _>>()?;
+        .map(|instance| InstanceListItem::build(instance, &tenant, today))
+        .collect();
     let detail = TenantDetail {
         tenant: TenantResource::from(&tenant),
         whatsapp_instances,

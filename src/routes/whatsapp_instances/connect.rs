@@ -1,10 +1,11 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::remote::{
-    audit, optional_json_object, reachable, respond, EvolutionFailures, InstanceWithQr,
+    audit, optional_json_object, reachable, respond_with_qr, EvolutionFailures, InstanceWithQr,
 };
+use super::InstancePath;
 use crate::auth::AuthUser;
 use crate::domain::PhoneNumber;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
@@ -12,31 +13,32 @@ use crate::i18n::Locale;
 use crate::input::{optional, Input};
 use crate::lifecycle::instance;
 use crate::request_id::RequestId;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// The body may be left out.
+/// What connecting may ask for. The whole body may be left out (any `Content-Type`); when
+/// sent it must be a JSON object.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ConnectBody {
-    /// Also ask for a pairing code for this number (E.164).
-    #[schema(value_type = Option<String>, example = "+573001234567")]
+    /// Also ask for a pairing code for this number (E.164, as on create); `null` or left
+    /// out asks for a QR code only.
+    #[schema(value_type = Option<String>, pattern = r"^\+[1-9][0-9]{6,14}$", example = "+573001234567")]
     #[serde(default)]
     pub phone_number: Input,
 }
 
-/// Asks Evolution for a new QR code (`GET /instance/connect`), or a pairing code with
-/// `phone_number`. A connected instance gets no QR code and shows `connected`.
+/// Asks Evolution for a new QR code.
+///
+/// Calls `GET /instance/connect`, asking for a pairing code too with `phone_number`.
+/// A connected instance gets no QR code and shows `connected`.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
-    request_body(content = Option<ConnectBody>, description = "Optional"),
+    params(InstancePath),
+    request_body(content = Option<ConnectBody>, description = "May be left out"),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<InstanceWithQr>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "\"Scan the QR code with WhatsApp\"", body = MessageDataBody<InstanceWithQr>),
         (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
-        (status = 422, body = ErrorBody),
         EvolutionFailures,
     )
 )]
@@ -46,12 +48,12 @@ pub async fn connect_instance(
     user: AuthUser,
     request_id: RequestId,
     locale: Locale,
-    path: web::Path<(String, i64)>,
+    path: web::Path<InstancePath>,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
+) -> Result<web::Json<MessageDataBody<InstanceWithQr>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
     let body: ConnectBody = optional_json_object(&body, locale)?;
-    let target = reachable(&state, &user, tenant_key, id).await?;
+    let target = reachable(&state, &user, tenant, id).await?;
     let mut errors = FieldErrors::default();
     let phone = optional(
         &body.phone_number,
@@ -64,11 +66,10 @@ pub async fn connect_instance(
     let number = phone.as_ref().map(PhoneNumber::digits);
     let audit = audit(&state, &user, request_id);
     let updated = instance::connect(&state, &target, number, audit).await?;
-    respond(
+    Ok(respond_with_qr(
         &state,
         &target.tenant,
         updated,
-        true,
         "Scan the QR code with WhatsApp",
-    )
+    ))
 }

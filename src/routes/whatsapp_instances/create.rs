@@ -1,9 +1,10 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields::{self, check_unique, from_write_error};
-use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, tenant_today, InstanceDetail, TenantPath};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers;
@@ -15,57 +16,61 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{optional, required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Registers an instance that already exists on an Evolution API server.
-/// Unknown fields are ignored; every problem is reported at once.
+/// An instance that already exists on an Evolution API server, to register. Unknown
+/// fields are ignored; every problem is reported at once. Text is trimmed, and an empty
+/// string counts as `null`.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CreateInstanceBody {
-    /// E.164 with `+` and country code; stored normalised.
-    #[schema(value_type = String, required = true, example = "+573001234567")]
+    /// E.164: `+`, country code and number, valid in that country's numbering plan.
+    /// Spaces, `-`, `.`, `(` and `)` are also accepted and removed.
+    #[schema(value_type = String, required = true, pattern = r"^\+[1-9][0-9]{6,14}$", example = "+573001234567")]
     #[serde(default)]
     pub phone_number: Input,
-    #[schema(value_type = String, required = true, example = "principal_campana", pattern = "^[A-Za-z0-9_-]{1,50}$")]
+    /// The name Evolution knows the instance by; unique per Evolution server.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
     #[serde(default)]
     pub instance_name: Input,
     /// The instance's key on its Evolution server; stored encrypted.
-    #[schema(value_type = String, required = true, example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 255, pattern = r"\S", example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
     #[serde(default)]
     pub evolution_api_key: Input,
-    /// `null` means the default Evolution server. A URL Relevo does not know yet becomes
-    /// an Evolution server without a key (calls to it use this instance's key).
-    #[schema(value_type = Option<String>, example = "https://evolution.midominio.com")]
+    /// An http(s) URL without user name or password. `null` or left out means the
+    /// default Evolution server; a URL Relevo does not know yet becomes an Evolution
+    /// server without a key (calls to it use this instance's key).
+    #[schema(value_type = Option<String>, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^@/?#\s]+([/?#]|$)", example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
     #[schema(value_type = i32, required = true, minimum = 1, maximum = 100000, example = 1000)]
     #[serde(default)]
     pub daily_message_limit: Input,
+    /// `null` or left out means `true`.
     #[schema(value_type = Option<bool>, default = true)]
     #[serde(default)]
     pub is_active: Input,
+    /// `null` or left out means none.
     #[schema(value_type = Option<String>, max_length = 1000, example = "Instancia principal para campaña electoral")]
     #[serde(default)]
     pub notes: Input,
-    /// For the `priority` rotation strategy: lower first. Default 0.
-    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000)]
+    /// For the `priority` rotation strategy: lower first. `null` or left out means 0.
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000, default = 0)]
     #[serde(default)]
     pub priority: Input,
 }
 
+/// Registers an instance that already exists on an Evolution API server.
+///
+/// Answers it with its key and tenant.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantPath),
     request_body = CreateInstanceBody,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Created", body = inline(DataBody<InstanceResource>)),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "Tenant not found", body = ErrorBody),
-        (status = 409, description = "Instance name owned by another tenant on this server", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Validation failed", body = ErrorBody),
+        (status = 201, description = "Registered", body = MessageDataBody<InstanceDetail>),
+        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this instance name on this server", body = ErrorBody),
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances")]
@@ -74,10 +79,10 @@ pub async fn create_instance(
     user: AuthUser,
     request_id: RequestId,
     locale: Locale,
-    path: web::Path<String>,
+    path: web::Path<TenantPath>,
     body: JsonObject<CreateInstanceBody>,
-) -> Result<HttpResponse, ApiError> {
-    let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
+) -> Result<(web::Json<MessageDataBody<InstanceDetail>>, StatusCode), ApiError> {
+    let tenant = managed_tenant(&state, &user, path.into_inner().tenant).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
 
     let mut errors = FieldErrors::default();
@@ -175,13 +180,7 @@ pub async fn create_instance(
         })
         .await?;
 
-    let detail = Detail::Full {
-        cipher: &state.cipher,
-        tenant: &tenant,
-    };
-    let resource = InstanceResource::build(created, &tenant, today, detail)?;
-    Ok(HttpResponse::Created().json(MessageDataBody::new(
-        resource,
-        "WhatsApp instance created successfully",
-    )))
+    let detail = InstanceDetail::build(created, &tenant, today, &state.cipher)?;
+    let body = MessageDataBody::new(detail, "WhatsApp instance created successfully");
+    Ok((web::Json(body), StatusCode::CREATED))
 }

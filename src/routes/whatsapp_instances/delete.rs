@@ -1,13 +1,13 @@
-use actix_web::{delete, web, HttpResponse};
+use actix_web::{delete, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::remote::EvolutionFailures;
-use super::{audit_snapshot, find_instance, tenant_today};
+use super::{audit_snapshot, find_instance, tenant_today, InstancePath};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::instances;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
 use crate::lifecycle::instance::delete_remotely;
 use crate::request_id::RequestId;
@@ -23,17 +23,17 @@ pub struct DeleteInstanceQuery {
     pub force: Option<String>,
 }
 
+/// Deletes an instance.
+///
 /// An instance Relevo provisioned is deleted on Evolution first (a 404 there counts as
 /// done); when that fails nothing is deleted, unless `force=true`. A registered instance
 /// is only removed from Relevo.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path), DeleteInstanceQuery),
+    params(InstancePath, DeleteInstanceQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, description = "`force` is not a boolean", body = ErrorBody),
         EvolutionFailures,
     )
 )]
@@ -43,11 +43,11 @@ pub async fn delete_instance(
     user: AuthUser,
     request_id: RequestId,
     locale: Locale,
-    path: web::Path<(String, i64)>,
+    path: web::Path<InstancePath>,
     query: web::Query<DeleteInstanceQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let tenant = managed_tenant(&state, &user, tenant_key).await?;
+) -> Result<web::Json<MessageBody>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let tenant = managed_tenant(&state, &user, tenant).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let force = query_boolean(&query.force, "force", &mut errors).unwrap_or(false);
@@ -83,7 +83,7 @@ pub async fn delete_instance(
             Ok(())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(MessageBody {
+    Ok(web::Json(MessageBody {
         message: "WhatsApp instance deleted successfully".into(),
     }))
 }

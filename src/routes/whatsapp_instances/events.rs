@@ -1,12 +1,13 @@
 //! The webhook and websocket settings of an instance on Evolution (seed 002), with their
 //! events checked against Evolution's list.
 
-use actix_web::{get, put, web, HttpResponse};
+use actix_web::{get, put, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::remote::{reachable, EvolutionFailures};
+use super::InstancePath;
 use crate::audit::Auditor;
 use crate::auth::AuthUser;
 use crate::domain::HttpUrl;
@@ -19,19 +20,42 @@ use crate::request_id::RequestId;
 use crate::routes::wire::{DataBody, MessageDataBody};
 use crate::state::AppState;
 
-/// Where Evolution posts an instance's events.
+/// One of the events Evolution API emits (its list as of v2), in its own spelling.
+pub struct EvolutionEvent;
+
+impl utoipa::PartialSchema for EvolutionEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(EVENTS.iter().copied()))
+            .description(Some(
+                "One of the events Evolution API emits (its list as of v2), in its own spelling.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for EvolutionEvent {}
+
+/// Where Evolution posts an instance's events, as Evolution reports it.
 #[derive(Serialize, ToSchema)]
+#[schema(as = InstanceWebhook)]
 pub struct WebhookResource {
-    #[schema(example = "https://relevo.example.com/api/v1/webhooks/evolution/abc")]
+    /// `null` when no webhook is set.
+    #[schema(
+        required = true,
+        example = "https://relevo.example.com/api/v1/webhooks/evolution/abc"
+    )]
     pub url: Option<String>,
     pub enabled: bool,
-    /// Empty with `enabled` means every event.
+    /// As Evolution reports them; empty with `enabled` means every event.
     #[schema(example = json!(["CONNECTION_UPDATE", "QRCODE_UPDATED"]))]
     pub events: Vec<String>,
     /// Post each event to `<url>/<event-name>`.
     pub by_events: bool,
     /// Include media as base64.
     pub base64: bool,
+    /// Sent with every post.
     #[schema(value_type = Object)]
     pub headers: Map<String, Value>,
 }
@@ -49,35 +73,40 @@ impl From<WebhookConfig> for WebhookResource {
     }
 }
 
+/// An instance's webhook on Evolution, replaced as a whole.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct WebhookBody {
-    #[schema(value_type = String, required = true, example = "https://example.com/hook")]
+    /// An http(s) URL without user name or password.
+    #[schema(value_type = String, required = true, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^@/?#\s]+([/?#]|$)", example = "https://example.com/hook")]
     #[serde(default)]
     pub url: Input,
     #[schema(value_type = bool, required = true)]
     #[serde(default)]
     pub enabled: Input,
-    /// Names from Evolution's list (e.g. `CONNECTION_UPDATE`); empty or left out means
-    /// every event.
-    #[schema(value_type = Option<Vec<String>>)]
+    /// Empty, `null` or left out means every event.
+    #[schema(value_type = Option<Vec<EvolutionEvent>>)]
     #[serde(default)]
     pub events: Input,
+    /// Post each event to `<url>/<event-name>`; `null` or left out means `false`.
     #[schema(value_type = Option<bool>, default = false)]
     #[serde(default)]
     pub by_events: Input,
+    /// Include media as base64; `null` or left out means `false`.
     #[schema(value_type = Option<bool>, default = false)]
     #[serde(default)]
     pub base64: Input,
-    /// Sent with every post; text values.
-    #[schema(value_type = Option<Object>)]
+    /// Sent with every post; `null` or left out means none.
+    #[schema(value_type = Option<HashMap<String, String>>)]
     #[serde(default)]
     pub headers: Input,
 }
 
-/// Which events an instance's websocket emits.
+/// Which events an instance's websocket emits, as Evolution reports it.
 #[derive(Serialize, ToSchema)]
+#[schema(as = InstanceWebsocket)]
 pub struct WebsocketResource {
     pub enabled: bool,
+    /// As Evolution reports them; empty with `enabled` means every event.
     #[schema(example = json!(["MESSAGES_UPSERT", "CONNECTION_UPDATE"]))]
     pub events: Vec<String>,
 }
@@ -91,13 +120,14 @@ impl From<WebsocketConfig> for WebsocketResource {
     }
 }
 
+/// An instance's websocket settings on Evolution, replaced as a whole.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct WebsocketBody {
     #[schema(value_type = bool, required = true)]
     #[serde(default)]
     pub enabled: Input,
-    /// Names from Evolution's list; empty or left out means every event.
-    #[schema(value_type = Option<Vec<String>>)]
+    /// Empty, `null` or left out means every event.
+    #[schema(value_type = Option<Vec<EvolutionEvent>>)]
     #[serde(default)]
     pub events: Input,
 }
@@ -168,13 +198,13 @@ fn required_boolean(input: &Input, field: &str, errors: &mut FieldErrors) -> boo
     input.boolean(field, errors).unwrap_or(false)
 }
 
+/// Shows an instance's webhook on Evolution.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(InstancePath),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The webhook; disabled with no URL when none is set", body = inline(DataBody<WebhookResource>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, description = "The webhook; disabled with no URL when none is set", body = DataBody<WebhookResource>),
         (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
         EvolutionFailures,
     )
@@ -183,26 +213,23 @@ fn required_boolean(input: &Input, field: &str, errors: &mut FieldErrors) -> boo
 pub async fn get_webhook(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let target = reachable(&state, &user, tenant_key, id).await?;
+    path: web::Path<InstancePath>,
+) -> Result<web::Json<DataBody<WebhookResource>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let target = reachable(&state, &user, tenant, id).await?;
     let config = instance::webhook(&state, &target).await?;
-    Ok(HttpResponse::Ok().json(DataBody::new(WebhookResource::from(config))))
+    Ok(web::Json(DataBody::new(WebhookResource::from(config))))
 }
 
+/// Sets an instance's webhook on Evolution.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(InstancePath),
     request_body = WebhookBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The webhook as Evolution stored it", body = inline(DataBody<WebhookResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "\"Webhook configured\": the webhook as Evolution stored it", body = MessageDataBody<WebhookResource>),
         (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Validation failed (an unknown event, a bad URL, ...)", body = ErrorBody),
         EvolutionFailures,
     )
 )]
@@ -212,11 +239,11 @@ pub async fn set_webhook(
     user: AuthUser,
     request_id: RequestId,
     locale: Locale,
-    path: web::Path<(String, i64)>,
+    path: web::Path<InstancePath>,
     body: JsonObject<WebhookBody>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let target = reachable(&state, &user, tenant_key, id).await?;
+) -> Result<web::Json<MessageDataBody<WebhookResource>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let target = reachable(&state, &user, tenant, id).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let url = required(&body.url, "url", &mut errors, |raw| {
@@ -235,19 +262,19 @@ pub async fn set_webhook(
     };
     errors.into_result(locale)?;
     let stored = instance::set_webhook(&state, &target, &config, auditor, webhook_audit).await?;
-    Ok(HttpResponse::Ok().json(MessageDataBody::new(
+    Ok(web::Json(MessageDataBody::new(
         WebhookResource::from(stored),
         "Webhook configured",
     )))
 }
 
+/// Shows an instance's websocket settings on Evolution.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(InstancePath),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The websocket settings; disabled when none are set or websockets are off on the server", body = inline(DataBody<WebsocketResource>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, description = "The websocket settings; disabled when none are set or websockets are off on the server", body = DataBody<WebsocketResource>),
         (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
         EvolutionFailures,
     )
@@ -256,26 +283,23 @@ pub async fn set_webhook(
 pub async fn get_websocket(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let target = reachable(&state, &user, tenant_key, id).await?;
+    path: web::Path<InstancePath>,
+) -> Result<web::Json<DataBody<WebsocketResource>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let target = reachable(&state, &user, tenant, id).await?;
     let config = instance::websocket(&state, &target).await?;
-    Ok(HttpResponse::Ok().json(DataBody::new(WebsocketResource::from(config))))
+    Ok(web::Json(DataBody::new(WebsocketResource::from(config))))
 }
 
+/// Sets an instance's websocket settings on Evolution.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(InstancePath),
     request_body = WebsocketBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The websocket settings as Evolution stored them", body = inline(DataBody<WebsocketResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "\"Websocket configured\": the settings as Evolution stored them", body = MessageDataBody<WebsocketResource>),
         (status = 409, description = "`evolution.websocket_disabled` (WEBSOCKET_ENABLED is off on the server) or `evolution.instance_missing`", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Validation failed (an unknown event, ...)", body = ErrorBody),
         EvolutionFailures,
     )
 )]
@@ -285,11 +309,11 @@ pub async fn set_websocket(
     user: AuthUser,
     request_id: RequestId,
     locale: Locale,
-    path: web::Path<(String, i64)>,
+    path: web::Path<InstancePath>,
     body: JsonObject<WebsocketBody>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let target = reachable(&state, &user, tenant_key, id).await?;
+) -> Result<web::Json<MessageDataBody<WebsocketResource>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let target = reachable(&state, &user, tenant, id).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
     let config = WebsocketConfig {
@@ -298,7 +322,7 @@ pub async fn set_websocket(
     };
     errors.into_result(locale)?;
     let stored = instance::set_websocket(&state, &target, &config, auditor).await?;
-    Ok(HttpResponse::Ok().json(MessageDataBody::new(
+    Ok(web::Json(MessageDataBody::new(
         WebsocketResource::from(stored),
         "Websocket configured",
     )))

@@ -1,44 +1,42 @@
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{tenant_today, Detail, InstanceResource};
+use super::{tenant_today, InstanceListItem};
 use crate::auth::SuperAdmin;
 use crate::db::instances::{self, InstanceFilter};
 use crate::domain::ConnectionStatus;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
-use crate::routes::wire::{parse_page, query_boolean, query_integer, Paginated};
+use crate::routes::wire::{query_boolean, query_integer, PageQuery, Paginated};
 use crate::state::AppState;
 
+/// The filters of the list of every tenant's instances (with [`PageQuery`]).
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 pub struct AllInstancesQuery {
-    #[param(value_type = Option<i64>)]
+    /// Only this tenant's instances.
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub tenant_id: Option<String>,
+    /// Only active (`true`) or inactive (`false`) instances.
     #[param(value_type = Option<bool>)]
     pub is_active: Option<String>,
-    /// `unknown`, `connecting`, `connected`, `disconnected` or `error`.
+    /// Only instances in this state.
+    #[param(value_type = Option<ConnectionStatus>)]
     pub connection_status: Option<String>,
-    /// Part of the instance name or phone number, case-insensitive.
+    /// Part of the instance name (case-insensitive) or of the phone number.
     pub search: Option<String>,
-    /// Page number, from 1.
-    #[param(value_type = Option<i64>, minimum = 1)]
-    pub page: Option<String>,
-    /// Items per page, 1 to 100 (default 15).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    pub per_page: Option<String>,
 }
 
-/// Every tenant's instances, without keys.
+/// Lists every tenant's instances.
+///
+/// Without keys or tenant, oldest first.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(AllInstancesQuery),
+    params(AllInstancesQuery, PageQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(Paginated<InstanceResource>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, description = "Invalid filter or page", body = ErrorBody),
+        (status = 200, description = "One page of instances", body = Paginated<InstanceListItem>),
     )
 )]
 #[get("/whatsapp-instances")]
@@ -47,7 +45,8 @@ pub async fn list_all_instances(
     _admin: SuperAdmin,
     locale: Locale,
     query: web::Query<AllInstancesQuery>,
-) -> Result<HttpResponse, ApiError> {
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Paginated<InstanceListItem>>, ApiError> {
     let mut errors = FieldErrors::default();
     let connection_status = match query.connection_status.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -70,7 +69,7 @@ pub async fn list_all_instances(
             .filter(|s| !s.is_empty())
             .map(str::to_string),
     };
-    let page = parse_page(&query.page, &query.per_page, &mut errors);
+    let page = page.parse(&mut errors);
     errors.into_result(locale)?;
 
     let (rows, total) = state
@@ -80,8 +79,8 @@ pub async fn list_all_instances(
         .into_iter()
         .map(|(instance, tenant)| {
             let today = tenant_today(&state, &tenant);
-            InstanceResource::build(instance, &tenant, today, Detail::Summary)
+            InstanceListItem::build(instance, &tenant, today)
         })
-        .collect::<Result<_, _>>()?;
-    Ok(HttpResponse::Ok().json(Paginated::new(data, total, page)))
+        .collect();
+    Ok(web::Json(Paginated::new(data, total, page)))
 }

@@ -21,8 +21,8 @@ pub mod toggle_active;
 pub mod update;
 
 use chrono::{Days, NaiveDate};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::db::claims::{self, DayTotals};
 use crate::db::instances::Instance;
@@ -31,6 +31,27 @@ use crate::domain::{ConnectionStatus, DailyUsage};
 use crate::error::ApiError;
 use crate::routes::wire::{Decimal, Timestamp};
 use crate::secrets::Cipher;
+
+/// `/tenants/{tenant}/whatsapp-instances...`
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TenantPath {
+    /// The tenant's id or slug.
+    #[param(example = "candidato-alcaldia")]
+    pub tenant: String,
+}
+
+/// `/tenants/{tenant}/whatsapp-instances/{id}...`
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct InstancePath {
+    /// The tenant's id or slug.
+    #[param(example = "candidato-alcaldia")]
+    pub tenant: String,
+    /// The instance's id.
+    #[param(example = 1)]
+    pub id: i64,
+}
 
 /// The tenant as embedded in an instance (show, create, update).
 #[derive(Serialize, ToSchema, Clone)]
@@ -53,22 +74,27 @@ impl From<&Tenant> for TenantRef {
     }
 }
 
-/// A WhatsApp instance. `evolution_api_key` and `tenant` appear in show, create and
-/// update responses only, never in lists.
+/// A WhatsApp instance without its key or tenant: how lists, tenant users and the
+/// lifecycle actions (toggle, reset, connect, logout, ...) show it.
 #[derive(Serialize, ToSchema)]
-pub struct InstanceResource {
+pub struct InstanceListItem {
     #[schema(example = 1)]
     pub id: i64,
     #[schema(example = 5)]
     pub tenant_id: i64,
+    /// E.164; empty while unknown (an instance provisioned without a number, until its
+    /// WhatsApp is linked).
     #[schema(example = "+573001234567")]
     pub phone_number: String,
     #[schema(example = "principal_campana")]
     pub instance_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
-    pub evolution_api_key: Option<String>,
-    #[schema(example = "https://evolution.midominio.com")]
+    /// Its Evolution server's base URL (kept in step when the server's URL changes);
+    /// `null` for an instance registered without one, which uses the default server.
+    #[schema(
+        required = true,
+        format = "uri",
+        example = "https://evolution.midominio.com"
+    )]
     pub evolution_api_url: Option<String>,
     #[schema(example = 1000)]
     pub daily_message_limit: i32,
@@ -76,34 +102,60 @@ pub struct InstanceResource {
     pub messages_sent_today: i32,
     #[schema(example = 755)]
     pub remaining_quota: i32,
+    /// The local day (tenant's time zone) `messages_sent_today` counts.
     #[schema(value_type = String, format = Date, example = "2025-11-17")]
     pub last_reset_date: NaiveDate,
     pub is_active: bool,
+    /// Active, linked (or never checked), with quota left today: a sender may be given it.
     pub can_send_messages: bool,
+    #[schema(
+        required = true,
+        example = "Instancia principal para campaña electoral"
+    )]
     pub notes: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-    /// `unknown`, `connecting`, `connected`, `disconnected` or `error`.
-    #[schema(example = "unknown")]
-    pub connection_status: String,
+    pub connection_status: ConnectionStatus,
     /// Lower values are used first by the `priority` rotation strategy.
+    #[schema(example = 0)]
     pub priority: i32,
+    /// The WhatsApp account linked, as Evolution names it.
+    #[schema(required = true, example = "573001234567@s.whatsapp.net")]
     pub owner_jid: Option<String>,
+    #[schema(required = true, example = "Campaña Pérez")]
     pub profile_name: Option<String>,
+    /// When Relevo last read the state from Evolution.
+    #[schema(required = true)]
     pub last_checked_at: Option<Timestamp>,
+    /// When WhatsApp was last linked.
+    #[schema(required = true)]
     pub connected_at: Option<Timestamp>,
+    /// When a sender was last given this instance.
+    #[schema(required = true)]
     pub last_used_at: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant: Option<TenantRef>,
     /// The Evolution server the instance lives on (`GET /api/v1/evolution-servers/{id}`);
     /// `null` while no default server exists for an instance registered without a URL.
+    #[schema(required = true, example = 1)]
     pub evolution_server_id: Option<i64>,
     /// Created on Evolution by Relevo (`provision`): deleting it deletes it there too.
     pub provisioned: bool,
     /// Why WhatsApp last dropped the link, as Evolution's `connection.update` told it
     /// (401 logged out, 403 banned, ...); `null` while linked or never told.
-    #[schema(example = json!(null))]
+    #[schema(required = true, example = json!(null))]
     pub status_reason: Option<i32>,
+}
+
+/// A WhatsApp instance as a super admin sees it one at a time (show, create, update,
+/// provision): the list item with its decrypted key and its tenant.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Instance)]
+pub struct InstanceDetail {
+    #[serde(flatten)]
+    pub item: InstanceListItem,
+    /// The instance's key on its Evolution server.
+    #[schema(example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    pub evolution_api_key: String,
+    pub tenant: TenantRef,
 }
 
 /// An instance as the audit log keeps it: its list form, without the key or QR code.
@@ -112,9 +164,7 @@ pub fn audit_snapshot(
     tenant: &Tenant,
     today: NaiveDate,
 ) -> diesel::QueryResult<serde_json::Value> {
-    let resource = InstanceResource::build(instance.clone(), tenant, today, Detail::Summary)
-        .map_err(|error| diesel::result::Error::SerializationError(error.to_string().into()))?;
-    crate::audit::snapshot(&resource)
+    crate::audit::snapshot(&InstanceListItem::build(instance.clone(), tenant, today))
 }
 
 pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
@@ -125,44 +175,16 @@ pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
         && ConnectionStatus::from_stored(&instance.connection_status).may_send()
 }
 
-/// How much of an instance a response shows.
-pub enum Detail<'a> {
-    /// Lists, and anything a tenant user reads: no key, no tenant.
-    Summary,
-    /// Show, create and update for super admins: the decrypted key and the tenant.
-    Full {
-        cipher: &'a Cipher,
-        tenant: &'a Tenant,
-    },
-}
-
-impl InstanceResource {
-    pub fn build(
-        instance: Instance,
-        tenant: &Tenant,
-        today: NaiveDate,
-        detail: Detail,
-    ) -> Result<Self, ApiError> {
-        let usage = instance.usage_on(today);
-        let (evolution_api_key, tenant_ref) = match detail {
-            Detail::Summary => (None, None),
-            Detail::Full { cipher, tenant } => (
-                Some(
-                    cipher
-                        .decrypt(&instance.evolution_api_key_encrypted)
-                        .map_err(ApiError::internal)?,
-                ),
-                Some(TenantRef::from(tenant)),
-            ),
-        };
+impl InstanceListItem {
+    pub fn build(instance: Instance, tenant: &Tenant, today: NaiveDate) -> Self {
         debug_assert_eq!(instance.tenant_id, tenant.id);
-        Ok(Self {
+        let usage = instance.usage_on(today);
+        Self {
             can_send_messages: can_send(&instance, &usage),
             id: instance.id,
             tenant_id: instance.tenant_id,
             phone_number: instance.phone_number,
             instance_name: instance.instance_name,
-            evolution_api_key,
             evolution_api_url: instance.evolution_api_url,
             daily_message_limit: instance.daily_message_limit,
             messages_sent_today: usage.sent,
@@ -172,17 +194,35 @@ impl InstanceResource {
             notes: instance.notes,
             created_at: instance.created_at.into(),
             updated_at: instance.updated_at.into(),
-            connection_status: instance.connection_status,
+            connection_status: ConnectionStatus::from_stored(&instance.connection_status),
             priority: instance.priority,
             owner_jid: instance.owner_jid,
             profile_name: instance.profile_name,
             last_checked_at: instance.last_checked_at.map(Timestamp),
             connected_at: instance.connected_at.map(Timestamp),
             last_used_at: instance.last_used_at.map(Timestamp),
-            tenant: tenant_ref,
             evolution_server_id: instance.evolution_server_id,
             provisioned: instance.provisioned,
             status_reason: instance.status_reason,
+        }
+    }
+}
+
+impl InstanceDetail {
+    /// Fails only when the stored key cannot be decrypted.
+    pub fn build(
+        instance: Instance,
+        tenant: &Tenant,
+        today: NaiveDate,
+        cipher: &Cipher,
+    ) -> Result<Self, ApiError> {
+        let evolution_api_key = cipher
+            .decrypt(&instance.evolution_api_key_encrypted)
+            .map_err(ApiError::internal)?;
+        Ok(Self {
+            item: InstanceListItem::build(instance, tenant, today),
+            evolution_api_key,
+            tenant: TenantRef::from(tenant),
         })
     }
 }
@@ -204,11 +244,18 @@ pub struct InstanceStatistics {
     #[schema(value_type = f64, example = 24.5)]
     pub usage_percentage: Decimal,
     pub can_send: bool,
+    /// The start of the local day the counter counts (tenant's time zone).
     #[schema(example = "2025-11-17 00:00:00")]
     pub last_reset: String,
+}
+
+/// An instance's statistics with its send history (both instance statistics endpoints).
+#[derive(Serialize, ToSchema)]
+pub struct InstanceStatisticsWithHistory {
+    #[serde(flatten)]
+    pub statistics: InstanceStatistics,
     /// The last 30 local days, oldest first (not part of seed 001).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<HistoryDay>>,
+    pub history: Vec<HistoryDay>,
 }
 
 /// One local day of the send log: `sent` counts what was claimed and not released.
@@ -247,15 +294,15 @@ pub async fn statistics_with_history(
     state: &crate::state::AppState,
     instance: &Instance,
     today: NaiveDate,
-) -> Result<InstanceStatistics, ApiError> {
+) -> Result<InstanceStatisticsWithHistory, ApiError> {
     let (tenant_id, id) = (instance.tenant_id, instance.id);
     let since = today - Days::new(HISTORY_DAYS - 1);
     let totals = state
         .db(move |conn| Ok(claims::daily_totals(conn, tenant_id, Some(id), since)?))
         .await?;
-    Ok(InstanceStatistics {
-        history: Some(history(&totals, today)),
-        ..InstanceStatistics::of(instance, today)
+    Ok(InstanceStatisticsWithHistory {
+        statistics: InstanceStatistics::of(instance, today),
+        history: history(&totals, today),
     })
 }
 
@@ -272,7 +319,6 @@ impl InstanceStatistics {
             usage_percentage: Decimal::percentage(usage.sent as f64, usage.limit as f64),
             can_send: can_send(instance, &usage),
             last_reset: format!("{} 00:00:00", usage.date.format("%Y-%m-%d")),
-            history: None,
         }
     }
 }

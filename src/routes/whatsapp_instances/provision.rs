@@ -2,13 +2,13 @@
 //! ([`crate::lifecycle::provision`]).
 
 use actix_web::http::StatusCode;
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields;
-use super::remote::{audit, EvolutionFailures, InstanceWithQr, QrCodeBody};
-use super::{tenant_today, Detail, InstanceResource};
+use super::remote::{audit, EvolutionFailures, ProvisionedInstance, QrCodeView};
+use super::{tenant_today, InstanceDetail, TenantPath};
 use crate::auth::AuthUser;
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
@@ -19,28 +19,32 @@ use crate::input::{optional, Input, JsonObject};
 use crate::lifecycle::provision::{self, ProvisionRequest, DEFAULT_DAILY_LIMIT};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Every field is optional. For an instance that exists already only `phone_number`
-/// counts (it asks for a pairing code); change the others with `PUT`.
+/// What to provision; every field may be left out or `null`. For an instance that exists
+/// already only `phone_number` counts (it asks for a pairing code); change the others with
+/// `PUT`. Text is trimmed, and an empty string counts as `null`.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ProvisionBody {
     /// Defaults to a generated `tenant-{tenant_id}-{random}`. The same name again is the
     /// same instance.
-    #[schema(value_type = Option<String>, example = "principal_campana", pattern = "^[A-Za-z0-9_-]{1,50}$")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
     #[serde(default)]
     pub instance_name: Input,
-    /// E.164. Also asks Evolution for a pairing code. Without `instance_name`, the
-    /// tenant's instance with this number (on the same server) is the one meant.
-    #[schema(value_type = Option<String>, example = "+573001234567")]
+    /// E.164, as on create. Also asks Evolution for a pairing code. Without
+    /// `instance_name`, the tenant's instance with this number (on the same server) is the
+    /// one meant.
+    #[schema(value_type = Option<String>, pattern = r"^\+[1-9][0-9]{6,14}$", example = "+573001234567")]
     #[serde(default)]
     pub phone_number: Input,
+    /// `null` or left out means 1000.
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000, default = 1000)]
     #[serde(default)]
     pub daily_message_limit: Input,
-    /// Defaults to the default server.
-    #[schema(value_type = Option<i64>)]
+    /// An active Evolution server with an API key (422 otherwise); `null` or left out
+    /// means the default server.
+    #[schema(value_type = Option<i64>, example = 1)]
     #[serde(default)]
     pub evolution_server_id: Input,
     #[schema(value_type = Option<String>, max_length = 1000)]
@@ -48,24 +52,44 @@ pub struct ProvisionBody {
     pub notes: Input,
 }
 
-/// Creates an instance on Evolution and answers its QR code; called again, finds the
-/// same instance and answers a fresh QR code (seed 004). 201 when this call created the
-/// instance in Relevo or on Evolution, 200 when both had it. A failure after the row was
-/// inserted leaves it in `error`; calling again repairs it.
+/// Why provisioning was refused with a 422: a validation failure (every rejected field,
+/// as in `ValidationErrorBody`), or `whatsapp.max_instances_reached` (`ErrorBody`, with
+/// `error_params.max`).
+pub struct ProvisionRefused;
+
+impl utoipa::PartialSchema for ProvisionRefused {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::AnyOfBuilder;
+        use utoipa::openapi::Ref;
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("ValidationErrorBody"))
+            .item(Ref::from_schema_name("ErrorBody"))
+            .description(Some(
+                "A validation failure (`validation.failed`, with `errors`) or \
+                 `whatsapp.max_instances_reached` (with `error_params.max`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ProvisionRefused {}
+
+/// Creates an instance on Evolution and answers its QR code.
+///
+/// Called again, finds the same instance and answers a fresh QR code (seed 004). 201 when
+/// this call created the instance in Relevo or on Evolution, 200 when both had it. A
+/// failure after the row was inserted leaves it in `error`; calling again repairs it.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug")),
+    params(TenantPath),
     request_body = ProvisionBody,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Created (in Relevo, on Evolution, or both)", body = inline(DataBody<InstanceWithQr>)),
-        (status = 200, description = "It existed in both; a fresh QR code", body = inline(DataBody<InstanceWithQr>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 201, description = "Created (in Relevo, on Evolution, or both)", body = MessageDataBody<ProvisionedInstance>),
+        (status = 200, description = "It existed in both; a fresh QR code", body = MessageDataBody<ProvisionedInstance>),
         (status = 403, description = "Not a super admin, or `evolution.instance_creation_disabled`", body = ErrorBody),
-        (status = 404, description = "Tenant not found", body = ErrorBody),
         (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this name on the server", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Validation failed, or `whatsapp.max_instances_reached`", body = ErrorBody),
+        (status = 422, description = "Validation failed, or the tenant has as many instances as allowed", body = ProvisionRefused),
         EvolutionFailures,
     )
 )]
@@ -75,10 +99,10 @@ pub async fn provision_instance(
     user: AuthUser,
     request_id: RequestId,
     locale: Locale,
-    path: web::Path<String>,
+    path: web::Path<TenantPath>,
     body: JsonObject<ProvisionBody>,
-) -> Result<HttpResponse, ApiError> {
-    let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
+) -> Result<(web::Json<MessageDataBody<ProvisionedInstance>>, StatusCode), ApiError> {
+    let tenant = managed_tenant(&state, &user, path.into_inner().tenant).await?;
     let mut errors = FieldErrors::default();
     let name = optional(
         &body.instance_name,
@@ -122,21 +146,15 @@ fn respond(
     tenant: &Tenant,
     instance: Instance,
     status: StatusCode,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(web::Json<MessageDataBody<ProvisionedInstance>>, StatusCode), ApiError> {
     let today = tenant_today(state, tenant);
-    let qr_code = QrCodeBody::from(&instance);
-    let detail = Detail::Full {
-        cipher: &state.cipher,
-        tenant,
-    };
-    let instance = InstanceResource::build(instance, tenant, today, detail)?;
+    let qr_code = QrCodeView::from(&instance);
+    let instance = InstanceDetail::build(instance, tenant, today, &state.cipher)?;
     let message = if status == StatusCode::CREATED {
         "WhatsApp instance provisioned. Scan the QR code with WhatsApp."
     } else {
         "WhatsApp instance already existed. Scan the new QR code."
     };
-    Ok(HttpResponse::build(status).json(MessageDataBody::new(
-        InstanceWithQr { instance, qr_code },
-        message,
-    )))
+    let body = MessageDataBody::new(ProvisionedInstance { instance, qr_code }, message);
+    Ok((web::Json(body), status))
 }

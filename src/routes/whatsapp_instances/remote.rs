@@ -3,11 +3,12 @@
 //! Calling Evolution and recording its answers is the lifecycle service's
 //! ([`crate::lifecycle`]).
 
+use actix_web::web;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{audit_snapshot, find_instance, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, find_instance, tenant_today, InstanceDetail, InstanceListItem};
 use crate::audit::Auditor;
 use crate::auth::AuthUser;
 use crate::db::instances::Instance;
@@ -40,21 +41,23 @@ pub enum EvolutionFailures {
 /// The last QR code Evolution gave for an instance; every field is `null` when there is
 /// none (not asked for yet, not produced yet, or the instance is connected).
 #[derive(Serialize, ToSchema, Clone, Debug)]
-pub struct QrCodeBody {
+#[schema(as = QrCode)]
+pub struct QrCodeView {
     /// A PNG data URL to show.
-    #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
+    #[schema(required = true, example = "data:image/png;base64,iVBORw0KGgo...")]
     pub base64: Option<String>,
     /// The raw QR text.
-    #[schema(example = "2@y8hE3F...")]
+    #[schema(required = true, example = "2@y8hE3F...")]
     pub code: Option<String>,
     /// Eight characters to type in WhatsApp, when a phone number was given.
-    #[schema(example = "WZYEH1YY")]
+    #[schema(required = true, example = "WZYEH1YY")]
     pub pairing_code: Option<String>,
     /// When Evolution gave it.
+    #[schema(required = true)]
     pub updated_at: Option<Timestamp>,
 }
 
-impl From<&Instance> for QrCodeBody {
+impl From<&Instance> for QrCodeView {
     fn from(instance: &Instance) -> Self {
         Self {
             base64: instance.qr_code_base64.clone(),
@@ -65,12 +68,31 @@ impl From<&Instance> for QrCodeBody {
     }
 }
 
-/// An instance with its last QR code.
+/// An instance (without its key) with its last QR code: connect, restart and qr.
 #[derive(Serialize, ToSchema)]
 pub struct InstanceWithQr {
     #[serde(flatten)]
-    pub instance: InstanceResource,
-    pub qr_code: QrCodeBody,
+    pub instance: InstanceListItem,
+    pub qr_code: QrCodeView,
+}
+
+impl InstanceWithQr {
+    pub fn build(instance: Instance, tenant: &Tenant, today: chrono::NaiveDate) -> Self {
+        let qr_code = QrCodeView::from(&instance);
+        Self {
+            instance: InstanceListItem::build(instance, tenant, today),
+            qr_code,
+        }
+    }
+}
+
+/// What provisioning answers: the instance with its key and tenant, and the QR code to
+/// scan.
+#[derive(Serialize, ToSchema)]
+pub struct ProvisionedInstance {
+    #[serde(flatten)]
+    pub instance: InstanceDetail,
+    pub qr_code: QrCodeView,
 }
 
 /// The instance `id` of a tenant the caller manages, ready to be called on its server.
@@ -90,27 +112,28 @@ pub fn audit(state: &AppState, user: &AuthUser, request_id: RequestId) -> Audit 
     Audit::new(Auditor::new(user, request_id, &state.clock), audit_snapshot)
 }
 
-/// `{"data": <instance>}`, with its last QR code when `with_qr`.
+/// `{"data": <instance>, "message": ...}` after a lifecycle action.
 pub fn respond(
     state: &AppState,
     tenant: &Tenant,
     instance: Instance,
-    with_qr: bool,
     message: &str,
-) -> Result<actix_web::HttpResponse, ApiError> {
+) -> web::Json<MessageDataBody<InstanceListItem>> {
     let today = tenant_today(state, tenant);
-    let qr_code = QrCodeBody::from(&instance);
-    let resource = InstanceResource::build(instance, tenant, today, Detail::Summary)?;
-    let data = if with_qr {
-        serde_json::to_value(InstanceWithQr {
-            instance: resource,
-            qr_code,
-        })
-    } else {
-        serde_json::to_value(resource)
-    }
-    .map_err(ApiError::internal)?;
-    Ok(actix_web::HttpResponse::Ok().json(MessageDataBody::new(data, message)))
+    let item = InstanceListItem::build(instance, tenant, today);
+    web::Json(MessageDataBody::new(item, message))
+}
+
+/// As [`respond`], with the instance's last QR code.
+pub fn respond_with_qr(
+    state: &AppState,
+    tenant: &Tenant,
+    instance: Instance,
+    message: &str,
+) -> web::Json<MessageDataBody<InstanceWithQr>> {
+    let today = tenant_today(state, tenant);
+    let data = InstanceWithQr::build(instance, tenant, today);
+    web::Json(MessageDataBody::new(data, message))
 }
 
 /// A JSON object body that may also be left out entirely.

@@ -1,26 +1,25 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 
-use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, tenant_today, InstanceListItem, InstancePath};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::instances;
-use crate::error::{ApiError, ErrorBody, Resource};
+use crate::error::{ApiError, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Sets today's counter (in the tenant's time zone) back to 0.
+/// Resets an instance's daily counter.
 ///
-/// This starts a new count: claims made before it can no longer be released against it,
+/// Sets today's counter (in the tenant's time zone) back to 0. This starts a new count: claims made before it can no longer be released against it,
 /// so no more than the daily limit is granted after a reset.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(InstancePath),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<InstanceResource>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, body = MessageDataBody<InstanceListItem>),
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances/{id}/reset-counter")]
@@ -28,10 +27,10 @@ pub async fn reset_counter(
     state: web::Data<AppState>,
     user: AuthUser,
     request_id: RequestId,
-    path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let tenant = managed_tenant(&state, &user, tenant_key).await?;
+    path: web::Path<InstancePath>,
+) -> Result<web::Json<MessageDataBody<InstanceListItem>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let tenant = managed_tenant(&state, &user, tenant).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let today = tenant_today(&state, &tenant);
     let now = state.clock.now().naive_utc();
@@ -57,8 +56,8 @@ pub async fn reset_counter(
         })
         .await?
         .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
-    let resource = InstanceResource::build(reset, &tenant, today, Detail::Summary)?;
-    Ok(HttpResponse::Ok().json(MessageDataBody::new(
+    let resource = InstanceListItem::build(reset, &tenant, today);
+    Ok(web::Json(MessageDataBody::new(
         resource,
         "WhatsApp instance counter reset successfully",
     )))

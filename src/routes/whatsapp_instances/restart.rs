@@ -1,23 +1,25 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 
-use super::remote::{audit, reachable, respond, EvolutionFailures, InstanceWithQr};
+use super::remote::{audit, reachable, respond_with_qr, EvolutionFailures, InstanceWithQr};
+use super::InstancePath;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::lifecycle::instance;
 use crate::request_id::RequestId;
-use crate::routes::wire::DataBody;
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Restarts the instance (`POST /instance/restart`, POST in v2). Evolution answers a QR
-/// code or the new state; it refuses (`{"error": true}`) an instance that is not
-/// connected, which is then `disconnected` here and a 409.
+/// Restarts an instance on Evolution.
+///
+/// Calls `POST /instance/restart` (POST in v2). Evolution answers a QR code or the new
+/// state; it refuses (`{"error": true}`) an instance that is not connected, which is then
+/// `disconnected` here and a 409.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(InstancePath),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<InstanceWithQr>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, description = "\"WhatsApp instance restarted\"", body = MessageDataBody<InstanceWithQr>),
         (status = 409, description = "`evolution.instance_not_connected` (use connect), or `evolution.instance_missing`", body = ErrorBody),
         EvolutionFailures,
     )
@@ -27,17 +29,16 @@ pub async fn restart_instance(
     state: web::Data<AppState>,
     user: AuthUser,
     request_id: RequestId,
-    path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let target = reachable(&state, &user, tenant_key, id).await?;
+    path: web::Path<InstancePath>,
+) -> Result<web::Json<MessageDataBody<InstanceWithQr>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let target = reachable(&state, &user, tenant, id).await?;
     let audit = audit(&state, &user, request_id);
     let updated = instance::restart(&state, &target, audit).await?;
-    respond(
+    Ok(respond_with_qr(
         &state,
         &target.tenant,
         updated,
-        true,
         "WhatsApp instance restarted",
-    )
+    ))
 }

@@ -1,23 +1,24 @@
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web};
 
-use super::{audit_snapshot, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, tenant_today, InstanceListItem, InstancePath};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::instances;
-use crate::error::{ApiError, ErrorBody, Resource};
+use crate::error::{ApiError, Resource};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Flips `is_active`. The message says which way it went.
+/// Activates or deactivates an instance.
+///
+/// Flips `is_active`; the message says which way it went.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(InstancePath),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "\"WhatsApp instance activated\" or \"WhatsApp instance deactivated\"", body = inline(DataBody<InstanceResource>)),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, description = "\"WhatsApp instance activated\" or \"WhatsApp instance deactivated\"", body = MessageDataBody<InstanceListItem>),
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances/{id}/toggle-active")]
@@ -25,10 +26,10 @@ pub async fn toggle_active(
     state: web::Data<AppState>,
     user: AuthUser,
     request_id: RequestId,
-    path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let tenant = managed_tenant(&state, &user, tenant_key).await?;
+    path: web::Path<InstancePath>,
+) -> Result<web::Json<MessageDataBody<InstanceListItem>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let tenant = managed_tenant(&state, &user, tenant).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let now = state.clock.now().naive_utc();
     let today = tenant_today(&state, &tenant);
@@ -62,6 +63,6 @@ pub async fn toggle_active(
     } else {
         "WhatsApp instance deactivated"
     };
-    let resource = InstanceResource::build(toggled, &tenant, today, Detail::Summary)?;
-    Ok(HttpResponse::Ok().json(MessageDataBody::new(resource, message)))
+    let resource = InstanceListItem::build(toggled, &tenant, today);
+    Ok(web::Json(MessageDataBody::new(resource, message)))
 }

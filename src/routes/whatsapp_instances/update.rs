@@ -1,9 +1,9 @@
-use actix_web::{put, web, HttpResponse};
+use actix_web::{put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::fields::{self, check_unique, from_write_error};
-use super::{audit_snapshot, find_instance, tenant_today, Detail, InstanceResource};
+use super::{audit_snapshot, find_instance, tenant_today, InstanceDetail, InstancePath};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::evolution_servers;
@@ -15,52 +15,57 @@ use crate::i18n::{Locale, Msg};
 use crate::input::{nullable_patch, optional, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
-/// Every field optional; only the fields sent change. `null` clears `notes` and
-/// points `evolution_api_url` back at the default server; a new URL moves the instance
-/// to the Evolution server at that URL.
+/// The changes to an instance: only the fields sent change, and `{}` changes nothing.
+/// Only `notes` and `evolution_api_url` may be `null`; a `null` anywhere else is refused
+/// (422, "required"). Text is trimmed, and an empty string counts as `null`.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct UpdateInstanceBody {
-    #[schema(value_type = Option<String>, example = "+573001234567")]
+    /// E.164, as on create.
+    #[schema(value_type = String, pattern = r"^\+[1-9][0-9]{6,14}$", example = "+573001234567")]
     #[serde(default)]
     pub phone_number: Input,
-    #[schema(value_type = Option<String>, example = "principal_actualizada", pattern = "^[A-Za-z0-9_-]{1,50}$")]
+    #[schema(value_type = String, min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_actualizada")]
     #[serde(default)]
     pub instance_name: Input,
-    #[schema(value_type = Option<String>)]
+    /// A new key for the instance on its Evolution server; stored encrypted.
+    #[schema(value_type = String, min_length = 1, max_length = 255, pattern = r"\S")]
     #[serde(default)]
     pub evolution_api_key: Input,
-    #[schema(value_type = Option<String>)]
+    /// A new URL moves the instance to the Evolution server at that URL (one Relevo does
+    /// not know yet is created without a key); `null` moves it back to the default server.
+    #[schema(value_type = Option<String>, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^@/?#\s]+([/?#]|$)", example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
-    #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000, example = 1500)]
+    #[schema(value_type = i32, minimum = 1, maximum = 100000, example = 1500)]
     #[serde(default)]
     pub daily_message_limit: Input,
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     #[serde(default)]
     pub is_active: Input,
+    /// `null` clears them.
     #[schema(value_type = Option<String>, max_length = 1000, example = "Límite aumentado por campaña intensiva")]
     #[serde(default)]
     pub notes: Input,
-    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000)]
+    /// For the `priority` rotation strategy: lower first.
+    #[schema(value_type = i32, minimum = 0, maximum = 1000000)]
     #[serde(default)]
     pub priority: Input,
 }
 
+/// Updates an instance.
+///
+/// Answers it with its key and tenant.
 #[utoipa::path(
     tag = "whatsapp-instances",
-    params(("tenant" = String, Path, description = "Tenant id or slug"), ("id" = i64, Path)),
+    params(InstancePath),
     request_body = UpdateInstanceBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<InstanceResource>)),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "Instance name owned by another tenant on this server", body = ErrorBody),
-        (status = 413, body = ErrorBody),
-        (status = 422, description = "Validation failed", body = ErrorBody),
+        (status = 200, description = "Updated", body = MessageDataBody<InstanceDetail>),
+        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this instance name on the target server", body = ErrorBody),
     )
 )]
 #[put("/tenants/{tenant}/whatsapp-instances/{id}")]
@@ -69,11 +74,11 @@ pub async fn update_instance(
     user: AuthUser,
     request_id: RequestId,
     locale: Locale,
-    path: web::Path<(String, i64)>,
+    path: web::Path<InstancePath>,
     body: JsonObject<UpdateInstanceBody>,
-) -> Result<HttpResponse, ApiError> {
-    let (tenant_key, id) = path.into_inner();
-    let tenant = managed_tenant(&state, &user, tenant_key).await?;
+) -> Result<web::Json<MessageDataBody<InstanceDetail>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let tenant = managed_tenant(&state, &user, tenant).await?;
     let current = find_instance(&state, tenant.id, id).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
 
@@ -178,13 +183,9 @@ pub async fn update_instance(
         })
         .await?;
 
-    let detail = Detail::Full {
-        cipher: &state.cipher,
-        tenant: &tenant,
-    };
-    let resource = InstanceResource::build(updated, &tenant, today, detail)?;
-    Ok(HttpResponse::Ok().json(MessageDataBody::new(
-        resource,
+    let detail = InstanceDetail::build(updated, &tenant, today, &state.cipher)?;
+    Ok(web::Json(MessageDataBody::new(
+        detail,
         "WhatsApp instance updated successfully",
     )))
 }
