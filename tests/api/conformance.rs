@@ -4,6 +4,7 @@
 //! the document does not name, a missing required field, a null where the document does
 //! not allow one, a value outside an `enum`, a wrong type or format all fail the test.
 //! So the whole suite is also a proof that generated clients can trust the document.
+//! (`RELEVO_CONFORMANCE=0` turns the check off, to see a test's own assertions first.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
