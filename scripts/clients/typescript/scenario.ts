@@ -139,7 +139,8 @@ async function scenario(): Promise<void> {
   expectFields(secondary, { ...SECONDARY, is_active: true, remaining_quota: 500 }, 'create_instance(2).data');
 
   const duplicate = await refused('create_instance (duplicate)', 422, sdk.createInstance({ client: admin, path: { tenant: tenantKey }, body: PRINCIPAL }));
-  expect(need(duplicate.errors, 'errors').phone_number, ['Este número de teléfono ya está registrado para este tenant'], 'duplicate phone errors');
+  if (!('errors' in duplicate)) throw new Error('create_instance (duplicate): a 422 without `errors`');
+  expect(duplicate.errors.phone_number, ['Este número de teléfono ya está registrado para este tenant'], 'duplicate phone errors');
 
   // 4. List with filters (seed 001 section 2): no evolution_api_key in lists.
   const listed = await ok('list_instances', 200, sdk.listInstances({ client: admin, path: { tenant: tenantKey }, query: { is_active: true, per_page: 10 } }));
