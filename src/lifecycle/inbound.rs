@@ -317,6 +317,9 @@ fn received(
     messages: &[ReceivedMessage],
     now: NaiveDateTime,
 ) -> diesel::QueryResult<Outcome> {
+    if !crate::db::outbox::wants_events(conn, instance.tenant_id)? {
+        return Ok(Outcome::Ignored);
+    }
     let mut outcome = Outcome::Unchanged;
     for message in messages {
         let data = inbound_message::received_data(
