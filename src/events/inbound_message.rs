@@ -14,8 +14,8 @@ pub struct ReceivedMessage {
     /// WhatsApp's message id (`key.id`): the same message twice is one event.
     pub message_id: String,
     pub sender_name: Option<String>,
-    /// The sender's number (`+573001234567`), or their JID's user part when it is not a
-    /// phone number.
+    /// The sender's number (`+573001234567`): the digits of their JID with `+`, or the
+    /// JID's user part when it has other characters.
     pub sender_number: String,
     pub content: Option<String>,
     /// `text`, `image`, `video`, `audio`, `document`, `sticker`, `location`,
@@ -66,13 +66,17 @@ fn parse_one(data: &Value) -> Option<ReceivedMessage> {
         remote
     };
     let sender_number = phone_of_jid(&from).unwrap_or_else(|| {
-        from.split('@')
+        let user = from
+            .split('@')
             .next()
             .unwrap_or_default()
             .split(':')
             .next()
-            .unwrap_or_default()
-            .to_string()
+            .unwrap_or_default();
+        match !user.is_empty() && user.chars().all(|c| c.is_ascii_digit()) {
+            true => format!("+{user}"),
+            false => user.to_string(),
+        }
     });
     let message = data.get("message").cloned().unwrap_or(Value::Null);
     let evolution_type = text(data.get("messageType")).unwrap_or_else(|| {
