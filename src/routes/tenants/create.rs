@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
 #[utoipa::path(
@@ -22,7 +22,7 @@ use crate::state::AppState;
     request_body = TenantBody,
     security(("bearer" = [])),
     responses(
-        (status = 201, body = inline(DataBody<TenantWithCallbackSecret>)),
+        (status = 201, body = MessageDataBody<TenantWithCallbackSecret>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, description = "Validation failed", body = ErrorBody),

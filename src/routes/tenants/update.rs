@@ -11,7 +11,7 @@ use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
-use crate::routes::wire::{DataBody, MessageDataBody};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
 /// Changes only the fields sent.
@@ -21,7 +21,7 @@ use crate::state::AppState;
     request_body = TenantBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = inline(DataBody<TenantWithCallbackSecret>)),
+        (status = 200, body = MessageDataBody<TenantWithCallbackSecret>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
     )
