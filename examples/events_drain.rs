@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! events_drain --backend sqlite|postgres [--events 10000] [--tenants 50] [--claimers 16]
-//!              [--reference 5] [--pg-url postgres://postgres@127.0.0.1:5432]
+//!              [--reference 5] [--concurrency 16] [--pg-url postgres://postgres@127.0.0.1:5432]
 //! ```
 //!
 //! In one process, on a fresh database: Relevo itself (the real application, system
@@ -79,6 +79,7 @@ async fn run(args: &[String]) -> AnyResult<bool> {
     let claimers: usize = get("claimers", "16").parse()?;
     let reference = Duration::from_secs(get("reference", "5").parse()?);
     let pg_url = get("pg-url", "postgres://postgres@127.0.0.1:5432");
+    let concurrency = get("concurrency", "16");
 
     let dir = tempfile::tempdir()?;
     let (database_url, drop_database) = match backend.as_str() {
@@ -97,8 +98,7 @@ async fn run(args: &[String]) -> AnyResult<bool> {
     let result = measure(
         &backend,
         &database_url,
-        events,
-        tenants,
+        (events, tenants, &concurrency),
         claimers,
         reference,
     )
@@ -114,8 +114,7 @@ async fn run(args: &[String]) -> AnyResult<bool> {
 async fn measure(
     backend: &str,
     database_url: &str,
-    events: usize,
-    tenants: usize,
+    (events, tenants, concurrency): (usize, usize, &str),
     claimers: usize,
     reference: Duration,
 ) -> AnyResult<bool> {
@@ -134,6 +133,7 @@ async fn measure(
         ("RELEVO_ADMIN_PASSWORD", ADMIN_PASSWORD),
         // The drain is driven step by step below; no background loop.
         ("RELEVO_WEBHOOK_POLL_MS", "0"),
+        ("RELEVO_WEBHOOK_CONCURRENCY", concurrency),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -222,7 +222,7 @@ async fn measure(
         .get_result(&mut conn)?;
     let got = received.load(Ordering::SeqCst);
     println!(
-        "RESULT backend={backend} events={events} tenants={tenants} drain_s={:.2} deliveries_per_s={delivery_rate:.0} steps={steps} claims_per_s_reference={reference_rate:.0} claims_per_s_during_drain={during_rate:.0} ratio={:.2} received={got} not_delivered={pending}",
+        "RESULT backend={backend} events={events} tenants={tenants} concurrency={concurrency} drain_s={:.2} deliveries_per_s={delivery_rate:.0} steps={steps} claims_per_s_reference={reference_rate:.0} claims_per_s_during_drain={during_rate:.0} ratio={:.2} received={got} not_delivered={pending}",
         drain.as_secs_f64(),
         during_rate / reference_rate.max(1.0),
     );
@@ -303,7 +303,7 @@ async fn seed_claims(
             &format!("{base}/api/v1/tenants/{tenant}/whatsapp-instances"),
             token,
             &json!({"phone_number": format!("+5730012300{i:02}"), "instance_name": format!("bench-{i}"),
-                    "evolution_api_key": "bench-key", "daily_message_limit": 1_000_000}),
+                    "evolution_api_key": "bench-key", "daily_message_limit": 100_000}),
         )
         .await?;
     }

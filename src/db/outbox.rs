@@ -153,9 +153,37 @@ pub struct AttemptResult {
 }
 
 /// Records attempts on events still pending (an event replayed meanwhile is pending
-/// again and is recorded too).
+/// again and is recorded too). Deliveries that got the same status code are recorded
+/// with one statement, at the time of the last of them.
 pub fn record_attempts(conn: &mut DbConnection, results: &[AttemptResult]) -> QueryResult<()> {
-    for result in results {
+    let mut delivered: std::collections::BTreeMap<Option<i32>, (Vec<i64>, NaiveDateTime)> =
+        std::collections::BTreeMap::new();
+    for result in results.iter().filter(|r| r.status == DELIVERED) {
+        let group = delivered
+            .entry(result.status_code)
+            .or_insert((Vec::new(), result.at));
+        group.0.push(result.event_id);
+        group.1 = group.1.max(result.at);
+    }
+    for (status_code, (ids, at)) in delivered {
+        diesel::update(
+            webhook_events::table
+                .filter(webhook_events::id.eq_any(ids))
+                .filter(webhook_events::status.eq(PENDING)),
+        )
+        .set((
+            webhook_events::status.eq(DELIVERED),
+            webhook_events::attempts.eq(webhook_events::attempts + 1),
+            webhook_events::last_attempt_at.eq(Some(at)),
+            webhook_events::last_status_code.eq(status_code),
+            webhook_events::last_error.eq(None::<String>),
+            webhook_events::next_attempt_at.eq(None::<NaiveDateTime>),
+            webhook_events::delivered_at.eq(Some(at)),
+            webhook_events::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    }
+    for result in results.iter().filter(|r| r.status != DELIVERED) {
         let delivered_at = (result.status == DELIVERED).then_some(result.at);
         diesel::update(
             webhook_events::table
