@@ -78,7 +78,7 @@ impl Application {
         tokio::spawn(scheduler.clone().run());
         // Outbound events: every process delivers; leases keep a tenant to one at a time.
         let dispatcher = Dispatcher::new(state.clone())?;
-        tokio::spawn(dispatcher.clone().run());
+        dispatcher.clone().start()?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;

@@ -143,6 +143,32 @@ impl Dispatcher {
             .await
     }
 
+    /// Starts [`Dispatcher::run`] on a thread of its own, with its own runtime, at a lower
+    /// CPU priority (nice [`WORKER_NICE`]; Linux applies nice values per thread, and the
+    /// threads it starts for database work inherit it): requests, claims first, get the
+    /// CPU they need, and deliveries use what is left. Nothing starts when
+    /// `RELEVO_WEBHOOK_POLL_MS` is 0.
+    pub fn start(self) -> std::io::Result<()> {
+        if self.state.settings.webhooks.poll_ms == 0 {
+            return Ok(());
+        }
+        std::thread::Builder::new()
+            .name("relevo-webhooks".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(self.run()),
+                    Err(error) => {
+                        log::error!("outbound events: no runtime for the worker: {error}")
+                    }
+                }
+            })?;
+        Ok(())
+    }
+
     /// The loop every process runs (unless `RELEVO_WEBHOOK_POLL_MS` is 0): every poll,
     /// each tenant with due events that this process is not serving already gets a turn
     /// of its own, up to `concurrency` at once. A slow tenant's turn does not delay the
@@ -365,6 +391,17 @@ impl Dispatcher {
             ),
             Err(error) => failure(event, None, describe(&error), now),
         }
+    }
+}
+
+/// The nice value of the worker's thread (0 is normal, 19 the lowest priority).
+pub const WORKER_NICE: i32 = 10;
+
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; `who = 0` is this thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, WORKER_NICE);
     }
 }
 
