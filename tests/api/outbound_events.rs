@@ -284,6 +284,72 @@ async fn every_event_reaches_the_receiver_once_signed_and_in_order(backend: Back
     assert!(bad.body["errors"]["type"].is_array());
 }
 
+async fn what_the_sync_finds_is_told_too(backend: Backend) {
+    let Some((app, fake, receiver)) = spawn_reachable(backend).await else {
+        return;
+    };
+    let tenant = tenant_calling(&app, &receiver, "acme").await;
+    let alpha = provisioned(&app, tenant, "alpha").await;
+    provisioned(&app, tenant, "beta").await;
+    drain(&[&app]).await;
+    let told_before = receiver.received().len();
+
+    // Evolution changed without telling Relevo (webhooks lost): the sync finds it.
+    fake.link("alpha", UNO_JID);
+    fake.lose_instance("beta");
+    app.clock.advance(Duration::minutes(1));
+    let reply = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/tenants/{tenant}/whatsapp-instances/sync"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    drain(&[&app]).await;
+    let told: Vec<Value> = receiver.received()[told_before..]
+        .iter()
+        .map(|r| {
+            json!([
+                r.event_type,
+                r.json["data"]["session_id"],
+                r.json["data"]["status"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            json!(["instance.status_changed", "alpha", "connected"]),
+            json!(["instance.connected", "alpha", "connected"]),
+            json!(["instance.status_changed", "beta", "error"]),
+        ]
+    );
+    let connected = &receiver.received()[told_before + 1].json["data"];
+    assert_eq!(connected["instance_id"], alpha);
+    assert_eq!(connected["whatsapp_user_id"], UNO_JID);
+    assert_eq!(connected["phone_number"], "+573001234567");
+    let lost = &receiver.received()[told_before + 2].json["data"];
+    assert_eq!(lost["previous_status"], "connecting");
+    assert!(lost["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("no longer exists"));
+
+    // A second sync finds nothing new and tells nothing.
+    app.clock.advance(Duration::minutes(1));
+    let again = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/tenants/{tenant}/whatsapp-instances/sync"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    drain(&[&app]).await;
+    assert_eq!(receiver.received().len(), told_before + 3);
+}
+
 async fn a_worker_killed_mid_delivery_loses_nothing(backend: Backend) {
     let Some((app, receiver)) = spawn_plain(backend, "5000").await else {
         return;
@@ -724,6 +790,7 @@ async fn the_readme_snippets_verify_a_real_delivery(backend: Backend) {
 
 both_backends!(
     every_event_reaches_the_receiver_once_signed_and_in_order,
+    what_the_sync_finds_is_told_too,
     a_worker_killed_mid_delivery_loses_nothing,
     a_receiver_down_for_eight_attempts_ends_failed_and_replay_delivers_it,
     timeouts_and_errors_are_retried_and_410_stops,
