@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! events_drain --backend sqlite|postgres [--events 10000] [--tenants 50] [--claimers 16]
-//!              [--reference 5] [--concurrency 16] [--poll-ms 100]
+//!              [--reference 5] [--concurrency 4] [--poll-ms 100]
 //!              [--pg-url postgres://postgres@127.0.0.1:5432]
 //! ```
 //!
@@ -80,7 +80,7 @@ async fn run(args: &[String]) -> AnyResult<bool> {
     let claimers: usize = get("claimers", "16").parse()?;
     let reference = Duration::from_secs(get("reference", "5").parse()?);
     let pg_url = get("pg-url", "postgres://postgres@127.0.0.1:5432");
-    let concurrency = get("concurrency", "16");
+    let concurrency = get("concurrency", "4");
     let poll_ms = get("poll-ms", "100");
 
     let dir = tempfile::tempdir()?;
@@ -218,9 +218,12 @@ async fn measure(
         }
     } else {
         // The worker loop (its own lower-priority thread) finds the events at its next
-        // poll; done when the outbox has nothing left to deliver.
+        // poll; done when the outbox has nothing left to deliver. The receiver's count is
+        // watched first, so that the check does not load the database during the drain.
+        while received.load(Ordering::SeqCst) < events {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         loop {
-            tokio::time::sleep(Duration::from_millis(20)).await;
             steps += 1;
             let left: i64 = webhook_events::table
                 .filter(webhook_events::status.ne("delivered"))
@@ -229,6 +232,7 @@ async fn measure(
             if left == 0 {
                 break;
             }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     let drain = started.elapsed();

@@ -12,6 +12,7 @@
 #   BENCH_TENANTS    50                  tenants they are spread over (each its own queue)
 #   BENCH_CLAIMERS   16                  concurrent claimers (reference and during the drain)
 #   BENCH_REFERENCE  5                   seconds of the claims-alone reference
+#   BENCH_WORKER_CONCURRENCY 4           RELEVO_WEBHOOK_CONCURRENCY of the worker
 #   BENCH_PG_URL     postgres://postgres@127.0.0.1:5432   server for the throwaway databases
 #
 # Relevo, the receiver, the claimers and PostgreSQL share this machine's cores.
@@ -28,6 +29,7 @@ for backend in $BENCH_BACKENDS; do
     "$TARGET/release/examples/events_drain" --backend "$backend" \
         --events "${BENCH_EVENTS:-10000}" --tenants "${BENCH_TENANTS:-50}" \
         --claimers "${BENCH_CLAIMERS:-16}" --reference "${BENCH_REFERENCE:-5}" \
+        --concurrency "${BENCH_WORKER_CONCURRENCY:-4}" \
         --pg-url "${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}" || status=1
 done
 exit $status

@@ -55,7 +55,8 @@ pub struct WebhookSettings {
     /// 0 runs no worker in this process.
     pub poll_ms: u64,
     /// How many tenants one process delivers to at once (`RELEVO_WEBHOOK_CONCURRENCY`,
-    /// default 16).
+    /// default 4: enough to drain well over 1000 events/s while claims keep most of the
+    /// CPU; see the README's benchmark).
     pub concurrency: u32,
 }
 
@@ -231,7 +232,7 @@ impl Settings {
             parse_timeout(&get, "RELEVO_WEBHOOK_TIMEOUT_MS", 10_000, &mut problems);
         let webhook_poll_ms = parse_number(&get, "RELEVO_WEBHOOK_POLL_MS", 1_000, &mut problems);
         let webhook_concurrency =
-            parse_number(&get, "RELEVO_WEBHOOK_CONCURRENCY", 16, &mut problems);
+            parse_number(&get, "RELEVO_WEBHOOK_CONCURRENCY", 4, &mut problems);
         if webhook_concurrency == 0 {
             problems.push("RELEVO_WEBHOOK_CONCURRENCY must be at least 1".to_string());
         }
