@@ -40,6 +40,7 @@ pub enum Action {
     EvolutionServerCreated,
     EvolutionServerUpdated,
     EvolutionServerDeleted,
+    WebhookDeliveryReplayed,
 }
 
 /// Every action key, in the order the variants of [`Action`] are declared (its `as_str`).
@@ -67,6 +68,7 @@ pub const ACTION_KEYS: &[&str] = &[
     "evolution_server.created",
     "evolution_server.updated",
     "evolution_server.deleted",
+    "webhook_delivery.replayed",
 ];
 
 /// The types of target an action can have.
@@ -76,10 +78,11 @@ pub const TARGET_TYPES: &[&str] = &[
     "instance",
     "sender_token",
     "evolution_server",
+    "webhook_delivery",
 ];
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::TenantCreated,
         Action::TenantUpdated,
         Action::TenantDeleted,
@@ -103,6 +106,7 @@ impl Action {
         Action::EvolutionServerCreated,
         Action::EvolutionServerUpdated,
         Action::EvolutionServerDeleted,
+        Action::WebhookDeliveryReplayed,
     ];
 
     pub fn as_str(self) -> &'static str {

@@ -42,6 +42,22 @@ pub struct Settings {
     /// How long a client may take to send a request body once its headers are in.
     pub body_timeout_ms: u64,
     pub evolution: EvolutionSettings,
+    /// Delivery of outbound events to tenants' callback URLs.
+    pub webhooks: WebhookSettings,
+}
+
+/// The delivery worker of outbound events (SPEC §8).
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// How long one delivery may take in all (`RELEVO_WEBHOOK_TIMEOUT_MS`, default 10 s).
+    pub timeout_ms: u64,
+    /// How often the worker looks for due events (`RELEVO_WEBHOOK_POLL_MS`, default 1 s);
+    /// 0 runs no worker in this process.
+    pub poll_ms: u64,
+    /// How many tenants one process delivers to at once (`RELEVO_WEBHOOK_CONCURRENCY`,
+    /// default 4: enough to drain well over 1000 events/s while claims keep most of the
+    /// CPU; see the README's benchmark).
+    pub concurrency: u32,
 }
 
 /// Seed 000's variables. They bootstrap the default Evolution API server.
@@ -89,6 +105,9 @@ pub const ENV_VARS: &[&str] = &[
     "RUST_LOG",
     "EVOLUTION_API_CONNECT_TIMEOUT_MS",
     "EVOLUTION_API_REQUEST_TIMEOUT_MS",
+    "RELEVO_WEBHOOK_TIMEOUT_MS",
+    "RELEVO_WEBHOOK_POLL_MS",
+    "RELEVO_WEBHOOK_CONCURRENCY",
 ];
 
 impl Settings {
@@ -209,6 +228,15 @@ impl Settings {
             &mut problems,
         );
 
+        let webhook_timeout_ms =
+            parse_timeout(&get, "RELEVO_WEBHOOK_TIMEOUT_MS", 10_000, &mut problems);
+        let webhook_poll_ms = parse_number(&get, "RELEVO_WEBHOOK_POLL_MS", 1_000, &mut problems);
+        let webhook_concurrency =
+            parse_number(&get, "RELEVO_WEBHOOK_CONCURRENCY", 4, &mut problems);
+        if webhook_concurrency == 0 {
+            problems.push("RELEVO_WEBHOOK_CONCURRENCY must be at least 1".to_string());
+        }
+
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -237,6 +265,11 @@ impl Settings {
                 enable_instance_creation,
                 connect_timeout_ms,
                 request_timeout_ms,
+            },
+            webhooks: WebhookSettings {
+                timeout_ms: webhook_timeout_ms,
+                poll_ms: webhook_poll_ms,
+                concurrency: webhook_concurrency,
             },
         })
     }

@@ -280,6 +280,7 @@ pub enum Resource {
     SenderToken,
     Route,
     EvolutionServer,
+    WebhookDelivery,
 }
 
 impl Resource {
@@ -295,6 +296,9 @@ impl Resource {
             Resource::Route => ("route.not_found", "The requested route does not exist"),
             Resource::EvolutionServer => {
                 ("evolution_server.not_found", "Evolution server not found")
+            }
+            Resource::WebhookDelivery => {
+                ("webhook_delivery.not_found", "Webhook delivery not found")
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod evolution;
 pub mod i18n;
 pub mod input;

@@ -19,6 +19,7 @@ use crate::db::{self, evolution_servers, users, DbConnection};
 use crate::domain::{Email, HttpUrl, Role};
 use crate::edge;
 use crate::error::{ApiError, Resource};
+use crate::events::worker::Dispatcher;
 use crate::evolution::EvolutionHttp;
 use crate::i18n::DefaultLocale;
 use crate::lifecycle::sync_scheduler::SyncScheduler;
@@ -33,6 +34,7 @@ pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
     scheduler: SyncScheduler,
+    dispatcher: Dispatcher,
 }
 
 impl Application {
@@ -74,6 +76,9 @@ impl Application {
         // The scheduled sync: one task per process; the lease keeps it to one process.
         let scheduler = SyncScheduler::new(state.clone());
         tokio::spawn(scheduler.clone().run());
+        // Outbound events: every process delivers; leases keep a tenant to one at a time.
+        let dispatcher = Dispatcher::new(state.clone())?;
+        dispatcher.clone().start()?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -123,6 +128,7 @@ impl Application {
             address,
             server,
             scheduler,
+            dispatcher,
         })
     }
 
@@ -137,6 +143,12 @@ impl Application {
     /// This process's sync scheduler, whose steps tests drive with the manual clock.
     pub fn scheduler(&self) -> SyncScheduler {
         self.scheduler.clone()
+    }
+
+    /// This process's delivery worker of outbound events, whose steps tests drive with
+    /// the manual clock.
+    pub fn dispatcher(&self) -> Dispatcher {
+        self.dispatcher.clone()
     }
 
     /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.

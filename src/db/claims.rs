@@ -68,6 +68,9 @@ pub struct ClaimRequest {
     /// The tenant's local date, which the counters belong to.
     pub today: NaiveDate,
     pub now: NaiveDateTime,
+    /// When the tenant's day ends, if the tenant wants `quota.exhausted` (it has a
+    /// callback URL): a claim that takes the last quota of the day writes the event.
+    pub next_reset_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug)]
@@ -95,7 +98,16 @@ pub fn claim_next_instance(
     }
     let counted = if fits_one_statement(conn, request) {
         match claim_in_one_statement(conn, request) {
-            Ok(Some(outcome)) => Ok(outcome),
+            Ok(Some(outcome)) => {
+                // The statement committed on its own: the event follows in its own
+                // transaction (see `note_exhaustion`).
+                if let ClaimOutcome::Granted(_, instance) = &outcome {
+                    if is_full(instance) && request.next_reset_at.is_some() {
+                        write_transaction(conn, |conn| note_exhaustion(conn, request))?;
+                    }
+                }
+                Ok(outcome)
+            }
             // Its SKIP LOCKED pick found nothing free: only waiting is left to try.
             Ok(None) => write_transaction(conn, |conn| grant(conn, request, Pick::WaitOnly)),
             Err(error) => Err(error),
@@ -320,7 +332,49 @@ fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryRe
     if let Some(recipient) = &request.recipient {
         route_recipient(conn, request.tenant_id, recipient, instance.id, request.now)?;
     }
+    if is_full(&instance) {
+        note_exhaustion(conn, request)?;
+    }
     Ok(ClaimOutcome::Granted(claim, instance))
+}
+
+/// The instance has no quota left today (it was just counted on, so its count is today's).
+fn is_full(instance: &Instance) -> bool {
+    instance.messages_sent_today >= instance.daily_message_limit
+}
+
+/// After a claim took an instance's last quota: when no eligible instance of the tenant
+/// has quota left, `quota.exhausted` (once per tenant and day; see
+/// [`crate::events::quota_exhausted`]). In the claim's transaction, except after the
+/// one-statement claim of PostgreSQL, which has committed already: there it comes in a
+/// transaction of its own right after, and a process that dies in between loses it.
+fn note_exhaustion(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResult<()> {
+    let Some(next_reset_at) = request.next_reset_at else {
+        return Ok(());
+    };
+    let sql = candidate_query(None, false);
+    let left: Option<Instance> = match conn {
+        DbConnection::Postgres(pg) => diesel::sql_query(sql)
+            .bind::<BigInt, _>(request.tenant_id)
+            .bind::<Date, _>(request.today)
+            .get_result(pg)
+            .optional()?,
+        DbConnection::Sqlite(sqlite) => diesel::sql_query(sql.replace('$', "?"))
+            .bind::<BigInt, _>(request.tenant_id)
+            .bind::<Date, _>(request.today)
+            .get_result(sqlite)
+            .optional()?,
+    };
+    if left.is_none() {
+        crate::events::quota_exhausted(
+            conn,
+            request.tenant_id,
+            request.today,
+            next_reset_at,
+            request.now,
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq)]

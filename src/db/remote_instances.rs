@@ -132,17 +132,45 @@ pub struct RemoteChanges {
     pub updated_at: Option<NaiveDateTime>,
 }
 
-/// Applies `changes`; `None` when the instance was deleted meanwhile.
+/// Applies `changes`, and writes the events the change causes to the tenant
+/// (`instance.status_changed`, `instance.connected`, `instance.qr_updated`) to the
+/// outbox, so call it inside the transaction of the change. `None` when the instance
+/// was deleted meanwhile.
 pub fn record(
     conn: &mut DbConnection,
     id: i64,
     changes: &RemoteChanges,
 ) -> QueryResult<Option<Instance>> {
-    on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))
+    let Some(before) = find_by_id_for_update(conn, id)? else {
+        return Ok(None);
+    };
+    let after = on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))
         .set(changes)
         .returning(Instance::as_returning())
         .get_result(c)
-        .optional())
+        .optional())?;
+    if let Some(after) = &after {
+        let now = changes
+            .last_checked_at
+            .or(changes.updated_at)
+            .unwrap_or(after.updated_at);
+        crate::events::instance_changed(conn, &before, after, now)?;
+    }
+    Ok(after)
+}
+
+fn find_by_id_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Instance>> {
+    let query = whatsapp_instances::table.find(id);
+    match conn {
+        DbConnection::Postgres(pg) => query
+            .select(Instance::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => {
+            query.select(Instance::as_select()).first(sqlite).optional()
+        }
+    }
 }
 
 /// The instance named `name` on server `server_id`, locked until the transaction ends

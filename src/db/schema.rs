@@ -187,12 +187,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_events (id) {
+        id -> BigInt,
+        public_id -> Text,
+        tenant_id -> BigInt,
+        event_type -> Text,
+        payload -> Text,
+        dedupe_key -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_attempt_at -> Nullable<Timestamp>,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
 diesel::joinable!(sender_tokens -> tenants (tenant_id));
 diesel::joinable!(claims -> tenants (tenant_id));
 diesel::joinable!(claim_releases -> claims (claim_id));
+diesel::joinable!(webhook_events -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -208,4 +230,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     leases,
     sync_runs,
+    webhook_events,
 );

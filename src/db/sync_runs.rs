@@ -68,17 +68,14 @@ pub fn instances_in(conn: &mut DbConnection, scope: SyncScope) -> QueryResult<Ve
 }
 
 /// Applies what the sync read for one instance; `phone` is set only on a row that still
-/// has none and when no other instance of the tenant has that number. `false` when the
-/// instance was deleted meanwhile.
+/// has none and when no other instance of the tenant has that number (first, so that
+/// the events of the change carry it). `false` when the instance was deleted meanwhile.
 pub fn apply(
     conn: &mut DbConnection,
     instance: &Instance,
     changes: &RemoteChanges,
     phone: Option<&str>,
 ) -> QueryResult<bool> {
-    if remote_instances::record(conn, instance.id, changes)?.is_none() {
-        return Ok(false);
-    }
     if let Some(phone) = phone {
         if !instances::phone_taken(conn, instance.tenant_id, phone, Some(instance.id))? {
             diesel::update(
@@ -90,7 +87,7 @@ pub fn apply(
             .execute(conn)?;
         }
     }
-    Ok(true)
+    Ok(remote_instances::record(conn, instance.id, changes)?.is_some())
 }
 
 /// Records the start of a run.

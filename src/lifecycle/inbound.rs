@@ -13,6 +13,8 @@ use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::{evolution_servers, DbConnection};
 use crate::domain::ConnectionStatus;
 use crate::error::ApiError;
+use crate::events::inbound_message::{self, ReceivedMessage};
+use crate::events::{self, EventType};
 use crate::evolution::{ConnectAnswer, QrCode, RemoteState};
 use crate::lifecycle::status::phone_of_jid;
 use crate::state::AppState;
@@ -43,6 +45,9 @@ pub enum EventKind {
     LogoutInstance,
     /// `remove.instance`: Evolution no longer has the instance.
     RemoveInstance,
+    /// `messages.upsert` with messages someone sent to the instance (`message.received`
+    /// out, once per message id).
+    MessagesUpsert(Vec<ReceivedMessage>),
     /// Accepted and not acted upon (yet): `messages.upsert`, `send.message`, a
     /// `qrcode.updated` without a code (the QR limit), ... The event's matching key.
     Other(String),
@@ -110,6 +115,10 @@ pub fn parse(body: &[u8], path_event: Option<&str>) -> Result<InboundEvent, ApiE
         },
         "LOGOUT_INSTANCE" => EventKind::LogoutInstance,
         "REMOVE_INSTANCE" => EventKind::RemoveInstance,
+        "MESSAGES_UPSERT" => match inbound_message::parse(data) {
+            messages if messages.is_empty() => EventKind::Other(key.clone()),
+            messages => EventKind::MessagesUpsert(messages),
+        },
         _ => EventKind::Other(key.clone()),
     };
     Ok(InboundEvent {
@@ -245,6 +254,9 @@ fn apply(
     else {
         return Ok(Outcome::Ignored);
     };
+    if let EventKind::MessagesUpsert(messages) = &event.kind {
+        return received(conn, &instance, messages, now);
+    }
     let Some(mut changes) = changes_for(&instance, &event.kind, now) else {
         return Ok(Outcome::Ignored);
     };
@@ -298,8 +310,42 @@ pub fn changes_for(
         )),
         EventKind::LogoutInstance => Some(status(ConnectionStatus::Disconnected)),
         EventKind::RemoveInstance => Some(status(ConnectionStatus::Error)),
-        EventKind::Other(_) => None,
+        EventKind::MessagesUpsert(_) | EventKind::Other(_) => None,
     }
+}
+
+/// `message.received` for each message, in the transaction of the webhook; a message
+/// already told about (the same webhook again) is not told twice.
+fn received(
+    conn: &mut DbConnection,
+    instance: &Instance,
+    messages: &[ReceivedMessage],
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Outcome> {
+    if !crate::db::outbox::wants_events(conn, instance.tenant_id)? {
+        return Ok(Outcome::Ignored);
+    }
+    let mut outcome = Outcome::Unchanged;
+    for message in messages {
+        let data = inbound_message::received_data(
+            message,
+            &instance.instance_name,
+            &instance.phone_number,
+            now,
+        );
+        let key = format!("message.received:{}:{}", instance.id, message.message_id);
+        if events::record(
+            conn,
+            instance.tenant_id,
+            EventType::MessageReceived,
+            data,
+            Some(&key),
+            now,
+        )? {
+            outcome = Outcome::Applied;
+        }
+    }
+    Ok(outcome)
 }
 
 /// Whether applying `changes` would change a column of `instance` (the bookkeeping

@@ -88,7 +88,7 @@ impl Reachable {
     ) -> Result<Instance, LifecycleError> {
         let id = self.instance.id;
         state
-            .write(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
+            .transaction(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
             .await?
             .ok_or(LifecycleError::NotFound)
     }

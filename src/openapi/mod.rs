@@ -52,6 +52,7 @@ use responses::{
         (name = "sync", description = "Sync of instances with their Evolution servers, by hand and on a schedule (super admins)"),
         (name = "operations", description = "Health and readiness"),
         (name = "webhooks", description = "Events Evolution API servers send to Relevo (authenticated by the server's token in the URL, no bearer token)"),
+        (name = "webhook-deliveries", description = "Outbound events to a tenant's callback URL: the delivery log and replays"),
     )
 )]
 struct ApiDoc;

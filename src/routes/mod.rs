@@ -9,6 +9,7 @@ pub mod sender_tokens;
 pub mod sync;
 pub mod tenants;
 pub mod users;
+pub mod webhook_deliveries;
 pub mod webhooks;
 pub mod whatsapp_instances;
 pub mod wire;
@@ -78,6 +79,8 @@ pub fn register(cfg: &mut ServiceConfig) {
             .service(evolution_servers::delete::delete_server)
             .service(evolution_servers::health::server_health)
             .service(audit_log::list::list_audit_log)
+            .service(webhook_deliveries::list::list_webhook_deliveries)
+            .service(webhook_deliveries::replay::replay_webhook_delivery)
             .service(webhooks::evolution::receive_evolution_webhook)
             .service(webhooks::evolution::receive_evolution_webhook_by_event),
     );

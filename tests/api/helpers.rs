@@ -65,6 +65,8 @@ pub struct TestApp {
     database: Arc<TestDatabase>,
     /// This application's sync scheduler; `tick` runs one step of it.
     pub scheduler: relevo::lifecycle::sync_scheduler::SyncScheduler,
+    /// This application's delivery worker of outbound events; `deliver` runs one step.
+    pub dispatcher: relevo::events::worker::Dispatcher,
 }
 
 pub fn postgres_admin_url() -> String {
@@ -171,6 +173,8 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
         ("RELEVO_ADMIN_PASSWORD", ADMIN_PASSWORD),
         // Tests move the clock by days; token expiry has its own test.
         ("RELEVO_TOKEN_TTL_SECONDS", "31536000"),
+        // Outbound events are delivered by `TestApp::deliver`, step by step, not by a loop.
+        ("RELEVO_WEBHOOK_POLL_MS", "0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -207,6 +211,7 @@ async fn start_app(
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     let scheduler = application.scheduler();
+    let dispatcher = application.dispatcher();
     tokio::spawn(application.run_until_stopped());
     let mut app = TestApp {
         address,
@@ -215,6 +220,7 @@ async fn start_app(
         admin_token: String::new(),
         database,
         scheduler,
+        dispatcher,
     };
     app.admin_token = app.login_token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     app
@@ -250,6 +256,11 @@ impl TestApp {
     /// One step of this application's sync scheduler, at the manual clock's time.
     pub async fn tick(&self) -> relevo::lifecycle::sync_scheduler::Tick {
         self.scheduler.tick().await.expect("a scheduler step")
+    }
+
+    /// One step of this application's delivery worker, at the manual clock's time.
+    pub async fn deliver(&self) -> relevo::events::worker::DeliveryReport {
+        self.dispatcher.tick().await.expect("a delivery step")
     }
 
     /// Sends a request; `token` `None` means anonymous.

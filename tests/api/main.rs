@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod callback_receiver;
 mod conformance;
 mod evolution_fake;
 
@@ -17,6 +18,7 @@ mod instances;
 mod leases;
 mod lifecycle;
 mod operations;
+mod outbound_events;
 mod provisioning;
 mod provisioning_lease;
 mod request_errors;

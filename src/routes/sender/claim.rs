@@ -218,6 +218,10 @@ async fn run_claim(
                 sender_token_id,
                 today,
                 now: now.naive_utc(),
+                next_reset_at: tenant
+                    .callback_url
+                    .is_some()
+                    .then(|| next_reset_at(now, tenant_zone(&tenant)).naive_utc()),
             };
             let outcome = claims::claim_next_instance(conn, &request)?;
             let server_url = match &outcome {

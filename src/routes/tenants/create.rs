@@ -2,7 +2,7 @@ use actix_web::http::StatusCode;
 use actix_web::{post, web};
 
 use super::fields::{CreateTenantBody, TenantBody};
-use super::{audit_snapshot, TenantResource};
+use super::{audit_snapshot, GeneratedSecret, TenantResource, TenantWithCallbackSecret};
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::{
@@ -25,7 +25,7 @@ use crate::state::AppState;
     tag = "tenants",
     request_body = CreateTenantBody,
     security(("bearer" = [])),
-    responses((status = 201, body = MessageDataBody<TenantResource>))
+    responses((status = 201, body = MessageDataBody<TenantWithCallbackSecret>))
 )]
 #[post("/tenants")]
 pub async fn create_tenant(
@@ -34,7 +34,13 @@ pub async fn create_tenant(
     request_id: RequestId,
     locale: Locale,
     body: JsonObject<CreateTenantBody>,
-) -> Result<(web::Json<MessageDataBody<TenantResource>>, StatusCode), ApiError> {
+) -> Result<
+    (
+        web::Json<MessageDataBody<TenantWithCallbackSecret>>,
+        StatusCode,
+    ),
+    ApiError,
+> {
     let body = TenantBody::from(body.0);
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
@@ -55,7 +61,8 @@ pub async fn create_tenant(
     };
     let now = state.clock.now().naive_utc();
     let default_timezone = state.settings.default_timezone.name().to_string();
-    let created = state
+    let generated = GeneratedSecret::new(&state.cipher);
+    let (created, shown_secret) = state
         .transaction(move |conn| {
             if let Some(slug) = &slug {
                 if tenants::slug_exists(conn, slug, None)? {
@@ -72,14 +79,22 @@ pub async fn create_tenant(
                 rotation_strategy: fields
                     .rotation_strategy
                     .unwrap_or_else(|| RotationStrategy::RoundRobin.as_str().to_string()),
-                callback_url: fields.callback_url.flatten(),
-                callback_secret_encrypted: fields.callback_secret_encrypted.flatten(),
+                callback_url: fields.callback_url.clone().flatten(),
+                callback_secret_encrypted: fields.callback_secret_encrypted.clone().flatten(),
                 currency: fields.currency.unwrap_or_else(|| "COP".to_string()),
                 whatsapp_credits: fields.whatsapp_credits.unwrap_or(0),
                 whatsapp_unit_price_micros: fields.whatsapp_unit_price_micros.unwrap_or(0),
                 created_at: now,
                 updated_at: now,
             };
+            // A callback URL without a secret gets one, shown once in this answer.
+            let mut new = new;
+            let shown_secret = (new.callback_url.is_some()
+                && new.callback_secret_encrypted.is_none())
+            .then(|| {
+                new.callback_secret_encrypted = Some(generated.sealed.clone());
+                generated.plain.clone()
+            });
             write_transaction(conn, |conn| {
                 let tenant = tenants::insert(conn, &new)?;
                 let after = audit_snapshot(&tenant)?;
@@ -91,14 +106,17 @@ pub async fn create_tenant(
                     None,
                     Some(after),
                 )?;
-                Ok(tenant)
+                Ok((tenant, shown_secret.clone()))
             })
             .map_err(|e| slug_race(e, locale))
         })
         .await?;
     Ok((
         web::Json(MessageDataBody::new(
-            TenantResource::from(&created),
+            TenantWithCallbackSecret {
+                tenant: TenantResource::from(&created),
+                callback_secret: shown_secret,
+            },
             "Tenant created successfully",
         )),
         StatusCode::CREATED,

@@ -45,6 +45,34 @@ pub struct TenantResource {
     pub updated_at: Timestamp,
 }
 
+/// A tenant as create and update answer it: with the callback secret Relevo generated
+/// when a `callback_url` was set without one, which is shown only in this answer.
+#[derive(Serialize, ToSchema)]
+pub struct TenantWithCallbackSecret {
+    #[serde(flatten)]
+    pub tenant: TenantResource,
+    /// Present only when Relevo generated the secret in this request: keep it, it is
+    /// never shown again (signs `X-Relevo-Signature`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, example = "whsec_5f2b8c…")]
+    pub callback_secret: Option<String>,
+}
+
+/// A callback secret ready to be stored, made before a change in case the change needs
+/// it: the plain secret (shown once) and its encrypted form.
+pub struct GeneratedSecret {
+    pub plain: String,
+    pub sealed: String,
+}
+
+impl GeneratedSecret {
+    pub fn new(cipher: &crate::secrets::Cipher) -> Self {
+        let plain = crate::events::signature::generate_secret();
+        let sealed = cipher.encrypt(&plain);
+        Self { plain, sealed }
+    }
+}
+
 impl From<&Tenant> for TenantResource {
     fn from(tenant: &Tenant) -> Self {
         Self {

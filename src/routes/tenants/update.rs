@@ -2,7 +2,7 @@ use actix_web::{put, web};
 
 use super::create::slug_race;
 use super::fields::{TenantBody, UpdateTenantBody};
-use super::{audit_snapshot, TenantResource};
+use super::{audit_snapshot, GeneratedSecret, TenantResource, TenantWithCallbackSecret};
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::{tenants, write_transaction};
@@ -20,7 +20,7 @@ use crate::state::AppState;
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     request_body = UpdateTenantBody,
     security(("bearer" = [])),
-    responses((status = 200, body = MessageDataBody<TenantResource>))
+    responses((status = 200, body = MessageDataBody<TenantWithCallbackSecret>))
 )]
 #[put("/tenants/{tenant}")]
 pub async fn update_tenant(
@@ -30,7 +30,7 @@ pub async fn update_tenant(
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<UpdateTenantBody>,
-) -> Result<web::Json<MessageDataBody<TenantResource>>, ApiError> {
+) -> Result<web::Json<MessageDataBody<TenantWithCallbackSecret>>, ApiError> {
     let body = TenantBody::from(body.0);
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
@@ -38,7 +38,8 @@ pub async fn update_tenant(
     let mut changes = body.parse(&state.cipher, &mut errors);
     changes.updated_at = Some(state.clock.now().naive_utc());
     let tenant_id = tenant.id;
-    let updated = state
+    let generated = GeneratedSecret::new(&state.cipher);
+    let (updated, shown_secret) = state
         .transaction(move |conn| {
             if let Some(slug) = &changes.slug {
                 if tenants::slug_exists(conn, slug, Some(tenant_id))? {
@@ -49,7 +50,17 @@ pub async fn update_tenant(
             write_transaction(conn, |conn| {
                 let before = tenants::find_for_update(conn, tenant_id)?
                     .ok_or(diesel::result::Error::NotFound)?;
-                let updated = tenants::update(conn, tenant_id, &changes)?;
+                let mut updated = tenants::update(conn, tenant_id, &changes)?;
+                // A callback URL left without a secret gets one, shown once in this answer.
+                let mut shown_secret = None;
+                if updated.callback_url.is_some() && updated.callback_secret_encrypted.is_none() {
+                    let secret = tenants::TenantChanges {
+                        callback_secret_encrypted: Some(Some(generated.sealed.clone())),
+                        ..Default::default()
+                    };
+                    updated = tenants::update(conn, tenant_id, &secret)?;
+                    shown_secret = Some(generated.plain.clone());
+                }
                 auditor.record(
                     conn,
                     Action::TenantUpdated,
@@ -58,13 +69,16 @@ pub async fn update_tenant(
                     Some(audit_snapshot(&before)?),
                     Some(audit_snapshot(&updated)?),
                 )?;
-                Ok(updated)
+                Ok((updated, shown_secret))
             })
             .map_err(|e| slug_race(e, locale))
         })
         .await?;
     Ok(web::Json(MessageDataBody::new(
-        TenantResource::from(&updated),
+        TenantWithCallbackSecret {
+            tenant: TenantResource::from(&updated),
+            callback_secret: shown_secret,
+        },
         "Tenant updated successfully",
     )))
 }

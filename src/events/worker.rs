@@ -1,0 +1,467 @@
+//! The delivery worker: every process runs one. It sends each tenant's due events, in
+//! order of creation, to the tenant's callback URL, signed with the tenant's secret.
+//!
+//! - One worker at a time per tenant, across processes: a tenant's events are sent
+//!   only under the lease `webhooks:tenant:<id>` (table `leases`), renewed as the worker
+//!   goes. A worker that dies keeps nothing: its lease expires (on Relevo's clock) and
+//!   another worker takes the tenant's queue where the dead one left it.
+//! - Tenants are served concurrently (at most `RELEVO_WEBHOOK_CONCURRENCY` per process),
+//!   so one slow or dead receiver holds up only its own tenant.
+//! - Each attempt has `RELEVO_WEBHOOK_TIMEOUT_MS` (10 s). Any 2xx is delivered; 410 Gone
+//!   stops (`failed`); anything else is retried with exponential backoff and jitter
+//!   ([`retry_delay`]) until [`super::MAX_ATTEMPTS`] attempts were made, then `failed`.
+//! - A failed attempt ends the tenant's turn: its later events wait for the next step
+//!   instead of each waiting for the same dead receiver's timeout.
+//! - An attempt is recorded after the receiver answered, so a worker that dies between
+//!   the two makes the event be sent again: delivery is at least once, and receivers
+//!   tell repeats by `X-Relevo-Event-Id`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration as StdDuration;
+
+use actix_web::web;
+use chrono::{Duration, NaiveDateTime};
+use futures_util::StreamExt;
+use rand::Rng;
+
+use super::signature;
+use crate::db::outbox::{self, AttemptResult, WebhookEvent};
+use crate::db::{leases, write_transaction};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The lease of a tenant's queue is `webhooks:tenant:<tenant id>`.
+pub const LEASE_PREFIX: &str = "webhooks:tenant:";
+
+/// How long a tenant's lease lasts without renewal (on Relevo's clock). The worker
+/// renews it before each batch and whenever a third of it has passed, so it never
+/// lapses under a live worker, even when every attempt takes the whole timeout.
+pub const LEASE_TTL_SECONDS: i64 = 60;
+
+/// Events read per batch of one tenant.
+const BATCH: i64 = 100;
+
+/// Tenants looked at per step.
+const TENANTS_PER_STEP: i64 = 1000;
+
+/// How long after `attempts` failed attempts the next one comes: one minute doubled
+/// per attempt (1, 2, 4, ... 64 min), times a random factor between 0.75 and 1.25 so
+/// that receivers that came back are not all hit at once. With [`super::MAX_ATTEMPTS`] = 8,
+/// the 8th attempt comes at least 95 minutes after the first.
+pub fn retry_delay(attempts: i32) -> Duration {
+    let exponent = attempts.clamp(1, 11) - 1;
+    let base_ms = 60_000_i64 << exponent;
+    let factor = rand::thread_rng().gen_range(0.75..=1.25);
+    Duration::milliseconds((base_ms as f64 * factor) as i64)
+}
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Events delivered (2xx).
+    pub delivered: usize,
+    /// Attempts that failed and will be retried.
+    pub retried: usize,
+    /// Events that ended `failed` (410, or the last attempt failed).
+    pub failed: usize,
+    /// Tenants whose queue another worker held.
+    pub busy: usize,
+}
+
+impl DeliveryReport {
+    pub fn attempts(&self) -> usize {
+        self.delivered + self.retried + self.failed
+    }
+
+    fn add(&mut self, other: DeliveryReport) {
+        self.delivered += other.delivered;
+        self.retried += other.retried;
+        self.failed += other.failed;
+        self.busy += other.busy;
+    }
+}
+
+/// This process's delivery worker.
+#[derive(Clone)]
+pub struct Dispatcher {
+    state: web::Data<AppState>,
+    /// Who this process is to the leases.
+    holder: Arc<str>,
+    http: reqwest::Client,
+    /// Tenants this process is delivering to now (the loop starts no second turn).
+    in_flight: Arc<Mutex<HashSet<i64>>>,
+}
+
+impl Dispatcher {
+    pub fn new(state: web::Data<AppState>) -> anyhow::Result<Self> {
+        let timeout = StdDuration::from_millis(state.settings.webhooks.timeout_ms);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(StdDuration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Relevo-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let holder = format!("webhooks-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+        Ok(Self {
+            state,
+            holder: holder.into(),
+            http,
+            in_flight: Arc::default(),
+        })
+    }
+
+    /// One step at the clock's time: every tenant with due events whose queue no other
+    /// worker holds gets a turn (at most `concurrency` at once), and the step ends when
+    /// every turn has. Tests drive the worker with it.
+    pub async fn tick(&self) -> Result<DeliveryReport, ApiError> {
+        let tenants = self.due_tenants().await?;
+        let concurrency = self.state.settings.webhooks.concurrency as usize;
+        let reports: Vec<Result<DeliveryReport, ApiError>> = futures_util::stream::iter(tenants)
+            .map(|tenant_id| self.turn(tenant_id))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut total = DeliveryReport::default();
+        for report in reports {
+            total.add(report?);
+        }
+        Ok(total)
+    }
+
+    async fn due_tenants(&self) -> Result<Vec<i64>, ApiError> {
+        let now = self.state.clock.now().naive_utc();
+        self.state
+            .db(move |conn| {
+                Ok(outbox::due_tenants(
+                    conn,
+                    now,
+                    LEASE_PREFIX,
+                    TENANTS_PER_STEP,
+                )?)
+            })
+            .await
+    }
+
+    /// Starts [`Dispatcher::run`] on a thread of its own, with its own runtime, at a lower
+    /// CPU priority (nice [`WORKER_NICE`]; Linux applies nice values per thread, and the
+    /// threads it starts for database work inherit it): requests, claims first, get the
+    /// CPU they need, and deliveries use what is left. Nothing starts when
+    /// `RELEVO_WEBHOOK_POLL_MS` is 0.
+    pub fn start(self) -> std::io::Result<()> {
+        if self.state.settings.webhooks.poll_ms == 0 {
+            return Ok(());
+        }
+        std::thread::Builder::new()
+            .name("relevo-webhooks".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(self.run()),
+                    Err(error) => {
+                        log::error!("outbound events: no runtime for the worker: {error}")
+                    }
+                }
+            })?;
+        Ok(())
+    }
+
+    /// The loop every process runs (unless `RELEVO_WEBHOOK_POLL_MS` is 0): every poll,
+    /// each tenant with due events that this process is not serving already gets a turn
+    /// of its own, up to `concurrency` at once. A slow tenant's turn does not delay the
+    /// next poll. Never on the request path: it is its own task.
+    pub async fn run(self) {
+        let settings = &self.state.settings.webhooks;
+        if settings.poll_ms == 0 {
+            return;
+        }
+        let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrency as usize));
+        let mut interval = tokio::time::interval(StdDuration::from_millis(settings.poll_ms));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let tenants = match self.due_tenants().await {
+                Ok(tenants) => tenants,
+                Err(error) => {
+                    log::error!("outbound events: cannot read the due events: {error}");
+                    continue;
+                }
+            };
+            for tenant_id in tenants {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                if !self.lock_in_flight().insert(tenant_id) {
+                    continue;
+                }
+                let worker = self.clone();
+                tokio::spawn(async move {
+                    match worker.turn(tenant_id).await {
+                        Ok(report) if report.attempts() > 0 => log::info!(
+                            "outbound events of tenant {tenant_id}: {} delivered, {} to retry, {} failed",
+                            report.delivered,
+                            report.retried,
+                            report.failed
+                        ),
+                        Ok(_) => {}
+                        Err(error) => {
+                            log::error!("outbound events of tenant {tenant_id}: {error}")
+                        }
+                    }
+                    worker.lock_in_flight().remove(&tenant_id);
+                    drop(slot);
+                });
+            }
+        }
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One tenant's turn: takes its lease, sends its due events in order until none is
+    /// left or one fails, and gives the lease back.
+    async fn turn(&self, tenant_id: i64) -> Result<DeliveryReport, ApiError> {
+        let lease = format!("{LEASE_PREFIX}{tenant_id}");
+        if !self.renew(&lease).await? {
+            return Ok(DeliveryReport {
+                busy: 1,
+                ..DeliveryReport::default()
+            });
+        }
+        let result = self.drain(tenant_id, &lease).await;
+        let holder = self.holder.to_string();
+        let released = self
+            .state
+            .write(move |conn| Ok(leases::release(conn, &lease, &holder)?))
+            .await;
+        if let Err(error) = released {
+            log::warn!("outbound events: lease of tenant {tenant_id} not released: {error}");
+        }
+        result
+    }
+
+    /// Takes or renews the tenant's lease; `false` when another worker holds it.
+    async fn renew(&self, lease: &str) -> Result<bool, ApiError> {
+        let (name, holder) = (lease.to_string(), self.holder.to_string());
+        let now = self.state.clock.now().naive_utc();
+        let ttl = Duration::seconds(LEASE_TTL_SECONDS);
+        self.state
+            .write(move |conn| Ok(leases::try_acquire(conn, &name, &holder, now, ttl)?))
+            .await
+    }
+
+    async fn drain(&self, tenant_id: i64, lease: &str) -> Result<DeliveryReport, ApiError> {
+        let mut report = DeliveryReport::default();
+        let mut renewed_at = self.state.clock.now().naive_utc();
+        let renew_every = Duration::seconds(LEASE_TTL_SECONDS / 3);
+        loop {
+            let now = self.state.clock.now().naive_utc();
+            let (batch, callback) = self
+                .state
+                .db(move |conn| {
+                    Ok((
+                        outbox::due_batch(conn, tenant_id, now, BATCH)?,
+                        outbox::callback_of(conn, tenant_id)?,
+                    ))
+                })
+                .await?;
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            let target = match callback {
+                Some((Some(url), Some(sealed))) => {
+                    let secret = self
+                        .state
+                        .cipher
+                        .decrypt(&sealed)
+                        .map_err(ApiError::internal)?;
+                    Ok((url, secret))
+                }
+                Some((None, _)) | None => Err("The tenant has no callback_url"),
+                Some((Some(_), None)) => Err("The tenant has no callback_secret"),
+            };
+            let mut results = Vec::with_capacity(batch.len());
+            let mut stopped = false;
+            for event in &batch {
+                let now = self.state.clock.now().naive_utc();
+                if now - renewed_at >= renew_every {
+                    if !self.renew(lease).await? {
+                        stopped = true;
+                        break;
+                    }
+                    renewed_at = now;
+                }
+                let result = match &target {
+                    Ok((url, secret)) => self.attempt(event, url, secret).await,
+                    Err(reason) => failure(event, None, reason.to_string(), now),
+                };
+                match result.status {
+                    outbox::DELIVERED => report.delivered += 1,
+                    outbox::FAILED => report.failed += 1,
+                    _ => report.retried += 1,
+                }
+                let failed = result.status != outbox::DELIVERED;
+                results.push(result);
+                if failed {
+                    stopped = true;
+                    break;
+                }
+            }
+            self.state
+                .write(move |conn| {
+                    Ok(write_transaction(conn, |conn| {
+                        outbox::record_attempts(conn, &results)
+                    })?)
+                })
+                .await?;
+            if stopped {
+                return Ok(report);
+            }
+            if !self.renew(lease).await? {
+                return Ok(report);
+            }
+            renewed_at = self.state.clock.now().naive_utc();
+        }
+    }
+
+    /// Sends one event and says what came of it.
+    async fn attempt(&self, event: &WebhookEvent, url: &str, secret: &str) -> AttemptResult {
+        let timestamp = self.state.clock.now().timestamp();
+        let body = event.payload.clone().into_bytes();
+        let signature = signature::header(secret.as_bytes(), timestamp, &body);
+        let sent = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("X-Relevo-Event-Id", &event.public_id)
+            .header("X-Relevo-Event-Type", &event.event_type)
+            .header("X-Relevo-Signature", signature)
+            .body(body)
+            .send()
+            .await;
+        let now = self.state.clock.now().naive_utc();
+        match sent {
+            Ok(mut response) => {
+                let status = response.status();
+                // Read (a little of) the answer so that the connection can be reused.
+                let mut read = 0;
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    read += chunk.len();
+                    if read > 64 * 1024 {
+                        break;
+                    }
+                }
+                let code = Some(i32::from(status.as_u16()));
+                if status.is_success() {
+                    AttemptResult {
+                        event_id: event.id,
+                        status: outbox::DELIVERED,
+                        status_code: code,
+                        error: None,
+                        next_attempt_at: None,
+                        at: now,
+                    }
+                } else if status == reqwest::StatusCode::GONE {
+                    AttemptResult {
+                        event_id: event.id,
+                        status: outbox::FAILED,
+                        status_code: code,
+                        error: Some("410 Gone: the receiver asked for no more deliveries".into()),
+                        next_attempt_at: None,
+                        at: now,
+                    }
+                } else {
+                    failure(event, code, format!("The receiver answered {status}"), now)
+                }
+            }
+            Err(error) if error.is_timeout() => failure(
+                event,
+                None,
+                format!(
+                    "No answer within {} ms",
+                    self.state.settings.webhooks.timeout_ms
+                ),
+                now,
+            ),
+            Err(error) => failure(event, None, describe(&error), now),
+        }
+    }
+}
+
+/// The nice value of the worker's thread (0 is normal, 19 the lowest priority).
+pub const WORKER_NICE: i32 = 10;
+
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; `who = 0` is this thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, WORKER_NICE);
+    }
+}
+
+/// A failed attempt: retried later, or `failed` when it was the last.
+fn failure(
+    event: &WebhookEvent,
+    status_code: Option<i32>,
+    error: String,
+    now: NaiveDateTime,
+) -> AttemptResult {
+    let attempts = event.attempts + 1;
+    let last = attempts >= event.max_attempts.max(1);
+    AttemptResult {
+        event_id: event.id,
+        status: if last {
+            outbox::FAILED
+        } else {
+            outbox::PENDING
+        },
+        status_code,
+        error: Some(error),
+        next_attempt_at: (!last).then(|| now + retry_delay(attempts)),
+        at: now,
+    }
+}
+
+/// A transport error in words, with its causes (never a secret: the URL is the
+/// tenant's own, without credentials, which the API refuses).
+fn describe(error: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = if error.is_connect() {
+        "Cannot connect to the callback URL".to_string()
+    } else {
+        "The delivery failed".to_string()
+    };
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::MAX_ATTEMPTS;
+    use super::*;
+
+    #[test]
+    fn eight_attempts_span_more_than_an_hour_whatever_the_jitter() {
+        for _ in 0..1000 {
+            let total: i64 = (1..MAX_ATTEMPTS)
+                .map(|n| retry_delay(n).num_seconds())
+                .sum();
+            assert!(total >= 3600, "{total} s");
+            let first = retry_delay(1).num_seconds();
+            assert!((45..=75).contains(&first), "{first}");
+        }
+        // Capped: a replayed event's later attempts do not wait for days.
+        assert!(retry_delay(40).num_hours() <= 22);
+    }
+}

@@ -1,0 +1,88 @@
+use actix_web::{get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{DeliveryStatus, WebhookDelivery, DELIVERY_STATUSES, EVENT_TYPES};
+use crate::auth::AuthUser;
+use crate::db::outbox::{self, LogFilter};
+use crate::error::{ApiError, FieldErrors};
+use crate::events::EventType;
+use crate::i18n::{Locale, Msg};
+use crate::routes::visible_tenant;
+use crate::routes::wire::{parse_page, Paginated};
+use crate::state::AppState;
+
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryLogQuery {
+    /// Only events in this state.
+    #[param(value_type = Option<DeliveryStatus>)]
+    pub status: Option<String>,
+    /// Only events of this type.
+    #[param(rename = "type", value_type = Option<EventType>)]
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    /// Page number, from 1.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 9223372036854775_i64)]
+    pub page: Option<String>,
+    /// Items per page, 1 to 100 (default 15).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub per_page: Option<String>,
+}
+
+fn one_of(
+    raw: &Option<String>,
+    field: &str,
+    allowed: &'static [&'static str],
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let value = raw.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+    if allowed.contains(&value) {
+        Some(value.to_string())
+    } else {
+        errors.add(field, Msg::OneOf(allowed));
+        None
+    }
+}
+
+/// The tenant's outbound events and their delivery, newest first.
+///
+/// Super admins read any tenant's log; a tenant user reads only their own tenant's
+/// (another tenant is a 404).
+#[utoipa::path(
+    tag = "webhook-deliveries",
+    params(
+        ("tenant" = String, Path, description = "Tenant id or slug"),
+        DeliveryLogQuery,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = Paginated<WebhookDelivery>),
+    )
+)]
+#[get("/tenants/{tenant}/webhook-deliveries")]
+pub async fn list_webhook_deliveries(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    locale: Locale,
+    path: web::Path<String>,
+    query: web::Query<DeliveryLogQuery>,
+) -> Result<web::Json<Paginated<WebhookDelivery>>, ApiError> {
+    let mut errors = FieldErrors::default();
+    let filter = LogFilter {
+        status: one_of(&query.status, "status", DELIVERY_STATUSES, &mut errors),
+        event_type: one_of(&query.event_type, "type", EVENT_TYPES, &mut errors),
+    };
+    let page = parse_page(&query.page, &query.per_page, &mut errors);
+    let tenant = visible_tenant(&state, &user, path.into_inner()).await?;
+    errors.into_result(locale)?;
+    let tenant_id = tenant.id;
+    let (rows, total) = state
+        .db(move |conn| Ok(outbox::list(conn, tenant_id, &filter, page)?))
+        .await?;
+    let data = rows
+        .into_iter()
+        .map(WebhookDelivery::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(web::Json(Paginated::new(data, total, page)))
+}
