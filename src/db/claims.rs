@@ -282,6 +282,12 @@ fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryRe
                 ),
         ))
         .get_result(conn)?;
+        if any_active {
+            // Refused for want of quota: the exhaustion is known already (a no-op, by its
+            // dedupe key) or its event was lost with a process that died right after a
+            // one-statement claim took the last quota; this writes it again.
+            note_exhaustion(conn, request)?;
+        }
         return Ok(ClaimOutcome::NoneAvailable { any_active });
     };
 
@@ -347,7 +353,8 @@ fn is_full(instance: &Instance) -> bool {
 /// has quota left, `quota.exhausted` (once per tenant and day; see
 /// [`crate::events::quota_exhausted`]). In the claim's transaction, except after the
 /// one-statement claim of PostgreSQL, which has committed already: there it comes in a
-/// transaction of its own right after, and a process that dies in between loses it.
+/// transaction of its own right after, and if the process dies in between, the next claim
+/// the tenant is refused for want of quota writes it.
 fn note_exhaustion(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResult<()> {
     let Some(next_reset_at) = request.next_reset_at else {
         return Ok(());

@@ -2,6 +2,7 @@
 //! the worker to a real receiver on a local port (`callback_receiver`), signed, retried
 //! on Relevo's manual clock, logged and replayed; two applications on one database.
 
+use diesel::RunQueryDsl;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -615,6 +616,27 @@ async fn quota_exhausted_is_told_once_per_tenant_and_day(backend: Backend) {
         types,
         ["quota.exhausted", "quota.exhausted"],
         "again the next day"
+    );
+
+    // A process that died between PostgreSQL's one-statement claim (committed) and the
+    // event's own transaction: the event is missing. The next refused claim writes it.
+    app.clock.advance(Duration::days(1));
+    for _ in 0..2 {
+        assert_eq!(claim(1).await.status, StatusCode::OK);
+    }
+    let lost = diesel::sql_query(
+        "DELETE FROM webhook_events WHERE event_type = 'quota.exhausted' AND status = 'pending'",
+    )
+    .execute(&mut app.db())
+    .unwrap();
+    assert_eq!(lost, 1, "the third day's event was written, then lost");
+    assert_eq!(claim(1).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(claim(1).await.status, StatusCode::TOO_MANY_REQUESTS);
+    drain(&[&app]).await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "the refused claim wrote it again, once"
     );
 }
 
