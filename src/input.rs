@@ -205,12 +205,15 @@ mod tests {
     }
 
     #[test]
-    fn lenient_forms_are_accepted() {
+    fn integers_and_booleans_are_json_types_only() {
         let mut errors = FieldErrors::default();
-        assert_eq!(input("\"1500\"").integer("a", &mut errors), Some(1500));
+        assert_eq!(input("1500").integer("a", &mut errors), Some(1500));
         assert_eq!(input("1500.0").integer("a", &mut errors), Some(1500));
-        assert_eq!(input("\"1\"").boolean("b", &mut errors), Some(true));
+        assert_eq!(input("true").boolean("b", &mut errors), Some(true));
         assert!(errors.is_empty());
+        assert_eq!(input("\"1500\"").integer("a", &mut errors), None);
+        assert_eq!(input("\"1\"").boolean("b", &mut errors), None);
+        assert!(errors.has("a") && errors.has("b"));
     }
 
     #[test]
