@@ -21,7 +21,7 @@
 #   FUZZ_WORKERS        2                   FUZZ_PG_URL        postgres://postgres@127.0.0.1:5432
 #   FUZZ_REPORT_DIR     target/fuzz (schemathesis output, JUnit and NDJSON reports, Relevo's log)
 #   FUZZ_VENV           .fuzz-venv (schemathesis, pinned by scripts/fuzz/requirements.txt)
-#   FUZZ_PYTHON         the interpreter of that venv (default python3.13, python3.12 or python3)
+#   FUZZ_PYTHON         python3             (the interpreter of that venv)
 #   RELEVO_BIN          a relevo binary to use instead of building target/debug/relevo
 #   FUZZ_ST_ARGS        more `st run` options, e.g. "--continue-on-failure" to report more than
 #                       the first failure of each operation and check
@@ -46,18 +46,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 [ -f "$FUZZ_OPENAPI" ] || { echo "error: FUZZ_OPENAPI: no file $FUZZ_OPENAPI" >&2; exit 2; }
 
 # 1. schemathesis, exactly as pinned, in its own virtualenv (reinstalled when the pins change).
-# Python 3.12 or later when there is one: on 3.11, with more than one worker, Hypothesis
-# changing the recursion limit in one thread while another parses a lambda's source makes
-# CPython's AST validator fail at random ("AST constructor recursion depth mismatch"), which
-# schemathesis reports as a runtime error of whatever operation it was generating.
-if [ -z "${FUZZ_PYTHON:-}" ]; then
-    for candidate in python3.13 python3.12 python3; do
-        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys' >/dev/null 2>&1; then
-            FUZZ_PYTHON=$candidate
-            break
-        fi
-    done
-fi
+FUZZ_PYTHON=${FUZZ_PYTHON:-python3}
 REQUIREMENTS=$ROOT/scripts/fuzz/requirements.txt
 # The venv is rebuilt when the pins or the interpreter's version change.
 WANTED=$(cat "$REQUIREMENTS"; "$FUZZ_PYTHON" -c 'import sys; print("# python %d.%d" % sys.version_info[:2])')

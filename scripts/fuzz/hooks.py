@@ -31,16 +31,39 @@ Three things, all driven by the state file seed.py wrote (RELEVO_FUZZ_STATE):
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
 import re
+import sys
+import threading
 
 import schemathesis
 from schemathesis.core.failures import Failure, ServerError
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 from schemathesis.openapi.checks import RejectedPositiveData
+
+# CPython 3.11: `ast.parse` (Hypothesis runs it to describe lambdas) fails at random with
+# "AST constructor recursion depth mismatch" when another worker thread changes the recursion
+# limit (Hypothesis does, around every test) while it runs; schemathesis then reports a runtime
+# error for whatever operation it was generating. Python 3.12 no longer ties the AST's depth
+# to that limit; on 3.11 the two are kept from overlapping.
+if sys.version_info < (3, 12):
+    _RECURSION_LIMIT_LOCK = threading.RLock()
+    _ast_parse, _set_recursion_limit = ast.parse, sys.setrecursionlimit
+
+    def _parse_alone(*args, **kwargs):
+        with _RECURSION_LIMIT_LOCK:
+            return _ast_parse(*args, **kwargs)
+
+    def _set_recursion_limit_alone(limit):
+        with _RECURSION_LIMIT_LOCK:
+            return _set_recursion_limit(limit)
+
+    ast.parse = _parse_alone
+    sys.setrecursionlimit = _set_recursion_limit_alone
 
 with open(os.environ["RELEVO_FUZZ_STATE"]) as _file:
     STATE = json.load(_file)
