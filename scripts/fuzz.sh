@@ -21,6 +21,7 @@
 #   FUZZ_WORKERS        2                   FUZZ_PG_URL        postgres://postgres@127.0.0.1:5432
 #   FUZZ_REPORT_DIR     target/fuzz (schemathesis output, JUnit and NDJSON reports, Relevo's log)
 #   FUZZ_VENV           .fuzz-venv (schemathesis, pinned by scripts/fuzz/requirements.txt)
+#   FUZZ_PYTHON         python3             (the interpreter of that venv)
 #   RELEVO_BIN          a relevo binary to use instead of building target/debug/relevo
 #   FUZZ_ST_ARGS        more `st run` options, e.g. "--continue-on-failure" to report more than
 #                       the first failure of each operation and check
@@ -45,13 +46,16 @@ log() { printf '==> %s\n' "$*" >&2; }
 [ -f "$FUZZ_OPENAPI" ] || { echo "error: FUZZ_OPENAPI: no file $FUZZ_OPENAPI" >&2; exit 2; }
 
 # 1. schemathesis, exactly as pinned, in its own virtualenv (reinstalled when the pins change).
+FUZZ_PYTHON=${FUZZ_PYTHON:-python3}
 REQUIREMENTS=$ROOT/scripts/fuzz/requirements.txt
-if ! cmp -s "$REQUIREMENTS" "$FUZZ_VENV/.installed-requirements" 2>/dev/null; then
-    log "installing schemathesis into $FUZZ_VENV"
+# The venv is rebuilt when the pins or the interpreter's version change.
+WANTED=$(cat "$REQUIREMENTS"; "$FUZZ_PYTHON" -c 'import sys; print("# python %d.%d" % sys.version_info[:2])')
+if [ "$WANTED" != "$(cat "$FUZZ_VENV/.installed-requirements" 2>/dev/null)" ]; then
+    log "installing schemathesis into $FUZZ_VENV ($FUZZ_PYTHON)"
     rm -rf "$FUZZ_VENV"
-    python3 -m venv "$FUZZ_VENV"
+    "$FUZZ_PYTHON" -m venv "$FUZZ_VENV"
     "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
-    cp "$REQUIREMENTS" "$FUZZ_VENV/.installed-requirements"
+    printf '%s\n' "$WANTED" >"$FUZZ_VENV/.installed-requirements"
 fi
 PYTHON=$FUZZ_VENV/bin/python
 ST=$FUZZ_VENV/bin/st
@@ -160,7 +164,12 @@ import collections, json, sys
 rows = collections.Counter()
 for line in open(sys.argv[1]):
     d = json.loads(line)
-    detail = d["error_key"] if d["status"] != 422 else "; ".join(sorted({m for ms in (d["errors"] or {}).values() for m in ms}))
+    if d["status"] == 422:
+        detail = "; ".join(sorted({m for ms in (d["errors"] or {}).values() for m in ms}))
+    elif d["status"] == 400:
+        detail = f'{d["error_key"]}: {d.get("message")}'
+    else:
+        detail = d["error_key"]
     rows[(d["operation"], d["reason"], d["status"], detail)] += 1
 for (operation, reason, status, detail), count in sorted(rows.items()):
     print(f"  {count:4} {operation}: {reason} ({status} {detail})")

@@ -157,6 +157,8 @@ def main() -> None:
         "servers": {"keep": server_main, "spare": server_spare},
         "claims": claims,
         "webhook_token": webhook_token,
+        # hooks.py logs in with these (the tenant user's: logging in changes nothing).
+        "login": {"email": tenant_user["email"], "password": tenant_user["password"]},
     }
     with open(args.out, "w") as out:
         json.dump(state, out, indent=2)

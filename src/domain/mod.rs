@@ -2,9 +2,11 @@
 //! Each `parse` returns the message to show for its field when it is not.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use regex::Regex;
 use url::Url;
 
 use crate::i18n::Msg;
@@ -17,15 +19,26 @@ pub use connection_status::ConnectionStatus;
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
+    /// The shape the document states for phone numbers (every field that takes one
+    /// repeats it; a test checks they agree): E.164 (`+`, 7 to 15 digits, the first
+    /// not 0), with spaces, dashes, dots and brackets anywhere, which are dropped.
+    /// Whether the number exists in its country's numbering plan (libphonenumber's
+    /// metadata) no pattern can say; that is checked after.
+    pub const PATTERN: &str = r"^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$";
+
     pub fn parse(raw: &str) -> Result<Self, Msg> {
+        static PATTERN: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(PhoneNumber::PATTERN).expect("PhoneNumber::PATTERN is a valid regex")
+        });
+        // Letters (libphonenumber reads them as keypad digits), other separators and
+        // digits of other scripts are typos in a stored number.
+        if !PATTERN.is_match(raw) {
+            return Err(Msg::PhoneFormat);
+        }
         let compact: String = raw
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
             .collect();
-        // libphonenumber reads letters as keypad digits; in a stored number they are typos.
-        if !compact.starts_with('+') || compact.chars().any(char::is_alphabetic) {
-            return Err(Msg::PhoneFormat);
-        }
         let number = phonenumber::parse(None, &compact).map_err(|_| Msg::PhoneFormat)?;
         if !phonenumber::is_valid(&number) {
             return Err(Msg::PhoneFormat);
@@ -94,7 +107,28 @@ impl DailyLimit {
 pub struct HttpUrl(String);
 
 impl HttpUrl {
+    /// The URLs taken, as the document states them (every field that takes one repeats
+    /// this pattern; a test checks they agree): `http` or `https`; a host name whose
+    /// last label starts with a letter, or a dotted IPv4 address; a port up to 65535;
+    /// then path, query and fragment in RFC 3986's characters (anything else
+    /// percent-encoded). So every URL the pattern admits is an RFC 3986 `uri`, and
+    /// the WHATWG parser reads it without changing what it names. A host label
+    /// starting with `xn--` must also be valid punycode.
+    pub const PATTERN: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$";
+
     pub fn parse(raw: &str) -> Result<Self, Msg> {
+        static PATTERN: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(HttpUrl::PATTERN).expect("HttpUrl::PATTERN is a valid regex")
+        });
+        if !PATTERN.is_match(raw) {
+            // Still a credential in a URL is named as such.
+            return match Url::parse(raw) {
+                Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                    Err(Msg::UrlCredentials)
+                }
+                _ => Err(Msg::Url),
+            };
+        }
         match Url::parse(raw) {
             Ok(url) if !url.username().is_empty() || url.password().is_some() => {
                 Err(Msg::UrlCredentials)
@@ -132,7 +166,6 @@ impl UnitPrice {
     /// A number as written in JSON or in a string: `200`, `0.1234`, `1e3`.
     pub fn parse(raw: &str) -> Result<Self, Msg> {
         use rust_decimal::Decimal;
-        use std::str::FromStr;
         let approximate: f64 = raw.parse().map_err(|_| Msg::NotNumber)?;
         if !approximate.is_finite() {
             return Err(Msg::NotNumber);
@@ -141,9 +174,11 @@ impl UnitPrice {
         if !(0.0..=Self::MAX as f64).contains(&approximate) {
             return Err(out_of_range);
         }
-        let exact = Decimal::from_str(raw)
+        // A finite number in range that no exact decimal of at most 28 decimals holds
+        // (`1.17e-141`, 30 decimals) has far more than 4 decimals; `from_str` would round it.
+        let exact = Decimal::from_str_exact(raw)
             .or_else(|_| Decimal::from_scientific(raw))
-            .map_err(|_| Msg::NotNumber)?
+            .map_err(|_| Msg::MaxDecimals(Self::MAX_DECIMALS))?
             .normalize();
         if exact.is_sign_negative() && !exact.is_zero() || exact > Decimal::from(Self::MAX) {
             return Err(out_of_range);
@@ -458,7 +493,13 @@ mod tests {
                 "{raw}"
             );
         }
-        assert_eq!(UnitPrice::parse("0.12345"), Err(Msg::MaxDecimals(4)));
+        for raw in [
+            "0.12345",
+            "1.1733009457258434e-141",
+            "0.00000000000000000000000000001",
+        ] {
+            assert_eq!(UnitPrice::parse(raw), Err(Msg::MaxDecimals(4)), "{raw}");
+        }
         assert_eq!(
             UnitPrice::parse("0.30000000000000004"),
             Err(Msg::MaxDecimals(4))

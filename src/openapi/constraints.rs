@@ -5,7 +5,7 @@
 use regex::Regex;
 use serde_json::Value;
 
-use crate::domain::{Email, HttpUrl, TenantSlug};
+use crate::domain::{Email, HttpUrl, PhoneNumber, TenantSlug};
 use crate::routes::evolution_servers::api_key;
 
 fn property(schema: &str, field: &str) -> Value {
@@ -19,6 +19,33 @@ fn pattern(schema: &str, field: &str) -> Regex {
         .as_str()
         .unwrap_or_else(|| panic!("{schema}.{field} has no pattern"));
     Regex::new(pattern).unwrap()
+}
+
+/// What a nullable string field's pattern admits besides its values: a blank string,
+/// which counts as `null` (crate::input::Input).
+const BLANK: &str = r"^[ \t\n\r\f]*$";
+
+#[test]
+fn nullable_urls_are_blank_or_the_url_pattern() {
+    for (schema, field) in [
+        ("CreateTenantBody", "callback_url"),
+        ("UpdateTenantBody", "callback_url"),
+        ("CreateInstanceBody", "evolution_api_url"),
+        ("UpdateInstanceBody", "evolution_api_url"),
+    ] {
+        assert_eq!(
+            property(schema, field)["pattern"].as_str(),
+            Some(format!("{BLANK}|{}", HttpUrl::PATTERN).as_str()),
+            "{schema}.{field}: blank (null) or what HttpUrl::PATTERN admits"
+        );
+        let regex = pattern(schema, field);
+        for blank in ["", " ", "\t \r\n"] {
+            assert!(regex.is_match(blank), "{schema}.{field} {blank:?}");
+            let input: crate::input::Input =
+                serde_json::from_value(serde_json::json!(blank)).unwrap();
+            assert!(matches!(input, crate::input::Input::Null), "{blank:?}");
+        }
+    }
 }
 
 fn fits_length(property: &Value, value: &str) -> bool {
@@ -108,17 +135,26 @@ fn email_pattern_only_allows_addresses_the_parser_takes() {
 #[test]
 fn url_pattern_only_allows_urls_the_parser_takes() {
     for (schema, field) in [
-        ("CreateTenantBody", "callback_url"),
-        ("UpdateTenantBody", "callback_url"),
         ("CreateEvolutionServerBody", "base_url"),
         ("UpdateEvolutionServerBody", "base_url"),
+        ("WebhookBody", "url"),
     ] {
+        assert_eq!(
+            property(schema, field)["pattern"].as_str(),
+            Some(HttpUrl::PATTERN),
+            "{schema}.{field}: the parser checks HttpUrl::PATTERN"
+        );
         let regex = pattern(schema, field);
         for allowed in [
             "http://evo.example.com",
             "HTTPS://evo.example.com:8443/path?q=1#f",
             "http://127.0.0.1:65535/",
             "https://a-b.example/x/y/",
+            "hTTps://140.223.237.3:65004/%dd%6b%FEr%53%b7@%c5",
+            "Http://wxrvdrV49584306wX80sK73.Mcx.:43670#?",
+            "https://0.0.0.0?x=1&y='(z)'??",
+            "https://-.a9-/~!$&*+,;=:@//#/?%00",
+            "http://localhost",
         ] {
             assert!(regex.is_match(allowed), "{schema}.{field} {allowed}");
             assert!(HttpUrl::parse(allowed).is_ok(), "{allowed}");
@@ -130,6 +166,16 @@ fn url_pattern_only_allows_urls_the_parser_takes() {
             "http://evo.example.com:65536",
             "http://",
             "evo.example.com",
+            "https://evo.example.com#\u{ac}w",
+            "https://évolution.example.com",
+            "https://evo.example.com/a b",
+            "https://evo.example.com/%zz",
+            "https://evo.example.com/#a#b",
+            "https://evo.example.123",
+            "https://999.1.1.1",
+            "https://01.2.3.4",
+            "https://[::1]:8080",
+            "https://evo_x.example.com",
         ] {
             assert!(!regex.is_match(refused), "{schema}.{field} {refused}");
             assert!(HttpUrl::parse(refused).is_err(), "{refused}");
@@ -154,5 +200,57 @@ fn api_key_and_currency_patterns_are_exactly_what_the_parsers_take() {
         ("U$D", false),
     ] {
         assert_eq!(currency.is_match(value), valid, "{value}");
+    }
+}
+
+#[test]
+fn phone_patterns_are_the_parsers_shape() {
+    for (schema, field) in [
+        ("CreateInstanceBody", "phone_number"),
+        ("UpdateInstanceBody", "phone_number"),
+    ] {
+        assert_eq!(
+            property(schema, field)["pattern"].as_str(),
+            Some(PhoneNumber::PATTERN),
+            "{schema}.{field}: the parser checks PhoneNumber::PATTERN"
+        );
+    }
+    for (schema, field) in [
+        ("ProvisionBody", "phone_number"),
+        ("ConnectBody", "phone_number"),
+        ("ClaimBody", "recipient"),
+    ] {
+        assert_eq!(
+            property(schema, field)["pattern"].as_str(),
+            Some(format!("{BLANK}|{}", PhoneNumber::PATTERN).as_str()),
+            "{schema}.{field}: blank (null) or what PhoneNumber::PATTERN admits"
+        );
+    }
+    let regex = pattern("CreateInstanceBody", "phone_number");
+    // The shape admits these, and they exist: the parser takes them.
+    for allowed in [
+        "+573001234567",
+        "+57 300 123 4567",
+        "+57 (300) 123-45.67",
+        "(+57) 3001234567",
+        "+1 (202) 555-0123",
+    ] {
+        assert!(regex.is_match(allowed), "{allowed}");
+        assert!(PhoneNumber::parse(allowed).is_ok(), "{allowed}");
+    }
+    // The shape refuses these, and so does the parser (some libphonenumber alone takes).
+    for refused in [
+        "573001234567",
+        "+57/300/1234567",
+        "+57\t3001234567",
+        "+57300123456a",
+        "+0573001234567",
+        "+123456",
+        "+1234567890123456",
+        "+٥٧٣٠٠١٢٣٤٥٦٧",
+        "tel:+573001234567",
+    ] {
+        assert!(!regex.is_match(refused), "{refused}");
+        assert!(PhoneNumber::parse(refused).is_err(), "{refused}");
     }
 }

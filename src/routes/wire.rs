@@ -182,7 +182,7 @@ pub fn query_integer(
     max: i64,
     errors: &mut FieldErrors,
 ) -> Option<i64> {
-    let raw = present(raw)?;
+    let raw = given(raw)?;
     let Ok(value) = raw.parse::<i64>() else {
         errors.add(field, Msg::NotInteger);
         return None;
@@ -198,7 +198,7 @@ pub fn query_integer(
 /// `true`/`false`, and the forms Laravel's `boolean` rule takes in a query string:
 /// `1`, `0`, `"1"`, `"0"`.
 pub fn query_boolean(raw: &Option<String>, field: &str, errors: &mut FieldErrors) -> Option<bool> {
-    match present(raw)? {
+    match given(raw)? {
         "1" | "true" => Some(true),
         "0" | "false" => Some(false),
         _ => {
@@ -208,11 +208,30 @@ pub fn query_boolean(raw: &Option<String>, field: &str, errors: &mut FieldErrors
     }
 }
 
-/// A query parameter's trimmed value; an empty one counts as absent.
-fn present(raw: &Option<String>) -> Option<&str> {
-    raw.as_deref()
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
+/// A typed query parameter's value without surrounding ASCII white space (space, tab,
+/// line feed, form feed, carriage return), `None` when it is not in the query. An empty
+/// value (`?per_page=`) is given, and refused by every typed parameter's parser like
+/// any other value that is not of its type: the document types these parameters
+/// `integer`, `boolean`, an `enum` or a pattern, none of which admits an empty string.
+/// To not filter, leave the parameter out.
+pub fn given(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref().map(str::trim_ascii)
+}
+
+/// One of `allowed`, as given; anything else (an empty value too) is a 422 listing them.
+pub fn query_one_of(
+    raw: &Option<String>,
+    field: &str,
+    allowed: &'static [&'static str],
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let value = given(raw)?;
+    if allowed.contains(&value) {
+        Some(value.to_string())
+    } else {
+        errors.add(field, Msg::OneOf(allowed));
+        None
+    }
 }
 
 #[cfg(test)]

@@ -1098,6 +1098,37 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
     );
     assert_eq!(reply.body["error_key"], "validation.failed");
 
+    // Empty values are given, not absent; a day must exist.
+    let empty = audit_log(
+        &app,
+        "?actor_id=&tenant_id=&action=&target_type=&target_id=&from=&to=2025-02-29&page=&per_page=",
+    )
+    .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut fields: Vec<&String> = empty.body["errors"].as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "action",
+            "actor_id",
+            "from",
+            "page",
+            "per_page",
+            "target_id",
+            "target_type",
+            "tenant_id",
+            "to"
+        ]
+    );
+    // Surrounding spaces are dropped, and a time zone may move a moment before year 1.
+    let spaced = audit_log(
+        &app,
+        "?from=%20%090001-01-01T00:30:00%2B01:00%0A&to=2025-11-17t23:59:60z",
+    )
+    .await;
+    assert_eq!(spaced.status, StatusCode::OK, "{}", spaced.body);
+
     let backwards = audit_log(&app, "?from=2025-11-18&to=2025-11-17").await;
     assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(

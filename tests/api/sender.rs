@@ -351,6 +351,9 @@ async fn a_release_gives_back_unsent_messages_once(backend: Backend) {
     let too_many = app
         .release(tenant, &token, &claim_id, json!({"count": 4}))
         .await;
+    let above_any_grant = app
+        .release(tenant, &token, &claim_id, json!({"count": 1001}))
+        .await;
     let all = app.release(tenant, &token, &claim_id, json!({})).await;
     let unknown = app
         .release(tenant, &token, "no-such-claim", json!({}))
@@ -369,6 +372,11 @@ async fn a_release_gives_back_unsent_messages_once(backend: Backend) {
     assert_eq!(
         too_many.body["errors"]["count"][0],
         "El campo count debe estar entre 1 y 3."
+    );
+    assert_eq!(above_any_grant.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        above_any_grant.body["errors"]["count"][0],
+        "El campo count debe estar entre 1 y 1000."
     );
     assert_eq!(all.body["data"]["given_back"], 1);
     assert_eq!(all.body["data"]["released"], 3);

@@ -232,6 +232,8 @@ async fn create_rejects_phone_numbers_that_are_not_e164(backend: Backend) {
         ("too short", "+57300"),
         ("too long", "+5730012345678901"),
         ("only a plus", "+"),
+        ("slashes libphonenumber would read", "+57/300/123/4567"),
+        ("digits of another script", "+٥٧٣٠٠١٢٣٤٥٦٧"),
     ];
 
     assert_create_rejects_each(&app, tenant, "phone_number", &cases, PHONE_FORMAT).await;
@@ -469,6 +471,12 @@ async fn evolution_api_url_must_be_an_http_url(backend: Backend) {
         ("not a url", "not a url"),
         ("javascript", "javascript:alert(1)"),
         ("no host", "https://"),
+        ("not RFC 3986", "https://evo.example.com#\u{ac}w"),
+        (
+            "a host WHATWG would rewrite",
+            "https://évolution.example.com",
+        ),
+        ("a host ending in a number", "https://evo.example.123"),
     ];
 
     let message = not_url("evolution_api_url");
@@ -1720,13 +1728,40 @@ async fn list_query_parameters_are_validated(backend: Backend) {
             json!({"page": [not_integer("page")]}),
             not_integer("page"),
         ),
+        // An empty value is given, not absent: none of these types has an empty form.
+        (
+            format!("{all}?per_page=&is_active=%20&connection_status=&tenant_id="),
+            json!({
+                "connection_status": [statuses],
+                "tenant_id": [not_integer("tenant_id")],
+                "is_active": [not_boolean("is_active")],
+                "per_page": [not_integer("per_page")],
+            }),
+            format!("{statuses} (y 3 errores más)"),
+        ),
+        (
+            format!("/api/v1/tenants/{tenant}?force="),
+            json!({"force": [not_boolean("force")]}),
+            not_boolean("force"),
+        ),
     ];
 
     for (path, errors, message) in cases {
-        let reply = app.admin(Method::GET, &path, None).await;
+        let method = if path.contains("force=") {
+            Method::DELETE
+        } else {
+            Method::GET
+        };
+        let reply = app.admin(method, &path, None).await;
 
         assert_unprocessable(&reply, &errors, &message, &path);
     }
+    // `search` is free text: empty, it filters nothing.
+    let reply = app
+        .admin(Method::GET, &format!("{all}?search="), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["meta"]["total"], 1);
 
     // The bounds themselves are accepted.
     for (path, per_page) in [

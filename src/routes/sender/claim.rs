@@ -34,7 +34,7 @@ pub struct ClaimBody {
     /// The destination in international form (`+`, country code, number; spaces, dashes,
     /// dots and brackets are ignored), a valid number by libphonenumber's metadata. The
     /// instance that last served it is used again while it is eligible (sticky sender).
-    #[schema(value_type = Option<String>, example = "+573009876543")]
+    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573009876543")]
     #[serde(default)]
     pub recipient: Input,
     /// Overrides the tenant's `rotation_strategy` for this claim.

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::authorize;
+use super::claim::MAX_CLAIM_COUNT;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, ReleaseOutcome};
 use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
@@ -16,9 +17,11 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ReleaseBody {
     /// How many of the claim's messages were not sent, in total, 1 to what it was
-    /// granted (default: all it was granted). Releasing again with the same count gives
-    /// nothing back twice; a larger count later gives back the difference.
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647_i64, example = 1)]
+    /// granted (default: all it was granted), so never above 1000, the most a claim is
+    /// granted; above what this claim was granted is a 422 naming its grant. Releasing
+    /// again with the same count gives nothing back twice; a larger count later gives
+    /// back the difference.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000, example = 1)]
     #[serde(default)]
     pub count: Input,
 }
@@ -122,8 +125,8 @@ async fn run_release(
 ) -> Result<web::Json<DataBody<ReleaseResult>>, ApiError> {
     let mut errors = FieldErrors::default();
     let count = body.count.integer("count", &mut errors);
-    if matches!(count, Some(n) if !(1..=i64::from(i32::MAX)).contains(&n)) {
-        errors.add("count", Msg::Min(1.0));
+    if matches!(count, Some(n) if !(1..=MAX_CLAIM_COUNT).contains(&n)) {
+        errors.add("count", Msg::Between(1, MAX_CLAIM_COUNT));
     }
     errors.into_result(locale)?;
     let unsent = count.map(|n| n as i32);

@@ -35,7 +35,7 @@ pub struct CreateTenantBody {
     pub identificacion: Input,
     /// IANA time zone name, exactly as the tz database writes it (counters reset at the
     /// tenant's midnight). Default: `RELEVO_DEFAULT_TIMEZONE` (`UTC` unless set).
-    #[schema(value_type = String, example = "America/Bogota")]
+    #[schema(value_type = String, pattern = r"\S", example = "America/Bogota")]
     #[serde(default)]
     pub timezone: Input,
     /// Default `round_robin`.
@@ -44,7 +44,7 @@ pub struct CreateTenantBody {
     pub rotation_strategy: Input,
     /// Where outbound events are posted: an `http` or `https` URL without a user name or
     /// password.
-    #[schema(value_type = Option<String>, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#]\S*)?$",
+    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
         example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
     pub callback_url: Input,
@@ -91,14 +91,14 @@ pub struct UpdateTenantBody {
     #[serde(default)]
     pub identificacion: Input,
     /// IANA time zone name, exactly as the tz database writes it.
-    #[schema(value_type = String, example = "America/Bogota")]
+    #[schema(value_type = String, pattern = r"\S", example = "America/Bogota")]
     #[serde(default)]
     pub timezone: Input,
     #[schema(value_type = RotationStrategy)]
     #[serde(default)]
     pub rotation_strategy: Input,
     /// An `http` or `https` URL without a user name or password.
-    #[schema(value_type = Option<String>, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#]\S*)?$",
+    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
         example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
     pub callback_url: Input,

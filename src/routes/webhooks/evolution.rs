@@ -1,6 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
@@ -19,6 +20,49 @@ pub struct InboundReceipt {
     pub outcome: Outcome,
 }
 
+/// Evolution API's webhook envelope, as `receive_evolution_webhook` reads it. Evolution
+/// also sends `destination`, `date_time`, `sender`, `server_url` and `apikey`; those and
+/// any other field are ignored.
+#[derive(ToSchema)]
+#[schema(example = json!({"event": "connection.update", "instance": "tenant-5-ab12cd34",
+    "data": {"instance": "tenant-5-ab12cd34", "state": "open", "statusReason": 200}}))]
+#[allow(dead_code)] // documents the body `inbound::parse` reads
+pub struct EvolutionWebhookEnvelope {
+    /// The event, in any of Evolution's spellings (`connection.update`,
+    /// `CONNECTION_UPDATE` and `connection-update` are one event).
+    #[schema(example = "connection.update")]
+    event: String,
+    /// The Evolution instance the event is about.
+    #[schema(example = "tenant-5-ab12cd34")]
+    instance: String,
+    /// The event's data. A `connection.update` needs an object here, whose `state`,
+    /// when it is a string, is `open`, `connecting`, `close`, `closed` or `refused`
+    /// (400 otherwise); every other event takes any JSON value.
+    #[schema(value_type = Option<Value>)]
+    data: Option<Value>,
+}
+
+/// Evolution API's webhook envelope in its by-events form: as
+/// `EvolutionWebhookEnvelope`, but the event may be left out (or `null`), the URL's last
+/// segment naming it.
+#[derive(ToSchema)]
+#[schema(example = json!({"instance": "tenant-5-ab12cd34",
+    "data": {"instance": "tenant-5-ab12cd34", "state": "open", "statusReason": 200}}))]
+#[allow(dead_code)] // documents the body `inbound::parse` reads
+pub struct EvolutionWebhookByEventEnvelope {
+    /// The event; when left out or `null`, the one the URL names.
+    #[schema(example = "connection.update")]
+    event: Option<String>,
+    /// The Evolution instance the event is about.
+    #[schema(example = "tenant-5-ab12cd34")]
+    instance: String,
+    /// The event's data. A `connection.update` needs an object here, whose `state`,
+    /// when it is a string, is `open`, `connecting`, `close`, `closed` or `refused`
+    /// (400 otherwise); every other event takes any JSON value.
+    #[schema(value_type = Option<Value>)]
+    data: Option<Value>,
+}
+
 /// Receives an event of Evolution API's webhook.
 ///
 /// SPEC §8: the envelope `{event, instance, data, destination, date_time, sender,
@@ -32,7 +76,7 @@ pub struct InboundReceipt {
     tag = "webhooks",
     operation_id = "receive_evolution_webhook",
     params(("server_token" = String, Path, description = "The Evolution server's webhook token (in the URL provisioning sets)")),
-    request_body(content = Object, description = "Evolution's webhook envelope"),
+    request_body = EvolutionWebhookEnvelope,
     responses(
         (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = DataBody<InboundReceipt>),
         (status = 400, description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)", body = ErrorBody),
@@ -61,7 +105,7 @@ pub async fn receive_evolution_webhook(
         ("server_token" = String, Path, description = "The Evolution server's webhook token"),
         ("event" = String, Path, description = "The event, kebab-cased (`connection-update`)"),
     ),
-    request_body(content = Object, description = "Evolution's webhook envelope"),
+    request_body = EvolutionWebhookByEventEnvelope,
     responses(
         (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = DataBody<InboundReceipt>),
         (status = 400, description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)", body = ErrorBody),

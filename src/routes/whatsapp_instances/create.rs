@@ -26,7 +26,7 @@ use crate::state::AppState;
 pub struct CreateInstanceBody {
     /// E.164: `+`, country code and number, valid in that country's numbering plan.
     /// Spaces, `-`, `.`, `(` and `)` are also accepted and removed.
-    #[schema(value_type = String, required = true, pattern = r"^\+[1-9][0-9]{6,14}$", example = "+573001234567")]
+    #[schema(value_type = String, required = true, pattern = r"^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573001234567")]
     #[serde(default)]
     pub phone_number: Input,
     /// The name Evolution knows the instance by; unique per Evolution server.
@@ -40,7 +40,7 @@ pub struct CreateInstanceBody {
     /// An http(s) URL without user name or password. `null` or left out means the
     /// default Evolution server; a URL Relevo does not know yet becomes an Evolution
     /// server without a key (calls to it use this instance's key).
-    #[schema(value_type = Option<String>, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://[^@/?#\s]+([/?#]|$)", example = "https://evolution.midominio.com")]
+    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$", example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
     #[schema(value_type = i32, required = true, minimum = 1, maximum = 100000, example = 1000)]

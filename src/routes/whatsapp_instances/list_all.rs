@@ -8,7 +8,7 @@ use crate::db::instances::{self, InstanceFilter};
 use crate::domain::ConnectionStatus;
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
-use crate::routes::wire::{query_boolean, query_integer, PageQuery, Paginated};
+use crate::routes::wire::{given, query_boolean, query_integer, PageQuery, Paginated};
 use crate::state::AppState;
 
 /// The filters of the list of every tenant's instances (with [`PageQuery`]).
@@ -24,7 +24,8 @@ pub struct AllInstancesQuery {
     /// Only instances in this state.
     #[param(value_type = Option<ConnectionStatus>)]
     pub connection_status: Option<String>,
-    /// Part of the instance name (case-insensitive) or of the phone number.
+    /// Part of the instance name (case-insensitive) or of the phone number. Surrounding
+    /// spaces are dropped; an empty value filters nothing.
     pub search: Option<String>,
 }
 
@@ -48,8 +49,8 @@ pub async fn list_all_instances(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<InstanceListItem>>, ApiError> {
     let mut errors = FieldErrors::default();
-    let connection_status = match query.connection_status.as_deref().map(str::trim) {
-        None | Some("") => None,
+    let connection_status = match given(&query.connection_status) {
+        None => None,
         Some(raw) => match ConnectionStatus::parse(raw) {
             Ok(status) => Some(status.as_str().to_string()),
             Err(message) => {
