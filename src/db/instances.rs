@@ -187,9 +187,13 @@ pub fn find_for_update(
     tenant_id: i64,
     id: i64,
 ) -> QueryResult<Option<Instance>> {
-    let query = whatsapp_instances::table
-        .filter(whatsapp_instances::tenant_id.eq(tenant_id))
-        .filter(whatsapp_instances::id.eq(id));
+    Ok(find_by_id_for_update(conn, id)?.filter(|instance| instance.tenant_id == tenant_id))
+}
+
+/// The instance `id`, whatever its tenant, locked until the transaction ends (a SQLite
+/// write transaction holds the lock already).
+pub fn find_by_id_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Instance>> {
+    let query = whatsapp_instances::table.find(id);
     match conn {
         DbConnection::Postgres(pg) => query
             .select(Instance::as_select())

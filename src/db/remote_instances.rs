@@ -141,7 +141,7 @@ pub fn record(
     id: i64,
     changes: &RemoteChanges,
 ) -> QueryResult<Option<Instance>> {
-    let Some(before) = find_by_id_for_update(conn, id)? else {
+    let Some(before) = super::instances::find_by_id_for_update(conn, id)? else {
         return Ok(None);
     };
     let after = on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))
@@ -157,20 +157,6 @@ pub fn record(
         crate::events::instance_changed(conn, &before, after, now)?;
     }
     Ok(after)
-}
-
-fn find_by_id_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Instance>> {
-    let query = whatsapp_instances::table.find(id);
-    match conn {
-        DbConnection::Postgres(pg) => query
-            .select(Instance::as_select())
-            .for_update()
-            .first(pg)
-            .optional(),
-        DbConnection::Sqlite(sqlite) => {
-            query.select(Instance::as_select()).first(sqlite).optional()
-        }
-    }
 }
 
 /// The instance named `name` on server `server_id`, locked until the transaction ends
