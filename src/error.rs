@@ -41,6 +41,10 @@ pub struct ValidationErrorBody {
     /// Each rejected field with its messages.
     #[schema(example = json!({"phone_number": ["El campo phone_number es obligatorio."]}))]
     pub errors: std::collections::HashMap<String, Vec<String>>,
+    /// Values the message names, on the 422s that have their own `error_key` (such as
+    /// `message.recipient_invalid`, with the message and its attempts).
+    #[schema(value_type = Object, required = false)]
+    pub error_params: Option<Value>,
 }
 
 #[derive(Debug)]
@@ -66,6 +70,12 @@ impl ApiError {
             retry_after_seconds: None,
             headers: Vec::new(),
         }
+    }
+
+    /// The same error under another stable key (a 422 of one field with its own key).
+    pub fn with_key(mut self, error_key: &str) -> Self {
+        self.body.error_key = Some(error_key.to_string());
+        self
     }
 
     pub fn with_params(mut self, params: Value) -> Self {
@@ -149,7 +159,7 @@ impl ApiError {
                 "evolution.unavailable",
                 format!("Evolution API server `{name}` failed (HTTP {status}): {message}"),
             ),
-            EvolutionError::Unreachable(_) => (
+            EvolutionError::Unreachable(_) | EvolutionError::Interrupted(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.unavailable",
                 format!("Evolution API server `{name}` is unreachable."),
@@ -281,6 +291,7 @@ pub enum Resource {
     Route,
     EvolutionServer,
     WebhookDelivery,
+    Message,
 }
 
 impl Resource {
@@ -297,6 +308,7 @@ impl Resource {
             Resource::EvolutionServer => {
                 ("evolution_server.not_found", "Evolution server not found")
             }
+            Resource::Message => ("message.not_found", "Message not found"),
             Resource::WebhookDelivery => {
                 ("webhook_delivery.not_found", "Webhook delivery not found")
             }

@@ -107,6 +107,7 @@ pub enum Msg {
     UrlCredentials,
     MaxDecimals(u32),
     ApiKeyForNewHost,
+    NotOnWhatsApp,
 }
 
 impl Msg {
@@ -245,6 +246,9 @@ impl Msg {
             (ApiKeyForNewHost, Es) => format!("El campo {field} es obligatorio cuando base_url cambia a otro servidor."),
             (ApiKeyForNewHost, En) => format!("The {field} field is required when base_url moves to another server."),
             (ApiKeyForNewHost, Pt) => format!("O campo {field} é obrigatório quando base_url muda para outro servidor."),
+            (NotOnWhatsApp, Es) => format!("El número del campo {field} no está en WhatsApp."),
+            (NotOnWhatsApp, En) => format!("The number in the {field} field is not on WhatsApp."),
+            (NotOnWhatsApp, Pt) => format!("O número do campo {field} não está no WhatsApp."),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod evolution;
 pub mod i18n;
 pub mod input;
 pub mod lifecycle;
+pub mod messaging;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;

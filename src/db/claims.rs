@@ -71,6 +71,8 @@ pub struct ClaimRequest {
     /// When the tenant's day ends, if the tenant wants `quota.exhausted` (it has a
     /// callback URL): a claim that takes the last quota of the day writes the event.
     pub next_reset_at: Option<NaiveDateTime>,
+    /// Instances not to pick, whatever their state: those a message already failed on.
+    pub exclude: Vec<i64>,
 }
 
 #[derive(Debug)]
@@ -159,6 +161,7 @@ fn find_replay(
 fn fits_one_statement(conn: &DbConnection, request: &ClaimRequest) -> bool {
     matches!(conn, DbConnection::Postgres(_))
         && request.recipient.is_none()
+        && request.exclude.is_empty()
         && request.strategy != RotationStrategy::Priority
 }
 
@@ -174,7 +177,7 @@ fn claim_in_one_statement(
     let DbConnection::Postgres(pg) = conn else {
         return Ok(None);
     };
-    let candidates = candidate_query(Some(request.strategy), false);
+    let candidates = candidate_query(Some(request.strategy), false, &[]);
     let sql = format!(
         "WITH picked AS ({candidates} FOR UPDATE SKIP LOCKED), \
          counted AS ( \
@@ -258,7 +261,8 @@ enum Pick {
 /// The body of the claim transaction.
 fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryResult<ClaimOutcome> {
     let sticky = match &request.recipient {
-        Some(recipient) => routed_instance(conn, request.tenant_id, recipient)?,
+        Some(recipient) => routed_instance(conn, request.tenant_id, recipient)?
+            .filter(|id| !request.exclude.contains(id)),
         None => None,
     };
     let mut picked = match sticky {
@@ -359,7 +363,7 @@ fn note_exhaustion(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResu
     let Some(next_reset_at) = request.next_reset_at else {
         return Ok(());
     };
-    let sql = candidate_query(None, false);
+    let sql = candidate_query(None, false, &[]);
     let left: Option<Instance> = match conn {
         DbConnection::Postgres(pg) => diesel::sql_query(sql)
             .bind::<BigInt, _>(request.tenant_id)
@@ -429,7 +433,7 @@ fn lock_candidate(
         RowLock::WaitInIdOrder => None,
         RowLock::SkipLocked | RowLock::Wait => Some(request.strategy),
     };
-    let sql = candidate_query(order, only.is_some());
+    let sql = candidate_query(order, only.is_some(), &request.exclude);
     match conn {
         DbConnection::Postgres(pg) => {
             let clause = match lock {
@@ -460,9 +464,13 @@ fn lock_candidate(
 
 /// Eligible (SPEC §6): active, not known to be disconnected or in error, paired at least
 /// once if Relevo provisioned it (one still waiting for its first QR scan cannot send), quota left today
-/// (yesterday's count does not hold today), in the strategy's order (by id alone for
-/// `None`). `$1` tenant, `$2` today, `$3` the one instance asked for.
-fn candidate_query(strategy: Option<RotationStrategy>, only_one: bool) -> String {
+/// (yesterday's count does not hold today), not `excluded`, in the strategy's order (by id
+/// alone for `None`). `$1` tenant, `$2` today, `$3` the one instance asked for.
+fn candidate_query(
+    strategy: Option<RotationStrategy>,
+    only_one: bool,
+    excluded: &[i64],
+) -> String {
     const SENT_TODAY: &str = "CASE WHEN last_reset_date >= $2 THEN messages_sent_today ELSE 0 END";
     let order = match strategy {
         // Never used first, then the longest unused.
@@ -475,12 +483,20 @@ fn candidate_query(strategy: Option<RotationStrategy>, only_one: bool) -> String
         None => String::new(),
     };
     let only = if only_one { " AND id = $3" } else { "" };
+    // Ids are integers read from the database: written into the statement, not bound.
+    let excluded = match excluded {
+        [] => String::new(),
+        ids => {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            format!(" AND id NOT IN ({})", list.join(", "))
+        }
+    };
     format!(
         "SELECT * FROM whatsapp_instances \
          WHERE tenant_id = $1 AND is_active \
          AND connection_status NOT IN ('disconnected', 'error') \
          AND (NOT provisioned OR connected_at IS NOT NULL) \
-         AND daily_message_limit > {SENT_TODAY}{only} \
+         AND daily_message_limit > {SENT_TODAY}{only}{excluded} \
          ORDER BY {order}id LIMIT 1"
     )
 }

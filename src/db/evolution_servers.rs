@@ -60,6 +60,18 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<EvolutionSer
         .optional()
 }
 
+/// The base URL of the server of an instance registered without a URL of its own
+/// (`null`: the default server); `None` when the instance has its own URL or no server.
+pub fn default_base_url_of(
+    conn: &mut DbConnection,
+    instance: &super::instances::Instance,
+) -> QueryResult<Option<String>> {
+    match (&instance.evolution_api_url, instance.evolution_server_id) {
+        (None, Some(server_id)) => Ok(find(conn, server_id)?.map(|server| server.base_url)),
+        _ => Ok(None),
+    }
+}
+
 /// The server, locked until the transaction ends: a change reads exactly what it
 /// replaces (a SQLite write transaction holds the lock already).
 pub fn find_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<EvolutionServer>> {

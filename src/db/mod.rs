@@ -7,6 +7,7 @@ pub mod evolution_servers;
 pub mod instances;
 pub mod leases;
 pub mod login_failures;
+pub mod messages;
 pub mod outbox;
 pub mod remote_instances;
 pub mod schema;

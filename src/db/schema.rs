@@ -208,6 +208,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        public_id -> Text,
+        tenant_id -> BigInt,
+        recipient -> Text,
+        status -> Text,
+        instance_id -> BigInt,
+        instance_name -> Text,
+        instance_phone -> Text,
+        claim_id -> Text,
+        evolution_message_id -> Nullable<Text>,
+        error_key -> Nullable<Text>,
+        attempts -> Text,
+        strategy -> Text,
+        idempotency_key -> Nullable<Text>,
+        sender_token_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
@@ -215,6 +237,7 @@ diesel::joinable!(sender_tokens -> tenants (tenant_id));
 diesel::joinable!(claims -> tenants (tenant_id));
 diesel::joinable!(claim_releases -> claims (claim_id));
 diesel::joinable!(webhook_events -> tenants (tenant_id));
+diesel::joinable!(messages -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -230,5 +253,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     leases,
     sync_runs,
+    messages,
     webhook_events,
 );

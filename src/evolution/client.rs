@@ -160,6 +160,27 @@ impl EvolutionClient {
         wire::connection_state(&body)
     }
 
+    /// `POST /message/sendText/{name}`: sends `text` to `number` (digits, with the
+    /// country code) and answers the message's WhatsApp id (`key.id`). Never repeated: a
+    /// message sent twice cannot be taken back.
+    pub async fn send_text(
+        &self,
+        name: &str,
+        number: &str,
+        text: &str,
+    ) -> Result<String, EvolutionError> {
+        let body = json!({ "number": number, "text": text });
+        let answer = self
+            .call(
+                Method::POST,
+                &["message", "sendText", name],
+                Some(&body),
+                Repeat::Never,
+            )
+            .await?;
+        wire::sent_message_id(&answer)
+    }
+
     /// `POST /instance/restart/{name}` (POST in v2, not PUT). Not repeated.
     pub async fn restart(&self, name: &str) -> Result<ConnectAnswer, EvolutionError> {
         let body = self
@@ -334,16 +355,25 @@ impl EvolutionClient {
 fn transport_error(error: reqwest::Error) -> EvolutionError {
     if error.is_timeout() && !error.is_connect() {
         EvolutionError::Timeout
+    } else if !error.is_connect() && (error.is_request() || error.is_body()) {
+        // The request went out and the connection broke before the whole answer came:
+        // the server may have carried it out.
+        EvolutionError::Interrupted(causes(&error))
     } else {
-        // The cause chain names the refusal or DNS failure; the URL carries no secret.
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            text = format!("{text}: {cause}");
-            source = cause.source();
-        }
-        EvolutionError::Unreachable(text)
+        EvolutionError::Unreachable(causes(&error))
     }
+}
+
+/// The error with its cause chain, which names the refusal or DNS failure (the URL
+/// carries no secret).
+fn causes(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 /// Exponential backoff with jitter: half the step fixed, half random.

@@ -9,6 +9,10 @@ pub enum EvolutionError {
     /// No connection could be made, or it broke before an answer arrived.
     #[error("unreachable: {0}")]
     Unreachable(String),
+    /// The request was sent and the connection broke before the answer was complete:
+    /// whether the server carried it out is unknown.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// The answer did not arrive within the request timeout.
     #[error("no answer within the timeout")]
     Timeout,
@@ -46,9 +50,22 @@ impl EvolutionError {
         self.status() == Some(403)
     }
 
+    /// `message/sendText`'s 400 for a number that is not on WhatsApp: its `message` holds
+    /// `{"jid", "exists": false, "number"}` (reference §2.12).
+    pub fn is_not_on_whatsapp(&self) -> bool {
+        matches!(self, Self::Status { status: 400, message } if message.contains("\"exists\":false"))
+    }
+
+    /// The instance's WhatsApp connection is closed: `Connection Closed`, as a 500 with a
+    /// string or a 400 with `["Error: Connection Closed"]` (reference §2.12).
+    pub fn is_connection_closed(&self) -> bool {
+        matches!(self, Self::Status { message, .. } if message.contains("Connection Closed"))
+    }
+
     /// Worth another try for a call that may be repeated.
     pub(super) fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable(_)) || self.status().is_some_and(|s| s >= 500)
+        matches!(self, Self::Unreachable(_) | Self::Interrupted(_))
+            || self.status().is_some_and(|s| s >= 500)
     }
 
     pub(super) fn from_status(status: u16, body: &str) -> Self {
@@ -157,5 +174,13 @@ mod tests {
         assert!(EvolutionError::Unreachable("refused".into()).is_transient());
         assert!(!EvolutionError::Timeout.is_transient());
         assert!(EvolutionError::from_status(403, "").is_name_in_use());
+        let not_on_whatsapp = r#"{"status":400,"error":"Bad Request","response":{"message":[{"jid":"5511@s.whatsapp.net","exists":false,"number":"5511"}]}}"#;
+        assert!(EvolutionError::from_status(400, not_on_whatsapp).is_not_on_whatsapp());
+        let closed_500 = r#"{"status":500,"error":"Internal Server Error","response":{"message":"Connection Closed"}}"#;
+        let closed_400 = r#"{"status":400,"error":"Bad Request","response":{"message":["Error: Connection Closed"]}}"#;
+        for body in [closed_500, closed_400] {
+            let error = EvolutionError::from_status(if body == closed_500 { 500 } else { 400 }, body);
+            assert!(error.is_connection_closed() && !error.is_not_on_whatsapp(), "{body}");
+        }
     }
 }

@@ -82,6 +82,15 @@ pub(super) fn connect_answer(body: &str) -> Result<ConnectAnswer, EvolutionError
     }
 }
 
+/// `message/sendText`'s 201: the prepared message, whose `key.id` is the message's id on
+/// WhatsApp (reference §2.12).
+pub(super) fn sent_message_id(body: &str) -> Result<String, EvolutionError> {
+    let json = parse_json(body)?;
+    json.get("key")
+        .and_then(|key| text(key, "id"))
+        .ok_or_else(|| invalid(body))
+}
+
 /// `instance/connectionState`: `{"instance": {"instanceName", "state"}}`, `state` missing
 /// for an instance that is not loaded.
 pub(super) fn connection_state(body: &str) -> Result<Option<RemoteState>, EvolutionError> {

@@ -17,6 +17,7 @@ use crate::events::inbound_message::{self, ReceivedMessage};
 use crate::events::{self, EventType};
 use crate::evolution::{ConnectAnswer, QrCode, RemoteState};
 use crate::lifecycle::status::phone_of_jid;
+use crate::messaging::receipts::{self, Receipt};
 use crate::state::AppState;
 
 use super::status::{connect_changes, status_changes};
@@ -48,6 +49,8 @@ pub enum EventKind {
     /// `messages.upsert` with messages someone sent to the instance (`message.received`
     /// out, once per message id).
     MessagesUpsert(Vec<ReceivedMessage>),
+    /// `messages.update` with delivery receipts of messages sent through Relevo.
+    MessagesUpdate(Vec<Receipt>),
     /// Accepted and not acted upon (yet): `messages.upsert`, `send.message`, a
     /// `qrcode.updated` without a code (the QR limit), ... The event's matching key.
     Other(String),
@@ -118,6 +121,10 @@ pub fn parse(body: &[u8], path_event: Option<&str>) -> Result<InboundEvent, ApiE
         "MESSAGES_UPSERT" => match inbound_message::parse(data) {
             messages if messages.is_empty() => EventKind::Other(key.clone()),
             messages => EventKind::MessagesUpsert(messages),
+        },
+        "MESSAGES_UPDATE" => match receipts::parse(data) {
+            receipts if receipts.is_empty() => EventKind::Other(key.clone()),
+            receipts => EventKind::MessagesUpdate(receipts),
         },
         _ => EventKind::Other(key.clone()),
     };
@@ -254,8 +261,16 @@ fn apply(
     else {
         return Ok(Outcome::Ignored);
     };
-    if let EventKind::MessagesUpsert(messages) = &event.kind {
-        return received(conn, &instance, messages, now);
+    match &event.kind {
+        EventKind::MessagesUpsert(messages) => return received(conn, &instance, messages, now),
+        EventKind::MessagesUpdate(receipts) => {
+            return Ok(match receipts::apply(conn, &instance, receipts, now)? {
+                Some(true) => Outcome::Applied,
+                Some(false) => Outcome::Unchanged,
+                None => Outcome::Ignored,
+            })
+        }
+        _ => {}
     }
     let Some(mut changes) = changes_for(&instance, &event.kind, now) else {
         return Ok(Outcome::Ignored);
@@ -310,7 +325,7 @@ pub fn changes_for(
         )),
         EventKind::LogoutInstance => Some(status(ConnectionStatus::Disconnected)),
         EventKind::RemoveInstance => Some(status(ConnectionStatus::Error)),
-        EventKind::MessagesUpsert(_) | EventKind::Other(_) => None,
+        EventKind::MessagesUpsert(_) | EventKind::MessagesUpdate(_) | EventKind::Other(_) => None,
     }
 }
 

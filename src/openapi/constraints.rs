@@ -208,6 +208,7 @@ fn phone_patterns_are_the_parsers_shape() {
     for (schema, field) in [
         ("CreateInstanceBody", "phone_number"),
         ("UpdateInstanceBody", "phone_number"),
+        ("SendMessageBody", "to"),
     ] {
         assert_eq!(
             property(schema, field)["pattern"].as_str(),
@@ -253,4 +254,25 @@ fn phone_patterns_are_the_parsers_shape() {
         assert!(!regex.is_match(refused), "{refused}");
         assert!(PhoneNumber::parse(refused).is_err(), "{refused}");
     }
+}
+
+#[test]
+fn every_period_parameter_states_the_parsers_pattern() {
+    let document: Value = serde_json::from_str(&super::pretty_json()).unwrap();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let parameters = item["get"]["parameters"].as_array().cloned().unwrap_or_default();
+        for parameter in parameters {
+            if matches!(parameter["name"].as_str(), Some("from" | "to")) {
+                assert_eq!(
+                    parameter["schema"]["pattern"].as_str(),
+                    Some(crate::routes::period::INSTANT_PATTERN),
+                    "{path} {}: the parser checks INSTANT_PATTERN",
+                    parameter["name"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "the audit log and the message log take a period");
 }

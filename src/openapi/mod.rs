@@ -45,6 +45,7 @@ use responses::{
         (name = "tenants", description = "Tenants, by id or slug"),
         (name = "whatsapp-instances", description = "Seed 001's instance registry (super admins)"),
         (name = "sender", description = "Campaign senders: claim the next instance that may send, release what was not sent"),
+        (name = "messages", description = "Send a text through Relevo (it picks the instance and fails over) and the message log"),
         (name = "sender-tokens", description = "Campaign-sender tokens, issued per tenant by super admins"),
         (name = "tenant (own)", description = "A tenant user's read-only view of its own instances"),
         (name = "evolution-servers", description = "Evolution API servers (super admins); keys are write-only"),

@@ -4,6 +4,8 @@ pub mod audit_log;
 pub mod auth;
 pub mod evolution_servers;
 pub mod health;
+pub mod messages;
+pub mod period;
 pub mod sender;
 pub mod sender_tokens;
 pub mod sync;
@@ -47,6 +49,10 @@ pub fn register(cfg: &mut ServiceConfig) {
             .service(sender::claim::claim_own_instance)
             .service(sender::release::release_claim)
             .service(sender::release::release_own_claim)
+            .service(messages::send::send_message)
+            .service(messages::send::send_own_message)
+            .service(messages::list::list_messages)
+            .service(messages::show::show_message)
             .service(sync::run::sync_all_instances)
             .service(sync::run::sync_tenant_instances)
             .service(sync::list_runs::list_sync_runs)

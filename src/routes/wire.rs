@@ -84,6 +84,16 @@ impl Serialize for Timestamp {
     }
 }
 
+/// Reads what [`Timestamp`] writes (stored JSON, such as a message's attempts).
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.fZ")
+            .map(Timestamp)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 impl From<NaiveDateTime> for Timestamp {
     fn from(value: NaiveDateTime) -> Self {
         Timestamp(value)

@@ -1,11 +1,78 @@
-//! Rotation policy around the atomic claim in `db::claims`: which strategy a claim
-//! uses and when an exhausted tenant gets its quota back.
+//! Rotation policy around the atomic claim in `db::claims`: who claims for which tenant,
+//! which strategy a claim uses and when an exhausted tenant gets its quota back.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::db::tenants::Tenant;
+use crate::auth::SenderCaller;
+use crate::db::claims::ClaimRequest;
+use crate::db::tenants::{self, Tenant, TenantKey};
+use crate::db::{sender_tokens, DbConnection};
 use crate::domain::RotationStrategy;
+use crate::error::{ApiError, Resource};
+
+/// The tenant a sender call acts for, and the sender token that made it (`None` for a
+/// super admin). `tenant_key` is the path's tenant; the tenant-implicit paths have none
+/// and are for sender tokens only. Runs on the request's database connection so that
+/// a revoked token fails on its very next use.
+pub fn authorize(
+    conn: &mut DbConnection,
+    caller: &SenderCaller,
+    tenant_key: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(Tenant, Option<i64>), ApiError> {
+    match caller {
+        SenderCaller::Token { token_hash } => {
+            let (token, tenant) = sender_tokens::authenticate(conn, token_hash, now)?
+                .ok_or_else(ApiError::unauthenticated)?;
+            match tenant_key {
+                Some(key) if !TenantKey::parse(key).names(&tenant) => {
+                    Err(ApiError::not_found(Resource::Tenant))
+                }
+                _ => Ok((tenant, Some(token.id))),
+            }
+        }
+        SenderCaller::User(token) => {
+            let user = token.confirm(conn)?;
+            let key = tenant_key.ok_or_else(ApiError::forbidden)?;
+            let tenant = tenants::find(conn, &TenantKey::parse(key))?
+                .filter(|tenant| user.can_see_tenant(tenant.id))
+                .ok_or_else(|| ApiError::not_found(Resource::Tenant))?;
+            if user.is_super_admin() {
+                Ok((tenant, None))
+            } else {
+                Err(ApiError::forbidden())
+            }
+        }
+    }
+}
+
+/// A claim of `count` messages for `tenant` at `now`: counted on the tenant's local day,
+/// with `quota.exhausted` when the tenant takes events. Recipient, key, token and
+/// exclusions are the caller's to add.
+pub fn claim_request(
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+    count: i32,
+    strategy: Option<RotationStrategy>,
+) -> ClaimRequest {
+    let zone = tenant_zone(tenant);
+    ClaimRequest {
+        tenant_id: tenant.id,
+        count,
+        strategy: strategy_for(tenant, strategy),
+        recipient: None,
+        idempotency_key: None,
+        sender_token_id: None,
+        today: local_date(now, zone),
+        now: now.naive_utc(),
+        next_reset_at: tenant
+            .callback_url
+            .is_some()
+            .then(|| next_reset_at(now, zone).naive_utc()),
+        exclude: Vec::new(),
+    }
+}
 
 /// The request's strategy, else the tenant's default, else round robin.
 pub fn strategy_for(tenant: &Tenant, requested: Option<RotationStrategy>) -> RotationStrategy {

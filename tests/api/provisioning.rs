@@ -471,7 +471,12 @@ async fn relevo_points_the_instance_webhook_at_itself(backend: Backend) {
     assert_eq!(token.len(), 40);
     assert_eq!(second["url"], first["url"], "one token per server");
     assert_eq!(first["enabled"], true);
-    for event in ["CONNECTION_UPDATE", "QRCODE_UPDATED", "MESSAGES_UPSERT"] {
+    for event in [
+        "CONNECTION_UPDATE",
+        "QRCODE_UPDATED",
+        "MESSAGES_UPSERT",
+        "MESSAGES_UPDATE",
+    ] {
         assert!(
             first["events"].as_array().unwrap().contains(&json!(event)),
             "{first}"

@@ -1,20 +1,19 @@
-use actix_web::http::StatusCode;
 use actix_web::{post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::authorize;
+use super::none_available;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, Claim, ClaimOutcome, ClaimRequest};
 use crate::db::instances::Instance;
-use crate::db::{evolution_servers, DbConnection};
+use crate::db::evolution_servers;
 use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input, JsonObject};
 use crate::routes::wire::{DataBody, Timestamp};
-use crate::sender::{local_date, next_reset_at, seconds_until, strategy_for, tenant_zone};
+use crate::sender::{authorize, claim_request};
 use crate::state::AppState;
 
 pub const MAX_CLAIM_COUNT: i64 = 1000;
@@ -208,52 +207,28 @@ async fn run_claim(
         .write(move |conn| {
             let (tenant, sender_token_id) =
                 authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
-            let today = local_date(now, tenant_zone(&tenant));
             let request = ClaimRequest {
-                tenant_id: tenant.id,
-                count: valid.count,
-                strategy: strategy_for(&tenant, valid.strategy),
                 recipient: valid.recipient,
                 idempotency_key: valid.idempotency_key,
                 sender_token_id,
-                today,
-                now: now.naive_utc(),
-                next_reset_at: tenant
-                    .callback_url
-                    .is_some()
-                    .then(|| next_reset_at(now, tenant_zone(&tenant)).naive_utc()),
+                ..claim_request(&tenant, now, valid.count, valid.strategy)
             };
             let outcome = claims::claim_next_instance(conn, &request)?;
             let server_url = match &outcome {
                 ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance)) => {
-                    server_url(conn, instance)?
+                    evolution_servers::default_base_url_of(conn, instance)?
                 }
                 _ => None,
             };
-            Ok((tenant, today, outcome, server_url))
+            Ok((tenant, request.today, outcome, server_url))
         })
         .await?;
     let (claim, instance, replayed) = match outcome {
         ClaimOutcome::Granted(claim, instance) => (claim, instance, false),
         ClaimOutcome::Replayed(claim, Some(instance)) => (claim, instance, true),
         ClaimOutcome::Replayed(claim, None) => return Err(instance_deleted(&claim)),
-        ClaimOutcome::NoneAvailable { any_active: false } => {
-            return Err(ApiError::conflict(
-                "whatsapp.no_active_instances",
-                "The tenant has no active WhatsApp instances",
-            ))
-        }
-        ClaimOutcome::NoneAvailable { any_active: true } => {
-            let reset = next_reset_at(now, tenant_zone(&tenant));
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "whatsapp.no_instance_available",
-                "No WhatsApp instances available",
-            )
-            .with_params(serde_json::json!({
-                "next_reset_at": Timestamp(reset.naive_utc()),
-            }))
-            .with_retry_after(seconds_until(now, reset)));
+        ClaimOutcome::NoneAvailable { any_active } => {
+            return Err(none_available(any_active, &tenant, now))
         }
     };
     let usage = instance.usage_on(today);
@@ -330,15 +305,4 @@ fn claimed_instance(
         phone_number: instance.phone_number,
         evolution_api_url: instance.evolution_api_url.or(server_url),
     })
-}
-
-/// The base URL of the instance's server, for an instance registered without a URL of
-/// its own (`null`: the default server). Read after the claim's transaction.
-fn server_url(conn: &mut DbConnection, instance: &Instance) -> Result<Option<String>, ApiError> {
-    match (&instance.evolution_api_url, instance.evolution_server_id) {
-        (None, Some(server_id)) => {
-            Ok(evolution_servers::find(conn, server_id)?.map(|server| server.base_url))
-        }
-        _ => Ok(None),
-    }
 }

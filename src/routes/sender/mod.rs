@@ -4,45 +4,31 @@
 pub mod claim;
 pub mod release;
 
-use chrono::NaiveDateTime;
+use actix_web::http::StatusCode;
+use chrono::{DateTime, Utc};
 
-use crate::auth::SenderCaller;
-use crate::db::tenants::{self, Tenant, TenantKey};
-use crate::db::{sender_tokens, DbConnection};
-use crate::error::{ApiError, Resource};
+use crate::db::tenants::Tenant;
+use crate::error::ApiError;
+use crate::routes::wire::Timestamp;
+use crate::sender::{next_reset_at, seconds_until, tenant_zone};
 
-/// The tenant a sender call acts for, and the sender token that made it (`None` for a
-/// super admin). `tenant_key` is the path's tenant; the tenant-implicit paths have none
-/// and are for sender tokens only. Runs on the request's database connection so that
-/// a revoked token fails on its very next use.
-pub fn authorize(
-    conn: &mut DbConnection,
-    caller: &SenderCaller,
-    tenant_key: Option<&str>,
-    now: NaiveDateTime,
-) -> Result<(Tenant, Option<i64>), ApiError> {
-    match caller {
-        SenderCaller::Token { token_hash } => {
-            let (token, tenant) = sender_tokens::authenticate(conn, token_hash, now)?
-                .ok_or_else(ApiError::unauthenticated)?;
-            match tenant_key {
-                Some(key) if !TenantKey::parse(key).names(&tenant) => {
-                    Err(ApiError::not_found(Resource::Tenant))
-                }
-                _ => Ok((tenant, Some(token.id))),
-            }
-        }
-        SenderCaller::User(token) => {
-            let user = token.confirm(conn)?;
-            let key = tenant_key.ok_or_else(ApiError::forbidden)?;
-            let tenant = tenants::find(conn, &TenantKey::parse(key))?
-                .filter(|tenant| user.can_see_tenant(tenant.id))
-                .ok_or_else(|| ApiError::not_found(Resource::Tenant))?;
-            if user.is_super_admin() {
-                Ok((tenant, None))
-            } else {
-                Err(ApiError::forbidden())
-            }
-        }
+/// No instance could take a message: 409 when the tenant has no active instance that was
+/// ever able to send, else 429 until the tenant's next local midnight.
+pub fn none_available(any_active: bool, tenant: &Tenant, now: DateTime<Utc>) -> ApiError {
+    if !any_active {
+        return ApiError::conflict(
+            "whatsapp.no_active_instances",
+            "The tenant has no active WhatsApp instances",
+        );
     }
+    let reset = next_reset_at(now, tenant_zone(tenant));
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "whatsapp.no_instance_available",
+        "No WhatsApp instances available",
+    )
+    .with_params(serde_json::json!({
+        "next_reset_at": Timestamp(reset.naive_utc()),
+    }))
+    .with_retry_after(seconds_until(now, reset))
 }

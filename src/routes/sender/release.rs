@@ -2,7 +2,7 @@ use actix_web::{post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::authorize;
+use crate::sender::authorize;
 use super::claim::MAX_CLAIM_COUNT;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, ReleaseOutcome};

@@ -1,0 +1,134 @@
+//! Sending through Relevo and the message log (SPEC §6): `POST .../messages` sends a
+//! text through the next eligible instance, failing over when one fails; the log shows
+//! each message's attempts and its delivery status.
+
+pub mod list;
+pub mod send;
+pub mod show;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::messages::{self, Message};
+use crate::error::ApiError;
+use crate::messaging::attempt::Attempt;
+use crate::messaging::attempts_of;
+use crate::routes::wire::Timestamp;
+
+/// Where a message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Relevo is calling Evolution API for it right now.
+    Sending,
+    /// Evolution API took it (it has `evolution_message_id`); counted once.
+    Sent,
+    /// WhatsApp delivered it to the recipient's phone.
+    Delivered,
+    /// The recipient read it (or played it).
+    Read,
+    /// It was not sent: every instance tried failed, or the number is not on WhatsApp.
+    /// Nothing stays counted for it.
+    Failed,
+    /// The send timed out: it may have gone out, so it stays counted and is never sent
+    /// again.
+    Unknown,
+}
+
+/// `sending`, `sent`, ...: the values of the `status` filter.
+pub const MESSAGE_STATUSES: &[&str] = &[
+    messages::SENDING,
+    messages::SENT,
+    messages::DELIVERED,
+    messages::READ,
+    messages::FAILED,
+    messages::UNKNOWN,
+];
+
+impl MessageStatus {
+    fn parse(raw: &str) -> Result<Self, ApiError> {
+        Ok(match raw {
+            messages::SENDING => Self::Sending,
+            messages::SENT => Self::Sent,
+            messages::DELIVERED => Self::Delivered,
+            messages::READ => Self::Read,
+            messages::FAILED => Self::Failed,
+            messages::UNKNOWN => Self::Unknown,
+            other => return Err(ApiError::internal(format!("unknown message status `{other}`"))),
+        })
+    }
+}
+
+/// The instance a message went out on (or was last tried on), as it was then.
+#[derive(Serialize, ToSchema)]
+pub struct MessageInstance {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "principal_campana")]
+    pub instance_name: String,
+    #[schema(example = "+573001234567")]
+    pub phone_number: String,
+}
+
+/// A message sent (or tried) through Relevo. Its text is not kept.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Message)]
+pub struct MessageRecord {
+    #[schema(format = "uuid", example = "5f0c2a3e-1b7d-4c1e-9a0b-3d2e1f4a5b6c")]
+    pub id: String,
+    /// The recipient, in E.164.
+    #[schema(example = "+573009876543")]
+    pub to: String,
+    pub status: MessageStatus,
+    pub instance: MessageInstance,
+    /// WhatsApp's id of the message (Evolution's `key.id`); `null` until it was sent.
+    #[schema(required = true, example = "3EB0A1B2C3D4E5F6")]
+    pub evolution_message_id: Option<String>,
+    /// The claim that counts the message (released again if the message failed).
+    #[schema(format = "uuid", example = "0b6c3f0e-8a51-4a63-9d0e-2f1f3c4d5e6f")]
+    pub claim_id: String,
+    /// Why it was not sent (`message.send_failed`, `message.recipient_invalid`) or may
+    /// not have been (`message.send_timeout`); `null` otherwise.
+    #[schema(required = true, example = json!(null))]
+    pub error_key: Option<String>,
+    /// Every try, in order: at most three instances.
+    pub attempts: Vec<Attempt>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl TryFrom<Message> for MessageRecord {
+    type Error = ApiError;
+
+    fn try_from(message: Message) -> Result<Self, ApiError> {
+        Ok(Self {
+            attempts: attempts_of(&message)?,
+            status: MessageStatus::parse(&message.status)?,
+            id: message.public_id,
+            to: message.recipient,
+            instance: MessageInstance {
+                id: message.instance_id,
+                instance_name: message.instance_name,
+                phone_number: message.instance_phone,
+            },
+            evolution_message_id: message.evolution_message_id,
+            claim_id: message.claim_id,
+            error_key: message.error_key,
+            created_at: Timestamp(message.created_at),
+            updated_at: Timestamp(message.updated_at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_lists_every_status() {
+        for status in MESSAGE_STATUSES {
+            let parsed = MessageStatus::parse(status).expect("a known status");
+            assert_eq!(serde_json::to_value(parsed).unwrap(), *status);
+        }
+    }
+}
