@@ -3,7 +3,7 @@
 //! the same paths, bodies, status codes and guard order (404 → 403 → 401), the polymorphic
 //! error envelope, and switches that make it fail the ways real servers do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -69,6 +69,11 @@ pub struct FakeInstance {
     pub qr_count: u32,
     pub webhook: Option<Value>,
     pub websocket: Option<Value>,
+    /// How long `sendText` takes on this instance (it still sends).
+    pub send_delay: Option<Duration>,
+    /// `sendText` fails inside Baileys' try block: 400 `["Error: Connection Closed"]`
+    /// (reference §2.12), while the instance still looks open.
+    pub send_breaks: bool,
 }
 
 impl FakeInstance {
@@ -82,8 +87,20 @@ impl FakeInstance {
             qr_count: 0,
             webhook: None,
             websocket: None,
+            send_delay: None,
+            send_breaks: false,
         }
     }
+}
+
+/// A text the fake sent to WhatsApp.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentText {
+    pub instance: String,
+    pub number: String,
+    pub text: String,
+    /// Its `key.id`.
+    pub id: String,
 }
 
 /// A way to fail every request.
@@ -112,6 +129,10 @@ pub struct FakeState {
     pub creates: usize,
     /// The `number` of the last create or connect.
     pub last_number: Option<String>,
+    /// Numbers (digits) that are not on WhatsApp: `sendText` answers `exists: false`.
+    pub not_on_whatsapp: BTreeSet<String>,
+    /// Every text sent, in order.
+    pub sent: Vec<SentText>,
 }
 
 pub struct FakeEvolution {
@@ -190,6 +211,45 @@ impl FakeEvolution {
         instance.profile_name = Some("Campaña".into());
     }
 
+    /// Texts sent so far, through any instance.
+    pub fn sent(&self) -> Vec<SentText> {
+        self.state().sent.clone()
+    }
+
+    /// Texts sent so far through instance `name`.
+    pub fn sent_through(&self, name: &str) -> usize {
+        self.state()
+            .sent
+            .iter()
+            .filter(|sent| sent.instance == name)
+            .count()
+    }
+
+    /// WhatsApp's link of `name` drops without Evolution noticing: `sendText` fails with
+    /// `Connection Closed` (a 500, from the number lookup), as the reference says a send
+    /// on a closed socket does.
+    pub fn drop_link(&self, name: &str) {
+        let mut state = self.state();
+        state.instances.get_mut(name).expect("instance on the fake").state = "close".into();
+    }
+
+    /// `sendText` on `name` fails inside its try block (400 `["Error: Connection Closed"]`).
+    pub fn break_sending(&self, name: &str) {
+        let mut state = self.state();
+        state.instances.get_mut(name).expect("instance on the fake").send_breaks = true;
+    }
+
+    /// `sendText` on `name` answers after `delay` (and sends).
+    pub fn slow_sending(&self, name: &str, delay: Duration) {
+        let mut state = self.state();
+        state.instances.get_mut(name).expect("instance on the fake").send_delay = Some(delay);
+    }
+
+    /// `number` (digits) is not on WhatsApp.
+    pub fn not_on_whatsapp(&self, number: &str) {
+        self.state().not_on_whatsapp.insert(number.into());
+    }
+
     pub fn calls(&self) -> Vec<String> {
         self.state().calls.clone()
     }
@@ -218,6 +278,23 @@ pub async fn spawn_with_fake(
     vars.extend_from_slice(extra);
     let app = spawn_app_with(backend, &vars).await?;
     Some((app, fake))
+}
+
+/// As [`spawn_with_fake`], with the app on a known port and `RELEVO_PUBLIC_URL` set, so
+/// that provisioning points the instances' webhooks at it and the fake's webhooks arrive.
+pub async fn spawn_reachable_with_fake(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> Option<(TestApp, FakeEvolution)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let public_url = format!("http://{bind}");
+    let mut vars = vec![("RELEVO_BIND", bind.as_str()), ("RELEVO_PUBLIC_URL", public_url.as_str())];
+    vars.extend_from_slice(extra);
+    spawn_with_fake(backend, &vars).await
 }
 
 #[macro_export]
@@ -271,11 +348,18 @@ async fn handle(
         "" => format!("{} {}", req.method(), req.path()),
         query => format!("{} {}?{query}", req.method(), req.path()),
     };
-    let failure = {
+    let (failure, send_delay) = {
         let mut state = fake.lock().unwrap();
         state.calls.push(call);
-        state.failure
+        let send_delay = match req.path().strip_prefix("/message/sendText/") {
+            Some(name) => state.instances.get(name).and_then(|i| i.send_delay),
+            None => None,
+        };
+        (state.failure, send_delay)
     };
+    if let Some(delay) = send_delay {
+        tokio::time::sleep(delay).await;
+    }
     match failure {
         Some(Failure::ServerError) => {
             return envelope(
@@ -374,6 +458,7 @@ fn is_instance_route(method: &Method, group: &str, action: &str) -> bool {
             | (&Method::GET, "webhook", "find")
             | (&Method::POST, "websocket", "set")
             | (&Method::GET, "websocket", "find")
+            | (&Method::POST, "message", "sendText")
     )
 }
 
@@ -448,6 +533,9 @@ fn instance_route(
     action: &str,
     name: &str,
 ) -> HttpResponse {
+    if (group, action) == ("message", "sendText") {
+        return send_text(body, state, name);
+    }
     let qr_never_arrives = state.qr_never_arrives;
     let restart_refuses = state.restart_refuses;
     let websocket_enabled = state.websocket_enabled;
@@ -560,6 +648,58 @@ fn instance_route(
         }
         _ => unreachable!("checked by is_instance_route"),
     }
+}
+
+/// `POST /message/sendText/{name}` (reference §2.12): 201 with the prepared message; a
+/// closed socket fails the number lookup with a 500 `Connection Closed`; a number not on
+/// WhatsApp is a 400 whose message holds `{jid, exists: false, number}`.
+fn send_text(body: &Value, state: &mut FakeState, name: &str) -> HttpResponse {
+    let number = body["number"].as_str().unwrap_or_default().to_string();
+    let text = body["text"].as_str().unwrap_or_default().to_string();
+    if body.get("number").is_none() {
+        return envelope(
+            StatusCode::BAD_REQUEST,
+            json!([["instance requires property \"number\""]]),
+        );
+    }
+    if text.trim().is_empty() {
+        return envelope(StatusCode::BAD_REQUEST, json!(["Text is required"]));
+    }
+    let instance = state.instances.get(name).expect("checked by the guard");
+    if instance.state != "open" {
+        return envelope(StatusCode::INTERNAL_SERVER_ERROR, json!("Connection Closed"));
+    }
+    let jid = format!("{number}@s.whatsapp.net");
+    if state.not_on_whatsapp.contains(&number) {
+        return envelope(
+            StatusCode::BAD_REQUEST,
+            json!([{"jid": jid, "exists": false, "number": number}]),
+        );
+    }
+    if instance.send_breaks {
+        return envelope(StatusCode::BAD_REQUEST, json!(["Error: Connection Closed"]));
+    }
+    let id = format!(
+        "3EB0{}",
+        uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase()
+    );
+    let instance_id = instance.id.clone();
+    state.sent.push(SentText {
+        instance: name.to_string(),
+        number,
+        text: text.clone(),
+        id: id.clone(),
+    });
+    HttpResponse::Created().json(json!({
+        "key": {"remoteJid": jid, "fromMe": true, "id": id},
+        "pushName": "Você",
+        "status": "PENDING",
+        "message": {"conversation": text},
+        "messageType": "conversation",
+        "messageTimestamp": chrono::Utc::now().timestamp(),
+        "instanceId": instance_id,
+        "source": "web",
+    }))
 }
 
 /// `events` must be present (Evolution crashes without it) and every name known.
@@ -788,6 +928,29 @@ impl FakeEvolution {
             "instance": name, "pairingCode": qr["pairingCode"], "code": qr["code"], "base64": qr["base64"],
         }});
         (qr, self.emit(name, "qrcode.updated", data).await)
+    }
+
+    /// WhatsApp's receipt for a text the instance sent: `messages.update` with the status
+    /// (`DELIVERY_ACK`, `READ`, ...) in the shape Evolution v2's Baileys channel sends.
+    pub async fn receipt(
+        &self,
+        name: &str,
+        message_id: &str,
+        status: &str,
+    ) -> Option<crate::helpers::Reply> {
+        let (instance_id, remote_jid) = {
+            let state = self.state();
+            let instance = state.instances.get(name)?;
+            let sent = state.sent.iter().find(|sent| sent.id == message_id);
+            let jid = sent.map(|sent| format!("{}@s.whatsapp.net", sent.number));
+            (instance.id.clone(), jid)
+        };
+        let data = json!({
+            "messageId": uuid::Uuid::new_v4().simple().to_string(), "keyId": message_id,
+            "remoteJid": remote_jid, "fromMe": true, "participant": null,
+            "status": status, "instanceId": instance_id,
+        });
+        self.emit(name, "messages.update", data).await
     }
 
     /// Deleted on the server (by hand, or lost): `remove.instance`, sent to the webhook

@@ -17,6 +17,7 @@ mod inbound;
 mod instances;
 mod leases;
 mod lifecycle;
+mod messages;
 mod operations;
 mod outbound_events;
 mod provisioning;

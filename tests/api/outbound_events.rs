@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::callback_receiver::{Mode, Receiver};
-use crate::evolution_fake::{spawn_with_fake, FakeEvolution};
+use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
 use crate::helpers::{spawn_app_with, Backend, TestApp};
 
 const UNO_JID: &str = "573001234567@s.whatsapp.net";
@@ -23,21 +23,7 @@ const TIMEOUT: (&str, &str) = ("RELEVO_WEBHOOK_TIMEOUT_MS", "400");
 
 /// An app the fake Evolution can reach, and a receiver on Relevo's clock.
 async fn spawn_reachable(backend: Backend) -> Option<(TestApp, FakeEvolution, Receiver)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let public_url = format!("http://{bind}");
-    let (app, fake) = spawn_with_fake(
-        backend,
-        &[
-            ("RELEVO_BIND", &bind),
-            ("RELEVO_PUBLIC_URL", &public_url),
-            TIMEOUT,
-        ],
-    )
-    .await?;
+    let (app, fake) = spawn_reachable_with_fake(backend, &[TIMEOUT]).await?;
     let receiver = Receiver::start(app.clock.clone()).await;
     Some((app, fake, receiver))
 }
