@@ -11,7 +11,7 @@
 # operation the token of its role, points path parameters at the seeded rows most of the time
 # and keeps destructive operations off the rows the run relies on. Nothing listens where the
 # seeded Evolution servers point, so operations that call Evolution answer their documented
-# 502 `evolution.*`. The run fails on any 5xx other than those, any response that breaks its
+# 502 `evolution.*` (or, for messages, 502 `message.send_failed`). The run fails on any 5xx other than those, any response that breaks its
 # schema or is not documented, any check failure, a Relevo panic or a Relevo that died.
 #
 # Environment:

@@ -140,6 +140,11 @@ def main() -> None:
         for _ in range(3)
     ]
 
+    # A message, as a campaign sender sends one: no Evolution server answers here, so every
+    # instance tried fails and the message is logged `failed` (502), for the log's show.
+    failed = api.call("POST", "/api/v1/tenant/messages", {"to": "+573009876543", "text": "fuzz"}, expect=502, token=sender["token"])
+    messages = [failed["error_params"]["message_id"]]
+
     webhook_token = secrets.token_urlsafe(24)
     store_webhook_digest(args.database_url, server_main, webhook_token)
 
@@ -156,6 +161,7 @@ def main() -> None:
         "users": {"keep": [admin_id, tenant_user["id"]], "spare": spare_users},
         "servers": {"keep": server_main, "spare": server_spare},
         "claims": claims,
+        "messages": messages,
         "webhook_token": webhook_token,
         # hooks.py logs in with these (the tenant user's: logging in changes nothing).
         "login": {"email": tenant_user["email"], "password": tenant_user["password"]},
