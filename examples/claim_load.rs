@@ -12,7 +12,7 @@
 //!                 [--duration 10] [--warmup 2] [--label pg-c16] [--expect '"granted":1'] \
 //!                 [--spread-forwarded-for true] [--bodies FILE] [--rate 500]
 //! claim_load seed --addr 127.0.0.1:8080 --email E --password P [--instances 100] \
-//!                 [--limit 100000] [--slug bench]
+//!                 [--limit 100000] [--slug bench] [--evolution-url http://127.0.0.1:9000]
 //! ```
 //!
 //! `--bodies FILE` posts the file's lines (one JSON body each) instead of `--body`: worker
@@ -414,10 +414,10 @@ async fn worker(
             connection = None;
         }
         let body_ok = match &target.expect {
-            Some(needle) if response.status == 200 => find(&response.body, needle).is_some(),
+            Some(needle) if is_success(response.status) => find(&response.body, needle).is_some(),
             _ => true,
         };
-        if response.status == 200 {
+        if is_success(response.status) {
             stats.ok_total += 1;
         }
         if !measured {
@@ -428,8 +428,8 @@ async fn worker(
             .push(u32::try_from((done - started).as_micros()).unwrap_or(u32::MAX));
         stats.last_done = Some(done);
         match response.status {
-            200 if body_ok => stats.ok += 1,
-            200 => {
+            status if is_success(status) && body_ok => stats.ok += 1,
+            status if is_success(status) => {
                 stats.bad_bodies += 1;
                 stats.problem(format!(
                     "unexpected 200 body: {}",
@@ -455,6 +455,11 @@ async fn worker(
         }
     }
     stats
+}
+
+/// 200, or 201 for an endpoint that creates (a message sent).
+fn is_success(status: u16) -> bool {
+    matches!(status, 200 | 201)
 }
 
 /// Nearest-rank percentile of sorted latencies, in milliseconds.
@@ -636,12 +641,21 @@ async fn expect_status(
 async fn seed(args: &[String]) -> AnyResult<()> {
     let flags = parse_flags(
         args,
-        &["addr", "email", "password", "instances", "limit", "slug"],
+        &[
+            "addr",
+            "email",
+            "password",
+            "instances",
+            "limit",
+            "slug",
+            "evolution-url",
+        ],
     )?;
     let addr = required(&flags, "addr")?;
     let instances: u32 = flag(&flags, "instances", 100)?;
     let limit: u32 = flag(&flags, "limit", 100_000)?;
     let slug = flag(&flags, "slug", "bench".to_string())?;
+    let evolution_url = flags.get("evolution-url").cloned();
     if instances == 0 || instances > 9_999_999 {
         return Err("--instances must be between 1 and 9999999".into());
     }
@@ -662,12 +676,15 @@ async fn seed(args: &[String]) -> AnyResult<()> {
     let mut ids = Vec::new();
     for n in 0..instances {
         // Colombian mobile numbers (+57 300 …), distinct per instance.
-        let instance = json!({
+        let mut instance = json!({
             "phone_number": format!("+57300{n:07}"),
             "instance_name": format!("{slug}_{n}"),
             "evolution_api_key": format!("bench-key-{n}"),
             "daily_message_limit": limit,
         });
+        if let Some(url) = &evolution_url {
+            instance["evolution_api_url"] = json!(url);
+        }
         let path = format!("/api/v1/tenants/{tenant_id}/whatsapp-instances");
         let reply = expect_status(addr, "POST", &path, admin, &instance, 201).await?;
         ids.push(reply["data"]["id"].as_i64().ok_or("instance without id")?);

@@ -74,9 +74,12 @@ API = "/api/v1"
 # --- 1. auth -------------------------------------------------------------------------------
 
 
-def role_for(path: str) -> str:
+def role_for(path: str, method: str = "GET") -> str:
     p = path.removeprefix(API)
     if p.startswith("/tenant/sender/") or p.startswith("/tenants/{tenant}/sender/"):
+        return "sender"
+    # Messages are sent with the sender token; the log is read by users.
+    if method.upper() == "POST" and p in ("/tenant/messages", "/tenants/{tenant}/messages"):
         return "sender"
     if p.startswith("/tenant/whatsapp-instances"):
         return "tenant_user"
@@ -101,7 +104,7 @@ class RelevoAuth:
         if not _secured(case.operation):
             return
         case.headers = case.headers or {}
-        case.headers["Authorization"] = f"Bearer {data[role_for(case.operation.path)]}"
+        case.headers["Authorization"] = f"Bearer {data[role_for(case.operation.path, case.operation.method)]}"
 
 
 # --- 2. path parameters --------------------------------------------------------------------

@@ -415,6 +415,18 @@ async fn a_retry_while_the_first_send_is_in_flight_counts_it_once(backend: Backe
     assert_eq!(s.fake.sent().len(), 1, "sent once");
     assert_eq!(s.sent_today(uno).await, 1, "counted once");
     assert_eq!(s.log("").await.len(), 1);
+
+    // Eight requests with one key at once: one sends, the others answer its message.
+    let body = json!({"to": TO, "text": text(2), "idempotency_key": "ocho"});
+    let replies = join_all((0..8).map(|_| s.send(body.clone()))).await;
+    let created: Vec<&Reply> = replies.iter().filter(|r| r.status == StatusCode::CREATED).collect();
+    assert_eq!(created.len(), 1, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    for reply in &replies {
+        assert!(matches!(reply.status.as_u16(), 200 | 201), "{}", reply.body);
+        assert_eq!(reply.body["data"]["id"], created[0].body["data"]["id"]);
+    }
+    assert_eq!(s.fake.sent().len(), 2);
+    assert_eq!(s.sent_today(uno).await, 2);
 }
 
 async fn a_send_whose_process_died_is_unknown_once_it_is_stale(backend: Backend) {
