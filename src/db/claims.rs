@@ -466,11 +466,7 @@ fn lock_candidate(
 /// once if Relevo provisioned it (one still waiting for its first QR scan cannot send), quota left today
 /// (yesterday's count does not hold today), not `excluded`, in the strategy's order (by id
 /// alone for `None`). `$1` tenant, `$2` today, `$3` the one instance asked for.
-fn candidate_query(
-    strategy: Option<RotationStrategy>,
-    only_one: bool,
-    excluded: &[i64],
-) -> String {
+fn candidate_query(strategy: Option<RotationStrategy>, only_one: bool, excluded: &[i64]) -> String {
     const SENT_TODAY: &str = "CASE WHEN last_reset_date >= $2 THEN messages_sent_today ELSE 0 END";
     let order = match strategy {
         // Never used first, then the longest unused.

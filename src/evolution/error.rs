@@ -179,8 +179,12 @@ mod tests {
         let closed_500 = r#"{"status":500,"error":"Internal Server Error","response":{"message":"Connection Closed"}}"#;
         let closed_400 = r#"{"status":400,"error":"Bad Request","response":{"message":["Error: Connection Closed"]}}"#;
         for body in [closed_500, closed_400] {
-            let error = EvolutionError::from_status(if body == closed_500 { 500 } else { 400 }, body);
-            assert!(error.is_connection_closed() && !error.is_not_on_whatsapp(), "{body}");
+            let error =
+                EvolutionError::from_status(if body == closed_500 { 500 } else { 400 }, body);
+            assert!(
+                error.is_connection_closed() && !error.is_not_on_whatsapp(),
+                "{body}"
+            );
         }
     }
 }

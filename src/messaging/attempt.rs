@@ -101,8 +101,7 @@ impl Verdict {
                 Failure::new("evolution.unauthorized", &error).showing(ConnectionStatus::Error),
             ),
             EvolutionError::NotFound(_) => Self::Instance(
-                Failure::new("evolution.instance_missing", &error)
-                    .showing(ConnectionStatus::Error),
+                Failure::new("evolution.instance_missing", &error).showing(ConnectionStatus::Error),
             ),
             EvolutionError::Unreachable(_) => {
                 Self::Instance(Failure::new("evolution.unavailable", &error))
@@ -131,9 +130,14 @@ mod tests {
     #[test]
     fn every_answer_of_the_reference_has_its_verdict() {
         assert_eq!(Verdict::of(Ok("3EB0".into())), Verdict::Sent("3EB0".into()));
-        let not_on_whatsapp =
-            status(400, r#"{"jid":"5511@s.whatsapp.net","exists":false,"number":"5511"}"#);
-        assert!(matches!(Verdict::of(not_on_whatsapp), Verdict::Recipient(_)));
+        let not_on_whatsapp = status(
+            400,
+            r#"{"jid":"5511@s.whatsapp.net","exists":false,"number":"5511"}"#,
+        );
+        assert!(matches!(
+            Verdict::of(not_on_whatsapp),
+            Verdict::Recipient(_)
+        ));
         for closed in [
             status(500, "Connection Closed"),
             status(400, "Error: Connection Closed"),

@@ -62,15 +62,18 @@ pub enum Sent {
 pub enum SendError {
     Api(ApiError),
     /// No instance could take it; nothing was recorded.
-    NoneAvailable { any_active: bool, tenant: Tenant },
+    NoneAvailable {
+        any_active: bool,
+        tenant: Box<Tenant>,
+    },
     /// The first request with this key is still sending it.
-    InFlight(Message),
+    InFlight(Box<Message>),
     /// The number is not on WhatsApp.
-    RecipientInvalid(Message),
+    RecipientInvalid(Box<Message>),
     /// Every instance tried failed; nothing stays counted.
-    Failed(Message),
+    Failed(Box<Message>),
     /// It may have gone out: it stays counted, and is not sent again.
-    Unknown(Message),
+    Unknown(Box<Message>),
 }
 
 impl From<ApiError> for SendError {
@@ -90,9 +93,10 @@ pub async fn send(
     let now = state.clock.now();
     match begin(state, caller, tenant_key, &outgoing, now).await? {
         Begun::Existing(message) => settle(state, message).await,
-        Begun::NoneAvailable { any_active, tenant } => {
-            Err(SendError::NoneAvailable { any_active, tenant })
-        }
+        Begun::NoneAvailable { any_active, tenant } => Err(SendError::NoneAvailable {
+            any_active,
+            tenant: Box::new(tenant),
+        }),
         Begun::Claimed(sending) => sending.run(state, &outgoing).await,
     }
 }
@@ -216,10 +220,11 @@ fn first_claim(
         created_at: request.now,
         updated_at: request.now,
     };
-    let message = messages::insert(conn, &new).map_err(|error| match is_unique_violation(&error) {
-        true => BeginFailure::KeyTaken,
-        false => error.into(),
-    })?;
+    let message =
+        messages::insert(conn, &new).map_err(|error| match is_unique_violation(&error) {
+            true => BeginFailure::KeyTaken,
+            false => error.into(),
+        })?;
     Ok(Begun::Claimed(Box::new(Sending {
         tenant,
         strategy: request.strategy,
@@ -247,8 +252,9 @@ struct Sending {
 
 /// What the next attempt is.
 enum Next {
-    Try(Claim, Instance, Option<String>),
-    GaveUp(Message),
+    /// The claim on the next instance, the instance, and its server's URL.
+    Try(Box<(Claim, Instance, Option<String>)>),
+    GaveUp(Box<Message>),
 }
 
 impl Sending {
@@ -265,17 +271,18 @@ impl Sending {
                 Verdict::Unknown(failure) => {
                     self.note(at, Some(&failure));
                     let message = self.finish(state, messages::UNKNOWN, None, Some(SEND_TIMEOUT));
-                    return Err(SendError::Unknown(message.await?));
+                    return Err(SendError::Unknown(Box::new(message.await?)));
                 }
                 Verdict::Recipient(failure) => {
                     self.note(at, Some(&failure));
                     let message = self.give_up(state, None, RECIPIENT_INVALID, at).await?;
-                    return Err(SendError::RecipientInvalid(message));
+                    return Err(SendError::RecipientInvalid(Box::new(message)));
                 }
                 Verdict::Instance(failure) => {
                     self.note(at, Some(&failure));
                     match self.fail_over(state, failure, at).await? {
-                        Next::Try(claim, instance, base_url) => {
+                        Next::Try(next) => {
+                            let (claim, instance, base_url) = *next;
                             self.claim = claim;
                             self.instance = instance;
                             self.base_url = base_url;
@@ -290,7 +297,11 @@ impl Sending {
     /// `sendText` on the current instance, with the instance's own key.
     async fn call_evolution(&self, state: &AppState, outgoing: &Outgoing) -> Verdict {
         let instance = &self.instance;
-        let Some(base_url) = instance.evolution_api_url.as_ref().or(self.base_url.as_ref()) else {
+        let Some(base_url) = instance
+            .evolution_api_url
+            .as_ref()
+            .or(self.base_url.as_ref())
+        else {
             let failure = Failure::new(
                 "evolution.no_server",
                 "The instance has no Evolution API URL and no server",
@@ -301,14 +312,19 @@ impl Sending {
             Ok(key) => key,
             Err(error) => {
                 log::error!("instance {}: its key cannot be read: {error}", instance.id);
-                let failure = Failure::new("evolution.no_server", "The instance's key cannot be read");
+                let failure =
+                    Failure::new("evolution.no_server", "The instance's key cannot be read");
                 return Verdict::Instance(failure);
             }
         };
         let answer = state
             .evolution
             .server(base_url, &key)
-            .send_text(&instance.instance_name, outgoing.to.digits(), &outgoing.text)
+            .send_text(
+                &instance.instance_name,
+                outgoing.to.digits(),
+                &outgoing.text,
+            )
             .await;
         if let Err(error) = &answer {
             log::warn!(
@@ -391,15 +407,18 @@ impl Sending {
         at: DateTime<Utc>,
     ) -> Result<Next, ApiError> {
         if self.attempts.len() >= MAX_INSTANCES {
-            return Ok(Next::GaveUp(
-                self.give_up(state, Some(failure), SEND_FAILED, at).await?,
-            ));
+            let message = self.give_up(state, Some(failure), SEND_FAILED, at).await?;
+            return Ok(Next::GaveUp(Box::new(message)));
         }
         let undo = self.undo(Some(failure), at)?;
         let request = ClaimRequest {
             recipient: Some(self.message.recipient.clone()),
             sender_token_id: self.sender_token_id,
-            exclude: self.attempts.iter().map(|tried| tried.instance_id).collect(),
+            exclude: self
+                .attempts
+                .iter()
+                .map(|tried| tried.instance_id)
+                .collect(),
             ..claim_request(&self.tenant, at, 1, Some(self.strategy))
         };
         state
@@ -409,7 +428,7 @@ impl Sending {
                     ClaimOutcome::Granted(claim, instance) => (claim, instance),
                     _ => {
                         let message = undo.record(conn, messages::FAILED, Some(SEND_FAILED))?;
-                        return Ok(Next::GaveUp(message));
+                        return Ok(Next::GaveUp(Box::new(message)));
                     }
                 };
                 let base_url = evolution_servers::default_base_url_of(conn, &instance)?;
@@ -423,7 +442,7 @@ impl Sending {
                     now: undo.now,
                 };
                 recorded(messages::record_progress(conn, undo.message_id, &progress)?)?;
-                Ok(Next::Try(claim, instance, base_url))
+                Ok(Next::Try(Box::new((claim, instance, base_url))))
             })
             .await
     }
@@ -540,15 +559,13 @@ async fn settle(state: &AppState, mut message: Message) -> Result<Sent, SendErro
         let (id, seen_at) = (message.id, message.updated_at);
         if now - seen_at > patience {
             let abandoned = state
-                .write(move |conn| {
-                    Ok(messages::give_up_on(conn, id, seen_at, SEND_TIMEOUT, now)?)
-                })
+                .write(move |conn| Ok(messages::give_up_on(conn, id, seen_at, SEND_TIMEOUT, now)?))
                 .await?;
             if let Some(message) = abandoned {
                 return replay(message);
             }
         } else if waiting_since.elapsed() >= patience.to_std().unwrap_or_default() {
-            return Err(SendError::InFlight(message));
+            return Err(SendError::InFlight(Box::new(message)));
         } else {
             tokio::time::sleep(IN_FLIGHT_POLL).await;
         }
@@ -562,11 +579,11 @@ async fn settle(state: &AppState, mut message: Message) -> Result<Sent, SendErro
 fn replay(message: Message) -> Result<Sent, SendError> {
     match message.status.as_str() {
         messages::SENT | messages::DELIVERED | messages::READ => Ok(Sent::Before(message)),
-        messages::UNKNOWN => Err(SendError::Unknown(message)),
+        messages::UNKNOWN => Err(SendError::Unknown(Box::new(message))),
         _ if message.error_key.as_deref() == Some(RECIPIENT_INVALID) => {
-            Err(SendError::RecipientInvalid(message))
+            Err(SendError::RecipientInvalid(Box::new(message)))
         }
-        _ => Err(SendError::Failed(message)),
+        _ => Err(SendError::Failed(Box::new(message))),
     }
 }
 

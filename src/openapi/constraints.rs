@@ -261,7 +261,10 @@ fn every_period_parameter_states_the_parsers_pattern() {
     let document: Value = serde_json::from_str(&super::pretty_json()).unwrap();
     let mut checked = 0;
     for (path, item) in document["paths"].as_object().unwrap() {
-        let parameters = item["get"]["parameters"].as_array().cloned().unwrap_or_default();
+        let parameters = item["get"]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for parameter in parameters {
             if matches!(parameter["name"].as_str(), Some("from" | "to")) {
                 assert_eq!(
@@ -274,5 +277,8 @@ fn every_period_parameter_states_the_parsers_pattern() {
             }
         }
     }
-    assert!(checked >= 4, "the audit log and the message log take a period");
+    assert!(
+        checked >= 4,
+        "the audit log and the message log take a period"
+    );
 }

@@ -230,19 +230,31 @@ impl FakeEvolution {
     /// on a closed socket does.
     pub fn drop_link(&self, name: &str) {
         let mut state = self.state();
-        state.instances.get_mut(name).expect("instance on the fake").state = "close".into();
+        state
+            .instances
+            .get_mut(name)
+            .expect("instance on the fake")
+            .state = "close".into();
     }
 
     /// `sendText` on `name` fails inside its try block (400 `["Error: Connection Closed"]`).
     pub fn break_sending(&self, name: &str) {
         let mut state = self.state();
-        state.instances.get_mut(name).expect("instance on the fake").send_breaks = true;
+        state
+            .instances
+            .get_mut(name)
+            .expect("instance on the fake")
+            .send_breaks = true;
     }
 
     /// `sendText` on `name` answers after `delay` (and sends).
     pub fn slow_sending(&self, name: &str, delay: Duration) {
         let mut state = self.state();
-        state.instances.get_mut(name).expect("instance on the fake").send_delay = Some(delay);
+        state
+            .instances
+            .get_mut(name)
+            .expect("instance on the fake")
+            .send_delay = Some(delay);
     }
 
     /// `number` (digits) is not on WhatsApp.
@@ -292,7 +304,10 @@ pub async fn spawn_reachable_with_fake(
         .port();
     let bind = format!("127.0.0.1:{port}");
     let public_url = format!("http://{bind}");
-    let mut vars = vec![("RELEVO_BIND", bind.as_str()), ("RELEVO_PUBLIC_URL", public_url.as_str())];
+    let mut vars = vec![
+        ("RELEVO_BIND", bind.as_str()),
+        ("RELEVO_PUBLIC_URL", public_url.as_str()),
+    ];
     vars.extend_from_slice(extra);
     spawn_with_fake(backend, &vars).await
 }
@@ -667,7 +682,10 @@ fn send_text(body: &Value, state: &mut FakeState, name: &str) -> HttpResponse {
     }
     let instance = state.instances.get(name).expect("checked by the guard");
     if instance.state != "open" {
-        return envelope(StatusCode::INTERNAL_SERVER_ERROR, json!("Connection Closed"));
+        return envelope(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!("Connection Closed"),
+        );
     }
     let jid = format!("{number}@s.whatsapp.net");
     if state.not_on_whatsapp.contains(&number) {

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
-use relevo::clock::Clock;
 use diesel::RunQueryDsl;
 use futures_util::future::join_all;
+use relevo::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -86,7 +86,13 @@ impl Setup {
     }
 }
 
-async fn connected(app: &TestApp, fake: &FakeEvolution, tenant: i64, name: &str, limit: i64) -> i64 {
+async fn connected(
+    app: &TestApp,
+    fake: &FakeEvolution,
+    tenant: i64,
+    name: &str,
+    limit: i64,
+) -> i64 {
     let reply = app
         .provision(
             tenant,
@@ -122,7 +128,11 @@ async fn a_text_goes_out_through_an_instance_and_is_logged_without_its_text(back
     let sent = s.fake.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
-        (sent[0].instance.as_str(), sent[0].number.as_str(), sent[0].text.as_str()),
+        (
+            sent[0].instance.as_str(),
+            sent[0].number.as_str(),
+            sent[0].text.as_str()
+        ),
         ("uno", TO_DIGITS, "Hola, ¿cómo estás?")
     );
     assert_eq!(message["evolution_message_id"], sent[0].id.as_str());
@@ -178,18 +188,35 @@ async fn a_text_goes_out_through_an_instance_and_is_logged_without_its_text(back
     assert_eq!(read.body["meta"]["total"], 2);
     let send = s
         .app
-        .send(Method::POST, &path, Some(&user), Some(&json!({"to": TO, "text": "x"})))
+        .send(
+            Method::POST,
+            &path,
+            Some(&user),
+            Some(&json!({"to": TO, "text": "x"})),
+        )
         .await;
     assert_eq!(send.status, StatusCode::FORBIDDEN, "{}", send.body);
     let other = s.app.tenant_named("otra", "UTC").await;
     let other_path = format!("/api/v1/tenants/{other}/messages");
-    let hidden = s.app.send(Method::GET, &other_path, Some(&user), None).await;
+    let hidden = s
+        .app
+        .send(Method::GET, &other_path, Some(&user), None)
+        .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     let foreign = s
         .app
-        .send(Method::POST, &other_path, Some(&s.token), Some(&json!({"to": TO, "text": "x"})))
+        .send(
+            Method::POST,
+            &other_path,
+            Some(&s.token),
+            Some(&json!({"to": TO, "text": "x"})),
+        )
         .await;
-    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "a sender token is for its tenant");
+    assert_eq!(
+        foreign.status,
+        StatusCode::NOT_FOUND,
+        "a sender token is for its tenant"
+    );
     let missing = s
         .app
         .admin(Method::GET, &format!("{path}/no-such-message"), None)
@@ -215,10 +242,19 @@ async fn bad_input_is_a_422_listing_every_field_and_sends_nothing(backend: Backe
     let reply = s
         .send(json!({"to": "3009876543", "text": "   ", "strategy": "random", "idempotency_key": "k".repeat(129)}))
         .await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
     assert_eq!(reply.body["error_key"], "validation.failed");
     for field in ["to", "text", "strategy", "idempotency_key"] {
-        assert!(reply.body["errors"][field].is_array(), "{field}: {}", reply.body);
+        assert!(
+            reply.body["errors"][field].is_array(),
+            "{field}: {}",
+            reply.body
+        );
     }
     let long = s.send(json!({"to": TO, "text": "x".repeat(4097)})).await;
     assert_eq!(long.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -252,13 +288,24 @@ async fn a_dropped_instance_fails_over_and_is_marked_disconnected(backend: Backe
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0]["instance_id"], uno);
     assert_eq!(attempts[0]["error_key"], "evolution.connection_closed");
-    assert!(attempts[0]["error"].as_str().unwrap().contains("Connection Closed"));
+    assert!(attempts[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("Connection Closed"));
     assert_ne!(attempts[0]["claim_id"], attempts[1]["claim_id"]);
     assert_eq!(attempts[1]["instance_id"], dos);
     assert!(attempts[1].get("error_key").is_none());
-    assert_eq!(s.sent_today(uno).await, 1, "the failed attempt was given back");
+    assert_eq!(
+        s.sent_today(uno).await,
+        1,
+        "the failed attempt was given back"
+    );
     assert_eq!(s.sent_today(dos).await, 1);
-    assert_eq!(s.status_of(uno).await, "disconnected", "as Evolution showed it");
+    assert_eq!(
+        s.status_of(uno).await,
+        "disconnected",
+        "as Evolution showed it"
+    );
     assert_eq!(s.fake.sent().len(), 2);
 
     // The instance that broke inside its send (400 ["Error: Connection Closed"]).
@@ -296,19 +343,35 @@ async fn three_failed_instances_are_a_502_and_nothing_stays_counted(backend: Bac
         .collect();
     assert_eq!(
         keys,
-        ["evolution.connection_closed", "evolution.connection_closed", "evolution.instance_missing"],
+        [
+            "evolution.connection_closed",
+            "evolution.connection_closed",
+            "evolution.instance_missing"
+        ],
         "at most three instances, in rotation order"
     );
     for id in &ids {
-        assert_eq!(s.sent_today(*id).await, 0, "instance {id}: nothing stays counted");
+        assert_eq!(
+            s.sent_today(*id).await,
+            0,
+            "instance {id}: nothing stays counted"
+        );
     }
-    assert_eq!(s.fake.sent_through("cuatro"), 0, "a fourth instance is never tried");
+    assert_eq!(
+        s.fake.sent_through("cuatro"),
+        0,
+        "a fourth instance is never tried"
+    );
     let message_id = reply.body["error_params"]["message_id"].as_str().unwrap();
     let logged = s.message(message_id).await;
     assert_eq!(logged["status"], "failed");
     assert_eq!(logged["error_key"], "message.send_failed");
     assert_eq!(logged["attempts"].as_array().unwrap().len(), 3);
-    assert_eq!(s.status_of(ids[2]).await, "error", "Evolution no longer has it");
+    assert_eq!(
+        s.status_of(ids[2]).await,
+        "error",
+        "Evolution no longer has it"
+    );
 
     // The same key answers the same failure and tries nothing again.
     let calls = s.send_calls();
@@ -322,14 +385,21 @@ async fn three_failed_instances_are_a_502_and_nothing_stays_counted(backend: Bac
     // The daily totals (history and credits) hold no trace of the failed attempts.
     let stats = s
         .app
-        .admin(Method::GET, &format!("/api/v1/tenants/{}/statistics", s.tenant), None)
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/statistics", s.tenant),
+            None,
+        )
         .await;
     assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
     assert_eq!(stats.body["data"]["sent_today"], 0, "{}", stats.body);
     let history = stats.body["data"]["history"].as_array().unwrap();
     let today = history.last().unwrap();
     assert_eq!(today["sent"], 0, "granted minus released: {today}");
-    assert_eq!(today["released"], 3, "each failed attempt's claim was released: {today}");
+    assert_eq!(
+        today["released"], 3,
+        "each failed attempt's claim was released: {today}"
+    );
 
     // A new message goes out through the one instance left.
     let reply = s.send(json!({"to": TO, "text": text(2)})).await;
@@ -338,7 +408,9 @@ async fn three_failed_instances_are_a_502_and_nothing_stays_counted(backend: Bac
 
     // Evolution down altogether: nothing is counted, and the answer says so.
     s.fake.fail(crate::evolution_fake::Failure::ServerError);
-    let reply = s.send(json!({"to": "+573009876544", "text": text(3)})).await;
+    let reply = s
+        .send(json!({"to": "+573009876544", "text": text(3)}))
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
     assert_eq!(s.sent_today(ids[3]).await, 1);
 }
@@ -352,9 +424,17 @@ async fn a_number_not_on_whatsapp_is_a_422_without_fail_over(backend: Backend) {
     s.fake.not_on_whatsapp(TO_DIGITS);
     let body = json!({"to": TO, "text": text(1), "idempotency_key": "nadie"});
     let reply = s.send(body.clone()).await;
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.body
+    );
     assert_eq!(reply.body["error_key"], "message.recipient_invalid");
-    assert!(reply.body["errors"]["to"][0].as_str().unwrap().contains("WhatsApp"));
+    assert!(reply.body["errors"]["to"][0]
+        .as_str()
+        .unwrap()
+        .contains("WhatsApp"));
     let attempts = reply.body["error_params"]["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "no fail-over");
     assert_eq!(attempts[0]["error_key"], "message.recipient_invalid");
@@ -363,7 +443,10 @@ async fn a_number_not_on_whatsapp_is_a_422_without_fail_over(backend: Backend) {
     assert_eq!(s.status_of(uno).await, "connected", "the instance is fine");
     let again = s.send(body).await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(again.body["error_params"]["message_id"], reply.body["error_params"]["message_id"]);
+    assert_eq!(
+        again.body["error_params"]["message_id"],
+        reply.body["error_params"]["message_id"]
+    );
     assert_eq!(s.send_calls(), 1, "the key sends nothing again");
 }
 
@@ -380,7 +463,11 @@ async fn a_timeout_is_a_504_unknown_that_stays_counted_and_is_not_resent(backend
     assert_eq!(reply.body["error_key"], "message.send_timeout");
     let message_id = reply.body["error_params"]["message_id"].as_str().unwrap();
     assert_eq!(s.message(message_id).await["status"], "unknown");
-    assert_eq!(s.sent_today(uno).await, 1, "it may have gone out: it stays counted");
+    assert_eq!(
+        s.sent_today(uno).await,
+        1,
+        "it may have gone out: it stays counted"
+    );
     assert_eq!(s.sent_today(dos).await, 0, "no fail-over");
     let again = s.send(body).await;
     assert_eq!(again.status, StatusCode::GATEWAY_TIMEOUT);
@@ -419,8 +506,16 @@ async fn a_retry_while_the_first_send_is_in_flight_counts_it_once(backend: Backe
     // Eight requests with one key at once: one sends, the others answer its message.
     let body = json!({"to": TO, "text": text(2), "idempotency_key": "ocho"});
     let replies = join_all((0..8).map(|_| s.send(body.clone()))).await;
-    let created: Vec<&Reply> = replies.iter().filter(|r| r.status == StatusCode::CREATED).collect();
-    assert_eq!(created.len(), 1, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    let created: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     for reply in &replies {
         assert!(matches!(reply.status.as_u16(), 200 | 201), "{}", reply.body);
         assert_eq!(reply.body["data"]["id"], created[0].body["data"]["id"]);
@@ -464,14 +559,22 @@ async fn no_capacity_is_a_429_and_records_nothing(backend: Backend) {
     s.connected("uno", 1).await;
     let first = s.send(json!({"to": TO, "text": text(1)})).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    let full = s.send(json!({"to": TO, "text": text(2), "idempotency_key": "manana"})).await;
+    let full = s
+        .send(json!({"to": TO, "text": text(2), "idempotency_key": "manana"}))
+        .await;
     assert_eq!(full.status, StatusCode::TOO_MANY_REQUESTS, "{}", full.body);
     assert_eq!(full.body["error_key"], "whatsapp.no_instance_available");
     assert!(full.headers.get("retry-after").is_some());
-    assert_eq!(s.log("").await.len(), 1, "nothing was tried, nothing recorded");
+    assert_eq!(
+        s.log("").await.len(),
+        1,
+        "nothing was tried, nothing recorded"
+    );
     // Tomorrow the same key sends it.
     s.app.clock.advance(Duration::days(1));
-    let tomorrow = s.send(json!({"to": TO, "text": text(2), "idempotency_key": "manana"})).await;
+    let tomorrow = s
+        .send(json!({"to": TO, "text": text(2), "idempotency_key": "manana"}))
+        .await;
     assert_eq!(tomorrow.status, StatusCode::CREATED, "{}", tomorrow.body);
 }
 
@@ -504,10 +607,22 @@ async fn concurrent_sends_count_exactly_what_went_out(backend: Backend) {
         );
     }
     let sent = by_status.get(&201).copied().unwrap_or(0);
-    assert_eq!(sent, 20, "all of the healthy capacity is used: {by_status:?}");
+    assert_eq!(
+        sent, 20,
+        "all of the healthy capacity is used: {by_status:?}"
+    );
     assert_eq!(by_status.values().sum::<usize>(), SENDERS);
-    assert_eq!(s.fake.sent().len(), sent, "the fake sent what Relevo counted");
-    for (name, healthy) in [("uno", false), ("dos", true), ("tres", false), ("cuatro", true)] {
+    assert_eq!(
+        s.fake.sent().len(),
+        sent,
+        "the fake sent what Relevo counted"
+    );
+    for (name, healthy) in [
+        ("uno", false),
+        ("dos", true),
+        ("tres", false),
+        ("cuatro", true),
+    ] {
         let counted = s.sent_today(ids[name]).await;
         assert_eq!(counted, if healthy { 10 } else { 0 }, "{name}");
         assert_eq!(counted as usize, s.fake.sent_through(name), "{name}");
@@ -523,37 +638,72 @@ async fn receipts_move_a_message_to_delivered_then_read_and_tell_the_tenant(back
     };
     let receiver = Receiver::start(app.clock.clone()).await;
     let created = app
-        .create_tenant(json!({"nombre": "recibos", "slug": "recibos", "callback_url": receiver.url}))
+        .create_tenant(
+            json!({"nombre": "recibos", "slug": "recibos", "callback_url": receiver.url}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let tenant = created.body["data"]["id"].as_i64().unwrap();
-    receiver.set_secret(tenant, created.body["data"]["callback_secret"].as_str().unwrap());
+    receiver.set_secret(
+        tenant,
+        created.body["data"]["callback_secret"].as_str().unwrap(),
+    );
     let token = app.sender_token(tenant).await;
     connected(&app, &fake, tenant, "uno", 10).await;
     let path = format!("/api/v1/tenants/{tenant}/messages");
     let reply = app
-        .send(Method::POST, &path, Some(&token), Some(&json!({"to": TO, "text": "hola"})))
+        .send(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(&json!({"to": TO, "text": "hola"})),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let id = reply.body["data"]["id"].as_str().unwrap().to_string();
-    let whatsapp_id = reply.body["data"]["evolution_message_id"].as_str().unwrap().to_string();
+    let whatsapp_id = reply.body["data"]["evolution_message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let shown = format!("{path}/{id}");
 
-    let server_ack = fake.receipt("uno", &whatsapp_id, "SERVER_ACK").await.unwrap();
+    let server_ack = fake
+        .receipt("uno", &whatsapp_id, "SERVER_ACK")
+        .await
+        .unwrap();
     assert_eq!(server_ack.body["data"]["outcome"], "ignored");
-    let delivered = fake.receipt("uno", &whatsapp_id, "DELIVERY_ACK").await.unwrap();
-    assert_eq!(delivered.body["data"]["outcome"], "applied", "{}", delivered.body);
-    assert_eq!(app.admin(Method::GET, &shown, None).await.body["data"]["status"], "delivered");
+    let delivered = fake
+        .receipt("uno", &whatsapp_id, "DELIVERY_ACK")
+        .await
+        .unwrap();
+    assert_eq!(
+        delivered.body["data"]["outcome"], "applied",
+        "{}",
+        delivered.body
+    );
+    assert_eq!(
+        app.admin(Method::GET, &shown, None).await.body["data"]["status"],
+        "delivered"
+    );
     let read = fake.receipt("uno", &whatsapp_id, "READ").await.unwrap();
     assert_eq!(read.body["data"]["outcome"], "applied");
-    assert_eq!(app.admin(Method::GET, &shown, None).await.body["data"]["status"], "read");
-    let late = fake.receipt("uno", &whatsapp_id, "DELIVERY_ACK").await.unwrap();
+    assert_eq!(
+        app.admin(Method::GET, &shown, None).await.body["data"]["status"],
+        "read"
+    );
+    let late = fake
+        .receipt("uno", &whatsapp_id, "DELIVERY_ACK")
+        .await
+        .unwrap();
     assert_eq!(late.body["data"]["outcome"], "unchanged", "never back");
     let replayed = fake.receipt("uno", &whatsapp_id, "READ").await.unwrap();
     assert_eq!(replayed.body["data"]["outcome"], "unchanged");
     let unknown = fake.receipt("uno", "3EB0NOTOURS", "READ").await.unwrap();
     assert_eq!(unknown.body["data"]["outcome"], "ignored");
-    assert_eq!(app.admin(Method::GET, &shown, None).await.body["data"]["status"], "read");
+    assert_eq!(
+        app.admin(Method::GET, &shown, None).await.body["data"]["status"],
+        "read"
+    );
 
     for _ in 0..5 {
         app.deliver().await;
@@ -565,7 +715,10 @@ async fn receipts_move_a_message_to_delivered_then_read_and_tell_the_tenant(back
         .map(|event| event.json)
         .collect();
     assert_eq!(changes.len(), 2, "one event per change: {changes:?}");
-    for (event, (status, previous)) in changes.iter().zip([("delivered", "sent"), ("read", "delivered")]) {
+    for (event, (status, previous)) in changes
+        .iter()
+        .zip([("delivered", "sent"), ("read", "delivered")])
+    {
         let data = &event["data"];
         assert_eq!(data["message_id"], id.as_str());
         assert_eq!(data["status"], status);

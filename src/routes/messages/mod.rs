@@ -54,7 +54,11 @@ impl MessageStatus {
             messages::READ => Self::Read,
             messages::FAILED => Self::Failed,
             messages::UNKNOWN => Self::Unknown,
-            other => return Err(ApiError::internal(format!("unknown message status `{other}`"))),
+            other => {
+                return Err(ApiError::internal(format!(
+                    "unknown message status `{other}`"
+                )))
+            }
         })
     }
 }

@@ -66,7 +66,12 @@ fn parse(body: &SendMessageBody, locale: Locale) -> Result<Outgoing, ApiError> {
         &mut errors,
         |raw| bounded_text(raw, 128),
     );
-    let strategy = optional(&body.strategy, "strategy", &mut errors, RotationStrategy::parse);
+    let strategy = optional(
+        &body.strategy,
+        "strategy",
+        &mut errors,
+        RotationStrategy::parse,
+    );
     errors.into_result(locale)?;
     match (to, text) {
         (Some(to), Some(text)) => Ok(Outgoing {

@@ -2,7 +2,6 @@ use actix_web::{post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::sender::authorize;
 use super::claim::MAX_CLAIM_COUNT;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, ReleaseOutcome};
@@ -10,6 +9,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
 use crate::routes::wire::DataBody;
+use crate::sender::authorize;
 use crate::sender::{local_date, tenant_zone};
 use crate::state::AppState;
 
