@@ -173,7 +173,7 @@ for BACKEND in $BENCH_BACKENDS; do
     wait_for "http://$RELEVO_ADDR/ready" "$RELEVO_PID" "relevo"
 
     seeded=$("$LOAD_BIN" seed --addr "$RELEVO_ADDR" --email "$ADMIN_EMAIL" --password "$ADMIN_PASSWORD" \
-        --instances "$BENCH_INSTANCES" --limit 1000000 --evolution-url "http://127.0.0.1:$SINK_PORT")
+        --instances "$BENCH_INSTANCES" --limit 100000 --evolution-url "http://127.0.0.1:$SINK_PORT")
     TENANT_ID=$(sed -n 's/^TENANT_ID=//p' <<<"$seeded")
     SENDER_TOKEN=$(sed -n 's/^SENDER_TOKEN=//p' <<<"$seeded")
 

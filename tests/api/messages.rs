@@ -317,6 +317,64 @@ async fn a_dropped_instance_fails_over_and_is_marked_disconnected(backend: Backe
     assert_eq!(s.sent_today(dos).await, 1);
 }
 
+async fn a_refused_key_and_an_unreachable_server_fail_over(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let uno = s.connected("uno", 10).await;
+    let dos = s.connected("dos", 10).await;
+    let tres = s.connected("tres", 10).await;
+    // Evolution no longer takes uno's key (401); dos's own URL is a closed port.
+    s.fake.state().instances.get_mut("uno").unwrap().token = "rotated-by-hand".into();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let moved = s
+        .app
+        .admin(
+            Method::PUT,
+            &crate::helpers::instance_path(s.tenant, dos),
+            Some(&json!({"evolution_api_url": closed_url})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+
+    let reply = s.send(json!({"to": TO, "text": text(1)})).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let attempts = reply.body["data"]["attempts"].as_array().unwrap();
+    let tried: Vec<(i64, Option<&str>)> = attempts
+        .iter()
+        .map(|attempt| {
+            (
+                attempt["instance_id"].as_i64().unwrap(),
+                attempt["error_key"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tried,
+        [
+            (uno, Some("evolution.unauthorized")),
+            (dos, Some("evolution.unavailable")),
+            (tres, None)
+        ]
+    );
+    assert_eq!(s.status_of(uno).await, "error", "Evolution refused its key");
+    assert_eq!(
+        s.status_of(dos).await,
+        "connected",
+        "an unreachable server shows no state"
+    );
+    assert_eq!(
+        (
+            s.sent_today(uno).await,
+            s.sent_today(dos).await,
+            s.sent_today(tres).await
+        ),
+        (0, 0, 1)
+    );
+}
+
 async fn three_failed_instances_are_a_502_and_nothing_stays_counted(backend: Backend) {
     let Some(s) = setup(backend).await else {
         return;
@@ -733,6 +791,7 @@ both_backends!(
     a_text_goes_out_through_an_instance_and_is_logged_without_its_text,
     bad_input_is_a_422_listing_every_field_and_sends_nothing,
     a_dropped_instance_fails_over_and_is_marked_disconnected,
+    a_refused_key_and_an_unreachable_server_fail_over,
     three_failed_instances_are_a_502_and_nothing_stays_counted,
     a_number_not_on_whatsapp_is_a_422_without_fail_over,
     a_timeout_is_a_504_unknown_that_stays_counted_and_is_not_resent,
