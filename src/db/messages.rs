@@ -173,6 +173,27 @@ pub fn give_up_on(
         .optional())
 }
 
+/// Declares every message still `sending` since before `before` as `unknown`: its
+/// process died while sending it. Answers how many.
+pub fn give_up_stale(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    error_key: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        messages::table
+            .filter(messages::status.eq(SENDING))
+            .filter(messages::updated_at.lt(before)),
+    )
+    .set((
+        messages::status.eq(UNKNOWN),
+        messages::error_key.eq(error_key),
+        messages::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
 /// The message an instance sent with this WhatsApp id, locked for the rest of the
 /// transaction on PostgreSQL (SQLite's transaction holds the write lock already).
 pub fn find_sent_for_update(

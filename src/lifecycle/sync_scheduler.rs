@@ -3,7 +3,8 @@
 //! time. Every process runs the same loop; each step ([`SyncScheduler::tick`]) takes the
 //! `sync` lease, reads in `sync_runs` when each kind of instance was last synced on
 //! schedule, and runs what is due. The run is logged before the lease is given up, so a
-//! process that takes the lease next sees it and finds nothing due.
+//! process that takes the lease next sees it and finds nothing due. Each step also marks
+//! messages whose sending process died `unknown` ([`crate::messaging::abandon_stale`]).
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -57,6 +58,14 @@ impl SyncScheduler {
         };
         if !sync::acquire(state, &lease).await? {
             return Ok(Tick::Busy);
+        }
+        // Housekeeping under the same lease: sends whose process died.
+        match crate::messaging::abandon_stale(state).await {
+            Ok(0) => {}
+            Ok(count) => {
+                log::warn!("{count} message(s) stopped while being sent are now `unknown`")
+            }
+            Err(error) => log::error!("abandoned sends could not be marked: {error}"),
         }
         let result = self.run_due(&lease).await;
         sync::release(state, &lease).await;

@@ -546,6 +546,18 @@ pub fn stale_after(state: &AppState) -> Duration {
     Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX / 2))
 }
 
+/// Declares the messages whose sending stopped making progress [`stale_after`] ago
+/// `unknown` (their process died while sending: they may have gone out, so they stay
+/// counted). The sync scheduler's step runs it, so the log never shows them `sending`
+/// for long; a repeated key does the same for its own message at once.
+pub async fn abandon_stale(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.clock.now().naive_utc();
+    let before = now - stale_after(state);
+    state
+        .write(move |conn| Ok(messages::give_up_stale(conn, before, SEND_TIMEOUT, now)?))
+        .await
+}
+
 /// The answer to a repeated key: the message as its first request left it. While that
 /// request is still sending, waits for it (up to [`stale_after`]).
 async fn settle(state: &AppState, mut message: Message) -> Result<Sent, SendError> {

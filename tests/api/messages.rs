@@ -597,6 +597,10 @@ async fn a_send_whose_process_died_is_unknown_once_it_is_stale(backend: Backend)
     )
     .execute(&mut conn)
     .unwrap();
+    s.app.clock.advance(Duration::seconds(5));
+    s.app.tick().await;
+    let id = reply.body["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(s.message(&id).await["status"], "sending", "not stale yet");
     s.app.clock.advance(Duration::minutes(1));
     let again = s.send(body).await;
     assert_eq!(again.status, StatusCode::GATEWAY_TIMEOUT, "{}", again.body);
@@ -605,6 +609,25 @@ async fn a_send_whose_process_died_is_unknown_once_it_is_stale(backend: Backend)
     assert_eq!(message["status"], "unknown");
     assert_eq!(s.sent_today(uno).await, 1, "still counted once");
     assert_eq!(s.send_calls(), 1, "not sent again");
+
+    // Without a repeat, the scheduler's step marks such a message once it is stale.
+    diesel::sql_query("UPDATE messages SET status = 'sending', error_key = NULL")
+        .execute(&mut conn)
+        .unwrap();
+    s.app.tick().await;
+    assert_eq!(
+        s.message(&id).await["status"],
+        "sending",
+        "not stale yet on this clock"
+    );
+    s.app.clock.advance(Duration::minutes(1));
+    s.app.tick().await;
+    let message = s.message(&id).await;
+    assert_eq!(
+        (message["status"].as_str(), message["error_key"].as_str()),
+        (Some("unknown"), Some("message.send_timeout"))
+    );
+    assert_eq!(s.sent_today(uno).await, 1);
 }
 
 async fn no_capacity_is_a_429_and_records_nothing(backend: Backend) {

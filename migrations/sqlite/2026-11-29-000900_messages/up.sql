@@ -31,3 +31,5 @@ CREATE INDEX messages_tenant ON messages (tenant_id, id);
 -- Evolution's delivery receipts (messages.update) name the instance and its message id.
 CREATE INDEX messages_evolution_id ON messages (instance_id, evolution_message_id)
     WHERE evolution_message_id IS NOT NULL;
+-- Messages whose sending stopped (their process died), found by the scheduler.
+CREATE INDEX messages_sending ON messages (updated_at) WHERE status = 'sending';
