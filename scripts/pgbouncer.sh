@@ -7,7 +7,9 @@
 #   scripts/pgbouncer.sh stop DIR    stops the pgbouncer started in DIR
 #
 # Environment (all optional):
-#   PGBOUNCER_PORT       6432        where it listens (127.0.0.1)
+#   PGBOUNCER_PORT       6432        where it listens (127.0.0.1); when unset and 6432 is
+#                                    taken (say, by the distribution's own pgbouncer
+#                                    service), the next free port up to 6442
 #   PGBOUNCER_POOL_SIZE  20          server connections per database and user (default_pool_size)
 #   PGBOUNCER_PG_HOST    127.0.0.1   the PostgreSQL behind it
 #   PGBOUNCER_PG_PORT    5432
@@ -32,18 +34,24 @@ dir=${2:-}
 }
 
 PORT=${PGBOUNCER_PORT:-6432}
+EXPLICIT_PORT=${PGBOUNCER_PORT:+yes}
 POOL_SIZE=${PGBOUNCER_POOL_SIZE:-20}
 PG_HOST=${PGBOUNCER_PG_HOST:-127.0.0.1}
 PG_PORT=${PGBOUNCER_PG_PORT:-5432}
 
 answers() { pg_isready -h 127.0.0.1 -p "$PORT" -d postgres -U postgres >/dev/null 2>&1; }
+# Anything listening at all, pgbouncer or not.
+taken() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 case $action in
 start)
-    if answers; then
-        echo "error: something already answers on 127.0.0.1:$PORT (set PGBOUNCER_PORT)" >&2
-        exit 1
-    fi
+    while taken; do
+        if [ -n "$EXPLICIT_PORT" ] || [ "$PORT" -ge 6442 ]; then
+            echo "error: something already listens on 127.0.0.1:$PORT (set PGBOUNCER_PORT)" >&2
+            exit 1
+        fi
+        PORT=$((PORT + 1))
+    done
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     cat >"$dir/userlist.txt" <<'EOF'
