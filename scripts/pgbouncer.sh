@@ -18,7 +18,8 @@
 # max_client_conn = 1000, a `*` database entry so that any database (the tests create one
 # per test) is reached under its own name, and trust authentication of `postgres` (the
 # tests' PostgreSQL trusts local TCP connections too). pgbouncer refuses to run as root;
-# as root it is started as the `postgres` system user.
+# as root it is started as the `postgres` system user, who must be able to reach DIR (a
+# `mktemp -d` of its own is fine, a directory inside one is not).
 set -euo pipefail
 
 command -v pgbouncer >/dev/null || {
