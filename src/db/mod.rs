@@ -556,3 +556,25 @@ pub fn violated_constraint(error: &diesel::result::Error) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::migration::MigrationSource;
+
+    /// [`super::run_migrations`] runs the whole set in one transaction on PostgreSQL (its
+    /// lock ends with it): a migration that cannot run inside one (`CREATE INDEX
+    /// CONCURRENTLY`, `run_in_transaction = false`) would need another way in.
+    #[test]
+    fn every_postgres_migration_runs_in_a_transaction() {
+        let migrations =
+            MigrationSource::<diesel::pg::Pg>::migrations(&super::POSTGRES_MIGRATIONS).unwrap();
+        assert!(!migrations.is_empty());
+        for migration in migrations {
+            assert!(
+                migration.metadata().run_in_transaction(),
+                "{} must run in a transaction",
+                migration.name()
+            );
+        }
+    }
+}
