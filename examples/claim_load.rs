@@ -7,7 +7,7 @@
 //! with Relevo and the database, costs as little as possible per request.
 //!
 //! ```text
-//! claim_load run  --addr 127.0.0.1:8080 --path /api/v1/tenants/1/sender/claim \
+//! claim_load run  --addr 127.0.0.1:8080[,127.0.0.1:8081…] --path /api/v1/tenants/1/sender/claim \
 //!                 [--method POST] [--body '{}'] [--token T] [--concurrency 16] \
 //!                 [--duration 10] [--warmup 2] [--label pg-c16] [--expect '"granted":1'] \
 //!                 [--spread-forwarded-for true] [--bodies FILE] [--rate 500]
@@ -265,7 +265,9 @@ fn own_cpu_seconds() -> f64 {
 }
 
 struct Target {
-    addr: String,
+    /// Where the workers connect, worker `i` to `addrs[i % addrs.len()]` (`--addr` takes
+    /// a comma-separated list: several Relevo processes, as behind a load balancer).
+    addrs: Vec<String>,
     request: Vec<u8>,
     /// With `--bodies`: one request per line of the file.
     requests: Vec<Vec<u8>>,
@@ -370,7 +372,7 @@ async fn worker(
         }
         let conn = match connection.as_mut() {
             Some(conn) => conn,
-            None => match Connection::open(&target.addr).await {
+            None => match Connection::open(&target.addrs[place.index % target.addrs.len()]).await {
                 Ok(conn) => connection.insert(conn),
                 Err(error) => {
                     stats.transport_errors += 1;
@@ -490,7 +492,12 @@ async fn run(args: &[String]) -> AnyResult<()> {
             "rate",
         ],
     )?;
-    let addr = required(&flags, "addr")?.to_string();
+    let addrs: Vec<String> = required(&flags, "addr")?
+        .split(',')
+        .map(|addr| addr.trim().to_string())
+        .filter(|addr| !addr.is_empty())
+        .collect();
+    let addr = addrs.first().ok_or("--addr names no address")?.clone();
     let path = required(&flags, "path")?;
     let method = flag(&flags, "method", "POST".to_string())?;
     let body = match flags.get("body") {
@@ -521,7 +528,7 @@ async fn run(args: &[String]) -> AnyResult<()> {
         requests,
         expect: flags.get("expect").map(|text| text.as_bytes().to_vec()),
         spread_forwarded_for: flag(&flags, "spread-forwarded-for", false)?,
-        addr,
+        addrs,
     });
 
     let start = Instant::now();

@@ -17,6 +17,19 @@ pub enum Backend {
     Postgres,
 }
 
+/// What stands between Relevo and PostgreSQL (`RELEVO_DB_POOLER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbPooler {
+    /// Direct connections: each keeps its session (cached prepared statements, session
+    /// settings).
+    None,
+    /// A transaction-pooling pooler such as pgbouncer in `pool_mode = transaction`: each
+    /// transaction may run on another server session, so nothing of a session outlives a
+    /// transaction (no cached prepared statements, settings with `SET LOCAL`, locks with
+    /// `pg_advisory_xact_lock`).
+    Transaction,
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub bind: String,
@@ -34,6 +47,8 @@ pub struct Settings {
     pub token_ttl_seconds: i64,
     /// Most database connections one process holds; opened as needed.
     pub db_pool_size: u32,
+    /// Whether PostgreSQL is reached through a transaction-pooling pooler.
+    pub db_pooler: DbPooler,
     /// Proxies whose `X-Forwarded-For` names the client; every other peer is the client itself.
     pub trusted_proxies: Vec<IpNet>,
     /// How long a request waits for a pooled connection, a lock or its turn to write
@@ -93,6 +108,7 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_TOKEN_TTL_SECONDS",
     "RELEVO_LOCALE",
     "RELEVO_DB_POOL_SIZE",
+    "RELEVO_DB_POOLER",
     "RELEVO_TRUSTED_PROXIES",
     "RELEVO_DB_TIMEOUT_MS",
     "RELEVO_BODY_TIMEOUT_MS",
@@ -178,6 +194,23 @@ impl Settings {
         if db_pool_size == 0 {
             problems.push("RELEVO_DB_POOL_SIZE must be at least 1".to_string());
         }
+        let db_pooler = match get("RELEVO_DB_POOLER").map(|raw| raw.to_ascii_lowercase()) {
+            None => DbPooler::None,
+            Some(raw) if raw == "none" => DbPooler::None,
+            Some(raw) if raw == "transaction" => DbPooler::Transaction,
+            Some(raw) => {
+                problems.push(format!(
+                    "RELEVO_DB_POOLER `{raw}` must be none or transaction (pgbouncer's pool_mode = transaction)"
+                ));
+                DbPooler::None
+            }
+        };
+        if db_pooler == DbPooler::Transaction && backend == Backend::Sqlite {
+            problems.push(
+                "RELEVO_DB_POOLER=transaction needs a postgres:// DATABASE_URL (a pooler stands in front of PostgreSQL)"
+                    .to_string(),
+            );
+        }
         let trusted_proxies = get("RELEVO_TRUSTED_PROXIES")
             .map(|raw| parse_trusted_proxies(&raw, &mut problems))
             .unwrap_or_default();
@@ -253,6 +286,7 @@ impl Settings {
             public_url,
             token_ttl_seconds,
             db_pool_size,
+            db_pooler,
             trusted_proxies,
             db_timeout_ms,
             body_timeout_ms,
@@ -474,6 +508,45 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 5, "{err}");
+    }
+
+    #[test]
+    fn the_pooler_setting_is_none_or_transaction_on_postgres() {
+        let postgres = [
+            ("DATABASE_URL", "postgres://localhost/relevo"),
+            (
+                "RELEVO_JWT_SECRET",
+                "a-jwt-secret-that-is-long-enough-0123456789",
+            ),
+            (
+                "RELEVO_ENCRYPTION_KEY",
+                "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+            ),
+        ];
+        let with = |value: &str| {
+            let mut pairs = postgres.to_vec();
+            pairs.push(("RELEVO_DB_POOLER", value));
+            Settings::from_vars(&vars(&pairs))
+        };
+        assert_eq!(
+            Settings::from_vars(&vars(&postgres)).unwrap().db_pooler,
+            DbPooler::None
+        );
+        assert_eq!(with("none").unwrap().db_pooler, DbPooler::None);
+        assert_eq!(
+            with("Transaction").unwrap().db_pooler,
+            DbPooler::Transaction
+        );
+        let err = with("session").unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(
+            err.to_string().contains("RELEVO_DB_POOLER `session`"),
+            "{err}"
+        );
+
+        let err = Settings::from_vars(&vars(&[("RELEVO_DB_POOLER", "transaction")])).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.to_string().contains("postgres://"), "{err}");
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub fn claim_next_instance(
         }
     }
     let counted = if fits_one_statement(conn, request) {
-        match claim_in_one_statement(conn, request) {
+        match super::with_lock_timeout(conn, |conn| claim_in_one_statement(conn, request)) {
             Ok(Some(outcome)) => {
                 // The statement committed on its own: the event follows in its own
                 // transaction (see `note_exhaustion`).

@@ -20,12 +20,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{CacheSize, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::config::{Backend, Settings};
+use crate::config::{Backend, DbPooler, Settings};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -156,7 +156,7 @@ pub fn write_transaction_once<T, E: From<diesel::result::Error>>(
         DbConnection::Postgres(_) => None,
     };
     match conn {
-        DbConnection::Postgres(pg) => AnsiTransactionManager::begin_transaction(pg)?,
+        DbConnection::Postgres(pg) => begin_postgres(pg)?,
         DbConnection::Sqlite(sqlite) => {
             AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
         }
@@ -264,6 +264,84 @@ impl Drop for WriterTurn {
     }
 }
 
+/// Runs one statement that commits on its own (no transaction around it) so that it
+/// waits for a lock no longer than `RELEVO_DB_TIMEOUT_MS`, as every statement does on a
+/// direct connection, whose session carries the timeout. Behind a transaction pooler
+/// there is no session to carry it: the statement runs in a transaction of its own that
+/// sets the timeout first (two more round trips, so only for statements that may wait
+/// on a lock). Inside a transaction, or on SQLite, it just runs.
+pub fn with_lock_timeout<T>(
+    conn: &mut DbConnection,
+    statement: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let needs_transaction = match conn {
+        DbConnection::Postgres(pg) => {
+            pg.instrumentation()
+                .downcast_ref::<TransactionPooled>()
+                .is_some()
+                && AnsiTransactionManager::transaction_manager_status_mut(pg)
+                    .transaction_depth()?
+                    .is_none()
+        }
+        DbConnection::Sqlite(_) => false,
+    };
+    match needs_transaction {
+        true => write_transaction_once(conn, statement),
+        false => statement(conn),
+    }
+}
+
+/// Begins a transaction on PostgreSQL. Behind a transaction pooler the connection
+/// carries no session settings (see [`TransactionPooled`]), so the transaction sets its
+/// own lock timeout in the same round trip as its `BEGIN`.
+fn begin_postgres(pg: &mut PgConnection) -> QueryResult<()> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match pg.instrumentation().downcast_ref::<TransactionPooled>() {
+        Some(pooled) => {
+            let begin = pooled.begin.clone();
+            AnsiTransactionManager::begin_transaction_sql(pg, &begin)
+        }
+        None => AnsiTransactionManager::begin_transaction(pg),
+    }
+}
+
+/// Marks a PostgreSQL connection that reaches the server through a transaction-pooling
+/// pooler (`RELEVO_DB_POOLER=transaction`), and holds what each of its transactions
+/// begins with. A server session serves whichever client's transaction comes next, so
+/// a setting made outside a transaction would land on one session and miss the others:
+/// here the lock timeout is `SET LOCAL` inside every transaction instead.
+///
+/// It rides on the connection as its diesel [`Instrumentation`] (the one per-connection
+/// slot diesel offers, and downcastable), and passes every event on to the default
+/// instrumentation, if one is installed, as the connection would have done.
+///
+/// [`Instrumentation`]: diesel::connection::Instrumentation
+pub struct TransactionPooled {
+    begin: String,
+    forward: Option<Box<dyn diesel::connection::Instrumentation>>,
+}
+
+impl TransactionPooled {
+    fn new(lock_timeout: Duration) -> Self {
+        Self {
+            begin: format!(
+                "BEGIN; SET LOCAL lock_timeout = {}",
+                lock_timeout.as_millis()
+            ),
+            forward: diesel::connection::get_default_instrumentation(),
+        }
+    }
+}
+
+impl diesel::connection::Instrumentation for TransactionPooled {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let Some(forward) = &mut self.forward {
+            forward.on_connection_event(event);
+        }
+    }
+}
+
 /// Opens connections of the configured backend. Choosing by configuration, not by
 /// trying each backend in turn, means a PostgreSQL outage can never create a stray SQLite file.
 pub struct DbConnectionManager {
@@ -271,6 +349,7 @@ pub struct DbConnectionManager {
     url: String,
     /// How long a statement waits for a lock before it fails.
     lock_timeout: Duration,
+    pooler: DbPooler,
 }
 
 impl DbConnectionManager {
@@ -279,6 +358,7 @@ impl DbConnectionManager {
             backend: settings.backend,
             url: settings.database_url.clone(),
             lock_timeout: settings.db_timeout(),
+            pooler: settings.db_pooler,
         }
     }
 }
@@ -296,8 +376,21 @@ impl ManageConnection for DbConnectionManager {
                     PgConnection::establish(&self.url).map_err(Error::ConnectionError)?;
                 // A row or table held longer than this is an outage, not a queue: the
                 // request fails with 503 instead of hanging (SQLite's busy_timeout twin).
-                conn.batch_execute(&format!("SET lock_timeout = {lock_timeout_ms}"))
-                    .map_err(Error::QueryError)?;
+                match self.pooler {
+                    DbPooler::None => {
+                        conn.batch_execute(&format!("SET lock_timeout = {lock_timeout_ms}"))
+                            .map_err(Error::QueryError)?;
+                    }
+                    DbPooler::Transaction => {
+                        // A statement prepared on one server session is unknown to the
+                        // next (pgbouncer 1.18 does not carry them over): every statement
+                        // goes unnamed, parsed and run in one round trip. diesel's own
+                        // `SET TIME ZONE` and `SET CLIENT_ENCODING` at connect are
+                        // parameters pgbouncer tracks and replays per client.
+                        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                        conn.set_instrumentation(TransactionPooled::new(self.lock_timeout));
+                    }
+                }
                 Ok(DbConnection::Postgres(conn))
             }
             Backend::Sqlite => {
@@ -384,25 +477,42 @@ fn prepare_sqlite_file(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies pending migrations. On PostgreSQL an advisory lock makes concurrent
-/// start-ups of several processes take turns.
+/// Applies pending migrations. On PostgreSQL they run in one transaction that first
+/// takes a transaction-scoped advisory lock, so concurrent start-ups of several
+/// processes take turns, directly or through a transaction pooler (a session lock would
+/// stay behind on whichever server session the pooler used), and a failed migration
+/// leaves none of the set applied.
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {
     const MIGRATION_LOCK: i64 = 0x7265_6c65_766f; // "relevo"
-    let result = match conn {
+    let applied = match conn {
         DbConnection::Postgres(pg) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(pg)?;
-            let applied = pg
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.len());
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-                .execute(pg)?;
-            applied
+            use diesel::connection::{AnsiTransactionManager, TransactionManager};
+            begin_postgres(pg)?;
+            let applied =
+                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                    .execute(pg)
+                    .map_err(|e| anyhow::anyhow!("cannot take the migration lock: {e}"))
+                    .and_then(|_| {
+                        pg.run_pending_migrations(POSTGRES_MIGRATIONS)
+                            .map(|v| v.len())
+                            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))
+                    });
+            match applied {
+                Ok(applied) => {
+                    AnsiTransactionManager::commit_transaction(pg)?;
+                    applied
+                }
+                Err(error) => {
+                    let _ = AnsiTransactionManager::rollback_transaction(pg);
+                    return Err(error);
+                }
+            }
         }
         DbConnection::Sqlite(sqlite) => sqlite
             .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map(|v| v.len()),
+            .map(|v| v.len())
+            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?,
     };
-    let applied = result.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
     if applied > 0 {
         log::info!("applied {applied} database migration(s)");
     }
@@ -445,5 +555,27 @@ pub fn violated_constraint(error: &diesel::result::Error) -> String {
             .map(str::to_string)
             .unwrap_or_else(|| info.message().to_string()),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::migration::MigrationSource;
+
+    /// [`super::run_migrations`] runs the whole set in one transaction on PostgreSQL (its
+    /// lock ends with it): a migration that cannot run inside one (`CREATE INDEX
+    /// CONCURRENTLY`, `run_in_transaction = false`) would need another way in.
+    #[test]
+    fn every_postgres_migration_runs_in_a_transaction() {
+        let migrations =
+            MigrationSource::<diesel::pg::Pg>::migrations(&super::POSTGRES_MIGRATIONS).unwrap();
+        assert!(!migrations.is_empty());
+        for migration in migrations {
+            assert!(
+                migration.metadata().run_in_transaction(),
+                "{} must run in a transaction",
+                migration.name()
+            );
+        }
     }
 }

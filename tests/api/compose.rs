@@ -1,7 +1,7 @@
 //! `docker-compose.yml` and the `Dockerfile` are checked without Docker: the compose file must
-//! wire relevo to PostgreSQL and to the Evolution API server using only variables Relevo reads,
-//! and its relevo environment, with the `${VAR:-default}` defaults filled in, must pass the
-//! same configuration parser the binary runs at start-up.
+//! wire relevo to PostgreSQL (through pgbouncer) and to the Evolution API server using only
+//! variables Relevo reads, and its relevo environment, with the `${VAR:-default}` defaults
+//! filled in, must pass the same configuration parser the binary runs at start-up.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +12,7 @@ use url::Url;
 
 const RELEVO: &str = "relevo";
 const POSTGRES: &str = "postgres";
+const POOLER: &str = "pgbouncer";
 
 fn read_project_file(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
@@ -222,9 +223,10 @@ fn relevo_is_wired_to_postgres_and_the_evolution_server() {
     );
     assert_eq!(
         database_url.host_str(),
-        Some(POSTGRES),
-        "DATABASE_URL must point at the postgres service"
+        Some(POOLER),
+        "DATABASE_URL must point at the pgbouncer service"
     );
+    assert_eq!(database_url.port(), Some(6432), "pgbouncer listens on 6432");
 
     let evolution = evolution_service_name(&compose);
     let base_url = resolved_var(relevo, "EVOLUTION_API_BASE_URL")
@@ -289,6 +291,58 @@ fn relevo_environment_passes_the_configuration_parser() {
         settings.bind.starts_with("0.0.0.0:"),
         "inside a container relevo must listen on every interface, not {}",
         settings.bind
+    );
+}
+
+/// The pgbouncer between Relevo and PostgreSQL pools by transaction, forwards Relevo's
+/// database to the postgres service, and Relevo knows it stands behind it.
+#[test]
+fn pgbouncer_sits_between_relevo_and_postgres_in_transaction_mode() {
+    let compose = compose();
+    let pooler = service(&compose, POOLER);
+    assert_eq!(
+        pooler["depends_on"][POSTGRES]["condition"].as_str(),
+        Some("service_healthy"),
+        "pgbouncer must wait until postgres is healthy"
+    );
+    assert!(
+        service(&compose, RELEVO)["depends_on"][POOLER].is_mapping(),
+        "relevo must start after pgbouncer"
+    );
+    let context = pooler["build"]
+        .as_str()
+        .expect("pgbouncer is built from a directory of this repository");
+    let dockerfile = read_project_file(&format!("{context}/Dockerfile"));
+    assert!(dockerfile.contains("apt-get install") && dockerfile.contains("pgbouncer"));
+
+    let ini = read_project_file(&format!("{context}/pgbouncer.ini"));
+    let setting = |name: &str| {
+        ini.lines()
+            .map(str::trim)
+            .filter(|line| !line.starts_with(';'))
+            .filter_map(|line| line.split_once('='))
+            .find(|(key, _)| key.trim() == name)
+            .map(|(_, value)| value.trim().to_string())
+    };
+    assert_eq!(setting("pool_mode").as_deref(), Some("transaction"));
+    assert_eq!(setting("listen_port").as_deref(), Some("6432"));
+    let forward = setting("relevo").expect("pgbouncer.ini has no `relevo` database");
+    assert!(
+        forward
+            .split_whitespace()
+            .any(|part| part == "host=postgres"),
+        "the relevo database must be forwarded to the postgres service: {forward}"
+    );
+
+    let vars: HashMap<String, String> = environment(service(&compose, RELEVO))
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, interpolate_defaults(&value?))))
+        .collect();
+    let settings = Settings::from_vars(&vars).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        settings.db_pooler,
+        relevo::config::DbPooler::Transaction,
+        "behind pgbouncer in transaction mode relevo needs RELEVO_DB_POOLER=transaction"
     );
 }
 

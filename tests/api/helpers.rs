@@ -1,5 +1,6 @@
 //! `spawn_app` builds the real application on port 0 against a fresh database: a
-//! temporary SQLite file, or a new PostgreSQL database dropped when the test ends.
+//! temporary SQLite file, or a new PostgreSQL database dropped when the test ends,
+//! reached directly or through a pgbouncer in transaction mode (`Backend::Pooler`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -24,6 +25,9 @@ pub const USER_PASSWORD: &str = "Tenant pass phrase 7 blue";
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// PostgreSQL through a transaction-pooling pgbouncer (`RELEVO_TEST_POOLER_URL`), with
+    /// `RELEVO_DB_POOLER=transaction`; the database is created and dropped directly.
+    Pooler,
 }
 
 /// Writes every test once and runs it on both backends.
@@ -40,6 +44,21 @@ macro_rules! both_backends {
             $(#[tokio::test]
             async fn $name() {
                 super::$name($crate::helpers::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+/// Runs the named tests, already written for [`both_backends!`], a third time: on
+/// PostgreSQL through the pooler. For the proofs that must hold across processes
+/// (claims, leases, single runners), not for every test.
+#[macro_export]
+macro_rules! through_pooler {
+    ($($name:ident),* $(,)?) => {
+        mod pooler {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::Backend::Pooler).await
             })*
         }
     };
@@ -97,6 +116,39 @@ fn postgres_available() -> bool {
     })
 }
 
+/// The pgbouncer in transaction mode in front of the tests' PostgreSQL (`.ci/run` starts
+/// one), without a database name: `postgres://postgres@127.0.0.1:6432`.
+pub fn pooler_url() -> Option<String> {
+    std::env::var("RELEVO_TEST_POOLER_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| url.trim_end_matches('/').to_string())
+}
+
+fn pooler_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let required = std::env::var("RELEVO_REQUIRE_POOLER").is_ok_and(|v| v == "1");
+        let reachable = match pooler_url() {
+            None => Err("RELEVO_TEST_POOLER_URL is not set".to_string()),
+            Some(url) => PgConnection::establish(&format!("{url}/postgres"))
+                .map(|_| ())
+                .map_err(|error| format!("{url} unreachable ({error})")),
+        };
+        match reachable {
+            Ok(()) => true,
+            Err(why) if required => panic!("RELEVO_REQUIRE_POOLER=1 but the pooler cannot be used: {why}"),
+            Err(why) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** pgbouncer leg SKIPPED: {why}. Start one with scripts/pgbouncer.sh and set RELEVO_TEST_POOLER_URL; CI sets RELEVO_REQUIRE_POOLER=1. ***\n"
+                );
+                false
+            }
+        }
+    })
+}
+
 /// A fresh database that disappears with the test.
 pub enum TestDatabase {
     Sqlite {
@@ -106,6 +158,8 @@ pub enum TestDatabase {
     Postgres {
         name: String,
         url: String,
+        /// The same database through the pooler, when the app reaches it that way.
+        pooled_url: Option<String>,
     },
 }
 
@@ -117,8 +171,8 @@ impl TestDatabase {
                 let path = dir.path().join("relevo.db").to_string_lossy().into_owned();
                 Some(TestDatabase::Sqlite { _dir: dir, path })
             }
-            Backend::Postgres => {
-                if !postgres_available() {
+            Backend::Postgres | Backend::Pooler => {
+                if !postgres_available() || (backend == Backend::Pooler && !pooler_available()) {
                     return None;
                 }
                 let name = format!("relevo_test_{}", uuid::Uuid::new_v4().simple());
@@ -132,16 +186,55 @@ impl TestDatabase {
                     "{}/{name}",
                     &base[..base.rfind('/').expect("url has a database")]
                 );
-                Some(TestDatabase::Postgres { name, url })
+                let pooled_url = match backend {
+                    Backend::Pooler => pooler_url().map(|pooler| format!("{pooler}/{name}")),
+                    _ => None,
+                };
+                Some(TestDatabase::Postgres {
+                    name,
+                    url,
+                    pooled_url,
+                })
             }
         }
     }
 
+    /// Where the application connects: the pooler's address when there is one.
     pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite { path, .. } => path,
+            TestDatabase::Postgres {
+                pooled_url: Some(pooled),
+                ..
+            } => pooled,
+            TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+
+    /// The database's own address, never through the pooler.
+    pub fn direct_url(&self) -> &str {
         match self {
             TestDatabase::Sqlite { path, .. } => path,
             TestDatabase::Postgres { url, .. } => url,
         }
+    }
+
+    /// Settings an application on this database needs besides the URL.
+    pub fn connection_vars(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            TestDatabase::Postgres {
+                pooled_url: Some(_),
+                ..
+            } => &[("RELEVO_DB_POOLER", "transaction")],
+            _ => &[],
+        }
+    }
+
+    /// Settings of an application on this database, with `extra` on top.
+    pub fn settings(&self, extra: &[(&str, &str)]) -> Settings {
+        let mut vars = self.connection_vars().to_vec();
+        vars.extend_from_slice(extra);
+        test_settings(self.url(), &vars)
     }
 }
 
@@ -200,12 +293,26 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<
     Some(start_app(database, clock, extra).await)
 }
 
+/// `count` applications started at the same moment on one fresh database, as processes
+/// of a deployment coming up together: they race for the migrations and the first super
+/// admin.
+pub async fn spawn_apps_at_once(
+    backend: Backend,
+    count: usize,
+    extra: &[(&str, &str)],
+) -> Option<Vec<TestApp>> {
+    let database = Arc::new(TestDatabase::create(backend)?);
+    let clock = Arc::new(ManualClock::new(seed_moment()));
+    let starts = (0..count).map(|_| start_app(database.clone(), clock.clone(), extra));
+    Some(futures_util::future::join_all(starts).await)
+}
+
 async fn start_app(
     database: Arc<TestDatabase>,
     clock: Arc<ManualClock>,
     extra: &[(&str, &str)],
 ) -> TestApp {
-    let settings = test_settings(database.url(), extra);
+    let settings = database.settings(extra);
     let application = Application::build(settings, clock.clone())
         .await
         .expect("application builds");
@@ -434,10 +541,11 @@ impl TestApp {
             .unwrap()
     }
 
-    /// A direct connection to the app's database, for arranging and inspecting rows.
+    /// A connection to the app's database as the app opens them (through the pooler on
+    /// `Backend::Pooler`), for arranging and inspecting rows.
     pub fn db(&self) -> DbConnection {
         use diesel::r2d2::ManageConnection;
-        let settings = test_settings(self.database.url(), &[]);
+        let settings = self.database.settings(&[]);
         DbConnectionManager::new(&settings)
             .connect()
             .expect("test database connection")
@@ -468,6 +576,12 @@ impl TestApp {
             .into_iter()
             .find(|row| row.id == instance_id)
             .unwrap_or_else(|| panic!("no instance row {instance_id}"))
+    }
+
+    /// A connection to the app's database that never goes through the pooler: it sees
+    /// the server's sessions, locks and migrations as they are.
+    pub fn direct_db(&self) -> PgConnection {
+        PgConnection::establish(self.database.direct_url()).expect("direct connection")
     }
 
     /// Decrypts a secret the app stored, with the tests' `RELEVO_ENCRYPTION_KEY`.

@@ -3,9 +3,9 @@
 use chrono::Duration;
 use relevo::db::leases;
 
-use crate::both_backends;
 use crate::helpers::{seed_moment, Backend};
 use crate::spawn_or_skip;
+use crate::{both_backends, through_pooler};
 
 async fn a_lease_has_one_holder_until_it_expires_or_is_released(backend: Backend) {
     let app = spawn_or_skip!(backend);
@@ -44,3 +44,5 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_released(backend: Backend
 }
 
 both_backends!(a_lease_has_one_holder_until_it_expires_or_is_released);
+
+through_pooler!(a_lease_has_one_holder_until_it_expires_or_is_released);

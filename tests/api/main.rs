@@ -1,5 +1,5 @@
 //! The one integration-test binary. Every test runs the real application over HTTP,
-//! once on SQLite and once on PostgreSQL.
+//! once on SQLite and once on PostgreSQL (some of them a third time through pgbouncer).
 
 mod helpers;
 
@@ -20,6 +20,7 @@ mod lifecycle;
 mod messages;
 mod operations;
 mod outbound_events;
+mod pooler;
 mod provisioning;
 mod provisioning_lease;
 mod request_errors;

@@ -11,10 +11,10 @@ use relevo::events::EventType;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::both_backends;
 use crate::callback_receiver::{Mode, Receiver};
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
 use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::{both_backends, through_pooler};
 
 const UNO_JID: &str = "573001234567@s.whatsapp.net";
 const DOS_JID: &str = "573001234568@s.whatsapp.net";
@@ -806,4 +806,10 @@ both_backends!(
     quota_exhausted_is_told_once_per_tenant_and_day,
     the_callback_secret_is_write_only_and_generated_once,
     the_readme_snippets_verify_a_real_delivery,
+);
+
+through_pooler!(
+    every_event_reaches_the_receiver_once_signed_and_in_order,
+    a_worker_killed_mid_delivery_loses_nothing,
+    a_receiver_down_for_eight_attempts_ends_failed_and_replay_delivers_it,
 );

@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use relevo::db::leases;
 use relevo::db::schema::leases::dsl as lease_dsl;
 
-use crate::both_backends;
 use crate::evolution_fake::Failure;
 use crate::helpers::{seed_moment, Backend, TestApp};
 use crate::spawn_with_fake_or_skip;
+use crate::{both_backends, through_pooler};
 
 const CREATE: &str = "POST /instance/create";
 
@@ -118,6 +118,12 @@ async fn a_failed_provision_gives_its_lease_back(backend: Backend) {
 }
 
 both_backends!(
+    concurrent_provisions_through_two_processes_create_once,
+    a_lease_left_by_a_crashed_holder_ends_at_its_expiry,
+    a_failed_provision_gives_its_lease_back,
+);
+
+through_pooler!(
     concurrent_provisions_through_two_processes_create_once,
     a_lease_left_by_a_crashed_holder_ends_at_its_expiry,
     a_failed_provision_gives_its_lease_back,

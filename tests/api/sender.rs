@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::both_backends;
 use crate::helpers::{instance_path, Backend, TestApp};
 use crate::spawn_or_skip;
+use crate::{both_backends, through_pooler};
 
 both_backends!(
     a_claim_counts_on_one_instance_and_answers_the_spec_shape,
@@ -572,7 +572,9 @@ async fn a_busy_database_refuses_and_counts_nothing(backend: Backend) {
     let mut blocker = app.db();
     let lock = match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",
-        Backend::Postgres => "BEGIN; LOCK TABLE whatsapp_instances IN EXCLUSIVE MODE",
+        Backend::Postgres | Backend::Pooler => {
+            "BEGIN; LOCK TABLE whatsapp_instances IN EXCLUSIVE MODE"
+        }
     };
     use diesel::connection::SimpleConnection;
     blocker.batch_execute(lock).unwrap();
@@ -622,3 +624,5 @@ async fn a_claim_whose_key_cannot_be_read_is_given_back(backend: Backend) {
     assert_eq!(counted, 0);
     assert_eq!(log_totals(&app, tenant), (1, 3, 3));
 }
+
+through_pooler!(a_busy_database_refuses_and_counts_nothing);

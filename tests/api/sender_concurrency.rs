@@ -1,6 +1,6 @@
 //! Proof of the sender's invariants (SPEC section 6) under concurrency: many claimers,
-//! two Relevo applications with separate pools on one database, claims of several
-//! messages, releases and duplicated requests in the middle.
+//! two Relevo applications with separate pools on one database (eight through the
+//! pgbouncer), claims of several messages, releases and duplicated requests in the middle.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -10,9 +10,9 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::both_backends;
 use crate::helpers::{instance_path, Backend, Reply, TestApp};
 use crate::spawn_or_skip;
+use crate::{both_backends, through_pooler};
 
 both_backends!(
     every_claimer_is_served_while_capacity_lasts,
@@ -21,6 +21,22 @@ both_backends!(
     counts_releases_and_replays_never_overshoot_nor_lose_a_message,
     admin_changes_during_claims_never_grant_past_the_limit_in_force,
 );
+through_pooler!(
+    every_claimer_is_served_while_capacity_lasts,
+    exactly_the_capacity_is_granted_when_demand_exceeds_it,
+    waiting_claimers_never_deadlock_at_exhaustion,
+    counts_releases_and_replays_never_overshoot_nor_lose_a_message,
+    admin_changes_during_claims_never_grant_past_the_limit_in_force,
+);
+
+/// The Relevo processes of a proof, all on `app`'s database: two; through the pooler,
+/// eight, whose pools of 16 connections (128 in all) share its 20 server connections.
+async fn processes(app: TestApp, backend: Backend) -> Vec<TestApp> {
+    let count = if backend == Backend::Pooler { 8 } else { 2 };
+    let mut apps = join_all((1..count).map(|_| app.twin())).await;
+    apps.push(app);
+    apps
+}
 
 /// A tenant with one instance per limit, and its sender token.
 async fn tenant_with_capacity(app: &TestApp, limits: &[i64]) -> (i64, Vec<i64>, String) {
@@ -72,13 +88,8 @@ fn assert_no_server_errors(replies: &[Reply]) {
     }
 }
 
-async fn one_claim_each(
-    apps: &[TestApp; 2],
-    tenant: i64,
-    token: &str,
-    claimers: usize,
-) -> Vec<Reply> {
-    join_all((0..claimers).map(|n| apps[n % 2].claim(tenant, token, json!({})))).await
+async fn one_claim_each(apps: &[TestApp], tenant: i64, token: &str, claimers: usize) -> Vec<Reply> {
+    join_all((0..claimers).map(|n| apps[n % apps.len()].claim(tenant, token, json!({})))).await
 }
 
 /// Fewer claimers than capacity: not one of them may hear "none available", even
@@ -86,7 +97,7 @@ async fn one_claim_each(
 async fn every_claimer_is_served_while_capacity_lasts(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let (tenant, ids, token) = tenant_with_capacity(&app, &[10, 15, 20, 25, 30]).await;
-    let apps = [app.twin().await, app];
+    let apps = processes(app, backend).await;
 
     let replies = one_claim_each(&apps, tenant, &token, 64).await;
 
@@ -113,7 +124,7 @@ async fn exactly_the_capacity_is_granted_when_demand_exceeds_it(backend: Backend
     let app = spawn_or_skip!(backend);
     let limits = [7, 11, 13, 17, 19];
     let (tenant, ids, token) = tenant_with_capacity(&app, &limits).await;
-    let apps = [app.twin().await, app];
+    let apps = processes(app, backend).await;
 
     let replies = one_claim_each(&apps, tenant, &token, 100).await;
 
@@ -137,7 +148,7 @@ async fn waiting_claimers_never_deadlock_at_exhaustion(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let limits = [6; 16];
     let (tenant, ids, token) = tenant_with_capacity(&app, &limits).await;
-    let apps = [app.twin().await, app];
+    let apps = processes(app, backend).await;
 
     let mut granted = 0;
     for _round in 0..3 {
@@ -172,7 +183,7 @@ async fn counts_releases_and_replays_never_overshoot_nor_lose_a_message(backend:
     let limits = [20, 30, 40, 50, 60];
     let capacity: i64 = limits.iter().sum();
     let (tenant, ids, token) = tenant_with_capacity(&app, &limits).await;
-    let apps = [app.twin().await, app];
+    let apps = processes(app, backend).await;
 
     let workers = join_all((0..64).map(|w| worker(&apps, tenant, &token, w))).await;
     let demand: i64 = (0..64).map(wanted).sum();
@@ -210,7 +221,7 @@ fn wanted(worker: usize) -> i64 {
     5 + (worker % 4) as i64
 }
 
-async fn worker(apps: &[TestApp; 2], tenant: i64, token: &str, w: usize) -> WorkerLog {
+async fn worker(apps: &[TestApp], tenant: i64, token: &str, w: usize) -> WorkerLog {
     let mut log = WorkerLog::default();
     let mut still_wanted = wanted(w);
     for step in 0.. {
@@ -219,10 +230,10 @@ async fn worker(apps: &[TestApp; 2], tenant: i64, token: &str, w: usize) -> Work
         }
         let body = json!({"count": 1 + (w + step) % 3, "idempotency_key": format!("w{w}-s{step}")});
         let replies = if (w + step).is_multiple_of(5) {
-            // The same request twice at once, through both applications.
+            // The same request twice at once, through two applications.
             let (a, b) = futures_util::join!(
-                apps[0].claim(tenant, token, body.clone()),
-                apps[1].claim(tenant, token, body.clone())
+                apps[(w + step) % apps.len()].claim(tenant, token, body.clone()),
+                apps[(w + step + 1) % apps.len()].claim(tenant, token, body.clone())
             );
             if a.status == StatusCode::OK && b.status == StatusCode::OK {
                 assert_eq!(a.body["data"]["claim_id"], b.body["data"]["claim_id"]);
@@ -238,7 +249,11 @@ async fn worker(apps: &[TestApp; 2], tenant: i64, token: &str, w: usize) -> Work
             }
             vec![a, b]
         } else {
-            vec![apps[(w + step) % 2].claim(tenant, token, body).await]
+            vec![
+                apps[(w + step) % apps.len()]
+                    .claim(tenant, token, body)
+                    .await,
+            ]
         };
         let granted = replies.iter().find(|r| r.status == StatusCode::OK);
         let Some(reply) = granted else {
@@ -251,7 +266,7 @@ async fn worker(apps: &[TestApp; 2], tenant: i64, token: &str, w: usize) -> Work
         let mut released = 0;
         if (w * 7 + step).is_multiple_of(4) {
             // One message failed to send: give it back, twice, as a retrying client would.
-            for app in apps {
+            for app in [&apps[w % apps.len()], &apps[(w + 1) % apps.len()]] {
                 let reply = app
                     .release(tenant, token, &claim_id, json!({"count": 1}))
                     .await;
@@ -356,7 +371,7 @@ async fn admin_changes_during_claims_never_grant_past_the_limit_in_force(backend
     let app = spawn_or_skip!(backend);
     let limits = [30, 24, 20, 24, 16];
     let (tenant, ids, token) = tenant_with_capacity(&app, &limits).await;
-    let apps = [app.twin().await, app];
+    let apps = processes(app, backend).await;
     let total = CHAOS_WORKERS * CHAOS_STEPS;
     let at = |share: usize| total * share / 100;
     use AdminChange::*;
@@ -503,7 +518,7 @@ async fn admin_changes_during_claims_never_grant_past_the_limit_in_force(backend
 }
 
 async fn chaos_worker(
-    apps: &[TestApp; 2],
+    apps: &[TestApp],
     tenant: i64,
     token: &str,
     w: usize,
@@ -519,7 +534,7 @@ async fn chaos_worker(
             1 => body["recipient"] = json!(format!("+5731000{:05}", w)),
             _ => {}
         }
-        let app = &apps[(w + step) % 2];
+        let app = &apps[(w + step) % apps.len()];
         let sent_at = Instant::now();
         let reply = app.claim(tenant, token, body).await;
         let answered_at = Instant::now();
@@ -546,7 +561,7 @@ async fn chaos_worker(
         }
     }
     for claim_id in held.into_iter().flatten().filter(|_| w.is_multiple_of(3)) {
-        release_for_chaos(&apps[w % 2], tenant, token, &claim_id, w, &mut log).await;
+        release_for_chaos(&apps[w % apps.len()], tenant, token, &claim_id, w, &mut log).await;
     }
     log
 }

@@ -234,7 +234,7 @@ async fn a_connection_the_server_ended_is_dropped_by_the_pool() {
         return;
     };
     tokio::task::spawn_blocking(move || {
-        let TestDatabase::Postgres { name, url } = &database else {
+        let TestDatabase::Postgres { name, url, .. } = &database else {
             unreachable!("a PostgreSQL database was asked for")
         };
         let manager = DbConnectionManager::new(&test_settings(url, &[]));

@@ -10,10 +10,10 @@ use relevo::lifecycle::sync_scheduler::Tick;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::both_backends;
 use crate::evolution_fake::{Failure, FakeEvolution, GLOBAL_KEY};
 use crate::helpers::{instance_path, instances_path, Backend, TestApp};
 use crate::spawn_with_fake_or_skip;
+use crate::{both_backends, through_pooler};
 
 /// A `fetchInstances` of the whole server (no `instanceName` filter).
 const LIST_ALL: &str = "GET /instance/fetchInstances";
@@ -356,4 +356,9 @@ both_backends!(
     sync_tenant_fills_statuses_and_marks_orphans,
     sync_all_asks_each_server_once,
     the_scheduler_runs_once_per_interval_on_one_process
+);
+
+through_pooler!(
+    sync_all_asks_each_server_once,
+    the_scheduler_runs_once_per_interval_on_one_process,
 );
