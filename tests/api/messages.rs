@@ -13,7 +13,7 @@ use relevo::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::both_backends;
+use crate::{both_backends, through_pooler};
 use crate::callback_receiver::Receiver;
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution, SLOW_ANSWER};
 use crate::helpers::{Backend, Reply, TestApp};
@@ -823,4 +823,9 @@ both_backends!(
     no_capacity_is_a_429_and_records_nothing,
     concurrent_sends_count_exactly_what_went_out,
     receipts_move_a_message_to_delivered_then_read_and_tell_the_tenant,
+);
+
+through_pooler!(
+    a_retry_while_the_first_send_is_in_flight_counts_it_once,
+    concurrent_sends_count_exactly_what_went_out,
 );
