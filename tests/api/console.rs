@@ -24,6 +24,7 @@ use futures_util::FutureExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::callback_receiver::{Mode, Receiver};
 use crate::evolution_fake::FakeEvolution;
 use crate::helpers::{Backend, TestApp, USER_PASSWORD};
 use crate::inbound::spawn_reachable;
@@ -114,8 +115,12 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let metrics = match screen {
-            Screen::Desktop => json!({"width": 1280, "height": 800, "pixelRatio": 1.0, "touch": false, "mobile": false}),
-            Screen::Phone => json!({"width": 390, "height": 844, "pixelRatio": 2.0, "touch": true, "mobile": true}),
+            Screen::Desktop => {
+                json!({"width": 1280, "height": 800, "pixelRatio": 1.0, "touch": false, "mobile": false})
+            }
+            Screen::Phone => {
+                json!({"width": 390, "height": 844, "pixelRatio": 2.0, "touch": true, "mobile": true})
+            }
         };
         let capabilities = json!({
             "browserName": "chrome",
@@ -157,6 +162,15 @@ impl Browser {
             .expect("navigation");
     }
 
+    /// Scrolls `css` to the top of the screen, then saves what the browser shows.
+    async fn shot_at(&mut self, css: &str, step: &str) {
+        let script = format!(
+            "document.querySelector({css:?})?.scrollIntoView({{block: 'start'}}); return true"
+        );
+        self.js(&script).await;
+        self.shot(step).await;
+    }
+
     /// Saves what the browser shows as `NN-<browser>-<step>.png`.
     async fn shot(&mut self, step: &str) {
         self.shots += 1;
@@ -177,15 +191,16 @@ impl Browser {
         let deadline = Instant::now() + PAGE_DEADLINE;
         loop {
             let value = self.js(script).await;
-            if !matches!(&value, Value::Null | Value::Bool(false))
-                && value.as_str() != Some("")
-            {
+            if !matches!(&value, Value::Null | Value::Bool(false)) && value.as_str() != Some("") {
                 return value;
             }
             if Instant::now() > deadline {
                 self.shot("FAILED").await;
                 let text = self.js("return document.body.innerText").await;
-                panic!("the page never showed {what}; it shows:\n{}", text.as_str().unwrap_or(""));
+                panic!(
+                    "the page never showed {what}; it shows:\n{}",
+                    text.as_str().unwrap_or("")
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -221,14 +236,21 @@ impl Browser {
 
     async fn log_in(&mut self, email: &str, password: &str) {
         self.goto("").await;
-        self.until("return document.querySelector('form.login input[name=email]')", "the login form")
-            .await;
+        self.until(
+            "return document.querySelector('form.login input[name=email]')",
+            "the login form",
+        )
+        .await;
         self.type_into("form.login input[name=email]", email).await;
-        self.type_into("form.login input[name=password]", password).await;
+        self.type_into("form.login input[name=password]", password)
+            .await;
         self.shot("login").await;
         self.click("form.login button[type=submit]").await;
-        self.until("return !document.querySelector('form.login') && document.querySelector('main h1')", "a page after login")
-            .await;
+        self.until(
+            "return !document.querySelector('form.login') && document.querySelector('main h1')",
+            "a page after login",
+        )
+        .await;
     }
 
     /// What every page must have: a label for every control, every text in the chosen
@@ -239,7 +261,11 @@ impl Browser {
             .await;
         assert_eq!(unlabelled, json!([]), "{page}: controls without a label");
         let missing = self.js("return globalThis.relevoMissingKeys || []").await;
-        assert_eq!(missing, json!([]), "{page}: texts missing from the dictionary");
+        assert_eq!(
+            missing,
+            json!([]),
+            "{page}: texts missing from the dictionary"
+        );
         let overflow = self
             .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
             .await;
@@ -285,21 +311,40 @@ async fn a_super_admin_runs_the_console_in_a_real_browser() {
         .await
         .expect("SQLite needs no server");
 
+    let receiver = Receiver::start(app.clock.clone()).await;
     let tenant = std::cell::Cell::new(0);
-    let (app, fake, tenant) = (&app, &fake, &tenant);
-    with_browser(&binaries, app, Screen::Desktop, "desktop", |mut browser| async move {
-        super_admin_steps(&mut browser, app, fake, tenant).await;
-    })
+    let (app, fake, receiver, tenant) = (&app, &fake, &receiver, &tenant);
+    with_browser(
+        &binaries,
+        app,
+        Screen::Desktop,
+        "desktop",
+        |mut browser| async move {
+            super_admin_steps(&mut browser, app, fake, receiver, tenant).await;
+        },
+    )
     .await;
-    with_browser(&binaries, app, Screen::Phone, "phone", |mut browser| async move {
-        phone_steps(&mut browser, tenant.get()).await;
-    })
+    with_browser(
+        &binaries,
+        app,
+        Screen::Phone,
+        "phone",
+        |mut browser| async move {
+            phone_steps(&mut browser, tenant.get()).await;
+        },
+    )
     .await;
     app.tenant_user_token(tenant.get(), "lectora@norte.test")
         .await;
-    with_browser(&binaries, app, Screen::Desktop, "tenant-user", |mut browser| async move {
-        tenant_user_steps(&mut browser).await;
-    })
+    with_browser(
+        &binaries,
+        app,
+        Screen::Desktop,
+        "tenant-user",
+        |mut browser| async move {
+            tenant_user_steps(&mut browser).await;
+        },
+    )
     .await;
 }
 
@@ -307,52 +352,111 @@ async fn super_admin_steps(
     browser: &mut Browser,
     app: &TestApp,
     fake: &FakeEvolution,
+    receiver: &Receiver,
     tenant_id: &std::cell::Cell<i64>,
 ) {
     // Log in: the tenants page.
-    browser.log_in(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
     browser
-        .until("return location.hash === '#/tenants' && document.querySelector('form.create-tenant')", "the tenants page")
+        .log_in(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await;
+    browser
+        .until(
+            "return location.hash === '#/tenants' && document.querySelector('form.create-tenant')",
+            "the tenants page",
+        )
         .await;
     browser.shot("tenants").await;
     browser.check_page("tenants").await;
 
     // A 422 is shown in words: the message and each field's message, never JSON.
-    let invalid = json!({"nombre": "Campaña Norte", "slug": "Campaña Norte!", "timezone": "Marte/Olimpo"});
+    let invalid =
+        json!({"nombre": "Campaña Norte", "slug": "Campaña Norte!", "timezone": "Marte/Olimpo"});
     let refused = app
         .admin(Method::POST, "/api/v1/tenants", Some(&invalid))
         .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
-    browser.type_into("form.create-tenant [name=nombre]", "Campaña Norte").await;
-    browser.type_into("form.create-tenant [name=slug]", "Campaña Norte!").await;
-    browser.type_into("form.create-tenant [name=timezone]", "Marte/Olimpo").await;
-    browser.click("form.create-tenant button[type=submit]").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    browser
+        .type_into("form.create-tenant [name=nombre]", "Campaña Norte")
+        .await;
+    browser
+        .type_into("form.create-tenant [name=slug]", "Campaña Norte!")
+        .await;
+    browser
+        .type_into("form.create-tenant [name=timezone]", "Marte/Olimpo")
+        .await;
+    browser
+        .click("form.create-tenant button[type=submit]")
+        .await;
     let shown = browser
         .until("return document.querySelector('form.create-tenant .form-error [role=alert]')?.innerText", "the validation error")
         .await;
     let shown = shown.as_str().unwrap();
-    assert!(shown.contains(refused.body["message"].as_str().unwrap()), "{shown}");
+    assert!(
+        shown.contains(refused.body["message"].as_str().unwrap()),
+        "{shown}"
+    );
     for (field, messages) in refused.body["errors"].as_object().unwrap() {
         for message in messages.as_array().unwrap() {
-            assert!(shown.contains(message.as_str().unwrap()), "{field}: {message} not in {shown}");
+            assert!(
+                shown.contains(message.as_str().unwrap()),
+                "{field}: {message} not in {shown}"
+            );
         }
     }
-    assert!(!shown.contains('{') && !shown.contains("error_key"), "raw JSON shown: {shown}");
+    assert!(
+        !shown.contains('{') && !shown.contains("error_key"),
+        "raw JSON shown: {shown}"
+    );
     let slug_note = browser
         .until("return document.querySelector('form.create-tenant [name=slug][aria-invalid=true] + .field-error')?.innerText", "the slug's own message")
         .await;
     assert!(!slug_note.as_str().unwrap().is_empty());
-    browser.shot("validation-422").await;
+    browser
+        .shot_at("form.create-tenant", "validation-422")
+        .await;
 
-    // Create a tenant: its page.
-    browser.type_into("form.create-tenant [name=slug]", "campana-norte").await;
-    browser.type_into("form.create-tenant [name=timezone]", "UTC").await;
-    browser.click("form.create-tenant button[type=submit]").await;
+    // Create a tenant with a callback URL: its secret is shown once, then its page.
+    receiver.set_mode(Mode::Down(500));
+    browser
+        .type_into("form.create-tenant [name=slug]", "campana-norte")
+        .await;
+    browser
+        .type_into("form.create-tenant [name=timezone]", "UTC")
+        .await;
+    browser
+        .type_into("form.create-tenant [name=callback_url]", &receiver.url)
+        .await;
+    browser
+        .click("form.create-tenant button[type=submit]")
+        .await;
+    let secret = browser
+        .until(
+            "return document.querySelector('dialog[open] output.secret')?.textContent",
+            "the callback secret",
+        )
+        .await;
+    browser.shot("callback-secret-once").await;
+    browser
+        .click("dialog[open] .actions button:not(.copy)")
+        .await;
     let hash = browser
         .until("return /^#\\/tenants\\/\\d+$/.test(location.hash) && document.querySelector('form.provision') && location.hash", "the new tenant's page")
         .await;
-    let tenant: i64 = hash.as_str().unwrap().rsplit('/').next().unwrap().parse().unwrap();
+    let tenant: i64 = hash
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     tenant_id.set(tenant);
+    receiver.set_secret(tenant, secret.as_str().unwrap());
     let stored = app
         .admin(Method::GET, &format!("/api/v1/tenants/{tenant}"), None)
         .await;
@@ -361,21 +465,36 @@ async fn super_admin_steps(
     browser.check_page("tenant").await;
 
     // Provision an instance: the QR code drawn from its raw text.
-    browser.type_into("form.provision [name=instance_name]", "norte_1").await;
-    browser.type_into("form.provision [name=daily_message_limit]", "100").await;
+    browser
+        .type_into("form.provision [name=instance_name]", "norte_1")
+        .await;
+    browser
+        .type_into("form.provision [name=daily_message_limit]", "100")
+        .await;
     browser.click("form.provision button[type=submit]").await;
     let first_qr = browser
-        .until("return document.querySelector('.pairing img.qr[data-source=code]')?.src", "the QR image")
+        .until(
+            "return document.querySelector('.pairing img.qr[data-source=code]')?.src",
+            "the QR image",
+        )
         .await;
-    assert!(first_qr.as_str().unwrap().starts_with("data:image/"), "{first_qr}");
+    assert!(
+        first_qr.as_str().unwrap().starts_with("data:image/"),
+        "{first_qr}"
+    );
     assert_eq!(fake.calls_to("POST /instance/create"), 1);
     browser
-        .until("return document.querySelector('h1 .status')?.dataset.status === 'connecting'", "the status `connecting`")
+        .until(
+            "return document.querySelector('h1 .status')?.dataset.status === 'connecting'",
+            "the status `connecting`",
+        )
         .await;
     browser.check_page("instance").await;
     browser.shot("provisioned-qr").await;
     // Marks this page: a reload would drop the mark.
-    browser.js("window.relevoNoReload = true; return true").await;
+    browser
+        .js("window.relevoNoReload = true; return true")
+        .await;
 
     // Evolution sends a new QR code: the image changes by itself.
     let (_, delivered) = fake.new_qr("norte_1").await;
@@ -393,29 +512,52 @@ async fn super_admin_steps(
     browser
         .until("return document.querySelector('h1 .status')?.dataset.status === 'connected' && document.querySelector('.pairing .paired')?.innerText", "the instance paired")
         .await;
-    assert_eq!(browser.js("return window.relevoNoReload === true").await, json!(true), "the page was reloaded");
+    assert_eq!(
+        browser.js("return window.relevoNoReload === true").await,
+        json!(true),
+        "the page was reloaded"
+    );
     assert!(browser.text().await.contains("Conectado"));
     browser.shot("paired").await;
 
     // A sender token, shown once with a copy button.
     browser.click(".breadcrumb a").await;
     browser
-        .until("return document.querySelector('form.issue-token')", "the tenant page")
+        .until(
+            "return document.querySelector('form.issue-token')",
+            "the tenant page",
+        )
         .await;
-    browser.type_into("form.issue-token [name=name]", "campaña-noviembre").await;
+    browser
+        .type_into("form.issue-token [name=name]", "campaña-noviembre")
+        .await;
     browser.click("form.issue-token button[type=submit]").await;
     let token = browser
-        .until("return document.querySelector('dialog[open] output.secret')?.textContent", "the new token")
+        .until(
+            "return document.querySelector('dialog[open] output.secret')?.textContent",
+            "the new token",
+        )
         .await;
     let token = token.as_str().unwrap().to_string();
-    assert!(browser.js("return !!document.querySelector('dialog[open] button.copy')").await.as_bool().unwrap());
+    assert!(browser
+        .js("return !!document.querySelector('dialog[open] button.copy')")
+        .await
+        .as_bool()
+        .unwrap());
     browser.shot("sender-token-once").await;
-    browser.click("dialog[open] .actions button:not(.copy)").await;
+    browser
+        .click("dialog[open] .actions button:not(.copy)")
+        .await;
     browser
         .until("return !document.querySelector('dialog[open]') && document.querySelector('.tokens')?.innerText.includes('campaña-noviembre')", "the token in the list")
         .await;
-    let html = browser.js("return document.documentElement.outerHTML").await;
-    assert!(!html.as_str().unwrap().contains(&token), "the token is still on the page");
+    let html = browser
+        .js("return document.documentElement.outerHTML")
+        .await;
+    assert!(
+        !html.as_str().unwrap().contains(&token),
+        "the token is still on the page"
+    );
 
     // A claim through the REST API with that token: the capacity bars move.
     let claim = app.claim(tenant, &token, json!({"count": 7})).await;
@@ -427,7 +569,48 @@ async fn super_admin_steps(
     browser
         .until("return document.querySelector('.instances tr[data-instance-id] .status')?.dataset.status === 'connected'", "the instance connected in the list")
         .await;
-    browser.shot("capacity-after-claim").await;
+    browser
+        .shot_at(".capacity-total", "capacity-after-claim")
+        .await;
+    browser.shot_at(".history", "history-chart").await;
+    let drawn = browser
+        .js("const c = document.querySelector('.history canvas'); return c ? c.width * c.height : 0")
+        .await;
+    assert!(
+        drawn.as_i64().unwrap() > 0,
+        "the history chart was not drawn"
+    );
+
+    // The delivery log: the receiver refused the tenant's events; one replayed is delivered.
+    let report = app.deliver().await;
+    assert!(report.retried > 0, "{report:?}");
+    browser.click(".delivery-log .filters button").await;
+    let event = browser
+        .until("const row = [...document.querySelectorAll('.deliveries tr[data-event-id]')].find((row) => row.innerText.includes('500')); return row && row.dataset.eventId", "a refused delivery")
+        .await;
+    browser.shot_at(".deliveries", "deliveries-refused").await;
+    receiver.set_mode(Mode::Healthy);
+    let replay = format!(".deliveries tr[data-event-id={event}] button");
+    browser.click(&replay).await;
+    browser
+        .until(
+            "return document.querySelector('#toasts')?.innerText.includes('reenviado')",
+            "the replay acknowledged",
+        )
+        .await;
+    let report = app.deliver().await;
+    assert!(report.delivered >= 1, "{report:?}");
+    browser.click(".delivery-log .filters button").await;
+    let delivered = format!("return document.querySelector('.deliveries tr[data-event-id={event}] [data-status]')?.dataset.status === 'delivered'");
+    browser
+        .until(&delivered, "the replayed event delivered")
+        .await;
+    let event = event.as_str().unwrap();
+    assert!(receiver
+        .accepted()
+        .iter()
+        .any(|got| got.verified && got.event_id == event));
+    browser.shot_at(".deliveries", "deliveries-replayed").await;
 
     // English, then Portuguese: the page and the API's messages follow.
     browser
@@ -439,7 +622,10 @@ async fn super_admin_steps(
         .await
         .expect("English");
     browser
-        .until("return document.querySelector('main')?.innerText.includes('Capacity today')", "the page in English")
+        .until(
+            "return document.querySelector('main')?.innerText.includes('Capacity today')",
+            "the page in English",
+        )
         .await;
     browser.shot("english").await;
     browser
@@ -451,7 +637,10 @@ async fn super_admin_steps(
         .await
         .expect("Portuguese");
     browser
-        .until("return document.querySelector('main')?.innerText.includes('Capacidade de hoje')", "the page in Portuguese")
+        .until(
+            "return document.querySelector('main')?.innerText.includes('Capacidade de hoje')",
+            "the page in Portuguese",
+        )
         .await;
     browser.check_page("tenant (pt)").await;
     browser
@@ -464,12 +653,18 @@ async fn super_admin_steps(
         .expect("Spanish");
 
     // Keyboard: from the top of the page, Tab reaches the provision form's button.
-    browser.js("document.activeElement?.blur(); window.scrollTo(0, 0); return true").await;
+    browser
+        .js("document.activeElement?.blur(); window.scrollTo(0, 0); return true")
+        .await;
     let mut reached = false;
     for _ in 0..200 {
         let tab = KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value: Key::Tab.into() })
-            .then(KeyAction::Up { value: Key::Tab.into() });
+            .then(KeyAction::Down {
+                value: Key::Tab.into(),
+            })
+            .then(KeyAction::Up {
+                value: Key::Tab.into(),
+            });
         browser.client.perform_actions(tab).await.expect("Tab");
         if browser
             .js("return document.activeElement?.matches('form.provision button[type=submit]') === true")
@@ -482,32 +677,80 @@ async fn super_admin_steps(
     }
     assert!(reached, "Tab never reached the provision button");
 
-    // Delete asks first: cancelling keeps the instance.
-    browser.goto(&format!("#/tenants/{tenant}/instances/{}", first_instance(app, tenant).await)).await;
+    // Every tenant's instances, the Evolution servers with their health, the audit log.
+    browser.click("#nav a[href='#/instances']").await;
     browser
-        .until("return document.querySelector('.toolbar button.danger')", "the instance's actions")
+        .until("return document.querySelector('.instances tr[data-instance-id] .status')?.dataset.status === 'connected'", "all instances")
+        .await;
+    browser.check_page("instances").await;
+    browser.shot("all-instances").await;
+    browser.click("#nav a[href='#/servers']").await;
+    let health = browser
+        .until(
+            "return document.querySelector('.health.ok')?.innerText",
+            "a healthy server",
+        )
+        .await;
+    assert!(health.as_str().unwrap().contains("2.3.6"), "{health}");
+    browser.check_page("servers").await;
+    browser.shot("servers-health").await;
+    browser.click("#nav a[href='#/audit']").await;
+    browser
+        .until("return document.querySelector('main table')?.innerText.includes('instance.provisioned')", "the audit log")
+        .await;
+    browser.check_page("audit").await;
+    browser.shot("audit-log").await;
+
+    // Delete asks first: cancelling keeps the instance.
+    browser
+        .goto(&format!(
+            "#/tenants/{tenant}/instances/{}",
+            first_instance(app, tenant).await
+        ))
+        .await;
+    browser
+        .until(
+            "return document.querySelector('.toolbar button.danger')",
+            "the instance's actions",
+        )
         .await;
     browser.click(".toolbar button.danger").await;
     browser
-        .until("return document.querySelector('dialog[open].confirm')?.innerText", "the confirmation dialog")
+        .until(
+            "return document.querySelector('dialog[open].confirm')?.innerText",
+            "the confirmation dialog",
+        )
         .await;
     browser.shot("delete-confirmation").await;
     browser.click("dialog[open].confirm button.secondary").await;
     browser
-        .until("return !document.querySelector('dialog[open]')", "the dialog closed")
+        .until(
+            "return !document.querySelector('dialog[open]')",
+            "the dialog closed",
+        )
         .await;
-    assert_eq!(app.list_total(&format!("/api/v1/tenants/{tenant}/whatsapp-instances")).await, 1);
+    assert_eq!(
+        app.list_total(&format!("/api/v1/tenants/{tenant}/whatsapp-instances"))
+            .await,
+        1
+    );
 }
 
 async fn first_instance(app: &TestApp, tenant: i64) -> i64 {
     let list = app
-        .admin(Method::GET, &format!("/api/v1/tenants/{tenant}/whatsapp-instances"), None)
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}/whatsapp-instances"),
+            None,
+        )
         .await;
     list.body["data"][0]["id"].as_i64().expect("an instance")
 }
 
 async fn phone_steps(browser: &mut Browser, tenant: i64) {
-    browser.log_in(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    browser
+        .log_in(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await;
     assert_eq!(browser.js("return innerWidth").await, json!(390));
     browser.check_page("tenants (phone)").await;
     browser.shot("tenants").await;
@@ -519,7 +762,10 @@ async fn phone_steps(browser: &mut Browser, tenant: i64) {
     browser.shot("tenant").await;
     browser.click(".instances tr[data-instance-id] a").await;
     browser
-        .until("return document.querySelector('.pairing .paired')", "the paired instance")
+        .until(
+            "return document.querySelector('.pairing .paired')",
+            "the paired instance",
+        )
         .await;
     browser.check_page("instance (phone)").await;
     browser.shot("instance").await;
@@ -531,19 +777,31 @@ async fn tenant_user_steps(browser: &mut Browser) {
         .until("return location.hash === '#/my' && document.querySelector('.instances tr[data-instance-id]')", "the tenant user's own tenant")
         .await;
     let text = browser.text().await;
-    assert!(text.contains("Campaña Norte") && text.contains("norte_1"), "{text}");
+    assert!(
+        text.contains("Campaña Norte") && text.contains("norte_1"),
+        "{text}"
+    );
     let controls = browser
         .js("return document.querySelectorAll('main form, main button').length")
         .await;
-    assert_eq!(controls, json!(0), "a tenant user's page has no forms or buttons");
+    assert_eq!(
+        controls,
+        json!(0),
+        "a tenant user's page has no forms or buttons"
+    );
     browser.check_page("tenant (tenant user)").await;
     browser.shot("own-tenant").await;
     browser.click(".instances tr[data-instance-id] a").await;
     browser
-        .until("return document.querySelector('h1 .status')?.dataset.status === 'connected'", "the instance, read-only")
+        .until(
+            "return document.querySelector('h1 .status')?.dataset.status === 'connected'",
+            "the instance, read-only",
+        )
         .await;
     assert_eq!(
-        browser.js("return document.querySelectorAll('main form, main button, .pairing').length").await,
+        browser
+            .js("return document.querySelectorAll('main form, main button, .pairing').length")
+            .await,
         json!(0)
     );
     browser.shot("own-instance").await;

@@ -115,7 +115,7 @@ function pairingPanel(ctx, base, current) {
     if (instance.connection_status === "connected") {
       if (state === "paired") return;
       state = "paired";
-      replace(element, h("p", { class: "paired", role: "status" }, "✓ ", t("pairing.paired", { name: instance.profile_name || instance.phone_number || instance.instance_name })));
+      replace(element, h("p", { class: "paired", role: "status" }, "✓ ", t("pairing.paired", { name: [instance.profile_name, instance.phone_number].filter(Boolean).join(" · ") || instance.instance_name })));
       return;
     }
     const code = qr ? `${qr.code || ""}|${qr.base64 || ""}|${qr.pairing_code || ""}` : "";
@@ -178,39 +178,38 @@ function actionBar(ctx, base, tenantId, current, show, pairing) {
     element.addEventListener("click", () => onclick(element));
     return element;
   };
-  const withQr = (answer) => {
+  const withQr = (answer, done) => {
     show(answer.data);
-    toast(answer.message || t("action.done"));
+    toast(done);
     if (answer.data.qr_code) pairing.show(answer.data.qr_code);
   };
-  const connect = button(t("action.connect"), "", (self) => run(self, async () => withQr(await api("POST", `${base}/connect`, {}))));
+  const connect = button(t("action.connect"), "", (self) => run(self, async () => withQr(await api("POST", `${base}/connect`, {}), t("instance.connect_done"))));
   const logout = button(t("action.logout"), "secondary", async (self) => {
     if (!(await confirmAction(t("instance.logout_confirm", { name: current().instance_name }), t("action.logout")))) return;
     await run(self, async () => {
-      const answer = await api("POST", `${base}/logout`);
-      show(answer.data);
-      toast(answer.message || t("action.done"));
+      show((await api("POST", `${base}/logout`)).data);
+      toast(t("instance.logout_done"));
     });
   });
-  const restart = button(t("action.restart"), "secondary", (self) => run(self, async () => withQr(await api("POST", `${base}/restart`))));
+  const restart = button(t("action.restart"), "secondary", (self) => run(self, async () => withQr(await api("POST", `${base}/restart`), t("instance.restart_done"))));
   const toggle = button("", "secondary", (self) => run(self, async () => {
     const answer = await api("POST", `${base}/toggle-active`);
     show(answer.data);
-    toast(answer.message);
+    toast(answer.data.is_active ? t("instance.activated") : t("instance.deactivated"));
   }));
   const reset = button(t("action.reset"), "secondary", async (self) => {
     if (!(await confirmAction(t("instance.reset_confirm", { name: current().instance_name }), t("action.reset")))) return;
     await run(self, async () => {
-      const answer = await api("POST", `${base}/reset-counter`);
-      show(answer.data);
-      toast(answer.message || t("action.done"));
+      show((await api("POST", `${base}/reset-counter`)).data);
+      toast(t("instance.reset_done"));
     });
   });
   const remove = button(t("action.delete"), "danger", async (self) => {
     if (!(await confirmAction(t("instance.delete_confirm", { name: current().instance_name }), t("action.delete")))) return;
     await run(self, async () => {
       try {
-        toast((await api("DELETE", base)).message);
+        await api("DELETE", base);
+        toast(t("instance.deleted", { name: current().instance_name }));
         location.hash = `#/tenants/${tenantId}`;
       } catch (error) {
         if (error.status < 502 || error.status > 504) throw error;
@@ -218,7 +217,8 @@ function actionBar(ctx, base, tenantId, current, show, pairing) {
         const force = button(t("instance.delete_force"), "danger", async (forceButton) => {
           if (!(await confirmAction(t("instance.delete_force_confirm", { name: current().instance_name }), t("action.delete")))) return;
           await run(forceButton, async () => {
-            toast((await api("DELETE", `${base}?force=true`)).message);
+            await api("DELETE", `${base}?force=true`);
+            toast(t("instance.deleted", { name: current().instance_name }));
             location.hash = `#/tenants/${tenantId}`;
           });
         });
@@ -228,7 +228,7 @@ function actionBar(ctx, base, tenantId, current, show, pairing) {
   });
   const pairingCode = form("pairing-code", [
     field(t("field.phone_number"), "phone_number", { type: "tel", required: true, hint: t("pairing.phone_hint") }),
-  ], t("pairing.ask_code"), async (values) => withQr(await api("POST", `${base}/connect`, values)));
+  ], t("pairing.ask_code"), async (values) => withQr(await api("POST", `${base}/connect`, values), t("instance.code_done")));
   const element = h("div", { class: "toolbar" },
     h("div", { class: "buttons" }, connect, logout, restart, toggle, reset, remove),
     h("details", { class: "pairing-code-form" }, h("summary", {}, t("pairing.with_code")), pairingCode),
@@ -251,6 +251,6 @@ function editForm(base, current, show) {
     const body = { ...values, notes: values.notes ?? null };
     const answer = await api("PUT", base, body);
     show(answer.data);
-    toast(answer.message || t("action.done"));
+    toast(t("edit.saved"));
   });
 }

@@ -19,7 +19,8 @@ export async function render(ctx) {
       const toggle = h("button", { type: "button", class: "secondary small" }, server.is_active ? t("action.deactivate") : t("action.activate"));
       toggle.addEventListener("click", async () => {
         try {
-          toast((await api("PUT", `/api/v1/evolution-servers/${server.id}`, { is_active: !server.is_active })).message || t("action.done"));
+          await api("PUT", `/api/v1/evolution-servers/${server.id}`, { is_active: !server.is_active });
+          toast(t("servers.saved", { name: server.name }));
           await load();
         } catch (error) {
           replace(list, errorBox(error));
@@ -28,7 +29,8 @@ export async function render(ctx) {
       const makeDefault = server.is_default ? null : h("button", { type: "button", class: "secondary small" }, t("servers.make_default"));
       makeDefault?.addEventListener("click", async () => {
         try {
-          toast((await api("PUT", `/api/v1/evolution-servers/${server.id}`, { is_default: true })).message || t("action.done"));
+          await api("PUT", `/api/v1/evolution-servers/${server.id}`, { is_default: true });
+          toast(t("servers.saved", { name: server.name }));
           await load();
         } catch (error) {
           replace(list, errorBox(error));
@@ -38,7 +40,8 @@ export async function render(ctx) {
       remove.addEventListener("click", async () => {
         if (!(await confirmAction(t("servers.delete_confirm", { name: server.name }), t("action.delete")))) return;
         try {
-          toast((await api("DELETE", `/api/v1/evolution-servers/${server.id}`)).message);
+          await api("DELETE", `/api/v1/evolution-servers/${server.id}`);
+          toast(t("servers.deleted", { name: server.name }));
           await load();
         } catch (error) {
           replace(list, errorBox(error));
@@ -63,7 +66,8 @@ export async function render(ctx) {
     field(t("servers.active"), "is_active", { type: "checkbox", value: true }),
     field(t("servers.default"), "is_default", { type: "checkbox" }),
   ], t("servers.create"), async (values, element) => {
-    toast((await api("POST", "/api/v1/evolution-servers", values)).message || t("action.done"));
+    await api("POST", "/api/v1/evolution-servers", values);
+    toast(t("servers.created", { name: values.name }));
     element.reset();
     await load();
   });

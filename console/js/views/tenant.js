@@ -87,8 +87,8 @@ function tenantActions(tenant) {
     if (!(await confirmAction(t("tenant.delete_confirm", { name: tenant.nombre }), t("action.delete")))) return;
     replace(result);
     try {
-      const answer = await api("DELETE", `/api/v1/tenants/${tenant.id}`);
-      toast(answer.message);
+      await api("DELETE", `/api/v1/tenants/${tenant.id}`);
+      toast(t("tenant.deleted", { name: tenant.nombre }));
       location.hash = "#/tenants";
     } catch (error) {
       replace(result, errorBox(error));
@@ -188,7 +188,7 @@ async function provisionForm(ctx, tenantId) {
   ], t("provision.submit"), async (values) => {
     if (values.evolution_server_id) values.evolution_server_id = Number(values.evolution_server_id);
     const answer = await api("POST", `/api/v1/tenants/${tenantId}/whatsapp-instances/provision`, values);
-    toast(answer.message || t("provision.done"));
+    toast(t("provision.done"));
     if (!ctx.disposed) location.hash = `#/tenants/${tenantId}/instances/${answer.data.id}`;
   });
 }
@@ -202,8 +202,8 @@ function registerForm(tenantId) {
     field(t("field.daily_message_limit"), "daily_message_limit", { type: "number", min: 1, max: 100000, required: true }),
     field(t("field.notes"), "notes", { type: "textarea", maxlength: 1000 }),
   ], t("register.submit"), async (values, element) => {
-    const answer = await api("POST", `/api/v1/tenants/${tenantId}/whatsapp-instances`, values);
-    toast(answer.message || t("register.done"));
+    await api("POST", `/api/v1/tenants/${tenantId}/whatsapp-instances`, values);
+    toast(t("register.done"));
     element.reset();
   });
   return h("details", {}, h("summary", {}, t("register.summary")), registration);
@@ -220,7 +220,8 @@ async function senderTokens(tenantId) {
       revoke.addEventListener("click", async () => {
         if (!(await confirmAction(t("tokens.revoke_confirm", { name: token.name }), t("tokens.revoke")))) return;
         try {
-          toast((await api("DELETE", `${path}/${token.id}`)).message);
+          await api("DELETE", `${path}/${token.id}`);
+          toast(t("tokens.revoked", { name: token.name }));
           await load();
         } catch (error) {
           replace(list, errorBox(error));
@@ -265,22 +266,24 @@ async function deliveries(tenantId) {
       replay.addEventListener("click", async () => {
         replay.disabled = true;
         try {
-          toast((await api("POST", `${path}/${delivery.id}/replay`)).message);
+          await api("POST", `${path}/${delivery.id}/replay`);
+          toast(t("deliveries.replayed"));
           await load();
         } catch (error) {
           replace(list, errorBox(error));
         }
       });
-      return [
+      const cells = [
         formatDateTime(delivery.created_at),
         t(`event.${delivery.type}`, {}, delivery.type),
-        h("span", { class: `delivery delivery-${delivery.status}` }, t(`delivery.${delivery.status}`)),
+        h("span", { class: `delivery delivery-${delivery.status}`, dataset: { status: delivery.status } }, t(`delivery.${delivery.status}`)),
         `${delivery.attempts} / ${delivery.max_attempts}`,
         delivery.last_status_code ?? "—",
         delivery.last_error || "—",
         delivery.next_attempt_at ? formatDateTime(delivery.next_attempt_at) : "—",
         replay,
       ];
+      return h("tr", { dataset: { eventId: delivery.id } }, cells.map((cell) => h("td", {}, cell)));
     });
     replace(list,
       table(t("deliveries.title"), [t("deliveries.created"), t("deliveries.type"), t("deliveries.status"), t("deliveries.attempts"), t("deliveries.last_status"), t("deliveries.last_error"), t("deliveries.next_attempt"), t("actions")], rows, t("deliveries.empty")),
@@ -296,5 +299,5 @@ async function deliveries(tenantId) {
   status.querySelector("select").addEventListener("change", reload);
   refresh.addEventListener("click", reload);
   await load();
-  return h("div", {}, h("div", { class: "filters" }, status, refresh), list);
+  return h("div", { class: "delivery-log" }, h("div", { class: "filters" }, status, refresh), list);
 }

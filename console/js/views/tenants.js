@@ -56,7 +56,7 @@ export async function render(ctx) {
     h("datalist", { id: "timezones" }, timeZones().map((zone) => h("option", { value: zone }))),
   ], t("tenants.create"), async (values) => {
     const answer = await api("POST", "/api/v1/tenants", values);
-    toast(answer.message || t("tenants.created", { name: answer.data.nombre }));
+    toast(t("tenants.created", { name: answer.data.nombre }));
     if (answer.data.callback_secret) {
       await showSecretOnce(t("tenants.callback_secret"), t("tenants.callback_secret_once"), answer.data.callback_secret);
     }
