@@ -23,15 +23,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:;
 /// `/console` redirects to `/console/`, which serves `index.html`; any other path is a
 /// file of the console or a 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::redirect("/console", "/console/"))
-        .service(
-            web::resource("/console/{file:.*}")
-                .route(web::get().to(serve))
-                .route(web::head().to(serve))
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(method_not_allowed(["GET", "HEAD"]))
-                })),
-        );
+    cfg.service(web::redirect("/console", "/console/")).service(
+        web::resource("/console/{file:.*}")
+            .route(web::get().to(serve))
+            .route(web::head().to(serve))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(method_not_allowed(["GET", "HEAD"]))
+            })),
+    );
 }
 
 async fn serve(req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -67,11 +66,12 @@ async fn serve(req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse
         .body(asset.data.into_owned()))
 }
 
-/// Text is always UTF-8 here.
+/// Text is always UTF-8 here; JavaScript is `text/javascript` (RFC 9239), `.mjs` included.
 fn content_type(mime: &str) -> String {
-    match mime.starts_with("text/") || mime.ends_with("javascript") {
-        true => format!("{mime}; charset=utf-8"),
-        false => mime.to_string(),
+    match mime {
+        "application/javascript" | "text/javascript" => "text/javascript; charset=utf-8".into(),
+        text if text.starts_with("text/") => format!("{text}; charset=utf-8"),
+        other => other.to_string(),
     }
 }
 
@@ -101,6 +101,10 @@ mod tests {
         assert_eq!(content_type("text/html"), "text/html; charset=utf-8");
         assert_eq!(
             content_type("text/javascript"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(
+            content_type("application/javascript"),
             "text/javascript; charset=utf-8"
         );
         assert_eq!(content_type("image/svg+xml"), "image/svg+xml");

@@ -806,3 +806,130 @@ async fn tenant_user_steps(browser: &mut Browser) {
     );
     browser.shot("own-instance").await;
 }
+
+/// The console's files come from the binary, with their content types; anything else
+/// under `/console/` is the API's JSON 404, and only GET and HEAD are taken.
+#[tokio::test]
+async fn the_binary_serves_the_console_and_nothing_else_under_its_path() {
+    let app = crate::spawn_or_skip!(Backend::Sqlite);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let get = |path: &str| client.get(format!("{}{path}", app.address)).send();
+
+    let redirect = get("/console").await.expect("answer");
+    assert_eq!(redirect.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(redirect.headers()["location"], "/console/");
+
+    let page = get("/console/").await.expect("answer");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    let etag = page.headers()["etag"].clone();
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"<script type="module" src="js/app.js">"#));
+
+    for (path, content_type) in [
+        ("/console/index.html", "text/html; charset=utf-8"),
+        ("/console/app.css", "text/css; charset=utf-8"),
+        ("/console/js/app.js", "text/javascript; charset=utf-8"),
+        (
+            "/console/vendor/qrcode.mjs",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/console/vendor/uPlot.iife.min.js",
+            "text/javascript; charset=utf-8",
+        ),
+    ] {
+        let file = get(path).await.expect("answer");
+        assert_eq!(file.status(), StatusCode::OK, "{path}");
+        assert_eq!(file.headers()["content-type"], content_type, "{path}");
+        assert_eq!(
+            file.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+
+    let unchanged = client
+        .get(format!("{}/console/", app.address))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+
+    for path in [
+        "/console/missing.js",
+        "/console/js/",
+        "/console/%2e%2e/Cargo.toml",
+    ] {
+        let missing = get(path).await.expect("answer");
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: Value = missing.json().await.expect("a JSON body");
+        assert_eq!(body["error_key"], "route.not_found", "{path}");
+    }
+
+    let posted = client
+        .post(format!("{}/console/index.html", app.address))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(posted.headers()["allow"], "GET, HEAD");
+    let body: Value = posted.json().await.expect("a JSON body");
+    assert_eq!(body["error_key"], "route.method_not_allowed");
+}
+
+/// The console is a client of the public API: every API path written in its code is an
+/// operation of the OpenAPI document, and the console itself is not one.
+#[test]
+fn the_console_calls_only_documented_endpoints() {
+    let document = relevo::openapi::document();
+    assert!(document
+        .paths
+        .paths
+        .keys()
+        .all(|path| !path.starts_with("/console")));
+    let literal = regex::Regex::new(r#"["'`](/api/v1/[^"'`?]*)"#).unwrap();
+    let placeholder = regex::Regex::new(r"\$\{[^}]*\}").unwrap();
+    let mut checked = 0;
+    let mut directories = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("console/js")];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory).expect("console/js") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                directories.push(path);
+                continue;
+            }
+            let code = std::fs::read_to_string(&path).expect("a JavaScript file");
+            for found in literal.captures_iter(&code) {
+                let api_path = placeholder.replace_all(&found[1], "1");
+                assert!(
+                    relevo::edge::RouteTable::documented()
+                        .allowed(&api_path)
+                        .is_some(),
+                    "{}: {api_path} is not in the OpenAPI document",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} API paths found in the console"
+    );
+}
