@@ -41,9 +41,11 @@ export function historyChart(history) {
       ],
     }, data, plot);
   };
-  new ResizeObserver(() => {
+  const observer = new ResizeObserver(() => {
     if (plot.isConnected) draw();
-  }).observe(plot);
+    else if (chart) observer.disconnect();
+  });
+  observer.observe(plot);
   return wrapper;
 }
 

@@ -253,14 +253,23 @@ export function pager(meta, go) {
     h("button", { type: "button", class: "secondary", disabled: meta.current_page >= meta.last_page, onclick: () => go(meta.current_page + 1) }, t("list.next")));
 }
 
-/** A table with a caption; rows are arrays of cells (nodes or text). */
+/**
+ * A table with a caption; rows are arrays of cells (nodes or text), or <tr>s. Each cell
+ * carries its column's name, which the phone layout shows beside it.
+ */
 export function table(caption, headers, rows, empty) {
   if (!rows.length) return h("p", { class: "empty" }, empty);
+  const body = h("tbody", {}, rows.map((row) => (row instanceof HTMLTableRowElement ? row : h("tr", {}, row.map((cell) => h("td", {}, cell))))));
+  for (const row of body.rows) {
+    [...row.cells].forEach((cell, index) => {
+      cell.dataset.label = headers[index] ?? "";
+    });
+  }
   return h("div", { class: "table-wrap" },
     h("table", {},
       h("caption", { class: "visually-hidden" }, caption),
       h("thead", {}, h("tr", {}, headers.map((header) => h("th", { scope: "col" }, header)))),
-      h("tbody", {}, rows.map((row) => (row instanceof HTMLTableRowElement ? row : h("tr", {}, row.map((cell) => h("td", {}, cell))))))));
+      body));
 }
 
 /** A section with a heading. */
