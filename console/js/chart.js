@@ -32,7 +32,8 @@ export function historyChart(history) {
       tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "UTC"),
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (_, min, max) => [0, Math.max(max, 1)] } },
+      // Half a day either side, so the first and last days' bars are whole.
+      scales: { x: { time: true, range: (_, min, max) => [min - 43200, max + 43200] }, y: { range: (_, min, max) => [0, Math.max(max, 1)] } },
       axes: [{}, { values: (_, ticks) => ticks.map((tick) => formatNumber(tick)) }],
       series: [
         { label: t("history.date"), value: (_, seconds) => (seconds == null ? "" : formatDate(new Date(seconds * 1000).toISOString().slice(0, 10))) },
