@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(settings, Arc::new(SystemClock)).await?;
             log::info!(
-                "Relevo listening on http://{} (API docs at /docs/)",
+                "Relevo listening on http://{} (API docs at /docs/, admin console at /console/)",
                 app.address()
             );
             app.run_until_stopped().await?;

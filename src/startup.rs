@@ -119,6 +119,7 @@ impl Application {
                     SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
                 )
                 .service(web::redirect("/docs", "/docs/"))
+                .configure(crate::console::configure)
                 .default_service(web::to(route_not_found))
         })
         .shutdown_timeout(30)

@@ -13,7 +13,7 @@ const UNO_JID: &str = "573001234567@s.whatsapp.net";
 const DOS_JID: &str = "573001234568@s.whatsapp.net";
 
 /// An app the fake can reach: `RELEVO_PUBLIC_URL` is the app's own address.
-async fn spawn_reachable(backend: Backend) -> Option<(TestApp, FakeEvolution)> {
+pub(crate) async fn spawn_reachable(backend: Backend) -> Option<(TestApp, FakeEvolution)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")

@@ -11,6 +11,7 @@ mod audit_log;
 mod auth;
 mod compose;
 mod concurrent_writes;
+mod console;
 mod daily_reset;
 mod evolution_servers;
 mod inbound;
