@@ -13,10 +13,10 @@ use relevo::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::{both_backends, through_pooler};
 use crate::callback_receiver::Receiver;
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution, SLOW_ANSWER};
 use crate::helpers::{Backend, Reply, TestApp};
+use crate::{both_backends, through_pooler};
 
 /// A recipient on WhatsApp, and its digits as Evolution gets them.
 const TO: &str = "+573009876543";
