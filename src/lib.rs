@@ -14,6 +14,7 @@ pub mod i18n;
 pub mod input;
 pub mod lifecycle;
 pub mod messaging;
+pub mod metrics;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;

@@ -58,9 +58,11 @@ impl Application {
             Ok((pool, secrets, writer))
         })
         .await??;
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
         let evolution = EvolutionHttp::new(
             Duration::from_millis(settings.evolution.connect_timeout_ms),
             Duration::from_millis(settings.evolution.request_timeout_ms),
+            metrics.clone(),
         )?;
 
         let state = web::Data::new(AppState {
@@ -71,6 +73,7 @@ impl Application {
             settings: settings.clone(),
             evolution,
             hashing: HashingGate::for_this_machine(),
+            metrics,
             writer,
         });
         // The scheduled sync: one task per process; the lease keeps it to one process.
@@ -94,6 +97,7 @@ impl Application {
                     Logger::new(r#"%a "%{request_line}xi" %s %b %Dms request_id=%{x-request-id}o"#)
                         .custom_request_replace("request_line", edge::redacted_request_line),
                 )
+                .wrap(from_fn(crate::metrics::observe))
                 .wrap(from_fn(request_id))
                 .app_data(state.clone())
                 .app_data(default_locale)

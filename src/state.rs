@@ -25,6 +25,8 @@ pub struct AppState {
     pub evolution: EvolutionHttp,
     /// Bounds how many password hashes run at once.
     pub hashing: HashingGate,
+    /// This process's Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// SQLite's writer queue of this process (see [`db::WriterQueue`]); `None` on PostgreSQL.
     pub writer: Option<Arc<db::WriterQueue>>,
 }

@@ -317,3 +317,14 @@ pub fn counts(conn: &mut DbConnection, tenant_id: i64) -> QueryResult<(i64, i64)
         .get_result(conn)?;
     Ok((all, active))
 }
+
+/// How many instances there are in each connection status.
+pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    whatsapp_instances::table
+        .group_by(whatsapp_instances::connection_status)
+        .select((
+            whatsapp_instances::connection_status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)
+}

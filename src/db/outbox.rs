@@ -273,3 +273,11 @@ pub fn replay(
         .get_result(c)
         .optional())
 }
+
+/// How many events there are in each delivery status.
+pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    webhook_events::table
+        .group_by(webhook_events::status)
+        .select((webhook_events::status, diesel::dsl::count_star()))
+        .load(conn)
+}

@@ -1,6 +1,7 @@
 //! The HTTP side: the `apikey` header, timeouts, and retries with exponential backoff
 //! and jitter for the calls that may be repeated.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -14,6 +15,7 @@ use super::{
     ConnectAnswer, CreatedInstance, NewRemoteInstance, RemoteInstance, RemoteState, ServerInfo,
     WebhookConfig, WebsocketConfig,
 };
+use crate::metrics::Metrics;
 
 /// Attempts after the first one, for repeatable calls on connection errors and 5xx.
 const RETRIES: u32 = 2;
@@ -23,16 +25,21 @@ const BACKOFF_BASE: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct EvolutionHttp {
     http: reqwest::Client,
+    metrics: Arc<Metrics>,
 }
 
 impl EvolutionHttp {
-    pub fn new(connect_timeout: Duration, request_timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        connect_timeout: Duration,
+        request_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
             .user_agent(concat!("relevo/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http })
+        Ok(Self { http, metrics })
     }
 
     /// A client of the server at `base_url`, authenticated with `api_key` (the server's
@@ -42,6 +49,8 @@ impl EvolutionHttp {
             http: self.http.clone(),
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
+            metrics: self.metrics.clone(),
+            server: server_label(base_url),
         }
     }
 }
@@ -51,6 +60,23 @@ pub struct EvolutionClient {
     http: reqwest::Client,
     base_url: String,
     api_key: String,
+    metrics: Arc<Metrics>,
+    /// `host:port` of the server, as the metrics name it.
+    server: String,
+}
+
+/// `host:port` of a base URL (never its path or credentials).
+fn server_label(base_url: &str) -> String {
+    Url::parse(base_url)
+        .ok()
+        .and_then(|url| {
+            let host = url.host_str()?.to_string();
+            Some(match url.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Whether a call may be sent again after a failure without changing its effect.
@@ -109,7 +135,16 @@ impl EvolutionClient {
     ) -> Result<Option<RemoteInstance>, EvolutionError> {
         let mut url = self.url(&["instance", "fetchInstances"]);
         url.query_pairs_mut().append_pair("instanceName", name);
-        match self.send(Method::GET, url, None, Repeat::Safe).await {
+        match self
+            .send(
+                "instance/fetchInstances",
+                Method::GET,
+                url,
+                None,
+                Repeat::Safe,
+            )
+            .await
+        {
             Ok(body) => wire::fetched_instance(&body, name),
             Err(error) if error.is_not_found() => Ok(None),
             Err(error) => Err(error),
@@ -141,7 +176,9 @@ impl EvolutionClient {
         if let Some(number) = number {
             url.query_pairs_mut().append_pair("number", number);
         }
-        let body = self.send(Method::GET, url, None, Repeat::Safe).await?;
+        let body = self
+            .send("instance/connect", Method::GET, url, None, Repeat::Safe)
+            .await?;
         wire::connect_answer(&body)
     }
 
@@ -291,13 +328,20 @@ impl EvolutionClient {
         body: Option<&Value>,
         repeat: Repeat,
     ) -> Result<String, EvolutionError> {
-        self.send(method, self.url(segments), body, repeat).await
+        let operation = match segments {
+            [] => "info".to_string(),
+            [group, action, ..] => format!("{group}/{action}"),
+            [group] => group.to_string(),
+        };
+        self.send(&operation, method, self.url(segments), body, repeat)
+            .await
     }
 
     /// Sends one call, again after a backoff when it may be repeated and failed on the
     /// way (connection error or 5xx). A timeout is not repeated: it already took long.
     async fn send(
         &self,
+        operation: &str,
         method: Method,
         url: Url,
         body: Option<&Value>,
@@ -311,6 +355,9 @@ impl EvolutionClient {
         let mut attempt = 1;
         loop {
             let result = self.send_once(method.clone(), url.clone(), body).await;
+            let outcome = result.as_ref().err().map_or("ok", EvolutionError::kind);
+            self.metrics
+                .evolution_call(&self.server, operation, outcome);
             match result {
                 Err(error) if error.is_transient() && attempt < attempts => {
                     log::warn!(
@@ -398,7 +445,12 @@ mod tests {
 
     #[test]
     fn paths_are_appended_to_the_base_url_and_names_escaped() {
-        let http = EvolutionHttp::new(Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let http = EvolutionHttp::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
         let client = http.server("https://evo.example.com/api/", "key");
         assert_eq!(
             client.url(&["instance", "connect", "a b"]).as_str(),

@@ -40,6 +40,20 @@ impl EvolutionError {
         }
     }
 
+    /// What went wrong, as the metrics count it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "unreachable",
+            Self::Interrupted(_) => "interrupted",
+            Self::Timeout => "timeout",
+            Self::NotFound(_) => "not_found",
+            Self::Status { status, .. } if *status >= 500 => "http_5xx",
+            Self::Status { .. } => "http_4xx",
+            Self::Refused(_) => "refused",
+            Self::InvalidResponse(_) => "invalid_response",
+        }
+    }
+
     /// The instance is not on the server.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound(_))

@@ -143,6 +143,8 @@ pub async fn run_logged(
         .write(move |conn| Ok(sync_runs::start(conn, trigger.as_str(), scope, started)?))
         .await?;
     let result = sync(state, scope, lease).await;
+    let outcome = if result.is_ok() { "finished" } else { "failed" };
+    state.metrics.sync_run(trigger.as_str(), outcome);
     let logged = match &result {
         Ok(report) => report.clone(),
         Err(error) => SyncReport {

@@ -1,4 +1,4 @@
-use actix_web::{get, web};
+use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -64,4 +64,34 @@ pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<ReadinessBody
     Ok(web::Json(ReadinessBody {
         status: ReadinessStatus::Ready,
     }))
+}
+
+/// Prometheus metrics, in the text exposition format.
+///
+/// Requests by route template and status, claim latency and outcomes, messages sent
+/// through Relevo, calls to Evolution by server, operation and outcome, logins (throttled
+/// ones too), sync runs, and, read from the database when scraped, instances by
+/// connection status and outbound events by delivery status. Every metric is prefixed
+/// `relevo_`.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 503, description = "The database is busy or unreachable (`database.unavailable`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (instances, outbox) = state
+        .db(|conn| {
+            Ok((
+                crate::db::instances::count_by_status(conn)?,
+                crate::db::outbox::count_by_status(conn)?,
+            ))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(prometheus::TEXT_FORMAT)
+        .body(state.metrics.render(&instances, &outbox)))
 }

@@ -19,6 +19,7 @@ mod instances;
 mod leases;
 mod lifecycle;
 mod messages;
+mod metrics;
 mod operations;
 mod outbound_events;
 mod pooler;

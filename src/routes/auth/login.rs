@@ -84,6 +84,7 @@ pub async fn login(
         })
         .await?;
     if let Some(seconds) = wait {
+        state.metrics.login("throttled");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "auth.too_many_attempts",
@@ -110,6 +111,7 @@ pub async fn login(
             state
                 .write(move |conn| Ok(attempt.record_failure(conn, account_exists, now)?))
                 .await?;
+            state.metrics.login("failure");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "auth.invalid_credentials",
@@ -120,6 +122,7 @@ pub async fn login(
     state
         .write(move |conn| Ok(attempt.record_success(conn)?))
         .await?;
+    state.metrics.login("success");
 
     let subject = TokenSubject {
         id: user.id,

@@ -154,11 +154,18 @@ async fn run_send(
     body: JsonObject<SendMessageBody>,
 ) -> Result<(web::Json<DataBody<MessageRecord>>, StatusCode), ApiError> {
     let outgoing = parse(&body, locale)?;
-    let (message, status) = match messaging::send(&state, caller, tenant_key, outgoing).await {
-        Ok(Sent::Now(message)) => (message, StatusCode::CREATED),
-        Ok(Sent::Before(message)) => (message, StatusCode::OK),
-        Err(error) => return Err(http_error(&state, error, locale)),
+    let sent = messaging::send(&state, caller, tenant_key, outgoing).await;
+    let (message, status, outcome) = match sent {
+        Ok(Sent::Now(message)) => (message, StatusCode::CREATED, "sent"),
+        Ok(Sent::Before(message)) => (message, StatusCode::OK, "replayed"),
+        Err(error) => {
+            let error = http_error(&state, error, locale);
+            let key = error.body().error_key.as_deref().unwrap_or("unauthorized");
+            state.metrics.message(key);
+            return Err(error);
+        }
     };
+    state.metrics.message(outcome);
     let record = MessageRecord::try_from(message)?;
     Ok((web::Json(DataBody::new(record)), status))
 }

@@ -194,7 +194,28 @@ pub async fn claim_own_instance(
     run_claim(state, caller, None, locale, body).await
 }
 
+/// Runs a claim and counts it in the metrics: `granted`, `replayed`, or the refusal's
+/// `error_key`.
 async fn run_claim(
+    state: web::Data<AppState>,
+    caller: SenderCaller,
+    tenant_key: Option<String>,
+    locale: Locale,
+    body: JsonObject<ClaimBody>,
+) -> Result<web::Json<DataBody<ClaimResult>>, ApiError> {
+    let started = std::time::Instant::now();
+    let metrics = state.metrics.clone();
+    let result = claim(state, caller, tenant_key, locale, body).await;
+    let outcome = match &result {
+        Ok(claimed) if claimed.data.replayed => "replayed",
+        Ok(_) => "granted",
+        Err(error) => error.body().error_key.as_deref().unwrap_or("unauthorized"),
+    };
+    metrics.claim(outcome, started.elapsed());
+    result
+}
+
+async fn claim(
     state: web::Data<AppState>,
     caller: SenderCaller,
     tenant_key: Option<String>,

@@ -1,0 +1,232 @@
+//! Prometheus metrics (SPEC §9), served as text at `GET /metrics`. Counters and
+//! histograms are updated where things happen (a request, a claim, a message, a call to
+//! Evolution, a login, a sync run); the gauges that describe the database (instances by
+//! status, the outbox backlog) are read from it when scraped, so every process reports
+//! the same truth. Each application has its own registry.
+
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Request latencies: from a millisecond to ten seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    claims: IntCounterVec,
+    claim_duration: HistogramVec,
+    messages: IntCounterVec,
+    evolution_calls: IntCounterVec,
+    logins: IntCounterVec,
+    sync_runs: IntCounterVec,
+    instances: IntGaugeVec,
+    outbox: IntGaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("relevo".into()), None)
+            .expect("a registry with a valid prefix");
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let metric =
+                IntCounterVec::new(Opts::new(name, help), labels).expect("a valid counter");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid gauge");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            let metric = HistogramVec::new(opts, labels).expect("a valid histogram");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("registered once");
+            metric
+        };
+        Self {
+            http_requests: counter(
+                "http_requests_total",
+                "HTTP requests answered, by route template, method and status",
+                &["route", "method", "status"],
+            ),
+            http_duration: histogram(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request, by route template and method",
+                &["route", "method"],
+            ),
+            claims: counter(
+                "claims_total",
+                "Sender claims, by outcome: granted, replayed, or why none was granted",
+                &["outcome"],
+            ),
+            claim_duration: histogram(
+                "claim_duration_seconds",
+                "Time to answer a sender claim, by outcome",
+                &["outcome"],
+            ),
+            messages: counter(
+                "messages_total",
+                "Messages sent through Relevo, by outcome",
+                &["outcome"],
+            ),
+            evolution_calls: counter(
+                "evolution_requests_total",
+                "Calls to Evolution API servers, by server (host:port), operation and outcome",
+                &["server", "operation", "outcome"],
+            ),
+            logins: counter(
+                "logins_total",
+                "Login attempts, by outcome (success, failure, throttled)",
+                &["outcome"],
+            ),
+            sync_runs: counter(
+                "sync_runs_total",
+                "Sync runs with Evolution, by trigger and outcome",
+                &["trigger", "outcome"],
+            ),
+            instances: gauge(
+                "instances",
+                "WhatsApp instances, by connection status (read when scraped)",
+                &["status"],
+            ),
+            outbox: gauge(
+                "outbox_events",
+                "Outbound events to tenants, by delivery status (read when scraped)",
+                &["status"],
+            ),
+            registry,
+        }
+    }
+
+    pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let status = status.to_string();
+        self.http_requests
+            .with_label_values(&[route, method, &status])
+            .inc();
+        self.http_duration
+            .with_label_values(&[route, method])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn claim(&self, outcome: &str, elapsed: Duration) {
+        self.claims.with_label_values(&[outcome]).inc();
+        self.claim_duration
+            .with_label_values(&[outcome])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn message(&self, outcome: &str) {
+        self.messages.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn evolution_call(&self, server: &str, operation: &str, outcome: &str) {
+        self.evolution_calls
+            .with_label_values(&[server, operation, outcome])
+            .inc();
+    }
+
+    pub fn login(&self, outcome: &str) {
+        self.logins.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn sync_run(&self, trigger: &str, outcome: &str) {
+        self.sync_runs.with_label_values(&[trigger, outcome]).inc();
+    }
+
+    /// The Prometheus text exposition of every metric, with the database gauges set to
+    /// `instances` and `outbox` (status, count) first.
+    pub fn render(&self, instances: &[(String, i64)], outbox: &[(String, i64)]) -> String {
+        for (gauge, counts) in [(&self.instances, instances), (&self.outbox, outbox)] {
+            gauge.reset();
+            for (status, count) in counts {
+                gauge.with_label_values(&[status]).set(*count);
+            }
+        }
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut text)
+            .expect("metrics encode as text");
+        String::from_utf8(text).expect("the text format is UTF-8")
+    }
+}
+
+/// Counts every request by the route template it matched (`unmatched` for none, so
+/// that paths never become labels) and its status, and times it.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let metrics = req
+        .app_data::<web::Data<crate::state::AppState>>()
+        .map(|state| state.metrics.clone());
+    let method = req.method().clone();
+    let result = next.call(req).await;
+    if let Some(metrics) = metrics {
+        let (route, status) = match &result {
+            Ok(response) => (
+                response.request().match_pattern(),
+                response.status().as_u16(),
+            ),
+            Err(error) => (None, error.as_response_error().status_code().as_u16()),
+        };
+        let route = route.unwrap_or_else(|| "unmatched".into());
+        metrics.request(&route, method.as_str(), status, started.elapsed());
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_has_every_family_with_its_labels() {
+        let metrics = Metrics::new();
+        metrics.request(
+            "/api/v1/tenants/{tenant}/sender/claim",
+            "POST",
+            200,
+            Duration::from_millis(3),
+        );
+        metrics.claim("granted", Duration::from_millis(3));
+        metrics.evolution_call("evo.example.com:443", "message/sendText", "ok");
+        let text = metrics.render(&[("connected".into(), 3)], &[("pending".into(), 2)]);
+        for line in [
+            r#"relevo_http_requests_total{method="POST",route="/api/v1/tenants/{tenant}/sender/claim",status="200"} 1"#,
+            r#"relevo_claims_total{outcome="granted"} 1"#,
+            r#"relevo_claim_duration_seconds_bucket{outcome="granted",le="0.005"} 1"#,
+            r#"relevo_evolution_requests_total{operation="message/sendText",outcome="ok",server="evo.example.com:443"} 1"#,
+            r#"relevo_instances{status="connected"} 3"#,
+            r#"relevo_outbox_events{status="pending"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
+        // A status gone from the database leaves the gauge.
+        let text = metrics.render(&[], &[]);
+        assert!(!text.contains(r#"relevo_instances{status="connected"}"#));
+    }
+}
