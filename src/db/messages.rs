@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::messages;
+use super::schema::{message_receipts, messages};
 use super::{DbConnection, Page};
 use crate::on_backend;
 
@@ -267,4 +267,78 @@ pub fn list(
         .offset(page.offset())
         .load(conn)?;
     Ok((rows, total))
+}
+
+/// Keeps a receipt for a message not recorded (yet) with this WhatsApp id.
+pub fn keep_receipt(
+    conn: &mut DbConnection,
+    instance_id: i64,
+    evolution_message_id: &str,
+    status: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let row = (
+        message_receipts::instance_id.eq(instance_id),
+        message_receipts::evolution_message_id.eq(evolution_message_id),
+        message_receipts::status.eq(status),
+        message_receipts::received_at.eq(now),
+    );
+    on_backend!(conn, |c| diesel::insert_into(message_receipts::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))
+}
+
+/// Whether receipts are kept for this message.
+pub fn has_receipts(
+    conn: &mut DbConnection,
+    instance_id: i64,
+    evolution_message_id: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        message_receipts::table
+            .filter(message_receipts::instance_id.eq(instance_id))
+            .filter(message_receipts::evolution_message_id.eq(evolution_message_id)),
+    ))
+    .get_result(conn)
+}
+
+/// The statuses of the receipts kept for a message, taking them out of the table.
+pub fn take_receipts(
+    conn: &mut DbConnection,
+    instance_id: i64,
+    evolution_message_id: &str,
+) -> QueryResult<Vec<String>> {
+    let kept = message_receipts::table
+        .filter(message_receipts::instance_id.eq(instance_id))
+        .filter(message_receipts::evolution_message_id.eq(evolution_message_id));
+    let statuses = kept.select(message_receipts::status).load(conn)?;
+    if !statuses.is_empty() {
+        diesel::delete(kept).execute(conn)?;
+    }
+    Ok(statuses)
+}
+
+/// The kept receipts whose message has been recorded since: `(instance_id,
+/// evolution_message_id)` pairs.
+pub fn receipts_with_a_message(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String)>> {
+    message_receipts::table
+        .inner_join(
+            messages::table.on(messages::instance_id.eq(message_receipts::instance_id).and(
+                messages::evolution_message_id
+                    .eq(message_receipts::evolution_message_id.nullable()),
+            )),
+        )
+        .select((
+            message_receipts::instance_id,
+            message_receipts::evolution_message_id,
+        ))
+        .distinct()
+        .load(conn)
+}
+
+/// Drops the receipts kept since before `before` (of messages not sent through Relevo).
+pub fn drop_receipts(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(message_receipts::table.filter(message_receipts::received_at.lt(before)))
+        .execute(conn)
 }

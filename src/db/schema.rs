@@ -230,6 +230,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    message_receipts (instance_id, evolution_message_id, status) {
+        instance_id -> BigInt,
+        evolution_message_id -> Text,
+        status -> Text,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
@@ -254,5 +263,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     leases,
     sync_runs,
     messages,
+    message_receipts,
     webhook_events,
 );

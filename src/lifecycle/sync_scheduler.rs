@@ -4,7 +4,8 @@
 //! `sync` lease, reads in `sync_runs` when each kind of instance was last synced on
 //! schedule, and runs what is due. The run is logged before the lease is given up, so a
 //! process that takes the lease next sees it and finds nothing due. Each step also marks
-//! messages whose sending process died `unknown` ([`crate::messaging::abandon_stale`]).
+//! messages whose sending process died `unknown` ([`crate::messaging::abandon_stale`]) and
+//! applies delivery receipts kept for messages recorded since.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -59,13 +60,17 @@ impl SyncScheduler {
         if !sync::acquire(state, &lease).await? {
             return Ok(Tick::Busy);
         }
-        // Housekeeping under the same lease: sends whose process died.
+        // Housekeeping under the same lease: sends whose process died, and receipts that
+        // came in the same instant as their message was recorded.
         match crate::messaging::abandon_stale(state).await {
             Ok(0) => {}
             Ok(count) => {
                 log::warn!("{count} message(s) stopped while being sent are now `unknown`")
             }
             Err(error) => log::error!("abandoned sends could not be marked: {error}"),
+        }
+        if let Err(error) = crate::messaging::apply_kept_receipts(state).await {
+            log::error!("kept delivery receipts could not be applied: {error}");
         }
         let result = self.run_due(&lease).await;
         sync::release(state, &lease).await;

@@ -374,7 +374,18 @@ impl Sending {
                     attempts: &attempts,
                     now,
                 };
-                recorded(messages::record_progress(conn, id, &progress)?)
+                let message = recorded(messages::record_progress(conn, id, &progress)?)?;
+                // A receipt may have come while Evolution's answer was being recorded.
+                match &message.evolution_message_id {
+                    Some(whatsapp_id)
+                        if messages::has_receipts(conn, message.instance_id, whatsapp_id)? =>
+                    {
+                        Ok(crate::db::write_transaction(conn, |conn| {
+                            receipts::apply_kept(conn, message.clone(), now)
+                        })?)
+                    }
+                    _ => Ok(message),
+                }
             })
             .await
     }
@@ -555,6 +566,15 @@ pub async fn abandon_stale(state: &AppState) -> Result<usize, ApiError> {
     let before = now - stale_after(state);
     state
         .write(move |conn| Ok(messages::give_up_stale(conn, before, SEND_TIMEOUT, now)?))
+        .await
+}
+
+/// Applies delivery receipts kept for messages recorded since (see [`receipts`]); the
+/// sync scheduler's step runs it.
+pub async fn apply_kept_receipts(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.clock.now().naive_utc();
+    state
+        .write(move |conn| Ok(receipts::apply_all_kept(conn, now)?))
         .await
 }
 

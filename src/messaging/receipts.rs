@@ -7,6 +7,10 @@
 //! "participant", "status": "DELIVERY_ACK", "instanceId"}` (status names of §2.12's
 //! `renderStatus`). Read leniently: an array of them too, the id as `keyId` or `key.id`,
 //! and the status as a name or Baileys' number, also under `update`.
+//!
+//! A receipt can arrive in the very moment Relevo records Evolution's answer to the send,
+//! before the message has its WhatsApp id: it is kept, and applied when the message is
+//! recorded ([`apply_kept`]) or by the scheduler's sweep ([`apply_all_kept`]).
 
 use chrono::NaiveDateTime;
 use serde_json::Value;
@@ -84,9 +88,10 @@ fn rank(status: &str) -> Option<u8> {
     }
 }
 
-/// Applies the receipts of `instance`'s messages in the webhook's transaction. Answers
-/// `None` when none of them is a message Relevo sent through this instance, else
-/// whether any message changed.
+/// Applies the receipts of `instance`'s messages in the webhook's transaction. A receipt
+/// for a message not recorded with that WhatsApp id (yet: the receipt may come in the
+/// very moment Relevo records Evolution's answer) is kept for [`apply_kept`]. Answers
+/// `None` when none of them is a recorded message, else whether any message changed.
 pub fn apply(
     conn: &mut DbConnection,
     instance: &Instance,
@@ -96,22 +101,81 @@ pub fn apply(
     let mut found = false;
     let mut changed = false;
     for receipt in receipts {
-        let Some(message) = messages::find_sent_for_update(conn, instance.id, &receipt.message_id)?
-        else {
-            continue;
-        };
-        found = true;
-        let moves_on = match (rank(&message.status), rank(receipt.status)) {
-            (Some(current), Some(new)) => new > current,
-            _ => false,
-        };
-        if moves_on {
-            messages::set_status(conn, message.id, receipt.status, now)?;
-            status_changed(conn, &message, receipt.status, now)?;
-            changed = true;
+        match messages::find_sent_for_update(conn, instance.id, &receipt.message_id)? {
+            Some(message) => {
+                found = true;
+                changed |= advance(conn, &message, receipt.status, now)?;
+            }
+            None => {
+                messages::keep_receipt(
+                    conn,
+                    instance.id,
+                    &receipt.message_id,
+                    receipt.status,
+                    now,
+                )?;
+            }
         }
     }
     Ok(found.then_some(changed))
+}
+
+/// Moves `message` on to `status`, with its `message.status_changed` event, when that is
+/// further along than where it is.
+fn advance(
+    conn: &mut DbConnection,
+    message: &Message,
+    status: &str,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<bool> {
+    let moves_on = match (rank(&message.status), rank(status)) {
+        (Some(current), Some(new)) => new > current,
+        _ => false,
+    };
+    if moves_on {
+        messages::set_status(conn, message.id, status, now)?;
+        status_changed(conn, message, status, now)?;
+    }
+    Ok(moves_on)
+}
+
+/// Applies the receipts kept for `message` (just recorded as sent), step by step, in the
+/// caller's transaction; answers the message as it then stands.
+pub fn apply_kept(
+    conn: &mut DbConnection,
+    mut message: Message,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Message> {
+    let Some(whatsapp_id) = message.evolution_message_id.clone() else {
+        return Ok(message);
+    };
+    let mut statuses = messages::take_receipts(conn, message.instance_id, &whatsapp_id)?;
+    statuses.sort_by_key(|status| rank(status));
+    for status in statuses {
+        if advance(conn, &message, &status, now)? {
+            message.status = status;
+            message.updated_at = now;
+        }
+    }
+    Ok(message)
+}
+
+/// The scheduler's sweep: applies every kept receipt whose message has been recorded
+/// since (a receipt and its message recorded in the same instant on PostgreSQL can miss
+/// each other), each in a transaction of its own, and drops receipts kept for a day.
+pub fn apply_all_kept(conn: &mut DbConnection, now: NaiveDateTime) -> diesel::QueryResult<usize> {
+    let mut applied = 0;
+    for (instance_id, whatsapp_id) in messages::receipts_with_a_message(conn)? {
+        applied +=
+            crate::db::write_transaction(conn, |conn| {
+                match messages::find_sent_for_update(conn, instance_id, &whatsapp_id)? {
+                    Some(message) => apply_kept(conn, message, now).map(|_| 1),
+                    None => Ok(0),
+                }
+            })?;
+    }
+    messages::drop_receipts(conn, now - chrono::Duration::days(1))?;
+    Ok(applied)
 }
 
 fn status_changed(

@@ -133,6 +133,8 @@ pub struct FakeState {
     pub not_on_whatsapp: BTreeSet<String>,
     /// Every text sent, in order.
     pub sent: Vec<SentText>,
+    /// The `key.id` the next text gets (random otherwise).
+    pub next_message_id: Option<String>,
 }
 
 pub struct FakeEvolution {
@@ -697,11 +699,13 @@ fn send_text(body: &Value, state: &mut FakeState, name: &str) -> HttpResponse {
     if instance.send_breaks {
         return envelope(StatusCode::BAD_REQUEST, json!(["Error: Connection Closed"]));
     }
-    let id = format!(
-        "3EB0{}",
-        uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase()
-    );
     let instance_id = instance.id.clone();
+    let id = state.next_message_id.take().unwrap_or_else(|| {
+        format!(
+            "3EB0{}",
+            uuid::Uuid::new_v4().simple().to_string()[..16].to_uppercase()
+        )
+    });
     state.sent.push(SentText {
         instance: name.to_string(),
         number,

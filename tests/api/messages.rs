@@ -810,6 +810,67 @@ async fn receipts_move_a_message_to_delivered_then_read_and_tell_the_tenant(back
     assert!(receiver.accepted().iter().all(|event| event.verified));
 }
 
+/// A receipt that arrives before Relevo has recorded Evolution's answer (the same
+/// instant) is kept, and applied when the message is recorded or by the scheduler's step.
+async fn a_receipt_that_comes_before_the_answer_is_kept_and_applied(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let uno = s.connected("uno", 10).await;
+    s.fake.state().next_message_id = Some("3EB0EARLY000001".into());
+    let early = s
+        .fake
+        .receipt("uno", "3EB0EARLY000001", "DELIVERY_ACK")
+        .await
+        .unwrap();
+    assert_eq!(early.status, StatusCode::OK, "{}", early.body);
+    let reply = s.send(json!({"to": TO, "text": text(1)})).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(
+        reply.body["data"]["evolution_message_id"],
+        "3EB0EARLY000001"
+    );
+    assert_eq!(
+        reply.body["data"]["status"], "delivered",
+        "the kept receipt was applied"
+    );
+
+    // The same race on PostgreSQL can leave a receipt kept after its message was recorded:
+    // the scheduler's step applies it.
+    let second = s.send(json!({"to": TO, "text": text(2)})).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    let whatsapp_id = second.body["data"]["evolution_message_id"]
+        .as_str()
+        .unwrap();
+    let mut conn = s.app.db();
+    for (id, status) in [(whatsapp_id, "read"), ("3EB0NOTOURS", "read")] {
+        diesel::sql_query(format!(
+            "INSERT INTO message_receipts (instance_id, evolution_message_id, status, received_at) \
+             VALUES ({uno}, '{id}', '{status}', '2000-01-01 00:00:00')"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    s.app.tick().await;
+    let shown = s.message(second.body["data"]["id"].as_str().unwrap()).await;
+    assert_eq!(shown["status"], "read");
+    let kept: Vec<MessageReceiptRow> =
+        diesel::sql_query("SELECT evolution_message_id FROM message_receipts")
+            .load(&mut conn)
+            .unwrap();
+    assert!(
+        kept.is_empty(),
+        "applied, and a day-old receipt of no message dropped"
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct MessageReceiptRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[allow(dead_code)]
+    evolution_message_id: String,
+}
+
 both_backends!(
     a_text_goes_out_through_an_instance_and_is_logged_without_its_text,
     bad_input_is_a_422_listing_every_field_and_sends_nothing,
@@ -823,6 +884,7 @@ both_backends!(
     no_capacity_is_a_429_and_records_nothing,
     concurrent_sends_count_exactly_what_went_out,
     receipts_move_a_message_to_delivered_then_read_and_tell_the_tenant,
+    a_receipt_that_comes_before_the_answer_is_kept_and_applied,
 );
 
 through_pooler!(

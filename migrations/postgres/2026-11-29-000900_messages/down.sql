@@ -1,1 +1,2 @@
+DROP TABLE message_receipts;
 DROP TABLE messages;

@@ -33,3 +33,13 @@ CREATE INDEX messages_evolution_id ON messages (instance_id, evolution_message_i
     WHERE evolution_message_id IS NOT NULL;
 -- Messages whose sending stopped (their process died), found by the scheduler.
 CREATE INDEX messages_sending ON messages (updated_at) WHERE status = 'sending';
+-- Delivery receipts that arrived before Relevo had recorded Evolution's answer to the
+-- send they are for (the same moment): applied when the message is recorded, or by the
+-- scheduler's step; dropped after a day (receipts of messages not sent through Relevo).
+CREATE TABLE message_receipts (
+    instance_id BIGINT NOT NULL,
+    evolution_message_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    received_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (instance_id, evolution_message_id, status)
+);
