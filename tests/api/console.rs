@@ -25,9 +25,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::callback_receiver::{Mode, Receiver};
-use crate::evolution_fake::FakeEvolution;
+use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
 use crate::helpers::{Backend, TestApp, USER_PASSWORD};
-use crate::inbound::spawn_reachable;
 
 /// How long the page gets to show what a step expects (it polls the API every 2 s).
 const PAGE_DEADLINE: Duration = Duration::from_secs(20);
@@ -307,7 +306,7 @@ async fn a_super_admin_runs_the_console_in_a_real_browser() {
     let dir = screenshot_dir();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("screenshot directory");
-    let (app, fake) = spawn_reachable(Backend::Sqlite)
+    let (app, fake) = spawn_reachable_with_fake(Backend::Sqlite, &[])
         .await
         .expect("SQLite needs no server");
 

@@ -6,30 +6,15 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::evolution_fake::{spawn_with_fake, FakeEvolution};
+use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
 use crate::helpers::{instance_path, into_reply, Backend, Reply, TestApp};
 
 const UNO_JID: &str = "573001234567@s.whatsapp.net";
 const DOS_JID: &str = "573001234568@s.whatsapp.net";
 
-/// An app the fake can reach: `RELEVO_PUBLIC_URL` is the app's own address.
-pub(crate) async fn spawn_reachable(backend: Backend) -> Option<(TestApp, FakeEvolution)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let public_url = format!("http://{bind}");
-    spawn_with_fake(
-        backend,
-        &[("RELEVO_BIND", &bind), ("RELEVO_PUBLIC_URL", &public_url)],
-    )
-    .await
-}
-
 macro_rules! spawn_reachable_or_skip {
     ($backend:expr) => {
-        match spawn_reachable($backend).await {
+        match spawn_reachable_with_fake($backend, &[]).await {
             Some(pair) => pair,
             None => return,
         }
