@@ -36,6 +36,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 ROOT=$(pwd)
 
 BENCH_BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
@@ -61,13 +63,6 @@ LOAD_BIN=$ROOT/target/release/examples/claim_load
 ADMIN_EMAIL=bench@relevo.local
 ADMIN_PASSWORD=bench-admin-password-1
 CORES=$(nproc)
-
-log() { printf '==> %s\n' "$*" >&2; }
-warn() { printf '!!! %s\n' "$*" >&2; }
-die() {
-    warn "$*"
-    exit 1
-}
 
 for var in BENCH_DURATION BENCH_WARMUP BENCH_INSTANCES BENCH_LIMIT; do
     [[ ${!var} =~ ^[0-9]+$ ]] || die "$var must be a whole number (pgbench -T takes whole seconds), not \`${!var}'"
@@ -111,21 +106,6 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------------------
 # Helpers
-
-# A TCP port nobody listens on (Relevo fails to start, and we say so, if it was taken since).
-free_port() {
-    local port
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 JWT_SECRET=$(random_hex 32)
 ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
@@ -191,12 +171,6 @@ busy_cores() {
         split(a, x, " "); split(b, y, " "); dt = y[1] - x[1]; di = y[2] - x[2];
         if (dt <= 0) print "-"; else printf "%.2f", (dt - di) / dt * n }'
 }
-
-# kv LINE KEY: the value of KEY=value in a RESULT line.
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
-
-# calc EXPRESSION: floating-point arithmetic.
-calc() { awk "BEGIN {v = $1; if (v != v) print \"-\"; else printf \"%.${2:-2}f\", v}"; }
 
 # load LABEL ARGS...: runs the load generator, keeps its output, prints its RESULT line.
 load() {

@@ -18,6 +18,8 @@
 # BENCH_PG_URL (postgres://postgres@127.0.0.1:5432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 ROOT=$(pwd)
 
 BENCH_BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
@@ -31,12 +33,6 @@ RELEVO_BIN=$ROOT/target/release/relevo
 LOAD_BIN=$ROOT/target/release/examples/claim_load
 ADMIN_EMAIL=bench@relevo.local
 ADMIN_PASSWORD=bench-admin-password-1
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-    printf '!!! %s\n' "$*" >&2
-    exit 1
-}
 
 log "building relevo and the load generator (release)"
 cargo build --release --quiet --bin relevo --example claim_load
@@ -52,18 +48,6 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-
-free_port() {
-    local port
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
 
 start_relevo() {
     local url=$1 port
@@ -88,7 +72,6 @@ peak_rss_mib() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$RELEVO_PID/s
 current_rss_mib() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$RELEVO_PID/status"; }
 # Resets VmHWM to the current RSS, so each phase reports its own peak.
 reset_peak_rss() { echo 5 >"/proc/$RELEVO_PID/clear_refs" 2>/dev/null || true; }
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 claims() {
     "$LOAD_BIN" run --addr "$RELEVO_ADDR" --label "$1" --path "$CLAIM_PATH" --token "$SENDER_TOKEN" \

@@ -34,6 +34,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 ROOT=$(pwd)
 
 BENCH_SETUPS=${BENCH_SETUPS:-direct:1 pooler:4 pooler:8}
@@ -51,13 +53,6 @@ RELEVO_BIN=$ROOT/target/release/relevo
 LOAD_BIN=$ROOT/target/release/examples/claim_load
 ADMIN_EMAIL=bench@relevo.local
 ADMIN_PASSWORD=bench-admin-password-1
-
-log() { printf '==> %s\n' "$*" >&2; }
-warn() { printf '!!! %s\n' "$*" >&2; }
-die() {
-    warn "$*"
-    exit 1
-}
 
 for var in BENCH_CONCURRENCY BENCH_DURATION BENCH_WARMUP BENCH_INSTANCES BENCH_LIMIT BENCH_POOL_SIZE; do
     [[ ${!var} =~ ^[0-9]+$ ]] && [ "${!var}" -gt 0 ] || die "$var must be a positive whole number, not \`${!var}'"
@@ -96,19 +91,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    local port
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 JWT_SECRET=$(random_hex 32)
 ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
 
@@ -145,8 +127,6 @@ start_relevos() {
         echo "${addrs[*]}"
     )
 }
-
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 # Server connections PostgreSQL counts for the database (this query's own excluded).
 server_connections() {

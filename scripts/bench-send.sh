@@ -28,6 +28,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 ROOT=$(pwd)
 
 BENCH_BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
@@ -44,13 +46,6 @@ LOAD_BIN=$ROOT/target/release/examples/claim_load
 SINK_BIN=$ROOT/target/release/examples/evolution_sink
 ADMIN_EMAIL=bench@relevo.local
 ADMIN_PASSWORD=bench-admin-password-1
-
-log() { printf '==> %s\n' "$*" >&2; }
-warn() { printf '!!! %s\n' "$*" >&2; }
-die() {
-    warn "$*"
-    exit 1
-}
 
 for tool in curl awk sed od base64; do
     command -v "$tool" >/dev/null || die "missing tool: $tool"
@@ -83,18 +78,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    local port
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
 wait_for() {
     local url=$1 pid=$2 what=$3
     for _ in $(seq 300); do
@@ -105,8 +88,6 @@ wait_for() {
     die "$what was not ready within 30 s"
 }
 
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
-calc() { awk "BEGIN {v = $1; if (v != v) print \"-\"; else printf \"%.${2:-2}f\", v}"; }
 peak_rss_mib() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$RELEVO_PID/status"; }
 
 sql_value() {

@@ -17,6 +17,8 @@
 # Relevo, the load generator and the database share this machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 ROOT=$(pwd)
 BENCH_BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
 BENCH_DURATION=${BENCH_DURATION:-10}
@@ -31,7 +33,6 @@ ADMIN_EMAIL=bench@relevo.local
 ADMIN_PASSWORD=bench-admin-password-1
 [ $((BENCH_HOOK_INSTANCES % CONCURRENCY)) = 0 ] || { echo "BENCH_HOOK_INSTANCES must be a multiple of $CONCURRENCY" >&2; exit 1; }
 
-log() { printf '==> %s\n' "$*" >&2; }
 WORK=$(mktemp -d)
 RELEVO_PID="" PG_DB="" FAILURES=0
 cleanup() {
@@ -43,8 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { local p; while :; do p=$((20000 + RANDOM % 40000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }; done; }
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 sql() {
     case $BACKEND in
     postgres) psql "$DB_URL" -qAtX -F ' ' -c "$1" ;;

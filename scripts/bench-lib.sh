@@ -1,0 +1,29 @@
+# Helpers shared by the benchmark scripts (scripts/bench-*.sh); sourced, never run.
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf '!!! %s\n' "$*" >&2; }
+die() {
+    warn "$*"
+    exit 1
+}
+
+# A TCP port nobody listens on (Relevo fails to start, and says so, if it was taken since).
+free_port() {
+    local port
+    for _ in $(seq 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+    die "no free port found"
+}
+
+random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
+# kv LINE KEY: the value of KEY=value in a RESULT line of the load generator.
+kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+# calc EXPRESSION [DECIMALS]: floating-point arithmetic ("-" for NaN).
+calc() { awk "BEGIN {v = $1; if (v != v) print \"-\"; else printf \"%.${2:-2}f\", v}"; }
