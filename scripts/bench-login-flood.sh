@@ -18,8 +18,8 @@
 # BENCH_PG_URL (postgres://postgres@127.0.0.1:5432).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/bench-lib.sh
-. scripts/bench-lib.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 ROOT=$(pwd)
 
 BENCH_BACKENDS=${BENCH_BACKENDS:-postgres sqlite}

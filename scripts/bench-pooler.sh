@@ -34,8 +34,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/bench-lib.sh
-. scripts/bench-lib.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 ROOT=$(pwd)
 
 BENCH_SETUPS=${BENCH_SETUPS:-direct:1 pooler:4 pooler:8}

@@ -17,8 +17,8 @@
 # Relevo, the load generator and the database share this machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/bench-lib.sh
-. scripts/bench-lib.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 ROOT=$(pwd)
 BENCH_BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
 BENCH_DURATION=${BENCH_DURATION:-10}

@@ -42,7 +42,8 @@ FUZZ_VENV=$(absolute "${FUZZ_VENV:-$ROOT/.fuzz-venv}")
 ADMIN_EMAIL=fuzz-admin@relevo.test
 ADMIN_PASSWORD="Fuzz-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-log() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 [ -f "$FUZZ_OPENAPI" ] || { echo "error: FUZZ_OPENAPI: no file $FUZZ_OPENAPI" >&2; exit 2; }
 
 # 1. schemathesis, exactly as pinned, in its own virtualenv (reinstalled when the pins change).
@@ -90,19 +91,34 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A port nothing listens on now.
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 40000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+# Starts Relevo for one backend on ADDR, logging to LOG; succeeds once it answers /ready.
+start_relevo() {
+    local backend=$1 db_url=$2 addr=$3 logfile=$4
+    log "$backend: starting relevo on $addr"
+    # English messages (hooks.py reads some), short Evolution timeouts (servers the fuzzer
+    # creates may point anywhere), and no per-tenant instance cap for provisioning to run into.
+    env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
+        DATABASE_URL="$db_url" RELEVO_BIND="$addr" \
+        RELEVO_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+        RELEVO_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
+        RELEVO_ADMIN_EMAIL="$ADMIN_EMAIL" RELEVO_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+        RELEVO_LOCALE=en RUST_LOG=warn \
+        EVOLUTION_API_CONNECT_TIMEOUT_MS=1000 EVOLUTION_API_REQUEST_TIMEOUT_MS=3000 \
+        EVOLUTION_API_MAX_INSTANCES_PER_TENANT=100000 \
+        "$RELEVO_BIN" >"$logfile" 2>&1 &
+    RELEVO_PID=$!
+    for _ in $(seq 1 300); do
+        curl -fsS -o /dev/null "http://$addr/ready" 2>/dev/null && return 0
+        kill -0 "$RELEVO_PID" 2>/dev/null || return 1
+        sleep 0.1
     done
+    return 1
 }
 
 # Runs one backend; returns non-zero when anything failed. (Called in an `||` list, where
 # `set -e` does not apply: every step checks its own status.)
 fuzz_backend() {
-    local backend=$1 db_url addr reports failed=0 status
+    local backend=$1 db_url addr attempt reports failed=0 status
     reports=$FUZZ_REPORT_DIR/$backend
     rm -rf "$reports"
     mkdir -p "$reports"
@@ -115,30 +131,18 @@ fuzz_backend() {
     *) echo "error: unknown backend $backend (sqlite or postgres)" >&2; return 1 ;;
     esac
 
-    addr=127.0.0.1:$(free_port)
-    log "$backend: starting relevo on $addr"
-    # English messages (hooks.py reads some), short Evolution timeouts (servers the fuzzer
-    # creates may point anywhere), and no per-tenant instance cap for provisioning to run into.
-    env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
-        DATABASE_URL="$db_url" RELEVO_BIND="$addr" \
-        RELEVO_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
-        RELEVO_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
-        RELEVO_ADMIN_EMAIL="$ADMIN_EMAIL" RELEVO_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
-        RELEVO_LOCALE=en RUST_LOG=warn \
-        EVOLUTION_API_CONNECT_TIMEOUT_MS=1000 EVOLUTION_API_REQUEST_TIMEOUT_MS=3000 \
-        EVOLUTION_API_MAX_INSTANCES_PER_TENANT=100000 \
-        "$RELEVO_BIN" >"$reports/relevo.log" 2>&1 &
-    RELEVO_PID=$!
-    for _ in $(seq 1 300); do
-        curl -fsS -o /dev/null "http://$addr/ready" 2>/dev/null && break
-        kill -0 "$RELEVO_PID" 2>/dev/null || break
-        sleep 0.1
+    # A port can be taken between choosing and binding it: then start again on another.
+    for attempt in 1 2 3; do
+        addr=127.0.0.1:$(free_port)
+        start_relevo "$backend" "$db_url" "$addr" "$reports/relevo.log" && break
+        stop_relevo
+        if [ "$attempt" = 3 ] || ! grep -q "Address already in use" "$reports/relevo.log"; then
+            echo "error: $backend: relevo did not become ready; its log:" >&2
+            cat "$reports/relevo.log" >&2
+            return 1
+        fi
+        log "$backend: $addr was taken before Relevo bound it; trying another port"
     done
-    if ! curl -fsS -o /dev/null "http://$addr/ready" 2>/dev/null; then
-        echo "error: $backend: relevo did not become ready; its log:" >&2
-        cat "$reports/relevo.log" >&2
-        return 1
-    fi
 
     log "$backend: seeding"
     "$PYTHON" "$ROOT/scripts/fuzz/seed.py" --base-url "http://$addr" --email "$ADMIN_EMAIL" \

@@ -47,7 +47,7 @@ pub struct ValidationErrorBody {
     pub error_params: Option<Value>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     // Boxed: errors travel through every `Result` of the request path.

@@ -11,7 +11,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Request latencies: from a millisecond to ten seconds.
@@ -25,6 +26,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     claims: IntCounterVec,
     claim_duration: HistogramVec,
+    claim_batch_size: Histogram,
     messages: IntCounterVec,
     evolution_calls: IntCounterVec,
     logins: IntCounterVec,
@@ -87,6 +89,18 @@ impl Metrics {
                 "Time to answer a sender claim, by outcome",
                 &["outcome"],
             ),
+            claim_batch_size: {
+                let opts = HistogramOpts::new(
+                    "claim_batch_size",
+                    "Claims committed together in one transaction (group commit)",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]);
+                let metric = Histogram::with_opts(opts).expect("a valid histogram");
+                registry
+                    .register(Box::new(metric.clone()))
+                    .expect("registered once");
+                metric
+            },
             messages: counter(
                 "messages_total",
                 "Messages sent through Relevo, by outcome",
@@ -136,6 +150,10 @@ impl Metrics {
         self.claim_duration
             .with_label_values(&[outcome])
             .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn claim_batch(&self, size: usize) {
+        self.claim_batch_size.observe(size as f64);
     }
 
     pub fn message(&self, outcome: &str) {

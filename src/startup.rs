@@ -25,6 +25,7 @@ use crate::i18n::DefaultLocale;
 use crate::lifecycle::sync_scheduler::SyncScheduler;
 use crate::request_id::RequestId;
 use crate::secrets::{self, Cipher};
+use crate::sender::batch::ClaimBatcher;
 use crate::state::AppState;
 
 /// Request bodies above this size are refused with 413.
@@ -65,8 +66,22 @@ impl Application {
             metrics.clone(),
         )?;
 
+        // One batch at a time on SQLite (its writes take turns anyway); on PostgreSQL a
+        // quarter of the pool, so batches on different rows go side by side.
+        let claim_lanes = match writer {
+            Some(_) => 1,
+            None => (settings.db_pool_size as usize / 4).max(1),
+        };
+        let claims = std::sync::Arc::new(ClaimBatcher::new(
+            pool.clone(),
+            writer.clone(),
+            settings.db_timeout(),
+            metrics.clone(),
+            claim_lanes,
+        ));
         let state = web::Data::new(AppState {
             pool,
+            claims,
             clock,
             jwt: JwtKeys::new(&secrets.jwt_secret, settings.token_ttl_seconds),
             cipher: Cipher::new(&secrets.encryption_key),

@@ -27,6 +27,8 @@ pub struct AppState {
     pub hashing: HashingGate,
     /// This process's Prometheus metrics (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Gathers concurrent sender claims into batches that commit together.
+    pub claims: Arc<crate::sender::batch::ClaimBatcher>,
     /// SQLite's writer queue of this process (see [`db::WriterQueue`]); `None` on PostgreSQL.
     pub writer: Option<Arc<db::WriterQueue>>,
 }

@@ -128,6 +128,36 @@ pub fn claim_next_instance(
     }
 }
 
+/// [`claim_next_instance`] as one of several claims in a transaction that commits them
+/// together (group commit), or `None` when this claim must run on its own after that
+/// commit. Such a claim never waits for a row lock while the transaction holds others: on
+/// PostgreSQL only the one-statement claim (see [`fits_one_statement`]) runs here, and a
+/// pick that finds every eligible row held by others is put off. On SQLite the
+/// transaction holds the write lock, so every claim runs here as it would alone.
+pub fn claim_in_batch(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+) -> QueryResult<Option<ClaimOutcome>> {
+    if let Some(key) = &request.idempotency_key {
+        if let Some(replay) = find_replay(conn, request, key)? {
+            return Ok(Some(replay));
+        }
+    }
+    match conn {
+        DbConnection::Sqlite(_) => grant(conn, request, Pick::SkipThenWait).map(Some),
+        DbConnection::Postgres(_) if !fits_one_statement(conn, request) => Ok(None),
+        DbConnection::Postgres(_) => {
+            let outcome = claim_in_one_statement(conn, request)?;
+            if let Some(ClaimOutcome::Granted(_, instance)) = &outcome {
+                if is_full(instance) {
+                    note_exhaustion(conn, request)?;
+                }
+            }
+            Ok(outcome)
+        }
+    }
+}
+
 fn find_replay(
     conn: &mut DbConnection,
     request: &ClaimRequest,

@@ -1,6 +1,8 @@
 //! Rotation policy around the atomic claim in `db::claims`: who claims for which tenant,
 //! which strategy a claim uses and when an exhausted tenant gets its quota back.
 
+pub mod batch;
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 

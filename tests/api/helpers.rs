@@ -534,6 +534,26 @@ impl TestApp {
             .await
     }
 
+    /// A claim batcher of its own on the app's database, for running batches of a chosen
+    /// make-up (the app's batcher forms them from whatever arrives together).
+    pub fn claim_batcher(&self) -> relevo::sender::batch::ClaimBatcher {
+        let settings = self.database.settings(&[]);
+        let pool = relevo::db::build_pool(&settings).expect("a pool on the test database");
+        let writer = match &mut *pool.get().expect("a connection") {
+            DbConnection::Sqlite(sqlite) => {
+                Some(relevo::db::WriterQueue::of(sqlite).expect("the writer queue"))
+            }
+            DbConnection::Postgres(_) => None,
+        };
+        relevo::sender::batch::ClaimBatcher::new(
+            pool,
+            writer,
+            settings.db_timeout(),
+            Arc::new(relevo::metrics::Metrics::new()),
+            1,
+        )
+    }
+
     /// Today's counter of an instance as its show endpoint reports it.
     pub async fn sent_today(&self, tenant: i64, instance: i64) -> i64 {
         self.show_instance(tenant, instance).await["messages_sent_today"]

@@ -9,6 +9,7 @@ mod evolution_fake;
 
 mod audit_log;
 mod auth;
+mod claim_batches;
 mod compose;
 mod concurrent_writes;
 mod console;

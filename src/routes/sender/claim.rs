@@ -5,15 +5,14 @@ use utoipa::ToSchema;
 
 use super::none_available;
 use crate::auth::SenderCaller;
-use crate::db::claims::{self, Claim, ClaimOutcome, ClaimRequest};
-use crate::db::evolution_servers;
+use crate::db::claims::{self, Claim, ClaimOutcome};
 use crate::db::instances::Instance;
 use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input, JsonObject};
 use crate::routes::wire::{DataBody, Timestamp};
-use crate::sender::{authorize, claim_request};
+use crate::sender::batch::{ClaimJob, Claimed};
 use crate::state::AppState;
 
 pub const MAX_CLAIM_COUNT: i64 = 1000;
@@ -224,26 +223,21 @@ async fn claim(
 ) -> Result<web::Json<DataBody<ClaimResult>>, ApiError> {
     let valid = ValidClaim::parse(&body, locale)?;
     let now = state.clock.now();
-    let (tenant, today, outcome, server_url) = state
-        .write(move |conn| {
-            let (tenant, sender_token_id) =
-                authorize(conn, &caller, tenant_key.as_deref(), now.naive_utc())?;
-            let request = ClaimRequest {
-                recipient: valid.recipient,
-                idempotency_key: valid.idempotency_key,
-                sender_token_id,
-                ..claim_request(&tenant, now, valid.count, valid.strategy)
-            };
-            let outcome = claims::claim_next_instance(conn, &request)?;
-            let server_url = match &outcome {
-                ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance)) => {
-                    evolution_servers::default_base_url_of(conn, instance)?
-                }
-                _ => None,
-            };
-            Ok((tenant, request.today, outcome, server_url))
-        })
-        .await?;
+    let job = ClaimJob {
+        caller,
+        tenant_key,
+        count: valid.count,
+        recipient: valid.recipient,
+        strategy: valid.strategy,
+        idempotency_key: valid.idempotency_key,
+        now,
+    };
+    let Claimed {
+        tenant,
+        today,
+        outcome,
+        server_url,
+    } = state.claims.claim(job).await?;
     let (claim, instance, replayed) = match outcome {
         ClaimOutcome::Granted(claim, instance) => (claim, instance, false),
         ClaimOutcome::Replayed(claim, Some(instance)) => (claim, instance, true),

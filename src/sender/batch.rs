@@ -1,0 +1,299 @@
+//! Group commit for sender claims. Claims that arrive while another batch of this
+//! process is being written wait for it and then go together: one connection, one
+//! transaction, one commit for all of them. A claim that arrives when nothing is running
+//! goes at once, alone, exactly as before. No timer: a claim waits at most for the batch
+//! in front of it.
+//!
+//! Each claim keeps its own outcome (a grant, a replay, a refusal); a refusal is part of
+//! the batch like a grant. A claim that fails in the database voids the batch: the
+//! transaction rolls back, so nothing of it was counted, and each claim then runs alone
+//! and gets its own answer. Only a commit whose answer was lost with the connection is
+//! not run again (it may have committed): every claim of it answers 503, and senders
+//! retry with their idempotency keys, as after any lost commit.
+//!
+//! The invariants stay the database's (row locks, the SQLite write lock, unique keys), so
+//! they hold across processes as they did claim by claim: see [`claims::claim_in_batch`]
+//! for what a batch may not do (wait for a lock while holding others).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::oneshot;
+
+use crate::auth::SenderCaller;
+use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
+use crate::db::tenants::Tenant;
+use crate::db::{self, evolution_servers, DbConnection, DbPool, WriterQueue};
+use crate::domain::RotationStrategy;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::sender::{authorize, claim_request};
+
+/// At most this many claims commit together.
+pub const MAX_BATCH: usize = 64;
+
+/// A validated claim and who asked for it: everything needed to run it.
+pub struct ClaimJob {
+    pub caller: SenderCaller,
+    /// The path's tenant; `None` on the tenant-implicit path.
+    pub tenant_key: Option<String>,
+    pub count: i32,
+    pub recipient: Option<String>,
+    pub strategy: Option<RotationStrategy>,
+    pub idempotency_key: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// What a claim came to, with what the answer needs.
+pub struct Claimed {
+    pub tenant: Tenant,
+    /// The tenant's local day the claim was made on.
+    pub today: NaiveDate,
+    pub outcome: ClaimOutcome,
+    /// The base URL of the claimed instance's server, when the instance has none of its own.
+    pub server_url: Option<String>,
+}
+
+/// Where a claim runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Alone,
+    InBatch,
+}
+
+impl ClaimJob {
+    /// Authorizes the caller, claims and reads the server's URL. `Ok(None)`: the claim
+    /// may not run in a batch (see [`claims::claim_in_batch`]) and must run alone.
+    fn run(&self, conn: &mut DbConnection, mode: Mode) -> Result<Option<Claimed>, ApiError> {
+        let (tenant, sender_token_id) = authorize(
+            conn,
+            &self.caller,
+            self.tenant_key.as_deref(),
+            self.now.naive_utc(),
+        )?;
+        let request = ClaimRequest {
+            recipient: self.recipient.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            sender_token_id,
+            ..claim_request(&tenant, self.now, self.count, self.strategy)
+        };
+        let outcome = match mode {
+            Mode::Alone => claims::claim_next_instance(conn, &request)?,
+            Mode::InBatch => match claims::claim_in_batch(conn, &request)? {
+                Some(outcome) => outcome,
+                None => return Ok(None),
+            },
+        };
+        let server_url = match &outcome {
+            ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance)) => {
+                evolution_servers::default_base_url_of(conn, instance)?
+            }
+            _ => None,
+        };
+        Ok(Some(Claimed {
+            tenant,
+            today: request.today,
+            outcome,
+            server_url,
+        }))
+    }
+}
+
+type Reply = oneshot::Sender<Result<Claimed, ApiError>>;
+
+/// This process's claims, gathered into batches. `lanes` batches run at once: one on
+/// SQLite, whose writes take turns anyway; a few on PostgreSQL, where batches on different
+/// rows proceed side by side.
+pub struct ClaimBatcher {
+    pool: DbPool,
+    writer: Option<Arc<WriterQueue>>,
+    writer_timeout: Duration,
+    metrics: Arc<Metrics>,
+    lanes: usize,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<(ClaimJob, Reply)>,
+    running: usize,
+}
+
+/// How a batch ended, when not with an outcome per claim.
+enum Void {
+    /// Rolled back (or never begun): nothing of it was counted; each claim runs alone.
+    RunAlone,
+    /// The database could not be reached, or the commit's answer was lost with the
+    /// connection (it may have committed): each claim answers this.
+    Answer(ApiError),
+}
+
+impl ClaimBatcher {
+    pub fn new(
+        pool: DbPool,
+        writer: Option<Arc<WriterQueue>>,
+        writer_timeout: Duration,
+        metrics: Arc<Metrics>,
+        lanes: usize,
+    ) -> Self {
+        Self {
+            pool,
+            writer,
+            writer_timeout,
+            metrics,
+            lanes: lanes.max(1),
+            queue: Mutex::default(),
+        }
+    }
+
+    /// Runs `job` alone if no batch is running, else with the claims that gather while
+    /// one is.
+    pub async fn claim(self: &Arc<Self>, job: ClaimJob) -> Result<Claimed, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let start_lane = {
+            let mut queue = self.queue();
+            queue.waiting.push((job, reply));
+            let free = queue.running < self.lanes;
+            if free {
+                queue.running += 1;
+            }
+            free
+        };
+        if start_lane {
+            let batcher = self.clone();
+            // Detached: the lane answers through the replies, also to requests that
+            // were dropped meanwhile (their claims are counted, as before batching).
+            drop(actix_web::rt::task::spawn_blocking(move || {
+                batcher.run_lane()
+            }));
+        }
+        answer
+            .await
+            .map_err(|_| ApiError::internal("the claim's batch ended without an answer"))?
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs batches until no claim is waiting.
+    fn run_lane(&self) {
+        loop {
+            let batch = {
+                let mut queue = self.queue();
+                if queue.waiting.is_empty() {
+                    queue.running -= 1;
+                    return;
+                }
+                let take = queue.waiting.len().min(MAX_BATCH);
+                queue.waiting.drain(..take).collect::<Vec<_>>()
+            };
+            let (jobs, replies): (Vec<ClaimJob>, Vec<Reply>) = batch.into_iter().unzip();
+            let outcomes = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_batch(&jobs)));
+            match outcomes {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        // A request that is gone no longer needs its answer.
+                        let _ = reply.send(outcome);
+                    }
+                }
+                // The replies are dropped: each request answers 500.
+                Err(_) => log::error!("a claim batch panicked"),
+            }
+        }
+    }
+
+    /// Runs `jobs` as one batch, on the calling thread: one outcome per job, in order.
+    pub fn run_batch(&self, jobs: &[ClaimJob]) -> Vec<Result<Claimed, ApiError>> {
+        if let [job] = jobs {
+            return vec![self.run_alone(job)];
+        }
+        let together = match self.run_together(jobs) {
+            Ok(outcomes) => outcomes,
+            Err(Void::RunAlone) => jobs.iter().map(|_| None).collect(),
+            Err(Void::Answer(error)) => return jobs.iter().map(|_| Err(error.clone())).collect(),
+        };
+        self.metrics
+            .claim_batch(together.iter().filter(|outcome| outcome.is_some()).count());
+        jobs.iter()
+            .zip(together)
+            .map(|(job, outcome)| match outcome {
+                Some(outcome) => outcome,
+                None => self.run_alone(job),
+            })
+            .collect()
+    }
+
+    /// The jobs in one transaction: an outcome for each, or `None` for those that must
+    /// run alone once it has committed.
+    #[allow(clippy::type_complexity)]
+    fn run_together(
+        &self,
+        jobs: &[ClaimJob],
+    ) -> Result<Vec<Option<Result<Claimed, ApiError>>>, Void> {
+        // Declared first, so dropped last: the connection goes back before the turn.
+        let _turn = self.writer_turn().map_err(Void::Answer)?;
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|error| Void::Answer(error.into()))?;
+        let committed = db::write_transaction_once(&mut conn, |conn| {
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                match job.run(conn, Mode::InBatch) {
+                    Ok(claimed) => outcomes.push(claimed.map(Ok)),
+                    Err(error) if voids_batch(&error) => return Err(BatchFailed::Claim),
+                    Err(refusal) => outcomes.push(Some(Err(refusal))),
+                }
+            }
+            Ok(outcomes)
+        });
+        match committed {
+            Ok(outcomes) => Ok(outcomes),
+            Err(BatchFailed::Database(error)) if db::is_connection_lost(&error) => {
+                Err(Void::Answer(ApiError::from(error)))
+            }
+            Err(_) => Err(Void::RunAlone),
+        }
+    }
+
+    /// The claim on its own, as it ran before batching.
+    fn run_alone(&self, job: &ClaimJob) -> Result<Claimed, ApiError> {
+        // Declared first, so dropped last: the connection goes back before the turn.
+        let _turn = self.writer_turn()?;
+        let mut conn = self.pool.get()?;
+        job.run(&mut conn, Mode::Alone)?
+            .ok_or_else(|| ApiError::internal("a claim alone is never put off"))
+    }
+
+    fn writer_turn(&self) -> Result<Option<db::WriterTurn>, ApiError> {
+        Ok(self
+            .writer
+            .as_ref()
+            .map(|queue| queue.take(self.writer_timeout))
+            .transpose()?)
+    }
+}
+
+/// A claim that failed in the database (a 5xx, or a conflict the database raised): on
+/// PostgreSQL the transaction is aborted; either way what the claim wrote so far must go.
+fn voids_batch(error: &ApiError) -> bool {
+    error.status().is_server_error()
+        || error.body().error_key.as_deref() == Some("resource.conflict")
+}
+
+/// Why a batch transaction did not commit.
+enum BatchFailed {
+    /// A claim failed in the database; the batch rolled back.
+    Claim,
+    /// `BEGIN` or `COMMIT` failed.
+    Database(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for BatchFailed {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Database(error)
+    }
+}
