@@ -49,6 +49,11 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// Whether PostgreSQL is reached through a transaction-pooling pooler.
     pub db_pooler: DbPooler,
+    /// How many batches of claims one process writes at once (`RELEVO_CLAIM_BATCHES`):
+    /// 1 on SQLite, a quarter of the pool on PostgreSQL unless set.
+    pub claim_batches: usize,
+    /// Whether `/metrics` is served and requests are measured (`RELEVO_METRICS`).
+    pub metrics: bool,
     /// Proxies whose `X-Forwarded-For` names the client; every other peer is the client itself.
     pub trusted_proxies: Vec<IpNet>,
     /// How long a request waits for a pooled connection, a lock or its turn to write
@@ -109,6 +114,8 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_LOCALE",
     "RELEVO_DB_POOL_SIZE",
     "RELEVO_DB_POOLER",
+    "RELEVO_CLAIM_BATCHES",
+    "RELEVO_METRICS",
     "RELEVO_TRUSTED_PROXIES",
     "RELEVO_DB_TIMEOUT_MS",
     "RELEVO_BODY_TIMEOUT_MS",
@@ -211,6 +218,23 @@ impl Settings {
                     .to_string(),
             );
         }
+        let claim_batches = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => (db_pool_size as usize / 4).max(1),
+        };
+        let claim_batches = parse_number(&get, "RELEVO_CLAIM_BATCHES", claim_batches, &mut problems);
+        if claim_batches == 0 {
+            problems.push("RELEVO_CLAIM_BATCHES must be at least 1".to_string());
+        }
+        let metrics = match get("RELEVO_METRICS").map(|raw| raw.to_ascii_lowercase()) {
+            None => true,
+            Some(raw) if raw == "on" => true,
+            Some(raw) if raw == "off" => false,
+            Some(raw) => {
+                problems.push(format!("RELEVO_METRICS `{raw}` must be on or off"));
+                true
+            }
+        };
         let trusted_proxies = get("RELEVO_TRUSTED_PROXIES")
             .map(|raw| parse_trusted_proxies(&raw, &mut problems))
             .unwrap_or_default();
@@ -287,6 +311,8 @@ impl Settings {
             token_ttl_seconds,
             db_pool_size,
             db_pooler,
+            claim_batches,
+            metrics,
             trusted_proxies,
             db_timeout_ms,
             body_timeout_ms,

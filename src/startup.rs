@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Logger, Next};
+use actix_web::middleware::{from_fn, Condition, Logger, Next};
 use actix_web::{error::JsonPayloadError, web, App, HttpMessage, HttpRequest, HttpServer};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -66,18 +66,12 @@ impl Application {
             metrics.clone(),
         )?;
 
-        // One batch at a time on SQLite (its writes take turns anyway); on PostgreSQL a
-        // quarter of the pool, so batches on different rows go side by side.
-        let claim_lanes = match writer {
-            Some(_) => 1,
-            None => (settings.db_pool_size as usize / 4).max(1),
-        };
         let claims = std::sync::Arc::new(ClaimBatcher::new(
             pool.clone(),
             writer.clone(),
             settings.db_timeout(),
             metrics.clone(),
-            claim_lanes,
+            settings.claim_batches,
         ));
         let state = web::Data::new(AppState {
             pool,
@@ -112,7 +106,10 @@ impl Application {
                     Logger::new(r#"%a "%{request_line}xi" %s %b %Dms request_id=%{x-request-id}o"#)
                         .custom_request_replace("request_line", edge::redacted_request_line),
                 )
-                .wrap(from_fn(crate::metrics::observe))
+                .wrap(Condition::new(
+                    settings.metrics,
+                    from_fn(crate::metrics::observe),
+                ))
                 .wrap(from_fn(request_id))
                 .app_data(state.clone())
                 .app_data(default_locale)

@@ -128,34 +128,131 @@ pub fn claim_next_instance(
     }
 }
 
-/// [`claim_next_instance`] as one of several claims in a transaction that commits them
-/// together (group commit), or `None` when this claim must run on its own after that
-/// commit. Such a claim never waits for a row lock while the transaction holds others: on
-/// PostgreSQL only the one-statement claim (see [`fits_one_statement`]) runs here, and a
-/// pick that finds every eligible row held by others is put off. On SQLite the
-/// transaction holds the write lock, so every claim runs here as it would alone.
+/// Whether `request` can be claimed with others in one call on PostgreSQL
+/// ([`claim_together`]); the others run alone.
+pub fn fits_together(conn: &DbConnection, request: &ClaimRequest) -> bool {
+    fits_one_statement(conn, request)
+}
+
+/// Claims that [`fits_together`] admits, claimed in one round trip by the
+/// `relevo_claim_batch` function (see its migration), inside the caller's transaction. Per
+/// request, in order: its outcome, or `None` when every eligible instance was held by
+/// another transaction and the claim must run alone once this one has committed.
+pub fn claim_together(
+    conn: &mut DbConnection,
+    requests: &[&ClaimRequest],
+) -> QueryResult<Vec<Option<ClaimOutcome>>> {
+    use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamp};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Integer)]
+        idx: i32,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        claim_row_id: Option<i64>,
+        #[diesel(sql_type = Bool)]
+        replayed: bool,
+    }
+    let DbConnection::Postgres(pg) = conn else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "claims are claimed together on PostgreSQL only".into(),
+        ));
+    };
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT idx, claim_row_id, replayed FROM relevo_claim_batch($1, $2, $3, $4, $5, $6, $7, $8, \
+         make_interval(hours => $9))",
+    )
+    .bind::<Array<BigInt>, _>(requests.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(requests.iter().map(|r| r.count).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(requests.iter().map(|r| r.strategy.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(
+        requests
+            .iter()
+            .map(|r| r.idempotency_key.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<BigInt>>, _>(
+        requests.iter().map(|r| r.sender_token_id).collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(
+        requests
+            .iter()
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Date>, _>(requests.iter().map(|r| r.today).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(requests.iter().map(|r| r.now).collect::<Vec<_>>())
+    .bind::<Integer, _>(IDEMPOTENCY_WINDOW_HOURS as i32)
+    .load(pg)?;
+
+    let claim_ids: Vec<i64> = rows.iter().filter_map(|row| row.claim_row_id).collect();
+    let mut found: std::collections::HashMap<i64, Claim> = claims::table
+        .filter(claims::id.eq_any(&claim_ids))
+        .select(Claim::as_select())
+        .load(pg)?
+        .into_iter()
+        .map(|claim| (claim.id, claim))
+        .collect();
+    let instance_ids: Vec<i64> = found.values().map(|claim| claim.instance_id).collect();
+    let instances: std::collections::HashMap<i64, Instance> = whatsapp_instances::table
+        .filter(whatsapp_instances::id.eq_any(&instance_ids))
+        .select(Instance::as_select())
+        .load(pg)?
+        .into_iter()
+        .map(|instance| (instance.id, instance))
+        .collect();
+
+    let mut outcomes: Vec<Option<ClaimOutcome>> = requests.iter().map(|_| None).collect();
+    for row in rows {
+        let Some(claim) = row.claim_row_id.and_then(|id| found.remove(&id)) else {
+            continue;
+        };
+        let instance = instances.get(&claim.instance_id).cloned();
+        let slot = usize::try_from(row.idx - 1).ok().and_then(|i| outcomes.get_mut(i));
+        let Some(slot) = slot else { continue };
+        *slot = Some(match (row.replayed, instance) {
+            (true, instance) => ClaimOutcome::Replayed(claim, instance),
+            (false, Some(instance)) => ClaimOutcome::Granted(claim, instance),
+            (false, None) => {
+                return Err(diesel::result::Error::QueryBuilderError(
+                    "a claim counted on an instance that is gone".into(),
+                ))
+            }
+        });
+    }
+    // The instances were read as the whole batch left them: each grant shows the counter
+    // as its own claim left it, as a claim alone does, so later grants come off.
+    let mut later: std::collections::HashMap<i64, i32> = std::collections::HashMap::new();
+    for (request, outcome) in requests.iter().zip(outcomes.iter_mut()).rev() {
+        if let Some(ClaimOutcome::Granted(claim, instance)) = outcome {
+            let granted_later = later.entry(instance.id).or_insert(0);
+            instance.messages_sent_today -= *granted_later;
+            *granted_later += claim.granted;
+            if is_full(instance) && request.next_reset_at.is_some() {
+                note_exhaustion(conn, request)?;
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// [`claim_next_instance`] as one of several claims in SQLite's write transaction, which
+/// commits them together: the transaction holds the write lock, so every claim runs as it
+/// would alone. On PostgreSQL a claim in a batch must not wait for a row lock while the
+/// batch holds others: there batches go through [`claim_together`], and this answers
+/// `None` (run alone).
 pub fn claim_in_batch(
     conn: &mut DbConnection,
     request: &ClaimRequest,
 ) -> QueryResult<Option<ClaimOutcome>> {
+    if matches!(conn, DbConnection::Postgres(_)) {
+        return Ok(None);
+    }
     if let Some(key) = &request.idempotency_key {
         if let Some(replay) = find_replay(conn, request, key)? {
             return Ok(Some(replay));
         }
     }
-    match conn {
-        DbConnection::Sqlite(_) => grant(conn, request, Pick::SkipThenWait).map(Some),
-        DbConnection::Postgres(_) if !fits_one_statement(conn, request) => Ok(None),
-        DbConnection::Postgres(_) => {
-            let outcome = claim_in_one_statement(conn, request)?;
-            if let Some(ClaimOutcome::Granted(_, instance)) = &outcome {
-                if is_full(instance) {
-                    note_exhaustion(conn, request)?;
-                }
-            }
-            Ok(outcome)
-        }
-    }
+    grant(conn, request, Pick::SkipThenWait).map(Some)
 }
 
 fn find_replay(

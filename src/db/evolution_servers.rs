@@ -72,6 +72,18 @@ pub fn default_base_url_of(
     }
 }
 
+/// The base URLs of the servers with these ids, by id (one query for a batch of claims).
+pub fn base_urls(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, String>> {
+    let found: Vec<(i64, String)> = evolution_servers::table
+        .filter(evolution_servers::id.eq_any(ids))
+        .select((evolution_servers::id, evolution_servers::base_url))
+        .load(conn)?;
+    Ok(found.into_iter().collect())
+}
+
 /// The server, locked until the transaction ends: a change reads exactly what it
 /// replaces (a SQLite write transaction holds the lock already).
 pub fn find_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Option<EvolutionServer>> {

@@ -68,6 +68,33 @@ pub fn delete(
 }
 
 /// The token with this hash, with its tenant, if it exists and has not expired at `now`.
+/// The live tokens among `hashes` with their tenants, by hash (one query for a batch of
+/// claims). A token that expired at `now` is left out.
+pub fn authenticate_many(
+    conn: &mut DbConnection,
+    hashes: &[&str],
+    now: NaiveDateTime,
+) -> QueryResult<std::collections::HashMap<String, (SenderToken, Tenant)>> {
+    let found: Vec<(String, SenderToken, Tenant)> = sender_tokens::table
+        .inner_join(tenants::table)
+        .filter(sender_tokens::token_hash.eq_any(hashes))
+        .filter(
+            sender_tokens::expires_at
+                .is_null()
+                .or(sender_tokens::expires_at.gt(now)),
+        )
+        .select((
+            sender_tokens::token_hash,
+            SenderToken::as_select(),
+            Tenant::as_select(),
+        ))
+        .load(conn)?;
+    Ok(found
+        .into_iter()
+        .map(|(hash, token, tenant)| (hash, (token, tenant)))
+        .collect())
+}
+
 pub fn authenticate(
     conn: &mut DbConnection,
     token_hash: &str,

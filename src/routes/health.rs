@@ -77,12 +77,16 @@ pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<ReadinessBody
     tag = "operations",
     responses(
         (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 404, description = "Metrics are turned off (`RELEVO_METRICS=off`): `route.not_found`", body = ErrorBody),
         (status = 503, description = "The database is busy or unreachable (`database.unavailable`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.settings.metrics {
+        return Err(ApiError::not_found(crate::error::Resource::Route));
+    }
     let (instances, outbox) = state
         .db(|conn| {
             Ok((

@@ -25,11 +25,11 @@ use tokio::sync::oneshot;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
 use crate::db::tenants::Tenant;
-use crate::db::{self, evolution_servers, DbConnection, DbPool, WriterQueue};
+use crate::db::{self, evolution_servers, sender_tokens, DbConnection, DbPool, WriterQueue};
 use crate::domain::RotationStrategy;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::sender::{authorize, claim_request};
+use crate::sender::{admit_token, authorize, claim_request};
 
 /// At most this many claims commit together.
 pub const MAX_BATCH: usize = 64;
@@ -73,12 +73,7 @@ impl ClaimJob {
             self.tenant_key.as_deref(),
             self.now.naive_utc(),
         )?;
-        let request = ClaimRequest {
-            recipient: self.recipient.clone(),
-            idempotency_key: self.idempotency_key.clone(),
-            sender_token_id,
-            ..claim_request(&tenant, self.now, self.count, self.strategy)
-        };
+        let request = self.request(&tenant, sender_token_id);
         let outcome = match mode {
             Mode::Alone => claims::claim_next_instance(conn, &request)?,
             Mode::InBatch => match claims::claim_in_batch(conn, &request)? {
@@ -99,6 +94,116 @@ impl ClaimJob {
             server_url,
         }))
     }
+
+    fn request(&self, tenant: &Tenant, sender_token_id: Option<i64>) -> ClaimRequest {
+        ClaimRequest {
+            recipient: self.recipient.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            sender_token_id,
+            ..claim_request(tenant, self.now, self.count, self.strategy)
+        }
+    }
+
+    fn token_hash(&self) -> Option<&str> {
+        match &self.caller {
+            SenderCaller::Token { token_hash } => Some(token_hash),
+            SenderCaller::User(_) => None,
+        }
+    }
+}
+
+/// What a batch's transaction gives each claim: its outcome, or `None` for a claim that
+/// must run alone once the batch has committed.
+type Together = Vec<Option<Result<Claimed, ApiError>>>;
+
+/// SQLite: the claims one after the other, each as it would run alone, in the batch's
+/// write transaction.
+fn one_after_another(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, BatchFailed> {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match job.run(conn, Mode::InBatch) {
+            Ok(claimed) => outcomes.push(claimed.map(Ok)),
+            Err(error) if voids_batch(&error) => return Err(BatchFailed::Claim),
+            Err(refusal) => outcomes.push(Some(Err(refusal))),
+        }
+    }
+    Ok(outcomes)
+}
+
+/// PostgreSQL: a fixed number of round trips for the whole batch: the sender tokens in one
+/// query, the claims in one call (see [`claims::claim_together`]), their servers' URLs in
+/// one query. A super admin's claim authorizes on its own; claims that do not fit the
+/// call (sticky recipient, `priority`) run alone afterwards.
+fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, BatchFailed> {
+    let hashes: Vec<&str> = jobs.iter().filter_map(ClaimJob::token_hash).collect();
+    let earliest = jobs.iter().map(|job| job.now).min().unwrap_or_else(Utc::now);
+    let tokens = sender_tokens::authenticate_many(conn, &hashes, earliest.naive_utc())
+        .map_err(BatchFailed::statement)?;
+    let mut outcomes: Together = Vec::with_capacity(jobs.len());
+    let mut admitted = Vec::new();
+    for job in jobs {
+        let tenant_key = job.tenant_key.as_deref();
+        let caller = match job.token_hash() {
+            Some(hash) => admit_token(
+                tokens
+                    .get(hash)
+                    .filter(|(token, _)| {
+                        token
+                            .expires_at
+                            .is_none_or(|at| at > job.now.naive_utc())
+                    })
+                    .cloned(),
+                tenant_key,
+            ),
+            None => authorize(conn, &job.caller, tenant_key, job.now.naive_utc()),
+        };
+        match caller {
+            Err(error) if voids_batch(&error) => return Err(BatchFailed::Claim),
+            Err(refusal) => outcomes.push(Some(Err(refusal))),
+            Ok((tenant, sender_token_id)) => {
+                let request = job.request(&tenant, sender_token_id);
+                if claims::fits_together(conn, &request) {
+                    admitted.push((outcomes.len(), tenant, request));
+                }
+                outcomes.push(None);
+            }
+        }
+    }
+    let requests: Vec<&ClaimRequest> = admitted.iter().map(|(_, _, request)| request).collect();
+    let claimed = claims::claim_together(conn, &requests).map_err(BatchFailed::statement)?;
+    let server_ids: Vec<i64> = claimed
+        .iter()
+        .flatten()
+        .filter_map(|outcome| match outcome {
+            ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance))
+                if instance.evolution_api_url.is_none() =>
+            {
+                instance.evolution_server_id
+            }
+            _ => None,
+        })
+        .collect();
+    let urls = evolution_servers::base_urls(conn, &server_ids).map_err(BatchFailed::statement)?;
+    for ((slot, tenant, request), outcome) in admitted.into_iter().zip(claimed) {
+        let Some(outcome) = outcome else { continue };
+        let server_url = match &outcome {
+            ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance))
+                if instance.evolution_api_url.is_none() =>
+            {
+                instance
+                    .evolution_server_id
+                    .and_then(|id| urls.get(&id).cloned())
+            }
+            _ => None,
+        };
+        outcomes[slot] = Some(Ok(Claimed {
+            tenant,
+            today: request.today,
+            outcome,
+            server_url,
+        }));
+    }
+    Ok(outcomes)
 }
 
 type Reply = oneshot::Sender<Result<Claimed, ApiError>>;
@@ -228,27 +333,16 @@ impl ClaimBatcher {
 
     /// The jobs in one transaction: an outcome for each, or `None` for those that must
     /// run alone once it has committed.
-    #[allow(clippy::type_complexity)]
-    fn run_together(
-        &self,
-        jobs: &[ClaimJob],
-    ) -> Result<Vec<Option<Result<Claimed, ApiError>>>, Void> {
+    fn run_together(&self, jobs: &[ClaimJob]) -> Result<Together, Void> {
         // Declared first, so dropped last: the connection goes back before the turn.
         let _turn = self.writer_turn().map_err(Void::Answer)?;
         let mut conn = self
             .pool
             .get()
             .map_err(|error| Void::Answer(error.into()))?;
-        let committed = db::write_transaction_once(&mut conn, |conn| {
-            let mut outcomes = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                match job.run(conn, Mode::InBatch) {
-                    Ok(claimed) => outcomes.push(claimed.map(Ok)),
-                    Err(error) if voids_batch(&error) => return Err(BatchFailed::Claim),
-                    Err(refusal) => outcomes.push(Some(Err(refusal))),
-                }
-            }
-            Ok(outcomes)
+        let committed = db::write_transaction_once(&mut conn, |conn| match conn {
+            DbConnection::Sqlite(_) => one_after_another(conn, jobs),
+            DbConnection::Postgres(_) => all_at_once(conn, jobs),
         });
         match committed {
             Ok(outcomes) => Ok(outcomes),
@@ -290,6 +384,14 @@ enum BatchFailed {
     Claim,
     /// `BEGIN` or `COMMIT` failed.
     Database(diesel::result::Error),
+}
+
+impl BatchFailed {
+    /// A statement of the batch failed: the transaction rolls back.
+    fn statement(error: diesel::result::Error) -> Self {
+        log::warn!("a claim batch failed and runs claim by claim: {error}");
+        Self::Claim
+    }
 }
 
 impl From<diesel::result::Error> for BatchFailed {

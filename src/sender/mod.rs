@@ -9,7 +9,8 @@ use chrono_tz::Tz;
 use crate::auth::SenderCaller;
 use crate::db::claims::ClaimRequest;
 use crate::db::tenants::{self, Tenant, TenantKey};
-use crate::db::{sender_tokens, DbConnection};
+use crate::db::sender_tokens::{self, SenderToken};
+use crate::db::DbConnection;
 use crate::domain::RotationStrategy;
 use crate::error::{ApiError, Resource};
 
@@ -24,16 +25,10 @@ pub fn authorize(
     now: NaiveDateTime,
 ) -> Result<(Tenant, Option<i64>), ApiError> {
     match caller {
-        SenderCaller::Token { token_hash } => {
-            let (token, tenant) = sender_tokens::authenticate(conn, token_hash, now)?
-                .ok_or_else(ApiError::unauthenticated)?;
-            match tenant_key {
-                Some(key) if !TenantKey::parse(key).names(&tenant) => {
-                    Err(ApiError::not_found(Resource::Tenant))
-                }
-                _ => Ok((tenant, Some(token.id))),
-            }
-        }
+        SenderCaller::Token { token_hash } => admit_token(
+            sender_tokens::authenticate(conn, token_hash, now)?,
+            tenant_key,
+        ),
         SenderCaller::User(token) => {
             let user = token.confirm(conn)?;
             let key = tenant_key.ok_or_else(ApiError::forbidden)?;
@@ -46,6 +41,21 @@ pub fn authorize(
                 Err(ApiError::forbidden())
             }
         }
+    }
+}
+
+/// A sender token's call, given what its hash found (a live token and its tenant, or
+/// nothing): 401 for no token, 404 for a path naming another tenant.
+pub fn admit_token(
+    found: Option<(SenderToken, Tenant)>,
+    tenant_key: Option<&str>,
+) -> Result<(Tenant, Option<i64>), ApiError> {
+    let (token, tenant) = found.ok_or_else(ApiError::unauthenticated)?;
+    match tenant_key {
+        Some(key) if !TenantKey::parse(key).names(&tenant) => {
+            Err(ApiError::not_found(Resource::Tenant))
+        }
+        _ => Ok((tenant, Some(token.id))),
     }
 }
 

@@ -198,6 +198,26 @@ async fn each_claim_of_a_batch_keeps_its_own_outcome(backend: Backend) {
     );
     assert!([a1, a2].contains(&first) && [a1, a2].contains(&keyed_on));
 
+    // Each grant shows the counter as its own claim left it: on one instance, they rise
+    // by each claim's grant up to the final count.
+    let mut shown: std::collections::HashMap<i64, Vec<(i32, i32)>> = Default::default();
+    for outcome in outcomes.iter().flatten() {
+        if let ClaimOutcome::Granted(claim, instance) = &outcome.outcome {
+            shown
+                .entry(instance.id)
+                .or_default()
+                .push((instance.messages_sent_today, claim.granted));
+        }
+    }
+    for (id, grants) in &shown {
+        let mut expected = 0;
+        for (counter, granted) in grants {
+            expected += granted;
+            assert_eq!(*counter, expected, "instance {id}: {grants:?}");
+        }
+        assert_eq!(expected, ledger(&app, *id).0, "instance {id}");
+    }
+
     // 2 + 5 + 1 + 1 + 1 on the busy tenant, 2 on the small one: counters, log and daily
     // totals agree, and no instance is past its limit.
     let mut total = 0;

@@ -154,4 +154,25 @@ async fn metrics_count_requests_claims_messages_logins_and_instances(backend: Ba
     );
 }
 
-both_backends!(metrics_count_requests_claims_messages_logins_and_instances);
+/// `RELEVO_METRICS=off`: no endpoint (404 in the API's words), and claims work as ever.
+async fn metrics_can_be_turned_off(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, &[("RELEVO_METRICS", "off")]).await
+    else {
+        return;
+    };
+    let tenant = app.seed_tenant().await;
+    app.instance(tenant, "+573005550901", "quiet_1", 10).await;
+    let token = app.sender_token(tenant).await;
+    assert_eq!(
+        app.claim(tenant, &token, serde_json::json!({})).await.status,
+        reqwest::StatusCode::OK
+    );
+    let reply = app.send(Method::GET, "/metrics", None, None).await;
+    assert_eq!(reply.status, reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(reply.body["error_key"], "route.not_found");
+}
+
+both_backends!(
+    metrics_count_requests_claims_messages_logins_and_instances,
+    metrics_can_be_turned_off,
+);

@@ -1,0 +1,1 @@
+DROP FUNCTION relevo_claim_batch(BIGINT[], INTEGER[], TEXT[], TEXT[], BIGINT[], TEXT[], DATE[], TIMESTAMP[], INTERVAL);
