@@ -97,15 +97,20 @@ impl Application {
         let default_locale = DefaultLocale(settings.default_locale);
         let openapi = crate::openapi::document().clone();
 
+        // The access log renders each request line when the request comes in, whatever
+        // the log level: with info logging off (`RUST_LOG=warn`), it is left out.
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(edge::body_deadline))
                 .wrap(from_fn(edge::screen_request))
                 .wrap(from_fn(edge::json_errors))
-                .wrap(
+                .wrap(Condition::new(
+                    access_log,
                     Logger::new(r#"%a "%{request_line}xi" %s %b %Dms request_id=%{x-request-id}o"#)
                         .custom_request_replace("request_line", edge::redacted_request_line),
-                )
+                ))
                 .wrap(Condition::new(
                     settings.metrics,
                     from_fn(crate::metrics::observe),

@@ -56,17 +56,9 @@ pub struct Claimed {
     pub server_url: Option<String>,
 }
 
-/// Where a claim runs.
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Alone,
-    InBatch,
-}
-
 impl ClaimJob {
-    /// Authorizes the caller, claims and reads the server's URL. `Ok(None)`: the claim
-    /// may not run in a batch (see [`claims::claim_in_batch`]) and must run alone.
-    fn run(&self, conn: &mut DbConnection, mode: Mode) -> Result<Option<Claimed>, ApiError> {
+    /// The claim on its own: authorizes the caller, claims and reads the server's URL.
+    fn run_alone(&self, conn: &mut DbConnection) -> Result<Claimed, ApiError> {
         let (tenant, sender_token_id) = authorize(
             conn,
             &self.caller,
@@ -74,25 +66,19 @@ impl ClaimJob {
             self.now.naive_utc(),
         )?;
         let request = self.request(&tenant, sender_token_id);
-        let outcome = match mode {
-            Mode::Alone => claims::claim_next_instance(conn, &request)?,
-            Mode::InBatch => match claims::claim_in_batch(conn, &request)? {
-                Some(outcome) => outcome,
-                None => return Ok(None),
-            },
-        };
+        let outcome = claims::claim_next_instance(conn, &request)?;
         let server_url = match &outcome {
             ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance)) => {
                 evolution_servers::default_base_url_of(conn, instance)?
             }
             _ => None,
         };
-        Ok(Some(Claimed {
+        Ok(Claimed {
             tenant,
             today: request.today,
             outcome,
             server_url,
-        }))
+        })
     }
 
     fn request(&self, tenant: &Tenant, sender_token_id: Option<i64>) -> ClaimRequest {
@@ -116,49 +102,85 @@ impl ClaimJob {
 /// must run alone once the batch has committed.
 type Together = Vec<Option<Result<Claimed, ApiError>>>;
 
-/// SQLite: the claims one after the other, each as it would run alone, in the batch's
-/// write transaction.
-fn one_after_another(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, BatchFailed> {
-    let mut outcomes = Vec::with_capacity(jobs.len());
+/// The callers of a batch: its sender tokens in one query; a super admin's claim
+/// authorizes on its own. A database failure voids the batch.
+fn admit_all(
+    conn: &mut DbConnection,
+    jobs: &[ClaimJob],
+) -> Result<Vec<Result<(Tenant, Option<i64>), ApiError>>, BatchFailed> {
+    let hashes: Vec<&str> = jobs.iter().filter_map(ClaimJob::token_hash).collect();
+    let earliest = jobs.iter().map(|job| job.now).min().unwrap_or_else(Utc::now);
+    let tokens = sender_tokens::authenticate_many(conn, &hashes, earliest.naive_utc())
+        .map_err(BatchFailed::statement)?;
+    let mut admitted = Vec::with_capacity(jobs.len());
     for job in jobs {
-        match job.run(conn, Mode::InBatch) {
-            Ok(claimed) => outcomes.push(claimed.map(Ok)),
+        let now = job.now.naive_utc();
+        let tenant_key = job.tenant_key.as_deref();
+        let caller = match job.token_hash() {
+            Some(hash) => admit_token(
+                tokens
+                    .get(hash)
+                    .filter(|(token, _)| token.expires_at.is_none_or(|at| at > now))
+                    .cloned(),
+                tenant_key,
+            ),
+            None => authorize(conn, &job.caller, tenant_key, now),
+        };
+        match caller {
             Err(error) if voids_batch(&error) => return Err(BatchFailed::Claim),
-            Err(refusal) => outcomes.push(Some(Err(refusal))),
+            caller => admitted.push(caller),
         }
+    }
+    Ok(admitted)
+}
+
+/// SQLite: the claims one after the other in the batch's write transaction, each as it
+/// would run alone.
+fn one_after_another(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, BatchFailed> {
+    let admitted = admit_all(conn, jobs)?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (job, caller) in jobs.iter().zip(admitted) {
+        let (tenant, sender_token_id) = match caller {
+            Ok(caller) => caller,
+            Err(refusal) => {
+                outcomes.push(Some(Err(refusal)));
+                continue;
+            }
+        };
+        let request = job.request(&tenant, sender_token_id);
+        let claimed = claims::claim_in_batch(conn, &request)
+            .map_err(BatchFailed::statement)?
+            .map(|outcome| -> Result<Claimed, BatchFailed> {
+                let server_url = match &outcome {
+                    ClaimOutcome::Granted(_, instance)
+                    | ClaimOutcome::Replayed(_, Some(instance)) => {
+                        evolution_servers::default_base_url_of(conn, instance)
+                            .map_err(BatchFailed::statement)?
+                    }
+                    _ => None,
+                };
+                Ok(Claimed {
+                    tenant,
+                    today: request.today,
+                    outcome,
+                    server_url,
+                })
+            })
+            .transpose()?;
+        outcomes.push(claimed.map(Ok));
     }
     Ok(outcomes)
 }
 
 /// PostgreSQL: a fixed number of round trips for the whole batch: the sender tokens in one
 /// query, the claims in one call (see [`claims::claim_together`]), their servers' URLs in
-/// one query. A super admin's claim authorizes on its own; claims that do not fit the
-/// call (sticky recipient, `priority`) run alone afterwards.
+/// one query. Claims that do not fit the call (sticky recipient, `priority`) run alone
+/// afterwards.
 fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, BatchFailed> {
-    let hashes: Vec<&str> = jobs.iter().filter_map(ClaimJob::token_hash).collect();
-    let earliest = jobs.iter().map(|job| job.now).min().unwrap_or_else(Utc::now);
-    let tokens = sender_tokens::authenticate_many(conn, &hashes, earliest.naive_utc())
-        .map_err(BatchFailed::statement)?;
     let mut outcomes: Together = Vec::with_capacity(jobs.len());
     let mut admitted = Vec::new();
-    for job in jobs {
-        let tenant_key = job.tenant_key.as_deref();
-        let caller = match job.token_hash() {
-            Some(hash) => admit_token(
-                tokens
-                    .get(hash)
-                    .filter(|(token, _)| {
-                        token
-                            .expires_at
-                            .is_none_or(|at| at > job.now.naive_utc())
-                    })
-                    .cloned(),
-                tenant_key,
-            ),
-            None => authorize(conn, &job.caller, tenant_key, job.now.naive_utc()),
-        };
+    for (job, caller) in jobs.iter().zip(admit_all(conn, jobs)?) {
         match caller {
-            Err(error) if voids_batch(&error) => return Err(BatchFailed::Claim),
             Err(refusal) => outcomes.push(Some(Err(refusal))),
             Ok((tenant, sender_token_id)) => {
                 let request = job.request(&tenant, sender_token_id);
@@ -358,8 +380,7 @@ impl ClaimBatcher {
         // Declared first, so dropped last: the connection goes back before the turn.
         let _turn = self.writer_turn()?;
         let mut conn = self.pool.get()?;
-        job.run(&mut conn, Mode::Alone)?
-            .ok_or_else(|| ApiError::internal("a claim alone is never put off"))
+        job.run_alone(&mut conn)
     }
 
     fn writer_turn(&self) -> Result<Option<db::WriterTurn>, ApiError> {
