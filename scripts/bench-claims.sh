@@ -23,6 +23,7 @@
 #   BENCH_EXHAUST       1                   also run the exhaustion check (small limits, 429s)
 #   BENCH_BATCH_COUNT   50                  messages per claim in the batch-claim level (0: skip it)
 #   BENCH_BATCH_CONCURRENCY 16              claimers in that level
+#   BENCH_METRICS_OFF   1                   also claim at 16 with RELEVO_METRICS=on and =off, back to back
 #   BENCH_TRACE         1                   log the SQL of one claim on PostgreSQL and print it
 #   BENCH_PG_URL        postgres://postgres@127.0.0.1:5432   server for the throwaway databases
 #   BENCH_PGBENCH_MODES "prepared extended" pgbench --protocol modes; the first one is the goal's
@@ -52,6 +53,7 @@ BENCH_EXHAUST=${BENCH_EXHAUST:-1}
 BENCH_TRACE=${BENCH_TRACE:-1}
 BENCH_BATCH_COUNT=${BENCH_BATCH_COUNT:-50}
 BENCH_BATCH_CONCURRENCY=${BENCH_BATCH_CONCURRENCY:-16}
+BENCH_METRICS_OFF=${BENCH_METRICS_OFF:-1}
 BENCH_PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 BENCH_PGBENCH_MODES=${BENCH_PGBENCH_MODES:-prepared extended}
 BENCH_OUT=${BENCH_OUT:-$ROOT/target/bench-claims/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -89,6 +91,7 @@ esac
 mkdir -p "$BENCH_OUT"
 WORK=$(mktemp -d)
 RELEVO_PID=""
+RELEVO_EXTRA_ENV=()
 PG_DB=""
 FAILURES=0
 
@@ -128,6 +131,7 @@ start_relevo() {
         RELEVO_ADMIN_EMAIL="$ADMIN_EMAIL" \
         RELEVO_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
         RUST_LOG=warn \
+        "${RELEVO_EXTRA_ENV[@]}" \
         "$RELEVO_BIN" >>"$logfile" 2>&1 &
     RELEVO_PID=$!
     for _ in $(seq 300); do
@@ -461,6 +465,22 @@ run_backend() {
 
     local final_peak
     final_peak=$(peak_rss_mib)
+
+    # What the metrics cost: claims at 16 with them on (this process), then off (restarted).
+    local metrics_line=""
+    if [ "$BENCH_METRICS_OFF" = 1 ]; then
+        local on off
+        log "$BACKEND: claims at 16 with metrics on, then off"
+        on=$(load "$label_prefix-metrics-on" --path "$CLAIM_PATH" --token "$SENDER_TOKEN" --body '{}' \
+            --concurrency 16 --duration "$BENCH_DURATION" --warmup "$BENCH_WARMUP" --expect '"granted":1')
+        stop_relevo
+        RELEVO_EXTRA_ENV=(RELEVO_METRICS=off)
+        start_relevo "$DB_URL" "$BENCH_OUT/relevo-$BACKEND.log"
+        RELEVO_EXTRA_ENV=()
+        off=$(load "$label_prefix-metrics-off" --path "$CLAIM_PATH" --token "$SENDER_TOKEN" --body '{}' \
+            --concurrency 16 --duration "$BENCH_DURATION" --warmup "$BENCH_WARMUP" --expect '"granted":1')
+        metrics_line="claims at 16 with metrics on: $(kv "$on" rps)/s (p99 $(kv "$on" p99_ms) ms), off: $(kv "$off" rps)/s (p99 $(kv "$off" p99_ms) ms); on/off $(calc "$(kv "$on" rps) / $(kv "$off" rps)")"
+    fi
     stop_relevo
 
     local pg_rows=()
@@ -534,6 +554,7 @@ run_backend() {
         echo
         echo "    GET /health at 16 (no database): $(kv "$health" rps) req/s, p50 $(kv "$health" p50_ms) ms, p99 $(kv "$health" p99_ms) ms; relevo $(calc "($health_r1 - $health_r0) / 100 / ($(kv "$health" window_s) + $BENCH_WARMUP)") cores, load generator $(calc "$(kv "$health" client_cpu_s) / $(kv "$health" window_s)") cores, machine $(busy_cores "$health_m0" "$health_m1") cores busy"
         [ -z "$batch_line" ] || echo "    $batch_line"
+        [ -z "$metrics_line" ] || echo "    $metrics_line"
         [ -z "$exhaust_line" ] || echo "    $exhaust_line"
         echo "    peak RSS of relevo over the whole run: $final_peak MiB"
         if [ "$BACKEND" = postgres ]; then

@@ -225,7 +225,8 @@ impl Settings {
             Backend::Sqlite => 1,
             Backend::Postgres => 2,
         };
-        let claim_batches = parse_number(&get, "RELEVO_CLAIM_BATCHES", claim_batches, &mut problems);
+        let claim_batches =
+            parse_number(&get, "RELEVO_CLAIM_BATCHES", claim_batches, &mut problems);
         if claim_batches == 0 {
             problems.push("RELEVO_CLAIM_BATCHES must be at least 1".to_string());
         }

@@ -207,7 +207,9 @@ pub fn claim_together(
             continue;
         };
         let instance = instances.get(&claim.instance_id).cloned();
-        let slot = usize::try_from(row.idx - 1).ok().and_then(|i| outcomes.get_mut(i));
+        let slot = usize::try_from(row.idx - 1)
+            .ok()
+            .and_then(|i| outcomes.get_mut(i));
         let Some(slot) = slot else { continue };
         *slot = Some(match (row.replayed, instance) {
             (true, instance) => ClaimOutcome::Replayed(claim, instance),

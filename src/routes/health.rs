@@ -68,11 +68,11 @@ pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<ReadinessBody
 
 /// Prometheus metrics, in the text exposition format.
 ///
-/// Requests by route template and status, claim latency and outcomes, messages sent
-/// through Relevo, calls to Evolution by server, operation and outcome, logins (throttled
-/// ones too), sync runs, and, read from the database when scraped, instances by
-/// connection status and outbound events by delivery status. Every metric is prefixed
-/// `relevo_`.
+/// Requests by route template and status, claim latency and outcomes, the sizes of claim
+/// batches (group commit), messages sent through Relevo, calls to Evolution by server,
+/// operation and outcome, logins (throttled ones too), sync runs, and, read from the
+/// database when scraped, instances by connection status and outbound events by delivery
+/// status. Every metric is prefixed `relevo_`.
 #[utoipa::path(
     tag = "operations",
     responses(

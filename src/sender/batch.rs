@@ -109,7 +109,11 @@ fn admit_all(
     jobs: &[ClaimJob],
 ) -> Result<Vec<Result<(Tenant, Option<i64>), ApiError>>, BatchFailed> {
     let hashes: Vec<&str> = jobs.iter().filter_map(ClaimJob::token_hash).collect();
-    let earliest = jobs.iter().map(|job| job.now).min().unwrap_or_else(Utc::now);
+    let earliest = jobs
+        .iter()
+        .map(|job| job.now)
+        .min()
+        .unwrap_or_else(Utc::now);
     let tokens = sender_tokens::authenticate_many(conn, &hashes, earliest.naive_utc())
         .map_err(BatchFailed::statement)?;
     let mut admitted = Vec::with_capacity(jobs.len());

@@ -8,8 +8,8 @@ use chrono_tz::Tz;
 
 use crate::auth::SenderCaller;
 use crate::db::claims::ClaimRequest;
-use crate::db::tenants::{self, Tenant, TenantKey};
 use crate::db::sender_tokens::{self, SenderToken};
+use crate::db::tenants::{self, Tenant, TenantKey};
 use crate::db::DbConnection;
 use crate::domain::RotationStrategy;
 use crate::error::{ApiError, Resource};

@@ -164,7 +164,9 @@ async fn metrics_can_be_turned_off(backend: Backend) {
     app.instance(tenant, "+573005550901", "quiet_1", 10).await;
     let token = app.sender_token(tenant).await;
     assert_eq!(
-        app.claim(tenant, &token, serde_json::json!({})).await.status,
+        app.claim(tenant, &token, serde_json::json!({}))
+            .await
+            .status,
         reqwest::StatusCode::OK
     );
     let reply = app.send(Method::GET, "/metrics", None, None).await;
