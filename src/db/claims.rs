@@ -492,19 +492,15 @@ fn note_exhaustion(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResu
     let Some(next_reset_at) = request.next_reset_at else {
         return Ok(());
     };
-    let sql = candidate_query(None, false, &[]);
-    let left: Option<Instance> = match conn {
-        DbConnection::Postgres(pg) => diesel::sql_query(sql)
-            .bind::<BigInt, _>(request.tenant_id)
-            .bind::<Date, _>(request.today)
-            .get_result(pg)
-            .optional()?,
-        DbConnection::Sqlite(sqlite) => diesel::sql_query(sql.replace('$', "?"))
-            .bind::<BigInt, _>(request.tenant_id)
-            .bind::<Date, _>(request.today)
-            .get_result(sqlite)
-            .optional()?,
+    let candidates = Candidates {
+        sql: candidate_query(None, false, &[]),
+        tenant_id: request.tenant_id,
+        today: request.today,
+        only: None,
+        reusable: true,
     };
+    let left: Option<Instance> =
+        on_backend!(conn, |c| candidates.get_result(c).optional())?;
     if left.is_none() {
         crate::events::quota_exhausted(
             conn,
@@ -562,32 +558,89 @@ fn lock_candidate(
         RowLock::WaitInIdOrder => None,
         RowLock::SkipLocked | RowLock::Wait => Some(request.strategy),
     };
-    let sql = candidate_query(order, only.is_some(), &request.exclude);
-    match conn {
-        DbConnection::Postgres(pg) => {
-            let clause = match lock {
-                RowLock::SkipLocked => "FOR UPDATE SKIP LOCKED",
-                RowLock::Wait | RowLock::WaitInIdOrder => "FOR UPDATE",
-            };
-            let mut query = diesel::sql_query(format!("{sql} {clause}"))
-                .into_boxed()
-                .bind::<BigInt, _>(request.tenant_id)
-                .bind::<Date, _>(request.today);
-            if let Some(id) = only {
-                query = query.bind::<BigInt, _>(id);
-            }
-            query.get_result(pg).optional()
+    let mut sql = candidate_query(order, only.is_some(), &request.exclude);
+    if matches!(conn, DbConnection::Postgres(_)) {
+        sql.push_str(match lock {
+            RowLock::SkipLocked => " FOR UPDATE SKIP LOCKED",
+            RowLock::Wait | RowLock::WaitInIdOrder => " FOR UPDATE",
+        });
+    }
+    let candidates = Candidates {
+        sql,
+        tenant_id: request.tenant_id,
+        today: request.today,
+        only,
+        // Excluded ids are written into the statement: each list would be a statement
+        // of its own, kept for the connection's life.
+        reusable: request.exclude.is_empty(),
+    };
+    on_backend!(conn, |c| candidates.get_result(c).optional())
+}
+
+/// A candidate query (see [`candidate_query`]) with its binds, as a statement diesel
+/// prepares once per connection and reuses: `diesel::sql_query` is prepared anew on
+/// every call, which cost a claim on SQLite a third of its CPU. Each `$1` (tenant), `$2`
+/// (today) and `$3` (the one instance) in the text becomes a bind of its own, so the
+/// text is the backend's own (`$n` or `?`).
+struct Candidates {
+    sql: String,
+    tenant_id: i64,
+    today: NaiveDate,
+    only: Option<i64>,
+    /// False for a text that will not come again: prepared, run and dropped.
+    reusable: bool,
+}
+
+impl diesel::query_builder::QueryId for Candidates {
+    type QueryId = ();
+    // Not one type per text: the statement cache keys it by its SQL.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for Candidates {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<Conn> RunQueryDsl<Conn> for Candidates {}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for Candidates
+where
+    DB: diesel::backend::Backend,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    NaiveDate: diesel::serialize::ToSql<Date, DB>,
+    DB: diesel::sql_types::HasSqlType<BigInt> + diesel::sql_types::HasSqlType<Date>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        if !self.reusable {
+            out.unsafe_to_cache_prepared();
         }
-        DbConnection::Sqlite(sqlite) => {
-            let mut query = diesel::sql_query(sql.replace('$', "?"))
-                .into_boxed()
-                .bind::<BigInt, _>(request.tenant_id)
-                .bind::<Date, _>(request.today);
-            if let Some(id) = only {
-                query = query.bind::<BigInt, _>(id);
+        let mut rest = self.sql.as_str();
+        while let Some(at) = rest.find('$') {
+            out.push_sql(&rest[..at]);
+            match rest.as_bytes().get(at + 1) {
+                Some(b'1') => out.push_bind_param::<BigInt, _>(&self.tenant_id)?,
+                Some(b'2') => out.push_bind_param::<Date, _>(&self.today)?,
+                Some(b'3') => match &self.only {
+                    Some(id) => out.push_bind_param::<BigInt, _>(id)?,
+                    None => {
+                        return Err(diesel::result::Error::QueryBuilderError(
+                            "the candidate query asks for one instance but names none".into(),
+                        ))
+                    }
+                },
+                _ => {
+                    return Err(diesel::result::Error::QueryBuilderError(
+                        "an unknown mark in the candidate query".into(),
+                    ))
+                }
             }
-            query.get_result(sqlite).optional()
+            rest = &rest[at + 2..];
         }
+        out.push_sql(rest);
+        Ok(())
     }
 }
 
