@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date};
 
 use super::instances::Instance;
+use super::reused::{Reused, Value};
 use super::schema::{
     claim_releases, claims, instance_daily_usage, recipient_routes, whatsapp_instances,
 };
@@ -430,13 +431,17 @@ fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryRe
         granted > 0,
         "the candidate query returns instances with quota"
     );
-    diesel::update(whatsapp_instances::table.find(instance.id))
-        .set((
-            whatsapp_instances::messages_sent_today.eq(usage.sent + granted),
-            whatsapp_instances::last_reset_date.eq(usage.date),
-            whatsapp_instances::last_used_at.eq(request.now),
-        ))
-        .execute(conn)?;
+    let count = Reused::new(
+        "UPDATE whatsapp_instances SET messages_sent_today = $1, last_reset_date = $2, \
+         last_used_at = $3 WHERE id = $4",
+        vec![
+            Value::Integer(usage.sent + granted),
+            Value::Date(usage.date),
+            Value::Timestamp(request.now),
+            Value::BigInt(instance.id),
+        ],
+    );
+    on_backend!(conn, |c| count.execute(c))?;
     instance.messages_sent_today = usage.sent + granted;
     instance.last_reset_date = usage.date;
     instance.last_used_at = Some(request.now);
@@ -492,15 +497,11 @@ fn note_exhaustion(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResu
     let Some(next_reset_at) = request.next_reset_at else {
         return Ok(());
     };
-    let candidates = Candidates {
-        sql: candidate_query(None, false, &[]),
-        tenant_id: request.tenant_id,
-        today: request.today,
-        only: None,
-        reusable: true,
-    };
-    let left: Option<Instance> =
-        on_backend!(conn, |c| candidates.get_result(c).optional())?;
+    let candidates = Reused::new(
+        candidate_query(None, false, &[]),
+        vec![Value::BigInt(request.tenant_id), Value::Date(request.today)],
+    );
+    let left: Option<Instance> = on_backend!(conn, |c| candidates.get_result(c).optional())?;
     if left.is_none() {
         crate::events::quota_exhausted(
             conn,
@@ -565,83 +566,15 @@ fn lock_candidate(
             RowLock::Wait | RowLock::WaitInIdOrder => " FOR UPDATE",
         });
     }
-    let candidates = Candidates {
-        sql,
-        tenant_id: request.tenant_id,
-        today: request.today,
-        only,
-        // Excluded ids are written into the statement: each list would be a statement
-        // of its own, kept for the connection's life.
-        reusable: request.exclude.is_empty(),
-    };
-    on_backend!(conn, |c| candidates.get_result(c).optional())
-}
-
-/// A candidate query (see [`candidate_query`]) with its binds, as a statement diesel
-/// prepares once per connection and reuses: `diesel::sql_query` is prepared anew on
-/// every call, which cost a claim on SQLite a third of its CPU. Each `$1` (tenant), `$2`
-/// (today) and `$3` (the one instance) in the text becomes a bind of its own, so the
-/// text is the backend's own (`$n` or `?`).
-struct Candidates {
-    sql: String,
-    tenant_id: i64,
-    today: NaiveDate,
-    only: Option<i64>,
-    /// False for a text that will not come again: prepared, run and dropped.
-    reusable: bool,
-}
-
-impl diesel::query_builder::QueryId for Candidates {
-    type QueryId = ();
-    // Not one type per text: the statement cache keys it by its SQL.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::Query for Candidates {
-    type SqlType = diesel::sql_types::Untyped;
-}
-
-impl<Conn> RunQueryDsl<Conn> for Candidates {}
-
-impl<DB> diesel::query_builder::QueryFragment<DB> for Candidates
-where
-    DB: diesel::backend::Backend,
-    i64: diesel::serialize::ToSql<BigInt, DB>,
-    NaiveDate: diesel::serialize::ToSql<Date, DB>,
-    DB: diesel::sql_types::HasSqlType<BigInt> + diesel::sql_types::HasSqlType<Date>,
-{
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
-    ) -> QueryResult<()> {
-        if !self.reusable {
-            out.unsafe_to_cache_prepared();
-        }
-        let mut rest = self.sql.as_str();
-        while let Some(at) = rest.find('$') {
-            out.push_sql(&rest[..at]);
-            match rest.as_bytes().get(at + 1) {
-                Some(b'1') => out.push_bind_param::<BigInt, _>(&self.tenant_id)?,
-                Some(b'2') => out.push_bind_param::<Date, _>(&self.today)?,
-                Some(b'3') => match &self.only {
-                    Some(id) => out.push_bind_param::<BigInt, _>(id)?,
-                    None => {
-                        return Err(diesel::result::Error::QueryBuilderError(
-                            "the candidate query asks for one instance but names none".into(),
-                        ))
-                    }
-                },
-                _ => {
-                    return Err(diesel::result::Error::QueryBuilderError(
-                        "an unknown mark in the candidate query".into(),
-                    ))
-                }
-            }
-            rest = &rest[at + 2..];
-        }
-        out.push_sql(rest);
-        Ok(())
+    let mut values = vec![Value::BigInt(request.tenant_id), Value::Date(request.today)];
+    values.extend(only.map(Value::BigInt));
+    let mut candidates = Reused::new(sql, values);
+    if !request.exclude.is_empty() {
+        // Excluded ids are written into the text: each list would be a statement of its
+        // own, kept for the connection's life.
+        candidates = candidates.once();
     }
+    on_backend!(conn, |c| candidates.get_result(c).optional())
 }
 
 /// Eligible (SPEC §6): active, not known to be disconnected or in error, paired at least
@@ -724,25 +657,23 @@ fn add_daily_usage(
     released: i32,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    use instance_daily_usage as usage;
-    let row = (
-        usage::instance_id.eq(instance_id),
-        usage::usage_date.eq(date),
-        usage::tenant_id.eq(tenant_id),
-        usage::granted.eq(granted),
-        usage::released.eq(released),
-        usage::updated_at.eq(now),
+    let add = Reused::new(
+        "INSERT INTO instance_daily_usage \
+         (instance_id, usage_date, tenant_id, granted, released, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (instance_id, usage_date) DO UPDATE \
+         SET granted = instance_daily_usage.granted + $4, \
+             released = instance_daily_usage.released + $5, updated_at = $6",
+        vec![
+            Value::BigInt(instance_id),
+            Value::Date(date),
+            Value::BigInt(tenant_id),
+            Value::Integer(granted),
+            Value::Integer(released),
+            Value::Timestamp(now),
+        ],
     );
-    on_backend!(conn, |c| diesel::insert_into(usage::table)
-        .values(row)
-        .on_conflict((usage::instance_id, usage::usage_date))
-        .do_update()
-        .set((
-            usage::granted.eq(usage::granted + granted),
-            usage::released.eq(usage::released + released),
-            usage::updated_at.eq(now),
-        ))
-        .execute(c))
+    on_backend!(conn, |c| add.execute(c))
 }
 
 #[derive(Debug)]

@@ -108,7 +108,9 @@ fn admit_all(
     conn: &mut DbConnection,
     jobs: &[ClaimJob],
 ) -> Result<Vec<Result<(Tenant, Option<i64>), ApiError>>, BatchFailed> {
-    let hashes: Vec<&str> = jobs.iter().filter_map(ClaimJob::token_hash).collect();
+    let mut hashes: Vec<&str> = jobs.iter().filter_map(ClaimJob::token_hash).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
     let earliest = jobs
         .iter()
         .map(|job| job.now)

@@ -88,10 +88,7 @@ impl Browser {
         screen: Screen,
         name: &'static str,
     ) -> (Child, Browser) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::helpers::known_port();
         let log = std::fs::File::create(screenshot_dir().join(format!("chromedriver-{name}.log")))
             .expect("chromedriver log file");
         let mut driver = Command::new(driver_path)

@@ -300,10 +300,7 @@ pub async fn spawn_reachable_with_fake(
     backend: Backend,
     extra: &[(&str, &str)],
 ) -> Option<(TestApp, FakeEvolution)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = crate::helpers::known_port();
     let bind = format!("127.0.0.1:{port}");
     let public_url = format!("http://{bind}");
     let mut vars = vec![

@@ -88,6 +88,24 @@ pub struct TestApp {
     pub dispatcher: relevo::events::worker::Dispatcher,
 }
 
+/// A port for a server that must be told its address before it starts (an app with
+/// `RELEVO_PUBLIC_URL`, chromedriver). Below the kernel's ephemeral range, where no
+/// outgoing connection of another test can take it between this check and the bind, and
+/// handed out once per test process.
+pub fn known_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id() % SPAN;
+    loop {
+        let port = (FIRST + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 pub fn postgres_admin_url() -> String {
     std::env::var("RELEVO_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
