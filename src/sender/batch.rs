@@ -102,12 +102,16 @@ impl ClaimJob {
 /// must run alone once the batch has committed.
 type Together = Vec<Option<Result<Claimed, ApiError>>>;
 
+/// Who a claim acts for: its tenant, and the sender token that made it (`None` for a
+/// super admin).
+type Caller = (Tenant, Option<i64>);
+
 /// The callers of a batch: its sender tokens in one query; a super admin's claim
 /// authorizes on its own. A database failure voids the batch.
 fn admit_all(
     conn: &mut DbConnection,
     jobs: &[ClaimJob],
-) -> Result<Vec<Result<(Tenant, Option<i64>), ApiError>>, BatchFailed> {
+) -> Result<Vec<Result<Caller, ApiError>>, BatchFailed> {
     let mut hashes: Vec<&str> = jobs.iter().filter_map(ClaimJob::token_hash).collect();
     hashes.sort_unstable();
     hashes.dedup();
