@@ -143,50 +143,14 @@ pub fn claim_together(
     conn: &mut DbConnection,
     requests: &[&ClaimRequest],
 ) -> QueryResult<Vec<Option<ClaimOutcome>>> {
-    use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamp};
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = Integer)]
-        idx: i32,
-        #[diesel(sql_type = Nullable<BigInt>)]
-        claim_row_id: Option<i64>,
-        #[diesel(sql_type = Bool)]
-        replayed: bool,
-    }
     let DbConnection::Postgres(pg) = conn else {
         return Err(diesel::result::Error::QueryBuilderError(
             "claims are claimed together on PostgreSQL only".into(),
         ));
     };
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT idx, claim_row_id, replayed FROM relevo_claim_batch($1, $2, $3, $4, $5, $6, $7, $8, \
-         make_interval(hours => $9))",
-    )
-    .bind::<Array<BigInt>, _>(requests.iter().map(|r| r.tenant_id).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(requests.iter().map(|r| r.count).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(requests.iter().map(|r| r.strategy.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(
-        requests
-            .iter()
-            .map(|r| r.idempotency_key.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Nullable<BigInt>>, _>(
-        requests.iter().map(|r| r.sender_token_id).collect::<Vec<_>>(),
-    )
-    .bind::<Array<Text>, _>(
-        requests
-            .iter()
-            .map(|_| uuid::Uuid::new_v4().to_string())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Date>, _>(requests.iter().map(|r| r.today).collect::<Vec<_>>())
-    .bind::<Array<Timestamp>, _>(requests.iter().map(|r| r.now).collect::<Vec<_>>())
-    .bind::<Integer, _>(IDEMPOTENCY_WINDOW_HOURS as i32)
-    .load(pg)?;
-
+    let rows = call_claim_batch(pg, requests)?;
     let claim_ids: Vec<i64> = rows.iter().filter_map(|row| row.claim_row_id).collect();
-    let mut found: std::collections::HashMap<i64, Claim> = claims::table
+    let found: std::collections::HashMap<i64, Claim> = claims::table
         .filter(claims::id.eq_any(&claim_ids))
         .select(Claim::as_select())
         .load(pg)?
@@ -204,7 +168,8 @@ pub fn claim_together(
 
     let mut outcomes: Vec<Option<ClaimOutcome>> = requests.iter().map(|_| None).collect();
     for row in rows {
-        let Some(claim) = row.claim_row_id.and_then(|id| found.remove(&id)) else {
+        // A key repeated in the batch replays the claim an earlier element made.
+        let Some(claim) = row.claim_row_id.and_then(|id| found.get(&id).cloned()) else {
             continue;
         };
         let instance = instances.get(&claim.instance_id).cloned();
@@ -236,6 +201,42 @@ pub fn claim_together(
         }
     }
     Ok(outcomes)
+}
+
+/// What `relevo_claim_batch` says of one element: its claim, and whether it was replayed.
+#[derive(QueryableByName)]
+struct BatchRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    idx: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    claim_row_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    replayed: bool,
+}
+
+/// One call of `relevo_claim_batch` with the requests as arrays, element by element.
+fn call_claim_batch(
+    pg: &mut diesel::PgConnection,
+    requests: &[&ClaimRequest],
+) -> QueryResult<Vec<BatchRow>> {
+    use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp};
+    fn column<T>(requests: &[&ClaimRequest], value: impl Fn(&ClaimRequest) -> T) -> Vec<T> {
+        requests.iter().map(|request| value(request)).collect()
+    }
+    diesel::sql_query(
+        "SELECT idx, claim_row_id, replayed FROM relevo_claim_batch($1, $2, $3, $4, $5, $6, $7, $8, \
+         make_interval(hours => $9))",
+    )
+    .bind::<Array<BigInt>, _>(column(requests, |r| r.tenant_id))
+    .bind::<Array<Integer>, _>(column(requests, |r| r.count))
+    .bind::<Array<Text>, _>(column(requests, |r| r.strategy.as_str()))
+    .bind::<Array<Nullable<Text>>, _>(column(requests, |r| r.idempotency_key.clone()))
+    .bind::<Array<Nullable<BigInt>>, _>(column(requests, |r| r.sender_token_id))
+    .bind::<Array<Text>, _>(column(requests, |_| uuid::Uuid::new_v4().to_string()))
+    .bind::<Array<Date>, _>(column(requests, |r| r.today))
+    .bind::<Array<Timestamp>, _>(column(requests, |r| r.now))
+    .bind::<Integer, _>(IDEMPOTENCY_WINDOW_HOURS as i32)
+    .load(pg)
 }
 
 /// [`claim_next_instance`] as one of several claims in SQLite's write transaction, which

@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
+use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
 use crate::db::{self, evolution_servers, sender_tokens, DbConnection, DbPool, WriterQueue};
 use crate::domain::RotationStrategy;
@@ -67,11 +68,9 @@ impl ClaimJob {
         )?;
         let request = self.request(&tenant, sender_token_id);
         let outcome = claims::claim_next_instance(conn, &request)?;
-        let server_url = match &outcome {
-            ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance)) => {
-                evolution_servers::default_base_url_of(conn, instance)?
-            }
-            _ => None,
+        let server_url = match named_instance(&outcome) {
+            Some(instance) => evolution_servers::default_base_url_of(conn, instance)?,
+            None => None,
         };
         Ok(Claimed {
             tenant,
@@ -95,6 +94,16 @@ impl ClaimJob {
             SenderCaller::Token { token_hash } => Some(token_hash),
             SenderCaller::User(_) => None,
         }
+    }
+}
+
+/// The instance a claim's answer names: the one granted or replayed, if it still exists.
+fn named_instance(outcome: &ClaimOutcome) -> Option<&Instance> {
+    match outcome {
+        ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance)) => {
+            Some(instance)
+        }
+        _ => None,
     }
 }
 
@@ -161,13 +170,10 @@ fn one_after_another(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Toget
         let claimed = claims::claim_in_batch(conn, &request)
             .map_err(BatchFailed::statement)?
             .map(|outcome| -> Result<Claimed, BatchFailed> {
-                let server_url = match &outcome {
-                    ClaimOutcome::Granted(_, instance)
-                    | ClaimOutcome::Replayed(_, Some(instance)) => {
-                        evolution_servers::default_base_url_of(conn, instance)
-                            .map_err(BatchFailed::statement)?
-                    }
-                    _ => None,
+                let server_url = match named_instance(&outcome) {
+                    Some(instance) => evolution_servers::default_base_url_of(conn, instance)
+                        .map_err(BatchFailed::statement)?,
+                    None => None,
                 };
                 Ok(Claimed {
                     tenant,
@@ -206,28 +212,17 @@ fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, B
     let server_ids: Vec<i64> = claimed
         .iter()
         .flatten()
-        .filter_map(|outcome| match outcome {
-            ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance))
-                if instance.evolution_api_url.is_none() =>
-            {
-                instance.evolution_server_id
-            }
-            _ => None,
-        })
+        .filter_map(named_instance)
+        .filter(|instance| instance.evolution_api_url.is_none())
+        .filter_map(|instance| instance.evolution_server_id)
         .collect();
     let urls = evolution_servers::base_urls(conn, &server_ids).map_err(BatchFailed::statement)?;
     for ((slot, tenant, request), outcome) in admitted.into_iter().zip(claimed) {
         let Some(outcome) = outcome else { continue };
-        let server_url = match &outcome {
-            ClaimOutcome::Granted(_, instance) | ClaimOutcome::Replayed(_, Some(instance))
-                if instance.evolution_api_url.is_none() =>
-            {
-                instance
-                    .evolution_server_id
-                    .and_then(|id| urls.get(&id).cloned())
-            }
-            _ => None,
-        };
+        let server_url = named_instance(&outcome)
+            .filter(|instance| instance.evolution_api_url.is_none())
+            .and_then(|instance| instance.evolution_server_id)
+            .and_then(|id| urls.get(&id).cloned());
         outcomes[slot] = Some(Ok(Claimed {
             tenant,
             today: request.today,
