@@ -632,21 +632,18 @@ fn route_recipient(
     instance_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let route = (
-        recipient_routes::tenant_id.eq(tenant_id),
-        recipient_routes::recipient.eq(recipient),
-        recipient_routes::instance_id.eq(instance_id),
-        recipient_routes::updated_at.eq(now),
+    let route = Reused::new(
+        "INSERT INTO recipient_routes (tenant_id, recipient, instance_id, updated_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, recipient) DO UPDATE SET instance_id = $3, updated_at = $4",
+        vec![
+            Value::BigInt(tenant_id),
+            Value::Text(recipient.to_string()),
+            Value::BigInt(instance_id),
+            Value::Timestamp(now),
+        ],
     );
-    on_backend!(conn, |c| diesel::insert_into(recipient_routes::table)
-        .values(route)
-        .on_conflict((recipient_routes::tenant_id, recipient_routes::recipient))
-        .do_update()
-        .set((
-            recipient_routes::instance_id.eq(instance_id),
-            recipient_routes::updated_at.eq(now),
-        ))
-        .execute(c))
+    on_backend!(conn, |c| route.execute(c))
 }
 
 /// Adds to the daily totals of `(instance_id, tenant_id)`.

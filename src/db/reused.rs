@@ -9,7 +9,7 @@ use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::Error::QueryBuilderError;
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Date, HasSqlType, Integer, Timestamp, Untyped};
+use diesel::sql_types::{BigInt, Date, HasSqlType, Integer, Text, Timestamp, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// A value bound to a `$n` mark.
@@ -18,6 +18,7 @@ pub enum Value {
     Integer(i32),
     Date(NaiveDate),
     Timestamp(NaiveDateTime),
+    Text(String),
 }
 
 /// SQL text whose `$1`, `$2`, … marks stand for `values[0]`, `values[1]`, …; each mark
@@ -66,11 +67,13 @@ where
         + HasSqlType<BigInt>
         + HasSqlType<Integer>
         + HasSqlType<Date>
-        + HasSqlType<Timestamp>,
+        + HasSqlType<Timestamp>
+        + HasSqlType<Text>,
     i64: ToSql<BigInt, DB>,
     i32: ToSql<Integer, DB>,
     NaiveDate: ToSql<Date, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
+    String: ToSql<Text, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         if !self.cached {
@@ -95,6 +98,7 @@ where
                 Value::Integer(v) => out.push_bind_param::<Integer, _>(v)?,
                 Value::Date(v) => out.push_bind_param::<Date, _>(v)?,
                 Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v)?,
+                Value::Text(v) => out.push_bind_param::<Text, _>(v)?,
             }
             rest = &rest[at + 1 + digits..];
         }
