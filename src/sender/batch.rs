@@ -57,6 +57,27 @@ pub struct Claimed {
     pub server_url: Option<String>,
 }
 
+impl Claimed {
+    /// The outcome with the URL of its instance's server, read from the database.
+    fn read(
+        conn: &mut DbConnection,
+        tenant: Tenant,
+        today: NaiveDate,
+        outcome: ClaimOutcome,
+    ) -> diesel::QueryResult<Self> {
+        let server_url = match named_instance(&outcome) {
+            Some(instance) => evolution_servers::default_base_url_of(conn, instance)?,
+            None => None,
+        };
+        Ok(Self {
+            tenant,
+            today,
+            outcome,
+            server_url,
+        })
+    }
+}
+
 impl ClaimJob {
     /// The claim on its own: authorizes the caller, claims and reads the server's URL.
     fn run_alone(&self, conn: &mut DbConnection) -> Result<Claimed, ApiError> {
@@ -68,16 +89,7 @@ impl ClaimJob {
         )?;
         let request = self.request(&tenant, sender_token_id);
         let outcome = claims::claim_next_instance(conn, &request)?;
-        let server_url = match named_instance(&outcome) {
-            Some(instance) => evolution_servers::default_base_url_of(conn, instance)?,
-            None => None,
-        };
-        Ok(Claimed {
-            tenant,
-            today: request.today,
-            outcome,
-            server_url,
-        })
+        Ok(Claimed::read(conn, tenant, request.today, outcome)?)
     }
 
     fn request(&self, tenant: &Tenant, sender_token_id: Option<i64>) -> ClaimRequest {
@@ -169,18 +181,8 @@ fn one_after_another(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Toget
         let request = job.request(&tenant, sender_token_id);
         let claimed = claims::claim_in_batch(conn, &request)
             .map_err(BatchFailed::statement)?
-            .map(|outcome| -> Result<Claimed, BatchFailed> {
-                let server_url = match named_instance(&outcome) {
-                    Some(instance) => evolution_servers::default_base_url_of(conn, instance)
-                        .map_err(BatchFailed::statement)?,
-                    None => None,
-                };
-                Ok(Claimed {
-                    tenant,
-                    today: request.today,
-                    outcome,
-                    server_url,
-                })
+            .map(|outcome| {
+                Claimed::read(conn, tenant, request.today, outcome).map_err(BatchFailed::statement)
             })
             .transpose()?;
         outcomes.push(claimed.map(Ok));

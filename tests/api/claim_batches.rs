@@ -73,26 +73,6 @@ fn refusal(outcome: &Result<Claimed, ApiError>) -> (u16, String) {
     }
 }
 
-/// Per instance: today's counter, its limit and the log's net count.
-fn ledger(app: &TestApp, id: i64) -> (i32, i32, i64) {
-    use relevo::db::schema::{claims, whatsapp_instances};
-    let mut conn = app.db();
-    let (sent, limit) = whatsapp_instances::table
-        .find(id)
-        .select((
-            whatsapp_instances::messages_sent_today,
-            whatsapp_instances::daily_message_limit,
-        ))
-        .first(&mut conn)
-        .unwrap();
-    let log: Vec<(i32, i32)> = claims::table
-        .filter(claims::instance_id.eq(id))
-        .select((claims::granted, claims::released))
-        .load(&mut conn)
-        .unwrap();
-    (sent, limit, log.iter().map(|(g, r)| i64::from(g - r)).sum())
-}
-
 /// Mixed tenants, counts, strategies, recipients and keys, a replay of a key first used in
 /// the same batch, a tenant exhausted half-way through, a revoked caller and a token on
 /// another tenant's path: each claim answers as it would alone, and the counters, the log
@@ -215,14 +195,14 @@ async fn each_claim_of_a_batch_keeps_its_own_outcome(backend: Backend) {
             expected += granted;
             assert_eq!(*counter, expected, "instance {id}: {grants:?}");
         }
-        assert_eq!(expected, ledger(&app, *id).0, "instance {id}");
+        assert_eq!(expected, app.ledger(*id).0, "instance {id}");
     }
 
     // 2 + 5 + 1 + 1 + 1 on the busy tenant, 2 on the small one: counters, log and daily
     // totals agree, and no instance is past its limit.
     let mut total = 0;
     for id in [a1, a2, b1] {
-        let (sent, limit, net) = ledger(&app, id);
+        let (sent, limit, net) = app.ledger(id);
         assert_eq!(
             i64::from(sent),
             net,
@@ -304,8 +284,8 @@ async fn a_batch_that_fails_in_the_database_counts_each_claim_once(backend: Back
     assert_eq!(granted(&outcomes[2]).1, 3);
     assert_eq!(granted(&outcomes[3]).1, 1);
 
-    let counted: i32 = ids.iter().map(|&id| ledger(&app, id).0).sum();
-    let logged: i64 = ids.iter().map(|&id| ledger(&app, id).2).sum();
+    let counted: i32 = ids.iter().map(|&id| app.ledger(id).0).sum();
+    let logged: i64 = ids.iter().map(|&id| app.ledger(id).2).sum();
     assert_eq!((counted, logged), (7, 7), "each claim that succeeded, once");
 
     // The keys of the claims that ran alone replay; nothing is counted again.
@@ -319,7 +299,7 @@ async fn a_batch_that_fails_in_the_database_counts_each_claim_once(backend: Back
             })
         ));
     }
-    let counted: i32 = ids.iter().map(|&id| ledger(&app, id).0).sum();
+    let counted: i32 = ids.iter().map(|&id| app.ledger(id).0).sum();
     assert_eq!(counted, 7);
 }
 
@@ -348,7 +328,7 @@ async fn concurrent_claims_are_committed_in_batches(backend: Backend) {
     }
     let mut counted = 0;
     for &id in &ids {
-        let (sent, limit, net) = ledger(&app, id);
+        let (sent, limit, net) = app.ledger(id);
         assert_eq!(i64::from(sent), net);
         assert!(sent <= limit);
         counted += sent;
@@ -364,15 +344,7 @@ async fn concurrent_claims_are_committed_in_batches(backend: Backend) {
 
 /// `(batches, claims in them)` from the app's `/metrics`.
 async fn batches(app: &TestApp) -> (u64, u64) {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let value = |name: &str| {
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())

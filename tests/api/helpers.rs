@@ -572,6 +572,40 @@ impl TestApp {
         )
     }
 
+    /// An instance's `(messages_sent_today, daily_message_limit, granted - released in
+    /// the log)`, read from the database.
+    pub fn ledger(&self, instance: i64) -> (i32, i32, i64) {
+        use relevo::db::schema::{claims, whatsapp_instances};
+        let mut conn = self.db();
+        let (sent, limit): (i32, i32) = whatsapp_instances::table
+            .find(instance)
+            .select((
+                whatsapp_instances::messages_sent_today,
+                whatsapp_instances::daily_message_limit,
+            ))
+            .first(&mut conn)
+            .unwrap();
+        let log: Vec<(i32, i32)> = claims::table
+            .filter(claims::instance_id.eq(instance))
+            .select((claims::granted, claims::released))
+            .load(&mut conn)
+            .unwrap();
+        let net = log.iter().map(|(g, r)| i64::from(g - r)).sum();
+        (sent, limit, net)
+    }
+
+    /// The app's `GET /metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Today's counter of an instance as its show endpoint reports it.
     pub async fn sent_today(&self, tenant: i64, instance: i64) -> i64 {
         self.show_instance(tenant, instance).await["messages_sent_today"]

@@ -138,15 +138,7 @@ async fn metrics_count_requests_claims_messages_logins_and_instances(backend: Ba
     );
     // Paths never become labels: an unknown path is `unmatched`.
     app.admin(Method::GET, "/api/v1/no/such/path", None).await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(!text.contains("no/such/path"));
     assert_eq!(
         parse(&text)[r#"relevo_http_requests_total{method="GET",route="unmatched",status="404"}"#],

@@ -54,27 +54,7 @@ async fn tenant_with_capacity(app: &TestApp, limits: &[i64]) -> (i64, Vec<i64>, 
 
 /// Per instance: `(messages_sent_today, daily_message_limit, granted - released in the log)`.
 fn ledger(app: &TestApp, ids: &[i64]) -> Vec<(i32, i32, i64)> {
-    use relevo::db::schema::{claims, whatsapp_instances};
-    let mut conn = app.db();
-    ids.iter()
-        .map(|&instance| {
-            let (sent, limit): (i32, i32) = whatsapp_instances::table
-                .find(instance)
-                .select((
-                    whatsapp_instances::messages_sent_today,
-                    whatsapp_instances::daily_message_limit,
-                ))
-                .first(&mut conn)
-                .unwrap();
-            let log: Vec<(i32, i32)> = claims::table
-                .filter(claims::instance_id.eq(instance))
-                .select((claims::granted, claims::released))
-                .load(&mut conn)
-                .unwrap();
-            let net = log.iter().map(|(g, r)| i64::from(g - r)).sum();
-            (sent, limit, net)
-        })
-        .collect()
+    ids.iter().map(|&instance| app.ledger(instance)).collect()
 }
 
 fn assert_no_server_errors(replies: &[Reply]) {
