@@ -129,13 +129,7 @@ pub fn claim_next_instance(
     }
 }
 
-/// Whether `request` can be claimed with others in one call on PostgreSQL
-/// ([`claim_together`]); the others run alone.
-pub fn fits_together(conn: &DbConnection, request: &ClaimRequest) -> bool {
-    fits_one_statement(conn, request)
-}
-
-/// Claims that [`fits_together`] admits, claimed in one round trip by the
+/// Claims that [`fits_one_statement`] admits, claimed in one round trip by the
 /// `relevo_claim_batch` function (see its migration), inside the caller's transaction. Per
 /// request, in order: its outcome, or `None` when every eligible instance was held by
 /// another transaction and the claim must run alone once this one has committed.
@@ -288,8 +282,9 @@ fn find_replay(
     Ok(Some(ClaimOutcome::Replayed(claim, instance)))
 }
 
-/// The common claim on PostgreSQL: no recipient to stick to, a spreading strategy.
-fn fits_one_statement(conn: &DbConnection, request: &ClaimRequest) -> bool {
+/// The common claim on PostgreSQL: no recipient to stick to, a spreading strategy. It
+/// runs as one statement alone, and in one `relevo_claim_batch` call with others.
+pub fn fits_one_statement(conn: &DbConnection, request: &ClaimRequest) -> bool {
     matches!(conn, DbConnection::Postgres(_))
         && request.recipient.is_none()
         && request.exclude.is_empty()

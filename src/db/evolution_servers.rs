@@ -66,9 +66,9 @@ pub fn default_base_url_of(
     conn: &mut DbConnection,
     instance: &super::instances::Instance,
 ) -> QueryResult<Option<String>> {
-    match (&instance.evolution_api_url, instance.evolution_server_id) {
-        (None, Some(server_id)) => Ok(find(conn, server_id)?.map(|server| server.base_url)),
-        _ => Ok(None),
+    match instance.default_server_id() {
+        Some(server_id) => Ok(find(conn, server_id)?.map(|server| server.base_url)),
+        None => Ok(None),
     }
 }
 

@@ -48,6 +48,15 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The server whose base URL callers use: the instance's own, when it was registered
+    /// without a URL of its own.
+    pub fn default_server_id(&self) -> Option<i64> {
+        match self.evolution_api_url {
+            None => self.evolution_server_id,
+            Some(_) => None,
+        }
+    }
+
     /// The counter as it stands on the tenant's local date `today`.
     pub fn usage_on(&self, today: NaiveDate) -> DailyUsage {
         DailyUsage::new(

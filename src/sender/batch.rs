@@ -12,8 +12,9 @@
 //! retry with their idempotency keys, as after any lost commit.
 //!
 //! The invariants stay the database's (row locks, the SQLite write lock, unique keys), so
-//! they hold across processes as they did claim by claim: see [`claims::claim_in_batch`]
-//! for what a batch may not do (wait for a lock while holding others).
+//! they hold across processes as they did claim by claim. A batch never waits for a row
+//! lock while it holds others: see [`claims::claim_together`] (PostgreSQL) and
+//! [`claims::claim_in_batch`] (SQLite).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -202,7 +203,7 @@ fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, B
             Err(refusal) => outcomes.push(Some(Err(refusal))),
             Ok((tenant, sender_token_id)) => {
                 let request = job.request(&tenant, sender_token_id);
-                if claims::fits_together(conn, &request) {
+                if claims::fits_one_statement(conn, &request) {
                     admitted.push((outcomes.len(), tenant, request));
                 }
                 outcomes.push(None);
@@ -215,15 +216,13 @@ fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, B
         .iter()
         .flatten()
         .filter_map(named_instance)
-        .filter(|instance| instance.evolution_api_url.is_none())
-        .filter_map(|instance| instance.evolution_server_id)
+        .filter_map(Instance::default_server_id)
         .collect();
     let urls = evolution_servers::base_urls(conn, &server_ids).map_err(BatchFailed::statement)?;
     for ((slot, tenant, request), outcome) in admitted.into_iter().zip(claimed) {
         let Some(outcome) = outcome else { continue };
         let server_url = named_instance(&outcome)
-            .filter(|instance| instance.evolution_api_url.is_none())
-            .and_then(|instance| instance.evolution_server_id)
+            .and_then(Instance::default_server_id)
             .and_then(|id| urls.get(&id).cloned());
         outcomes[slot] = Some(Ok(Claimed {
             tenant,
