@@ -35,6 +35,9 @@ pub enum Action {
     InstanceRestart,
     InstanceWebhookSet,
     InstanceWebsocketSet,
+    InstanceWebhookTokenRotated,
+    MessageSent,
+    SyncRequested,
     SenderTokenCreated,
     SenderTokenRevoked,
     EvolutionServerCreated,
@@ -63,6 +66,9 @@ pub const ACTION_KEYS: &[&str] = &[
     "instance.restart",
     "instance.webhook_set",
     "instance.websocket_set",
+    "instance.webhook_token_rotated",
+    "message.sent",
+    "sync_run.requested",
     "sender_token.created",
     "sender_token.revoked",
     "evolution_server.created",
@@ -76,13 +82,15 @@ pub const TARGET_TYPES: &[&str] = &[
     "tenant",
     "user",
     "instance",
+    "message",
+    "sync_run",
     "sender_token",
     "evolution_server",
     "webhook_delivery",
 ];
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 27] = [
         Action::TenantCreated,
         Action::TenantUpdated,
         Action::TenantDeleted,
@@ -101,6 +109,9 @@ impl Action {
         Action::InstanceRestart,
         Action::InstanceWebhookSet,
         Action::InstanceWebsocketSet,
+        Action::InstanceWebhookTokenRotated,
+        Action::MessageSent,
+        Action::SyncRequested,
         Action::SenderTokenCreated,
         Action::SenderTokenRevoked,
         Action::EvolutionServerCreated,

@@ -11,8 +11,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Request latencies: from a millisecond to ten seconds.
@@ -31,6 +31,8 @@ pub struct Metrics {
     evolution_calls: IntCounterVec,
     logins: IntCounterVec,
     sync_runs: IntCounterVec,
+    inbound_webhooks: IntCounterVec,
+    inbound_excess: IntCounter,
     instances: IntGaugeVec,
     outbox: IntGaugeVec,
 }
@@ -121,6 +123,22 @@ impl Metrics {
                 "Sync runs with Evolution, by trigger and outcome",
                 &["trigger", "outcome"],
             ),
+            inbound_webhooks: counter(
+                "inbound_webhooks_total",
+                "Webhooks received from Evolution, by outcome (applied, unchanged, ignored, foreign: naming an instance its token does not speak for, unauthorized)",
+                &["outcome"],
+            ),
+            inbound_excess: {
+                let metric = IntCounter::new(
+                    "inbound_excess_total",
+                    "Messages and receipts beyond what one webhook may cause, dropped",
+                )
+                .expect("a valid counter");
+                registry
+                    .register(Box::new(metric.clone()))
+                    .expect("registered once");
+                metric
+            },
             instances: gauge(
                 "instances",
                 "WhatsApp instances, by connection status (read when scraped)",
@@ -168,6 +186,15 @@ impl Metrics {
 
     pub fn login(&self, outcome: &str) {
         self.logins.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn inbound_webhook(&self, outcome: &str) {
+        self.inbound_webhooks.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn inbound_excess(&self, dropped: usize) {
+        self.inbound_excess
+            .inc_by(u64::try_from(dropped).unwrap_or(u64::MAX));
     }
 
     pub fn sync_run(&self, trigger: &str, outcome: &str) {

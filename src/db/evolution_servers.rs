@@ -317,30 +317,15 @@ fn adopt_unassigned_instances(conn: &mut DbConnection, server_id: i64) -> QueryR
     .execute(conn)
 }
 
-/// The server's inbound webhook token (encrypted), made once by whichever caller comes
-/// first: `candidate` (with the digest inbound webhooks are looked up by) is stored only
-/// when the server has none yet.
-pub fn webhook_token(
-    conn: &mut DbConnection,
-    id: i64,
-    candidate_encrypted: String,
-    candidate_digest: String,
-) -> QueryResult<String> {
-    diesel::update(
-        evolution_servers::table
-            .find(id)
-            .filter(evolution_servers::webhook_token_encrypted.is_null()),
-    )
-    .set((
-        evolution_servers::webhook_token_encrypted.eq(candidate_encrypted),
-        evolution_servers::webhook_token_digest.eq(candidate_digest),
-    ))
-    .execute(conn)?;
-    evolution_servers::table
-        .find(id)
-        .select(evolution_servers::webhook_token_encrypted)
-        .first::<Option<String>>(conn)?
-        .ok_or(diesel::result::Error::NotFound)
+/// Forgets the server's shared inbound webhook token (from before each instance had
+/// its own): once every instance that used it has its own, it speaks for no one.
+pub fn retire_webhook_token(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    diesel::update(evolution_servers::table.find(id))
+        .set((
+            evolution_servers::webhook_token_encrypted.eq(None::<String>),
+            evolution_servers::webhook_token_digest.eq(None::<String>),
+        ))
+        .execute(conn)
 }
 
 /// The server whose webhook token has this SHA-256 digest.

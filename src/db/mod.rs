@@ -16,6 +16,7 @@ pub mod sender_tokens;
 pub mod sync_runs;
 pub mod tenants;
 pub mod users;
+pub mod webhook_tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};

@@ -239,7 +239,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    instance_webhook_tokens (instance_id) {
+        instance_id -> BigInt,
+        token_digest -> Nullable<Text>,
+        pending_digest -> Nullable<Text>,
+        rotated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
+diesel::joinable!(instance_webhook_tokens -> whatsapp_instances (instance_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
 diesel::joinable!(whatsapp_instances -> evolution_servers (evolution_server_id));
 diesel::joinable!(sender_tokens -> tenants (tenant_id));
@@ -265,4 +275,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     message_receipts,
     webhook_events,
+    instance_webhook_tokens,
 );

@@ -48,6 +48,8 @@ pub enum LifecycleError {
     },
     /// Websockets are off on the server.
     WebsocketDisabled(ServerRef),
+    /// `RELEVO_PUBLIC_URL` is not set, so Evolution cannot be pointed at Relevo.
+    NoPublicUrl,
     /// Another tenant has this instance name on the server.
     NameTaken(String),
     /// The tenant has as many instances as allowed.
@@ -125,6 +127,10 @@ impl From<LifecycleError> for ApiError {
                     "Websockets are disabled on Evolution API server `{}` (WEBSOCKET_ENABLED); nothing was stored",
                     server.name
                 ),
+            ),
+            LifecycleError::NoPublicUrl => ApiError::conflict(
+                "webhook.no_public_url",
+                "Relevo does not know how Evolution reaches it (RELEVO_PUBLIC_URL is not set), so it cannot point the instance's webhook at itself; set RELEVO_PUBLIC_URL and try again.",
             ),
             LifecycleError::NameTaken(name) => ApiError::conflict(
                 "whatsapp.instance_name_taken",

@@ -10,12 +10,13 @@ use subtle::ConstantTimeEq;
 use crate::auth::sender::hash_token;
 use crate::db::instances::{self, Instance};
 use crate::db::remote_instances::{self, RemoteChanges};
-use crate::db::{evolution_servers, DbConnection};
+use crate::db::{evolution_servers, webhook_tokens, DbConnection};
 use crate::domain::ConnectionStatus;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 use crate::events::inbound_message::{self, ReceivedMessage};
 use crate::events::{self, EventType};
 use crate::evolution::{ConnectAnswer, QrCode, RemoteState};
+use crate::i18n::Msg;
 use crate::lifecycle::status::phone_of_jid;
 use crate::messaging::receipts::{self, Receipt};
 use crate::state::AppState;
@@ -25,6 +26,16 @@ use super::status::{connect_changes, status_changes};
 /// Evolution sends media metadata (and base64 media when asked to): more than the API's
 /// usual 64 KiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The longest text Relevo keeps from a webhook field (SPEC §8: fields are bounded). A
+/// JID is about 40 characters and an instance name at most 50; WhatsApp profile names are
+/// short; a QR code's text is about 240 characters and its PNG some kilobytes.
+const MAX_INSTANCE_NAME: usize = 128;
+const MAX_JID: usize = 128;
+const MAX_PROFILE_NAME: usize = 256;
+const MAX_QR_CODE: usize = 2048;
+const MAX_QR_IMAGE: usize = 64 * 1024;
+const MAX_PAIRING_CODE: usize = 64;
 
 /// One webhook, as Relevo understands it.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,9 +121,11 @@ pub fn parse(body: &[u8], path_event: Option<&str>) -> Result<InboundEvent, ApiE
     };
     let data = envelope.get("data").unwrap_or(&Value::Null);
     let key = event_key(event);
+    let mut bounds = Bounds::default();
+    bounds.check("instance", instance, MAX_INSTANCE_NAME);
     let kind = match key.as_str() {
-        "CONNECTION_UPDATE" => EventKind::ConnectionUpdate(connection_update(data)?),
-        "QRCODE_UPDATED" => match qr_code(data) {
+        "CONNECTION_UPDATE" => EventKind::ConnectionUpdate(connection_update(data, &mut bounds)?),
+        "QRCODE_UPDATED" => match qr_code(data, &mut bounds) {
             Some(qr) => EventKind::QrCodeUpdated(qr),
             None => EventKind::Other(key.clone()),
         },
@@ -128,6 +141,7 @@ pub fn parse(body: &[u8], path_event: Option<&str>) -> Result<InboundEvent, ApiE
         },
         _ => EventKind::Other(key.clone()),
     };
+    bounds.0.into_result(crate::i18n::Locale::En)?;
     Ok(InboundEvent {
         key,
         instance: instance.clone(),
@@ -135,7 +149,19 @@ pub fn parse(body: &[u8], path_event: Option<&str>) -> Result<InboundEvent, ApiE
     })
 }
 
-fn connection_update(data: &Value) -> Result<ConnectionUpdate, ApiError> {
+/// The fields found longer than Relevo keeps, answered at once as a 422.
+#[derive(Default)]
+struct Bounds(FieldErrors);
+
+impl Bounds {
+    fn check(&mut self, field: &str, value: &str, max: usize) {
+        if value.chars().count() > max {
+            self.0.add(field, Msg::MaxLength(max));
+        }
+    }
+}
+
+fn connection_update(data: &Value, bounds: &mut Bounds) -> Result<ConnectionUpdate, ApiError> {
     let Value::Object(data) = data else {
         return Err(ApiError::malformed(
             "`connection.update` needs a `data` object.",
@@ -154,6 +180,12 @@ fn connection_update(data: &Value) -> Result<ConnectionUpdate, ApiError> {
             })?),
             _ => None,
         };
+    if let Some(jid) = text("wuid") {
+        bounds.check("data.wuid", &jid, MAX_JID);
+    }
+    if let Some(name) = text("profileName") {
+        bounds.check("data.profileName", &name, MAX_PROFILE_NAME);
+    }
     Ok(ConnectionUpdate {
         state,
         owner_jid: text("wuid"),
@@ -167,7 +199,7 @@ fn connection_update(data: &Value) -> Result<ConnectionUpdate, ApiError> {
 
 /// `{"qrcode": {"code", "base64", "pairingCode"}}`; `None` without a code (the QR-limit
 /// notice is `{"message", "statusCode"}`).
-fn qr_code(data: &Value) -> Option<QrCode> {
+fn qr_code(data: &Value, bounds: &mut Bounds) -> Option<QrCode> {
     let qrcode = data.get("qrcode")?;
     let text = |name: &str| {
         qrcode
@@ -181,47 +213,132 @@ fn qr_code(data: &Value) -> Option<QrCode> {
         code: text("code"),
         pairing_code: text("pairingCode"),
     };
+    for (field, value, max) in [
+        ("data.qrcode.base64", &qr.base64, MAX_QR_IMAGE),
+        ("data.qrcode.code", &qr.code, MAX_QR_CODE),
+        (
+            "data.qrcode.pairingCode",
+            &qr.pairing_code,
+            MAX_PAIRING_CODE,
+        ),
+    ] {
+        if let Some(value) = value {
+            bounds.check(field, value, max);
+        }
+    }
     (qr != QrCode::default()).then_some(qr)
 }
 
-/// Authenticates the webhook by the server token in its URL (a wrong token is a 401
-/// and changes nothing), parses its `body` and applies the event.
+/// The most events one webhook may cause: Evolution sends one message per
+/// `messages.upsert` and a few receipts per `messages.update`; what is beyond is counted
+/// (`relevo_inbound_excess_total`), not queued.
+pub const MAX_MESSAGES_PER_WEBHOOK: usize = 20;
+pub const MAX_RECEIPTS_PER_WEBHOOK: usize = 200;
+
+/// Who a webhook token speaks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Speaker {
+    /// An instance's own token: it speaks for that instance only.
+    Instance(i64),
+    /// A server's shared token from before each instance had its own: it speaks only for
+    /// the server's instances that have none yet (the sync moves them to their own).
+    LegacyServer(i64),
+}
+
+/// The instance an event is about, as its token allows.
+enum Target {
+    Found(Instance),
+    /// The event names an instance the token does not speak for: changes nothing.
+    Foreign,
+    /// No such instance: ignored.
+    Unknown,
+}
+
+/// Authenticates the webhook by the token in its URL (a wrong token is a 401 and changes
+/// nothing), parses its `body` and applies the event to the token's own instance.
 pub async fn receive(
     state: &AppState,
-    server_token: String,
+    token: String,
     body: &[u8],
     path_event: Option<&str>,
 ) -> Result<(InboundEvent, Outcome), ApiError> {
-    let server_id = server_for_token(state, server_token)
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
-    let event = parse(body, path_event)?;
+    let Some(speaker) = speaker_for_token(state, token).await? else {
+        state.metrics.inbound_webhook("unauthorized");
+        return Err(ApiError::unauthenticated());
+    };
+    let mut event = parse(body, path_event)?;
     if matches!(event.kind, EventKind::Other(_)) {
+        state.metrics.inbound_webhook("ignored");
         return Ok((event, Outcome::Ignored));
+    }
+    let excess = event.kind.bound();
+    if excess > 0 {
+        state.metrics.inbound_excess(excess);
     }
     let now = state.clock.now().naive_utc();
     let applied = event.clone();
-    let outcome = state
-        .transaction(move |conn| Ok(apply(conn, server_id, &applied, now)?))
+    let (outcome, foreign) = state
+        .transaction(move |conn| Ok(apply(conn, speaker, &applied, now)?))
         .await?;
+    state.metrics.inbound_webhook(match (foreign, outcome) {
+        (true, _) => "foreign",
+        (false, Outcome::Applied) => "applied",
+        (false, Outcome::Unchanged) => "unchanged",
+        (false, Outcome::Ignored) => "ignored",
+    });
     Ok((event, outcome))
 }
 
-/// The server whose webhook token this is. Found by the token's digest; tokens stored
-/// before their digest are decrypted once and get it.
-async fn server_for_token(state: &AppState, token: String) -> Result<Option<i64>, ApiError> {
+impl EventKind {
+    /// Keeps at most the events one webhook may cause; answers how many were dropped.
+    fn bound(&mut self) -> usize {
+        fn keep<T>(items: &mut Vec<T>, max: usize) -> usize {
+            let excess = items.len().saturating_sub(max);
+            items.truncate(max);
+            excess
+        }
+        match self {
+            EventKind::MessagesUpsert(messages) => keep(messages, MAX_MESSAGES_PER_WEBHOOK),
+            EventKind::MessagesUpdate(receipts) => keep(receipts, MAX_RECEIPTS_PER_WEBHOOK),
+            _ => 0,
+        }
+    }
+}
+
+/// Whom the token speaks for: found by its digest among the instances' tokens, then
+/// among the servers' shared tokens of before (decrypted once to get their digest when
+/// they were stored without one).
+async fn speaker_for_token(state: &AppState, token: String) -> Result<Option<Speaker>, ApiError> {
     if token.is_empty() || token.len() > 256 {
         return Ok(None);
     }
     let digest = hash_token(&token);
     let lookup = digest.clone();
     let found = state
-        .db(move |conn| Ok(evolution_servers::find_by_webhook_digest(conn, &lookup)?))
+        .db(move |conn| {
+            if let Some(instance) = webhook_tokens::instance_of(conn, &lookup)? {
+                return Ok(Some(Speaker::Instance(instance)));
+            }
+            Ok(evolution_servers::find_by_webhook_digest(conn, &lookup)?
+                .filter(|server| {
+                    let stored = server.webhook_token_digest.as_deref().unwrap_or_default();
+                    bool::from(stored.as_bytes().ct_eq(lookup.as_bytes()))
+                })
+                .map(|server| Speaker::LegacyServer(server.id)))
+        })
         .await?;
-    if let Some(server) = found {
-        let stored = server.webhook_token_digest.unwrap_or_default();
-        return Ok(bool::from(stored.as_bytes().ct_eq(digest.as_bytes())).then_some(server.id));
+    if found.is_some() {
+        return Ok(found);
     }
+    legacy_server_without_digest(state, &token).await
+}
+
+/// A server's shared token stored before its digest was: decrypted once, given its
+/// digest, and compared in constant time.
+async fn legacy_server_without_digest(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<Speaker>, ApiError> {
     let pending = state
         .db(|conn| Ok(evolution_servers::without_webhook_digest(conn)?))
         .await?;
@@ -233,7 +350,7 @@ async fn server_for_token(state: &AppState, token: String) -> Result<Option<i64>
         };
         let plain = state.cipher.decrypt(sealed).map_err(ApiError::internal)?;
         if bool::from(plain.as_bytes().ct_eq(token.as_bytes())) {
-            matched = Some(server.id);
+            matched = Some(Speaker::LegacyServer(server.id));
         }
         backfill.push((server.id, hash_token(&plain)));
     }
@@ -250,21 +367,57 @@ async fn server_for_token(state: &AppState, token: String) -> Result<Option<i64>
     Ok(matched)
 }
 
+/// The instance `event` names, if `speaker` speaks for it; locked for the change.
+fn target(
+    conn: &mut DbConnection,
+    speaker: Speaker,
+    event: &InboundEvent,
+) -> diesel::QueryResult<Target> {
+    let instance = match speaker {
+        Speaker::Instance(id) => match instances::find_by_id_for_update(conn, id)? {
+            Some(instance) if instance.instance_name == event.instance => instance,
+            Some(_) => return Ok(Target::Foreign),
+            None => return Ok(Target::Unknown),
+        },
+        Speaker::LegacyServer(server_id) => {
+            match remote_instances::find_on_server_for_update(conn, server_id, &event.instance)? {
+                Some(instance) if webhook_tokens::has_own(conn, instance.id)? => {
+                    return Ok(Target::Foreign)
+                }
+                Some(instance) => instance,
+                None => return Ok(Target::Unknown),
+            }
+        }
+    };
+    Ok(Target::Found(instance))
+}
+
+/// Applies `event`; answers its outcome and whether it named an instance its token does
+/// not speak for.
 fn apply(
     conn: &mut DbConnection,
-    server_id: i64,
+    speaker: Speaker,
+    event: &InboundEvent,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<(Outcome, bool)> {
+    let instance = match target(conn, speaker, event)? {
+        Target::Found(instance) => instance,
+        Target::Foreign => return Ok((Outcome::Ignored, true)),
+        Target::Unknown => return Ok((Outcome::Ignored, false)),
+    };
+    Ok((apply_to(conn, &instance, event, now)?, false))
+}
+
+fn apply_to(
+    conn: &mut DbConnection,
+    instance: &Instance,
     event: &InboundEvent,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<Outcome> {
-    let Some(instance) =
-        remote_instances::find_on_server_for_update(conn, server_id, &event.instance)?
-    else {
-        return Ok(Outcome::Ignored);
-    };
     match &event.kind {
-        EventKind::MessagesUpsert(messages) => return received(conn, &instance, messages, now),
+        EventKind::MessagesUpsert(messages) => return received(conn, instance, messages, now),
         EventKind::MessagesUpdate(receipts) => {
-            return Ok(match receipts::apply(conn, &instance, receipts, now)? {
+            return Ok(match receipts::apply(conn, instance, receipts, now)? {
                 Some(true) => Outcome::Applied,
                 Some(false) => Outcome::Unchanged,
                 None => Outcome::Ignored,
@@ -272,7 +425,7 @@ fn apply(
         }
         _ => {}
     }
-    let Some(mut changes) = changes_for(&instance, &event.kind, now) else {
+    let Some(mut changes) = changes_for(instance, &event.kind, now) else {
         return Ok(Outcome::Ignored);
     };
     if let Some(phone) = &changes.phone_number {
@@ -282,7 +435,7 @@ fn apply(
             changes.phone_number = None;
         }
     }
-    if !differs(&instance, &changes) {
+    if !differs(instance, &changes) {
         return Ok(Outcome::Unchanged);
     }
     changes.last_checked_at = Some(now);

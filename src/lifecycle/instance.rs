@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::error::{LifecycleError, ServerRef};
 use super::status::{connect_changes, status_changes};
+use super::webhook_token::{self, PointError};
 use crate::audit::{Action, Auditor};
 use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::{self, Instance};
@@ -292,18 +293,20 @@ pub async fn delete_remotely(
     }
 }
 
-/// The instance's webhook on Evolution (disabled with no URL when none is set).
+/// The instance's webhook on Evolution (disabled with no URL when none is set), with
+/// Relevo's own token masked.
 pub async fn webhook(
     state: &AppState,
     target: &Reachable,
 ) -> Result<WebhookConfig, LifecycleError> {
     match target.client.find_webhook(target.name()).await {
-        Ok(config) => Ok(config.unwrap_or_default()),
+        Ok(config) => Ok(webhook_token::masked(config.unwrap_or_default())),
         Err(error) => Err(target.failure(state, error).await),
     }
 }
 
-/// Sets the webhook on Evolution and audits what it stored (`after` of it).
+/// Sets the webhook on Evolution and audits what it stored (`after` of it). A URL of
+/// Relevo's own inbound webhook (as shown, masked) gets a new token of the instance's own.
 pub async fn set_webhook(
     state: &AppState,
     target: &Reachable,
@@ -311,14 +314,59 @@ pub async fn set_webhook(
     auditor: Auditor,
     after: impl FnOnce(&WebhookConfig) -> Value,
 ) -> Result<WebhookConfig, LifecycleError> {
-    let stored = match target.client.set_webhook(target.name(), config).await {
-        Ok(stored) => stored,
-        Err(error) => return Err(target.failure(state, error).await),
+    let to_relevo = config
+        .url
+        .as_deref()
+        .is_some_and(|url| webhook_token::is_relevo_inbound(state, url));
+    let stored = if to_relevo {
+        point_at_relevo(state, target, config.clone()).await?
+    } else {
+        match target.client.set_webhook(target.name(), config).await {
+            Ok(stored) => stored,
+            Err(error) => return Err(target.failure(state, error).await),
+        }
     };
     target
         .audit_remote_change(state, auditor, Action::InstanceWebhookSet, after(&stored))
         .await?;
-    Ok(stored)
+    Ok(webhook_token::masked(stored))
+}
+
+/// Gives the instance a new webhook token: Evolution posts its events to Relevo with it,
+/// and the token before stops working. Audited; answers the webhook, masked.
+pub async fn rotate_webhook_token(
+    state: &AppState,
+    target: &Reachable,
+    auditor: Auditor,
+) -> Result<WebhookConfig, LifecycleError> {
+    let prefix = webhook_token::inbound_prefix(state).ok_or(LifecycleError::NoPublicUrl)?;
+    let stored = point_at_relevo(state, target, webhook_token::relevo_webhook(prefix)).await?;
+    let after = serde_json::json!({"webhook_token": "rotated"});
+    target
+        .audit_remote_change(state, auditor, Action::InstanceWebhookTokenRotated, after)
+        .await?;
+    Ok(webhook_token::masked(stored))
+}
+
+async fn point_at_relevo(
+    state: &AppState,
+    target: &Reachable,
+    template: WebhookConfig,
+) -> Result<WebhookConfig, LifecycleError> {
+    let pointed = webhook_token::point_at_relevo(
+        state,
+        &target.client,
+        target.instance.id,
+        target.name(),
+        template,
+    )
+    .await;
+    match pointed {
+        Ok(stored) => Ok(stored),
+        Err(PointError::NoPublicUrl) => Err(LifecycleError::NoPublicUrl),
+        Err(PointError::Evolution(error)) => Err(target.failure(state, error).await),
+        Err(PointError::Api(error)) => Err(error.into()),
+    }
 }
 
 /// The instance's websocket settings on Evolution (disabled when none are set).

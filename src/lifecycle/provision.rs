@@ -12,6 +12,7 @@ use super::error::{LifecycleError, ServerRef};
 use super::instance::{tenant_today, Audit};
 use super::lease::HeldLease;
 use super::status::connect_changes;
+use super::webhook_token::{self, PointError};
 use crate::audit::Action;
 use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::{self, Instance, NewInstance};
@@ -21,22 +22,11 @@ use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
 use crate::error::{ApiError, FieldErrors};
 use crate::evolution::{
     ConnectAnswer, EvolutionClient, EvolutionError, NewRemoteInstance, RemoteInstance,
-    WebhookConfig,
 };
 use crate::i18n::{Locale, Msg};
 use crate::state::AppState;
 
 pub const DEFAULT_DAILY_LIMIT: i32 = 1000;
-
-/// The events Relevo's inbound webhook handles (SPEC section 8).
-pub const INBOUND_EVENTS: &[&str] = &[
-    "QRCODE_UPDATED",
-    "CONNECTION_UPDATE",
-    "MESSAGES_UPSERT",
-    "MESSAGES_UPDATE",
-    "LOGOUT_INSTANCE",
-    "REMOVE_INSTANCE",
-];
 
 /// A provisioning request, parsed. `errors` holds the field errors found so far: a
 /// named server that cannot be used adds to them, and all are answered at once.
@@ -150,16 +140,17 @@ pub async fn provision(
         .cipher
         .decrypt(&instance.evolution_api_key_encrypted)
         .map_err(ApiError::internal)?;
-    let webhook = inbound_webhook(state, &server).await?;
     let number = phone.as_ref().map(PhoneNumber::digits);
     let remote = provision_remotely(
         state,
         &server,
         &client,
-        &instance.instance_name,
+        RemoteName {
+            id: instance.id,
+            name: &instance.instance_name,
+        },
         &token,
         number,
-        webhook,
     )
     .await;
     let remote = match remote {
@@ -325,19 +316,26 @@ pub fn provision_lease_name(server_id: i64, name: &str) -> String {
     format!("provision:{server_id}:{name}")
 }
 
+/// The instance being provisioned: its row and its name on Evolution.
+struct RemoteName<'a> {
+    id: i64,
+    name: &'a str,
+}
+
 /// Makes sure the instance exists on the server (creating it with `token` when it does
-/// not), points its webhook at Relevo when asked to, and asks for a fresh QR code. The
+/// not), points its webhook at Relevo with a token of its own (when `RELEVO_PUBLIC_URL`
+/// says how Evolution reaches Relevo), and asks for a fresh QR code. The
 /// find-or-create step holds the instance's lease (no database transaction is open
 /// meanwhile); a caller that waited for it then finds the instance and creates nothing.
 async fn provision_remotely(
     state: &AppState,
     server: &EvolutionServer,
     client: &EvolutionClient,
-    name: &str,
+    instance: RemoteName<'_>,
     token: &str,
     number: Option<&str>,
-    webhook: Option<WebhookConfig>,
 ) -> Result<Remote, LifecycleError> {
+    let name = instance.name;
     let upstream = |error| LifecycleError::Evolution {
         server: ServerRef::from(server),
         error,
@@ -359,8 +357,14 @@ async fn provision_remotely(
         token,
         listed,
     } = found.map_err(upstream)?;
-    if let Some(webhook) = webhook {
-        client.set_webhook(name, &webhook).await.map_err(upstream)?;
+    if let Some(prefix) = webhook_token::inbound_prefix(state) {
+        let template = webhook_token::relevo_webhook(prefix);
+        match webhook_token::point_at_relevo(state, client, instance.id, name, template).await {
+            Ok(_) => {}
+            Err(PointError::Evolution(error)) => return Err(upstream(error)),
+            Err(PointError::Api(error)) => return Err(error.into()),
+            Err(PointError::NoPublicUrl) => {}
+        }
     }
     let answer = client.connect(name, number).await.map_err(upstream)?;
     Ok(Remote {
@@ -409,42 +413,4 @@ async fn find_or_create(
         }
         Err(error) => Err(error),
     }
-}
-
-/// Relevo's inbound webhook for instances of `server`, when `RELEVO_PUBLIC_URL` is set.
-async fn inbound_webhook(
-    state: &AppState,
-    server: &EvolutionServer,
-) -> Result<Option<WebhookConfig>, ApiError> {
-    let Some(public_url) = &state.settings.public_url else {
-        return Ok(None);
-    };
-    let candidate = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
-    let (sealed_candidate, digest) = (
-        state.cipher.encrypt(&candidate),
-        crate::auth::sender::hash_token(&candidate),
-    );
-    let server_id = server.id;
-    let sealed = state
-        .write(move |conn| {
-            Ok(evolution_servers::webhook_token(
-                conn,
-                server_id,
-                sealed_candidate,
-                digest,
-            )?)
-        })
-        .await?;
-    let token = state.cipher.decrypt(&sealed).map_err(ApiError::internal)?;
-    Ok(Some(WebhookConfig {
-        enabled: true,
-        url: Some(format!(
-            "{}/api/v1/webhooks/evolution/{token}",
-            public_url.as_str().trim_end_matches('/')
-        )),
-        events: INBOUND_EVENTS.iter().map(|e| e.to_string()).collect(),
-        by_events: false,
-        base64: false,
-        headers: Default::default(),
-    }))
 }

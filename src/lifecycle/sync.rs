@@ -18,11 +18,12 @@ use crate::db::remote_instances::RemoteChanges;
 use crate::db::sync_runs::{self, RunTotals, SyncScope};
 use crate::domain::ConnectionStatus;
 use crate::error::{ApiError, UpstreamServer};
-use crate::evolution::RemoteInstance;
+use crate::evolution::{EvolutionClient, RemoteInstance};
 use crate::lifecycle::status::phone_of_jid;
 use crate::state::AppState;
 
 use super::status::status_changes;
+use super::webhook_token;
 
 /// The lease every sync run holds.
 pub const LEASE: &str = "sync";
@@ -200,7 +201,12 @@ async fn sync(
     for (server_id, instances) in by_server {
         let server = server_id.and_then(|id| servers.get(&id));
         match fetch(state, server, lease).await? {
-            Ok(remote) => sync_server(state, instances, remote, &mut report).await?,
+            Ok((client, remote)) => {
+                sync_server(state, instances, remote, &mut report).await?;
+                if let Some(server) = server {
+                    webhook_token::move_off_shared_token(state, server, &client).await?;
+                }
+            }
             Err(error) => report
                 .errors
                 .extend(instances.iter().map(|instance| SyncFailure {
@@ -219,7 +225,7 @@ async fn fetch(
     state: &AppState,
     server: Option<&EvolutionServer>,
     lease: &LeaseHolder<'_>,
-) -> Result<Result<Vec<RemoteInstance>, ApiError>, ApiError> {
+) -> Result<Result<(EvolutionClient, Vec<RemoteInstance>), ApiError>, ApiError> {
     let Some(server) = server else {
         return Ok(Err(ApiError::no_evolution_server(
             "The instance belongs to no Evolution server.",
@@ -257,10 +263,10 @@ async fn fetch(
         id: server.id,
         name: &server.name,
     };
-    Ok(client
-        .fetch_instances()
-        .await
-        .map_err(|error| ApiError::evolution(&upstream, &error)))
+    Ok(match client.fetch_instances().await {
+        Ok(remote) => Ok((client, remote)),
+        Err(error) => Err(ApiError::evolution(&upstream, &error)),
+    })
 }
 
 /// Writes what one server said about its instances, in one transaction.

@@ -79,6 +79,7 @@ pub fn register(cfg: &mut ServiceConfig) {
                 .service(wa::connection_state::connection_state)
                 .service(wa::events::get_webhook)
                 .service(wa::events::set_webhook)
+                .service(wa::events::rotate_webhook_token)
                 .service(wa::events::get_websocket)
                 .service(wa::events::set_websocket)
                 .service(evolution_servers::create::create_server)

@@ -658,12 +658,19 @@ impl TestApp {
 
     /// Decrypts a secret the app stored, with the tests' `RELEVO_ENCRYPTION_KEY`.
     pub fn decrypt(&self, sealed: &str) -> String {
+        self.cipher().decrypt(sealed).expect("decrypts")
+    }
+
+    /// Encrypts a secret as the app stores it.
+    pub fn encrypt(&self, plain: &str) -> String {
+        self.cipher().encrypt(plain)
+    }
+
+    fn cipher(&self) -> relevo::secrets::Cipher {
         let key = test_settings(self.database.url(), &[])
             .encryption_key
             .expect("tests set an encryption key");
         relevo::secrets::Cipher::new(&key)
-            .decrypt(sealed)
-            .expect("decrypts")
     }
 
     /// Arranges today's counter of an instance as if messages had been sent.

@@ -36,3 +36,4 @@ mod sync;
 mod tenants;
 mod users;
 mod validation;
+mod webhook_tokens;

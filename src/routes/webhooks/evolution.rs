@@ -1,10 +1,11 @@
+use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{post, web};
+use actix_web::{post, web, HttpRequest};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
 use crate::lifecycle::inbound::{self, Outcome, MAX_BODY_BYTES};
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
@@ -67,30 +68,34 @@ pub struct EvolutionWebhookByEventEnvelope {
 ///
 /// SPEC §8: the envelope `{event, instance, data, destination, date_time, sender,
 /// server_url, apikey}` Evolution posts for an instance whose webhook provisioning
-/// pointed here. Called by Evolution, not by people: no bearer token, the server's
-/// secret token is the last path segment. Handles `connection.update`,
-/// `qrcode.updated`, `logout.instance` and `remove.instance`; every other event is
-/// accepted and ignored. An instance the server does not have in Relevo is ignored
-/// (200). Bodies up to 1 MiB.
+/// pointed here. Called by Evolution, not by people: no bearer token, the instance's own
+/// secret token is the last path segment, and it speaks for that instance only (an event
+/// naming another instance is ignored and changes nothing). Handles `connection.update`,
+/// `qrcode.updated`, `logout.instance`, `remove.instance`, `messages.upsert` and
+/// `messages.update`; every other event is accepted and ignored. Bodies up to 1 MiB
+/// (a larger `Content-Length` is refused before the body is read); text fields are
+/// bounded (JIDs 128 characters, profile names 256, QR images 64 KiB: 422 beyond).
 #[utoipa::path(
     tag = "webhooks",
     operation_id = "receive_evolution_webhook",
-    params(("server_token" = String, Path, description = "The Evolution server's webhook token (in the URL provisioning sets)")),
+    params(("token" = String, Path, description = "The instance's own webhook token (in the URL provisioning or a rotation set on Evolution)")),
     request_body = EvolutionWebhookEnvelope,
     responses(
         (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = DataBody<InboundReceipt>),
         (status = 400, description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)", body = ErrorBody),
         (status = 401, description = "Unknown token: nothing changed (`{\"message\": \"Unauthenticated.\"}`)", body = ErrorBody),
         (status = 413, description = "Body above 1 MiB (`request.too_large`)", body = ErrorBody),
+        (status = 422, description = "A field longer than Relevo keeps (`data.wuid`, `data.profileName`, `data.qrcode.*`, `instance`)", body = ValidationErrorBody),
     )
 )]
-#[post("/webhooks/evolution/{server_token}")]
+#[post("/webhooks/evolution/{token}")]
 pub async fn receive_evolution_webhook(
     state: web::Data<AppState>,
+    request: HttpRequest,
     path: web::Path<String>,
     body: web::Payload,
 ) -> Result<web::Json<DataBody<InboundReceipt>>, ApiError> {
-    receive(&state, path.into_inner(), None, body).await
+    receive(&state, &request, path.into_inner(), None, body).await
 }
 
 /// Receives an event of Evolution API's webhook in its by-events form.
@@ -102,7 +107,7 @@ pub async fn receive_evolution_webhook(
     tag = "webhooks",
     operation_id = "receive_evolution_webhook_by_event",
     params(
-        ("server_token" = String, Path, description = "The Evolution server's webhook token"),
+        ("token" = String, Path, description = "The instance's own webhook token"),
         ("event" = String, Path, description = "The event, kebab-cased (`connection-update`)"),
     ),
     request_body = EvolutionWebhookByEventEnvelope,
@@ -111,38 +116,52 @@ pub async fn receive_evolution_webhook(
         (status = 400, description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)", body = ErrorBody),
         (status = 401, description = "Unknown token: nothing changed (`{\"message\": \"Unauthenticated.\"}`)", body = ErrorBody),
         (status = 413, description = "Body above 1 MiB (`request.too_large`)", body = ErrorBody),
+        (status = 422, description = "A field longer than Relevo keeps (`data.wuid`, `data.profileName`, `data.qrcode.*`, `instance`)", body = ValidationErrorBody),
     )
 )]
-#[post("/webhooks/evolution/{server_token}/{event}")]
+#[post("/webhooks/evolution/{token}/{event}")]
 pub async fn receive_evolution_webhook_by_event(
     state: web::Data<AppState>,
+    request: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Payload,
 ) -> Result<web::Json<DataBody<InboundReceipt>>, ApiError> {
     let (token, event) = path.into_inner();
-    receive(&state, token, Some(event), body).await
+    receive(&state, &request, token, Some(event), body).await
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request.too_large",
+        format!(
+            "The request body is larger than {} KiB.",
+            MAX_BODY_BYTES / 1024
+        ),
+    )
 }
 
 async fn receive(
     state: &AppState,
+    request: &HttpRequest,
     token: String,
     path_event: Option<String>,
     body: web::Payload,
 ) -> Result<web::Json<DataBody<InboundReceipt>>, ApiError> {
+    // A declared length above the limit is refused before waiting for the body.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
     let bytes = match body.to_bytes_limited(MAX_BODY_BYTES).await {
         Ok(read) => read.map_err(|error| {
             ApiError::malformed(format!("The request body could not be read: {error}"))
         })?,
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request.too_large",
-                format!(
-                    "The request body is larger than {} KiB.",
-                    MAX_BODY_BYTES / 1024
-                ),
-            ))
-        }
+        Err(_) => return Err(too_large()),
     };
     let (event, outcome) = inbound::receive(state, token, &bytes, path_event.as_deref()).await?;
     let receipt = InboundReceipt {

@@ -1,7 +1,7 @@
 //! The webhook and websocket settings of an instance on Evolution (seed 002), with their
 //! events checked against Evolution's list.
 
-use actix_web::{get, put, web};
+use actix_web::{get, post, put, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -265,6 +265,39 @@ pub async fn set_webhook(
     Ok(web::Json(MessageDataBody::new(
         WebhookResource::from(stored),
         "Webhook configured",
+    )))
+}
+
+/// Gives an instance a new inbound webhook token.
+///
+/// Evolution is told Relevo's inbound webhook URL with a new token of the instance's own;
+/// the token before stops working as soon as Evolution took the new one. For a token that
+/// may have leaked (anyone with the instance's key can read its webhook URL on Evolution;
+/// a token only ever speaks for its own instance). Needs `RELEVO_PUBLIC_URL`.
+#[utoipa::path(
+    tag = "whatsapp-instances",
+    params(InstancePath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "\"Webhook token rotated\": the webhook as Evolution stored it, the token masked", body = MessageDataBody<WebhookResource>),
+        (status = 409, description = "`webhook.no_public_url` (RELEVO_PUBLIC_URL is not set) or `evolution.instance_missing`", body = ErrorBody),
+        EvolutionFailures,
+    )
+)]
+#[post("/tenants/{tenant}/whatsapp-instances/{id}/rotate-webhook-token")]
+pub async fn rotate_webhook_token(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    request_id: RequestId,
+    path: web::Path<InstancePath>,
+) -> Result<web::Json<MessageDataBody<WebhookResource>>, ApiError> {
+    let InstancePath { tenant, id } = path.into_inner();
+    let target = reachable(&state, &user, tenant, id).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
+    let stored = instance::rotate_webhook_token(&state, &target, auditor).await?;
+    Ok(web::Json(MessageDataBody::new(
+        WebhookResource::from(stored),
+        "Webhook token rotated",
     )))
 }
 

@@ -1,0 +1,1 @@
+DROP TABLE instance_webhook_tokens;
