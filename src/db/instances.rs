@@ -337,3 +337,13 @@ pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)
         ))
         .load(conn)
 }
+
+/// The tenant's instances that live on an Evolution server.
+pub fn on_servers_of_tenant(conn: &mut DbConnection, tenant_id: i64) -> QueryResult<Vec<Instance>> {
+    whatsapp_instances::table
+        .filter(whatsapp_instances::tenant_id.eq(tenant_id))
+        .filter(whatsapp_instances::evolution_server_id.is_not_null())
+        .order(whatsapp_instances::id.asc())
+        .select(Instance::as_select())
+        .load(conn)
+}

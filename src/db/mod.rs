@@ -10,6 +10,7 @@ pub mod login_failures;
 pub mod messages;
 pub mod outbox;
 pub mod remote_instances;
+pub mod retired_names;
 pub mod reused;
 pub mod schema;
 pub mod sender_tokens;

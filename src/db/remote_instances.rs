@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use crate::on_backend;
 
 use super::instances::{self, Instance, NewInstance};
+use super::retired_names;
 use super::schema::{tenants, whatsapp_instances};
 use super::{is_unique_violation, write_transaction, DbConnection};
 
@@ -23,6 +24,19 @@ pub enum ProvisionTarget {
     MaxReached,
     /// Another instance of the tenant has this phone number.
     PhoneTaken,
+    /// The name was a deleted tenant's, whose session may still be live on Evolution; it
+    /// is taken over only with `adopt`.
+    Retired,
+}
+
+/// How provisioning may find or insert an instance.
+pub struct ProvisionRules {
+    /// No name was asked for: an instance of the tenant with the same phone on the same
+    /// server is the one meant.
+    pub match_phone: bool,
+    pub max_instances: i64,
+    /// The admin confirmed taking over a name a deleted tenant left on Evolution.
+    pub adopt: bool,
 }
 
 /// Finds the instance `new` describes, or inserts it. With `match_phone` (no name was
@@ -33,14 +47,11 @@ pub enum ProvisionTarget {
 pub fn claim_for_provisioning(
     conn: &mut DbConnection,
     new: &NewInstance,
-    match_phone: bool,
-    max_instances: i64,
+    rules: &ProvisionRules,
 ) -> QueryResult<ProvisionTarget> {
-    match claim_in_turn(conn, new, match_phone, max_instances) {
+    match claim_in_turn(conn, new, rules) {
         // Another tenant inserted the name first; looking again finds its row.
-        Err(error) if is_unique_violation(&error) => {
-            claim_in_turn(conn, new, match_phone, max_instances)
-        }
+        Err(error) if is_unique_violation(&error) => claim_in_turn(conn, new, rules),
         other => other,
     }
 }
@@ -48,9 +59,13 @@ pub fn claim_for_provisioning(
 fn claim_in_turn(
     conn: &mut DbConnection,
     new: &NewInstance,
-    match_phone: bool,
-    max_instances: i64,
+    rules: &ProvisionRules,
 ) -> QueryResult<ProvisionTarget> {
+    let ProvisionRules {
+        match_phone,
+        max_instances,
+        adopt,
+    } = *rules;
     write_transaction(conn, |conn| {
         // A write first: a row lock on PostgreSQL, the write lock on SQLite, so the reads
         // below see every earlier claim of this tenant and none can slip in between.
@@ -78,6 +93,14 @@ fn claim_in_turn(
         let (count, _) = instances::counts(conn, new.tenant_id)?;
         if count >= max_instances {
             return Ok(ProvisionTarget::MaxReached);
+        }
+        if let Some(server_id) = new.evolution_server_id {
+            if retired_names::is_retired(conn, server_id, &new.instance_name)? {
+                if !adopt {
+                    return Ok(ProvisionTarget::Retired);
+                }
+                retired_names::release(conn, server_id, &new.instance_name)?;
+            }
         }
         instances::insert(conn, new).map(ProvisionTarget::Inserted)
     })

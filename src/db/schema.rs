@@ -248,6 +248,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    retired_instance_names (evolution_server_id, instance_name) {
+        evolution_server_id -> BigInt,
+        instance_name -> Text,
+        former_tenant_id -> BigInt,
+        retired_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> tenants (tenant_id));
 diesel::joinable!(instance_webhook_tokens -> whatsapp_instances (instance_id));
 diesel::joinable!(whatsapp_instances -> tenants (tenant_id));
@@ -276,4 +285,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     message_receipts,
     webhook_events,
     instance_webhook_tokens,
+    retired_instance_names,
 );

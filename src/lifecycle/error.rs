@@ -52,6 +52,8 @@ pub enum LifecycleError {
     NoPublicUrl,
     /// Another tenant has this instance name on the server.
     NameTaken(String),
+    /// A deleted tenant left this name on the server, perhaps with a live session.
+    NameRetired(String),
     /// The tenant has as many instances as allowed.
     MaxInstancesReached(i64),
     /// The instance is gone from Relevo.
@@ -135,6 +137,11 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::NameTaken(name) => ApiError::conflict(
                 "whatsapp.instance_name_taken",
                 format!("The instance name `{name}` is already used by another tenant on this Evolution API server"),
+            )
+            .with_params(serde_json::json!({ "instance_name": name })),
+            LifecycleError::NameRetired(name) => ApiError::conflict(
+                "whatsapp.instance_name_retired",
+                format!("The instance name `{name}` belonged to a deleted tenant and Evolution may still have its WhatsApp session linked; to take it over for this tenant, provision it again with \"adopt\": true"),
             )
             .with_params(serde_json::json!({ "instance_name": name })),
             LifecycleError::MaxInstancesReached(max) => ApiError::new(

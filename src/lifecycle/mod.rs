@@ -11,6 +11,7 @@ pub mod provision;
 pub mod status;
 pub mod sync;
 pub mod sync_scheduler;
+pub mod tenant_removal;
 pub mod webhook_token;
 
 pub use error::LifecycleError;

@@ -16,7 +16,7 @@ use super::webhook_token::{self, PointError};
 use crate::audit::Action;
 use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::{self, Instance, NewInstance};
-use crate::db::remote_instances::{self, ProvisionTarget, RemoteChanges};
+use crate::db::remote_instances::{self, ProvisionRules, ProvisionTarget, RemoteChanges};
 use crate::db::tenants::Tenant;
 use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
 use crate::error::{ApiError, FieldErrors};
@@ -36,6 +36,8 @@ pub struct ProvisionRequest {
     pub daily_message_limit: i32,
     pub notes: Option<String>,
     pub server_id: Option<i64>,
+    /// Take over a name a deleted tenant left on Evolution (its session may be live).
+    pub adopt: bool,
     pub errors: FieldErrors,
     pub locale: Locale,
 }
@@ -63,6 +65,7 @@ pub async fn provision(
         daily_message_limit,
         notes,
         server_id,
+        adopt,
         mut errors,
         locale,
     } = request;
@@ -99,13 +102,15 @@ pub async fn provision(
     };
     let max = i64::from(state.settings.evolution.max_instances_per_tenant);
     let instance_name = new.instance_name.clone();
+    let rules = ProvisionRules {
+        match_phone: !name_given,
+        max_instances: max,
+        adopt,
+    };
     let claim = state
         .write(move |conn| {
             Ok(remote_instances::claim_for_provisioning(
-                conn,
-                &new,
-                !name_given,
-                max,
+                conn, &new, &rules,
             )?)
         })
         .await?;
@@ -115,6 +120,7 @@ pub async fn provision(
         ProvisionTarget::OwnedByAnotherTenant => {
             return Err(LifecycleError::NameTaken(instance_name))
         }
+        ProvisionTarget::Retired => return Err(LifecycleError::NameRetired(instance_name)),
         ProvisionTarget::MaxReached => return Err(LifecycleError::MaxInstancesReached(max)),
         ProvisionTarget::PhoneTaken => {
             let mut errors = FieldErrors::default();

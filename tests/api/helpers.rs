@@ -700,3 +700,9 @@ pub async fn into_reply(response: reqwest::Response) -> Reply {
         body,
     }
 }
+
+/// The reply is the error `key` with `status`.
+pub fn assert_error(reply: &Reply, status: StatusCode, key: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.body["error_key"], key, "{}", reply.body);
+}

@@ -33,6 +33,7 @@ mod sender_outages;
 mod sender_quota;
 mod sender_tokens;
 mod sync;
+mod tenant_removal;
 mod tenants;
 mod users;
 mod validation;

@@ -7,13 +7,8 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::evolution_fake::{Failure, GLOBAL_KEY};
-use crate::helpers::{instances_path, Backend, Reply, TestApp};
+use crate::helpers::{assert_error, instances_path, Backend, TestApp};
 use crate::{spawn_or_skip, spawn_with_fake_or_skip};
-
-fn assert_error(reply: &Reply, status: StatusCode, key: &str) {
-    assert_eq!(reply.status, status, "{}", reply.body);
-    assert_eq!(reply.body["error_key"], key, "{}", reply.body);
-}
 
 /// The default server's id, as the list shows it.
 async fn default_server_id(app: &TestApp) -> i64 {

@@ -3,11 +3,12 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::audit_snapshot;
-use crate::audit::{Action, Auditor};
+use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
 use crate::db::tenants;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::Locale;
+use crate::lifecycle::tenant_removal::{self, TenantRemoval};
 use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
 use crate::routes::wire::{query_boolean, MessageBody};
@@ -26,7 +27,10 @@ pub struct DeleteTenantQuery {
 /// Deletes a tenant.
 ///
 /// A tenant that still has instances is kept (409) unless `force=true`. Its users and
-/// sender tokens go with it.
+/// sender tokens go with it. Its instances Relevo provisioned are deleted on Evolution too
+/// (logging their WhatsApp out); a name Evolution keeps (it did not answer, or Relevo
+/// only registered the instance) stays reserved: provisioning it for another tenant is a
+/// 409 `whatsapp.instance_name_retired` until an admin sends `adopt: true`.
 #[utoipa::path(
     tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id or slug"), DeleteTenantQuery),
@@ -50,37 +54,29 @@ pub async fn delete_tenant(
     errors.into_result(locale)?;
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
-    let tenant_id = tenant.id;
-    let kept_for = state
-        .transaction(move |conn| {
-            let Some(before) = tenants::find_for_update(conn, tenant_id)? else {
-                return Ok(None);
-            };
-            let dependents = tenants::dependents(conn, tenant_id)?;
-            let kept_for = tenants::delete_unless_has_instances(conn, tenant_id, force)?;
-            if kept_for.is_none() {
-                auditor.record(
-                    conn,
-                    Action::TenantDeleted,
-                    tenant_id,
-                    Some(tenant_id),
-                    Some(deleted_snapshot(&before, &dependents)?),
-                    Some(serde_json::json!({ "force": force })),
-                )?;
-            }
-            Ok(kept_for)
-        })
-        .await?;
-    if let Some(instances) = kept_for {
-        return Err(ApiError::conflict(
-            "tenant.has_instances",
-            format!("The tenant still has {instances} WhatsApp instance(s); delete them first or pass force=true"),
+    let removal =
+        tenant_removal::delete_tenant(&state, tenant, force, auditor, deleted_snapshot).await?;
+    let kept_on_evolution = match removal {
+        TenantRemoval::Deleted { kept_on_evolution } => kept_on_evolution,
+        TenantRemoval::NotFound => return Err(ApiError::not_found(Resource::Tenant)),
+        TenantRemoval::HasInstances(instances) => {
+            return Err(ApiError::conflict(
+                "tenant.has_instances",
+                format!("The tenant still has {instances} WhatsApp instance(s); delete them first or pass force=true"),
+            )
+            .with_params(serde_json::json!({ "instances": instances })))
+        }
+    };
+    let message = if kept_on_evolution.is_empty() {
+        "Tenant deleted successfully".to_string()
+    } else {
+        format!(
+            "Tenant deleted. Evolution still has {} of its instances ({}); their names stay reserved, and provisioning one for another tenant needs \"adopt\": true.",
+            kept_on_evolution.len(),
+            kept_on_evolution.join(", ")
         )
-        .with_params(serde_json::json!({ "instances": instances })));
-    }
-    Ok(web::Json(MessageBody {
-        message: "Tenant deleted successfully".into(),
-    }))
+    };
+    Ok(web::Json(MessageBody { message }))
 }
 
 /// The tenant as it was, with what went with it: its instances, and how many users and

@@ -50,6 +50,11 @@ pub struct ProvisionBody {
     #[schema(value_type = Option<String>, max_length = 1000)]
     #[serde(default)]
     pub notes: Input,
+    /// Take over a name a deleted tenant left on Evolution, whose WhatsApp session may
+    /// still be linked (otherwise a 409 `whatsapp.instance_name_retired`). Default `false`.
+    #[schema(value_type = Option<bool>, default = false)]
+    #[serde(default)]
+    pub adopt: Input,
 }
 
 /// Why provisioning was refused with a 422: a validation failure (every rejected field,
@@ -88,7 +93,7 @@ impl ToSchema for ProvisionRefused {}
         (status = 201, description = "Created (in Relevo, on Evolution, or both)", body = MessageDataBody<ProvisionedInstance>),
         (status = 200, description = "It existed in both; a fresh QR code", body = MessageDataBody<ProvisionedInstance>),
         (status = 403, description = "Not a super admin, or `evolution.instance_creation_disabled`", body = ErrorBody),
-        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this name on the server", body = ErrorBody),
+        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this name on the server; `whatsapp.instance_name_retired`: a deleted tenant left it on Evolution (send `adopt: true` to take it over)", body = ErrorBody),
         (status = 422, description = "Validation failed, or the tenant has as many instances as allowed", body = ProvisionRefused),
         EvolutionFailures,
     )
@@ -122,12 +127,14 @@ pub async fn provision_instance(
     let server_id = body
         .evolution_server_id
         .integer("evolution_server_id", &mut errors);
+    let adopt = body.adopt.boolean("adopt", &mut errors).unwrap_or(false);
     let request = ProvisionRequest {
         name,
         phone,
         daily_message_limit,
         notes,
         server_id,
+        adopt,
         errors,
         locale,
     };
