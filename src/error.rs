@@ -253,6 +253,15 @@ impl From<diesel::result::Error> for ApiError {
             _ if crate::db::is_transient(&error) || crate::db::is_connection_lost(&error) => {
                 Self::database_unavailable(error)
             }
+            _ if crate::db::audit_log::ActorGone::is(&error) => Self::unauthenticated(),
+            Error::DatabaseError(_, info)
+                if info.message().contains(crate::db::users::LAST_SUPER_ADMIN) =>
+            {
+                Self::conflict(
+                    "user.last_super_admin",
+                    "Relevo needs at least one super admin; promote another user first",
+                )
+            }
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::conflict(
                 "resource.conflict",
                 "The resource was changed by another request; try again.",

@@ -37,14 +37,39 @@ pub struct NewAuditEntry<'a> {
     pub created_at: NaiveDateTime,
 }
 
+/// The user a change would be recorded for no longer exists.
+#[derive(Debug)]
+pub struct ActorGone;
+
+impl ActorGone {
+    pub fn error() -> diesel::result::Error {
+        diesel::result::Error::QueryBuilderError(Box::new(ActorGone))
+    }
+
+    pub fn is(error: &diesel::result::Error) -> bool {
+        matches!(error, diesel::result::Error::QueryBuilderError(inner) if inner.is::<ActorGone>())
+    }
+}
+
+impl std::fmt::Display for ActorGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the acting user no longer exists")
+    }
+}
+
+impl std::error::Error for ActorGone {}
+
 /// Appends one row. Run it inside the transaction of the change it records: if the
 /// change rolls back, so does the row, and a row that cannot be written undoes the change.
-/// An actor that no longer exists is `NotFound`: nothing is changed in its name.
+/// An actor that no longer exists (deleted while its request ran) is [`ActorGone`]:
+/// nothing is changed in its name.
 pub fn append(conn: &mut DbConnection, entry: &NewAuditEntry) -> QueryResult<()> {
     let actor_email: String = users::table
         .find(entry.actor_id)
         .select(users::email)
-        .first(conn)?;
+        .first(conn)
+        .optional()?
+        .ok_or_else(ActorGone::error)?;
     diesel::insert_into(audit_log::table)
         .values((
             audit_log::actor_id.eq(entry.actor_id),

@@ -6,6 +6,10 @@ use crate::on_backend;
 use super::schema::users;
 use super::{DbConnection, Page};
 
+/// What the database says when a change would leave no super admin (its triggers, from
+/// migration `keep_a_super_admin`).
+pub const LAST_SUPER_ADMIN: &str = "relevo_last_super_admin";
+
 #[derive(Queryable, Selectable, Identifiable, Clone, Debug)]
 #[diesel(table_name = users)]
 pub struct User {

@@ -32,6 +32,7 @@ mod sender_concurrency;
 mod sender_outages;
 mod sender_quota;
 mod sender_tokens;
+mod super_admins;
 mod sync;
 mod tenant_removal;
 mod tenants;

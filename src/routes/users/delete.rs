@@ -18,7 +18,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 409, description = "A super admin cannot delete itself (`user.cannot_delete_self`)", body = ErrorBody),
+        (status = 409, description = "A super admin cannot delete itself (`user.cannot_delete_self`), and Relevo keeps at least one super admin (`user.last_super_admin`, also when two delete each other at once)", body = ErrorBody),
     )
 )]
 #[delete("/users/{id}")]

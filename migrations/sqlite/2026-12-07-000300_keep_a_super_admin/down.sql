@@ -1,0 +1,2 @@
+DROP TRIGGER users_keep_a_super_admin_on_update;
+DROP TRIGGER users_keep_a_super_admin_on_delete;
