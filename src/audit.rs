@@ -36,7 +36,7 @@ pub enum Action {
     InstanceWebhookSet,
     InstanceWebsocketSet,
     InstanceWebhookTokenRotated,
-    MessageSent,
+    MessageSendRequested,
     SyncRequested,
     SenderTokenCreated,
     SenderTokenRevoked,
@@ -67,7 +67,7 @@ pub const ACTION_KEYS: &[&str] = &[
     "instance.webhook_set",
     "instance.websocket_set",
     "instance.webhook_token_rotated",
-    "message.sent",
+    "message.send_requested",
     "sync_run.requested",
     "sender_token.created",
     "sender_token.revoked",
@@ -110,7 +110,7 @@ impl Action {
         Action::InstanceWebhookSet,
         Action::InstanceWebsocketSet,
         Action::InstanceWebhookTokenRotated,
-        Action::MessageSent,
+        Action::MessageSendRequested,
         Action::SyncRequested,
         Action::SenderTokenCreated,
         Action::SenderTokenRevoked,
@@ -142,8 +142,18 @@ pub struct Auditor {
 
 impl Auditor {
     pub fn new(actor: &AuthUser, request_id: RequestId, clock: &SharedClock) -> Self {
+        Self::for_user(actor.user_id, request_id, clock)
+    }
+
+    pub fn actor_id(&self) -> i64 {
+        self.actor_id
+    }
+
+    /// For a request whose user is known by id only (its row is read when the change is
+    /// recorded: a user deleted meanwhile changes nothing).
+    pub fn for_user(actor_id: i64, request_id: RequestId, clock: &SharedClock) -> Self {
         Self {
-            actor_id: actor.user_id,
+            actor_id,
             request_id,
             clock: clock.clone(),
         }

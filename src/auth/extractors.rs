@@ -43,6 +43,11 @@ pub struct UserToken {
 }
 
 impl UserToken {
+    /// The user the token was issued to (as it claims; [`confirm`](Self::confirm) checks).
+    pub fn user_id(&self) -> i64 {
+        self.user_id
+    }
+
     /// The token's user, when its row still exists with the token's role, tenant and
     /// version: one lookup by primary key, on the caller's connection.
     pub fn confirm(&self, conn: &mut DbConnection) -> Result<AuthUser, ApiError> {

@@ -39,6 +39,8 @@ pub struct Message {
     pub sender_token_id: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The super admin who sent it (through the tenant path), when no sender token did.
+    pub sent_by_user_id: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -58,6 +60,7 @@ pub struct NewMessage<'a> {
     pub sender_token_id: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub sent_by_user_id: Option<i64>,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewMessage) -> QueryResult<Message> {

@@ -227,6 +227,7 @@ diesel::table! {
         sender_token_id -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        sent_by_user_id -> Nullable<BigInt>,
     }
 }
 

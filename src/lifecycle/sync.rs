@@ -11,6 +11,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::audit::{Action, Auditor};
 use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::Instance;
 use crate::db::leases;
@@ -95,7 +96,11 @@ pub fn lease_ttl(state: &AppState) -> Duration {
 
 /// A sync a super admin asked for: it runs now, or answers 409 `sync.in_progress`
 /// while another run holds the lease.
-pub async fn run_manual(state: &AppState, scope: SyncScope) -> Result<SyncReport, ApiError> {
+pub async fn run_manual(
+    state: &AppState,
+    scope: SyncScope,
+    auditor: Auditor,
+) -> Result<SyncReport, ApiError> {
     let holder = format!("manual-{}", uuid::Uuid::new_v4());
     let lease = LeaseHolder {
         holder: &holder,
@@ -107,7 +112,7 @@ pub async fn run_manual(state: &AppState, scope: SyncScope) -> Result<SyncReport
             "Another sync is running; try again when it has finished (GET /api/v1/sync-runs).",
         ));
     }
-    let result = run_logged(state, scope, Trigger::Manual, &lease).await;
+    let result = run_logged(state, scope, Trigger::Manual, Some(auditor), &lease).await;
     release(state, &lease).await;
     result
 }
@@ -137,11 +142,27 @@ pub async fn run_logged(
     state: &AppState,
     scope: SyncScope,
     trigger: Trigger,
+    auditor: Option<Auditor>,
     lease: &LeaseHolder<'_>,
 ) -> Result<SyncReport, ApiError> {
     let started = state.clock.now().naive_utc();
     let run_id = state
-        .write(move |conn| Ok(sync_runs::start(conn, trigger.as_str(), scope, started)?))
+        .transaction(move |conn| {
+            let run_id = sync_runs::start(conn, trigger.as_str(), scope, started)?;
+            // A sync a super admin asked for is audited with the run it started.
+            if let Some(auditor) = &auditor {
+                let after = serde_json::json!({"tenant_id": scope.tenant_id});
+                auditor.record(
+                    conn,
+                    Action::SyncRequested,
+                    run_id,
+                    scope.tenant_id,
+                    None,
+                    Some(after),
+                )?;
+            }
+            Ok(run_id)
+        })
         .await?;
     let result = sync(state, scope, lease).await;
     let outcome = if result.is_ok() { "finished" } else { "failed" };

@@ -105,7 +105,7 @@ impl SyncScheduler {
         if !scope.active && !scope.inactive {
             return Ok(Tick::Idle);
         }
-        let report = sync::run_logged(state, scope, Trigger::Schedule, lease).await?;
+        let report = sync::run_logged(state, scope, Trigger::Schedule, None, lease).await?;
         Ok(Tick::Ran { scope, report })
     }
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
+use crate::audit::{Action, Auditor};
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, Claim, ClaimOutcome, ClaimRequest, IDEMPOTENCY_WINDOW_HOURS};
 use crate::db::instances::Instance;
@@ -23,6 +24,7 @@ use crate::db::tenants::Tenant;
 use crate::db::{evolution_servers, is_unique_violation, write_transaction_once, DbConnection};
 use crate::domain::{PhoneNumber, RotationStrategy};
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 use crate::routes::wire::Timestamp;
 use crate::sender::{authorize, claim_request, local_date, tenant_zone};
 use crate::state::AppState;
@@ -89,9 +91,17 @@ pub async fn send(
     caller: SenderCaller,
     tenant_key: Option<String>,
     outgoing: Outgoing,
+    request_id: RequestId,
 ) -> Result<Sent, SendError> {
     let now = state.clock.now();
-    match begin(state, caller, tenant_key, &outgoing, now).await? {
+    // A super admin sending through a tenant's number is audited (SPEC §9).
+    let auditor = match &caller {
+        SenderCaller::User(token) => {
+            Some(Auditor::for_user(token.user_id(), request_id, &state.clock))
+        }
+        SenderCaller::Token { .. } => None,
+    };
+    match begin(state, caller, tenant_key, &outgoing, auditor, now).await? {
         Begun::Existing(message) => settle(state, message).await,
         Begun::NoneAvailable { any_active, tenant } => Err(SendError::NoneAvailable {
             any_active,
@@ -131,6 +141,7 @@ async fn begin(
     caller: SenderCaller,
     tenant_key: Option<String>,
     outgoing: &Outgoing,
+    auditor: Option<Auditor>,
     now: DateTime<Utc>,
 ) -> Result<Begun, ApiError> {
     let to = outgoing.to.as_str().to_string();
@@ -152,7 +163,7 @@ async fn begin(
             };
             let tenant_id = tenant.id;
             match write_transaction_once(conn, |conn| {
-                first_claim(conn, tenant, &request, key.as_deref())
+                first_claim(conn, tenant, &request, key.as_deref(), auditor.as_ref())
             }) {
                 Ok(begun) => Ok(begun),
                 Err(BeginFailure::KeyTaken) => {
@@ -190,6 +201,7 @@ fn first_claim(
     tenant: Tenant,
     request: &ClaimRequest,
     key: Option<&str>,
+    auditor: Option<&Auditor>,
 ) -> Result<Begun, BeginFailure> {
     let (claim, instance) = match claims::claim_next_instance(conn, request)? {
         ClaimOutcome::Granted(claim, instance) => (claim, instance),
@@ -219,12 +231,29 @@ fn first_claim(
         sender_token_id: request.sender_token_id,
         created_at: request.now,
         updated_at: request.now,
+        sent_by_user_id: auditor.map(Auditor::actor_id),
     };
     let message =
         messages::insert(conn, &new).map_err(|error| match is_unique_violation(&error) {
             true => BeginFailure::KeyTaken,
             false => error.into(),
         })?;
+    if let Some(auditor) = auditor {
+        let after = serde_json::json!({
+            "message_id": message.public_id,
+            "to": message.recipient,
+            "instance_id": message.instance_id,
+            "instance_name": message.instance_name,
+        });
+        auditor.record(
+            conn,
+            Action::MessageSendRequested,
+            message.id,
+            Some(message.tenant_id),
+            None,
+            Some(after),
+        )?;
+    }
     Ok(Begun::Claimed(Box::new(Sending {
         tenant,
         strategy: request.strategy,

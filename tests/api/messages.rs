@@ -871,7 +871,61 @@ struct MessageReceiptRow {
     evolution_message_id: String,
 }
 
+/// Every message says who sent it; a super admin sending through a tenant's number is in
+/// the audit log, a sender token's send is not (it is no admin change).
+async fn every_message_records_who_sent_it_and_admin_sends_are_audited(backend: Backend) {
+    let Some(setup) = setup(backend).await else {
+        return;
+    };
+    setup.connected("uno", 100).await;
+    let admin_id = setup
+        .app
+        .login(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await
+        .body["data"]["user"]["id"]
+        .as_i64()
+        .unwrap();
+
+    let by_token = setup.send(json!({"to": TO, "text": "hola"})).await;
+    let path = format!("/api/v1/tenants/{}/messages", setup.tenant);
+    let by_admin = setup
+        .app
+        .admin(
+            Method::POST,
+            &path,
+            Some(&json!({"to": TO, "text": "hola"})),
+        )
+        .await;
+
+    assert_eq!(by_token.status, StatusCode::CREATED, "{}", by_token.body);
+    assert_eq!(by_admin.status, StatusCode::CREATED, "{}", by_admin.body);
+    assert_eq!(by_token.body["data"]["sent_by"]["type"], "sender_token");
+    assert_eq!(
+        by_admin.body["data"]["sent_by"],
+        json!({"type": "user", "id": admin_id})
+    );
+    let shown = setup
+        .message(by_admin.body["data"]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(shown["sent_by"]["type"], "user");
+    let audit = setup
+        .app
+        .admin(
+            Method::GET,
+            "/api/v1/audit-log?action=message.send_requested",
+            None,
+        )
+        .await;
+    assert_eq!(audit.body["meta"]["total"], 1, "{}", audit.body);
+    let row = &audit.body["data"][0];
+    assert_eq!(row["actor_id"], admin_id);
+    assert_eq!(row["target_type"], "message");
+    assert_eq!(row["tenant_id"], setup.tenant);
+    assert_eq!(row["after"]["message_id"], by_admin.body["data"]["id"]);
+}
+
 both_backends!(
+    every_message_records_who_sent_it_and_admin_sends_are_audited,
     a_text_goes_out_through_an_instance_and_is_logged_without_its_text,
     bad_input_is_a_422_listing_every_field_and_sends_nothing,
     a_dropped_instance_fails_over_and_is_marked_disconnected,

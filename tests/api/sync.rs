@@ -345,6 +345,20 @@ async fn the_scheduler_runs_once_per_interval_on_one_process(backend: Backend) {
     assert_eq!(runs.body["meta"]["total"], 6, "{}", runs.body);
     assert_eq!(runs.body["data"].as_array().unwrap().len(), 2);
     assert_eq!(runs.body["data"][0]["trigger"], "manual");
+    // Only the runs a super admin asked for are in the audit log, each with its run.
+    let audit = app
+        .admin(
+            Method::GET,
+            "/api/v1/audit-log?action=sync_run.requested",
+            None,
+        )
+        .await;
+    assert_eq!(audit.body["meta"]["total"], 1, "{}", audit.body);
+    assert_eq!(
+        audit.body["data"][0]["target_id"],
+        runs.body["data"][0]["id"]
+    );
+    assert_eq!(audit.body["data"][0]["tenant_id"], tenant);
     let scheduled = &runs.body["data"][1];
     assert_eq!(scheduled["trigger"], "schedule");
     assert_eq!(scheduled["scope"], "active");

@@ -74,6 +74,39 @@ pub struct MessageInstance {
     pub phone_number: String,
 }
 
+/// Who sent a message: a sender token, or a super admin through the tenant path.
+#[derive(Serialize, ToSchema)]
+pub struct MessageSender {
+    #[serde(rename = "type")]
+    pub kind: MessageSenderKind,
+    /// The sender token's id, or the user's.
+    #[schema(example = 3)]
+    pub id: i64,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageSenderKind {
+    SenderToken,
+    User,
+}
+
+impl MessageSender {
+    fn of(message: &Message) -> Option<Self> {
+        match (message.sender_token_id, message.sent_by_user_id) {
+            (Some(id), _) => Some(Self {
+                kind: MessageSenderKind::SenderToken,
+                id,
+            }),
+            (None, Some(id)) => Some(Self {
+                kind: MessageSenderKind::User,
+                id,
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A message sent (or tried) through Relevo. Its text is not kept.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Message)]
@@ -97,6 +130,9 @@ pub struct MessageRecord {
     pub error_key: Option<String>,
     /// Every try, in order: at most three instances.
     pub attempts: Vec<Attempt>,
+    /// Who sent it; `null` for messages recorded before Relevo kept it.
+    #[schema(required = true)]
+    pub sent_by: Option<MessageSender>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -107,6 +143,7 @@ impl TryFrom<Message> for MessageRecord {
     fn try_from(message: Message) -> Result<Self, ApiError> {
         Ok(Self {
             attempts: attempts_of(&message)?,
+            sent_by: MessageSender::of(&message),
             status: MessageStatus::parse(&message.status)?,
             id: message.public_id,
             to: message.recipient,

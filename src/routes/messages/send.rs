@@ -12,6 +12,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrors, ValidationErrorBody};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, required, Input, JsonObject};
 use crate::messaging::{self, attempts_of, Outgoing, SendError, Sent};
+use crate::request_id::RequestId;
 use crate::routes::sender::none_available;
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
@@ -111,11 +112,20 @@ fn parse(body: &SendMessageBody, locale: Locale) -> Result<Outgoing, ApiError> {
 pub async fn send_message(
     state: web::Data<AppState>,
     caller: SenderCaller,
+    request_id: RequestId,
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<SendMessageBody>,
 ) -> Result<(web::Json<DataBody<MessageRecord>>, StatusCode), ApiError> {
-    run_send(state, caller, Some(path.into_inner()), locale, body).await
+    run_send(
+        state,
+        caller,
+        Some(path.into_inner()),
+        locale,
+        body,
+        request_id,
+    )
+    .await
 }
 
 /// As the tenant path, for a sender token: its own tenant is implied.
@@ -140,10 +150,11 @@ pub async fn send_message(
 pub async fn send_own_message(
     state: web::Data<AppState>,
     caller: SenderCaller,
+    request_id: RequestId,
     locale: Locale,
     body: JsonObject<SendMessageBody>,
 ) -> Result<(web::Json<DataBody<MessageRecord>>, StatusCode), ApiError> {
-    run_send(state, caller, None, locale, body).await
+    run_send(state, caller, None, locale, body, request_id).await
 }
 
 async fn run_send(
@@ -152,9 +163,10 @@ async fn run_send(
     tenant_key: Option<String>,
     locale: Locale,
     body: JsonObject<SendMessageBody>,
+    request_id: RequestId,
 ) -> Result<(web::Json<DataBody<MessageRecord>>, StatusCode), ApiError> {
     let outgoing = parse(&body, locale)?;
-    let sent = messaging::send(&state, caller, tenant_key, outgoing).await;
+    let sent = messaging::send(&state, caller, tenant_key, outgoing, request_id).await;
     let (message, status, outcome) = match sent {
         Ok(Sent::Now(message)) => (message, StatusCode::CREATED, "sent"),
         Ok(Sent::Before(message)) => (message, StatusCode::OK, "replayed"),

@@ -1,9 +1,11 @@
 use actix_web::{post, web};
 
+use crate::audit::Auditor;
 use crate::auth::{AuthUser, SuperAdmin};
 use crate::db::sync_runs::SyncScope;
 use crate::error::{ApiError, ErrorBody};
 use crate::lifecycle::sync::{self, SyncReport};
+use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
@@ -28,6 +30,7 @@ use crate::state::AppState;
 pub async fn sync_tenant_instances(
     state: web::Data<AppState>,
     user: AuthUser,
+    request_id: RequestId,
     path: web::Path<String>,
 ) -> Result<web::Json<DataBody<SyncReport>>, ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
@@ -36,7 +39,8 @@ pub async fn sync_tenant_instances(
         active: true,
         inactive: true,
     };
-    let report = sync::run_manual(&state, scope).await?;
+    let auditor = Auditor::new(&user, request_id, &state.clock);
+    let report = sync::run_manual(&state, scope, auditor).await?;
     Ok(web::Json(DataBody::new(report)))
 }
 
@@ -54,13 +58,15 @@ pub async fn sync_tenant_instances(
 #[post("/whatsapp-instances/sync")]
 pub async fn sync_all_instances(
     state: web::Data<AppState>,
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
+    request_id: RequestId,
 ) -> Result<web::Json<DataBody<SyncReport>>, ApiError> {
     let scope = SyncScope {
         tenant_id: None,
         active: true,
         inactive: true,
     };
-    let report = sync::run_manual(&state, scope).await?;
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
+    let report = sync::run_manual(&state, scope, auditor).await?;
     Ok(web::Json(DataBody::new(report)))
 }
