@@ -59,6 +59,23 @@ impl EvolutionError {
         matches!(self, Self::NotFound(_))
     }
 
+    /// `instance/logout`'s 400 `The "x" instance is not connected` (reference §2.7).
+    pub fn is_not_connected(&self) -> bool {
+        matches!(self, Self::Status { status: 400, message } if message.contains("not connected"))
+    }
+
+    /// Evolution's own words, when they say something: `None` for the `[object Object]`
+    /// its stringified errors give (reference §2.6) and for an empty text.
+    pub fn upstream_text(&self) -> Option<String> {
+        let text = match self {
+            Self::NotFound(message) | Self::Refused(message) => message.clone(),
+            Self::Status { message, .. } => message.clone(),
+            _ => return None,
+        };
+        let meaningless = text.trim().is_empty() || text.contains("[object Object]");
+        (!meaningless).then_some(text)
+    }
+
     /// `instance/create` of a name the server already has.
     pub fn is_name_in_use(&self) -> bool {
         self.status() == Some(403)

@@ -40,11 +40,14 @@ pub enum LifecycleError {
         server: ServerRef,
         instance_name: String,
     },
-    /// Restart refused: the instance is not connected (it is now `disconnected`).
-    NotConnected {
+    /// Evolution refused the action (the instance is not connected, perhaps looping
+    /// while it reconnects): nothing was done and nothing changed.
+    Refused {
         server: ServerRef,
         instance_name: String,
-        reason: String,
+        action: RefusedAction,
+        /// Evolution's own words, when they mean something.
+        upstream: Option<String>,
     },
     /// Websockets are off on the server.
     WebsocketDisabled(ServerRef),
@@ -60,6 +63,29 @@ pub enum LifecycleError {
     NotFound,
     /// Already an API error: the database, invalid input, a key that does not decrypt.
     Api(ApiError),
+}
+
+/// An action Evolution may refuse for an instance that is not connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusedAction {
+    Logout,
+    Restart,
+}
+
+impl RefusedAction {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Logout => "log out",
+            Self::Restart => "restart",
+        }
+    }
+
+    fn next_step(self) -> &'static str {
+        match self {
+            Self::Logout => "Try again once it is connected, or delete the instance to end its session for good.",
+            Self::Restart => "Connect it to get a new QR code instead.",
+        }
+    }
 }
 
 impl From<ApiError> for LifecycleError {
@@ -112,17 +138,26 @@ impl From<LifecycleError> for ApiError {
                 "evolution_server_id": server.id,
                 "instance_name": instance_name,
             })),
-            LifecycleError::NotConnected {
+            LifecycleError::Refused {
                 server,
                 instance_name,
-                reason,
+                action,
+                upstream,
             } => ApiError::conflict(
                 "evolution.instance_not_connected",
                 format!(
-                    "Evolution API server `{}` cannot restart `{instance_name}`, which is not connected ({reason}); connect it instead",
-                    server.name
+                    "Evolution API server `{}` did not {} `{instance_name}`: the instance is not connected (it may be reconnecting). Nothing changed. {}",
+                    server.name,
+                    action.verb(),
+                    action.next_step(),
                 ),
-            ),
+            )
+            .with_params(serde_json::json!({
+                "evolution_server_id": server.id,
+                "evolution_server": server.name,
+                "instance_name": instance_name,
+                "upstream": upstream,
+            })),
             LifecycleError::WebsocketDisabled(server) => ApiError::conflict(
                 "evolution.websocket_disabled",
                 format!(
@@ -218,16 +253,18 @@ mod tests {
             json!({"evolution_server_id": 3, "instance_name": "ventas"})
         );
 
-        let (status, key, message, _) = mapped(LifecycleError::NotConnected {
+        let (status, key, message, _) = mapped(LifecycleError::Refused {
             server: server(),
             instance_name: "ventas".into(),
-            reason: "closed".into(),
+            action: RefusedAction::Restart,
+            upstream: None,
         });
         assert_eq!(
             (status, key.as_str()),
             (409, "evolution.instance_not_connected")
         );
-        assert!(message.contains("cannot restart `ventas`, which is not connected (closed)"));
+        assert!(message.contains("did not restart `ventas`: the instance is not connected"));
+        assert!(!message.contains("[object Object]"));
 
         let (status, key, _, _) = mapped(LifecycleError::WebsocketDisabled(server()));
         assert_eq!(

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::error::{LifecycleError, ServerRef};
+use super::error::{LifecycleError, RefusedAction, ServerRef};
 use super::status::{connect_changes, status_changes};
 use super::webhook_token::{self, PointError};
 use crate::audit::{Action, Auditor};
@@ -227,7 +227,9 @@ pub async fn connection_state(
     target.record(state, changes).await
 }
 
-/// Logs WhatsApp out; an instance that is not connected is already there.
+/// Logs WhatsApp out. Done only when Evolution did it: its 400 "not connected" (the
+/// instance may be reconnecting, with its session alive) and a 200 `{"error": true}` are
+/// refusals that change nothing and write no audit row.
 pub async fn logout(
     state: &AppState,
     target: &Reachable,
@@ -235,9 +237,14 @@ pub async fn logout(
 ) -> Result<Instance, LifecycleError> {
     match target.client.logout(target.name()).await {
         Ok(()) => {}
-        // 400 `The "x" instance is not connected`: already where logout leads.
-        Err(error)
-            if error.status() == Some(400) && error.to_string().contains("not connected") => {}
+        Err(error) if error.is_not_connected() || matches!(error, EvolutionError::Refused(_)) => {
+            return Err(LifecycleError::Refused {
+                server: target.server_ref(),
+                instance_name: target.name().to_string(),
+                action: RefusedAction::Logout,
+                upstream: error.upstream_text(),
+            })
+        }
         Err(error) => return Err(target.failure(state, error).await),
     }
     let now = state.clock.now().naive_utc();
@@ -253,7 +260,8 @@ pub async fn logout(
         .await
 }
 
-/// Restarts the instance; one Evolution refuses (not connected) becomes `disconnected`.
+/// Restarts the instance. A refusal (Evolution's 200 `{"error": true}` while the
+/// instance is not connected) changes nothing and writes no audit row.
 pub async fn restart(
     state: &AppState,
     target: &Reachable,
@@ -267,15 +275,12 @@ pub async fn restart(
                 .record_audited(state, changes, audit, Action::InstanceRestart)
                 .await
         }
-        Err(EvolutionError::Refused(reason)) => {
-            let changes = status_changes(&target.instance, Some(RemoteState::Close), now);
-            target.record(state, changes).await?;
-            Err(LifecycleError::NotConnected {
-                server: target.server_ref(),
-                instance_name: target.name().to_string(),
-                reason,
-            })
-        }
+        Err(error @ EvolutionError::Refused(_)) => Err(LifecycleError::Refused {
+            server: target.server_ref(),
+            instance_name: target.name().to_string(),
+            action: RefusedAction::Restart,
+            upstream: error.upstream_text(),
+        }),
         Err(error) => Err(target.failure(state, error).await),
     }
 }

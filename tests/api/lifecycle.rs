@@ -149,7 +149,9 @@ async fn connection_state_reads_the_live_state(backend: Backend) {
     assert_eq!(row.connected_at.unwrap().to_string(), "2025-11-17 06:31:00");
 }
 
-async fn logout_disconnects_also_an_instance_already_out(backend: Backend) {
+/// A logout is done only when Evolution did it: its 400 "not connected" (the instance may
+/// be looping while it reconnects) is a 409 that changes nothing and audits nothing.
+async fn logout_is_done_only_when_evolution_did_it(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
     let id = provisioned(&app, tenant, "principal").await;
@@ -160,12 +162,43 @@ async fn logout_disconnects_also_an_instance_already_out(backend: Backend) {
 
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert_eq!(first.body["data"]["connection_status"], "disconnected");
-    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let after_first = app.instance_row(id);
+    assert_error(
+        &again,
+        StatusCode::CONFLICT,
+        "evolution.instance_not_connected",
+        "refused",
+    );
+    let message = again.body["message"].as_str().unwrap();
+    assert!(message.contains("did not log out `principal`"), "{message}");
+    assert!(
+        again.body["error_params"]["upstream"]
+            .as_str()
+            .unwrap()
+            .contains("not connected"),
+        "Evolution's words only in error_params.upstream: {}",
+        again.body
+    );
     assert_eq!(fake.instance("principal").unwrap().state, "close");
     let row = app.instance_row(id);
     assert_eq!(row.connection_status, "disconnected");
     assert_eq!(row.qr_code, None, "the old QR code is gone");
+    assert_eq!(
+        row.updated_at, after_first.updated_at,
+        "the refusal changed nothing"
+    );
     assert_eq!(fake.calls_to("DELETE /instance/logout/"), 2);
+    let audit = app
+        .admin(
+            Method::GET,
+            "/api/v1/audit-log?action=instance.logout",
+            None,
+        )
+        .await;
+    assert_eq!(
+        audit.body["meta"]["total"], 1,
+        "only the logout that happened"
+    );
 }
 
 async fn restart_answers_a_qr_code_or_refuses_an_instance_not_connected(backend: Backend) {
@@ -196,9 +229,28 @@ async fn restart_answers_a_qr_code_or_refuses_an_instance_not_connected(backend:
         "evolution.instance_not_connected",
         "refused",
     );
+    assert!(
+        !refused.body.to_string().contains("[object Object]"),
+        "{}",
+        refused.body
+    );
     let row = app.instance_row(id);
-    assert_eq!(row.connection_status, "disconnected");
+    assert_eq!(
+        row.connection_status, "connecting",
+        "a refusal changes nothing"
+    );
     assert_eq!(app.instance_rows().len(), 1);
+    let audit = app
+        .admin(
+            Method::GET,
+            "/api/v1/audit-log?action=instance.restart",
+            None,
+        )
+        .await;
+    assert_eq!(
+        audit.body["meta"]["total"], 2,
+        "the two restarts that happened"
+    );
 }
 
 async fn delete_removes_a_provisioned_instance_on_evolution_first(backend: Backend) {
@@ -710,7 +762,7 @@ async fn tenant_users_may_not_manage_instances(backend: Backend) {
 both_backends!(
     connect_gives_a_fresh_qr_code_or_a_pairing_code,
     connection_state_reads_the_live_state,
-    logout_disconnects_also_an_instance_already_out,
+    logout_is_done_only_when_evolution_did_it,
     restart_answers_a_qr_code_or_refuses_an_instance_not_connected,
     delete_removes_a_provisioned_instance_on_evolution_first,
     delete_keeps_everything_when_evolution_fails_unless_forced,

@@ -12,14 +12,16 @@ use crate::state::AppState;
 /// Logs an instance's WhatsApp out.
 ///
 /// Calls `DELETE /instance/logout`; the instance stays on Evolution and can be connected
-/// again. Logging out an instance that is not connected also succeeds.
+/// again. Done only when Evolution did it: for an instance that is not connected (it may
+/// be looping while it reconnects, its session alive) Evolution refuses, and the answer is
+/// a 409 `evolution.instance_not_connected` that changes nothing.
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"WhatsApp instance logged out\"", body = MessageDataBody<InstanceListItem>),
-        (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
+        (status = 409, description = "`evolution.instance_not_connected`: Evolution refused, the instance is not connected (nothing changed); `evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
         EvolutionFailures,
     )
 )]

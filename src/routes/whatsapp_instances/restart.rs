@@ -12,8 +12,8 @@ use crate::state::AppState;
 /// Restarts an instance on Evolution.
 ///
 /// Calls `POST /instance/restart` (POST in v2). Evolution answers a QR code or the new
-/// state; it refuses (`{"error": true}`) an instance that is not connected, which is then
-/// `disconnected` here and a 409.
+/// state. It refuses (`{"error": true}`) an instance that is not connected: a 409 that
+/// changes nothing (the status stays as webhooks and the sync report it).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
