@@ -2,6 +2,8 @@
 //! appended in the transaction that makes it, with who made it, for which request, and
 //! the target before and after. Snapshots are built from the public form of each resource
 //! (what its list shows), so they never carry a key, token, hash or encrypted column.
+//! Super admins' logins are in it too (`auth.*`): each success and each failure on a super
+//! admin's email, and the first refused attempt per client network and throttle window.
 
 use diesel::QueryResult;
 use serde::Serialize;
@@ -14,7 +16,8 @@ use crate::db::DbConnection;
 use crate::request_id::RequestId;
 
 /// What a super admin did. The key (`tenant.created`) is what the log stores and filters
-/// on; the part before the dot is the type of the target.
+/// on; the part before the dot is the type of the target, except for `auth.*` (a login
+/// to a super admin's account), whose target is that user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     TenantCreated,
@@ -44,6 +47,9 @@ pub enum Action {
     EvolutionServerUpdated,
     EvolutionServerDeleted,
     WebhookDeliveryReplayed,
+    AuthLogin,
+    AuthLoginFailed,
+    AuthLoginThrottled,
 }
 
 /// Every action key, in the order the variants of [`Action`] are declared (its `as_str`).
@@ -75,6 +81,9 @@ pub const ACTION_KEYS: &[&str] = &[
     "evolution_server.updated",
     "evolution_server.deleted",
     "webhook_delivery.replayed",
+    "auth.login",
+    "auth.login_failed",
+    "auth.login_throttled",
 ];
 
 /// The types of target an action can have.
@@ -90,7 +99,7 @@ pub const TARGET_TYPES: &[&str] = &[
 ];
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 30] = [
         Action::TenantCreated,
         Action::TenantUpdated,
         Action::TenantDeleted,
@@ -118,16 +127,29 @@ impl Action {
         Action::EvolutionServerUpdated,
         Action::EvolutionServerDeleted,
         Action::WebhookDeliveryReplayed,
+        Action::AuthLogin,
+        Action::AuthLoginFailed,
+        Action::AuthLoginThrottled,
     ];
 
     pub fn as_str(self) -> &'static str {
         ACTION_KEYS[self as usize]
     }
 
-    /// `tenant` for `tenant.created`.
+    /// `tenant` for `tenant.created`; `user` for a login.
     pub fn target_type(self) -> &'static str {
+        if self.is_login() {
+            return "user";
+        }
         let key = self.as_str();
         key.split_once('.').map_or(key, |(target, _)| target)
+    }
+
+    fn is_login(self) -> bool {
+        matches!(
+            self,
+            Action::AuthLogin | Action::AuthLoginFailed | Action::AuthLoginThrottled
+        )
     }
 }
 
@@ -149,8 +171,9 @@ impl Auditor {
         self.actor_id
     }
 
-    /// For a request whose user is known by id only (its row is read when the change is
-    /// recorded: a user deleted meanwhile changes nothing).
+    /// For a request whose user is known by id only: a login (the account it names,
+    /// whoever typed its password), a send through the tenant path. Its row is read when
+    /// the change is recorded: a user deleted meanwhile changes nothing.
     pub fn for_user(actor_id: i64, request_id: RequestId, clock: &SharedClock) -> Self {
         Self {
             actor_id,
@@ -181,6 +204,7 @@ impl Auditor {
                 before_json: before.map(|value| value.to_string()),
                 after_json: after.map(|value| value.to_string()),
                 request_id: self.request_id.as_str(),
+                client_request_id: self.request_id.client(),
                 created_at: self.clock.now().naive_utc(),
             },
         )
@@ -214,5 +238,6 @@ mod tests {
             Action::EvolutionServerDeleted.target_type(),
             "evolution_server"
         );
+        assert_eq!(Action::AuthLoginThrottled.target_type(), "user");
     }
 }

@@ -1,9 +1,10 @@
 //! The admin console (SPEC §10): the files under `console/`, embedded in the binary at
 //! build time and served at `/console/`. The console is a client of the public REST API
 //! like any other, so nothing here reads the database or is an API operation: like
-//! Swagger UI, it stays out of the OpenAPI document.
+//! Swagger UI, it stays out of the OpenAPI document. Its security headers are set with
+//! Swagger UI's, in [`crate::browser_pages`].
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use rust_embed::RustEmbed;
 
@@ -13,12 +14,6 @@ use crate::error::{ApiError, Resource};
 #[derive(RustEmbed)]
 #[folder = "console/"]
 struct Assets;
-
-/// What the console's pages may load and talk to: only this origin (images also as data
-/// URLs: the QR codes), and no framing.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
-     style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; \
-     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// `/console` redirects to `/console/`, which serves `index.html`; any other path is a
 /// file of the console or a 404.
@@ -51,13 +46,7 @@ async fn serve(req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse
     response
         .insert_header((header::ETAG, etag))
         // Revalidated on every load, so a new build's files are picked up at once.
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ));
+        .insert_header((header::CACHE_CONTROL, "no-cache"));
     if fresh {
         return Ok(response.finish());
     }

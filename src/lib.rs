@@ -1,5 +1,6 @@
 pub mod audit;
 pub mod auth;
+pub mod browser_pages;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -115,7 +115,7 @@ impl Metrics {
             ),
             logins: counter(
                 "logins_total",
-                "Login attempts, by outcome (success, failure, throttled)",
+                "Login attempts, by outcome (success, failure, throttled, busy)",
                 &["outcome"],
             ),
             sync_runs: counter(

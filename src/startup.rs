@@ -4,11 +4,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Condition, Logger, Next};
-use actix_web::{error::JsonPayloadError, web, App, HttpMessage, HttpRequest, HttpServer};
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Condition, Logger};
+use actix_web::{error::JsonPayloadError, web, App, HttpRequest, HttpServer};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::jwt::JwtKeys;
@@ -23,7 +21,7 @@ use crate::events::worker::Dispatcher;
 use crate::evolution::EvolutionHttp;
 use crate::i18n::DefaultLocale;
 use crate::lifecycle::sync_scheduler::SyncScheduler;
-use crate::request_id::RequestId;
+use crate::request_id;
 use crate::secrets::{self, Cipher};
 use crate::sender::batch::ClaimBatcher;
 use crate::state::AppState;
@@ -108,14 +106,19 @@ impl Application {
                 .wrap(from_fn(edge::json_errors))
                 .wrap(Condition::new(
                     access_log,
-                    Logger::new(r#"%a "%{request_line}xi" %s %b %Dms request_id=%{x-request-id}o"#)
-                        .custom_request_replace("request_line", edge::redacted_request_line),
+                    Logger::new(
+                        r#"%a "%{request_line}xi" %s %b %Dms request_id=%{request_id}xi client_request_id=%{client_request_id}xi"#,
+                    )
+                    .custom_request_replace("request_line", edge::redacted_request_line)
+                    .custom_request_replace("request_id", request_id::logged_id)
+                    .custom_request_replace("client_request_id", request_id::logged_client_id),
                 ))
                 .wrap(Condition::new(
                     settings.metrics,
                     from_fn(crate::metrics::observe),
                 ))
-                .wrap(from_fn(request_id))
+                .wrap(from_fn(crate::browser_pages::security_headers))
+                .wrap(from_fn(request_id::assign))
                 .app_data(state.clone())
                 .app_data(default_locale)
                 .app_data(
@@ -252,31 +255,6 @@ fn bootstrap_evolution_server(
 pub fn generate_password() -> String {
     use rand::distributions::{Alphanumeric, DistString};
     Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
-}
-
-/// Gives every request an `X-Request-Id` (the caller's, or a new one) that the access
-/// log and the response carry.
-async fn request_id(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let name = HeaderName::from_static("x-request-id");
-    let id = req
-        .headers()
-        .get(&name)
-        .filter(|value| value.len() <= 128)
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .expect("a uuid is a valid header")
-        });
-    // Handlers read it to record it with the changes they make (the audit log).
-    req.extensions_mut().insert(RequestId(
-        String::from_utf8_lossy(id.as_bytes()).into_owned(),
-    ));
-    let mut response = next.call(req).await?;
-    response.headers_mut().insert(name, id);
-    Ok(response)
 }
 
 fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -2,6 +2,9 @@
 //! the peer is one of `RELEVO_TRUSTED_PROXIES`: then `X-Forwarded-For` is read from the
 //! right, skipping trusted proxies, and the first other address is the client. A
 //! client cannot choose its address by sending the header itself.
+//!
+//! Limits count a client's network, not its address: an IPv4 address is one network, an
+//! IPv6 address stands for its /64, which one machine usually holds whole (2^64 addresses).
 
 use std::future::{ready, Ready};
 use std::net::{IpAddr, Ipv4Addr};
@@ -12,8 +15,25 @@ use ipnet::IpNet;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The prefix length that groups IPv6 addresses into one client for every limit.
+pub const IPV6_GROUP_PREFIX: u8 = 64;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddress(pub IpAddr);
+
+impl ClientAddress {
+    /// The network limits count this client in: the IPv4 address itself (`/32`), or the
+    /// IPv6 address's `/64`.
+    pub fn network(&self) -> IpNet {
+        let prefix = match self.0 {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => IPV6_GROUP_PREFIX,
+        };
+        IpNet::new(self.0, prefix)
+            .map(|net| net.trunc())
+            .unwrap_or_else(|_| IpNet::from(self.0))
+    }
+}
 
 impl FromRequest for ClientAddress {
     type Error = ApiError;
@@ -73,6 +93,23 @@ mod tests {
 
     fn ip(raw: &str) -> IpAddr {
         raw.parse().unwrap()
+    }
+
+    #[test]
+    fn limits_count_an_ipv4_address_or_an_ipv6_64() {
+        for (address, network) in [
+            ("203.0.113.9", "203.0.113.9/32"),
+            ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+            ("::1", "::/64"),
+        ] {
+            assert_eq!(
+                ClientAddress(ip(address)).network().to_string(),
+                network,
+                "{address}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! HS256 access tokens. Expiry is checked against Relevo's clock, not the system's,
-//! so tests that move time also move token expiry.
+//! HS256 access tokens. Expiry and issue time are checked against Relevo's clock, not
+//! the system's, so tests that move time also move token expiry.
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -26,6 +26,10 @@ pub struct TokenSubject<'a> {
     pub tenant_id: Option<i64>,
     pub token_version: i32,
 }
+
+/// How far a token's `iat` may be ahead of Relevo's clock (processes whose clocks
+/// differ a little); a token issued later than that is refused.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 60;
 
 #[derive(Clone)]
 pub struct JwtKeys {
@@ -57,7 +61,8 @@ impl JwtKeys {
             .expect("HS256 signing with an in-memory key cannot fail")
     }
 
-    /// The claims of a token signed by us that has not expired at `now`.
+    /// The claims of a token signed by us that has not expired at `now` and was not
+    /// issued after `now` (beyond [`MAX_CLOCK_SKEW_SECONDS`]).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
@@ -65,7 +70,9 @@ impl JwtKeys {
         let claims = decode::<Claims>(token, &self.decoding, &validation)
             .ok()?
             .claims;
-        (claims.exp > now.timestamp()).then_some(claims)
+        let now = now.timestamp();
+        let current = claims.exp > now && claims.iat <= now + MAX_CLOCK_SKEW_SECONDS;
+        current.then_some(claims)
     }
 }
 
@@ -93,5 +100,23 @@ mod tests {
         assert!(keys.verify(&token, now + Duration::seconds(61)).is_none());
         let other = JwtKeys::new("another-secret-of-at-least-thirty-two!", 60);
         assert!(other.verify(&token, now).is_none());
+    }
+
+    #[test]
+    fn tokens_issued_in_the_future_are_refused_beyond_the_skew() {
+        let keys = JwtKeys::new("a-secret-of-at-least-thirty-two-bytes!", 3600);
+        let issued = Utc::now();
+        let subject = TokenSubject {
+            id: 7,
+            role: "super_admin",
+            tenant_id: None,
+            token_version: 0,
+        };
+        let token = keys.issue(&subject, issued);
+        let skew = Duration::seconds(MAX_CLOCK_SKEW_SECONDS);
+        assert!(keys.verify(&token, issued - skew).is_some());
+        assert!(keys
+            .verify(&token, issued - skew - Duration::seconds(1))
+            .is_none());
     }
 }

@@ -1,6 +1,7 @@
 pub mod client_address;
 pub mod extractors;
 pub mod jwt;
+pub mod login;
 pub mod login_guard;
 pub mod password;
 pub mod sender;

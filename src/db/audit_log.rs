@@ -1,4 +1,4 @@
-//! The audit trail of super admins' changes: appended in the transaction of each
+//! The audit trail of super admins' changes and logins: appended in the transaction of each
 //! change, read newest first. The table has no foreign keys, so rows outlive what they name.
 
 use chrono::NaiveDateTime;
@@ -20,6 +20,7 @@ pub struct AuditEntry {
     pub before_json: Option<String>,
     pub after_json: Option<String>,
     pub request_id: String,
+    pub client_request_id: Option<String>,
     pub created_at: NaiveDateTime,
 }
 
@@ -34,6 +35,7 @@ pub struct NewAuditEntry<'a> {
     pub before_json: Option<String>,
     pub after_json: Option<String>,
     pub request_id: &'a str,
+    pub client_request_id: Option<&'a str>,
     pub created_at: NaiveDateTime,
 }
 
@@ -81,6 +83,7 @@ pub fn append(conn: &mut DbConnection, entry: &NewAuditEntry) -> QueryResult<()>
             audit_log::before_json.eq(entry.before_json.as_deref()),
             audit_log::after_json.eq(entry.after_json.as_deref()),
             audit_log::request_id.eq(entry.request_id),
+            audit_log::client_request_id.eq(entry.client_request_id),
             audit_log::created_at.eq(entry.created_at),
         ))
         .execute(conn)?;

@@ -1,5 +1,6 @@
-//! Failed logins counted per bucket (a client address, an account, or an account from
-//! one address), kept in the database so the limits hold across processes.
+//! Failed logins counted per bucket (a client network, an account, or an account from
+//! one network; also refused attempts), kept in the database so the limits hold across
+//! processes.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::dsl::case_when;
@@ -54,29 +55,42 @@ pub fn record(
     window: Duration,
 ) -> QueryResult<()> {
     for bucket in buckets {
-        let first = (
-            columns::bucket.eq(bucket),
-            columns::failures.eq(0),
-            columns::window_started_at.eq(now),
-        );
-        on_backend!(conn, |c| diesel::insert_into(login_failures::table)
-            .values(first)
-            .on_conflict_do_nothing()
-            .execute(c))?;
-        let window_over = columns::window_started_at.le(now - window);
-        diesel::update(login_failures::table.find(bucket))
-            .set((
-                columns::failures.eq(case_when(window_over, 1.into_sql::<Integer>())
-                    .otherwise(columns::failures + 1)),
-                columns::window_started_at.eq(case_when(window_over, now.into_sql::<Timestamp>())
-                    .otherwise(columns::window_started_at)),
-            ))
-            .execute(conn)?;
+        count(conn, bucket, now, window)?;
     }
     Ok(())
 }
 
-/// Forgets buckets whose window is over, so rows for addresses and unknown emails
+/// Counts one event in `bucket` and returns its count in the current window: 1 for the
+/// first (also after the last window ended). Concurrent callers each get their own count.
+pub fn count(
+    conn: &mut DbConnection,
+    bucket: &str,
+    now: NaiveDateTime,
+    window: Duration,
+) -> QueryResult<i32> {
+    let first = (
+        columns::bucket.eq(bucket),
+        columns::failures.eq(0),
+        columns::window_started_at.eq(now),
+    );
+    on_backend!(conn, |c| diesel::insert_into(login_failures::table)
+        .values(first)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    let window_over = columns::window_started_at.le(now - window);
+    on_backend!(conn, |c| diesel::update(login_failures::table.find(bucket))
+        .set((
+            columns::failures
+                .eq(case_when(window_over, 1.into_sql::<Integer>())
+                    .otherwise(columns::failures + 1)),
+            columns::window_started_at.eq(case_when(window_over, now.into_sql::<Timestamp>())
+                .otherwise(columns::window_started_at)),
+        ))
+        .returning(columns::failures)
+        .get_result(c))
+}
+
+/// Forgets buckets whose window is over, so rows for networks and unknown emails
 /// never pile up.
 pub fn forget_expired(
     conn: &mut DbConnection,

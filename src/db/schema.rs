@@ -161,6 +161,7 @@ diesel::table! {
         after_json -> Nullable<Text>,
         request_id -> Text,
         created_at -> Timestamp,
+        client_request_id -> Nullable<Text>,
     }
 }
 

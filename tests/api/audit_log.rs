@@ -1,6 +1,8 @@
 //! The audit trail (SPEC section 9): every change a super admin makes through the API is
 //! recorded once, in the transaction of the change, with who, what, the target before and
 //! after (never a secret), the request id and Relevo's time; a failed change leaves nothing.
+//! Super admins' logins are in it too (`auth.login`, one per test app: it logs in as the
+//! admin); their failures and refusals are tested with the throttle, in `auth.rs`.
 
 use chrono::Duration;
 use diesel::connection::SimpleConnection;
@@ -17,6 +19,7 @@ use crate::{spawn_or_skip, spawn_with_fake_or_skip};
 
 both_backends!(
     a_session_of_admin_work_is_recorded_change_by_change,
+    a_clients_request_id_is_kept_beside_relevos_only_when_well_formed,
     a_deleted_admins_changes_stay_traceable,
     a_force_deleted_tenant_records_what_went_with_it,
     a_counter_reset_records_the_counts_before_and_after,
@@ -178,6 +181,9 @@ async fn a_session_of_admin_work_is_recorded_change_by_change(backend: Backend) 
     let log = entries(&app).await;
     let mut oldest_first = log.clone();
     oldest_first.reverse();
+    // The test app's login as the admin comes first; the changes follow.
+    assert_eq!(oldest_first[0]["action"], "auth.login");
+    let oldest_first = oldest_first.split_off(1);
     assert_eq!(
         actions(&oldest_first),
         [
@@ -208,10 +214,13 @@ async fn a_session_of_admin_work_is_recorded_change_by_change(backend: Backend) 
     assert_eq!(first["tenant_id"], tenant);
     assert_eq!(first["before"], Value::Null);
     assert_eq!(first["after"]["slug"], "campana");
-    assert_eq!(first["request_id"], "req-create-tenant");
+    // Relevo's request id, with the client's own beside it.
+    assert_eq!(first["request_id"], request_id(&created));
+    assert_eq!(first["client_request_id"], "req-create-tenant");
     assert_eq!(first["created_at"], "2025-11-17T06:30:00.000000Z");
     for (entry, reply) in oldest_first[1..].iter().zip(&replies) {
         assert_eq!(entry["request_id"], request_id(reply), "{entry}");
+        assert_eq!(entry["client_request_id"], Value::Null, "{entry}");
         assert_eq!(entry["created_at"], "2025-11-17T07:30:00.000000Z");
         assert_eq!(entry["actor_email"], ADMIN_EMAIL);
     }
@@ -259,6 +268,40 @@ async fn a_session_of_admin_work_is_recorded_change_by_change(backend: Backend) 
     );
 }
 
+async fn a_clients_request_id_is_kept_beside_relevos_only_when_well_formed(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let longest = "a".repeat(128);
+    let too_long = "a".repeat(129);
+    let cases = [
+        ("campaign-42:step.7_B", Some("campaign-42:step.7_B")),
+        (longest.as_str(), Some(longest.as_str())),
+        (too_long.as_str(), None),
+        ("two words", None),
+        ("quote\"d", None),
+        ("semi;colon", None),
+        ("", None),
+    ];
+
+    for (n, (sent, kept)) in cases.iter().enumerate() {
+        let body = json!({"slug": format!("t{n}"), "nombre": "T", "timezone": "UTC"});
+        let reply =
+            admin_with_request_id(&app, Method::POST, "/api/v1/tenants", Some(&body), sent).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{sent:?}: {}",
+            reply.body
+        );
+        let tenant = reply.body["data"]["id"].as_i64().unwrap();
+        let rows = audit_log(&app, &format!("?tenant_id={tenant}")).await;
+        let row = &rows.body["data"][0];
+
+        assert_eq!(row["request_id"], request_id(&reply), "{sent:?}");
+        assert_ne!(row["request_id"], *sent, "{sent:?}");
+        assert_eq!(row["client_request_id"], json!(kept), "{sent:?}");
+    }
+}
+
 async fn a_deleted_admins_changes_stay_traceable(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let admin_b = my_id(&app, &app.admin_token).await;
@@ -301,15 +344,22 @@ async fn a_deleted_admins_changes_stay_traceable(backend: Backend) {
     let by_a = audit_log(&app, &format!("?actor_id={admin_a}")).await;
     assert_eq!(by_a.status, StatusCode::OK, "{}", by_a.body);
     let by_a = by_a.body["data"].as_array().unwrap().clone();
-    assert_eq!(actions(&by_a), ["instance.created", "tenant.created"]);
+    assert_eq!(
+        actions(&by_a),
+        ["instance.created", "tenant.created", "auth.login"]
+    );
     for entry in &by_a {
         assert_eq!(entry["actor_id"], admin_a);
         assert_eq!(entry["actor_email"], "admin-a@relevo.test");
-        assert_eq!(entry["tenant_id"], tenant);
     }
+    assert_eq!(by_a[0]["tenant_id"], tenant);
+    assert_eq!(by_a[1]["tenant_id"], tenant);
     let deletion = audit_log(&app, &format!("?target_type=user&target_id={admin_a}")).await;
     let deletion = deletion.body["data"].as_array().unwrap().clone();
-    assert_eq!(actions(&deletion), ["user.deleted", "user.created"]);
+    assert_eq!(
+        actions(&deletion),
+        ["user.deleted", "auth.login", "user.created"]
+    );
     assert_eq!(deletion[0]["actor_id"], admin_b);
     assert_eq!(deletion[0]["actor_email"], ADMIN_EMAIL);
     assert_eq!(deletion[0]["before"]["email"], "admin-a@relevo.test");
@@ -494,6 +544,7 @@ async fn evolution_lifecycle_changes_are_recorded(backend: Backend) {
     assert_eq!(
         actions(&log),
         [
+            "auth.login",
             "tenant.created",
             "instance.provisioned",
             "instance.connect",
@@ -505,6 +556,7 @@ async fn evolution_lifecycle_changes_are_recorded(backend: Backend) {
             "instance.created",
         ]
     );
+    let log = log.split_off(1); // the changes, after the test app's login
     let provision = &log[1];
     assert_eq!(provision["target_id"], id);
     assert_eq!(provision["before"], Value::Null);
@@ -945,12 +997,14 @@ async fn only_super_admins_read_the_audit_log(backend: Backend) {
         json!({"message": "This action is unauthorized."})
     );
     assert_eq!(as_admin.status, StatusCode::OK, "{}", as_admin.body);
-    assert_eq!(as_admin.body["meta"]["total"], 3);
+    // The tenant, the user, the sender token, and the test app's login as the admin.
+    assert_eq!(as_admin.body["meta"]["total"], 4);
 }
 
 async fn filters_narrow_the_log_and_pages_run_newest_first(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    // Day 1 (2025-11-17): the admin creates admin B and the first tenant.
+    // Day 1 (2025-11-17): the admin (logged in) creates admin B, who logs in, and the
+    // first tenant.
     let created = app
         .create_user(json!({"email": "admin-b@relevo.test", "password": "admin-b-password-1", "role": "super_admin"}))
         .await;
@@ -985,10 +1039,19 @@ async fn filters_narrow_the_log_and_pages_run_newest_first(backend: Backend) {
                 "instance.created",
                 "tenant.created",
                 "tenant.created",
+                "auth.login",
                 "user.created",
+                "auth.login",
             ],
         ),
-        (format!("?actor_id={admin_b}"), vec!["tenant.updated"]),
+        (
+            format!("?actor_id={admin_b}"),
+            vec!["tenant.updated", "auth.login"],
+        ),
+        (
+            "?action=auth.login".into(),
+            vec!["auth.login", "auth.login"],
+        ),
         (
             format!("?tenant_id={second}"),
             vec!["instance.created", "tenant.created"],
@@ -1012,7 +1075,7 @@ async fn filters_narrow_the_log_and_pages_run_newest_first(backend: Backend) {
         ),
         (
             "?to=2025-11-17".into(),
-            vec!["tenant.created", "user.created"],
+            vec!["tenant.created", "auth.login", "user.created", "auth.login"],
         ),
         (
             "?from=2025-11-18T00:00:00Z&to=2025-11-18T23:59:59Z".into(),
@@ -1039,7 +1102,7 @@ async fn filters_narrow_the_log_and_pages_run_newest_first(backend: Backend) {
     let page = audit_log(&app, "?per_page=2&page=2").await;
     assert_eq!(
         page.body["meta"],
-        json!({"total": 5, "current_page": 2, "last_page": 3, "per_page": 2})
+        json!({"total": 7, "current_page": 2, "last_page": 4, "per_page": 2})
     );
     let rows = page.body["data"].as_array().unwrap();
     assert_eq!(actions(rows), ["tenant.created", "tenant.created"]);
@@ -1061,6 +1124,7 @@ async fn filters_narrow_the_log_and_pages_run_newest_first(backend: Backend) {
             "before",
             "after",
             "request_id",
+            "client_request_id",
             "created_at"
         ]
     );

@@ -70,23 +70,6 @@ async fn a_stranger_cannot_lock_the_owner_out(backend: Backend) {
     assert!((1..=900).contains(&retry_after(&blocked)));
     assert_eq!(from_owner.status, StatusCode::OK, "the owner still logs in");
 
-    // Guessing from more addresses: past the account's own limit, every address that
-    // has failed waits, and a clean one still gets in.
-    for attempt in 1..=5 {
-        let reply = app
-            .login_from("127.0.0.4", ADMIN_EMAIL, "wrong-password")
-            .await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
-    }
-    app.login_from("127.0.0.5", "nobody@relevo.test", "wrong-password")
-        .await;
-    let failing_elsewhere = app
-        .login_from("127.0.0.5", ADMIN_EMAIL, ADMIN_PASSWORD)
-        .await;
-    let clean = app.login_from(owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(failing_elsewhere.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(clean.status, StatusCode::OK);
-
     app.clock
         .advance(Duration::seconds(retry_after(&blocked) + 1));
     assert_eq!(
@@ -117,6 +100,163 @@ async fn spraying_across_accounts_is_limited_per_address(backend: Backend) {
     assert_eq!(elsewhere.status, StatusCode::OK);
 }
 
+async fn the_account_limit_holds_only_addresses_that_keep_failing(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let owner = "127.0.0.3";
+    // The owner mistypes twice, then gets in: those failures are older than its success.
+    for _ in 0..2 {
+        app.login_from(owner, ADMIN_EMAIL, "wrong-password").await;
+    }
+    assert_eq!(
+        app.login_from(owner, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Ten strangers guess once each: the account is past its own limit (12 of 10).
+    for n in 10..20 {
+        let reply = app
+            .login_from(&format!("127.0.0.{n}"), ADMIN_EMAIL, "guess-1")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "stranger {n}");
+    }
+
+    // A stranger that keeps guessing waits after its second failure.
+    let second_guess = app.login_from("127.0.0.10", ADMIN_EMAIL, "guess-2").await;
+    let held = app
+        .login_from("127.0.0.10", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    // A typo is not held: one failure from an address is allowed.
+    let typo = app
+        .login_from("127.0.0.30", ADMIN_EMAIL, "admin-pasword-123")
+        .await;
+    let after_typo = app
+        .login_from("127.0.0.30", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    // Failures on other emails do not count against this account.
+    for email in ["nobody@relevo.test", "admin@relevo.tset", "ana@relevo.test"] {
+        app.login_from("127.0.0.31", email, ADMIN_PASSWORD).await;
+    }
+    let failed_elsewhere = app
+        .login_from("127.0.0.31", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    // The owner, whose failures are older than its last success, and after a new typo.
+    let owner_again = app.login_from(owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app.login_from(owner, ADMIN_EMAIL, "admin-password-12")
+        .await;
+    let owner_after_typo = app.login_from(owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let clean = app
+        .login_from("127.0.0.32", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+
+    assert_eq!(second_guess.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(held.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!((1..=900).contains(&retry_after(&held)));
+    assert_eq!(typo.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(after_typo.status, StatusCode::OK, "a typo is not held");
+    assert_eq!(failed_elsewhere.status, StatusCode::OK, "other emails");
+    assert_eq!(
+        owner_again.status,
+        StatusCode::OK,
+        "failures before a success"
+    );
+    assert_eq!(owner_after_typo.status, StatusCode::OK, "the owner's typo");
+    assert_eq!(clean.status, StatusCode::OK, "a clean address");
+}
+
+async fn an_ipv6_64_is_one_client_for_every_limit(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[("RELEVO_TRUSTED_PROXIES", "127.0.0.1")]).await
+    else {
+        return;
+    };
+
+    // Five guesses, each from another address of one /64: the /64 waits, whole.
+    for n in 1..=5 {
+        let reply = app
+            .login_via_proxy(&format!("2001:db8:1:2::{n}"), ADMIN_EMAIL, "guess")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let same_64 = app
+        .login_via_proxy(
+            "2001:db8:1:2:ffff:ffff:ffff:fff0",
+            ADMIN_EMAIL,
+            ADMIN_PASSWORD,
+        )
+        .await;
+    let next_64 = app
+        .login_via_proxy("2001:db8:1:3::1", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(same_64.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(next_64.status, StatusCode::OK);
+
+    // Spraying 20 accounts from 20 addresses of one /64: the /64 waits for every account.
+    for n in 1..=20 {
+        let reply = app
+            .login_via_proxy(
+                &format!("2001:db8:9:9::{n:x}"),
+                &format!("user{n}@relevo.test"),
+                "Summer2026!",
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "spray {n}");
+    }
+    let sprayer = app
+        .login_via_proxy("2001:db8:9:9::beef", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    assert_eq!(sprayer.status, StatusCode::TOO_MANY_REQUESTS);
+    // IPv4 addresses are each their own client.
+    for _ in 0..5 {
+        app.login_via_proxy("198.51.100.1", ADMIN_EMAIL, "guess")
+            .await;
+    }
+    assert_eq!(
+        app.login_via_proxy("198.51.100.2", ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+async fn unknown_emails_are_throttled_like_real_ones(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+
+    let mut answers = Vec::new();
+    for (address, email) in [
+        ("127.0.0.2", ADMIN_EMAIL),
+        ("127.0.0.3", "nobody@relevo.test"),
+    ] {
+        for attempt in 1..=5 {
+            let reply = app.login_from(address, email, "wrong-password").await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{email} {attempt}");
+        }
+        answers.push(app.login_from(address, email, "wrong-password").await);
+    }
+
+    let (real, unknown) = (&answers[0], &answers[1]);
+    assert_eq!(real.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        (unknown.status, &unknown.body, retry_after(unknown)),
+        (real.status, &real.body, retry_after(real)),
+        "a 429 does not tell that an account exists"
+    );
+
+    // The account-wide limit counts unknown emails too: five addresses guess twice each,
+    // and the next guess of each waits, as it would for a real account.
+    for n in 10..15 {
+        for _ in 0..2 {
+            app.login_from(&format!("127.0.0.{n}"), "ghost@relevo.test", "guess")
+                .await;
+        }
+    }
+    assert_eq!(
+        app.login_from("127.0.0.10", "ghost@relevo.test", "guess")
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 async fn throttle_rows_for_unknown_emails_do_not_pile_up(backend: Backend) {
     use diesel::prelude::*;
     use relevo::db::schema::login_failures;
@@ -138,9 +278,10 @@ async fn throttle_rows_for_unknown_emails_do_not_pile_up(backend: Backend) {
         .await;
     }
     assert_eq!(
-        rows(&app),
-        vec!["address:127.0.0.2"],
-        "unknown emails get no rows of their own"
+        rows(&app).len(),
+        7,
+        "unknown emails are counted as accounts: {:?}",
+        rows(&app)
     );
 
     app.clock.advance(Duration::minutes(16));
@@ -148,9 +289,157 @@ async fn throttle_rows_for_unknown_emails_do_not_pile_up(backend: Backend) {
         .await;
     assert_eq!(
         rows(&app),
-        vec!["address:127.0.0.3"],
+        vec![
+            "account:ghost@relevo.test",
+            "account:ghost@relevo.test:from:127.0.0.3/32",
+            "address:127.0.0.3/32",
+        ],
         "expired rows are gone"
     );
+}
+
+/// The value of one series in the app's `GET /metrics` text.
+async fn metric(app: &crate::helpers::TestApp, series: &str) -> f64 {
+    app.metrics_text()
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn every_login_is_counted_and_super_admins_logins_are_audited(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    app.tenant_user_token(tenant, "ana@relevo.test").await;
+    let outcomes = ["success", "failure", "throttled"];
+    let mut before = Vec::new();
+    for outcome in outcomes {
+        before.push(
+            metric(
+                &app,
+                &format!(r#"relevo_logins_total{{outcome="{outcome}"}}"#),
+            )
+            .await,
+        );
+    }
+
+    // A guesser at the admin's account: five failures, then three refused attempts.
+    let mut failed = Vec::new();
+    for _ in 0..5 {
+        failed.push(
+            app.login_from("127.0.0.2", ADMIN_EMAIL, "wrong-password")
+                .await,
+        );
+    }
+    let mut refused = Vec::new();
+    for _ in 0..3 {
+        refused.push(
+            app.login_from("127.0.0.2", ADMIN_EMAIL, ADMIN_PASSWORD)
+                .await,
+        );
+    }
+    let success = app
+        .login_from("127.0.0.3", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    // A tenant user's and an unknown email's failures, refusals and successes: metrics only.
+    for _ in 0..6 {
+        app.login_from("127.0.0.4", "ana@relevo.test", "wrong-password")
+            .await;
+        app.login_from("127.0.0.5", "nobody@relevo.test", "wrong-password")
+            .await;
+    }
+    app.login_from(
+        "127.0.0.6",
+        "ana@relevo.test",
+        crate::helpers::USER_PASSWORD,
+    )
+    .await;
+
+    let mut after = Vec::new();
+    for outcome in outcomes {
+        after.push(
+            metric(
+                &app,
+                &format!(r#"relevo_logins_total{{outcome="{outcome}"}}"#),
+            )
+            .await,
+        );
+    }
+    let counted: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(counted, [2.0, 15.0, 5.0], "{outcomes:?}");
+
+    let admin_id = success.body["data"]["user"]["id"].as_i64().unwrap();
+    let rows = |action: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .admin(
+                    Method::GET,
+                    &format!("/api/v1/audit-log?action={action}&per_page=100"),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.body["data"].as_array().unwrap().clone()
+        }
+    };
+    let failures = rows("auth.login_failed").await;
+    let throttled = rows("auth.login_throttled").await;
+    let logins = rows("auth.login").await;
+    assert_eq!(
+        failures.len(),
+        5,
+        "one row per failure on a super admin's email"
+    );
+    assert_eq!(
+        throttled.len(),
+        1,
+        "one row per network and window: {throttled:?}"
+    );
+    // The test app's own login, then this one.
+    assert_eq!(logins.len(), 2);
+    for row in failures.iter().chain(&throttled).chain(&logins) {
+        assert_eq!(row["actor_id"], admin_id, "{row}");
+        assert_eq!(row["actor_email"], ADMIN_EMAIL, "{row}");
+        assert_eq!(row["target_type"], "user", "{row}");
+        assert_eq!(row["target_id"], admin_id, "{row}");
+        assert_eq!(row["tenant_id"], serde_json::Value::Null, "{row}");
+    }
+    assert_eq!(failures[0]["after"], json!({"client_address": "127.0.0.2"}));
+    assert_eq!(failures[0]["request_id"], request_id(&failed[4]));
+    assert_eq!(
+        throttled[0]["after"],
+        json!({"client_address": "127.0.0.2", "retry_after": retry_after(&refused[0])})
+    );
+    assert_eq!(throttled[0]["request_id"], request_id(&refused[0]));
+    assert_eq!(logins[0]["after"], json!({"client_address": "127.0.0.3"}));
+    assert_eq!(logins[0]["request_id"], request_id(&success));
+    let all = app
+        .admin(
+            Method::GET,
+            "/api/v1/audit-log?target_type=user&per_page=100",
+            None,
+        )
+        .await;
+    assert_eq!(
+        all.body["meta"]["total"], 9,
+        "the tenant user's creation and the admin's logins, nothing else: {}",
+        all.body
+    );
+
+    // The next window's first refusal is recorded again.
+    app.clock.advance(Duration::minutes(15));
+    for _ in 0..5 {
+        app.login_from("127.0.0.2", ADMIN_EMAIL, "wrong-password")
+            .await;
+    }
+    app.login_from("127.0.0.2", ADMIN_EMAIL, "wrong-password")
+        .await;
+    assert_eq!(rows("auth.login_throttled").await.len(), 2);
+}
+
+fn request_id(reply: &crate::helpers::Reply) -> String {
+    reply.headers["x-request-id"].to_str().unwrap().to_string()
 }
 
 async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy(backend: Backend) {
@@ -158,31 +447,21 @@ async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy(backend: Bac
     else {
         return;
     };
-    let login = |forwarded: &'static str, password: &'static str| {
-        let app = &app;
-        async move {
-            let response = app
-                .client
-                .post(format!("{}/api/v1/auth/login", app.address))
-                .header("x-forwarded-for", forwarded)
-                .json(&json!({"email": ADMIN_EMAIL, "password": password}))
-                .send()
-                .await
-                .unwrap();
-            crate::helpers::into_reply(response).await
-        }
-    };
-
     for _ in 0..5 {
-        login("203.0.113.9", "wrong-password").await;
+        app.login_via_proxy("203.0.113.9", ADMIN_EMAIL, "wrong-password")
+            .await;
     }
 
     assert_eq!(
-        login("203.0.113.9", ADMIN_PASSWORD).await.status,
+        app.login_via_proxy("203.0.113.9", ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status,
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
-        login("198.51.100.1", ADMIN_PASSWORD).await.status,
+        app.login_via_proxy("198.51.100.1", ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status,
         StatusCode::OK
     );
     // From a peer that is not a trusted proxy the header is ignored: 127.0.0.2 is the client.
@@ -271,6 +550,30 @@ async fn missing_bad_and_expired_tokens_get_401(backend: Backend) {
     assert_eq!(
         (expired.status, &expired.body),
         (StatusCode::UNAUTHORIZED, &unauthenticated)
+    );
+}
+
+async fn tokens_issued_in_the_future_get_401(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let token = app.login_token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
+    // Relevo's clock goes back: a minute of skew is tolerated, not more.
+    app.clock.advance(Duration::seconds(-60));
+    let within_skew = app
+        .send(Method::GET, "/api/v1/auth/me", Some(&token), None)
+        .await;
+    app.clock.advance(Duration::seconds(-1));
+    let ahead = app
+        .send(Method::GET, "/api/v1/auth/me", Some(&token), None)
+        .await;
+
+    assert_eq!(within_skew.status, StatusCode::OK);
+    assert_eq!(
+        (ahead.status, ahead.body),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"message": "Unauthenticated."})
+        )
     );
 }
 
@@ -480,10 +783,15 @@ both_backends!(
     unknown_email_and_wrong_password_get_the_same_401,
     a_stranger_cannot_lock_the_owner_out,
     spraying_across_accounts_is_limited_per_address,
+    the_account_limit_holds_only_addresses_that_keep_failing,
+    an_ipv6_64_is_one_client_for_every_limit,
+    unknown_emails_are_throttled_like_real_ones,
     throttle_rows_for_unknown_emails_do_not_pile_up,
+    every_login_is_counted_and_super_admins_logins_are_audited,
     forwarded_for_names_the_client_only_behind_a_trusted_proxy,
     a_login_flood_is_turned_away_fast_instead_of_queued,
     missing_bad_and_expired_tokens_get_401,
+    tokens_issued_in_the_future_get_401,
     tenant_users_cannot_manage_instances,
     tenant_users_read_their_own_instances_without_keys,
     another_tenants_data_is_not_found_for_tenant_users,

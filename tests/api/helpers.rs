@@ -447,6 +447,21 @@ impl TestApp {
         into_reply(response).await
     }
 
+    /// Logs in through a reverse proxy on behalf of `client` (any address, IPv6 too),
+    /// named in `X-Forwarded-For`. The app must trust 127.0.0.1 as a proxy
+    /// (`RELEVO_TRUSTED_PROXIES`).
+    pub async fn login_via_proxy(&self, client: &str, email: &str, password: &str) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/auth/login", self.address))
+            .header("x-forwarded-for", client)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request sent");
+        into_reply(response).await
+    }
+
     pub async fn login_token(&self, email: &str, password: &str) -> String {
         let reply = self.login(email, password).await;
         assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.body);

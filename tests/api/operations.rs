@@ -53,9 +53,72 @@ async fn the_served_openapi_document_and_swagger_ui(backend: Backend) {
     );
 }
 
+async fn swagger_ui_has_the_consoles_security_headers(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let get = |path: &str| app.client.get(format!("{}{path}", app.address)).send();
+
+    for path in [
+        "/docs/",
+        "/docs/index.html",
+        "/docs/swagger-ui.css",
+        "/docs/swagger-initializer.js",
+        "/docs/no-such-file",
+        "/console/",
+    ] {
+        let answer = get(path).await.unwrap();
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let policy = header("content-security-policy");
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self';",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "{path}: {directive} in {policy:?}"
+            );
+        }
+        assert!(!policy.contains("unsafe-eval"), "{path}: {policy}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+    }
+    // The policy allows no inline script, so Swagger UI's page must have none.
+    let page = get("/docs/").await.unwrap().text().await.unwrap();
+    let scripts: Vec<&str> = page.split("<script").skip(1).collect();
+    assert!(!scripts.is_empty(), "{page}");
+    for script in scripts {
+        let tag = &script[..script.find('>').unwrap()];
+        assert!(tag.contains("src="), "an inline script: <script{tag}>");
+    }
+    let initializer = get("/docs/swagger-initializer.js")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        initializer.contains("/api-docs/openapi.json"),
+        "the document is fetched from this origin: {initializer}"
+    );
+    // The API's own answers are JSON and carry no page policy.
+    let api = get("/api-docs/openapi.json").await.unwrap();
+    assert!(api.headers().get("content-security-policy").is_none());
+}
+
 both_backends!(
     health_and_readiness,
     the_served_openapi_document_and_swagger_ui,
+    swagger_ui_has_the_consoles_security_headers,
     the_money_migration_keeps_existing_prices_exactly,
 );
 

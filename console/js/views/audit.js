@@ -11,6 +11,7 @@ const ACTIONS = [
   "instance.counter_reset", "instance.provisioned", "instance.connect", "instance.logout", "instance.restart",
   "instance.webhook_set", "instance.websocket_set", "sender_token.created", "sender_token.revoked",
   "evolution_server.created", "evolution_server.updated", "evolution_server.deleted", "webhook_delivery.replayed",
+  "auth.login", "auth.login_failed", "auth.login_throttled",
 ];
 
 export async function render(ctx) {

@@ -67,7 +67,10 @@ impl AuditLogQuery {
     }
 }
 
-/// What super admins changed through the API, newest first.
+/// What super admins changed through the API, and logins to their accounts, newest first.
+///
+/// A login to a super admin's account is recorded on success, on each failure, and on the
+/// first attempt the throttle refuses per client network and 15-minute window.
 #[utoipa::path(
     tag = "audit-log",
     params(AuditLogQuery),

@@ -1,4 +1,5 @@
-//! The audit trail (SPEC section 9): what super admins changed, read by super admins.
+//! The audit trail (SPEC section 9): what super admins changed, and their logins, read by
+//! super admins.
 
 pub mod list;
 
@@ -15,7 +16,8 @@ use crate::db::audit_log::AuditEntry;
 use crate::error::ApiError;
 use crate::routes::wire::Timestamp;
 
-/// One change a super admin made through the API.
+/// One change a super admin made through the API, or a login to a super admin's account
+/// (`auth.*`, whose actor and target are that account).
 #[derive(Serialize, ToSchema)]
 #[schema(as = AuditEntry)]
 pub struct AuditLogEntry {
@@ -42,11 +44,17 @@ pub struct AuditLogEntry {
     pub before: Option<Value>,
     /// The target after the change, in its public form; `null` for a deletion, except a
     /// tenant's (`{"force": ...}`) and a forced instance deletion that Evolution refused.
+    /// For a login, the attempt: `{"client_address"}`, and `retry_after` (seconds) when it
+    /// was refused.
     #[schema(required = true, value_type = Option<Object>)]
     pub after: Option<Value>,
-    /// The `X-Request-Id` of the request that made the change.
+    /// Relevo's id of the request that made the change: the `X-Request-Id` of its answer.
     #[schema(example = "3f2b8c4e-8d1a-4c55-9a43-3c1f0a4b6e21")]
     pub request_id: String,
+    /// The caller's own `X-Request-Id`, kept when it was 1 to 128 characters of
+    /// `A-Z a-z 0-9 . _ : -`; `null` when there was none or it was dropped.
+    #[schema(required = true, value_type = Option<String>, pattern = r"^[A-Za-z0-9._:-]{1,128}$", example = "campaign-42-step-7")]
+    pub client_request_id: Option<String>,
     /// When Relevo made the change.
     pub created_at: Timestamp,
 }
@@ -70,6 +78,7 @@ impl TryFrom<AuditEntry> for AuditLogEntry {
             before: parse(entry.before_json)?,
             after: parse(entry.after_json)?,
             request_id: entry.request_id,
+            client_request_id: entry.client_request_id,
             created_at: entry.created_at.into(),
         })
     }
@@ -95,7 +104,8 @@ impl PartialSchema for AuditAction {
     fn schema() -> RefOr<Schema> {
         string_enum(
             ACTION_KEYS,
-            "What was done: `<target type>.<verb>`.",
+            "What was done: `<target type>.<verb>`, or `auth.<verb>` for a login to a super \
+             admin's account (whose target type is `user`).",
             "instance.updated",
         )
     }
