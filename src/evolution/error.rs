@@ -93,6 +93,14 @@ impl EvolutionError {
         matches!(self, Self::Status { message, .. } if message.contains("Connection Closed"))
     }
 
+    /// The instance has no live WhatsApp socket at all (one that never connected):
+    /// `sendText` fails inside Evolution with a 500 `Cannot read properties of undefined
+    /// (reading 'onWhatsApp')` (seen on the real 2.3.6).
+    pub fn is_instance_not_loaded(&self) -> bool {
+        matches!(self, Self::Status { status, message } if *status >= 500
+            && message.contains("Cannot read properties of undefined"))
+    }
+
     /// Worth another try for a call that may be repeated.
     pub(super) fn is_transient(&self) -> bool {
         matches!(self, Self::Unreachable(_) | Self::Interrupted(_))

@@ -26,10 +26,13 @@ pub fn status_changes(
     let status = local_status(state);
     let newly_connected = status == ConnectionStatus::Connected
         && previous.connection_status != ConnectionStatus::Connected.as_str();
+    let changed = previous.connection_status != status.as_str();
     RemoteChanges {
         connection_status: Some(status.as_str().to_string()),
         last_checked_at: Some(now),
         connected_at: newly_connected.then_some(Some(now)),
+        // A new status is a change of the instance, whoever saw it first.
+        updated_at: changed.then_some(now),
         ..RemoteChanges::default()
     }
 }

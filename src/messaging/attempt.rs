@@ -84,6 +84,10 @@ impl Verdict {
         if error.is_not_on_whatsapp() {
             return Self::Recipient(Failure::new("message.recipient_invalid", &error));
         }
+        if error.is_instance_not_loaded() {
+            let failure = Failure::new("evolution.instance_not_connected", &error);
+            return Self::Instance(failure.showing(ConnectionStatus::Disconnected));
+        }
         if error.is_connection_closed() {
             let failure = Failure::new("evolution.connection_closed", &error);
             return Self::Instance(failure.showing(ConnectionStatus::Disconnected));
@@ -147,6 +151,15 @@ mod tests {
             };
             assert_eq!(failure.shows, Some(ConnectionStatus::Disconnected));
         }
+        let never_connected = status(
+            500,
+            "Cannot read properties of undefined (reading 'onWhatsApp')",
+        );
+        let Verdict::Instance(failure) = Verdict::of(never_connected) else {
+            panic!("an instance failure, to fail over");
+        };
+        assert_eq!(failure.error_key, "evolution.instance_not_connected");
+        assert_eq!(failure.shows, Some(ConnectionStatus::Disconnected));
         let Verdict::Instance(unauthorized) = Verdict::of(status(401, "Unauthorized")) else {
             panic!("an instance failure");
         };
