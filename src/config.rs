@@ -78,6 +78,15 @@ pub struct WebhookSettings {
     /// default 4: enough to drain well over 1000 events/s while claims keep most of the
     /// CPU; see the README's benchmark).
     pub concurrency: u32,
+    /// How long a new status must hold before the tenant is told
+    /// (`RELEVO_STATUS_SETTLE_MS`, default 10 s; 0 tells every change on the next step).
+    pub status_settle_ms: u64,
+}
+
+impl WebhookSettings {
+    pub fn status_settle(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(i64::try_from(self.status_settle_ms).unwrap_or(i64::MAX))
+    }
 }
 
 /// Seed 000's variables. They bootstrap the default Evolution API server.
@@ -297,6 +306,7 @@ impl Settings {
         if webhook_concurrency == 0 {
             problems.push("RELEVO_WEBHOOK_CONCURRENCY must be at least 1".to_string());
         }
+        let status_settle_ms = parse_number(&get, "RELEVO_STATUS_SETTLE_MS", 10_000, &mut problems);
 
         if !problems.is_empty() {
             return Err(ConfigError(problems));
@@ -334,6 +344,7 @@ impl Settings {
                 timeout_ms: webhook_timeout_ms,
                 poll_ms: webhook_poll_ms,
                 concurrency: webhook_concurrency,
+                status_settle_ms,
             },
         })
     }

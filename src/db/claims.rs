@@ -12,7 +12,7 @@ use super::schema::{
     claim_releases, claims, instance_daily_usage, recipient_routes, whatsapp_instances,
 };
 use super::{is_unique_violation, write_transaction, DbConnection};
-use crate::domain::{DailyUsage, RotationStrategy};
+use crate::domain::{ConnectionStatus, DailyUsage, RotationStrategy};
 use crate::on_backend;
 
 /// An idempotency key answers with its first claim for this long.
@@ -598,10 +598,11 @@ fn candidate_query(strategy: Option<RotationStrategy>, only_one: bool, excluded:
             format!(" AND id NOT IN ({})", list.join(", "))
         }
     };
+    let sendable = ConnectionStatus::sendable_sql();
     format!(
         "SELECT * FROM whatsapp_instances \
          WHERE tenant_id = $1 AND is_active \
-         AND connection_status NOT IN ('disconnected', 'error') \
+         AND connection_status IN {sendable} \
          AND (NOT provisioned OR connected_at IS NOT NULL) \
          AND daily_message_limit > {SENT_TODAY}{only}{excluded} \
          ORDER BY {order}id LIMIT 1"

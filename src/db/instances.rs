@@ -45,6 +45,15 @@ pub struct Instance {
     pub counter_epoch: i32,
     /// Evolution's `statusReason` of the last drop (401 logged out, 403 banned, ...).
     pub status_reason: Option<i32>,
+    /// When `connection_status` last changed.
+    pub status_since: Option<NaiveDateTime>,
+    /// When it last changed between a status that may send and one that may not.
+    pub sendable_since: Option<NaiveDateTime>,
+    /// The status the tenant was last told (`instance.status_changed`); `None` while
+    /// there was nothing to tell.
+    pub notified_status: Option<String>,
+    /// Evolution's `date_time` of the newest connection event applied.
+    pub remote_event_at: Option<NaiveDateTime>,
 }
 
 impl Instance {

@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::ConnectionStatus;
 use crate::on_backend;
 
 use super::instances::{self, Instance, NewInstance};
@@ -153,6 +154,13 @@ pub struct RemoteChanges {
     pub pairing_code: Option<Option<String>>,
     pub qr_updated_at: Option<Option<NaiveDateTime>>,
     pub updated_at: Option<NaiveDateTime>,
+    /// Set by [`record`] when the status changes.
+    pub status_since: Option<Option<NaiveDateTime>>,
+    /// Set by [`record`] when the status changes between sendable and not.
+    pub sendable_since: Option<Option<NaiveDateTime>>,
+    /// Set by [`record`] on the first change of status: what the tenant knew until then.
+    pub notified_status: Option<Option<String>>,
+    pub remote_event_at: Option<Option<NaiveDateTime>>,
 }
 
 /// Applies `changes`, and writes the events the change causes to the tenant
@@ -167,17 +175,30 @@ pub fn record(
     let Some(before) = super::instances::find_by_id_for_update(conn, id)? else {
         return Ok(None);
     };
+    let now = changes.last_checked_at.or(changes.updated_at);
+    let mut changes = changes.clone();
+    let status_moves = changes
+        .connection_status
+        .as_ref()
+        .is_some_and(|status| *status != before.connection_status);
+    if let (true, Some(status)) = (status_moves, &changes.connection_status) {
+        let moment = Some(now.unwrap_or(before.updated_at));
+        changes.status_since = Some(moment);
+        let sendable = |raw: &str| ConnectionStatus::from_stored(raw).may_send();
+        if sendable(status) != sendable(&before.connection_status) {
+            changes.sendable_since = Some(moment);
+        }
+        if before.notified_status.is_none() {
+            changes.notified_status = Some(Some(before.connection_status.clone()));
+        }
+    }
     let after = on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))
-        .set(changes)
+        .set(&changes)
         .returning(Instance::as_returning())
         .get_result(c)
         .optional())?;
     if let Some(after) = &after {
-        let now = changes
-            .last_checked_at
-            .or(changes.updated_at)
-            .unwrap_or(after.updated_at);
-        crate::events::instance_changed(conn, &before, after, now)?;
+        crate::events::instance_changed(conn, &before, after, now.unwrap_or(after.updated_at))?;
     }
     Ok(after)
 }

@@ -62,6 +62,10 @@ diesel::table! {
         qr_updated_at -> Nullable<Timestamp>,
         counter_epoch -> Integer,
         status_reason -> Nullable<Integer>,
+        status_since -> Nullable<Timestamp>,
+        sendable_since -> Nullable<Timestamp>,
+        notified_status -> Nullable<Text>,
+        remote_event_at -> Nullable<Timestamp>,
     }
 }
 

@@ -5,7 +5,8 @@ use crate::i18n::Msg;
 /// An instance's link to WhatsApp as Relevo last knew it: `unknown` (registered by hand,
 /// never checked), `connecting` (waiting for a QR scan or reconnecting), `connected`,
 /// `disconnected` (closed, logged out or banned) or `error` (Evolution no longer has it,
-/// or provisioning failed half-way). Senders are never given `disconnected` or `error`.
+/// or provisioning failed half-way). Senders are given only `connected` instances, and
+/// `unknown` ones (registered by hand, never checked: seed 001's registry).
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
@@ -54,9 +55,22 @@ impl ConnectionStatus {
         Self::parse(raw).unwrap_or(Self::Unknown)
     }
 
-    /// Whether an instance in this state may be handed to a sender (SPEC §6).
+    /// The states in which an instance may be handed to a sender (SPEC §6, §7: a
+    /// connection that is not open, even one reconnecting, sends nothing).
+    pub const SENDABLE: [ConnectionStatus; 2] = [Self::Connected, Self::Unknown];
+
+    /// Whether an instance in this state may be handed to a sender.
     pub fn may_send(self) -> bool {
-        !matches!(self, Self::Disconnected | Self::Error)
+        Self::SENDABLE.contains(&self)
+    }
+
+    /// [`SENDABLE`](Self::SENDABLE) as an SQL list: `('connected', 'unknown')`.
+    pub fn sendable_sql() -> String {
+        let names: Vec<String> = Self::SENDABLE
+            .iter()
+            .map(|status| format!("'{}'", status.as_str()))
+            .collect();
+        format!("({})", names.join(", "))
     }
 }
 
@@ -86,5 +100,24 @@ mod tests {
         );
         assert!(ConnectionStatus::Connected.may_send() && ConnectionStatus::Unknown.may_send());
         assert!(!ConnectionStatus::Disconnected.may_send() && !ConnectionStatus::Error.may_send());
+    }
+}
+
+#[cfg(test)]
+mod sendable_tests {
+    use super::ConnectionStatus;
+
+    /// PostgreSQL's batch function states the rule in SQL (migration
+    /// `claims_only_live`): the same list as the Rust one.
+    #[test]
+    fn the_batch_function_claims_the_sendable_states_only() {
+        let function =
+            include_str!("../../migrations/postgres/2026-12-07-000600_claims_only_live/up.sql");
+        let condition = format!(
+            "w.connection_status IN {}",
+            ConnectionStatus::sendable_sql()
+        );
+        assert_eq!(function.matches(&condition).count(), 3, "{condition}");
+        assert!(!function.contains("NOT IN ('disconnected', 'error')"));
     }
 }

@@ -7,6 +7,7 @@
 //! fixed when the event is written, so every attempt (and a replay) sends the same bytes.
 
 pub mod inbound_message;
+pub mod settle;
 pub mod signature;
 pub mod worker;
 
@@ -117,40 +118,15 @@ pub fn record(
     )
 }
 
-/// The events an instance's change causes: `instance.status_changed` (and
-/// `instance.connected` when it became connected) when its status changed, and
-/// `instance.qr_updated` when it has a new QR code.
+/// The events an instance's change causes at once: `instance.qr_updated` when it has a
+/// new QR code. A new status is told once it has settled ([`settle::step`]).
 pub fn instance_changed(
     conn: &mut DbConnection,
     before: &Instance,
     after: &Instance,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let status_changed = before.connection_status != after.connection_status;
     let new_qr = after.qr_code.is_some() && after.qr_code != before.qr_code;
-    if !status_changed && !new_qr {
-        return Ok(());
-    }
-    if status_changed {
-        record(
-            conn,
-            after.tenant_id,
-            EventType::InstanceStatusChanged,
-            status_changed_data(before, after, now),
-            None,
-            now,
-        )?;
-        if after.connection_status == ConnectionStatus::Connected.as_str() {
-            record(
-                conn,
-                after.tenant_id,
-                EventType::InstanceConnected,
-                connected_data(after, now),
-                None,
-                now,
-            )?;
-        }
-    }
     if new_qr {
         record(
             conn,
@@ -178,8 +154,9 @@ pub fn connected_data(instance: &Instance, now: NaiveDateTime) -> Value {
     })
 }
 
-/// Seed 003's status-update, plus `instance_id` and `previous_status`.
-pub fn status_changed_data(before: &Instance, after: &Instance, now: NaiveDateTime) -> Value {
+/// Seed 003's status-update, plus `instance_id` and `previous_status` (what the tenant
+/// was told before).
+pub fn status_changed_data(previous_status: &str, after: &Instance, now: NaiveDateTime) -> Value {
     json!({
         "session_id": after.instance_name,
         "status": after.connection_status,
@@ -187,7 +164,7 @@ pub fn status_changed_data(before: &Instance, after: &Instance, now: NaiveDateTi
         "timestamp": Timestamp(now),
         "last_seen": Timestamp(after.last_checked_at.unwrap_or(now)),
         "instance_id": after.id,
-        "previous_status": before.connection_status,
+        "previous_status": previous_status,
     })
 }
 

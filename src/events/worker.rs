@@ -115,6 +115,7 @@ impl Dispatcher {
     /// worker holds gets a turn (at most `concurrency` at once), and the step ends when
     /// every turn has. Tests drive the worker with it.
     pub async fn tick(&self) -> Result<DeliveryReport, ApiError> {
+        self.settle_statuses().await?;
         let tenants = self.due_tenants().await?;
         let concurrency = self.state.settings.webhooks.concurrency as usize;
         let reports: Vec<Result<DeliveryReport, ApiError>> = futures_util::stream::iter(tenants)
@@ -127,6 +128,15 @@ impl Dispatcher {
             total.add(report?);
         }
         Ok(total)
+    }
+
+    /// Tells the tenants the statuses that settled, so this step delivers them too.
+    async fn settle_statuses(&self) -> Result<usize, ApiError> {
+        let now = self.state.clock.now().naive_utc();
+        let settle = self.state.settings.webhooks.status_settle();
+        self.state
+            .transaction(move |conn| Ok(super::settle::step(conn, now, settle)?))
+            .await
     }
 
     async fn due_tenants(&self) -> Result<Vec<i64>, ApiError> {

@@ -102,6 +102,15 @@ impl EvolutionClient {
         })
     }
 
+    /// `POST /verify-creds`: whether the server takes this client's key as its global key
+    /// (an instance's own key is refused here). `GET /` needs no key, so only this says a
+    /// server's key is right.
+    pub async fn verify_credentials(&self) -> Result<(), EvolutionError> {
+        self.call(Method::POST, &["verify-creds"], None, Repeat::Safe)
+            .await
+            .map(drop)
+    }
+
     /// `POST /instance/create` with Baileys and a QR code. Never repeated: a second
     /// create of the same name is a 403.
     pub async fn create_instance(

@@ -44,6 +44,9 @@ pub struct InboundEvent {
     pub key: String,
     /// The Evolution instance name (the envelope's `instance`).
     pub instance: String,
+    /// The envelope's `date_time`: when Evolution emitted it, on Evolution's clock (its
+    /// local time marked `Z`, so only comparable with its other events).
+    pub happened_at: Option<NaiveDateTime>,
     pub kind: EventKind,
 }
 
@@ -142,9 +145,15 @@ pub fn parse(body: &[u8], path_event: Option<&str>) -> Result<InboundEvent, ApiE
         _ => EventKind::Other(key.clone()),
     };
     bounds.0.into_result(crate::i18n::Locale::En)?;
+    let happened_at = envelope
+        .get("date_time")
+        .and_then(Value::as_str)
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .map(|moment| moment.naive_utc());
     Ok(InboundEvent {
         key,
         instance: instance.clone(),
+        happened_at,
         kind,
     })
 }
@@ -247,7 +256,7 @@ enum Speaker {
 
 /// The instance an event is about, as its token allows.
 enum Target {
-    Found(Instance),
+    Found(Box<Instance>),
     /// The event names an instance the token does not speak for: changes nothing.
     Foreign,
     /// No such instance: ignored.
@@ -389,7 +398,7 @@ fn target(
             }
         }
     };
-    Ok(Target::Found(instance))
+    Ok(Target::Found(Box::new(instance)))
 }
 
 /// Applies `event`; answers its outcome and whether it named an instance its token does
@@ -425,6 +434,15 @@ fn apply_to(
         }
         _ => {}
     }
+    // Evolution retries webhooks and delivers them concurrently: an event older than the
+    // newest one applied changes nothing.
+    let stale = matches!(
+        (event.happened_at, instance.remote_event_at),
+        (Some(at), Some(newest)) if at < newest
+    );
+    if stale {
+        return Ok(Outcome::Unchanged);
+    }
     let Some(mut changes) = changes_for(instance, &event.kind, now) else {
         return Ok(Outcome::Ignored);
     };
@@ -435,11 +453,23 @@ fn apply_to(
             changes.phone_number = None;
         }
     }
+    let newest = event
+        .happened_at
+        .filter(|at| instance.remote_event_at < Some(*at));
     if !differs(instance, &changes) {
+        if let Some(at) = newest {
+            // Still the newest word on the instance's connection.
+            let newer = RemoteChanges {
+                remote_event_at: Some(Some(at)),
+                ..RemoteChanges::default()
+            };
+            remote_instances::record(conn, instance.id, &newer)?;
+        }
         return Ok(Outcome::Unchanged);
     }
     changes.last_checked_at = Some(now);
     changes.updated_at = Some(now);
+    changes.remote_event_at = newest.map(Some);
     remote_instances::record(conn, instance.id, &changes)?;
     Ok(Outcome::Applied)
 }

@@ -286,12 +286,36 @@ pub async fn restart(
 }
 
 /// Deletes a provisioned instance on Evolution; one Evolution does not have is done.
+///
+/// Nothing of it may keep running: a socket that keeps reconnecting after its instance
+/// was deleted (the real server can leave one when the delete lands between two
+/// reconnects) must not speak to Relevo. So its webhook is switched off and its WhatsApp
+/// logged out first (both best effort: a looping instance refuses the logout), then it
+/// is deleted; its webhook token dies with its row.
 pub async fn delete_remotely(
     state: &AppState,
     tenant: Tenant,
     instance: Instance,
 ) -> Result<(), LifecycleError> {
     let target = Reachable::of(state, tenant, instance).await?;
+    let silent = WebhookConfig {
+        enabled: false,
+        ..WebhookConfig::default()
+    };
+    match target.client.set_webhook(target.name(), &silent).await {
+        Err(error) if error.is_not_found() => return Ok(()),
+        Err(error) => log::info!(
+            "webhook of `{}` not switched off before its delete: {error}",
+            target.name()
+        ),
+        Ok(_) => {}
+    }
+    if let Err(error) = target.client.logout(target.name()).await {
+        log::info!(
+            "`{}` not logged out before its delete: {error}",
+            target.name()
+        );
+    }
     match target.client.delete_instance(target.name()).await {
         Err(error) if !error.is_not_found() => Err(target.upstream_error(error)),
         _ => Ok(()),

@@ -417,6 +417,18 @@ async fn find_or_create(
                 listed,
             })
         }
+        // The answer was lost (the real server answers a create after ~5 s): the create
+        // may have happened. Look it up by name; never create it a second time.
+        Err(error @ (EvolutionError::Timeout | EvolutionError::Interrupted(_))) => {
+            match client.fetch_instance(name).await? {
+                Some(listed) => Ok(Found {
+                    created: true,
+                    token: listed.token.clone().or_else(|| Some(token.to_string())),
+                    listed: Some(listed),
+                }),
+                None => Err(error),
+            }
+        }
         Err(error) => Err(error),
     }
 }

@@ -298,6 +298,7 @@ async fn sync_server(
     report: &mut SyncReport,
 ) -> Result<(), ApiError> {
     let now = state.clock.now().naive_utc();
+    let settled_before = now - state.settings.webhooks.status_settle();
     let remote: HashMap<String, RemoteInstance> = remote
         .into_iter()
         .map(|row| (row.name.clone(), row))
@@ -306,7 +307,7 @@ async fn sync_server(
         .into_iter()
         .map(|instance| {
             let found = remote.get(&instance.instance_name);
-            plan(instance, found, now)
+            plan(instance, found, now, settled_before)
         })
         .collect();
     let applied = state
@@ -339,7 +340,15 @@ struct Plan {
     orphaned: bool,
 }
 
-fn plan(instance: Instance, remote: Option<&RemoteInstance>, now: NaiveDateTime) -> Plan {
+/// What the sync writes to `instance`. `fetchInstances` gives the status Evolution
+/// stored, which lags behind the live one (webhooks, live reads): a status that changed
+/// after `settled_before` (within the settle time) is kept.
+fn plan(
+    instance: Instance,
+    remote: Option<&RemoteInstance>,
+    now: NaiveDateTime,
+    settled_before: NaiveDateTime,
+) -> Plan {
     let Some(remote) = remote else {
         let changed = instance.connection_status != ConnectionStatus::Error.as_str();
         return Plan {
@@ -355,8 +364,19 @@ fn plan(instance: Instance, remote: Option<&RemoteInstance>, now: NaiveDateTime)
             orphaned: true,
         };
     };
-    let mut changes = status_changes(&instance, remote.state, now);
-    let mut changed = changes.connection_status.as_deref() != Some(&instance.connection_status)
+    let fresh = instance.status_since.is_some_and(|at| at > settled_before);
+    let mut changes = if fresh {
+        RemoteChanges {
+            last_checked_at: Some(now),
+            ..RemoteChanges::default()
+        }
+    } else {
+        status_changes(&instance, remote.state, now)
+    };
+    let mut changed = changes
+        .connection_status
+        .as_ref()
+        .is_some_and(|status| *status != instance.connection_status)
         || changes.connected_at.is_some();
     // What Evolution no longer says (after a logout) is kept: the last known owner.
     if remote.owner_jid.is_some() && remote.owner_jid != instance.owner_jid {

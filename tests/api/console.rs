@@ -688,6 +688,16 @@ async fn super_admin_steps(
         )
         .await;
     assert!(health.as_str().unwrap().contains("2.3.6"), "{health}");
+    let notice = browser
+        .until(
+            "return document.querySelector('#evolution-notice')?.innerText",
+            "the notice that instances run on Evolution API",
+        )
+        .await;
+    assert!(
+        notice.as_str().unwrap().contains("Evolution API"),
+        "{notice}"
+    );
     browser.check_page("servers").await;
     browser.shot("servers-health").await;
     browser.click("#nav a[href='#/audit']").await;

@@ -121,6 +121,9 @@ pub struct FakeState {
     pub qr_never_arrives: bool,
     /// `/instance/restart` answers 200 `{"error":true,"message":"[object Object]"}`.
     pub restart_refuses: bool,
+    /// `instance/create` does its work at once and answers after `SLOW_ANSWER`, past
+    /// Relevo's timeout (the real server answers a create after ~5 s).
+    pub create_answers_late: bool,
     /// `WEBSOCKET_ENABLED`; off, the websocket routes answer an empty body.
     pub websocket_enabled: bool,
     /// Every request, as `METHOD /path?query`.
@@ -392,8 +395,15 @@ async fn handle(
             Err(error) => return envelope(StatusCode::BAD_REQUEST, json!(error.to_string())),
         }
     };
-    let mut state = fake.lock().unwrap();
-    route(&req, &body, &mut state)
+    let (response, late) = {
+        let mut state = fake.lock().unwrap();
+        let late = state.create_answers_late && req.path() == "/instance/create";
+        (route(&req, &body, &mut state), late)
+    };
+    if late {
+        tokio::time::sleep(SLOW_ANSWER).await;
+    }
+    response
 }
 
 fn route(req: &HttpRequest, body: &Value, state: &mut FakeState) -> HttpResponse {
@@ -417,6 +427,13 @@ fn route(req: &HttpRequest, body: &Value, state: &mut FakeState) -> HttpResponse
             "whatsappWebVersion": "2.3000.1028437292",
         })),
         (&Method::POST, ["instance", "create"]) => create(body, state, apikey.as_deref()),
+        // Only the global key passes (the real 2.3.6).
+        (&Method::POST, ["verify-creds"]) => match is_global {
+            true => {
+                HttpResponse::Ok().json(json!({"status": 200, "message": "Credentials are valid"}))
+            }
+            false => unauthorized(),
+        },
         (&Method::GET, ["instance", "fetchInstances"]) => {
             if !is_global {
                 return unauthorized();

@@ -289,6 +289,7 @@ async fn health_reports_version_and_latency_or_the_failure(backend: Backend) {
 
     assert_eq!(up.status, StatusCode::OK, "{}", up.body);
     assert_eq!(up.body["data"]["status"], "ok");
+    assert_eq!(up.body["data"]["api_key_checked"], true);
     assert_eq!(up.body["data"]["version"], "2.3.6");
     assert_eq!(up.body["data"]["client_name"], "evolution");
     assert!(up.body["data"]["latency_ms"].as_u64().unwrap() < 800);
@@ -310,6 +311,13 @@ async fn health_reports_version_and_latency_or_the_failure(backend: Backend) {
         .unwrap()
         .contains("`Apagado` is unreachable"));
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // `GET /` needs no key: only an authenticated call shows the key is wrong.
+    fake.rotate_global_key();
+    let wrong_key = app.admin(Method::GET, &health, None).await;
+    assert_eq!(wrong_key.status, StatusCode::OK, "{}", wrong_key.body);
+    assert_eq!(wrong_key.body["data"]["status"], "unauthorized");
+    assert_eq!(wrong_key.body["data"]["version"], "2.3.6");
 }
 
 async fn registered_urls_map_to_servers(backend: Backend) {

@@ -286,6 +286,8 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
         ("RELEVO_TOKEN_TTL_SECONDS", "31536000"),
         // Outbound events are delivered by `TestApp::deliver`, step by step, not by a loop.
         ("RELEVO_WEBHOOK_POLL_MS", "0"),
+        // Each step tells every status change; the settling has tests of its own.
+        ("RELEVO_STATUS_SETTLE_MS", "0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

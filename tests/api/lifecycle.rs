@@ -282,16 +282,25 @@ async fn delete_removes_a_provisioned_instance_on_evolution_first(backend: Backe
     }
     assert!(app.instance_rows().is_empty());
     assert!(fake.instance_names().is_empty());
-    let remote_deletes: Vec<String> = fake
+    let remote_calls: Vec<String> = fake
         .calls()
         .into_iter()
-        .filter(|c| c.starts_with("DELETE /instance/delete/"))
+        .filter(|c| {
+            ["POST /webhook/set/", "DELETE /instance/"]
+                .iter()
+                .any(|prefix| c.starts_with(prefix))
+        })
         .collect();
     assert_eq!(
-        remote_deletes,
+        remote_calls,
         [
+            // Nothing of it may speak to Relevo afterwards: its webhook off, its
+            // WhatsApp out, then the delete.
+            "POST /webhook/set/a_borrar",
+            "DELETE /instance/logout/a_borrar",
             "DELETE /instance/delete/a_borrar",
-            "DELETE /instance/delete/perdida"
+            // Evolution no longer has it (404): done.
+            "POST /webhook/set/perdida",
         ],
         "a registered instance is not deleted on Evolution"
     );

@@ -19,6 +19,7 @@ mod inbound;
 mod instances;
 mod leases;
 mod lifecycle;
+mod live_status;
 mod messages;
 mod metrics;
 mod operations;

@@ -155,10 +155,13 @@ async fn every_event_reaches_the_receiver_once_signed_and_in_order(backend: Back
     let own = message("MSG-2", STRANGER_JID, true, "sent from the phone");
     let reply = fake.emit("uno", "messages.upsert", own).await.unwrap();
     assert_eq!(reply.body["data"]["outcome"], "ignored", "{}", reply.body);
-    assert!(fake.close("uno", 401).await.is_some());
 
     // Nothing was sent on the request path.
     assert!(receiver.received().is_empty());
+    // A status is told once it held until a step of the worker (RELEVO_STATUS_SETTLE_MS
+    // is 0 here): "uno" stays linked until the first step, then drops.
+    drain(&[&app, &twin]).await;
+    assert!(fake.close("uno", 401).await.is_some());
     drain(&[&app, &twin]).await;
 
     let received = receiver.received();

@@ -529,7 +529,38 @@ async fn only_super_admins_provision(backend: Backend) {
     assert!(fake.calls().is_empty());
 }
 
+/// The real server answers a create after ~5 s: when the answer is lost to the timeout,
+/// the instance is looked up by name and used, never created a second time.
+async fn a_create_whose_answer_was_lost_is_found_by_name(backend: Backend) {
+    let (app, fake) = spawn_with_fake_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    fake.state().create_answers_late = true;
+
+    let reply = app
+        .provision(tenant, &json!({"instance_name": "principal"}))
+        .await;
+
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["data"]["connection_status"], "connecting");
+    let again = app
+        .provision(tenant, &json!({"instance_name": "principal"}))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(fake.state().creates, 1, "created once on Evolution");
+    assert_eq!(
+        fake.calls_to("POST /instance/create"),
+        1,
+        "never sent twice"
+    );
+    let row = app.instance_rows().pop().unwrap();
+    assert_eq!(
+        app.decrypt(&row.evolution_api_key_encrypted),
+        fake.instance("principal").unwrap().token
+    );
+}
+
 both_backends!(
+    a_create_whose_answer_was_lost_is_found_by_name,
     first_provision_creates_the_instance_everywhere_with_a_qr_code,
     provisioning_again_reuses_both_and_gives_a_fresh_qr_code,
     provisioning_after_the_server_lost_the_instance_creates_it_again,

@@ -65,10 +65,14 @@ fn webhook_url(fake: &FakeEvolution, name: &str) -> String {
     webhook["url"].as_str().unwrap().to_string()
 }
 
+/// Posts an event as Evolution would now (its `date_time` is Evolution's clock: the real one).
 async fn post_event(app: &TestApp, url: &str, event: &str, instance: &str, data: Value) -> Reply {
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
     let body = json!({
         "event": event, "instance": instance, "data": data,
-        "destination": url, "date_time": "2025-11-17T06:30:00.000Z",
+        "destination": url, "date_time": now,
         "server_url": "http://evolution", "apikey": null,
     });
     let response = app.client.post(url).json(&body).send().await.unwrap();

@@ -72,7 +72,10 @@ export async function render(ctx) {
     await load();
   });
 
-  replace(ctx.main, h("h1", {}, t("servers.title")), section(t("servers.all"), list), section(t("servers.new"), create));
+  // Evolution API's licence asks that administrators can see it is used.
+  const poweredBy = h("p", { class: "hint", id: "evolution-notice" }, t("servers.powered_by"), " ",
+    h("a", { href: "https://github.com/EvolutionAPI/evolution-api", rel: "noopener noreferrer", target: "_blank" }, "Evolution API"), ".");
+  replace(ctx.main, h("h1", {}, t("servers.title")), poweredBy, section(t("servers.all"), list), section(t("servers.new"), create));
   await load();
 }
 
@@ -81,6 +84,11 @@ async function checkHealth(server, target) {
   target.textContent = t("servers.checking");
   try {
     const health = (await api("GET", `/api/v1/evolution-servers/${server.id}/health`)).data;
+    if (health.status === "unauthorized") {
+      target.classList.add("bad");
+      target.textContent = t("servers.key_refused", { version: health.version || "?" });
+      return;
+    }
     target.classList.add("ok");
     target.textContent = t("servers.healthy", { version: health.version || "?", latency: formatNumber(health.latency_ms) });
   } catch (error) {

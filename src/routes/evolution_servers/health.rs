@@ -26,14 +26,21 @@ pub struct ServerHealth {
     /// How long `GET /` took, in milliseconds.
     #[schema(example = 42)]
     pub latency_ms: u64,
+    /// Whether the server's key was checked with an authenticated call (`false` when the
+    /// server has no key set).
+    pub api_key_checked: bool,
 }
 
 /// The answer of a server that answered.
-#[derive(Serialize, ToSchema)]
+/// `ok`: the server answers and takes its key (or has none set: instances use their
+/// own); `unauthorized`: it answers but refuses the key Relevo has for it (fix its
+/// `api_key`).
+#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 #[schema(as = EvolutionServerStatus)]
 pub enum ServerStatus {
     Ok,
+    Unauthorized,
 }
 
 /// Calls the server's `GET /` and reports its version and the latency.
@@ -56,16 +63,37 @@ pub async fn server_health(
     path: web::Path<i64>,
 ) -> Result<web::Json<DataBody<ServerHealth>>, ApiError> {
     let server = find_server(&state, path.into_inner()).await?;
-    // `GET /` needs no key.
+    // `GET /` needs no key: it says the server answers, and its version.
     let info = state
         .evolution
         .server(&server.base_url, "")
         .info()
         .await
         .map_err(|error| ApiError::evolution(&upstream(&server), &error))?;
+    // Only an authenticated call says the key is right.
+    let key = server
+        .api_key_encrypted
+        .as_deref()
+        .map(|sealed| state.cipher.decrypt(sealed))
+        .transpose()
+        .map_err(ApiError::internal)?;
+    let status = match &key {
+        None => ServerStatus::Ok,
+        Some(key) => match state
+            .evolution
+            .server(&server.base_url, key)
+            .verify_credentials()
+            .await
+        {
+            Ok(()) => ServerStatus::Ok,
+            Err(error) if error.status() == Some(401) => ServerStatus::Unauthorized,
+            Err(error) => return Err(ApiError::evolution(&upstream(&server), &error)),
+        },
+    };
     Ok(web::Json(DataBody::new(ServerHealth {
         evolution_server_id: server.id,
-        status: ServerStatus::Ok,
+        api_key_checked: key.is_some(),
+        status,
         version: info.version,
         client_name: info.client_name,
         whatsapp_web_version: info.whatsapp_web_version,

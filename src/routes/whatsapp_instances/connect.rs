@@ -3,7 +3,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::remote::{
-    audit, optional_json_object, reachable, respond_with_qr, EvolutionFailures, InstanceWithQr,
+    audit, optional_json_object, qr_message, reachable, respond_with_qr, EvolutionFailures,
+    InstanceWithQr, QrCodeView,
 };
 use super::InstancePath;
 use crate::auth::AuthUser;
@@ -37,7 +38,7 @@ pub struct ConnectBody {
     request_body(content = Option<ConnectBody>, description = "May be left out"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "\"Scan the QR code with WhatsApp\"", body = MessageDataBody<InstanceWithQr>),
+        (status = 200, description = "\"Scan the QR code with WhatsApp\"; when Evolution gave no QR code yet, a message that says it comes later (by webhook, on GET …/qr); when connected, that there is nothing to scan", body = MessageDataBody<InstanceWithQr>),
         (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
         EvolutionFailures,
     )
@@ -66,10 +67,10 @@ pub async fn connect_instance(
     let number = phone.as_ref().map(PhoneNumber::digits);
     let audit = audit(&state, &user, request_id);
     let updated = instance::connect(&state, &target, number, audit).await?;
-    Ok(respond_with_qr(
-        &state,
-        &target.tenant,
-        updated,
+    let message = qr_message(
+        &updated,
+        &QrCodeView::from(&updated),
         "Scan the QR code with WhatsApp",
-    ))
+    );
+    Ok(respond_with_qr(&state, &target.tenant, updated, message))
 }

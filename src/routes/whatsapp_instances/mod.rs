@@ -373,6 +373,10 @@ mod tests {
             qr_updated_at: None,
             counter_epoch: 0,
             status_reason: None,
+            status_since: None,
+            sendable_since: None,
+            notified_status: None,
+            remote_event_at: None,
         }
     }
 

@@ -12,7 +12,7 @@ use super::{tenant_today, InstanceDetail, TenantPath};
 use crate::auth::AuthUser;
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
-use crate::domain::{InstanceName, PhoneNumber};
+use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::input::{optional, Input, JsonObject};
@@ -156,12 +156,15 @@ fn respond(
 ) -> Result<(web::Json<MessageDataBody<ProvisionedInstance>>, StatusCode), ApiError> {
     let today = tenant_today(state, tenant);
     let qr_code = QrCodeView::from(&instance);
-    let instance = InstanceDetail::build(instance, tenant, today, &state.cipher)?;
-    let message = if status == StatusCode::CREATED {
-        "WhatsApp instance provisioned. Scan the QR code with WhatsApp."
-    } else {
-        "WhatsApp instance already existed. Scan the new QR code."
+    let connected = instance.connection_status == ConnectionStatus::Connected.as_str();
+    let message = match (status == StatusCode::CREATED, connected, qr_code.is_present()) {
+        (_, true, _) => "WhatsApp instance already existed and is connected: there is nothing to scan.",
+        (true, false, true) => "WhatsApp instance provisioned. Scan the QR code with WhatsApp.",
+        (false, false, true) => "WhatsApp instance already existed. Scan the new QR code.",
+        (true, false, false) => "WhatsApp instance provisioned. Evolution has not produced a QR code yet: it arrives by webhook and shows on GET …/qr; if none comes, connect again.",
+        (false, false, false) => "WhatsApp instance already existed. Evolution has not produced a new QR code yet: it arrives by webhook and shows on GET …/qr.",
     };
+    let instance = InstanceDetail::build(instance, tenant, today, &state.cipher)?;
     let body = MessageDataBody::new(ProvisionedInstance { instance, qr_code }, message);
     Ok((web::Json(body), status))
 }

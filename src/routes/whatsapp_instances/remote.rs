@@ -13,6 +13,7 @@ use crate::audit::Auditor;
 use crate::auth::AuthUser;
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
+use crate::domain::ConnectionStatus;
 use crate::error::{ApiError, ErrorBody};
 use crate::i18n::Locale;
 use crate::lifecycle::{Audit, Reachable};
@@ -55,6 +56,26 @@ pub struct QrCodeView {
     /// When Evolution gave it.
     #[schema(required = true)]
     pub updated_at: Option<Timestamp>,
+}
+
+impl QrCodeView {
+    /// Something to scan or type: a QR code or a pairing code.
+    pub fn is_present(&self) -> bool {
+        self.base64.is_some() || self.code.is_some() || self.pairing_code.is_some()
+    }
+}
+
+/// What to tell a person about an instance's QR code after connect or provision: scan
+/// it, or, when Evolution gave none yet (the real server answers `{"count": 0}` until
+/// WhatsApp sends one), that it comes later.
+pub fn qr_message(instance: &Instance, qr: &QrCodeView, scan: &'static str) -> &'static str {
+    if instance.connection_status == ConnectionStatus::Connected.as_str() {
+        "The WhatsApp instance is connected; there is nothing to scan"
+    } else if qr.is_present() {
+        scan
+    } else {
+        "Evolution has not produced a QR code yet: it arrives by webhook and shows on GET …/qr; if none comes, connect again"
+    }
 }
 
 impl From<&Instance> for QrCodeView {
