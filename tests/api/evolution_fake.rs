@@ -74,6 +74,10 @@ pub struct FakeInstance {
     /// `sendText` fails inside Baileys' try block: 400 `["Error: Connection Closed"]`
     /// (reference §2.12), while the instance still looks open.
     pub send_breaks: bool,
+    /// It was open once. An instance that never was has no socket: the real 2.3.6
+    /// answers `sendText` with 500 `Cannot read properties of undefined (reading
+    /// 'onWhatsApp')`, not "Connection Closed".
+    pub ever_open: bool,
 }
 
 impl FakeInstance {
@@ -89,6 +93,7 @@ impl FakeInstance {
             websocket: None,
             send_delay: None,
             send_breaks: false,
+            ever_open: false,
         }
     }
 }
@@ -204,6 +209,7 @@ impl FakeEvolution {
     pub fn add_instance(&self, name: &str, token: &str, state: &str) {
         let mut instance = FakeInstance::new(token.into());
         instance.state = state.into();
+        instance.ever_open = state == "open";
         self.state().instances.insert(name.into(), instance);
     }
 
@@ -212,6 +218,7 @@ impl FakeEvolution {
         let mut state = self.state();
         let instance = state.instances.get_mut(name).expect("instance on the fake");
         instance.state = "open".into();
+        instance.ever_open = true;
         instance.owner_jid = Some(owner_jid.into());
         instance.profile_name = Some("Campaña".into());
     }
@@ -697,6 +704,12 @@ fn send_text(body: &Value, state: &mut FakeState, name: &str) -> HttpResponse {
         return envelope(StatusCode::BAD_REQUEST, json!(["Text is required"]));
     }
     let instance = state.instances.get(name).expect("checked by the guard");
+    if !instance.ever_open {
+        return envelope(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!("Cannot read properties of undefined (reading 'onWhatsApp')"),
+        );
+    }
     if instance.state != "open" {
         return envelope(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -924,7 +924,36 @@ async fn every_message_records_who_sent_it_and_admin_sends_are_audited(backend: 
     assert_eq!(row["after"]["message_id"], by_admin.body["data"]["id"]);
 }
 
+/// An instance Evolution has but that never connected (registered by hand, so Relevo may
+/// hand it out while its status is `unknown`): the real server fails inside `sendText`
+/// with a 500 "Cannot read properties of undefined". An instance failure: fail-over.
+async fn an_instance_that_never_connected_fails_over(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    s.fake.add_instance("registrada", "key-123", "close");
+    let registered = s
+        .app
+        .instance(s.tenant, "+573001119999", "registrada", 10)
+        .await;
+    let connected = s.connected("uno", 10).await;
+
+    let reply = s
+        .send(json!({"to": TO, "text": text(1), "strategy": "priority"}))
+        .await;
+
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let attempts = reply.body["data"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{}", reply.body);
+    assert_eq!(attempts[0]["instance_id"], registered);
+    assert_eq!(attempts[0]["error_key"], "evolution.instance_not_connected");
+    assert_eq!(reply.body["data"]["instance"]["id"], connected);
+    assert_eq!(s.status_of(registered).await, "disconnected");
+    assert_eq!(s.sent_today(registered).await, 0, "nothing stays counted");
+}
+
 both_backends!(
+    an_instance_that_never_connected_fails_over,
     every_message_records_who_sent_it_and_admin_sends_are_audited,
     a_text_goes_out_through_an_instance_and_is_logged_without_its_text,
     bad_input_is_a_422_listing_every_field_and_sends_nothing,

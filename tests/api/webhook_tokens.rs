@@ -455,7 +455,27 @@ async fn one_webhook_enqueues_a_bounded_number_of_events(backend: Backend) {
     assert_eq!(metric(&metrics, "relevo_inbound_excess_total"), 480);
 }
 
+/// A socket Evolution keeps reconnecting after the instance was deleted (a zombie of the
+/// real server) cannot speak to Relevo: its webhook was switched off before the delete,
+/// and its token died with the instance.
+async fn a_deleted_instances_token_speaks_no_more(backend: Backend) {
+    let (app, fake) = spawn_reachable_or_skip!(backend);
+    let tenant = tenant_with_callback(&app, "tenant-a").await;
+    let id = paired(&app, &fake, tenant, "uno", UNO_JID).await;
+    let url = webhook_url(&fake, "uno");
+
+    let deleted = app
+        .admin(Method::DELETE, &instance_path(tenant, id), None)
+        .await;
+
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    let zombie = json!({"instance": "uno", "state": "connecting", "statusReason": 200});
+    let reply = post_event(&app, &url, "connection.update", "uno", zombie).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+}
+
 both_backends!(
+    a_deleted_instances_token_speaks_no_more,
     one_tenants_token_cannot_speak_for_another_tenants_instance,
     a_rotated_token_replaces_the_old_one_at_once,
     a_rotation_evolution_refuses_keeps_the_old_token,
