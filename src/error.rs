@@ -47,6 +47,8 @@ pub struct ValidationErrorBody {
     pub error_params: Option<Value>,
 }
 
+const DATABASE_UNAVAILABLE: &str = "database.unavailable";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
@@ -128,10 +130,16 @@ impl ApiError {
         log::error!("database unavailable: {cause}");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "database.unavailable",
+            DATABASE_UNAVAILABLE,
             "The database is busy or unreachable; try again shortly.",
         )
         .with_retry_after(1)
+    }
+
+    /// Whether this is [`ApiError::database_unavailable`]: the database was locked for
+    /// the whole timeout, or could not be reached.
+    pub fn is_database_unavailable(&self) -> bool {
+        self.body.error_key.as_deref() == Some(DATABASE_UNAVAILABLE)
     }
 
     /// A call to an Evolution server failed: 504 on a timeout, otherwise 502 with a key
@@ -257,12 +265,7 @@ impl From<diesel::result::Error> for ApiError {
                 "resource.conflict",
                 "The resource was changed by another request; try again.",
             ),
-            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if info.message().contains("database is locked")
-                    || info.message().contains("lock timeout") =>
-            {
-                Self::database_unavailable(error)
-            }
+            _ if crate::db::is_lock_timeout(&error) => Self::database_unavailable(error),
             _ => Self::internal(error),
         }
     }
