@@ -143,7 +143,8 @@ impl ApiError {
     }
 
     /// A call to an Evolution server failed: 504 on a timeout, otherwise 502 with a key
-    /// saying why. The message names the server; Evolution's own text is kept.
+    /// saying why. The message names the server, in Relevo's words only: what Evolution
+    /// said, when it said something, is `error_params.upstream` (SPEC §2).
     pub fn evolution(server: &UpstreamServer, error: &EvolutionError) -> Self {
         log::warn!(
             "Evolution API server `{}` (id {}): {error}",
@@ -162,41 +163,50 @@ impl ApiError {
                 "evolution.unauthorized",
                 format!("Evolution API server `{name}` rejected the API key Relevo used; check the server's api_key."),
             ),
-            EvolutionError::Status { status, message } if *status >= 500 => (
+            EvolutionError::Status { status, .. } if *status >= 500 => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.unavailable",
-                format!("Evolution API server `{name}` failed (HTTP {status}): {message}"),
+                format!("Evolution API server `{name}` failed (HTTP {status})."),
             ),
             EvolutionError::Unreachable(_) | EvolutionError::Interrupted(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.unavailable",
                 format!("Evolution API server `{name}` is unreachable."),
             ),
+            EvolutionError::NotPublic(_) => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.unavailable",
+                format!("Evolution API server `{name}` is not on a public address, and Relevo calls none other (RELEVO_ALLOW_PRIVATE_TARGETS)."),
+            ),
             EvolutionError::InvalidResponse(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.unavailable",
                 format!("Evolution API server `{name}` answered something Relevo does not understand."),
             ),
-            EvolutionError::NotFound(message) => (
+            EvolutionError::NotFound(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.rejected",
-                format!("Evolution API server `{name}` does not have it (HTTP 404): {message}"),
+                format!("Evolution API server `{name}` does not have it (HTTP 404)."),
             ),
-            EvolutionError::Status { status, message } => (
+            EvolutionError::Status { status, .. } => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.rejected",
-                format!("Evolution API server `{name}` refused the request (HTTP {status}): {message}"),
+                format!("Evolution API server `{name}` refused the request (HTTP {status})."),
             ),
-            EvolutionError::Refused(message) => (
+            EvolutionError::Refused(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.rejected",
-                format!("Evolution API server `{name}` refused the request: {message}"),
+                format!("Evolution API server `{name}` refused the request."),
             ),
         };
-        Self::new(status, key, message).with_params(serde_json::json!({
+        let mut params = serde_json::json!({
             "evolution_server_id": server.id,
             "evolution_server": name,
-        }))
+        });
+        if let Some(words) = error.upstream() {
+            params["upstream"] = Value::from(words);
+        }
+        Self::new(status, key, message).with_params(params)
     }
 
     /// 503: there is no Evolution server Relevo may use.
@@ -418,6 +428,7 @@ mod tests {
                 EvolutionError::Status {
                     status: 500,
                     message: "Connection Closed".into(),
+                    readable: true,
                 },
                 502,
                 "evolution.unavailable",
@@ -426,6 +437,7 @@ mod tests {
                 EvolutionError::Status {
                     status: 401,
                     message: "Unauthorized".into(),
+                    readable: true,
                 },
                 502,
                 "evolution.unauthorized",
@@ -434,6 +446,7 @@ mod tests {
                 EvolutionError::Status {
                     status: 400,
                     message: "Invalid integration".into(),
+                    readable: true,
                 },
                 502,
                 "evolution.rejected",
@@ -451,6 +464,52 @@ mod tests {
             assert_eq!(body["error_key"], key);
             assert!(body["message"].as_str().unwrap().contains("`evo-main`"));
             assert_eq!(body["error_params"]["evolution_server_id"], 3);
+        }
+    }
+
+    #[test]
+    fn evolutions_words_are_upstream_params_never_the_message() {
+        let server = UpstreamServer {
+            id: 3,
+            name: "evo-main",
+        };
+        for (error, upstream) in [
+            (
+                EvolutionError::Status {
+                    status: 500,
+                    message: "internal secret: db at 10.0.0.5".into(),
+                    readable: true,
+                },
+                Some("internal secret: db at 10.0.0.5"),
+            ),
+            (
+                EvolutionError::Status {
+                    status: 400,
+                    message: "Invalid integration".into(),
+                    readable: true,
+                },
+                Some("Invalid integration"),
+            ),
+            (
+                EvolutionError::NotFound("The \"x\" instance does not exist".into()),
+                Some("The \"x\" instance does not exist"),
+            ),
+            (EvolutionError::Refused("[object Object]".into()), None),
+            (
+                EvolutionError::Unreachable("tcp connect error: Connection refused".into()),
+                None,
+            ),
+        ] {
+            let body = serde_json::to_value(ApiError::evolution(&server, &error).body()).unwrap();
+            let message = body["message"].as_str().unwrap();
+            for words in ["secret", "Invalid", "instance does not", "object", "tcp"] {
+                assert!(!message.contains(words), "{message}");
+            }
+            assert_eq!(
+                body["error_params"].get("upstream").and_then(Value::as_str),
+                upstream,
+                "{error}"
+            );
         }
     }
 

@@ -44,7 +44,8 @@ pub enum LifecycleError {
     NotConnected {
         server: ServerRef,
         instance_name: String,
-        reason: String,
+        /// Evolution's refusal, whose words go in `error_params.upstream`.
+        refusal: EvolutionError,
     },
     /// Websockets are off on the server.
     WebsocketDisabled(ServerRef),
@@ -111,14 +112,25 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::NotConnected {
                 server,
                 instance_name,
-                reason,
-            } => ApiError::conflict(
-                "evolution.instance_not_connected",
-                format!(
-                    "Evolution API server `{}` cannot restart `{instance_name}`, which is not connected ({reason}); connect it instead",
-                    server.name
-                ),
-            ),
+                refusal,
+            } => {
+                let mut params = serde_json::json!({
+                    "evolution_server_id": server.id,
+                    "evolution_server": server.name,
+                    "instance_name": instance_name,
+                });
+                if let Some(words) = refusal.upstream() {
+                    params["upstream"] = serde_json::Value::from(words);
+                }
+                ApiError::conflict(
+                    "evolution.instance_not_connected",
+                    format!(
+                        "Evolution API server `{}` cannot restart `{instance_name}`, which is not connected; connect it instead",
+                        server.name
+                    ),
+                )
+                .with_params(params)
+            }
             LifecycleError::WebsocketDisabled(server) => ApiError::conflict(
                 "evolution.websocket_disabled",
                 format!(
@@ -205,16 +217,24 @@ mod tests {
             json!({"evolution_server_id": 3, "instance_name": "ventas"})
         );
 
-        let (status, key, message, _) = mapped(LifecycleError::NotConnected {
+        let (status, key, message, params) = mapped(LifecycleError::NotConnected {
             server: server(),
             instance_name: "ventas".into(),
-            reason: "closed".into(),
+            refusal: EvolutionError::Refused("closed".into()),
         });
         assert_eq!(
             (status, key.as_str()),
             (409, "evolution.instance_not_connected")
         );
-        assert!(message.contains("cannot restart `ventas`, which is not connected (closed)"));
+        assert!(message.contains("cannot restart `ventas`, which is not connected;"));
+        assert!(!message.contains("closed"), "{message}");
+        assert_eq!(params["upstream"], "closed");
+        let (_, _, _, params) = mapped(LifecycleError::NotConnected {
+            server: server(),
+            instance_name: "ventas".into(),
+            refusal: EvolutionError::Refused("[object Object]".into()),
+        });
+        assert!(params.get("upstream").is_none(), "{params}");
 
         let (status, key, _, _) = mapped(LifecycleError::WebsocketDisabled(server()));
         assert_eq!(

@@ -266,13 +266,13 @@ pub async fn restart(
                 .record_audited(state, changes, audit, Action::InstanceRestart)
                 .await
         }
-        Err(EvolutionError::Refused(reason)) => {
+        Err(refusal @ EvolutionError::Refused(_)) => {
             let changes = status_changes(&target.instance, Some(RemoteState::Close), now);
             target.record(state, changes).await?;
             Err(LifecycleError::NotConnected {
                 server: target.server_ref(),
                 instance_name: target.name().to_string(),
-                reason,
+                refusal,
             })
         }
         Err(error) => Err(target.failure(state, error).await),

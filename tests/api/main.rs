@@ -33,6 +33,7 @@ mod sender_outages;
 mod sender_quota;
 mod sender_tokens;
 mod sync;
+mod targets;
 mod tenants;
 mod users;
 mod validation;
