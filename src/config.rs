@@ -61,6 +61,10 @@ pub struct Settings {
     pub db_timeout_ms: u64,
     /// How long a client may take to send a request body once its headers are in.
     pub body_timeout_ms: u64,
+    /// Whether callback URLs and Evolution servers may be on loopback, private, link-local
+    /// or other non-public addresses (`RELEVO_ALLOW_PRIVATE_TARGETS`; local development and
+    /// tests). See [`crate::targets`].
+    pub allow_private_targets: bool,
     pub evolution: EvolutionSettings,
     /// Delivery of outbound events to tenants' callback URLs.
     pub webhooks: WebhookSettings,
@@ -140,6 +144,7 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_WEBHOOK_TIMEOUT_MS",
     "RELEVO_WEBHOOK_POLL_MS",
     "RELEVO_WEBHOOK_CONCURRENCY",
+    "RELEVO_ALLOW_PRIVATE_TARGETS",
 ];
 
 impl Settings {
@@ -271,19 +276,14 @@ impl Settings {
             1_800_000,
             &mut problems,
         );
-        let enable_instance_creation = match get("EVOLUTION_API_ENABLE_INSTANCE_CREATION") {
-            None => true,
-            Some(raw) => match raw.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    problems.push(format!(
-                        "EVOLUTION_API_ENABLE_INSTANCE_CREATION `{raw}` must be true or false"
-                    ));
-                    true
-                }
-            },
-        };
+        let enable_instance_creation = parse_flag(
+            &get,
+            "EVOLUTION_API_ENABLE_INSTANCE_CREATION",
+            true,
+            &mut problems,
+        );
+        let allow_private_targets =
+            parse_flag(&get, "RELEVO_ALLOW_PRIVATE_TARGETS", false, &mut problems);
 
         let connect_timeout_ms = parse_timeout(
             &get,
@@ -330,6 +330,7 @@ impl Settings {
             trusted_proxies,
             db_timeout_ms,
             body_timeout_ms,
+            allow_private_targets,
             evolution: EvolutionSettings {
                 base_url,
                 master_key: get("EVOLUTION_API_MASTER_KEY"),
@@ -458,6 +459,26 @@ fn parse_number<T: std::str::FromStr + Copy>(
     }
 }
 
+/// A yes-or-no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
+fn parse_flag(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: bool,
+    problems: &mut Vec<String>,
+) -> bool {
+    match get(name) {
+        None => default,
+        Some(raw) => match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                problems.push(format!("{name} `{raw}` must be true or false"));
+                default
+            }
+        },
+    }
+}
+
 /// A timeout in milliseconds: a whole number of at least 1.
 fn parse_timeout(
     get: &impl Fn(&str) -> Option<String>,
@@ -511,6 +532,23 @@ mod tests {
         assert_eq!(settings.evolution.sync_interval_inactive_ms, 1_800_000);
         assert_eq!(settings.evolution.connect_timeout_ms, 5_000);
         assert_eq!(settings.evolution.request_timeout_ms, 15_000);
+        assert!(!settings.allow_private_targets);
+    }
+
+    #[test]
+    fn private_targets_are_allowed_only_when_asked() {
+        for (raw, allowed) in [("1", true), ("true", true), ("0", false), ("off", false)] {
+            let settings =
+                Settings::from_vars(&vars(&[("RELEVO_ALLOW_PRIVATE_TARGETS", raw)])).unwrap();
+            assert_eq!(settings.allow_private_targets, allowed, "{raw}");
+        }
+        let err =
+            Settings::from_vars(&vars(&[("RELEVO_ALLOW_PRIVATE_TARGETS", "maybe")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RELEVO_ALLOW_PRIVATE_TARGETS `maybe`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct ValidationErrorBody {
     pub error_params: Option<Value>,
 }
 
+const DATABASE_UNAVAILABLE: &str = "database.unavailable";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
@@ -128,14 +130,21 @@ impl ApiError {
         log::error!("database unavailable: {cause}");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "database.unavailable",
+            DATABASE_UNAVAILABLE,
             "The database is busy or unreachable; try again shortly.",
         )
         .with_retry_after(1)
     }
 
+    /// Whether this is [`ApiError::database_unavailable`]: the database was locked for
+    /// the whole timeout, or could not be reached.
+    pub fn is_database_unavailable(&self) -> bool {
+        self.body.error_key.as_deref() == Some(DATABASE_UNAVAILABLE)
+    }
+
     /// A call to an Evolution server failed: 504 on a timeout, otherwise 502 with a key
-    /// saying why. The message names the server; Evolution's own text is kept.
+    /// saying why. The message names the server, in Relevo's words only: what Evolution
+    /// said, when it said something, is `error_params.upstream` (SPEC §2).
     pub fn evolution(server: &UpstreamServer, error: &EvolutionError) -> Self {
         log::warn!(
             "Evolution API server `{}` (id {}): {error}",
@@ -154,41 +163,50 @@ impl ApiError {
                 "evolution.unauthorized",
                 format!("Evolution API server `{name}` rejected the API key Relevo used; check the server's api_key."),
             ),
-            EvolutionError::Status { status, message } if *status >= 500 => (
+            EvolutionError::Status { status, .. } if *status >= 500 => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.unavailable",
-                format!("Evolution API server `{name}` failed (HTTP {status}): {message}"),
+                format!("Evolution API server `{name}` failed (HTTP {status})."),
             ),
             EvolutionError::Unreachable(_) | EvolutionError::Interrupted(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.unavailable",
                 format!("Evolution API server `{name}` is unreachable."),
             ),
+            EvolutionError::NotPublic(_) => (
+                StatusCode::BAD_GATEWAY,
+                "evolution.unavailable",
+                format!("Evolution API server `{name}` is not on a public address, and Relevo calls none other (RELEVO_ALLOW_PRIVATE_TARGETS)."),
+            ),
             EvolutionError::InvalidResponse(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.unavailable",
                 format!("Evolution API server `{name}` answered something Relevo does not understand."),
             ),
-            EvolutionError::NotFound(message) => (
+            EvolutionError::NotFound(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.rejected",
-                format!("Evolution API server `{name}` does not have it (HTTP 404): {message}"),
+                format!("Evolution API server `{name}` does not have it (HTTP 404)."),
             ),
-            EvolutionError::Status { status, message } => (
+            EvolutionError::Status { status, .. } => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.rejected",
-                format!("Evolution API server `{name}` refused the request (HTTP {status}): {message}"),
+                format!("Evolution API server `{name}` refused the request (HTTP {status})."),
             ),
-            EvolutionError::Refused(message) => (
+            EvolutionError::Refused(_) => (
                 StatusCode::BAD_GATEWAY,
                 "evolution.rejected",
-                format!("Evolution API server `{name}` refused the request: {message}"),
+                format!("Evolution API server `{name}` refused the request."),
             ),
         };
-        Self::new(status, key, message).with_params(serde_json::json!({
+        let mut params = serde_json::json!({
             "evolution_server_id": server.id,
             "evolution_server": name,
-        }))
+        });
+        if let Some(words) = error.upstream() {
+            params["upstream"] = Value::from(words);
+        }
+        Self::new(status, key, message).with_params(params)
     }
 
     /// 503: there is no Evolution server Relevo may use.
@@ -266,12 +284,7 @@ impl From<diesel::result::Error> for ApiError {
                 "resource.conflict",
                 "The resource was changed by another request; try again.",
             ),
-            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if info.message().contains("database is locked")
-                    || info.message().contains("lock timeout") =>
-            {
-                Self::database_unavailable(error)
-            }
+            _ if crate::db::is_lock_timeout(&error) => Self::database_unavailable(error),
             _ => Self::internal(error),
         }
     }
@@ -424,6 +437,7 @@ mod tests {
                 EvolutionError::Status {
                     status: 500,
                     message: "Connection Closed".into(),
+                    readable: true,
                 },
                 502,
                 "evolution.unavailable",
@@ -432,6 +446,7 @@ mod tests {
                 EvolutionError::Status {
                     status: 401,
                     message: "Unauthorized".into(),
+                    readable: true,
                 },
                 502,
                 "evolution.unauthorized",
@@ -440,6 +455,7 @@ mod tests {
                 EvolutionError::Status {
                     status: 400,
                     message: "Invalid integration".into(),
+                    readable: true,
                 },
                 502,
                 "evolution.rejected",
@@ -457,6 +473,52 @@ mod tests {
             assert_eq!(body["error_key"], key);
             assert!(body["message"].as_str().unwrap().contains("`evo-main`"));
             assert_eq!(body["error_params"]["evolution_server_id"], 3);
+        }
+    }
+
+    #[test]
+    fn evolutions_words_are_upstream_params_never_the_message() {
+        let server = UpstreamServer {
+            id: 3,
+            name: "evo-main",
+        };
+        for (error, upstream) in [
+            (
+                EvolutionError::Status {
+                    status: 500,
+                    message: "internal secret: db at 10.0.0.5".into(),
+                    readable: true,
+                },
+                Some("internal secret: db at 10.0.0.5"),
+            ),
+            (
+                EvolutionError::Status {
+                    status: 400,
+                    message: "Invalid integration".into(),
+                    readable: true,
+                },
+                Some("Invalid integration"),
+            ),
+            (
+                EvolutionError::NotFound("The \"x\" instance does not exist".into()),
+                Some("The \"x\" instance does not exist"),
+            ),
+            (EvolutionError::Refused("[object Object]".into()), None),
+            (
+                EvolutionError::Unreachable("tcp connect error: Connection refused".into()),
+                None,
+            ),
+        ] {
+            let body = serde_json::to_value(ApiError::evolution(&server, &error).body()).unwrap();
+            let message = body["message"].as_str().unwrap();
+            for words in ["secret", "Invalid", "instance does not", "object", "tcp"] {
+                assert!(!message.contains(words), "{message}");
+            }
+            assert_eq!(
+                body["error_params"].get("upstream").and_then(Value::as_str),
+                upstream,
+                "{error}"
+            );
         }
     }
 

@@ -106,8 +106,11 @@ pub enum Msg {
     NulCharacter,
     UrlCredentials,
     MaxDecimals(u32),
-    ApiKeyForNewHost,
+    /// The key is needed again: the URL field named here moves to another origin.
+    ApiKeyForNewHost(&'static str),
     NotOnWhatsApp,
+    /// A URL on a loopback, private, link-local or otherwise non-public address.
+    PrivateTarget,
 }
 
 impl Msg {
@@ -243,12 +246,15 @@ impl Msg {
             (MaxDecimals(n), Es) => format!("El campo {field} admite como máximo {n} decimales."),
             (MaxDecimals(n), En) => format!("The {field} field may have at most {n} decimals."),
             (MaxDecimals(n), Pt) => format!("O campo {field} admite no máximo {n} casas decimais."),
-            (ApiKeyForNewHost, Es) => format!("El campo {field} es obligatorio cuando base_url cambia a otro servidor."),
-            (ApiKeyForNewHost, En) => format!("The {field} field is required when base_url moves to another server."),
-            (ApiKeyForNewHost, Pt) => format!("O campo {field} é obrigatório quando base_url muda para outro servidor."),
+            (ApiKeyForNewHost(url), Es) => format!("El campo {field} es obligatorio cuando {url} cambia a otro servidor."),
+            (ApiKeyForNewHost(url), En) => format!("The {field} field is required when {url} moves to another server."),
+            (ApiKeyForNewHost(url), Pt) => format!("O campo {field} é obrigatório quando {url} muda para outro servidor."),
             (NotOnWhatsApp, Es) => format!("El número del campo {field} no está en WhatsApp."),
             (NotOnWhatsApp, En) => format!("The number in the {field} field is not on WhatsApp."),
             (NotOnWhatsApp, Pt) => format!("O número do campo {field} não está no WhatsApp."),
+            (PrivateTarget, Es) => format!("El campo {field} no puede apuntar a una dirección local, privada o reservada (como localhost, 127.0.0.1, 10.0.0.0/8 o 169.254.169.254)."),
+            (PrivateTarget, En) => format!("The {field} field must not point to a loopback, private or reserved address (such as localhost, 127.0.0.1, 10.0.0.0/8 or 169.254.169.254)."),
+            (PrivateTarget, Pt) => format!("O campo {field} não pode apontar para um endereço local, privado ou reservado (como localhost, 127.0.0.1, 10.0.0.0/8 ou 169.254.169.254)."),
         }
     }
 }

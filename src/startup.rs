@@ -25,6 +25,7 @@ use crate::request_id;
 use crate::secrets::{self, Cipher};
 use crate::sender::batch::ClaimBatcher;
 use crate::state::AppState;
+use crate::targets::TargetPolicy;
 
 /// Request bodies above this size are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -58,10 +59,12 @@ impl Application {
         })
         .await??;
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let targets = TargetPolicy::new(&settings);
         let evolution = EvolutionHttp::new(
             Duration::from_millis(settings.evolution.connect_timeout_ms),
             Duration::from_millis(settings.evolution.request_timeout_ms),
             metrics.clone(),
+            targets.clone(),
         )?;
 
         let claims = std::sync::Arc::new(ClaimBatcher::new(
@@ -79,6 +82,7 @@ impl Application {
             cipher: Cipher::new(&secrets.encryption_key),
             settings: settings.clone(),
             evolution,
+            targets,
             hashing: HashingGate::for_this_machine(),
             metrics,
             writer,

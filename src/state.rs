@@ -13,6 +13,7 @@ use crate::db::{self, DbConnection, DbPool};
 use crate::error::ApiError;
 use crate::evolution::EvolutionHttp;
 use crate::secrets::Cipher;
+use crate::targets::TargetPolicy;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -23,6 +24,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The HTTP client for Evolution API servers.
     pub evolution: EvolutionHttp,
+    /// Which callback URLs and Evolution servers Relevo calls.
+    pub targets: TargetPolicy,
     /// Bounds how many password hashes run at once.
     pub hashing: HashingGate,
     /// This process's Prometheus metrics (`GET /metrics`).

@@ -60,16 +60,21 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<EvolutionSer
         .optional()
 }
 
+/// The base URL of the server `id`, if there is one.
+pub fn base_url_of(conn: &mut DbConnection, id: Option<i64>) -> QueryResult<Option<String>> {
+    match id {
+        Some(id) => Ok(find(conn, id)?.map(|server| server.base_url)),
+        None => Ok(None),
+    }
+}
+
 /// The base URL of the server of an instance registered without a URL of its own
 /// (`null`: the default server); `None` when the instance has its own URL or no server.
 pub fn default_base_url_of(
     conn: &mut DbConnection,
     instance: &super::instances::Instance,
 ) -> QueryResult<Option<String>> {
-    match instance.default_server_id() {
-        Some(server_id) => Ok(find(conn, server_id)?.map(|server| server.base_url)),
-        None => Ok(None),
-    }
+    base_url_of(conn, instance.default_server_id())
 }
 
 /// The base URLs of the servers with these ids, by id (one query for a batch of claims).

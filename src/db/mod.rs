@@ -105,6 +105,19 @@ pub fn is_transient(error: &diesel::result::Error) -> bool {
     }
 }
 
+/// A lock was not granted within `RELEVO_DB_TIMEOUT_MS`: SQLite's write lock stayed
+/// taken past its busy timeout (or this process's writer turn did not come), or a
+/// PostgreSQL statement hit its `lock_timeout`. Nothing was written.
+pub fn is_lock_timeout(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().contains("database is locked") || info.message().contains("lock timeout")
+        }
+        _ => false,
+    }
+}
+
 /// The connection to the database was lost or never worked: the database is down or
 /// restarting, or an administrator ended the session. Whether the request's statements
 /// took effect is unknown (a lost `COMMIT` may have committed), so it is not retried

@@ -149,6 +149,16 @@ impl HttpUrl {
         }
     }
 
+    /// Whether a key stored for the server at `from` would go to another origin if the
+    /// URL became `to` (`None`: no server; from none to one, or back, is a move too).
+    pub fn moves_origin(from: Option<&str>, to: Option<&str>) -> bool {
+        match (from, to) {
+            (Some(from), Some(to)) => !Self::same_origin(from, to),
+            (None, None) => false,
+            _ => true,
+        }
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }
@@ -566,6 +576,17 @@ mod tests {
             "https://other.example.com"
         ));
         assert!(HttpUrl::parse("not a url").is_err());
+        assert!(!HttpUrl::moves_origin(
+            Some("https://evo.example.com"),
+            Some("https://evo.example.com/evolution")
+        ));
+        assert!(HttpUrl::moves_origin(
+            Some("https://evo.example.com"),
+            Some("https://evil.example.net")
+        ));
+        assert!(HttpUrl::moves_origin(None, Some("https://evo.example.com")));
+        assert!(HttpUrl::moves_origin(Some("https://evo.example.com"), None));
+        assert!(!HttpUrl::moves_origin(None, None));
         assert_eq!(
             Email::parse(" Admin@Example.COM ").unwrap().as_str(),
             "admin@example.com"

@@ -12,6 +12,8 @@
 //!   ([`retry_delay`]) until [`super::MAX_ATTEMPTS`] attempts were made, then `failed`.
 //! - A failed attempt ends the tenant's turn: its later events wait for the next step
 //!   instead of each waiting for the same dead receiver's timeout.
+//! - Callback URLs are held to [`crate::targets`]: only public addresses (checked after
+//!   resolution, and for a literal address before each attempt), and no redirects.
 //! - An attempt is recorded after the receiver answered, so a worker that dies between
 //!   the two makes the event be sent again: delivery is at least once, and receivers
 //!   tell repeats by `X-Relevo-Event-Id`.
@@ -30,6 +32,7 @@ use crate::db::outbox::{self, AttemptResult, WebhookEvent};
 use crate::db::{leases, write_transaction};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::targets::{NotPublic, Target};
 
 /// The lease of a tenant's queue is `webhooks:tenant:<tenant id>`.
 pub const LEASE_PREFIX: &str = "webhooks:tenant:";
@@ -96,10 +99,12 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(state: web::Data<AppState>) -> anyhow::Result<Self> {
         let timeout = StdDuration::from_millis(state.settings.webhooks.timeout_ms);
-        let http = reqwest::Client::builder()
+        // No redirects, and only public addresses unless the policy allows any.
+        let http = state
+            .targets
+            .client_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(StdDuration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Relevo-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let holder = format!("webhooks-{}-{}", std::process::id(), uuid::Uuid::new_v4());
@@ -342,6 +347,19 @@ impl Dispatcher {
 
     /// Sends one event and says what came of it.
     async fn attempt(&self, event: &WebhookEvent, url: &str, secret: &str) -> AttemptResult {
+        // A literal address is never resolved, so the resolver cannot refuse it; a URL
+        // stored before the policy (or with it off) is held to it now.
+        let literal = reqwest::Url::parse(url)
+            .map_err(|_| NOT_A_URL.to_string())
+            .and_then(|url| {
+                self.state
+                    .targets
+                    .check_literal(&url, Target::Callback)
+                    .map_err(|_| NOT_PUBLIC.to_string())
+            });
+        if let Err(reason) = literal {
+            return failure(event, None, reason, self.state.clock.now().naive_utc());
+        }
         let timestamp = self.state.clock.now().timestamp();
         let body = event.payload.clone().into_bytes();
         let signature = signature::header(secret.as_bytes(), timestamp, &body);
@@ -438,10 +456,17 @@ fn failure(
     }
 }
 
+/// Why an attempt to a callback URL that is not on a public address failed.
+const NOT_PUBLIC: &str = "The callback URL is not on a public address: Relevo does not deliver to loopback, private, link-local or reserved addresses";
+const NOT_A_URL: &str = "The callback URL is not a valid URL";
+
 /// A transport error in words, with its causes (never a secret: the URL is the
 /// tenant's own, without credentials, which the API refuses).
 fn describe(error: &reqwest::Error) -> String {
     use std::error::Error;
+    if NotPublic::caused(error) {
+        return NOT_PUBLIC.to_string();
+    }
     let mut text = if error.is_connect() {
         "Cannot connect to the callback URL".to_string()
     } else {

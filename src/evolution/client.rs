@@ -16,15 +16,21 @@ use super::{
     WebhookConfig, WebsocketConfig,
 };
 use crate::metrics::Metrics;
+use crate::targets::{self, NotPublic, Target, TargetPolicy};
 
 /// Attempts after the first one, for repeatable calls on connection errors and 5xx.
 const RETRIES: u32 = 2;
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 
-/// The HTTP client shared by every call, built once from the configured timeouts.
+/// The HTTP clients shared by every call, built once from the configured timeouts. None
+/// follows redirects: an answer never sends Relevo (and the `apikey` header) elsewhere.
 #[derive(Clone)]
 pub struct EvolutionHttp {
+    /// For servers on public addresses only (see [`crate::targets`]).
     http: reqwest::Client,
+    /// For the servers the policy trusts on any address.
+    trusted: reqwest::Client,
+    targets: TargetPolicy,
     metrics: Arc<Metrics>,
 }
 
@@ -33,20 +39,34 @@ impl EvolutionHttp {
         connect_timeout: Duration,
         request_timeout: Duration,
         metrics: Arc<Metrics>,
+        targets: TargetPolicy,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(request_timeout)
-            .user_agent(concat!("relevo/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http, metrics })
+        let build = |builder: reqwest::ClientBuilder| {
+            builder
+                .connect_timeout(connect_timeout)
+                .timeout(request_timeout)
+                .user_agent(concat!("relevo/", env!("CARGO_PKG_VERSION")))
+                .build()
+        };
+        Ok(Self {
+            http: build(targets.client_builder())?,
+            trusted: build(targets::open_client_builder())?,
+            targets,
+            metrics,
+        })
     }
 
     /// A client of the server at `base_url`, authenticated with `api_key` (the server's
     /// global key or an instance's own key).
     pub fn server(&self, base_url: &str, api_key: &str) -> EvolutionClient {
+        let trusted =
+            Url::parse(base_url).is_ok_and(|url| self.targets.trusts(&url, Target::Evolution));
         EvolutionClient {
-            http: self.http.clone(),
+            http: match trusted {
+                true => self.trusted.clone(),
+                false => self.http.clone(),
+            },
+            targets: self.targets.clone(),
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
             metrics: self.metrics.clone(),
@@ -58,6 +78,7 @@ impl EvolutionHttp {
 /// Calls one Evolution server. Deliberately not `Debug`: it holds a key.
 pub struct EvolutionClient {
     http: reqwest::Client,
+    targets: TargetPolicy,
     base_url: String,
     api_key: String,
     metrics: Arc<Metrics>,
@@ -91,15 +112,7 @@ impl EvolutionClient {
     pub async fn info(&self) -> Result<ServerInfo, EvolutionError> {
         let started = Instant::now();
         let body = self.call(Method::GET, &[], None, Repeat::Safe).await?;
-        let latency = started.elapsed();
-        let info = wire::server_info(&body)?;
-        let field = |key: &str| info.get(key).and_then(Value::as_str).map(str::to_string);
-        Ok(ServerInfo {
-            version: field("version"),
-            client_name: field("clientName"),
-            whatsapp_web_version: field("whatsappWebVersion"),
-            latency,
-        })
+        wire::server_info(&body, started.elapsed())
     }
 
     /// `POST /verify-creds`: whether the server takes this client's key as its global key
@@ -391,8 +404,13 @@ impl EvolutionClient {
         let mut key = HeaderValue::from_str(&self.api_key).map_err(|_| EvolutionError::Status {
             status: 401,
             message: "the API key cannot be sent in an HTTP header".into(),
+            readable: false,
         })?;
         key.set_sensitive(true);
+        // A literal address is never resolved, so the resolver cannot refuse it.
+        self.targets
+            .check_literal(&url, Target::Evolution)
+            .map_err(|refused| EvolutionError::NotPublic(refused.to_string()))?;
         let mut request = self.http.request(method, url).header("apikey", key);
         if let Some(body) = body {
             request = request.json(body);
@@ -409,7 +427,9 @@ impl EvolutionClient {
 }
 
 fn transport_error(error: reqwest::Error) -> EvolutionError {
-    if error.is_timeout() && !error.is_connect() {
+    if NotPublic::caused(&error) {
+        EvolutionError::NotPublic(causes(&error))
+    } else if error.is_timeout() && !error.is_connect() {
         EvolutionError::Timeout
     } else if !error.is_connect() && (error.is_request() || error.is_body()) {
         // The request went out and the connection broke before the whole answer came:
@@ -454,10 +474,12 @@ mod tests {
 
     #[test]
     fn paths_are_appended_to_the_base_url_and_names_escaped() {
+        let settings = crate::config::Settings::from_vars(&Default::default()).unwrap();
         let http = EvolutionHttp::new(
             Duration::from_secs(1),
             Duration::from_secs(1),
             Arc::new(Metrics::new()),
+            TargetPolicy::new(&settings),
         )
         .unwrap();
         let client = http.server("https://evo.example.com/api/", "key");

@@ -9,6 +9,9 @@ pub enum EvolutionError {
     /// No connection could be made, or it broke before an answer arrived.
     #[error("unreachable: {0}")]
     Unreachable(String),
+    /// Not called: the server is not on a public address (see [`crate::targets`]).
+    #[error("refused: {0}")]
+    NotPublic(String),
     /// The request was sent and the connection broke before the answer was complete:
     /// whether the server carried it out is unknown.
     #[error("interrupted: {0}")]
@@ -22,7 +25,13 @@ pub enum EvolutionError {
     NotFound(String),
     /// An HTTP error status with Evolution's message.
     #[error("HTTP {status}: {message}")]
-    Status { status: u16, message: String },
+    Status {
+        status: u16,
+        message: String,
+        /// Whether `message` was read from a JSON answer (Evolution's words), not the
+        /// raw text of whatever answered (a proxy's error page, another service).
+        readable: bool,
+    },
     /// HTTP 200 with `{"error": true, "message": ...}`, as connect and restart answer.
     #[error("{0}")]
     Refused(String),
@@ -44,6 +53,7 @@ impl EvolutionError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Unreachable(_) => "unreachable",
+            Self::NotPublic(_) => "not_public",
             Self::Interrupted(_) => "interrupted",
             Self::Timeout => "timeout",
             Self::NotFound(_) => "not_found",
@@ -54,6 +64,26 @@ impl EvolutionError {
         }
     }
 
+    /// Evolution's own words about the failure, when it said something that means
+    /// something: the message of its answer (bounded), never `[object Object]`, and
+    /// nothing for a failure on the way (those are Relevo's words, for the log).
+    pub fn upstream(&self) -> Option<&str> {
+        let words = match self {
+            Self::NotFound(words)
+            | Self::Refused(words)
+            | Self::Status {
+                message: words,
+                readable: true,
+                ..
+            } => words.trim(),
+            _ => return None,
+        };
+        let meaningless = words
+            .split("; ")
+            .all(|part| part.trim().is_empty() || part.trim() == "[object Object]");
+        (!meaningless).then_some(words)
+    }
+
     /// The instance is not on the server.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound(_))
@@ -61,19 +91,7 @@ impl EvolutionError {
 
     /// `instance/logout`'s 400 `The "x" instance is not connected` (reference §2.7).
     pub fn is_not_connected(&self) -> bool {
-        matches!(self, Self::Status { status: 400, message } if message.contains("not connected"))
-    }
-
-    /// Evolution's own words, when they say something: `None` for the `[object Object]`
-    /// its stringified errors give (reference §2.6) and for an empty text.
-    pub fn upstream_text(&self) -> Option<String> {
-        let text = match self {
-            Self::NotFound(message) | Self::Refused(message) => message.clone(),
-            Self::Status { message, .. } => message.clone(),
-            _ => return None,
-        };
-        let meaningless = text.trim().is_empty() || text.contains("[object Object]");
-        (!meaningless).then_some(text)
+        matches!(self, Self::Status { status: 400, message, .. } if message.contains("not connected"))
     }
 
     /// `instance/create` of a name the server already has.
@@ -84,7 +102,7 @@ impl EvolutionError {
     /// `message/sendText`'s 400 for a number that is not on WhatsApp: its `message` holds
     /// `{"jid", "exists": false, "number"}` (reference §2.12).
     pub fn is_not_on_whatsapp(&self) -> bool {
-        matches!(self, Self::Status { status: 400, message } if message.contains("\"exists\":false"))
+        matches!(self, Self::Status { status: 400, message, .. } if message.contains("\"exists\":false"))
     }
 
     /// The instance's WhatsApp connection is closed: `Connection Closed`, as a 500 with a
@@ -97,7 +115,7 @@ impl EvolutionError {
     /// `sendText` fails inside Evolution with a 500 `Cannot read properties of undefined
     /// (reading 'onWhatsApp')` (seen on the real 2.3.6).
     pub fn is_instance_not_loaded(&self) -> bool {
-        matches!(self, Self::Status { status, message } if *status >= 500
+        matches!(self, Self::Status { status, message, .. } if *status >= 500
             && message.contains("Cannot read properties of undefined"))
     }
 
@@ -113,7 +131,11 @@ impl EvolutionError {
         if status == 404 && is_envelope(body) && !message.starts_with("Cannot ") {
             return Self::NotFound(message);
         }
-        Self::Status { status, message }
+        Self::Status {
+            status,
+            message,
+            readable: said_in_json(body),
+        }
     }
 }
 
@@ -131,6 +153,11 @@ pub(super) fn envelope_message(body: &str) -> String {
             .unwrap_or_else(|| body.to_string()),
         Err(_) => body.to_string(),
     };
+    bounded(&text)
+}
+
+/// `text` trimmed, and cut after [`MAX_MESSAGE_CHARS`] characters.
+pub(super) fn bounded(text: &str) -> String {
     let text = text.trim();
     if text.chars().count() > MAX_MESSAGE_CHARS {
         let cut: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
@@ -138,6 +165,16 @@ pub(super) fn envelope_message(body: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// A JSON answer with a message where Evolution puts one.
+fn said_in_json(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|json| {
+        json.pointer("/response/message")
+            .or_else(|| json.get("message"))
+            .or_else(|| json.get("error"))
+            .is_some()
+    })
 }
 
 /// `{"status", "error", "response": {"message"}}`: an answer of Evolution itself.
@@ -188,6 +225,35 @@ mod tests {
         for (body, expected) in cases {
             assert_eq!(envelope_message(body), expected, "{body}");
         }
+    }
+
+    #[test]
+    fn only_meaningful_upstream_words_are_kept() {
+        let said = |message: &str| EvolutionError::Status {
+            status: 500,
+            message: message.into(),
+            readable: true,
+        };
+        assert_eq!(
+            said("Connection Closed").upstream(),
+            Some("Connection Closed")
+        );
+        assert_eq!(said("").upstream(), None);
+        let page = EvolutionError::from_status(502, "<html>secret internal page</html>");
+        assert_eq!(page.upstream(), None);
+        let envelope = EvolutionError::from_status(
+            500,
+            r#"{"status":500,"error":"Internal Server Error","response":{"message":"Connection Closed"}}"#,
+        );
+        assert_eq!(envelope.upstream(), Some("Connection Closed"));
+        assert_eq!(
+            EvolutionError::Refused("[object Object]; [object Object]".into()).upstream(),
+            None
+        );
+        assert_eq!(
+            EvolutionError::Unreachable("connection refused".into()).upstream(),
+            None
+        );
     }
 
     #[test]

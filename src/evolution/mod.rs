@@ -115,11 +115,13 @@ pub struct CreatedInstance {
     pub state: Option<RemoteState>,
 }
 
-/// `GET /`.
+/// `GET /`, as far as it reads as Evolution's own answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerInfo {
-    pub version: Option<String>,
+    pub version: String,
+    /// `None` when not said, or not in the form Evolution says it.
     pub client_name: Option<String>,
+    /// `None` when not said (before 2.3), or not in the form Evolution says it.
     pub whatsapp_web_version: Option<String>,
     pub latency: Duration,
 }

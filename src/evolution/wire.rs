@@ -1,11 +1,15 @@
 //! Evolution's JSON, read leniently: v2 shapes first, and the v1 shapes seed 000 still
 //! meets (fetchInstances rows under `instance`, the QR under `qrcode`, `hash.apikey`).
 
-use serde_json::{json, Map, Value};
+use std::sync::LazyLock;
+use std::time::Duration;
 
-use super::error::{flatten, EvolutionError};
+use regex::Regex;
+use serde_json::{json, Value};
+
+use super::error::{bounded, flatten, EvolutionError};
 use super::{
-    ConnectAnswer, CreatedInstance, QrCode, RemoteInstance, RemoteState, WebhookConfig,
+    ConnectAnswer, CreatedInstance, QrCode, RemoteInstance, RemoteState, ServerInfo, WebhookConfig,
     WebsocketConfig,
 };
 
@@ -34,8 +38,11 @@ fn flag(value: &Value, keys: &[&str]) -> bool {
 
 /// `{"error": true, "message": ...}` with HTTP 200 (connect and restart).
 pub(super) fn refused(json: &Value) -> Option<EvolutionError> {
-    (json.get("error") == Some(&Value::Bool(true)))
-        .then(|| EvolutionError::Refused(json.get("message").map(flatten).unwrap_or_default()))
+    (json.get("error") == Some(&Value::Bool(true))).then(|| {
+        EvolutionError::Refused(bounded(
+            &json.get("message").map(flatten).unwrap_or_default(),
+        ))
+    })
 }
 
 fn state_of(instance: &Value) -> Option<RemoteState> {
@@ -244,17 +251,86 @@ fn events_of(row: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `GET /`: the fields that matter, whatever the version adds or drops.
-pub(super) fn server_info(body: &str) -> Result<Map<String, Value>, EvolutionError> {
-    match parse_json(body)? {
-        Value::Object(info) => Ok(info),
-        _ => Err(invalid(body)),
-    }
+/// `GET /`: Evolution's welcome (`{"status": 200, "message": "Welcome to the Evolution
+/// API…", "version": "2.3.6", "clientName", "whatsappWebVersion", …}`), read for the
+/// fields that matter, whatever the version adds or drops. An answer without a version
+/// that reads as one is not Evolution's; the other fields are shown only when they look
+/// as Evolution writes them, so whatever else answers at a server's URL is never
+/// repeated to the caller.
+pub(super) fn server_info(body: &str, latency: Duration) -> Result<ServerInfo, EvolutionError> {
+    static VERSION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^v?[0-9]{1,4}(\.[0-9]{1,6}){1,3}([-+][0-9A-Za-z.-]{1,24})?$")
+            .expect("a valid pattern")
+    });
+    static CLIENT_NAME: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_.-]{1,64}$").expect("a valid pattern"));
+    static WHATSAPP_WEB_VERSION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[0-9]{1,6}(\.[0-9]{1,12}){1,3}$").expect("a valid pattern"));
+    let info = match parse_json(body)? {
+        Value::Object(info) => info,
+        _ => return Err(invalid(body)),
+    };
+    let field = |key: &str, pattern: &Regex| {
+        info.get(key)
+            .and_then(Value::as_str)
+            .filter(|value| pattern.is_match(value))
+            .map(str::to_string)
+    };
+    let version = field("version", &VERSION).ok_or_else(|| invalid(body))?;
+    Ok(ServerInfo {
+        version,
+        client_name: field("clientName", &CLIENT_NAME),
+        whatsapp_web_version: field("whatsappWebVersion", &WHATSAPP_WEB_VERSION),
+        latency,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_info_is_evolutions_welcome_or_nothing() {
+        let latency = Duration::from_millis(5);
+        let info = server_info(
+            r#"{"status":200,"message":"Welcome to the Evolution API, it is working!","version":"2.3.6",
+                "clientName":"evolution","manager":"http://host:8080/manager","whatsappWebVersion":"2.3000.1028437292"}"#,
+            latency,
+        )
+        .unwrap();
+        assert_eq!(info.version, "2.3.6");
+        assert_eq!(info.client_name.as_deref(), Some("evolution"));
+        assert_eq!(
+            info.whatsapp_web_version.as_deref(),
+            Some("2.3000.1028437292")
+        );
+
+        let odd = server_info(
+            r#"{"version":"2.2.3","clientName":"<script>","whatsappWebVersion":"root:x:0:0"}"#,
+            latency,
+        )
+        .unwrap();
+        assert_eq!(odd.version, "2.2.3");
+        assert_eq!((odd.client_name, odd.whatsapp_web_version), (None, None));
+
+        for not_evolution in [
+            r#"{"version":"PostgreSQL 16.2 on x86_64-pc-linux-gnu, compiled by gcc"}"#,
+            r#"{"status":"ok"}"#,
+            r#"{"version":12}"#,
+            r#"["2.3.6"]"#,
+            "ami-id\ninstance-id",
+        ] {
+            assert!(
+                matches!(
+                    server_info(not_evolution, latency),
+                    Err(EvolutionError::InvalidResponse(_))
+                ),
+                "{not_evolution}"
+            );
+        }
+        let long = format!(r#"{{"version":"2.3.6-{}"}}"#, "a".repeat(100));
+        assert!(server_info(&long, latency).is_err());
+    }
 
     #[test]
     fn connect_answers_in_every_shape() {

@@ -265,6 +265,13 @@ mod tests {
         );
         assert!(message.contains("did not restart `ventas`: the instance is not connected"));
         assert!(!message.contains("[object Object]"));
+        let (_, _, _, params) = mapped(LifecycleError::Refused {
+            server: server(),
+            instance_name: "ventas".into(),
+            action: RefusedAction::Restart,
+            upstream: Some("closed".into()),
+        });
+        assert_eq!(params["upstream"], "closed");
 
         let (status, key, _, _) = mapped(LifecycleError::WebsocketDisabled(server()));
         assert_eq!(

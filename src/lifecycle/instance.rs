@@ -242,7 +242,7 @@ pub async fn logout(
                 server: target.server_ref(),
                 instance_name: target.name().to_string(),
                 action: RefusedAction::Logout,
-                upstream: error.upstream_text(),
+                upstream: error.upstream().map(str::to_string),
             })
         }
         Err(error) => return Err(target.failure(state, error).await),
@@ -279,7 +279,7 @@ pub async fn restart(
             server: target.server_ref(),
             instance_name: target.name().to_string(),
             action: RefusedAction::Restart,
-            upstream: error.upstream_text(),
+            upstream: error.upstream().map(str::to_string),
         }),
         Err(error) => Err(target.failure(state, error).await),
     }

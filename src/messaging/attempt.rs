@@ -107,7 +107,7 @@ impl Verdict {
             EvolutionError::NotFound(_) => Self::Instance(
                 Failure::new("evolution.instance_missing", &error).showing(ConnectionStatus::Error),
             ),
-            EvolutionError::Unreachable(_) => {
+            EvolutionError::Unreachable(_) | EvolutionError::NotPublic(_) => {
                 Self::Instance(Failure::new("evolution.unavailable", &error))
             }
             EvolutionError::Status { status, .. } if *status >= 500 => {
@@ -128,6 +128,7 @@ mod tests {
         Err(EvolutionError::Status {
             status: code,
             message: message.into(),
+            readable: true,
         })
     }
 

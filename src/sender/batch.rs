@@ -11,6 +11,13 @@
 //! not run again (it may have committed): every claim of it answers 503, and senders
 //! retry with their idempotency keys, as after any lost commit.
 //!
+//! A database that stays locked (another process holds SQLite's write lock, or a
+//! PostgreSQL lock outlives `lock_timeout`) past `RELEVO_DB_TIMEOUT_MS` is a 503 for the
+//! claims that waited for it, never a wait of one timeout per claim in line: a batch that
+//! could not get its lock answers each of its claims 503 instead of running them alone,
+//! and on SQLite, whose write lock is the whole database's, the claims waiting behind a
+//! claim or batch that timed out get its 503 at once.
+//!
 //! The invariants stay the database's (row locks, the SQLite write lock, unique keys), so
 //! they hold across processes as they did claim by claim. A batch never waits for a row
 //! lock while it holds others: see [`claims::claim_together`] (PostgreSQL) and
@@ -258,8 +265,9 @@ struct Queue {
 enum Void {
     /// Rolled back (or never begun): nothing of it was counted; each claim runs alone.
     RunAlone,
-    /// The database could not be reached, or the commit's answer was lost with the
-    /// connection (it may have committed): each claim answers this.
+    /// The database could not be reached, stayed locked for the whole timeout, or the
+    /// commit's answer was lost with the connection (it may have committed): each claim
+    /// answers this.
     Answer(ApiError),
 }
 
@@ -327,14 +335,38 @@ impl ClaimBatcher {
             let outcomes = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_batch(&jobs)));
             match outcomes {
                 Ok(outcomes) => {
+                    let locked = self.database_wide_refusal(&outcomes);
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         // A request that is gone no longer needs its answer.
                         let _ = reply.send(outcome);
+                    }
+                    if let Some(error) = locked {
+                        self.refuse_waiting(&error);
                     }
                 }
                 // The replies are dropped: each request answers 500.
                 Err(_) => log::error!("a claim batch panicked"),
             }
+        }
+    }
+
+    /// On SQLite, the 503 of a claim that waited the whole timeout for the write lock (or
+    /// for a pooled connection): the lock is the whole database's, so every claim queued
+    /// behind it would wait out the same lock. `None` on PostgreSQL, whose locks are a
+    /// row's or a table's: the next claims may well get theirs.
+    fn database_wide_refusal(&self, outcomes: &[Result<Claimed, ApiError>]) -> Option<ApiError> {
+        self.writer.as_ref()?;
+        outcomes.iter().find_map(|outcome| match outcome {
+            Err(error) if error.is_database_unavailable() => Some(error.clone()),
+            _ => None,
+        })
+    }
+
+    /// Answers `error` to every claim waiting for a batch now.
+    fn refuse_waiting(&self, error: &ApiError) {
+        let waiting = std::mem::take(&mut self.queue().waiting);
+        for (_, reply) in waiting {
+            let _ = reply.send(Err(error.clone()));
         }
     }
 
@@ -374,7 +406,10 @@ impl ClaimBatcher {
         });
         match committed {
             Ok(outcomes) => Ok(outcomes),
-            Err(BatchFailed::Database(error)) if db::is_connection_lost(&error) => {
+            // Alone, each claim would wait out the same lock again, one after another.
+            Err(BatchFailed::Database(error))
+                if db::is_connection_lost(&error) || db::is_lock_timeout(&error) =>
+            {
                 Err(Void::Answer(ApiError::from(error)))
             }
             Err(_) => Err(Void::RunAlone),
@@ -409,13 +444,16 @@ fn voids_batch(error: &ApiError) -> bool {
 enum BatchFailed {
     /// A claim failed in the database; the batch rolled back.
     Claim,
-    /// `BEGIN` or `COMMIT` failed.
+    /// `BEGIN` or `COMMIT` failed, or a statement waited for a lock past the timeout.
     Database(diesel::result::Error),
 }
 
 impl BatchFailed {
     /// A statement of the batch failed: the transaction rolls back.
     fn statement(error: diesel::result::Error) -> Self {
+        if db::is_lock_timeout(&error) {
+            return Self::Database(error);
+        }
         log::warn!("a claim batch failed and runs claim by claim: {error}");
         Self::Claim
     }

@@ -244,6 +244,87 @@ async fn a_base_url_on_another_origin_needs_the_api_key_again(backend: Backend) 
     assert_eq!(stored_keys(&app)[0].1.as_deref(), Some("clave-b"));
 }
 
+/// An instance's stored key was given for its server: moving its `evolution_api_url` to
+/// another origin, or back to a default server on another origin (`null`), needs
+/// `evolution_api_key` in the same request, as a server's `base_url` does. A new path on
+/// the same origin keeps the key.
+async fn an_instance_url_on_another_origin_needs_its_key_again(backend: Backend) {
+    let (app, fake) = spawn_with_fake_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let created = app
+        .create_instance(
+            tenant,
+            &json!({"phone_number": "+573001234567", "instance_name": "ventas", "evolution_api_key": "clave-a",
+                    "evolution_api_url": "https://evo-a.example.com", "daily_message_limit": 10}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["data"]["id"].as_i64().unwrap();
+    let path = instance_path(tenant, id);
+    let servers = app.list_total(SERVERS).await;
+    let stored_key = |app: &TestApp| app.decrypt(&app.instance_row(id).evolution_api_key_encrypted);
+    let needs_key = json!({"evolution_api_key": ["El campo evolution_api_key es obligatorio cuando evolution_api_url cambia a otro servidor."]});
+
+    for (case, url) in [
+        ("another host", json!("https://evil.example.net")),
+        ("another port", json!("https://evo-a.example.com:8443")),
+        ("another scheme", json!("http://evo-a.example.com")),
+        ("the default server elsewhere", Value::Null),
+    ] {
+        let reply = app
+            .admin(Method::PUT, &path, Some(&json!({"evolution_api_url": url})))
+            .await;
+
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{case}] {}",
+            reply.body
+        );
+        assert_eq!(reply.body["errors"], needs_key, "[{case}]");
+    }
+    let unchanged = app.show_instance(tenant, id).await;
+    assert_eq!(unchanged["evolution_api_url"], "https://evo-a.example.com");
+    assert_eq!(stored_key(&app), "clave-a");
+    assert_eq!(
+        app.list_total(SERVERS).await,
+        servers,
+        "no server was added"
+    );
+
+    let same_origin = app
+        .admin(
+            Method::PUT,
+            &path,
+            Some(&json!({"evolution_api_url": "https://evo-a.example.com/evolution"})),
+        )
+        .await;
+    assert_eq!(same_origin.status, StatusCode::OK, "{}", same_origin.body);
+    assert_eq!(stored_key(&app), "clave-a");
+
+    let with_key = app
+        .admin(
+            Method::PUT,
+            &path,
+            Some(&json!({"evolution_api_url": null, "evolution_api_key": "clave-b"})),
+        )
+        .await;
+    assert_eq!(with_key.status, StatusCode::OK, "{}", with_key.body);
+    assert_eq!(with_key.body["data"]["evolution_server_id"], 1);
+    assert_eq!(stored_key(&app), "clave-b");
+
+    // The default server named by its URL is where the instance already is.
+    let same_server = app
+        .admin(
+            Method::PUT,
+            &path,
+            Some(&json!({"evolution_api_url": fake.url})),
+        )
+        .await;
+    assert_eq!(same_server.status, StatusCode::OK, "{}", same_server.body);
+    assert_eq!(stored_key(&app), "clave-b");
+}
+
 async fn seed_variables_bootstrap_the_default_server(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
 
@@ -383,13 +464,13 @@ async fn registered_urls_map_to_servers(backend: Backend) {
         })
     );
 
-    // Moving an instance to another URL moves it to that server.
+    // Moving an instance to another URL (with its key there) moves it to that server.
     let id = on_default.body["data"]["id"].as_i64().unwrap();
     let moved = app
         .admin(
             Method::PUT,
             &instance_path(tenant, id),
-            Some(&json!({"evolution_api_url": "https://evo-y.example.com"})),
+            Some(&json!({"evolution_api_url": "https://evo-y.example.com", "evolution_api_key": "k-y"})),
         )
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
@@ -461,6 +542,7 @@ async fn only_super_admins_see_servers(backend: Backend) {
 
 both_backends!(
     a_base_url_on_another_origin_needs_the_api_key_again,
+    an_instance_url_on_another_origin_needs_its_key_again,
     servers_are_managed_with_a_write_only_key_and_one_default,
     server_fields_are_validated_all_at_once,
     seed_variables_bootstrap_the_default_server,

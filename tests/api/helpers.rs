@@ -288,6 +288,9 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
         ("RELEVO_WEBHOOK_POLL_MS", "0"),
         // Each step tells every status change; the settling has tests of its own.
         ("RELEVO_STATUS_SETTLE_MS", "0"),
+        // The fake Evolution servers and the callback receivers listen on 127.0.0.1; the
+        // refusal of such targets has its own tests (`targets`), which set it to 0.
+        ("RELEVO_ALLOW_PRIVATE_TARGETS", "1"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -35,6 +35,7 @@ mod sender_quota;
 mod sender_tokens;
 mod super_admins;
 mod sync;
+mod targets;
 mod tenant_removal;
 mod tenants;
 mod users;

@@ -334,7 +334,7 @@ async fn a_refused_key_and_an_unreachable_server_fail_over(backend: Backend) {
         .admin(
             Method::PUT,
             &crate::helpers::instance_path(s.tenant, dos),
-            Some(&json!({"evolution_api_url": closed_url})),
+            Some(&json!({"evolution_api_url": closed_url, "evolution_api_key": "key-for-the-closed-port"})),
         )
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);

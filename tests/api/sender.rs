@@ -28,6 +28,7 @@ both_backends!(
     the_log_feeds_history_statistics_and_credits,
     a_busy_database_refuses_and_counts_nothing,
     a_claim_whose_key_cannot_be_read_is_given_back,
+    claims_behind_an_external_lock_answer_503_after_the_timeout,
 );
 
 async fn tenant_with_instances(app: &TestApp, limits: &[i64]) -> (i64, Vec<i64>) {
@@ -626,3 +627,67 @@ async fn a_claim_whose_key_cannot_be_read_is_given_back(backend: Backend) {
 }
 
 through_pooler!(a_busy_database_refuses_and_counts_nothing);
+
+/// Another process holds the database's write lock (SQLite: a `BEGIN IMMEDIATE` on the
+/// same file; PostgreSQL: the instances' table) for longer than `RELEVO_DB_TIMEOUT_MS`:
+/// every claim, also those that arrive together and would go in one batch, answers 503
+/// once that timeout has passed, not after one timeout per claim in line.
+async fn claims_behind_an_external_lock_answer_503_after_the_timeout(backend: Backend) {
+    const TIMEOUT_MS: u64 = 300;
+    const CLAIMS: usize = 6;
+    let Some(app) = crate::helpers::spawn_app_with(
+        backend,
+        &[("RELEVO_DB_TIMEOUT_MS", &TIMEOUT_MS.to_string())],
+    )
+    .await
+    else {
+        return;
+    };
+    let (tenant, ids) = tenant_with_instances(&app, &[100]).await;
+    let token = app.sender_token(tenant).await;
+    let mut other_process = app.db();
+    let lock = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres | Backend::Pooler => {
+            "BEGIN; LOCK TABLE whatsapp_instances IN EXCLUSIVE MODE"
+        }
+    };
+    use diesel::connection::SimpleConnection;
+    other_process.batch_execute(lock).unwrap();
+
+    let claims = (0..CLAIMS).map(|n| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let started = std::time::Instant::now();
+            let reply = app
+                .claim(tenant, token, json!({"idempotency_key": format!("k-{n}")}))
+                .await;
+            (reply, started.elapsed())
+        }
+    });
+    let answers = futures_util::future::join_all(claims).await;
+    other_process.batch_execute("ROLLBACK").unwrap();
+
+    for (reply, took) in &answers {
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
+        assert_eq!(reply.body["error_key"], "database.unavailable");
+        assert_eq!(reply.headers["retry-after"], "1");
+        // SQLite's lock is the whole database's: the claims queued behind the first are
+        // told at once. On PostgreSQL they may wait for the batch in front of theirs.
+        let most = match backend {
+            Backend::Sqlite => 2 * TIMEOUT_MS,
+            Backend::Postgres | Backend::Pooler => 3 * TIMEOUT_MS,
+        };
+        assert!(
+            *took < std::time::Duration::from_millis(most),
+            "answered after {took:?}"
+        );
+    }
+    assert_eq!(app.sent_today(tenant, ids[0]).await, 0);
+}

@@ -49,7 +49,7 @@ pub async fn create_server(
             errors.add(field, Msg::Required);
         }
     }
-    let fields = body.parse(&state.cipher, &mut errors);
+    let fields = body.parse(&state.cipher, &state.targets, &mut errors);
     let now = state.clock.now().naive_utc();
     let created = state
         .transaction(move |conn| {

@@ -16,12 +16,16 @@ pub struct ServerHealth {
     pub evolution_server_id: i64,
     /// Always `ok`: a server that did not answer is a 502 or a 504.
     pub status: ServerStatus,
-    /// What the server says of itself; `null` when it does not say.
-    #[schema(required = true, example = "2.3.6")]
-    pub version: Option<String>,
-    #[schema(required = true, example = "evolution")]
+    /// Evolution's version, as its `GET /` states it. A server whose answer has no
+    /// version in that form is not taken for Evolution (502).
+    #[schema(max_length = 64, example = "2.3.6")]
+    pub version: String,
+    /// Its `DATABASE_CONNECTION_CLIENT_NAME`; `null` when not said, or not in the form
+    /// Evolution says it.
+    #[schema(required = true, max_length = 64, example = "evolution")]
     pub client_name: Option<String>,
-    #[schema(required = true, example = "2.3000.1028437292")]
+    /// `null` when not said (before 2.3), or not in the form Evolution says it.
+    #[schema(required = true, max_length = 64, example = "2.3000.1028437292")]
     pub whatsapp_web_version: Option<String>,
     /// How long `GET /` took, in milliseconds.
     #[schema(example = 42)]

@@ -20,6 +20,7 @@ use crate::input::{optional, Input};
 use crate::routes::wire::Timestamp;
 use crate::secrets::Cipher;
 use crate::state::AppState;
+use crate::targets::{Target, TargetPolicy};
 
 /// An Evolution API server. The key is write-only.
 #[derive(Serialize, ToSchema)]
@@ -88,7 +89,10 @@ pub struct CreateEvolutionServerBody {
     #[serde(default)]
     pub name: Input,
     /// The server's root URL (Evolution mounts its routes there): `http` or `https`,
-    /// without a user name or password; a trailing `/` is dropped. Unique.
+    /// without a user name or password; a trailing `/` is dropped. Unique. On a public
+    /// address: not loopback (`localhost`), private, link-local or otherwise reserved,
+    /// neither as written nor as its name resolves (unless `RELEVO_ALLOW_PRIVATE_TARGETS=1`,
+    /// or on the origin of `EVOLUTION_API_BASE_URL`).
     #[schema(value_type = String, required = true, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
         example = "https://evolution.midominio.com")]
     #[serde(default)]
@@ -119,9 +123,10 @@ pub struct UpdateEvolutionServerBody {
     #[schema(value_type = String, max_length = 100, pattern = r"\S", example = "Evolution principal")]
     #[serde(default)]
     pub name: Input,
-    /// `http` or `https`, without a user name or password; unique. Instances registered
-    /// with the old URL move with it. On another origin (scheme, host or port) it needs
-    /// `api_key` in the same request when the server has a key (422 on `api_key`).
+    /// `http` or `https`, without a user name or password, on a public address (as on
+    /// create); unique. Instances registered with the old URL move with it. On another
+    /// origin (scheme, host or port) it needs `api_key` in the same request when the
+    /// server has a key (422 on `api_key`).
     #[schema(value_type = String, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
         example = "https://evolution.midominio.com")]
     #[serde(default)]
@@ -188,7 +193,12 @@ pub fn api_key(raw: &str) -> Result<String, Msg> {
 
 impl ServerBody {
     /// The columns this body sets. `errors` receives every problem found.
-    pub fn parse(&self, cipher: &Cipher, errors: &mut FieldErrors) -> ServerChanges {
+    pub fn parse(
+        &self,
+        cipher: &Cipher,
+        targets: &TargetPolicy,
+        errors: &mut FieldErrors,
+    ) -> ServerChanges {
         for (field, input) in [
             ("name", &self.name),
             ("base_url", &self.base_url),
@@ -205,7 +215,9 @@ impl ServerBody {
                 bounded_text(raw, NAME_MAX_CHARS)
             }),
             base_url: optional(&self.base_url, "base_url", errors, |raw| {
-                HttpUrl::parse(raw).map(HttpUrl::into_inner)
+                targets
+                    .parse(raw, Target::Evolution)
+                    .map(HttpUrl::into_inner)
             }),
             api_key_encrypted: optional(&self.api_key, "api_key", errors, api_key)
                 .map(|key| Some(cipher.encrypt(&key))),

@@ -7,11 +7,11 @@ use super::{
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::{evolution_servers, write_transaction};
-use crate::domain::HttpUrl;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
-use crate::i18n::{Locale, Msg};
+use crate::i18n::Locale;
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
+use crate::routes::require_key_on_new_origin;
 use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
@@ -44,14 +44,13 @@ pub async fn update_server(
     let server = find_server(&state, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
-    let mut changes = body.parse(&state.cipher, &mut errors);
-    // The stored key was given for the old server: another origin must be given its own.
-    let moves_away = changes
-        .base_url
-        .as_deref()
-        .is_some_and(|url| !HttpUrl::same_origin(&server.base_url, url));
-    if moves_away && server.api_key_encrypted.is_some() && body.api_key.is_absent() {
-        errors.add("api_key", Msg::ApiKeyForNewHost);
+    let mut changes = body.parse(&state.cipher, &state.targets, &mut errors);
+    if let (Some(to), Some(_)) = (changes.base_url.as_deref(), &server.api_key_encrypted) {
+        require_key_on_new_origin(
+            &mut errors,
+            ("base_url", Some(&server.base_url), Some(to)),
+            ("api_key", &body.api_key),
+        );
     }
     changes.updated_at = Some(state.clock.now().naive_utc());
     let updated = state

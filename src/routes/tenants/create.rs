@@ -47,7 +47,7 @@ pub async fn create_tenant(
     if body.nombre.is_absent() {
         errors.add("nombre", Msg::Required);
     }
-    let fields = body.parse(&state.cipher, &mut errors);
+    let fields = body.parse(&state.cipher, &state.targets, &mut errors);
     let slug = match (&fields.slug, &fields.nombre) {
         (Some(slug), _) => Some(slug.clone()),
         (None, Some(nombre)) if body.slug.is_absent() => {

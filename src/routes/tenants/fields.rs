@@ -10,6 +10,7 @@ use crate::error::FieldErrors;
 use crate::i18n::Msg;
 use crate::input::{nullable_patch, optional, Input};
 use crate::secrets::Cipher;
+use crate::targets::{Target, TargetPolicy};
 
 /// A new tenant. Unknown fields are ignored; strings are trimmed, and an empty string
 /// counts as `null`.
@@ -43,7 +44,9 @@ pub struct CreateTenantBody {
     #[serde(default)]
     pub rotation_strategy: Input,
     /// Where outbound events are posted: an `http` or `https` URL without a user name or
-    /// password.
+    /// password, on a public address: not loopback (`localhost`), private, link-local or
+    /// otherwise reserved, neither as written nor as its name resolves (unless
+    /// `RELEVO_ALLOW_PRIVATE_TARGETS=1`).
     #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
         example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
@@ -97,7 +100,8 @@ pub struct UpdateTenantBody {
     #[schema(value_type = RotationStrategy)]
     #[serde(default)]
     pub rotation_strategy: Input,
-    /// An `http` or `https` URL without a user name or password.
+    /// An `http` or `https` URL without a user name or password, on a public address (as
+    /// on create).
     #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
         example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
@@ -161,7 +165,12 @@ tenant_body_from!(UpdateTenantBody);
 
 impl TenantBody {
     /// The columns this body sets. `errors` receives every problem found.
-    pub fn parse(&self, cipher: &Cipher, errors: &mut FieldErrors) -> TenantChanges {
+    pub fn parse(
+        &self,
+        cipher: &Cipher,
+        targets: &TargetPolicy,
+        errors: &mut FieldErrors,
+    ) -> TenantChanges {
         for (field, input) in [
             ("slug", &self.slug),
             ("nombre", &self.nombre),
@@ -198,7 +207,9 @@ impl TenantBody {
                 |raw| RotationStrategy::parse(raw).map(|s| s.as_str().to_string()),
             ),
             callback_url: nullable_patch(&self.callback_url, "callback_url", errors, |raw| {
-                HttpUrl::parse(raw).map(HttpUrl::into_inner)
+                targets
+                    .parse(raw, Target::Callback)
+                    .map(HttpUrl::into_inner)
             }),
             callback_secret_encrypted: nullable_patch(
                 &self.callback_secret,

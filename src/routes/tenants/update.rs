@@ -35,7 +35,7 @@ pub async fn update_tenant(
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
-    let mut changes = body.parse(&state.cipher, &mut errors);
+    let mut changes = body.parse(&state.cipher, &state.targets, &mut errors);
     changes.updated_at = Some(state.clock.now().naive_utc());
     let tenant_id = tenant.id;
     let generated = GeneratedSecret::new(&state.cipher);

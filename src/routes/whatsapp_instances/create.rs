@@ -37,9 +37,10 @@ pub struct CreateInstanceBody {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 255, pattern = r"\S", example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
     #[serde(default)]
     pub evolution_api_key: Input,
-    /// An http(s) URL without user name or password. `null` or left out means the
-    /// default Evolution server; a URL Relevo does not know yet becomes an Evolution
-    /// server without a key (calls to it use this instance's key).
+    /// An http(s) URL without user name or password, on a public address as a server's
+    /// `base_url` is. `null` or left out means the default Evolution server; a URL Relevo
+    /// does not know yet becomes an Evolution server without a key (calls to it use this
+    /// instance's key).
     #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$", example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
@@ -108,7 +109,7 @@ pub async fn create_instance(
         &body.evolution_api_url,
         "evolution_api_url",
         &mut errors,
-        fields::evolution_api_url,
+        |raw| fields::evolution_api_url(&state.targets, raw),
     );
     let limit = match &body.daily_message_limit {
         Input::Value(_) => fields::daily_message_limit(&body.daily_message_limit, &mut errors),

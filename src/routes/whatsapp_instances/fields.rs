@@ -6,6 +6,7 @@ use crate::domain::{bounded_text, DailyLimit, HttpUrl};
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::Input;
+use crate::targets::{Target, TargetPolicy};
 
 pub const NOTES_MAX_CHARS: usize = 1000;
 pub const API_KEY_MAX_CHARS: usize = 255;
@@ -15,8 +16,11 @@ pub fn evolution_api_key(raw: &str) -> Result<String, Msg> {
     bounded_text(raw, API_KEY_MAX_CHARS)
 }
 
-pub fn evolution_api_url(raw: &str) -> Result<String, Msg> {
-    HttpUrl::parse(raw).map(HttpUrl::into_inner)
+/// An Evolution server's URL, on an address the policy admits.
+pub fn evolution_api_url(targets: &TargetPolicy, raw: &str) -> Result<String, Msg> {
+    targets
+        .parse(raw, Target::Evolution)
+        .map(HttpUrl::into_inner)
 }
 
 pub fn daily_message_limit(input: &Input, errors: &mut FieldErrors) -> Option<DailyLimit> {

@@ -14,8 +14,8 @@ use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{nullable_patch, optional, Input, JsonObject};
 use crate::request_id::RequestId;
-use crate::routes::managed_tenant;
 use crate::routes::wire::MessageDataBody;
+use crate::routes::{managed_tenant, require_key_on_new_origin};
 use crate::state::AppState;
 
 /// The changes to an instance: only the fields sent change, and `{}` changes nothing.
@@ -36,6 +36,10 @@ pub struct UpdateInstanceBody {
     pub evolution_api_key: Input,
     /// A new URL moves the instance to the Evolution server at that URL (one Relevo does
     /// not know yet is created without a key); `null` moves it back to the default server.
+    /// On a public address, as on create.
+    /// A move to another origin (scheme, host or port) needs `evolution_api_key` in the
+    /// same request (422 on `evolution_api_key`): the stored key is never sent to a host
+    /// it was not given for.
     #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$", example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
@@ -117,7 +121,7 @@ pub async fn update_instance(
         &body.evolution_api_url,
         "evolution_api_url",
         &mut errors,
-        fields::evolution_api_url,
+        |raw| fields::evolution_api_url(&state.targets, raw),
     );
     let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
     let is_active = body.is_active.boolean("is_active", &mut errors);
@@ -142,17 +146,29 @@ pub async fn update_instance(
         updated_at: Some(now),
         ..InstanceChanges::default()
     };
+    let key_sent = body.evolution_api_key.clone();
     let tenant_id = tenant.id;
     let audited_tenant = tenant.clone();
     let today = tenant_today(&state, &tenant);
     let updated = state
         .write(move |conn| {
             write_transaction_once(conn, |conn| {
-                // A new URL moves the instance to the server at that URL.
+                // A new URL moves the instance to the server at that URL; its key goes
+                // along only within one origin.
                 let final_server = match &changes.evolution_api_url {
                     Some(url) => {
                         let server = evolution_servers::server_for_url(conn, url.as_deref(), now)?;
                         changes.evolution_server_id = Some(server);
+                        require_key_on_new_origin(
+                            &mut errors,
+                            (
+                                "evolution_api_url",
+                                evolution_servers::base_url_of(conn, current.evolution_server_id)?
+                                    .as_deref(),
+                                evolution_servers::base_url_of(conn, server)?.as_deref(),
+                            ),
+                            ("evolution_api_key", &key_sent),
+                        );
                         server
                     }
                     None => current.evolution_server_id,
