@@ -573,12 +573,14 @@ async fn instance_bodies_take_null_exactly_where_the_document_says(backend: Back
         .as_i64()
         .unwrap();
     for (field, property) in update["properties"].as_object().unwrap() {
+        let mut body = json!({ field: null });
+        if field == "evolution_api_url" {
+            // `null` moves the instance to the default server, another origin: its key
+            // must come along.
+            body["evolution_api_key"] = json!("clave-del-predeterminado");
+        }
         let reply = app
-            .admin(
-                Method::PUT,
-                &instance_path(tenant, id),
-                Some(&json!({ field: null })),
-            )
+            .admin(Method::PUT, &instance_path(tenant, id), Some(&body))
             .await;
 
         if nullable(property) {

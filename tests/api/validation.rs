@@ -1105,7 +1105,8 @@ async fn update_null_clears_notes_but_is_required_for_required_fields(backend: B
         .admin(
             Method::PUT,
             &instance_path(tenant, id),
-            Some(&json!({"notes": null, "evolution_api_url": null})),
+            // Back to the default server, another origin: with the key for it.
+            Some(&json!({"notes": null, "evolution_api_url": null, "evolution_api_key": "clave-nueva"})),
         )
         .await;
 
@@ -1233,7 +1234,10 @@ async fn update_to_a_name_taken_on_the_server(backend: Backend) {
         .admin(
             Method::PUT,
             &instance_path(tenant, id),
-            Some(&json!({"instance_name": "ajena", "evolution_api_url": "https://evo-b.example.com"})),
+            Some(
+                &json!({"instance_name": "ajena", "evolution_api_url": "https://evo-b.example.com",
+                         "evolution_api_key": "clave-b"}),
+            ),
         )
         .await;
     assert_eq!(other_server.status, StatusCode::OK, "{}", other_server.body);

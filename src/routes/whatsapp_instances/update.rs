@@ -36,10 +36,9 @@ pub struct UpdateInstanceBody {
     pub evolution_api_key: Input,
     /// A new URL moves the instance to the Evolution server at that URL (one Relevo does
     /// not know yet is created without a key); `null` moves it back to the default server.
-    /// On a public address, as on create.
-    /// A move to another origin (scheme, host or port) needs `evolution_api_key` in the
-    /// same request (422 on `evolution_api_key`): the stored key is never sent to a host
-    /// it was not given for.
+    /// On a public address, as on create. A move to another origin (scheme, host or port)
+    /// needs `evolution_api_key` in the same request (422 on `evolution_api_key`): the
+    /// stored key is never sent to a host it was not given for.
     #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$", example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
