@@ -59,7 +59,7 @@ pub async fn server_health(
     // `GET /` needs no key.
     let info = state
         .evolution
-        .server(&server.base_url, "")
+        .server(Some(server.id), &server.base_url, "")
         .info()
         .await
         .map_err(|error| ApiError::evolution(&upstream(&server), &error))?;
