@@ -54,6 +54,8 @@ pub struct Settings {
     pub claim_batches: usize,
     /// Whether `/metrics` is served and requests are measured (`RELEVO_METRICS`).
     pub metrics: bool,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>` (`RELEVO_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client; every other peer is the client itself.
     pub trusted_proxies: Vec<IpNet>,
     /// How long a request waits for a pooled connection, a lock or its turn to write
@@ -82,6 +84,9 @@ pub struct WebhookSettings {
     /// default 4: enough to drain well over 1000 events/s while claims keep most of the
     /// CPU; see the README's benchmark).
     pub concurrency: u32,
+    /// How many days delivered and failed events stay in the outbox (the delivery log)
+    /// before the worker deletes them (`RELEVO_OUTBOX_RETENTION_DAYS`, default 7).
+    pub retention_days: u32,
     /// How long a new status must hold before the tenant is told
     /// (`RELEVO_STATUS_SETTLE_MS`, default 10 s; 0 tells every change on the next step).
     pub status_settle_ms: u64,
@@ -111,6 +116,12 @@ pub struct EvolutionSettings {
 }
 
 pub const DEFAULT_SQLITE_PATH: &str = "./data/relevo.db";
+/// Days delivered and failed events stay in the outbox unless `RELEVO_OUTBOX_RETENTION_DAYS` says.
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+/// A hundred years: more is no retention at all, and would overflow the date arithmetic.
+const MAX_RETENTION_DAYS: u32 = 36_500;
+/// A metrics token shorter than this is too easy to guess.
+const MIN_METRICS_TOKEN_LEN: usize = 16;
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@relevo.local";
 
 /// Every variable Relevo reads. The docker-compose test checks against this list.
@@ -129,6 +140,7 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_DB_POOLER",
     "RELEVO_CLAIM_BATCHES",
     "RELEVO_METRICS",
+    "RELEVO_METRICS_TOKEN",
     "RELEVO_TRUSTED_PROXIES",
     "RELEVO_DB_TIMEOUT_MS",
     "RELEVO_BODY_TIMEOUT_MS",
@@ -145,6 +157,7 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_WEBHOOK_POLL_MS",
     "RELEVO_WEBHOOK_CONCURRENCY",
     "RELEVO_ALLOW_PRIVATE_TARGETS",
+    "RELEVO_OUTBOX_RETENTION_DAYS",
 ];
 
 impl Settings {
@@ -253,6 +266,12 @@ impl Settings {
                 true
             }
         };
+        let metrics_token = get("RELEVO_METRICS_TOKEN");
+        if matches!(&metrics_token, Some(token) if !is_metrics_token(token)) {
+            problems.push(format!(
+                "RELEVO_METRICS_TOKEN must be {MIN_METRICS_TOKEN_LEN} to 255 visible ASCII characters (it is sent as `Authorization: Bearer <token>`)"
+            ));
+        }
         let trusted_proxies = get("RELEVO_TRUSTED_PROXIES")
             .map(|raw| parse_trusted_proxies(&raw, &mut problems))
             .unwrap_or_default();
@@ -307,6 +326,17 @@ impl Settings {
             problems.push("RELEVO_WEBHOOK_CONCURRENCY must be at least 1".to_string());
         }
         let status_settle_ms = parse_number(&get, "RELEVO_STATUS_SETTLE_MS", 10_000, &mut problems);
+        let retention_days = parse_number(
+            &get,
+            "RELEVO_OUTBOX_RETENTION_DAYS",
+            DEFAULT_RETENTION_DAYS,
+            &mut problems,
+        );
+        if !(1..=MAX_RETENTION_DAYS).contains(&retention_days) {
+            problems.push(format!(
+                "RELEVO_OUTBOX_RETENTION_DAYS must be between 1 and {MAX_RETENTION_DAYS} (days)"
+            ));
+        }
 
         if !problems.is_empty() {
             return Err(ConfigError(problems));
@@ -327,6 +357,7 @@ impl Settings {
             db_pooler,
             claim_batches,
             metrics,
+            metrics_token,
             trusted_proxies,
             db_timeout_ms,
             body_timeout_ms,
@@ -346,6 +377,7 @@ impl Settings {
                 poll_ms: webhook_poll_ms,
                 concurrency: webhook_concurrency,
                 status_settle_ms,
+                retention_days,
             },
         })
     }
@@ -384,6 +416,12 @@ impl Settings {
             ),
         }
     }
+}
+
+/// A token that fits an `Authorization` header and is long enough not to be guessed.
+fn is_metrics_token(token: &str) -> bool {
+    (MIN_METRICS_TOKEN_LEN..=255).contains(&token.len())
+        && token.bytes().all(|byte| byte.is_ascii_graphic())
 }
 
 /// A comma-separated list of addresses (`10.0.0.7`) and networks (`10.0.0.0/8`).
@@ -626,6 +664,38 @@ mod tests {
         let err = Settings::from_vars(&vars(&[("RELEVO_DB_POOLER", "transaction")])).unwrap_err();
         assert_eq!(err.0.len(), 1, "{err}");
         assert!(err.to_string().contains("postgres://"), "{err}");
+    }
+
+    #[test]
+    fn the_metrics_token_and_the_outbox_retention_are_checked() {
+        let settings = Settings::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(settings.metrics_token, None);
+        assert_eq!(settings.webhooks.retention_days, 7);
+
+        let settings = Settings::from_vars(&vars(&[
+            ("RELEVO_METRICS_TOKEN", "scrape-me-0123456789"),
+            ("RELEVO_OUTBOX_RETENTION_DAYS", "30"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            settings.metrics_token.as_deref(),
+            Some("scrape-me-0123456789")
+        );
+        assert_eq!(settings.webhooks.retention_days, 30);
+
+        for (token, days) in [
+            ("short", "0"),
+            ("sixteen chars with spaces", "36501"),
+            ("pa\u{f1}o-pa\u{f1}o-pa\u{f1}o-pa\u{f1}o", "-1"),
+        ] {
+            let err = Settings::from_vars(&vars(&[
+                ("RELEVO_METRICS_TOKEN", token),
+                ("RELEVO_OUTBOX_RETENTION_DAYS", days),
+            ]))
+            .unwrap_err();
+            assert_eq!(err.0.len(), 2, "{token}, {days}: {err}");
+            assert!(!err.to_string().contains(token), "the token is not echoed");
+        }
     }
 
     #[test]

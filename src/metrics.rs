@@ -1,8 +1,10 @@
 //! Prometheus metrics (SPEC §9), served as text at `GET /metrics`. Counters and
 //! histograms are updated where things happen (a request, a claim, a message, a call to
-//! Evolution, a login, a sync run); the gauges that describe the database (instances by
-//! status, the outbox backlog) are read from it when scraped, so every process reports
-//! the same truth. Each application has its own registry.
+//! Evolution, a login, a sync run, a pruning step). The gauges that describe the database
+//! (instances by status, the outbox by status) are counted by this process's delivery
+//! worker at most every [`crate::events::worker::COUNT_EVERY_SECONDS`] and kept here:
+//! a scrape only encodes what the registry holds and never reads the database, so its
+//! cost does not grow with the tables. Each application has its own registry.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +13,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Request latencies: from a millisecond to ten seconds.
@@ -33,8 +35,10 @@ pub struct Metrics {
     sync_runs: IntCounterVec,
     inbound_webhooks: IntCounterVec,
     inbound_excess: IntCounter,
+    outbox_pruned: IntCounter,
     instances: IntGaugeVec,
     outbox: IntGaugeVec,
+    counted_at: IntGauge,
 }
 
 impl Default for Metrics {
@@ -110,7 +114,7 @@ impl Metrics {
             ),
             evolution_calls: counter(
                 "evolution_requests_total",
-                "Calls to Evolution API servers, by server (host:port), operation and outcome",
+                "Calls to Evolution API servers, by server (its id), operation and outcome",
                 &["server", "operation", "outcome"],
             ),
             logins: counter(
@@ -139,16 +143,38 @@ impl Metrics {
                     .expect("registered once");
                 metric
             },
+            outbox_pruned: {
+                let metric = IntCounter::new(
+                    "outbox_pruned_total",
+                    "Delivered and failed events deleted from the outbox after the retention",
+                )
+                .expect("a valid counter");
+                registry
+                    .register(Box::new(metric.clone()))
+                    .expect("registered once");
+                metric
+            },
             instances: gauge(
                 "instances",
-                "WhatsApp instances, by connection status (read when scraped)",
+                "WhatsApp instances, by connection status (as last counted, see database_counted_timestamp_seconds)",
                 &["status"],
             ),
             outbox: gauge(
                 "outbox_events",
-                "Outbound events to tenants, by delivery status (read when scraped)",
+                "Outbound events to tenants, by delivery status (as last counted, see database_counted_timestamp_seconds)",
                 &["status"],
             ),
+            counted_at: {
+                let metric = IntGauge::new(
+                    "database_counted_timestamp_seconds",
+                    "When this process last counted instances and outbound events by status (Unix time; 0: never)",
+                )
+                .expect("a valid gauge");
+                registry
+                    .register(Box::new(metric.clone()))
+                    .expect("registered once");
+                metric
+            },
             registry,
         }
     }
@@ -201,15 +227,29 @@ impl Metrics {
         self.sync_runs.with_label_values(&[trigger, outcome]).inc();
     }
 
-    /// The Prometheus text exposition of every metric, with the database gauges set to
-    /// `instances` and `outbox` (status, count) first.
-    pub fn render(&self, instances: &[(String, i64)], outbox: &[(String, i64)]) -> String {
+    pub fn outbox_pruned(&self, events: usize) {
+        self.outbox_pruned.inc_by(events as u64);
+    }
+
+    /// Sets the gauges that describe the database to counts taken at `counted_at`:
+    /// `instances` and `outbox` as (status, count). A status no longer counted leaves its gauge.
+    pub fn database_counted(
+        &self,
+        instances: &[(String, i64)],
+        outbox: &[(String, i64)],
+        counted_at: i64,
+    ) {
         for (gauge, counts) in [(&self.instances, instances), (&self.outbox, outbox)] {
             gauge.reset();
             for (status, count) in counts {
                 gauge.with_label_values(&[status]).set(*count);
             }
         }
+        self.counted_at.set(counted_at);
+    }
+
+    /// The Prometheus text exposition of every metric as this process holds it.
+    pub fn render(&self) -> String {
         let mut text = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut text)
@@ -258,20 +298,34 @@ mod tests {
             Duration::from_millis(3),
         );
         metrics.claim("granted", Duration::from_millis(3));
-        metrics.evolution_call("evo.example.com:443", "message/sendText", "ok");
-        let text = metrics.render(&[("connected".into(), 3)], &[("pending".into(), 2)]);
+        metrics.evolution_call("7", "message/sendText", "ok");
+        metrics.outbox_pruned(1000);
+        let text = metrics.render();
+        assert!(
+            !text.contains("relevo_instances{"),
+            "nothing counted yet:\n{text}"
+        );
+        metrics.database_counted(
+            &[("connected".into(), 3)],
+            &[("pending".into(), 2)],
+            1_700_000_000,
+        );
+        let text = metrics.render();
         for line in [
             r#"relevo_http_requests_total{method="POST",route="/api/v1/tenants/{tenant}/sender/claim",status="200"} 1"#,
             r#"relevo_claims_total{outcome="granted"} 1"#,
             r#"relevo_claim_duration_seconds_bucket{outcome="granted",le="0.005"} 1"#,
-            r#"relevo_evolution_requests_total{operation="message/sendText",outcome="ok",server="evo.example.com:443"} 1"#,
+            r#"relevo_evolution_requests_total{operation="message/sendText",outcome="ok",server="7"} 1"#,
+            r#"relevo_outbox_pruned_total 1000"#,
             r#"relevo_instances{status="connected"} 3"#,
             r#"relevo_outbox_events{status="pending"} 2"#,
+            r#"relevo_database_counted_timestamp_seconds 1700000000"#,
         ] {
             assert!(text.contains(line), "{line} in:\n{text}");
         }
         // A status gone from the database leaves the gauge.
-        let text = metrics.render(&[], &[]);
+        metrics.database_counted(&[], &[], 1_700_000_015);
+        let text = metrics.render();
         assert!(!text.contains(r#"relevo_instances{status="connected"}"#));
     }
 }

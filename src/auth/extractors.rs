@@ -10,7 +10,7 @@ use futures_util::future::LocalBoxFuture;
 use super::sender::{hash_token, is_sender_token};
 use crate::db::{sender_tokens, users, DbConnection};
 use crate::domain::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::state::AppState;
 
 /// Whoever presented a valid bearer token whose user still stands as the token says.
@@ -189,5 +189,59 @@ impl FromRequest for SenderCaller {
                 verify_user_token(&*app_state(req)?, token).map(SenderCaller::User)
             }
         }))
+    }
+}
+
+/// Whoever may scrape `GET /metrics`: anyone, unless `RELEVO_METRICS_TOKEN` is set, and
+/// then only a request with `Authorization: Bearer <that token>` (else 401). With
+/// `RELEVO_METRICS=off` nobody: the route is not there (404). Checking it reads no database.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricsScraper;
+
+impl FromRequest for MetricsScraper {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(app_state(req).and_then(|state| {
+            if !state.settings.metrics {
+                return Err(ApiError::not_found(Resource::Route));
+            }
+            match &state.settings.metrics_token {
+                None => Ok(MetricsScraper),
+                Some(expected) if same_secret(bearer_token(req)?, expected) => Ok(MetricsScraper),
+                Some(_) => Err(ApiError::unauthenticated()),
+            }
+        }))
+    }
+}
+
+/// Whether two secrets are equal, in a time that tells nothing about either: their SHA-256
+/// digests (of one length whatever the secrets' lengths) compared in constant time.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (given, expected) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    given.as_slice().ct_eq(expected.as_slice()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn a_secret_is_the_same_only_when_every_byte_is() {
+        assert!(same_secret("scrape-me-0123456789", "scrape-me-0123456789"));
+        for other in [
+            "",
+            "scrape-me-012345678",
+            "scrape-me-0123456789 ",
+            "Scrape-me-0123456789",
+        ] {
+            assert!(!same_secret(other, "scrape-me-0123456789"), "{other:?}");
+        }
     }
 }

@@ -7,4 +7,4 @@ pub mod password;
 pub mod sender;
 
 pub use client_address::ClientAddress;
-pub use extractors::{AuthUser, SenderCaller, SuperAdmin, UserToken};
+pub use extractors::{AuthUser, MetricsScraper, SenderCaller, SuperAdmin, UserToken};

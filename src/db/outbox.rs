@@ -274,6 +274,33 @@ pub fn replay(
         .optional())
 }
 
+/// Deletes at most `limit` events that are delivered or failed and last changed before
+/// `settled_before`; answers how many it deleted. Pending events are never deleted, even
+/// one replayed between the choice of the rows and their deletion.
+pub fn prune_settled(
+    conn: &mut DbConnection,
+    settled_before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    const SETTLED: [&str; 2] = [DELIVERED, FAILED];
+    let oldest: Vec<i64> = webhook_events::table
+        .filter(webhook_events::status.eq_any(SETTLED))
+        .filter(webhook_events::updated_at.lt(settled_before))
+        .select(webhook_events::id)
+        .limit(limit)
+        .load(conn)?;
+    if oldest.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(
+        webhook_events::table
+            .filter(webhook_events::id.eq_any(oldest))
+            .filter(webhook_events::status.eq_any(SETTLED))
+            .filter(webhook_events::updated_at.lt(settled_before)),
+    )
+    .execute(conn)
+}
+
 /// How many events there are in each delivery status.
 pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
     webhook_events::table

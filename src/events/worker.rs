@@ -17,6 +17,15 @@
 //! - An attempt is recorded after the receiver answered, so a worker that dies between
 //!   the two makes the event be sent again: delivery is at least once, and receivers
 //!   tell repeats by `X-Relevo-Event-Id`.
+//!
+//! Each step, and each poll of the loop, also does the worker's upkeep:
+//! - Retention: delivered and failed events older than `RELEVO_OUTBOX_RETENTION_DAYS`
+//!   are deleted, at most [`PRUNE_BATCH`] per step, by one worker at a time (lease
+//!   [`PRUNE_LEASE`]); pending events never are. A step that deleted a full batch makes
+//!   the next step prune again; otherwise pruning waits [`PRUNE_EVERY_SECONDS`].
+//! - Metrics: every process counts instances and events by status at most every
+//!   [`COUNT_EVERY_SECONDS`] and keeps the counts in its registry, which `GET /metrics`
+//!   serves without reading the database.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,6 +57,20 @@ const BATCH: i64 = 100;
 /// Tenants looked at per step.
 const TENANTS_PER_STEP: i64 = 1000;
 
+/// The lease under which one worker at a time prunes the outbox.
+pub const PRUNE_LEASE: &str = "webhooks:prune";
+
+/// Events deleted per pruning step at most: one short write, which on SQLite holds the
+/// writer turn no longer than a batch of claims does.
+pub const PRUNE_BATCH: i64 = 1000;
+
+/// How long pruning waits after a step that found less than a full batch to delete.
+pub const PRUNE_EVERY_SECONDS: i64 = 60;
+
+/// How often (at most) each process counts instances and events by status for
+/// `/metrics`, on Relevo's clock. `/metrics`' OpenAPI operation and the README say 15 s.
+pub const COUNT_EVERY_SECONDS: i64 = 15;
+
 /// How long after `attempts` failed attempts the next one comes: one minute doubled
 /// per attempt (1, 2, 4, ... 64 min), times a random factor between 0.75 and 1.25 so
 /// that receivers that came back are not all hit at once. With [`super::MAX_ATTEMPTS`] = 8,
@@ -70,6 +93,8 @@ pub struct DeliveryReport {
     pub failed: usize,
     /// Tenants whose queue another worker held.
     pub busy: usize,
+    /// Delivered and failed events deleted after the retention.
+    pub pruned: usize,
 }
 
 impl DeliveryReport {
@@ -94,6 +119,17 @@ pub struct Dispatcher {
     http: reqwest::Client,
     /// Tenants this process is delivering to now (the loop starts no second turn).
     in_flight: Arc<Mutex<HashSet<i64>>>,
+    /// When this process's upkeep last ran.
+    upkeep: Arc<Mutex<Upkeep>>,
+}
+
+/// When the upkeep's two chores last ran in this process, on Relevo's clock.
+#[derive(Debug, Default)]
+struct Upkeep {
+    pruned_at: Option<NaiveDateTime>,
+    /// The last pruning step deleted a full batch: more may be over the retention.
+    more_to_prune: bool,
+    counted_at: Option<NaiveDateTime>,
 }
 
 impl Dispatcher {
@@ -113,12 +149,13 @@ impl Dispatcher {
             holder: holder.into(),
             http,
             in_flight: Arc::default(),
+            upkeep: Arc::default(),
         })
     }
 
     /// One step at the clock's time: every tenant with due events whose queue no other
-    /// worker holds gets a turn (at most `concurrency` at once), and the step ends when
-    /// every turn has. Tests drive the worker with it.
+    /// worker holds gets a turn (at most `concurrency` at once), and once every turn has
+    /// ended, the upkeep runs. Tests drive the worker with it.
     pub async fn tick(&self) -> Result<DeliveryReport, ApiError> {
         self.settle_statuses().await?;
         let tenants = self.due_tenants().await?;
@@ -132,6 +169,7 @@ impl Dispatcher {
         for report in reports {
             total.add(report?);
         }
+        total.pruned = self.upkeep().await?;
         Ok(total)
     }
 
@@ -142,6 +180,95 @@ impl Dispatcher {
         self.state
             .transaction(move |conn| Ok(super::settle::step(conn, now, settle)?))
             .await
+    }
+
+    /// The worker's upkeep at the clock's time: prunes the outbox and counts the database
+    /// for `/metrics`, each when it is due. Answers how many events it pruned.
+    async fn upkeep(&self) -> Result<usize, ApiError> {
+        let pruned = self.prune_when_due().await;
+        let counted = self.count_when_due().await;
+        counted?;
+        pruned
+    }
+
+    fn lock_upkeep(&self) -> std::sync::MutexGuard<'_, Upkeep> {
+        self.upkeep.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Deletes at most [`PRUNE_BATCH`] delivered and failed events older than the
+    /// retention, under [`PRUNE_LEASE`], when pruning is due; answers how many.
+    async fn prune_when_due(&self) -> Result<usize, ApiError> {
+        let now = self.state.clock.now().naive_utc();
+        let every = Duration::seconds(PRUNE_EVERY_SECONDS);
+        {
+            let upkeep = self.lock_upkeep();
+            let due = upkeep.more_to_prune || upkeep.pruned_at.is_none_or(|at| now - at >= every);
+            if !due {
+                return Ok(0);
+            }
+        }
+        let retention = Duration::days(i64::from(self.state.settings.webhooks.retention_days));
+        // The settings bound the retention to a century, so this is always a date.
+        let Some(settled_before) = now.checked_sub_signed(retention) else {
+            return Ok(0);
+        };
+        // When another worker holds the lease, it prunes; this one looks again later.
+        let pruned = if self.renew(PRUNE_LEASE).await? {
+            self.prune(settled_before).await?
+        } else {
+            0
+        };
+        let mut upkeep = self.lock_upkeep();
+        upkeep.pruned_at = Some(now);
+        upkeep.more_to_prune = i64::try_from(pruned).is_ok_and(|n| n >= PRUNE_BATCH);
+        drop(upkeep);
+        self.state.metrics.outbox_pruned(pruned);
+        Ok(pruned)
+    }
+
+    /// One pruning step under [`PRUNE_LEASE`], which it gives back.
+    async fn prune(&self, settled_before: NaiveDateTime) -> Result<usize, ApiError> {
+        let deleted = self
+            .state
+            .write(move |conn| Ok(outbox::prune_settled(conn, settled_before, PRUNE_BATCH)?))
+            .await;
+        let holder = self.holder.to_string();
+        let released = self
+            .state
+            .write(move |conn| Ok(leases::release(conn, PRUNE_LEASE, &holder)?))
+            .await;
+        if let Err(error) = released {
+            log::warn!("outbound events: the pruning lease was not released: {error}");
+        }
+        deleted
+    }
+
+    /// Counts instances and events by status into this process's metrics, when the last
+    /// count is [`COUNT_EVERY_SECONDS`] old (and metrics are on).
+    async fn count_when_due(&self) -> Result<(), ApiError> {
+        if !self.state.settings.metrics {
+            return Ok(());
+        }
+        let now = self.state.clock.now();
+        let every = Duration::seconds(COUNT_EVERY_SECONDS);
+        let last = self.lock_upkeep().counted_at;
+        if last.is_some_and(|at| now.naive_utc() - at < every) {
+            return Ok(());
+        }
+        let (instances, events) = self
+            .state
+            .db(|conn| {
+                Ok((
+                    crate::db::instances::count_by_status(conn)?,
+                    outbox::count_by_status(conn)?,
+                ))
+            })
+            .await?;
+        self.state
+            .metrics
+            .database_counted(&instances, &events, now.timestamp());
+        self.lock_upkeep().counted_at = Some(now.naive_utc());
+        Ok(())
     }
 
     async fn due_tenants(&self) -> Result<Vec<i64>, ApiError> {
@@ -198,6 +325,14 @@ impl Dispatcher {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
+            match self.upkeep().await {
+                Ok(0) => {}
+                Ok(pruned) => log::info!(
+                    "outbound events: {pruned} delivered or failed event(s) older than {} day(s) deleted",
+                    settings.retention_days
+                ),
+                Err(error) => log::error!("outbound events: upkeep failed: {error}"),
+            }
             let tenants = match self.due_tenants().await {
                 Ok(tenants) => tenants,
                 Err(error) => {
@@ -261,7 +396,8 @@ impl Dispatcher {
         result
     }
 
-    /// Takes or renews the tenant's lease; `false` when another worker holds it.
+    /// Takes or renews a lease (a tenant's, or the pruning one); `false` when another
+    /// worker holds it.
     async fn renew(&self, lease: &str) -> Result<bool, ApiError> {
         let (name, holder) = (lease.to_string(), self.holder.to_string());
         let now = self.state.clock.now().naive_utc();

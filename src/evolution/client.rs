@@ -57,8 +57,9 @@ impl EvolutionHttp {
     }
 
     /// A client of the server at `base_url`, authenticated with `api_key` (the server's
-    /// global key or an instance's own key).
-    pub fn server(&self, base_url: &str, api_key: &str) -> EvolutionClient {
+    /// global key or an instance's own key). `server_id` is the server's row (an
+    /// instance's server), `None` for an instance registered with a URL and no server.
+    pub fn server(&self, server_id: Option<i64>, base_url: &str, api_key: &str) -> EvolutionClient {
         let trusted =
             Url::parse(base_url).is_ok_and(|url| self.targets.trusts(&url, Target::Evolution));
         EvolutionClient {
@@ -70,7 +71,7 @@ impl EvolutionHttp {
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
             metrics: self.metrics.clone(),
-            server: server_label(base_url),
+            server: server_id.map_or_else(|| OWN_URL_LABEL.to_string(), |id| id.to_string()),
         }
     }
 }
@@ -82,23 +83,13 @@ pub struct EvolutionClient {
     base_url: String,
     api_key: String,
     metrics: Arc<Metrics>,
-    /// `host:port` of the server, as the metrics name it.
+    /// The server's id, as the metrics name it: stable across renames and new URLs, and
+    /// it tells whoever reads `/metrics` nothing about where the server is.
     server: String,
 }
 
-/// `host:port` of a base URL (never its path or credentials).
-fn server_label(base_url: &str) -> String {
-    Url::parse(base_url)
-        .ok()
-        .and_then(|url| {
-            let host = url.host_str()?.to_string();
-            Some(match url.port_or_known_default() {
-                Some(port) => format!("{host}:{port}"),
-                None => host,
-            })
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
+/// The metrics' name for the server of an instance registered with a URL and no server.
+const OWN_URL_LABEL: &str = "instance_url";
 
 /// Whether a call may be sent again after a failure without changing its effect.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -482,13 +473,13 @@ mod tests {
             TargetPolicy::new(&settings),
         )
         .unwrap();
-        let client = http.server("https://evo.example.com/api/", "key");
+        let client = http.server(Some(1), "https://evo.example.com/api/", "key");
         assert_eq!(
             client.url(&["instance", "connect", "a b"]).as_str(),
             "https://evo.example.com/api/instance/connect/a%20b"
         );
         assert_eq!(
-            http.server("http://evo:8080", "k").url(&[]).as_str(),
+            http.server(None, "http://evo:8080", "k").url(&[]).as_str(),
             "http://evo:8080/"
         );
     }

@@ -64,7 +64,9 @@ impl Reachable {
             .cipher
             .decrypt(sealed_key)
             .map_err(crate::error::ApiError::internal)?;
-        let client = state.evolution.server(&server.base_url, &key);
+        let client = state
+            .evolution
+            .server(Some(server.id), &server.base_url, &key);
         Ok(Self {
             tenant,
             instance,

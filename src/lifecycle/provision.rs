@@ -139,7 +139,9 @@ pub async fn provision(
         .transpose()
         .map_err(ApiError::internal)?
         .unwrap_or_default();
-    let client = state.evolution.server(&server.base_url, &master_key);
+    let client = state
+        .evolution
+        .server(Some(server.id), &server.base_url, &master_key);
     // The row's own token is the one to create with: a concurrent call for the same row
     // sends the same one.
     let token = state

@@ -279,7 +279,9 @@ async fn fetch(
         ));
     }
     let key = state.cipher.decrypt(sealed).map_err(ApiError::internal)?;
-    let client = state.evolution.server(&server.base_url, &key);
+    let client = state
+        .evolution
+        .server(Some(server.id), &server.base_url, &key);
     let upstream = UpstreamServer {
         id: server.id,
         name: &server.name,

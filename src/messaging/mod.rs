@@ -348,7 +348,7 @@ impl Sending {
         };
         let answer = state
             .evolution
-            .server(base_url, &key)
+            .server(instance.evolution_server_id, base_url, &key)
             .send_text(
                 &instance.instance_name,
                 outgoing.to.digits(),

@@ -51,7 +51,7 @@ use responses::{
         (name = "evolution-servers", description = "Evolution API servers (super admins); keys are write-only"),
         (name = "audit-log", description = "What super admins changed, with who, when and the request (super admins)"),
         (name = "sync", description = "Sync of instances with their Evolution servers, by hand and on a schedule (super admins)"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "operations", description = "Health, readiness and metrics"),
         (name = "webhooks", description = "Events Evolution API servers send to Relevo (authenticated by the server's token in the URL, no bearer token)"),
         (name = "webhook-deliveries", description = "Outbound events to a tenant's callback URL: the delivery log and replays"),
     )
@@ -69,6 +69,17 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`RELEVO_METRICS_TOKEN`: when it is set, `GET /metrics` needs it; when not, `/metrics` is open",
+                    ))
                     .build(),
             ),
         );

@@ -4,6 +4,7 @@
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::Ref;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, ToResponse};
 
@@ -87,8 +88,9 @@ impl Modify for SharedResponses {
             if path == "/health" {
                 continue;
             }
+            let reads_database = !READ_NO_DATABASE.contains(&path.as_str());
             for operation in operations(item) {
-                for (status, response) in shared_for(operation) {
+                for (status, response) in shared_for(operation, reads_database) {
                     operation
                         .responses
                         .responses
@@ -115,21 +117,25 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .filter_map(Option::as_mut)
 }
 
-fn shared_for(operation: &Operation) -> Vec<(u16, &'static str)> {
+/// Paths (besides `/health`) whose handlers read no database, so never answer 503
+/// `database.unavailable`.
+const READ_NO_DATABASE: &[&str] = &["/metrics"];
+
+fn shared_for(operation: &Operation, reads_database: bool) -> Vec<(u16, &'static str)> {
     let parameters = operation.parameters.as_deref().unwrap_or_default();
     let takes = |place: ParameterIn| parameters.iter().any(|p| p.parameter_in == place);
     let has_body = operation.request_body.is_some();
     let has_query = takes(ParameterIn::Query);
-    let bearer = operation
-        .security
-        .as_ref()
-        .is_some_and(|requirements| !requirements.is_empty());
+    // A user's or a sender's token (`bearer`), whose role may also be refused (403); other
+    // schemes (`/metrics`' own token) document their answers themselves.
+    let bearer = operation.security.as_ref().is_some_and(|requirements| {
+        requirements.contains(&SecurityRequirement::new("bearer", Vec::<String>::new()))
+    });
 
-    let mut shared = vec![
-        (405, "MethodNotAllowed"),
-        (500, "InternalError"),
-        (503, "ServiceUnavailable"),
-    ];
+    let mut shared = vec![(405, "MethodNotAllowed"), (500, "InternalError")];
+    if reads_database {
+        shared.push((503, "ServiceUnavailable"));
+    }
     if bearer {
         shared.extend([(401, "Unauthorized"), (403, "Forbidden")]);
     }

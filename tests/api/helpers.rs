@@ -693,6 +693,74 @@ impl TestApp {
         relevo::secrets::Cipher::new(&key)
     }
 
+    /// Writes `count` events of `tenant` straight to the outbox in `status`, created and
+    /// last changed at `at`, due at `due` (pending ones): a large or an old outbox,
+    /// arranged without a receiver.
+    pub fn seed_outbox(
+        &self,
+        tenant: i64,
+        status: &str,
+        count: usize,
+        at: chrono::NaiveDateTime,
+        due: Option<chrono::NaiveDateTime>,
+    ) {
+        use relevo::db::outbox::NewWebhookEvent;
+        use relevo::db::schema::webhook_events;
+        let events: Vec<(String, String)> = (0..count)
+            .map(|_| {
+                let id = uuid::Uuid::new_v4().to_string();
+                let body = json!({
+                    "id": id, "type": "message.received", "tenant_id": tenant, "data": {},
+                    "created_at": at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                });
+                (id, body.to_string())
+            })
+            .collect();
+        let rows: Vec<NewWebhookEvent> = events
+            .iter()
+            .map(|(id, payload)| NewWebhookEvent {
+                public_id: id,
+                tenant_id: tenant,
+                event_type: "message.received",
+                payload,
+                dedupe_key: None,
+                status,
+                attempts: i32::from(status != "pending"),
+                max_attempts: 8,
+                next_attempt_at: due,
+                created_at: at,
+                updated_at: at,
+            })
+            .collect();
+        let mut conn = self.db();
+        conn.transaction(|conn| {
+            // Chunks stay under SQLite's limit of bound parameters per statement.
+            for chunk in rows.chunks(500) {
+                match conn {
+                    DbConnection::Postgres(pg) => diesel::insert_into(webhook_events::table)
+                        .values(chunk)
+                        .execute(pg)?,
+                    DbConnection::Sqlite(sqlite) => diesel::insert_into(webhook_events::table)
+                        .values(chunk)
+                        .execute(sqlite)?,
+                };
+            }
+            diesel::QueryResult::Ok(())
+        })
+        .expect("outbox seeded");
+    }
+
+    /// How many outbox rows of `tenant` are in `status`, read from the database.
+    pub fn outbox_count(&self, tenant: i64, status: &str) -> i64 {
+        use relevo::db::schema::webhook_events;
+        webhook_events::table
+            .filter(webhook_events::tenant_id.eq(tenant))
+            .filter(webhook_events::status.eq(status))
+            .count()
+            .get_result(&mut self.db())
+            .expect("outbox counted")
+    }
+
     /// Arranges today's counter of an instance as if messages had been sent.
     pub fn set_sent(&self, instance_id: i64, sent: i32, date: &str) {
         use relevo::db::schema::whatsapp_instances::dsl::*;

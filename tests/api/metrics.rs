@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use diesel::RunQueryDsl;
+use relevo::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -80,6 +82,8 @@ async fn metrics_count_requests_claims_messages_logins_and_instances(backend: Ba
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     app.tick().await;
+    // The delivery worker's step counts instances by status for the gauges.
+    app.deliver().await;
 
     let response = app
         .client
@@ -119,7 +123,16 @@ async fn metrics_count_requests_claims_messages_logins_and_instances(backend: Ba
         1.0
     );
     assert_eq!(sample(r#"relevo_logins_total{outcome="failure"}"#), 1.0);
-    let server = fake.url.trim_start_matches("http://");
+    // Evolution servers are named by their id, never by where they are.
+    let servers = app
+        .admin(Method::GET, "/api/v1/evolution-servers", None)
+        .await;
+    let server = servers.body["data"][0]["id"].as_i64().unwrap();
+    let address = fake.url.trim_start_matches("http://");
+    assert!(
+        !samples.keys().any(|series| series.contains(address)),
+        "{address} in {samples:#?}"
+    );
     assert_eq!(
         sample(&format!(
             r#"relevo_evolution_requests_total{{operation="message/sendText",outcome="ok",server="{server}"}}"#
@@ -146,6 +159,121 @@ async fn metrics_count_requests_claims_messages_logins_and_instances(backend: Ba
     );
 }
 
+/// A scrape serves what the delivery worker last counted and reads no table: with a large
+/// outbox it shows the old count until a worker step, one step a count at most every 15 s
+/// of Relevo's clock, and it answers the same with the counted tables gone.
+async fn a_scrape_reads_no_table_and_the_worker_counts_at_most_every_15_s(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.seed_tenant().await;
+    app.instance(tenant, "+573005550901", "uno", 10).await;
+    let now = app.clock.now().naive_utc();
+    let tomorrow = now + chrono::Duration::days(1);
+    app.seed_outbox(tenant, "delivered", 2500, now, None);
+    app.seed_outbox(tenant, "pending", 500, now, Some(tomorrow));
+    let gauges = |text: &str| {
+        let samples = parse(text);
+        [
+            r#"relevo_outbox_events{status="delivered"}"#,
+            r#"relevo_outbox_events{status="pending"}"#,
+            r#"relevo_instances{status="unknown"}"#,
+            "relevo_database_counted_timestamp_seconds",
+        ]
+        .map(|series| samples.get(series).copied())
+    };
+
+    // No worker step yet: nothing was counted, and the scrape counts nothing itself.
+    assert_eq!(
+        gauges(&app.metrics_text().await),
+        [None, None, None, Some(0.0)]
+    );
+
+    let counted_at = app.clock.now().timestamp() as f64;
+    app.deliver().await;
+    let counted = [Some(2500.0), Some(500.0), Some(1.0), Some(counted_at)];
+    assert_eq!(gauges(&app.metrics_text().await), counted);
+
+    // More events: the scrape still serves the last count; so does a step before 15 s.
+    app.seed_outbox(tenant, "delivered", 500, now, None);
+    assert_eq!(gauges(&app.metrics_text().await), counted);
+    app.clock.advance(chrono::Duration::seconds(14));
+    app.deliver().await;
+    assert_eq!(gauges(&app.metrics_text().await), counted);
+
+    // With the counted tables renamed away, a scrape answers as before: it read neither.
+    let rename = |from: &str, to: &str| {
+        diesel::sql_query(format!("ALTER TABLE {from} RENAME TO {to}"))
+            .execute(&mut app.db())
+            .expect("table renamed");
+    };
+    rename("webhook_events", "webhook_events_away");
+    rename("whatsapp_instances", "whatsapp_instances_away");
+    let reply = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(gauges(&reply.text().await.unwrap()), counted);
+    rename("whatsapp_instances_away", "whatsapp_instances");
+    rename("webhook_events_away", "webhook_events");
+
+    // 15 s after the last count, the next step counts again.
+    app.clock.advance(chrono::Duration::seconds(1));
+    app.deliver().await;
+    assert_eq!(
+        gauges(&app.metrics_text().await),
+        [
+            Some(3000.0),
+            Some(500.0),
+            Some(1.0),
+            Some(app.clock.now().timestamp() as f64)
+        ]
+    );
+}
+
+/// `RELEVO_METRICS_TOKEN`: without `Authorization: Bearer <token>`, or with anything else
+/// (another token, a super admin's), 401 like every other; with it, the metrics.
+async fn the_metrics_token_is_required_when_set(backend: Backend) {
+    const TOKEN: &str = "scrape-token-0123456789abcdef";
+    let Some(app) =
+        crate::helpers::spawn_app_with(backend, &[("RELEVO_METRICS_TOKEN", TOKEN)]).await
+    else {
+        return;
+    };
+    let admin = app.admin_token.clone();
+    for token in [
+        None,
+        Some("scrape-token-0123456789abcdeg"),
+        Some(admin.as_str()),
+    ] {
+        let reply = app.send(Method::GET, "/metrics", token, None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(reply.body, json!({"message": "Unauthenticated."}));
+    }
+    let scrape = |authorization: &'static str| {
+        app.client
+            .get(format!("{}/metrics", app.address))
+            .header("Authorization", authorization)
+            .send()
+    };
+    let wrong_scheme = scrape("Basic c2NyYXBlLXRva2VuLTAxMjM0NTY3ODlhYmNkZWY=")
+        .await
+        .unwrap();
+    assert_eq!(wrong_scheme.status(), StatusCode::UNAUTHORIZED);
+    let reply = scrape("Bearer scrape-token-0123456789abcdef")
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let samples = parse(&reply.text().await.unwrap());
+    assert_eq!(
+        samples[r#"relevo_http_requests_total{method="GET",route="/metrics",status="401"}"#],
+        4.0
+    );
+}
+
 /// `RELEVO_METRICS=off`: no endpoint (404 in the API's words), and claims work as ever.
 async fn metrics_can_be_turned_off(backend: Backend) {
     let Some(app) = crate::helpers::spawn_app_with(backend, &[("RELEVO_METRICS", "off")]).await
@@ -168,5 +296,7 @@ async fn metrics_can_be_turned_off(backend: Backend) {
 
 both_backends!(
     metrics_count_requests_claims_messages_logins_and_instances,
+    a_scrape_reads_no_table_and_the_worker_counts_at_most_every_15_s,
+    the_metrics_token_is_required_when_set,
     metrics_can_be_turned_off,
 );

@@ -799,6 +799,79 @@ async fn the_readme_snippets_verify_a_real_delivery(backend: Backend) {
     }
 }
 
+/// Retention (`RELEVO_OUTBOX_RETENTION_DAYS`, here 3): the worker's steps delete delivered
+/// and failed events last changed longer ago, at most 1000 a step, one worker at a time
+/// (the pruning lease), and then wait a minute; pending events stay however old they are;
+/// a pruned event is gone from the log, and replaying it is a 404.
+async fn settled_events_are_pruned_after_the_retention_in_bounded_steps(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, &[("RELEVO_OUTBOX_RETENTION_DAYS", "3")]).await else {
+        return;
+    };
+    let receiver = Receiver::start(app.clock.clone()).await;
+    let tenant = tenant_calling(&app, &receiver, "acme").await;
+    let now = app.clock.now().naive_utc();
+    queue_events(&app, tenant, 1);
+    app.seed_outbox(tenant, "delivered", 1500, now - Duration::days(4), None);
+    app.seed_outbox(tenant, "failed", 600, now - Duration::days(4), None);
+    app.seed_outbox(tenant, "delivered", 10, now - Duration::days(2), None);
+    let next_month = Some(now + Duration::days(30));
+    app.seed_outbox(tenant, "pending", 5, now - Duration::days(30), next_month);
+    let held = relevo::db::leases::try_acquire(
+        &mut app.db(),
+        relevo::events::worker::PRUNE_LEASE,
+        "another-process",
+        now,
+        Duration::seconds(60),
+    );
+    assert!(held.unwrap());
+
+    // Another worker holds the pruning lease: this one delivers, and prunes nothing.
+    let report = app.deliver().await;
+    assert_eq!((report.delivered, report.pruned), (1, 0), "{report:?}");
+    let delivered_id = receiver.received()[0].event_id.clone();
+
+    // A minute on, the lease has expired: 2100 old events go, 1000 per step.
+    app.clock.advance(Duration::seconds(60));
+    let mut steps = Vec::new();
+    for _ in 0..4 {
+        steps.push(app.deliver().await.pruned);
+    }
+    assert_eq!(steps, [1000, 1000, 100, 0], "the last step waits a minute");
+    assert_eq!(app.outbox_count(tenant, "failed"), 0);
+    assert_eq!(app.outbox_count(tenant, "delivered"), 11);
+    assert_eq!(app.outbox_count(tenant, "pending"), 5);
+
+    // Two days on, the events delivered two days ago are four days old.
+    app.clock.advance(Duration::days(2));
+    assert_eq!(app.deliver().await.pruned, 10);
+    let reply = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}/webhook-deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.body["meta"]["total"], 6, "{}", reply.body);
+
+    // Two more, and the event delivered at the start goes too; the pending ones stay.
+    app.clock.advance(Duration::days(2));
+    assert_eq!(app.deliver().await.pruned, 1);
+    assert_eq!(app.outbox_count(tenant, "delivered"), 0);
+    assert_eq!(app.outbox_count(tenant, "pending"), 5);
+    let replay = app
+        .admin(
+            Method::POST,
+            &format!("/api/v1/tenants/{tenant}/webhook-deliveries/{delivered_id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::NOT_FOUND, "{}", replay.body);
+    assert_eq!(replay.body["error_key"], "webhook_delivery.not_found");
+    let text = app.metrics_text().await;
+    assert!(text.contains("relevo_outbox_pruned_total 2111\n"), "{text}");
+    assert_eq!(receiver.received().len(), 1, "only the real event was sent");
+}
+
 both_backends!(
     every_event_reaches_the_receiver_once_signed_and_in_order,
     what_the_sync_finds_is_told_too,
@@ -809,10 +882,12 @@ both_backends!(
     quota_exhausted_is_told_once_per_tenant_and_day,
     the_callback_secret_is_write_only_and_generated_once,
     the_readme_snippets_verify_a_real_delivery,
+    settled_events_are_pruned_after_the_retention_in_bounded_steps,
 );
 
 through_pooler!(
     every_event_reaches_the_receiver_once_signed_and_in_order,
     a_worker_killed_mid_delivery_loses_nothing,
     a_receiver_down_for_eight_attempts_ends_failed_and_replay_delivers_it,
+    settled_events_are_pruned_after_the_retention_in_bounded_steps,
 );

@@ -70,7 +70,7 @@ pub async fn server_health(
     // `GET /` needs no key: it says the server answers, and its version.
     let info = state
         .evolution
-        .server(&server.base_url, "")
+        .server(Some(server.id), &server.base_url, "")
         .info()
         .await
         .map_err(|error| ApiError::evolution(&upstream(&server), &error))?;
@@ -85,7 +85,7 @@ pub async fn server_health(
         None => ServerStatus::Ok,
         Some(key) => match state
             .evolution
-            .server(&server.base_url, key)
+            .server(Some(server.id), &server.base_url, key)
             .verify_credentials()
             .await
         {
