@@ -27,6 +27,7 @@ mod outbound_events;
 mod pooler;
 mod provisioning;
 mod provisioning_lease;
+mod real_evolution;
 mod request_errors;
 mod sender;
 mod sender_concurrency;
