@@ -246,6 +246,8 @@ async fn leg(backend: Backend, extra: &[(&str, &str)]) -> Option<Leg> {
         ("EVOLUTION_API_REQUEST_TIMEOUT_MS", REQUEST_TIMEOUT_MS),
         ("RELEVO_BIND", bind.as_str()),
         ("RELEVO_PUBLIC_URL", public_url.as_str()),
+        // Production's settling (the other tests tell every status at once).
+        ("RELEVO_STATUS_SETTLE_MS", "10000"),
     ];
     vars.extend_from_slice(extra);
     let mut app = spawn_app_with(backend, &vars).await?;
