@@ -12,18 +12,24 @@
 #   2. the same after BENCH_OUTBOX events were written to the outbox (webhook_events) with
 #      SQL: 90 % delivered, 8 % failed, 2 % pending (due in 30 days, so the worker leaves
 #      them alone), each with a body of about 400 bytes, all within the retention;
-#   3. claims at BENCH_CLAIMERS concurrent senders alone;
-#   4. the same claims while BENCH_SCRAPERS concurrent clients scrape /metrics as fast as
-#      they are answered.
-# It prints the figures side by side: claims/s alone and beside the scrapers and their
-# ratio, claim p99, scrapes/s and scrape latency under load, one scrape's time with an
-# empty and with a full outbox, and Relevo's peak RSS in each phase.
+#   3. claims at BENCH_CLAIMERS concurrent senders beside BENCH_SCRAPERS concurrent clients
+#      that scrape /metrics as fast as they are answered (the review's setting: a flood);
+#   4. the same claims beside as many clients of GET /health, as fast as they are answered:
+#      the floor, what any flood of that many clients costs on these cores (HTTP only);
+#   5. the same claims beside BENCH_SCRAPERS scrapers that scrape BENCH_SCRAPE_RATE times a
+#      second in all (8: each scraper once a second, far more often than Prometheus' usual 15 s).
+# Each of 3-5 is paired with claims alone measured just before it, so that the ratio compares
+# two neighbouring runs (on a shared machine the rate drifts between minutes).
+# It prints the figures side by side: claims/s alone and beside, their ratio, claim p99, the
+# other clients' requests/s and p99, Relevo's peak RSS alone and beside, and one scrape's
+# time with an empty and with a written outbox.
 #
 # Environment (all optional):
 #   BENCH_BACKENDS        "sqlite postgres"   backends to run, in order
 #   BENCH_OUTBOX          100000              outbox rows written before the load
 #   BENCH_CLAIMERS        16                  concurrent claimers
-#   BENCH_SCRAPERS        8                   concurrent scrapers
+#   BENCH_SCRAPERS        8                   concurrent scrapers (and /health clients)
+#   BENCH_SCRAPE_RATE     8                   scrapes per second in all, in the paced phase
 #   BENCH_DURATION        10                  measured seconds per phase
 #   BENCH_WARMUP          2                   unmeasured seconds before each phase
 #   BENCH_SCRAPE_SAMPLES  50                  sequential scrapes timed per outbox size
@@ -47,6 +53,7 @@ BENCH_BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 BENCH_OUTBOX=${BENCH_OUTBOX:-100000}
 BENCH_CLAIMERS=${BENCH_CLAIMERS:-16}
 BENCH_SCRAPERS=${BENCH_SCRAPERS:-8}
+BENCH_SCRAPE_RATE=${BENCH_SCRAPE_RATE:-8}
 BENCH_DURATION=${BENCH_DURATION:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-2}
 BENCH_SCRAPE_SAMPLES=${BENCH_SCRAPE_SAMPLES:-50}
@@ -59,7 +66,7 @@ ADMIN_EMAIL=bench@relevo.local
 ADMIN_PASSWORD=bench-admin-password-1
 METRICS_TOKEN=bench-metrics-$(random_hex 16)
 
-for var in BENCH_OUTBOX BENCH_CLAIMERS BENCH_SCRAPERS BENCH_DURATION BENCH_WARMUP BENCH_SCRAPE_SAMPLES; do
+for var in BENCH_OUTBOX BENCH_CLAIMERS BENCH_SCRAPERS BENCH_SCRAPE_RATE BENCH_DURATION BENCH_WARMUP BENCH_SCRAPE_SAMPLES; do
     [[ ${!var} =~ ^[0-9]+$ ]] || die "$var must be a whole number, not \`${!var}'"
 done
 for tool in curl awk sed sort od base64; do
@@ -146,6 +153,31 @@ claims() {
         --duration "$BENCH_DURATION" --warmup "$BENCH_WARMUP" --expect '"granted":1'
 }
 
+# beside LABEL ARGS...: claims alone, then claims while other clients (ARGS for the load
+# generator) run; sets ALONE and BESIDE (the claims' RESULT lines), OTHERS (the other
+# clients' RESULT line), ALONE_RSS and BESIDE_RSS.
+beside() {
+    local label=$1
+    shift
+    reset_peak_rss
+    ALONE=$(claims "$BACKEND-claims-before-$label")
+    ALONE_RSS=$(peak_rss_mib)
+    reset_peak_rss
+    "$LOAD_BIN" run --addr "$RELEVO_ADDR" --label "$label" --method GET \
+        --duration "$((BENCH_DURATION + 1))" --warmup "$BENCH_WARMUP" "$@" \
+        2>>"$BENCH_OUT/$label.err" >"$BENCH_OUT/$label.out" &
+    local others_pid=$!
+    sleep 0.5
+    BESIDE=$(claims "$BACKEND-claims-beside-$label")
+    wait "$others_pid" || die "the load generator of $label failed (see $BENCH_OUT/$label.err)"
+    BESIDE_RSS=$(peak_rss_mib)
+    OTHERS=$(grep '^RESULT ' "$BENCH_OUT/$label.out")
+    if [ "$(kv "$OTHERS" non_200)" != 0 ] || [ "$(kv "$OTHERS" transport_errors)" != 0 ]; then
+        warn "$label: answers other than 200, or transport errors (see $BENCH_OUT/$label.out)"
+        FAILURES=$((FAILURES + 1))
+    fi
+}
+
 # one_scrape_ms: "median p90 bytes" of BENCH_SCRAPE_SAMPLES sequential scrapes, in ms.
 one_scrape_ms() {
     local i out
@@ -211,6 +243,7 @@ outbox_rows() {
 } | tee "$BENCH_OUT/summary.txt"
 
 ROWS=()
+SCRAPE_ROWS=()
 for BACKEND in $BENCH_BACKENDS; do
     case $BACKEND in
     postgres)
@@ -242,35 +275,28 @@ for BACKEND in $BENCH_BACKENDS; do
     log "$BACKEND: one scrape at a time, $rows outbox rows"
     read -r full_p50 full_p90 scrape_bytes <<<"$(one_scrape_ms)"
 
-    log "$BACKEND: $BENCH_CLAIMERS claimers alone"
-    reset_peak_rss
-    alone=$(claims "$BACKEND-claims-alone")
-    alone_rss=$(peak_rss_mib)
-
-    log "$BACKEND: $BENCH_CLAIMERS claimers beside $BENCH_SCRAPERS scrapers"
-    reset_peak_rss
-    "$LOAD_BIN" run --addr "$RELEVO_ADDR" --label "$BACKEND-scrapers" --path /metrics --method GET \
-        --token "$METRICS_TOKEN" --concurrency "$BENCH_SCRAPERS" --duration "$((BENCH_DURATION + 1))" \
-        --warmup "$BENCH_WARMUP" 2>>"$BENCH_OUT/$BACKEND-scrapers.err" >"$BENCH_OUT/$BACKEND-scrapers.out" &
-    scrapers_pid=$!
-    sleep 0.5
-    beside=$(claims "$BACKEND-claims-beside-scrapers")
-    wait "$scrapers_pid" || die "the scrapers' load generator failed (see $BENCH_OUT/$BACKEND-scrapers.err)"
-    beside_rss=$(peak_rss_mib)
-    scrapes=$(grep '^RESULT ' "$BENCH_OUT/$BACKEND-scrapers.out")
-    if [ "$(kv "$scrapes" non_200)" != 0 ] || [ "$(kv "$scrapes" transport_errors)" != 0 ]; then
-        warn "$BACKEND: scrapes answered other than 200 (see $BENCH_OUT/$BACKEND-scrapers.out)"
-        FAILURES=$((FAILURES + 1))
-    fi
     if grep -q "^relevo_outbox_events" "$WORK/scrape.txt"; then
         counted=$(awk '/^relevo_outbox_events/ {n += $2} END {print n + 0}' "$WORK/scrape.txt")
     else
         counted="-"
     fi
+    row() { # PHASE: one line of the table from ALONE, ALONE_RSS, BESIDE, OTHERS and BESIDE_RSS.
+        printf '%s | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s\n' "$BACKEND" "$1" "$(kv "$ALONE" rps)" \
+            "$(kv "$BESIDE" rps)" "$(calc "$(kv "$BESIDE" rps) / $(kv "$ALONE" rps)")" "$(kv "$ALONE" p99_ms)" \
+            "$(kv "$BESIDE" p99_ms)" "$(kv "$OTHERS" rps)" "$(kv "$OTHERS" p99_ms)" "$ALONE_RSS" "$BESIDE_RSS"
+    }
 
-    alone_rate=$(kv "$alone" rps)
-    beside_rate=$(kv "$beside" rps)
-    ROWS+=("$BACKEND | $rows (gauges: $counted) | $alone_rate | $beside_rate | $(calc "$beside_rate / $alone_rate") | $(kv "$alone" p99_ms) / $(kv "$beside" p99_ms) | $(kv "$scrapes" rps) | $(kv "$scrapes" p50_ms) / $(kv "$scrapes" p99_ms) | $empty_p50 / $empty_p90 | $full_p50 / $full_p90 | $scrape_bytes | $alone_rss / $beside_rss")
+    log "$BACKEND: $BENCH_CLAIMERS claimers beside $BENCH_SCRAPERS scrapers, as fast as they are answered"
+    beside "$BACKEND-scrapers" --path /metrics --token "$METRICS_TOKEN" --concurrency "$BENCH_SCRAPERS"
+    ROWS+=("$(row "$BENCH_SCRAPERS scrapers, flat out")")
+    log "$BACKEND: $BENCH_CLAIMERS claimers beside $BENCH_SCRAPERS clients of GET /health, as fast as they are answered"
+    beside "$BACKEND-health" --path /health --concurrency "$BENCH_SCRAPERS"
+    ROWS+=("$(row "$BENCH_SCRAPERS clients of /health, flat out")")
+    log "$BACKEND: $BENCH_CLAIMERS claimers beside $BENCH_SCRAPERS scrapers, $BENCH_SCRAPE_RATE scrapes/s in all"
+    beside "$BACKEND-scrapers-paced" --path /metrics --token "$METRICS_TOKEN" --concurrency "$BENCH_SCRAPERS" \
+        --rate "$BENCH_SCRAPE_RATE"
+    ROWS+=("$(row "$BENCH_SCRAPERS scrapers, $BENCH_SCRAPE_RATE/s in all")")
+    SCRAPE_ROWS+=("$BACKEND | $rows | $counted | $empty_p50 / $empty_p90 | $full_p50 / $full_p90 | $scrape_bytes")
 
     kill -TERM "$RELEVO_PID" 2>/dev/null || true
     wait "$RELEVO_PID" 2>/dev/null || true
@@ -283,9 +309,13 @@ done
 
 {
     echo
-    echo "Claims at $BENCH_CLAIMERS, alone and beside $BENCH_SCRAPERS scrapers of /metrics (${BENCH_WARMUP} s warm-up + ${BENCH_DURATION} s each), and one scrape at a time"
-    echo "backend | outbox rows | claims/s alone | claims/s beside scrapers | ratio | claim p99 ms alone / beside | scrapes/s | scrape p50 / p99 ms under load | one scrape ms, empty outbox (p50 / p90) | one scrape ms, full outbox (p50 / p90) | scrape bytes | peak RSS MiB alone / beside"
+    echo "Claims at $BENCH_CLAIMERS claimers, alone and beside other clients (${BENCH_WARMUP} s warm-up + ${BENCH_DURATION} s each)"
+    echo "backend | beside | claims/s alone | claims/s beside | ratio | claim p99 ms alone / beside | their req/s / p99 ms | peak RSS MiB alone / beside"
     printf '%s\n' "${ROWS[@]}"
+    echo
+    echo "One scrape at a time (median / p90 of $BENCH_SCRAPE_SAMPLES, ms), with an empty outbox and with the outbox written"
+    echo "backend | outbox rows | outbox_events in the scrape | empty outbox | written outbox | scrape bytes"
+    printf '%s\n' "${SCRAPE_ROWS[@]}"
     echo
     echo "raw outputs and logs: $BENCH_OUT"
 } | tee -a "$BENCH_OUT/summary.txt"

@@ -12,6 +12,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -232,7 +233,9 @@ impl Metrics {
     }
 
     /// Sets the gauges that describe the database to counts taken at `counted_at`:
-    /// `instances` and `outbox` as (status, count). A status no longer counted leaves its gauge.
+    /// `instances` and `outbox` as (status, count). A status no longer counted leaves its
+    /// gauge; the others are overwritten in place, so a scrape meanwhile never finds the
+    /// family empty.
     pub fn database_counted(
         &self,
         instances: &[(String, i64)],
@@ -240,9 +243,20 @@ impl Metrics {
         counted_at: i64,
     ) {
         for (gauge, counts) in [(&self.instances, instances), (&self.outbox, outbox)] {
-            gauge.reset();
             for (status, count) in counts {
                 gauge.with_label_values(&[status]).set(*count);
+            }
+            let gone: Vec<String> = gauge
+                .collect()
+                .iter()
+                .flat_map(|family| family.get_metric())
+                .flat_map(|metric| metric.get_label())
+                .map(|label| label.value().to_string())
+                .filter(|status| !counts.iter().any(|(counted, _)| counted == status))
+                .collect();
+            for status in gone {
+                // Absent already when another count removed it meanwhile: nothing to do.
+                let _ = gauge.remove_label_values(&[&status]);
             }
         }
         self.counted_at.set(counted_at);
@@ -323,9 +337,15 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in:\n{text}");
         }
-        // A status gone from the database leaves the gauge.
-        metrics.database_counted(&[], &[], 1_700_000_015);
+        // A status gone from the database leaves the gauge; the others are overwritten.
+        metrics.database_counted(
+            &[("disconnected".into(), 4)],
+            &[("pending".into(), 1)],
+            1_700_000_015,
+        );
         let text = metrics.render();
         assert!(!text.contains(r#"relevo_instances{status="connected"}"#));
+        assert!(text.contains(r#"relevo_instances{status="disconnected"} 4"#));
+        assert!(text.contains(r#"relevo_outbox_events{status="pending"} 1"#));
     }
 }
