@@ -96,7 +96,9 @@ start_relevo() {
     local backend=$1 db_url=$2 addr=$3 logfile=$4
     log "$backend: starting relevo on $addr"
     # English messages (hooks.py reads some), short Evolution timeouts (servers the fuzzer
-    # creates may point anywhere), and no per-tenant instance cap for provisioning to run into.
+    # creates may point anywhere), no per-tenant instance cap for provisioning to run into,
+    # and loopback targets allowed (the seeded server and callbacks point at this machine;
+    # the refusal of such targets has its own tests).
     env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
         DATABASE_URL="$db_url" RELEVO_BIND="$addr" \
         RELEVO_JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
@@ -104,7 +106,7 @@ start_relevo() {
         RELEVO_ADMIN_EMAIL="$ADMIN_EMAIL" RELEVO_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
         RELEVO_LOCALE=en RUST_LOG=warn \
         EVOLUTION_API_CONNECT_TIMEOUT_MS=1000 EVOLUTION_API_REQUEST_TIMEOUT_MS=3000 \
-        EVOLUTION_API_MAX_INSTANCES_PER_TENANT=100000 \
+        EVOLUTION_API_MAX_INSTANCES_PER_TENANT=100000 RELEVO_ALLOW_PRIVATE_TARGETS=1 \
         "$RELEVO_BIN" >"$logfile" 2>&1 &
     RELEVO_PID=$!
     for _ in $(seq 1 300); do
