@@ -282,7 +282,9 @@ NOT_EXPRESSIBLE_422 = [
         r"^The selected Evolution server is inactive or has no API key$",
         r"^The \S+ is too weak; use a longer, less predictable password\.$",  # zxcvbn
         r"^The \S+ field is not allowed for this role\.$",  # tenant_id with role super_admin
-        r"^The \S+ field is required when base_url moves to another server\.$",
+        r"^The \S+ field is required when (base_url|evolution_api_url) moves to another server\.$",
+        # A URL's host on a private or reserved address (rule of the host's address).
+        r"^The \S+ field must not point to a loopback, private or reserved address",
         r"^The \S+ field must be a date after or equal to \S+\.$",  # `to` before `from`
     )
 ]
