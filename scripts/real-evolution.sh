@@ -5,7 +5,8 @@
 #   scripts/real-evolution.sh prepare      install and build it in RELEVO_EVO_WORK (minutes the
 #                                          first time, nothing afterwards: the build is kept)
 #   scripts/real-evolution.sh start        prepare if needed, then start it on a free port with a
-#                                          fresh database of its own; prints `export` lines:
+#                                          fresh database of its own; prints `export` lines (its
+#                                          URL, key, port and log file):
 #                                            eval "$(scripts/real-evolution.sh start)"
 #   scripts/real-evolution.sh stop [PORT]  stop the one started on PORT (default: $RELEVO_EVO_PORT,
 #                                          then the last one started) and drop its database
@@ -84,6 +85,7 @@ start)
     echo "export RELEVO_TEST_REAL_EVOLUTION_URL=http://127.0.0.1:$port"
     echo "export RELEVO_TEST_REAL_EVOLUTION_KEY=$KEY"
     echo "export RELEVO_EVO_PORT=$port"
+    echo "export RELEVO_TEST_REAL_EVOLUTION_LOG=$WORK/logs/evolution-$port.log"
     ;;
 stop)
     port=${2:-${RELEVO_EVO_PORT:-$(cat "$LAST_PORT_FILE" 2>/dev/null || true)}}

@@ -54,6 +54,8 @@ pub struct Instance {
     pub notified_status: Option<String>,
     /// Evolution's `date_time` of the newest connection event applied.
     pub remote_event_at: Option<NaiveDateTime>,
+    /// When a webhook last confirmed `connection_status` (Relevo's clock).
+    pub status_confirmed_at: Option<NaiveDateTime>,
 }
 
 impl Instance {

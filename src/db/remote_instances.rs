@@ -161,6 +161,7 @@ pub struct RemoteChanges {
     /// Set by [`record`] on the first change of status: what the tenant knew until then.
     pub notified_status: Option<Option<String>>,
     pub remote_event_at: Option<Option<NaiveDateTime>>,
+    pub status_confirmed_at: Option<Option<NaiveDateTime>>,
 }
 
 /// Applies `changes`, and writes the events the change causes to the tenant

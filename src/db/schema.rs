@@ -66,6 +66,7 @@ diesel::table! {
         sendable_since -> Nullable<Timestamp>,
         notified_status -> Nullable<Text>,
         remote_event_at -> Nullable<Timestamp>,
+        status_confirmed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -115,8 +115,11 @@ impl EvolutionClient {
             .map(drop)
     }
 
-    /// `POST /instance/create` with Baileys and a QR code. Never repeated: a second
-    /// create of the same name is a 403.
+    /// `POST /instance/create` with Baileys, without connecting it (`qrcode: false`):
+    /// `connect` starts its one connection. On the real server a create with `qrcode:
+    /// true` starts a connection and a later `connect` a second one beside it, which no
+    /// logout stops and which outlives a delete. Never repeated: a second create of the
+    /// same name is a 403.
     pub async fn create_instance(
         &self,
         new: &NewRemoteInstance<'_>,
@@ -124,7 +127,7 @@ impl EvolutionClient {
         let mut body = json!({
             "instanceName": new.name,
             "integration": "WHATSAPP-BAILEYS",
-            "qrcode": true,
+            "qrcode": false,
             "token": new.token,
         });
         if let Some(number) = new.number {

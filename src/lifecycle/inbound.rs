@@ -456,11 +456,15 @@ fn apply_to(
     let newest = event
         .happened_at
         .filter(|at| instance.remote_event_at < Some(*at));
+    // A webhook's status is live: polls do not swap it for another status that cannot
+    // send while it holds (`status::webhook_outranks`).
+    let confirmed = changes.connection_status.is_some().then_some(Some(now));
     if !differs(instance, &changes) {
-        if let Some(at) = newest {
+        if newest.is_some() || confirmed.is_some() {
             // Still the newest word on the instance's connection.
             let newer = RemoteChanges {
-                remote_event_at: Some(Some(at)),
+                remote_event_at: newest.map(Some),
+                status_confirmed_at: confirmed,
                 ..RemoteChanges::default()
             };
             remote_instances::record(conn, instance.id, &newer)?;
@@ -470,6 +474,7 @@ fn apply_to(
     changes.last_checked_at = Some(now);
     changes.updated_at = Some(now);
     changes.remote_event_at = newest.map(Some);
+    changes.status_confirmed_at = confirmed;
     remote_instances::record(conn, instance.id, &changes)?;
     Ok(Outcome::Applied)
 }

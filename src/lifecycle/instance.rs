@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::error::{LifecycleError, RefusedAction, ServerRef};
-use super::status::{connect_changes, status_changes};
+use super::status::{connect_changes, local_status, status_changes, webhook_outranks};
 use super::webhook_token::{self, PointError};
 use crate::audit::{Action, Auditor};
 use crate::db::evolution_servers::{self, EvolutionServer};
@@ -216,7 +216,8 @@ pub async fn connect(
         .await
 }
 
-/// Reads the live state and records it.
+/// Reads the live state and records it (unless a webhook outranks it: see
+/// [`webhook_outranks`]).
 pub async fn connection_state(
     state: &AppState,
     target: &Reachable,
@@ -225,7 +226,16 @@ pub async fn connection_state(
         Ok(remote) => remote,
         Err(error) => return Err(target.failure(state, error).await),
     };
-    let changes = status_changes(&target.instance, remote, state.clock.now().naive_utc());
+    let now = state.clock.now().naive_utc();
+    let cutoff = now - state.settings.webhooks.status_settle();
+    let changes = if webhook_outranks(&target.instance, local_status(remote), cutoff) {
+        RemoteChanges {
+            last_checked_at: Some(now),
+            ..RemoteChanges::default()
+        }
+    } else {
+        status_changes(&target.instance, remote, now)
+    };
     target.record(state, changes).await
 }
 
@@ -287,41 +297,113 @@ pub async fn restart(
     }
 }
 
+/// What deleting an instance on Evolution left there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteDeletion {
+    /// Deleted (or Evolution did not have it), nothing of it running.
+    Clean,
+    /// Deleted, but Evolution refused every logout while its connection kept
+    /// reconnecting: the real server can keep such a socket running under the deleted
+    /// name until it restarts. Its webhook was switched off first, so it tells Relevo
+    /// nothing.
+    MayKeepReconnecting,
+}
+
+/// How a delete catches a looping connection at a `connecting` moment, the only one at
+/// which Evolution accepts a logout (and the logout stops the loop): the live state is
+/// read every `LIVE_READ_PAUSE`, at most `LIVE_READS` times in all (the real server's
+/// `connecting` moments are brief, a few a second), with at most `LOGOUT_TRIES` logouts.
+const LOGOUT_TRIES: usize = 8;
+const LIVE_READS: usize = 60;
+const LIVE_READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Deletes a provisioned instance on Evolution; one Evolution does not have is done.
 ///
-/// Nothing of it may keep running: a socket that keeps reconnecting after its instance
-/// was deleted (the real server can leave one when the delete lands between two
-/// reconnects) must not speak to Relevo. So its webhook is switched off and its WhatsApp
-/// logged out first (both best effort: a looping instance refuses the logout), then it
-/// is deleted; its webhook token dies with its row.
+/// Nothing of it may keep running: the real server can leave a socket reconnecting under
+/// a deleted name when the delete lands at a `close` moment of its loop. So its webhook is
+/// switched off, its connection logged out (see [`stop_reconnecting`]), and then it is
+/// deleted; its webhook token dies with its row.
 pub async fn delete_remotely(
     state: &AppState,
     tenant: Tenant,
     instance: Instance,
-) -> Result<(), LifecycleError> {
+) -> Result<RemoteDeletion, LifecycleError> {
     let target = Reachable::of(state, tenant, instance).await?;
     let silent = WebhookConfig {
         enabled: false,
         ..WebhookConfig::default()
     };
     match target.client.set_webhook(target.name(), &silent).await {
-        Err(error) if error.is_not_found() => return Ok(()),
+        Err(error) if error.is_not_found() => return Ok(RemoteDeletion::Clean),
         Err(error) => log::info!(
             "webhook of `{}` not switched off before its delete: {error}",
             target.name()
         ),
         Ok(_) => {}
     }
-    if let Err(error) = target.client.logout(target.name()).await {
-        log::info!(
-            "`{}` not logged out before its delete: {error}",
-            target.name()
-        );
-    }
+    let stopped = stop_reconnecting(&target).await;
     match target.client.delete_instance(target.name()).await {
         Err(error) if !error.is_not_found() => Err(target.upstream_error(error)),
-        _ => Ok(()),
+        _ if stopped => Ok(RemoteDeletion::Clean),
+        _ => Ok(RemoteDeletion::MayKeepReconnecting),
     }
+}
+
+/// Logs the instance out so that nothing keeps reconnecting; answers `false` when its
+/// connection may still be reconnecting. Evolution refuses a logout (400 "not
+/// connected") at every `close` moment of a loop, so after a refusal the live state is
+/// watched for the next `connecting` moment, and the logout tried again then. An instance
+/// that is simply closed refuses too, and its logout stops nothing because nothing runs:
+/// only one Relevo last saw `connecting`, or whose live state says so, is watched.
+async fn stop_reconnecting(target: &Reachable) -> bool {
+    let name = target.name();
+    let stored = ConnectionStatus::from_stored(&target.instance.connection_status);
+    let mut looping = stored == ConnectionStatus::Connecting;
+    let mut reads = 0;
+    for _ in 0..LOGOUT_TRIES {
+        match target.client.logout(name).await {
+            Ok(()) => return true,
+            Err(error) if error.is_not_found() => return true,
+            Err(error) if error.is_not_connected() => {}
+            Err(error) => {
+                log::info!("`{name}` not logged out before its delete: {error}");
+                return !looping;
+            }
+        }
+        match next_connecting_moment(target, &mut reads, looping).await {
+            Some(true) => looping = true,
+            Some(false) => return true,
+            None => break,
+        }
+    }
+    log::warn!("`{name}` refused every logout before its delete: it may keep reconnecting");
+    !looping
+}
+
+/// Reads the live state until it says `connecting` (`Some(true)`); `Some(false)` when it
+/// says `close` and the instance is not believed to loop; `None` when the reads ran out
+/// or failed.
+async fn next_connecting_moment(
+    target: &Reachable,
+    reads: &mut usize,
+    looping: bool,
+) -> Option<bool> {
+    while *reads < LIVE_READS {
+        *reads += 1;
+        match target.client.connection_state(target.name()).await {
+            Ok(Some(RemoteState::Connecting | RemoteState::Open)) => return Some(true),
+            Ok(_) if !looping => return Some(false),
+            Ok(_) => tokio::time::sleep(LIVE_READ_PAUSE).await,
+            Err(error) => {
+                log::info!(
+                    "live state of `{}` unread before its delete: {error}",
+                    target.name()
+                );
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// The instance's webhook on Evolution (disabled with no URL when none is set), with

@@ -17,6 +17,27 @@ pub fn local_status(state: Option<RemoteState>) -> ConnectionStatus {
     }
 }
 
+/// Whether a poll's reading (the sync's stored state, a live read) leaves the status as
+/// it is. A looping connection's webhook keeps saying `connecting` while Evolution's
+/// stored state says `close` and its live state flickers between the two (SPEC §7): a
+/// status the instance cannot send in is not replaced by another one it cannot send in
+/// while a webhook confirmed it after `cutoff` (within the settle time).
+pub fn webhook_outranks(
+    instance: &Instance,
+    reading: ConnectionStatus,
+    cutoff: NaiveDateTime,
+) -> bool {
+    let looping = |status: ConnectionStatus| {
+        matches!(
+            status,
+            ConnectionStatus::Connecting | ConnectionStatus::Disconnected
+        )
+    };
+    looping(ConnectionStatus::from_stored(&instance.connection_status))
+        && looping(reading)
+        && instance.status_confirmed_at.is_some_and(|at| at > cutoff)
+}
+
 /// The status columns for `state`, read at `now`.
 pub fn status_changes(
     previous: &Instance,

@@ -23,7 +23,7 @@ use crate::evolution::{EvolutionClient, RemoteInstance};
 use crate::lifecycle::status::phone_of_jid;
 use crate::state::AppState;
 
-use super::status::status_changes;
+use super::status::{local_status, status_changes, webhook_outranks};
 use super::webhook_token;
 
 /// The lease every sync run holds.
@@ -344,7 +344,9 @@ struct Plan {
 
 /// What the sync writes to `instance`. `fetchInstances` gives the status Evolution
 /// stored, which lags behind the live one (webhooks, live reads): a status that changed
-/// after `settled_before` (within the settle time) is kept.
+/// after `settled_before` (within the settle time) is kept, and so is one a webhook
+/// confirmed since then that Evolution's stored state would only swap for another status
+/// that cannot send.
 fn plan(
     instance: Instance,
     remote: Option<&RemoteInstance>,
@@ -366,7 +368,8 @@ fn plan(
             orphaned: true,
         };
     };
-    let fresh = instance.status_since.is_some_and(|at| at > settled_before);
+    let fresh = instance.status_since.is_some_and(|at| at > settled_before)
+        || webhook_outranks(&instance, local_status(remote.state), settled_before);
     let mut changes = if fresh {
         RemoteChanges {
             last_checked_at: Some(now),

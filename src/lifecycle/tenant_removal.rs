@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::instance::delete_remotely;
+use super::instance::{delete_remotely, RemoteDeletion};
 use crate::audit::{Action, Auditor};
 use crate::db::instances::{self, Instance};
 use crate::db::retired_names;
@@ -82,18 +82,23 @@ pub async fn delete_tenant(
 }
 
 /// Deletes a provisioned instance on Evolution and releases its name; `false` when the
-/// name stays retired (Evolution did not delete it, or Relevo did not create it).
+/// name stays retired (Evolution did not delete it, may keep its connection running, or
+/// Relevo did not create it).
 async fn release_on_evolution(state: &AppState, tenant: &Tenant, instance: Instance) -> bool {
     let (Some(server_id), true) = (instance.evolution_server_id, instance.provisioned) else {
         return false;
     };
     let name = instance.instance_name.clone();
-    if let Err(error) = delete_remotely(state, tenant.clone(), instance).await {
-        log::warn!(
-            "instance `{name}` of deleted tenant {} kept on Evolution: {error:?}",
-            tenant.id
-        );
-        return false;
+    match delete_remotely(state, tenant.clone(), instance).await {
+        Ok(RemoteDeletion::Clean) => {}
+        Ok(RemoteDeletion::MayKeepReconnecting) => return false,
+        Err(error) => {
+            log::warn!(
+                "instance `{name}` of deleted tenant {} kept on Evolution: {error:?}",
+                tenant.id
+            );
+            return false;
+        }
     }
     let released = state
         .write(move |conn| Ok(retired_names::release(conn, server_id, &name)?))

@@ -78,6 +78,14 @@ pub struct FakeInstance {
     /// answers `sendText` with 500 `Cannot read properties of undefined (reading
     /// 'onWhatsApp')`, not "Connection Closed".
     pub ever_open: bool,
+    /// The connection reconnects for ever, as every instance of the real server does when
+    /// WhatsApp cannot be reached (`shared/evolution-real/README.md`): the stored state
+    /// (`fetchInstances`) stays `close` while the live one flickers.
+    pub looping: bool,
+    /// The loop's moment: `true` while it is `connecting`. Each `connectionState` read
+    /// finds the loop one moment on; logout and restart act on the moment the last read
+    /// saw. A delete leaves a loop no logout stopped running (a zombie).
+    pub loop_connecting: bool,
 }
 
 impl FakeInstance {
@@ -94,6 +102,8 @@ impl FakeInstance {
             send_delay: None,
             send_breaks: false,
             ever_open: false,
+            looping: false,
+            loop_connecting: false,
         }
     }
 }
@@ -126,6 +136,8 @@ pub struct FakeState {
     pub qr_never_arrives: bool,
     /// `/instance/restart` answers 200 `{"error":true,"message":"[object Object]"}`.
     pub restart_refuses: bool,
+    /// `/instance/logout` answers 400 "not connected", as at every `close` moment of a loop.
+    pub logout_refuses: bool,
     /// `instance/create` does its work at once and answers after `SLOW_ANSWER`, past
     /// Relevo's timeout (the real server answers a create after ~5 s).
     pub create_answers_late: bool,
@@ -143,6 +155,9 @@ pub struct FakeState {
     pub sent: Vec<SentText>,
     /// The `key.id` the next text gets (random otherwise).
     pub next_message_id: Option<String>,
+    /// Deleted names whose connection kept reconnecting: the real server's zombies, which
+    /// answer 404 and run until the server restarts.
+    pub zombies: BTreeSet<String>,
 }
 
 pub struct FakeEvolution {
@@ -211,6 +226,21 @@ impl FakeEvolution {
         instance.state = state.into();
         instance.ever_open = state == "open";
         self.state().instances.insert(name.into(), instance);
+    }
+
+    /// The connection of `name` starts looping between `connecting` and `close` (WhatsApp
+    /// unreachable), at a `close` moment.
+    pub fn start_looping(&self, name: &str) {
+        let mut state = self.state();
+        let instance = state.instances.get_mut(name).expect("instance on the fake");
+        instance.state = "close".into();
+        instance.looping = true;
+        instance.loop_connecting = false;
+    }
+
+    /// Deleted names whose connection still reconnects.
+    pub fn zombies(&self) -> BTreeSet<String> {
+        self.state().zombies.clone()
     }
 
     /// WhatsApp linked on the phone.
@@ -576,13 +606,19 @@ fn instance_route(
     }
     let qr_never_arrives = state.qr_never_arrives;
     let restart_refuses = state.restart_refuses;
+    let logout_refuses = state.logout_refuses;
     let websocket_enabled = state.websocket_enabled;
     let number = query_param(req, "number");
     if number.is_some() {
         state.last_number = number.clone();
     }
     if (group, action) == ("instance", "delete") {
-        state.instances.remove(name);
+        let removed = state.instances.remove(name);
+        // The real 2.3.6 keeps a loop that no logout stopped running under the deleted
+        // name, whatever the moment of the delete.
+        if removed.is_some_and(|instance| instance.looping) {
+            state.zombies.insert(name.to_string());
+        }
         return HttpResponse::Ok().json(json!({"status": "SUCCESS", "error": false, "response": {"message": "Instance deleted"}}));
     }
     let instance = state.instances.get_mut(name).expect("checked by the guard");
@@ -598,10 +634,25 @@ fn instance_route(
             }
             HttpResponse::Ok().json(qr_object(name, instance, number.as_deref()))
         }
-        ("instance", "connectionState") => HttpResponse::Ok()
-            .json(json!({"instance": {"instanceName": name, "state": instance.state}})),
+        ("instance", "connectionState") => {
+            let live = if instance.looping {
+                instance.loop_connecting = !instance.loop_connecting;
+                if instance.loop_connecting {
+                    "connecting"
+                } else {
+                    "close"
+                }
+            } else {
+                instance.state.as_str()
+            };
+            HttpResponse::Ok().json(json!({"instance": {"instanceName": name, "state": live}}))
+        }
         ("instance", "restart") => {
-            if restart_refuses || instance.state == "close" {
+            let closed = match instance.looping {
+                true => !instance.loop_connecting,
+                false => instance.state == "close",
+            };
+            if restart_refuses || closed {
                 return HttpResponse::Ok()
                     .json(json!({"error": true, "message": "[object Object]"}));
             }
@@ -612,7 +663,12 @@ fn instance_route(
             HttpResponse::Ok().json(qr_object(name, instance, None))
         }
         ("instance", "logout") => {
-            if instance.state == "close" {
+            // A logout at a `connecting` moment stops the loop.
+            let closed = match instance.looping {
+                true => !instance.loop_connecting,
+                false => instance.state == "close",
+            };
+            if closed || logout_refuses {
                 return envelope(
                     StatusCode::BAD_REQUEST,
                     json!([format!("The \"{name}\" instance is not connected")]),
@@ -620,6 +676,7 @@ fn instance_route(
             }
             instance.state = "close".into();
             instance.owner_jid = None;
+            instance.looping = false;
             HttpResponse::Ok().json(json!({"status": "SUCCESS", "error": false, "response": {"message": "Instance logged out"}}))
         }
         ("webhook", "set") => {

@@ -86,18 +86,18 @@ async fn connect_gives_a_fresh_qr_code_or_a_pairing_code(backend: Backend) {
     .await;
 
     assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
-    assert_eq!(plain.body["data"]["qr_code"]["code"], "2@principal-qr-3");
+    assert_eq!(plain.body["data"]["qr_code"]["code"], "2@principal-qr-2");
     assert_eq!(plain.body["data"]["connection_status"], "connecting");
     assert!(plain.body["data"].get("evolution_api_key").is_none());
     assert_eq!(last.status, StatusCode::OK);
     assert_eq!(last.body["data"]["qr_code"], plain.body["data"]["qr_code"]);
-    assert_eq!(paired.body["data"]["qr_code"]["pairing_code"], "PAIR0004");
+    assert_eq!(paired.body["data"]["qr_code"]["pairing_code"], "PAIR0003");
     assert_eq!(fake.state().last_number.as_deref(), Some("573001234567"));
     assert_eq!(bad_phone.status, StatusCode::UNPROCESSABLE_ENTITY);
     let row = app.instance_row(id);
-    assert_eq!(row.qr_code.as_deref(), Some("2@principal-qr-4"));
-    assert_eq!(row.pairing_code.as_deref(), Some("PAIR0004"));
-    assert_eq!(fake.instance("principal").unwrap().qr_count, 4);
+    assert_eq!(row.qr_code.as_deref(), Some("2@principal-qr-3"));
+    assert_eq!(row.pairing_code.as_deref(), Some("PAIR0003"));
+    assert_eq!(fake.instance("principal").unwrap().qr_count, 3);
 
     // A QR code that never comes replaces the old one with nothing.
     fake.state().qr_never_arrives = true;
@@ -215,7 +215,7 @@ async fn restart_answers_a_qr_code_or_refuses_an_instance_not_connected(backend:
     assert_eq!(restarted.status, StatusCode::OK, "{}", restarted.body);
     assert_eq!(
         restarted.body["data"]["qr_code"]["code"],
-        "2@principal-qr-3"
+        "2@principal-qr-2"
     );
     assert_eq!(restarted.body["data"]["connection_status"], "connecting");
     assert!(fake
@@ -303,6 +303,84 @@ async fn delete_removes_a_provisioned_instance_on_evolution_first(backend: Backe
             "POST /webhook/set/perdida",
         ],
         "a registered instance is not deleted on Evolution"
+    );
+}
+
+/// The real server's connection loops when WhatsApp cannot be reached; a logout is
+/// refused at every `close` moment of the loop, and a delete at such a moment leaves the
+/// connection reconnecting under the deleted name. A delete logs the loop out at a
+/// `connecting` moment first, so nothing keeps running.
+async fn deleting_a_looping_instance_leaves_nothing_reconnecting(backend: Backend) {
+    let (app, fake) = spawn_with_fake_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let id = provisioned(&app, tenant, "bucle").await;
+    fake.start_looping("bucle");
+
+    let deleted = app
+        .admin(Method::DELETE, &instance_path(tenant, id), None)
+        .await;
+
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(
+        deleted.body["message"],
+        "WhatsApp instance deleted successfully"
+    );
+    assert!(fake.instance_names().is_empty());
+    assert!(fake.zombies().is_empty(), "{:?}", fake.zombies());
+    let calls: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("DELETE /instance/") || c.contains("connectionState"))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "DELETE /instance/logout/bucle",
+            "GET /instance/connectionState/bucle",
+            "DELETE /instance/logout/bucle",
+            "DELETE /instance/delete/bucle",
+        ],
+        "refused at a `close` moment, logged out at the next `connecting` one"
+    );
+}
+
+/// When Evolution refuses every logout of a looping connection, the instance is still
+/// deleted, and the answer and the audit log say that its connection may go on.
+async fn a_delete_whose_logouts_were_refused_says_what_may_keep_running(backend: Backend) {
+    let (app, fake) = spawn_with_fake_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let id = provisioned(&app, tenant, "bucle").await;
+    fake.start_looping("bucle");
+    fake.state().logout_refuses = true;
+
+    let deleted = app
+        .admin(Method::DELETE, &instance_path(tenant, id), None)
+        .await;
+
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    let message = deleted.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("may go on reconnecting")
+            && message.contains("restart the Evolution server"),
+        "{message}"
+    );
+    assert!(app.instance_rows().is_empty());
+    assert_eq!(
+        fake.zombies().len(),
+        1,
+        "the fake kept it, as the real server does"
+    );
+    let audit = app
+        .admin(
+            Method::GET,
+            "/api/v1/audit-log?action=instance.deleted",
+            None,
+        )
+        .await;
+    assert_eq!(audit.body["meta"]["total"], 1, "{}", audit.body);
+    assert_eq!(
+        audit.body["data"][0]["after"]["may_keep_reconnecting"],
+        true
     );
 }
 
@@ -775,6 +853,8 @@ both_backends!(
     restart_answers_a_qr_code_or_refuses_an_instance_not_connected,
     delete_removes_a_provisioned_instance_on_evolution_first,
     delete_keeps_everything_when_evolution_fails_unless_forced,
+    deleting_a_looping_instance_leaves_nothing_reconnecting,
+    a_delete_whose_logouts_were_refused_says_what_may_keep_running,
     webhook_and_websocket_settings_round_trip,
     unknown_events_and_bad_settings_are_422_before_any_call,
     every_call_answers_502_when_evolution_fails,

@@ -206,8 +206,65 @@ async fn the_sync_keeps_a_fresh_live_status(backend: Backend) {
     );
 }
 
+/// The real server's looping connection: its webhook keeps saying `connecting`, its
+/// stored state says `close`, its live state flickers. Live reads and the sync do not
+/// swap a status a webhook keeps confirming for another that cannot send either; once the
+/// webhooks stop for the settle time, they are believed again.
+async fn live_reads_and_syncs_agree_with_the_webhooks_of_a_looping_instance(backend: Backend) {
+    let Some((app, fake, receiver)) = spawn(backend).await else {
+        return;
+    };
+    let (tenant, id) = paired_instance(&app, &fake, &receiver).await;
+    fake.start_looping("uno");
+    let looping = json!({"instance": "uno", "state": "connecting", "statusReason": 200});
+    fake.emit("uno", "connection.update", looping.clone())
+        .await
+        .expect("sent");
+    // The status is older than the settle time; the webhooks keep repeating it.
+    app.clock.advance(Duration::seconds(30));
+    let repeated = fake
+        .emit("uno", "connection.update", looping)
+        .await
+        .expect("sent");
+    assert_eq!(
+        repeated.body["data"]["outcome"], "unchanged",
+        "{}",
+        repeated.body
+    );
+    app.clock.advance(Duration::seconds(3));
+    let live_path = format!("{}/connection-state", instance_path(tenant, id));
+    let sync_path = format!("/api/v1/tenants/{tenant}/whatsapp-instances/sync");
+
+    for read in 0..4 {
+        let live = app.admin(Method::GET, &live_path, None).await;
+        assert_eq!(live.status, StatusCode::OK, "{}", live.body);
+        assert_eq!(
+            app.instance_row(id).connection_status,
+            "connecting",
+            "live read {read}: {}",
+            live.body
+        );
+        let sync = app.admin(Method::POST, &sync_path, None).await;
+        assert_eq!(
+            sync.body["data"]["updated"], 0,
+            "sync {read}: {}",
+            sync.body
+        );
+        assert_eq!(app.instance_row(id).connection_status, "connecting");
+    }
+    assert_eq!(fake.calls_to("GET /instance/connectionState/"), 4);
+
+    // No webhook for longer than the settle time: the live state is believed again.
+    app.clock.advance(Duration::seconds(11));
+    app.admin(Method::GET, &live_path, None).await;
+    assert_eq!(app.instance_row(id).connection_status, "connecting");
+    app.admin(Method::GET, &live_path, None).await;
+    assert_eq!(app.instance_row(id).connection_status, "disconnected");
+}
+
 both_backends!(
     a_looping_connection_is_one_state_to_the_tenant,
     an_older_event_delivered_late_changes_nothing,
     the_sync_keeps_a_fresh_live_status,
+    live_reads_and_syncs_agree_with_the_webhooks_of_a_looping_instance,
 );

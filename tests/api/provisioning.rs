@@ -50,11 +50,11 @@ async fn first_provision_creates_the_instance_everywhere_with_a_qr_code(backend:
     assert_eq!(data["notes"], "campaña");
     assert_eq!(data["phone_number"], "");
     assert_eq!(data["evolution_api_key"], remote.token.as_str());
-    // create asked for QR 1 (qrcode: true); connect gave the fresh QR 2.
-    assert_eq!(data["qr_code"]["code"], "2@principal-qr-2");
+    // create does not connect (qrcode: false); connect gave QR 1.
+    assert_eq!(data["qr_code"]["code"], "2@principal-qr-1");
     assert_eq!(
         data["qr_code"]["base64"],
-        "data:image/png;base64,principal2"
+        "data:image/png;base64,principal1"
     );
     assert_eq!(data["qr_code"]["pairing_code"], Value::Null);
 
@@ -63,7 +63,7 @@ async fn first_provision_creates_the_instance_everywhere_with_a_qr_code(backend:
     let row = &rows[0];
     assert_eq!(row.connection_status, "connecting");
     assert!(row.provisioned);
-    assert_eq!(row.qr_code.as_deref(), Some("2@principal-qr-2"));
+    assert_eq!(row.qr_code.as_deref(), Some("2@principal-qr-1"));
     assert!(!row.evolution_api_key_encrypted.contains(&remote.token));
     assert_eq!(app.decrypt(&row.evolution_api_key_encrypted), remote.token);
     assert_eq!(fake.instance_names(), vec!["principal".to_string()]);
@@ -85,10 +85,10 @@ async fn provisioning_again_reuses_both_and_gives_a_fresh_qr_code(backend: Backe
         second.body["message"],
         "WhatsApp instance already existed. Scan the new QR code."
     );
-    assert_eq!(second.body["data"]["qr_code"]["code"], "2@principal-qr-3");
+    assert_eq!(second.body["data"]["qr_code"]["code"], "2@principal-qr-2");
     let rows = app.instance_rows();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].qr_code.as_deref(), Some("2@principal-qr-3"));
+    assert_eq!(rows[0].qr_code.as_deref(), Some("2@principal-qr-2"));
     assert_eq!(fake.instance_names().len(), 1);
     assert_eq!(fake.state().creates, 1, "no second create on Evolution");
 }

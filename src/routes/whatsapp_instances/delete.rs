@@ -9,11 +9,15 @@ use crate::auth::AuthUser;
 use crate::db::instances;
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
-use crate::lifecycle::instance::delete_remotely;
+use crate::lifecycle::instance::{delete_remotely, RemoteDeletion};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{query_boolean, MessageBody};
 use crate::state::AppState;
+
+/// The answer when Evolution deleted the instance but refused every logout of its
+/// reconnecting connection.
+const MAY_KEEP_RECONNECTING: &str = "WhatsApp instance deleted. Evolution refused to log its WhatsApp session out while it kept reconnecting, so the connection may go on reconnecting on the Evolution server until that server restarts. It no longer sends webhooks to Relevo; to end it now, restart the Evolution server.";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -26,8 +30,9 @@ pub struct DeleteInstanceQuery {
 /// Deletes an instance.
 ///
 /// An instance Relevo provisioned is deleted on Evolution first (a 404 there counts as
-/// done); when that fails nothing is deleted, unless `force=true`. A registered instance
-/// is only removed from Relevo.
+/// done); when that fails nothing is deleted, unless `force=true`. Its WhatsApp session
+/// is logged out before, so nothing keeps reconnecting; when Evolution refused every
+/// logout the answer says so. A registered instance is only removed from Relevo.
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath, DeleteInstanceQuery),
@@ -54,17 +59,25 @@ pub async fn delete_instance(
     errors.into_result(locale)?;
     let instance = find_instance(&state, tenant.id, id).await?;
     let today = tenant_today(&state, &tenant);
-    // Noted in the audit log: the instance may still exist on Evolution.
+    // Noted in the audit log: the instance may still exist (or run) on Evolution.
     let mut left_on_evolution = None;
+    let mut message = "WhatsApp instance deleted successfully";
     if instance.provisioned {
-        if let Err(error) = delete_remotely(&state, tenant.clone(), instance).await {
-            let error = ApiError::from(error);
-            if !force {
-                return Err(error);
+        match delete_remotely(&state, tenant.clone(), instance).await {
+            Ok(RemoteDeletion::Clean) => {}
+            Ok(RemoteDeletion::MayKeepReconnecting) => {
+                message = MAY_KEEP_RECONNECTING;
+                left_on_evolution = Some(serde_json::json!({"may_keep_reconnecting": true}));
             }
-            log::warn!("instance {id} deleted with force although Evolution failed: {error}");
-            left_on_evolution =
-                Some(serde_json::json!({"force": true, "deleted_on_evolution": false}));
+            Err(error) => {
+                let error = ApiError::from(error);
+                if !force {
+                    return Err(error);
+                }
+                log::warn!("instance {id} deleted with force although Evolution failed: {error}");
+                left_on_evolution =
+                    Some(serde_json::json!({"force": true, "deleted_on_evolution": false}));
+            }
         }
     }
     state
@@ -84,6 +97,6 @@ pub async fn delete_instance(
         })
         .await?;
     Ok(web::Json(MessageBody {
-        message: "WhatsApp instance deleted successfully".into(),
+        message: message.into(),
     }))
 }

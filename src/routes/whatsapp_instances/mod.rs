@@ -377,6 +377,7 @@ mod tests {
             sendable_since: None,
             notified_status: None,
             remote_event_at: None,
+            status_confirmed_at: None,
         }
     }
 

@@ -1,0 +1,1 @@
+ALTER TABLE whatsapp_instances DROP COLUMN status_confirmed_at;
