@@ -109,8 +109,9 @@ impl From<LifecycleError> for ApiError {
                 "Provisioning is disabled on this Relevo (EVOLUTION_API_ENABLE_INSTANCE_CREATION=false); register existing instances instead.",
             ),
             LifecycleError::NoServer(reason) => ApiError::no_evolution_server(&reason),
+            // A state an admin set, not an outage: a 409, not a 503.
             LifecycleError::ServerInactive(server) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::CONFLICT,
                 "evolution.server_inactive",
                 format!(
                     "Evolution API server `{}` is inactive; activate it (PUT /api/v1/evolution-servers/{}) to manage its instances.",
@@ -229,7 +230,7 @@ mod tests {
         assert!(message.starts_with("No default Evolution API server is configured. A super admin"));
 
         let (status, key, message, _) = mapped(LifecycleError::ServerInactive(server()));
-        assert_eq!((status, key.as_str()), (503, "evolution.server_inactive"));
+        assert_eq!((status, key.as_str()), (409, "evolution.server_inactive"));
         assert_eq!(message, "Evolution API server `principal` is inactive; activate it (PUT /api/v1/evolution-servers/3) to manage its instances.");
 
         let (status, key, _, params) = mapped(LifecycleError::Evolution {

@@ -107,6 +107,21 @@ impl Modify for OptionalBodiesAreNotNull {
     }
 }
 
+/// An operation that states no security needs none (login, the Evolution webhooks,
+/// `/health`, `/ready`): it says so with `security: []`, so that generators do not apply
+/// a document-wide default.
+pub struct PublicOperationsSaySo;
+
+impl Modify for PublicOperationsSaySo {
+    fn modify(&self, document: &mut Document) {
+        for item in document.paths.paths.values_mut() {
+            for operation in operations(item) {
+                operation.security.get_or_insert_with(Vec::new);
+            }
+        }
+    }
+}
+
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
@@ -122,6 +137,33 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_states_its_security() {
+        let document = crate::openapi::document();
+        let mut public = Vec::new();
+        for (path, item) in &document.paths.paths {
+            let mut item = item.clone();
+            for operation in operations(&mut item) {
+                let security = operation.security.as_ref();
+                assert!(security.is_some(), "{path} states no security");
+                if security.is_some_and(Vec::is_empty) {
+                    public.push(path.clone());
+                }
+            }
+        }
+        public.sort();
+        assert_eq!(
+            public,
+            [
+                "/api/v1/auth/login",
+                "/api/v1/webhooks/evolution/{token}",
+                "/api/v1/webhooks/evolution/{token}/{event}",
+                "/health",
+                "/ready",
+            ]
+        );
+    }
 
     #[test]
     fn no_operation_takes_a_null_body() {

@@ -27,7 +27,7 @@ use responses::{
     info(
         title = "Relevo",
         description = "Multi-tenant registry of WhatsApp sending instances with per-instance daily quotas.",
-        license(name = "MIT")
+        license(name = "MIT", identifier = "MIT")
     ),
     servers((url = "/", description = "The Relevo serving this document")),
     components(
@@ -98,6 +98,7 @@ pub fn document() -> &'static Document {
         responses::SharedResponses.modify(&mut document);
         corrections::NamedTypeArguments.modify(&mut document);
         corrections::OptionalBodiesAreNotNull.modify(&mut document);
+        corrections::PublicOperationsSaySo.modify(&mut document);
         document
     })
 }

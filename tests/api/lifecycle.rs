@@ -812,13 +812,13 @@ async fn an_inactive_server_is_not_called(backend: Backend) {
 
     assert_error(
         &connect,
-        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::CONFLICT,
         "evolution.server_inactive",
         "connect",
     );
     assert_error(
         &delete,
-        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::CONFLICT,
         "evolution.server_inactive",
         "delete",
     );

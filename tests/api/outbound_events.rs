@@ -272,6 +272,22 @@ async fn every_event_reaches_the_receiver_once_signed_and_in_order(backend: Back
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     assert!(bad.body["errors"]["status"].is_array());
     assert!(bad.body["errors"]["type"].is_array());
+    // Empty values are not in the enums either.
+    let empty = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{uno_tenant}/webhook-deliveries?status=&type="),
+            None,
+        )
+        .await;
+    assert_eq!(
+        empty.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        empty.body
+    );
+    assert!(empty.body["errors"]["status"].is_array());
+    assert!(empty.body["errors"]["type"].is_array());
 }
 
 async fn what_the_sync_finds_is_told_too(backend: Backend) {

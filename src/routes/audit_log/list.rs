@@ -22,10 +22,13 @@ pub struct AuditLogQuery {
     /// Changes to this tenant or to what belongs to it.
     #[param(value_type = Option<i64>, minimum = 1)]
     pub tenant_id: Option<String>,
+    /// Only changes of this kind (`instance.deleted`, `tenant.updated`, ...).
     #[param(value_type = Option<AuditAction>)]
     pub action: Option<String>,
+    /// Only changes to this kind of record.
     #[param(value_type = Option<AuditTargetType>)]
     pub target_type: Option<String>,
+    /// Only changes to the record with this id (with `target_type`, one record).
     #[param(value_type = Option<i64>, minimum = 1)]
     pub target_id: Option<String>,
     /// Changes made at or after this moment: an ISO 8601 date and time (`2025-11-17T06:30:00Z`;

@@ -19,6 +19,12 @@ use crate::state::AppState;
 
 /// A new user.
 #[derive(Deserialize, ToSchema, Default)]
+#[schema(example = json!({
+    "email": "ana@example.com",
+    "password": "Correct horse battery staple",
+    "role": "tenant_user",
+    "tenant_id": 5
+}))]
 pub struct CreateUserBody {
     /// Unique, case-insensitively (stored lowercased). Relevo accepts any address
     /// RFC 5322 allows without a display name or an IP-literal domain, whose domain has

@@ -36,7 +36,8 @@ fn one_of(
     allowed: &'static [&'static str],
     errors: &mut FieldErrors,
 ) -> Option<String> {
-    let value = raw.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+    // An empty value is refused, as on every other list (the document's enum has none).
+    let value = raw.as_deref()?;
     if allowed.contains(&value) {
         Some(value.to_string())
     } else {

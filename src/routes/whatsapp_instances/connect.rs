@@ -39,7 +39,7 @@ pub struct ConnectBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Scan the QR code with WhatsApp\"; when Evolution gave no QR code yet, a message that says it comes later (by webhook, on GET …/qr); when connected, that there is nothing to scan", body = MessageDataBody<InstanceWithQr>),
-        (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
+        (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`); `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]

@@ -18,7 +18,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Connection state read from Evolution\"", body = MessageDataBody<InstanceListItem>),
-        (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
+        (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`); `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]

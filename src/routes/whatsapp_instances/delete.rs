@@ -7,7 +7,7 @@ use super::{audit_snapshot, find_instance, tenant_today, InstancePath};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::instances;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
 use crate::lifecycle::instance::{delete_remotely, RemoteDeletion};
 use crate::request_id::RequestId;
@@ -39,6 +39,7 @@ pub struct DeleteInstanceQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
+        (status = 409, description = "`evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]

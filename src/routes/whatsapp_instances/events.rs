@@ -205,7 +205,7 @@ fn required_boolean(input: &Input, field: &str, errors: &mut FieldErrors) -> boo
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The webhook; disabled with no URL when none is set", body = DataBody<WebhookResource>),
-        (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
+        (status = 409, description = "`evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]
@@ -229,7 +229,7 @@ pub async fn get_webhook(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Webhook configured\": the webhook as Evolution stored it", body = MessageDataBody<WebhookResource>),
-        (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
+        (status = 409, description = "`evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]
@@ -280,7 +280,7 @@ pub async fn set_webhook(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Webhook token rotated\": the webhook as Evolution stored it, the token masked", body = MessageDataBody<WebhookResource>),
-        (status = 409, description = "`webhook.no_public_url` (RELEVO_PUBLIC_URL is not set) or `evolution.instance_missing`", body = ErrorBody),
+        (status = 409, description = "`webhook.no_public_url` (RELEVO_PUBLIC_URL is not set) or `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]
@@ -308,7 +308,7 @@ pub async fn rotate_webhook_token(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The websocket settings; disabled when none are set or websockets are off on the server", body = DataBody<WebsocketResource>),
-        (status = 409, description = "`evolution.instance_missing`", body = ErrorBody),
+        (status = 409, description = "`evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]
@@ -332,7 +332,7 @@ pub async fn get_websocket(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Websocket configured\": the settings as Evolution stored them", body = MessageDataBody<WebsocketResource>),
-        (status = 409, description = "`evolution.websocket_disabled` (WEBSOCKET_ENABLED is off on the server) or `evolution.instance_missing`", body = ErrorBody),
+        (status = 409, description = "`evolution.websocket_disabled` (WEBSOCKET_ENABLED is off on the server) or `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]

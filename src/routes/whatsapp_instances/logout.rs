@@ -21,7 +21,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"WhatsApp instance logged out\"", body = MessageDataBody<InstanceListItem>),
-        (status = 409, description = "`evolution.instance_not_connected`: Evolution refused, the instance is not connected (nothing changed); `evolution.instance_missing`: Evolution no longer has the instance (now `error`)", body = ErrorBody),
+        (status = 409, description = "`evolution.instance_not_connected`: Evolution refused, the instance is not connected (nothing changed); `evolution.instance_missing`: Evolution no longer has the instance (now `error`); `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]

@@ -29,7 +29,7 @@ use crate::state::AppState;
 pub struct ProvisionBody {
     /// Defaults to a generated `tenant-{tenant_id}-{random}`. The same name again is the
     /// same instance.
-    #[schema(value_type = Option<String>, max_length = 50, pattern = r"^[ \t\n\r\f]*$|^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
+    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
     #[serde(default)]
     pub instance_name: Input,
     /// E.164, as on create. Also asks Evolution for a pairing code. Without
@@ -93,7 +93,7 @@ impl ToSchema for ProvisionRefused {}
         (status = 201, description = "Created (in Relevo, on Evolution, or both)", body = MessageDataBody<ProvisionedInstance>),
         (status = 200, description = "It existed in both; a fresh QR code", body = MessageDataBody<ProvisionedInstance>),
         (status = 403, description = "Not a super admin, or `evolution.instance_creation_disabled`", body = ErrorBody),
-        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this name on the server; `whatsapp.instance_name_retired`: a deleted tenant left it on Evolution (send `adopt: true` to take it over)", body = ErrorBody),
+        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this name on the server; `whatsapp.instance_name_retired`: a deleted tenant left it on Evolution (send `adopt: true` to take it over); `evolution.server_inactive`: an admin deactivated the Evolution server (activate it first)", body = ErrorBody),
         (status = 422, description = "Validation failed, or the tenant has as many instances as allowed", body = ProvisionRefused),
         EvolutionFailures,
     )

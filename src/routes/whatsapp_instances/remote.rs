@@ -32,7 +32,7 @@ pub enum EvolutionFailures {
     BadGateway(ErrorBody),
     #[response(
         status = 503,
-        description = "`evolution.no_server` or `evolution.server_inactive`: Relevo may not call a server"
+        description = "`evolution.no_server`: no Evolution server is configured for the instance"
     )]
     Unavailable(ErrorBody),
     #[response(status = 504, description = "`evolution.timeout`")]

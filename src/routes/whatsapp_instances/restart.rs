@@ -20,7 +20,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"WhatsApp instance restarted\"", body = MessageDataBody<InstanceWithQr>),
-        (status = 409, description = "`evolution.instance_not_connected` (use connect), or `evolution.instance_missing`", body = ErrorBody),
+        (status = 409, description = "`evolution.instance_not_connected` (use connect), or `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
         EvolutionFailures,
     )
 )]
