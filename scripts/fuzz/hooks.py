@@ -449,8 +449,8 @@ def filter_failure(ctx, failure: Failure, case, response) -> bool:
     - `not_a_server_error` on a documented 502/503/504 whose `error_key` is an `evolution.*` one,
       or a message that no instance could send (`message.send_failed`, `message.send_timeout`):
       there is no Evolution API server in this run (the seeded servers point at a closed port, and
-      servers the fuzzer creates point anywhere or are inactive), so every call to one fails
-      upstream, as documented (502 unreachable/rejected, 503 inactive or no key, 504 timeout);
+      servers the fuzzer creates point anywhere; an inactive one is a 409), so every call fails
+      upstream, as documented (502 unreachable/rejected, 503 no server with a key, 504 timeout);
     - `positive_data_acceptance` on a 422 whose every field error is one of the rules above;
     - `positive_data_acceptance` on the webhook's 400 for a malformed `connection.update`.
     """
