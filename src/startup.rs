@@ -73,7 +73,8 @@ impl Application {
             settings.db_timeout(),
             metrics.clone(),
             settings.claim_batches,
-        ));
+        )
+        .with_smallest_batch(settings.claim_batch_min));
         let state = web::Data::new(AppState {
             pool,
             claims,
