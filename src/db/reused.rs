@@ -9,9 +9,7 @@ use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::Error::QueryBuilderError;
 use diesel::serialize::ToSql;
-use diesel::sql_types::{
-    BigInt, Date, HasSqlType, Integer, Nullable, Text, Timestamp, Untyped,
-};
+use diesel::sql_types::{BigInt, Date, HasSqlType, Integer, Nullable, Text, Timestamp, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// A value bound to a `$n` mark.

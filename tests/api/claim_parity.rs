@@ -6,7 +6,6 @@
 //! after it) must be the same on all three, step by step: each path is the one rule.
 
 use chrono::Duration;
-use relevo::clock::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -161,11 +160,20 @@ impl Run {
             .collect();
         format!(
             "send to {to} key {key:?}: {} {} {} on {} attempts {attempts:?}",
-            reply.status, reply.body["error_key"], data["status"], data["instance"]["instance_name"]
+            reply.status,
+            reply.body["error_key"],
+            data["status"],
+            data["instance"]["instance_name"]
         )
     }
 
-    async fn admin(&mut self, method: Method, name: &str, action: &str, body: Option<Value>) -> String {
+    async fn admin(
+        &mut self,
+        method: Method,
+        name: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> String {
         let path = format!("{}{action}", instance_path(self.tenant, self.id(name)));
         let reply = self.app.admin(method.clone(), &path, body.as_ref()).await;
         assert!(reply.status.is_success(), "{method} {path}: {}", reply.body);
@@ -184,7 +192,10 @@ impl Run {
             .app
             .admin(
                 Method::GET,
-                &format!("/api/v1/tenants/{}/whatsapp-instances?per_page=100", self.tenant),
+                &format!(
+                    "/api/v1/tenants/{}/whatsapp-instances?per_page=100",
+                    self.tenant
+                ),
                 None,
             )
             .await;
@@ -244,7 +255,10 @@ async fn script(run: &mut Run) -> Vec<String> {
     step!(run.linked("dani", 4).await);
     for strategy in ["round_robin", "least_used", "most_remaining", "priority"] {
         for count in [1, 2] {
-            step!(run.claim(json!({"strategy": strategy, "count": count})).await);
+            step!(
+                run.claim(json!({"strategy": strategy, "count": count}))
+                    .await
+            );
         }
     }
     step!(run.claim(json!({})).await);
@@ -255,10 +269,19 @@ async fn script(run: &mut Run) -> Vec<String> {
                 .await
         );
     }
-    step!(run.claim(json!({"recipient": "+573001110002", "count": 2})).await);
+    step!(
+        run.claim(json!({"recipient": "+573001110002", "count": 2}))
+            .await
+    );
     // Idempotent replays, on the batchable path and on the sticky one.
-    step!(run.claim(json!({"idempotency_key": "k-1", "count": 2})).await);
-    step!(run.claim(json!({"idempotency_key": "k-1", "count": 2})).await);
+    step!(
+        run.claim(json!({"idempotency_key": "k-1", "count": 2}))
+            .await
+    );
+    step!(
+        run.claim(json!({"idempotency_key": "k-1", "count": 2}))
+            .await
+    );
     step!(
         run.claim(json!({"idempotency_key": "k-2", "recipient": "+573001110003"}))
             .await
@@ -277,17 +300,34 @@ async fn script(run: &mut Run) -> Vec<String> {
     step!(run.send("+573001110005", None).await);
     step!(run.send("+573001110005", None).await);
     // Admin changes between claims: toggles, a limit below the count, a reset, a delete.
-    step!(run.admin(Method::POST, "beto", "/toggle-active", None).await);
-    step!(run.claim(json!({"strategy": "priority", "count": 3})).await);
-    step!(run.admin(Method::POST, "beto", "/toggle-active", None).await);
     step!(
-        run.admin(Method::PUT, "caro", "", Some(json!({"daily_message_limit": 2})))
+        run.admin(Method::POST, "beto", "/toggle-active", None)
             .await
     );
-    step!(run.claim(json!({"strategy": "most_remaining", "count": 4})).await);
+    step!(run.claim(json!({"strategy": "priority", "count": 3})).await);
+    step!(
+        run.admin(Method::POST, "beto", "/toggle-active", None)
+            .await
+    );
+    step!(
+        run.admin(
+            Method::PUT,
+            "caro",
+            "",
+            Some(json!({"daily_message_limit": 2}))
+        )
+        .await
+    );
+    step!(
+        run.claim(json!({"strategy": "most_remaining", "count": 4}))
+            .await
+    );
     step!(run.admin(Method::POST, "ana", "/reset-counter", None).await);
     step!(run.release(3, None).await);
-    step!(run.claim(json!({"strategy": "least_used", "count": 3})).await);
+    step!(
+        run.claim(json!({"strategy": "least_used", "count": 3}))
+            .await
+    );
     step!(run.admin(Method::DELETE, "beto", "", None).await);
     step!(run.claim(json!({"idempotency_key": "k-1"})).await);
     // Exhaustion, then the next local day.
@@ -297,11 +337,20 @@ async fn script(run: &mut Run) -> Vec<String> {
     step!(run.advance(20));
     step!(run.release(4, Some(1)).await);
     step!(run.claim(json!({"recipient": "+573001110001"})).await);
-    step!(run.claim(json!({"strategy": "most_remaining", "count": 6})).await);
+    step!(
+        run.claim(json!({"strategy": "most_remaining", "count": 6}))
+            .await
+    );
     // Past the idempotency window: the key claims anew.
     step!(run.advance(6));
-    step!(run.claim(json!({"idempotency_key": "k-1", "count": 2})).await);
-    step!(run.claim(json!({"idempotency_key": "k-1", "count": 2})).await);
+    step!(
+        run.claim(json!({"idempotency_key": "k-1", "count": 2}))
+            .await
+    );
+    step!(
+        run.claim(json!({"idempotency_key": "k-1", "count": 2}))
+            .await
+    );
     log
 }
 
@@ -338,21 +387,32 @@ async fn one_sequence_of_claims_comes_out_the_same_on_every_path() {
         ("SQLite, lone claims", Backend::Sqlite, &[][..]),
         ("SQLite, claims in batches", Backend::Sqlite, IN_BATCHES),
         ("PostgreSQL, lone claims", Backend::Postgres, &[][..]),
-        ("PostgreSQL, claims in batches", Backend::Postgres, IN_BATCHES),
+        (
+            "PostgreSQL, claims in batches",
+            Backend::Postgres,
+            IN_BATCHES,
+        ),
     ] {
         let Some(mut run) = Run::start(backend, extra).await else {
             return;
         };
         let steps = script(&mut run).await;
         let batched = claims_in_batches(&run.app).await;
-        assert_eq!(batched > 0.0, !extra.is_empty(), "{path}: {batched} claims in batches");
+        assert_eq!(
+            batched > 0.0,
+            !extra.is_empty(),
+            "{path}: {batched} claims in batches"
+        );
         outcomes.push((path, steps));
     }
 
     let (first, reference) = &outcomes[0];
     // The script does what it says: claims were granted, refused and replayed.
     let says = |what: &str| reference.iter().any(|step| step.contains(what));
-    assert!(says("granted 2") && says("429") && says("409"), "{reference:#?}");
+    assert!(
+        says("granted 2") && says("429") && says("409"),
+        "{reference:#?}"
+    );
     for (path, steps) in &outcomes[1..] {
         if let Some(difference) = first_difference(reference, steps) {
             panic!("{first} and {path} differ at {difference}");

@@ -116,7 +116,11 @@ fn counted(conn: &mut DbConnection, tenant: i64, today: NaiveDate, count: i32) -
             eligibility::count_columns_sql(BOUND, "$3"),
             eligibility::eligible_sql(BOUND)
         ),
-        vec![Value::BigInt(tenant), Value::Date(today), Value::Integer(count)],
+        vec![
+            Value::BigInt(tenant),
+            Value::Date(today),
+            Value::Integer(count),
+        ],
     );
     relevo::on_backend!(conn, |c| query.load(c)).expect("counts")
 }
@@ -135,16 +139,31 @@ async fn the_rule_reads_the_same_in_sql_and_in_rust(backend: Backend) {
 
     for today in [day(seed, -1), seed, day(seed, 1)] {
         let in_rust = |met: &dyn Fn(&Instance) -> bool| -> Vec<i64> {
-            rows.iter().filter(|row| met(row)).map(|row| row.id).collect()
+            rows.iter()
+                .filter(|row| met(row))
+                .map(|row| row.id)
+                .collect()
         };
         for requirement in Requirement::ALL {
-            let in_sql = ids_where(&mut conn, tenant, today, &eligibility::meets_sql(&[requirement], BOUND));
+            let in_sql = ids_where(
+                &mut conn,
+                tenant,
+                today,
+                &eligibility::meets_sql(&[requirement], BOUND),
+            );
             let expected = in_rust(&|row| requirement.is_met(row, today));
             assert_eq!(in_sql, expected, "{requirement:?} on {today}");
-            assert!(!expected.is_empty() && expected.len() < rows.len(), "{requirement:?} splits the grid");
+            assert!(
+                !expected.is_empty() && expected.len() < rows.len(),
+                "{requirement:?} splits the grid"
+            );
         }
         let eligible = in_rust(&|row| eligibility::is_eligible(row, today));
-        assert_eq!(ids_where(&mut conn, tenant, today, &eligibility::eligible_sql(BOUND)), eligible, "on {today}");
+        assert_eq!(
+            ids_where(&mut conn, tenant, today, &eligibility::eligible_sql(BOUND)),
+            eligible,
+            "on {today}"
+        );
         assert!(!eligible.is_empty(), "some of the grid may send on {today}");
 
         for count in [1, 5, 50] {
@@ -161,7 +180,11 @@ async fn the_rule_reads_the_same_in_sql_and_in_rust(backend: Backend) {
                     }
                 })
                 .collect();
-            assert_eq!(counted(&mut conn, tenant, today, count), expected, "count {count} on {today}");
+            assert_eq!(
+                counted(&mut conn, tenant, today, count),
+                expected,
+                "count {count} on {today}"
+            );
         }
     }
 }

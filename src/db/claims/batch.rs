@@ -159,7 +159,10 @@ pub fn claim_batch_function() -> String {
         eligibility::count_columns_sql(ELEMENT, "p_count[i]")
     );
     let mut picks = String::new();
-    for strategy in RotationStrategy::ALL.into_iter().filter(|s| skips_held_rows(*s)) {
+    for strategy in RotationStrategy::ALL
+        .into_iter()
+        .filter(|s| skips_held_rows(*s))
+    {
         let pick = eligibility::first_eligible_sql(&columns, Some(strategy), ELEMENT, "");
         let keyword = if picks.is_empty() { "IF" } else { "ELSIF" };
         picks.push_str(&format!(
@@ -250,9 +253,8 @@ mod tests {
 
     #[test]
     fn the_batch_function_in_the_migrations_is_the_rule_rendered() {
-        let migration = include_str!(
-            "../../../migrations/postgres/2026-12-07-002200_one_claim_rule/up.sql"
-        );
+        let migration =
+            include_str!("../../../migrations/postgres/2026-12-07-002200_one_claim_rule/up.sql");
         let rendered = claim_batch_function();
         assert!(
             normalised(migration) == normalised(&rendered),

@@ -57,7 +57,6 @@ pub fn claim_next_instance(
     }
 }
 
-
 pub(super) fn find_replay(
     conn: &mut DbConnection,
     request: &ClaimRequest,
@@ -199,7 +198,11 @@ pub(super) enum Pick {
 }
 
 /// The body of the claim transaction.
-pub(super) fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryResult<ClaimOutcome> {
+pub(super) fn grant(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+    pick: Pick,
+) -> QueryResult<ClaimOutcome> {
     let sticky = match &request.recipient {
         Some(recipient) => routed_instance(conn, request.tenant_id, recipient)?
             .filter(|id| !request.exclude.contains(id)),

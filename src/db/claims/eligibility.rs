@@ -43,12 +43,8 @@ pub enum Requirement {
 
 impl Requirement {
     /// The whole rule: an instance is eligible when it meets every one of these.
-    pub const ALL: [Requirement; 4] = [
-        Self::Active,
-        Self::Connected,
-        Self::Paired,
-        Self::QuotaLeft,
-    ];
+    pub const ALL: [Requirement; 4] =
+        [Self::Active, Self::Connected, Self::Paired, Self::QuotaLeft];
 
     /// Why an instance that does not meet this is not eligible.
     pub fn reason(self) -> &'static str {
@@ -77,7 +73,9 @@ impl Requirement {
     pub fn is_met(self, instance: &Instance, today: NaiveDate) -> bool {
         match self {
             Self::Active => instance.is_active,
-            Self::Connected => ConnectionStatus::from_stored(&instance.connection_status).may_send(),
+            Self::Connected => {
+                ConnectionStatus::from_stored(&instance.connection_status).may_send()
+            }
             Self::Paired => !instance.provisioned || instance.connected_at.is_some(),
             Self::QuotaLeft => instance.usage_on(today).remaining() > 0,
         }
