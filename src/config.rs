@@ -52,6 +52,10 @@ pub struct Settings {
     /// How many batches of claims one process writes at once (`RELEVO_CLAIM_BATCHES`):
     /// 1 on SQLite, 2 on PostgreSQL unless set.
     pub claim_batches: usize,
+    /// The fewest claims that commit as a batch (`RELEVO_CLAIM_BATCH_MIN`, default 2): a
+    /// claim that arrives alone runs alone. 1 sends every claim through the batch's path,
+    /// which the parity proof of the claim paths uses.
+    pub claim_batch_min: usize,
     /// Whether `/metrics` is served and requests are measured (`RELEVO_METRICS`).
     pub metrics: bool,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>` (`RELEVO_METRICS_TOKEN`).
@@ -139,6 +143,7 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_DB_POOL_SIZE",
     "RELEVO_DB_POOLER",
     "RELEVO_CLAIM_BATCHES",
+    "RELEVO_CLAIM_BATCH_MIN",
     "RELEVO_METRICS",
     "RELEVO_METRICS_TOKEN",
     "RELEVO_TRUSTED_PROXIES",
@@ -257,6 +262,13 @@ impl Settings {
         if claim_batches == 0 {
             problems.push("RELEVO_CLAIM_BATCHES must be at least 1".to_string());
         }
+        let claim_batch_min = parse_number(&get, "RELEVO_CLAIM_BATCH_MIN", 2, &mut problems);
+        if !(1..=crate::sender::batch::MAX_BATCH).contains(&claim_batch_min) {
+            problems.push(format!(
+                "RELEVO_CLAIM_BATCH_MIN must be between 1 and {}",
+                crate::sender::batch::MAX_BATCH
+            ));
+        }
         let metrics = match get("RELEVO_METRICS").map(|raw| raw.to_ascii_lowercase()) {
             None => true,
             Some(raw) if raw == "on" => true,
@@ -356,6 +368,7 @@ impl Settings {
             db_pool_size,
             db_pooler,
             claim_batches,
+            claim_batch_min,
             metrics,
             metrics_token,
             trusted_proxies,

@@ -67,13 +67,16 @@ impl Application {
             targets.clone(),
         )?;
 
-        let claims = std::sync::Arc::new(ClaimBatcher::new(
-            pool.clone(),
-            writer.clone(),
-            settings.db_timeout(),
-            metrics.clone(),
-            settings.claim_batches,
-        ));
+        let claims = std::sync::Arc::new(
+            ClaimBatcher::new(
+                pool.clone(),
+                writer.clone(),
+                settings.db_timeout(),
+                metrics.clone(),
+                settings.claim_batches,
+            )
+            .with_smallest_batch(settings.claim_batch_min),
+        );
         let state = web::Data::new(AppState {
             pool,
             claims,

@@ -9,7 +9,7 @@ use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::result::Error::QueryBuilderError;
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Date, HasSqlType, Integer, Text, Timestamp, Untyped};
+use diesel::sql_types::{BigInt, Date, HasSqlType, Integer, Nullable, Text, Timestamp, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// A value bound to a `$n` mark.
@@ -19,6 +19,10 @@ pub enum Value {
     Date(NaiveDate),
     Timestamp(NaiveDateTime),
     Text(String),
+    /// A text or NULL.
+    OptionalText(Option<String>),
+    /// A big integer or NULL.
+    OptionalBigInt(Option<i64>),
 }
 
 /// SQL text whose `$1`, `$2`, … marks stand for `values[0]`, `values[1]`, …; each mark
@@ -74,6 +78,8 @@ where
     NaiveDate: ToSql<Date, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
     String: ToSql<Text, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         if !self.cached {
@@ -99,6 +105,8 @@ where
                 Value::Date(v) => out.push_bind_param::<Date, _>(v)?,
                 Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v)?,
                 Value::Text(v) => out.push_bind_param::<Text, _>(v)?,
+                Value::OptionalText(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
+                Value::OptionalBigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
             }
             rest = &rest[at + 1 + digits..];
         }

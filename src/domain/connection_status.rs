@@ -102,22 +102,3 @@ mod tests {
         assert!(!ConnectionStatus::Disconnected.may_send() && !ConnectionStatus::Error.may_send());
     }
 }
-
-#[cfg(test)]
-mod sendable_tests {
-    use super::ConnectionStatus;
-
-    /// PostgreSQL's batch function states the rule in SQL (migration
-    /// `claims_only_live`): the same list as the Rust one.
-    #[test]
-    fn the_batch_function_claims_the_sendable_states_only() {
-        let function =
-            include_str!("../../migrations/postgres/2026-12-07-000600_claims_only_live/up.sql");
-        let condition = format!(
-            "w.connection_status IN {}",
-            ConnectionStatus::sendable_sql()
-        );
-        assert_eq!(function.matches(&condition).count(), 3, "{condition}");
-        assert!(!function.contains("NOT IN ('disconnected', 'error')"));
-    }
-}

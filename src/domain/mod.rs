@@ -293,6 +293,12 @@ pub enum RotationStrategy {
 }
 
 impl RotationStrategy {
+    pub const ALL: [Self; 4] = [
+        Self::RoundRobin,
+        Self::LeastUsed,
+        Self::MostRemaining,
+        Self::Priority,
+    ];
     pub const NAMES: &'static [&'static str] =
         &["round_robin", "least_used", "most_remaining", "priority"];
 

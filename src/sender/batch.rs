@@ -252,6 +252,8 @@ pub struct ClaimBatcher {
     writer_timeout: Duration,
     metrics: Arc<Metrics>,
     lanes: usize,
+    /// The fewest claims run as a batch; fewer run alone.
+    smallest_batch: usize,
     queue: Mutex<Queue>,
 }
 
@@ -285,8 +287,16 @@ impl ClaimBatcher {
             writer_timeout,
             metrics,
             lanes: lanes.max(1),
+            smallest_batch: 2,
             queue: Mutex::default(),
         }
+    }
+
+    /// Batches of at least `claims` claims (see `RELEVO_CLAIM_BATCH_MIN`); with 1, even a
+    /// claim that arrives alone goes through the batch's transaction.
+    pub fn with_smallest_batch(mut self, claims: usize) -> Self {
+        self.smallest_batch = claims.max(1);
+        self
     }
 
     /// Runs `job` alone if no batch is running, else with the claims that gather while
@@ -372,8 +382,8 @@ impl ClaimBatcher {
 
     /// Runs `jobs` as one batch, on the calling thread: one outcome per job, in order.
     pub fn run_batch(&self, jobs: &[ClaimJob]) -> Vec<Result<Claimed, ApiError>> {
-        if let [job] = jobs {
-            return vec![self.run_alone(job)];
+        if jobs.len() < self.smallest_batch {
+            return jobs.iter().map(|job| self.run_alone(job)).collect();
         }
         let together = match self.run_together(jobs) {
             Ok(outcomes) => outcomes,

@@ -10,6 +10,8 @@ mod evolution_fake;
 mod audit_log;
 mod auth;
 mod claim_batches;
+mod claim_parity;
+mod claim_rule;
 mod compose;
 mod concurrent_writes;
 mod console;

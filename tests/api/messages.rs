@@ -86,7 +86,7 @@ impl Setup {
     }
 }
 
-async fn connected(
+pub(crate) async fn connected(
     app: &TestApp,
     fake: &FakeEvolution,
     tenant: i64,

@@ -4,11 +4,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
+use crate::db::claims::eligibility::is_eligible;
 use crate::db::{claims, instances};
 use crate::error::ApiError;
 use crate::routes::visible_tenant;
 use crate::routes::whatsapp_instances::{
-    can_send, history, tenant_today, HistoryDay, InstanceStatistics, HISTORY_DAYS,
+    history, tenant_today, HistoryDay, InstanceStatistics, HISTORY_DAYS,
 };
 use crate::routes::wire::{DataBody, Decimal};
 use crate::state::AppState;
@@ -86,7 +87,7 @@ pub async fn tenant_statistics(
             statistics.active_instances_count += 1;
             statistics.daily_limit += i64::from(usage.limit);
         }
-        if can_send(instance, &usage) {
+        if is_eligible(instance, today) {
             statistics.available_instances_count += 1;
             statistics.remaining_today += i64::from(usage.remaining());
         }

@@ -24,10 +24,11 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::db::claims::eligibility::is_eligible;
 use crate::db::claims::{self, DayTotals};
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
-use crate::domain::{ConnectionStatus, DailyUsage};
+use crate::domain::ConnectionStatus;
 use crate::error::ApiError;
 use crate::routes::wire::{Decimal, Timestamp};
 use crate::secrets::Cipher;
@@ -167,20 +168,12 @@ pub fn audit_snapshot(
     crate::audit::snapshot(&InstanceListItem::build(instance.clone(), tenant, today))
 }
 
-pub fn can_send(instance: &Instance, usage: &DailyUsage) -> bool {
-    let waiting_for_first_scan = instance.provisioned && instance.connected_at.is_none();
-    instance.is_active
-        && !waiting_for_first_scan
-        && usage.remaining() > 0
-        && ConnectionStatus::from_stored(&instance.connection_status).may_send()
-}
-
 impl InstanceListItem {
     pub fn build(instance: Instance, tenant: &Tenant, today: NaiveDate) -> Self {
         debug_assert_eq!(instance.tenant_id, tenant.id);
         let usage = instance.usage_on(today);
         Self {
-            can_send_messages: can_send(&instance, &usage),
+            can_send_messages: is_eligible(&instance, today),
             id: instance.id,
             tenant_id: instance.tenant_id,
             phone_number: instance.phone_number,
@@ -317,7 +310,7 @@ impl InstanceStatistics {
             sent_today: usage.sent,
             remaining_today: usage.remaining(),
             usage_percentage: Decimal::percentage(usage.sent as f64, usage.limit as f64),
-            can_send: can_send(instance, &usage),
+            can_send: is_eligible(instance, today),
             last_reset: format!("{} 00:00:00", usage.date.format("%Y-%m-%d")),
         }
     }
@@ -387,10 +380,10 @@ mod tests {
         let mut over = instance("2025-11-17", 300, 200);
         let usage = over.usage_on(today);
         assert_eq!(usage.remaining(), 0);
-        assert!(!can_send(&over, &usage));
+        assert!(!is_eligible(&over, today));
         over.daily_message_limit = 1000;
         over.connection_status = "disconnected".into();
-        assert!(!can_send(&over, &over.usage_on(today)));
+        assert!(!is_eligible(&over, today));
     }
 
     #[test]
