@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::evolution_fake::Failure;
 use crate::helpers::{
-    instance_path, instances_path, into_reply, Backend, Reply, TestApp, ADMIN_EMAIL,
+    assert_error, instance_path, instances_path, into_reply, Backend, Reply, TestApp, ADMIN_EMAIL,
 };
 use crate::{spawn_or_skip, spawn_with_fake_or_skip};
 
@@ -87,10 +87,6 @@ async fn admin_with_request_id(
         request = request.json(body);
     }
     into_reply(request.send().await.expect("request sent")).await
-}
-
-fn request_id(reply: &Reply) -> String {
-    reply.headers["x-request-id"].to_str().unwrap().to_string()
 }
 
 async fn a_session_of_admin_work_is_recorded_change_by_change(backend: Backend) {
@@ -215,11 +211,11 @@ async fn a_session_of_admin_work_is_recorded_change_by_change(backend: Backend) 
     assert_eq!(first["before"], Value::Null);
     assert_eq!(first["after"]["slug"], "campana");
     // Relevo's request id, with the client's own beside it.
-    assert_eq!(first["request_id"], request_id(&created));
+    assert_eq!(first["request_id"], created.request_id());
     assert_eq!(first["client_request_id"], "req-create-tenant");
     assert_eq!(first["created_at"], "2025-11-17T06:30:00.000000Z");
     for (entry, reply) in oldest_first[1..].iter().zip(&replies) {
-        assert_eq!(entry["request_id"], request_id(reply), "{entry}");
+        assert_eq!(entry["request_id"], reply.request_id(), "{entry}");
         assert_eq!(entry["client_request_id"], Value::Null, "{entry}");
         assert_eq!(entry["created_at"], "2025-11-17T07:30:00.000000Z");
         assert_eq!(entry["actor_email"], ADMIN_EMAIL);
@@ -296,7 +292,7 @@ async fn a_clients_request_id_is_kept_beside_relevos_only_when_well_formed(backe
         let rows = audit_log(&app, &format!("?tenant_id={tenant}")).await;
         let row = &rows.body["data"][0];
 
-        assert_eq!(row["request_id"], request_id(&reply), "{sent:?}");
+        assert_eq!(row["request_id"], reply.request_id(), "{sent:?}");
         assert_ne!(row["request_id"], *sent, "{sent:?}");
         assert_eq!(row["client_request_id"], json!(kept), "{sent:?}");
     }
@@ -442,7 +438,7 @@ async fn a_counter_reset_records_the_counts_before_and_after(backend: Backend) {
     };
     assert_eq!(counts(&entry["before"]), (json!(7), json!(3)));
     assert_eq!(counts(&entry["after"]), (json!(0), json!(10)));
-    assert_eq!(entry["request_id"], request_id(&reset));
+    assert_eq!(entry["request_id"], reset.request_id());
 }
 
 async fn a_sender_token_revocation_is_recorded(backend: Backend) {
@@ -481,7 +477,7 @@ async fn a_sender_token_revocation_is_recorded(backend: Backend) {
     );
     let revocation = &log[0];
     assert_eq!(revocation["tenant_id"], tenant);
-    assert_eq!(revocation["request_id"], request_id(&revoked));
+    assert_eq!(revocation["request_id"], revoked.request_id());
     assert_eq!(revocation["after"], Value::Null);
     assert_eq!(
         revocation["before"],
@@ -562,10 +558,10 @@ async fn evolution_lifecycle_changes_are_recorded(backend: Backend) {
     assert_eq!(provision["before"], Value::Null);
     assert_eq!(provision["after"]["instance_name"], "principal");
     assert_eq!(provision["after"]["provisioned"], true);
-    assert_eq!(provision["request_id"], request_id(&provisioned));
+    assert_eq!(provision["request_id"], provisioned.request_id());
     let logout = &log[4];
     assert_eq!(logout["after"]["connection_status"], "disconnected");
-    assert_eq!(logout["request_id"], request_id(&replies[2]));
+    assert_eq!(logout["request_id"], replies[2].request_id());
     assert_eq!(
         log[5]["after"],
         json!({"url_origin": "https://hooks.example.com", "enabled": true,
@@ -1138,11 +1134,10 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
          &from=yesterday&to=2025-13-01&page=0&per_page=101",
     )
     .await;
-    assert_eq!(
-        reply.status,
+    assert_error(
+        &reply,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
+        "validation.failed",
     );
     let mut fields: Vec<&String> = reply.body["errors"].as_object().unwrap().keys().collect();
     fields.sort();
@@ -1160,7 +1155,6 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
             "to"
         ]
     );
-    assert_eq!(reply.body["error_key"], "validation.failed");
 
     // Empty values are given, not absent; a day must exist.
     let empty = audit_log(
@@ -1168,7 +1162,11 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
         "?actor_id=&tenant_id=&action=&target_type=&target_id=&from=&to=2025-02-29&page=&per_page=",
     )
     .await;
-    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &empty,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     let mut fields: Vec<&String> = empty.body["errors"].as_object().unwrap().keys().collect();
     fields.sort();
     assert_eq!(
@@ -1194,7 +1192,11 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
     assert_eq!(spaced.status, StatusCode::OK, "{}", spaced.body);
 
     let backwards = audit_log(&app, "?from=2025-11-18&to=2025-11-17").await;
-    assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &backwards,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert_eq!(
         backwards.body["errors"],
         json!({"to": ["El campo to debe ser una fecha posterior o igual a from."]})

@@ -5,7 +5,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{spawn_app_with, Backend, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::helpers::{
+    assert_error, assert_error_in, spawn_app_with, Backend, ADMIN_EMAIL, ADMIN_PASSWORD,
+};
 use crate::spawn_or_skip;
 
 async fn login_returns_a_bearer_token_and_the_user(backend: Backend) {
@@ -34,10 +36,9 @@ async fn unknown_email_and_wrong_password_get_the_same_401(backend: Backend) {
     let unknown = app.login("nobody@relevo.test", ADMIN_PASSWORD).await;
     let wrong = app.login(ADMIN_EMAIL, "not-the-password").await;
 
-    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_error(&wrong, StatusCode::UNAUTHORIZED, "auth.invalid_credentials");
+    assert_eq!(unknown.status, wrong.status);
     assert_eq!(unknown.body, wrong.body);
-    assert_eq!(wrong.body["error_key"], "auth.invalid_credentials");
 }
 
 fn retry_after(reply: &crate::helpers::Reply) -> i64 {
@@ -61,12 +62,11 @@ async fn a_stranger_cannot_lock_the_owner_out(backend: Backend) {
     let blocked = app.login_from(attacker, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let from_owner = app.login_from(owner, ADMIN_EMAIL, ADMIN_PASSWORD).await;
 
-    assert_eq!(
-        blocked.status,
+    assert_error(
+        &blocked,
         StatusCode::TOO_MANY_REQUESTS,
-        "the guessing address waits"
+        "auth.too_many_attempts",
     );
-    assert_eq!(blocked.body["error_key"], "auth.too_many_attempts");
     assert!((1..=900).contains(&retry_after(&blocked)));
     assert_eq!(from_owner.status, StatusCode::OK, "the owner still logs in");
 
@@ -298,15 +298,6 @@ async fn throttle_rows_for_unknown_emails_do_not_pile_up(backend: Backend) {
     );
 }
 
-/// The value of one series in the app's `GET /metrics` text.
-async fn metric(app: &crate::helpers::TestApp, series: &str) -> f64 {
-    app.metrics_text()
-        .await
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 async fn every_login_is_counted_and_super_admins_logins_are_audited(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
@@ -315,11 +306,8 @@ async fn every_login_is_counted_and_super_admins_logins_are_audited(backend: Bac
     let mut before = Vec::new();
     for outcome in outcomes {
         before.push(
-            metric(
-                &app,
-                &format!(r#"relevo_logins_total{{outcome="{outcome}"}}"#),
-            )
-            .await,
+            app.metric(&format!(r#"relevo_logins_total{{outcome="{outcome}"}}"#))
+                .await,
         );
     }
 
@@ -358,11 +346,8 @@ async fn every_login_is_counted_and_super_admins_logins_are_audited(backend: Bac
     let mut after = Vec::new();
     for outcome in outcomes {
         after.push(
-            metric(
-                &app,
-                &format!(r#"relevo_logins_total{{outcome="{outcome}"}}"#),
-            )
-            .await,
+            app.metric(&format!(r#"relevo_logins_total{{outcome="{outcome}"}}"#))
+                .await,
         );
     }
     let counted: Vec<f64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
@@ -406,14 +391,14 @@ async fn every_login_is_counted_and_super_admins_logins_are_audited(backend: Bac
         assert_eq!(row["tenant_id"], serde_json::Value::Null, "{row}");
     }
     assert_eq!(failures[0]["after"], json!({"client_address": "127.0.0.2"}));
-    assert_eq!(failures[0]["request_id"], request_id(&failed[4]));
+    assert_eq!(failures[0]["request_id"], failed[4].request_id());
     assert_eq!(
         throttled[0]["after"],
         json!({"client_address": "127.0.0.2", "retry_after": retry_after(&refused[0])})
     );
-    assert_eq!(throttled[0]["request_id"], request_id(&refused[0]));
+    assert_eq!(throttled[0]["request_id"], refused[0].request_id());
     assert_eq!(logins[0]["after"], json!({"client_address": "127.0.0.3"}));
-    assert_eq!(logins[0]["request_id"], request_id(&success));
+    assert_eq!(logins[0]["request_id"], success.request_id());
     let all = app
         .admin(
             Method::GET,
@@ -436,10 +421,6 @@ async fn every_login_is_counted_and_super_admins_logins_are_audited(backend: Bac
     app.login_from("127.0.0.2", ADMIN_EMAIL, "wrong-password")
         .await;
     assert_eq!(rows("auth.login_throttled").await.len(), 2);
-}
-
-fn request_id(reply: &crate::helpers::Reply) -> String {
-    reply.headers["x-request-id"].to_str().unwrap().to_string()
 }
 
 async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy(backend: Backend) {
@@ -502,7 +483,7 @@ async fn a_login_flood_is_turned_away_fast_instead_of_queued(backend: Backend) {
         let reply = reply.await.unwrap();
         match reply.status {
             StatusCode::SERVICE_UNAVAILABLE => {
-                assert_eq!(reply.body["error_key"], "auth.busy");
+                assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "auth.busy");
                 assert_eq!(retry_after(&reply), 1);
                 busy += 1;
             }
@@ -644,13 +625,14 @@ async fn tenant_users_cannot_manage_instances(backend: Backend) {
         let reply = app
             .send(method.clone(), &path, Some(&token), Some(&body))
             .await;
-        assert_eq!(
-            reply.status,
+        let case = format!("{method} {path}");
+        assert_error_in(
+            &reply,
             StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {path}"
+            "route.method_not_allowed",
+            &case,
         );
-        assert_eq!(reply.headers["allow"], "GET", "{method} {path}");
-        assert_eq!(reply.body["error_key"], "route.method_not_allowed");
+        assert_eq!(reply.headers["allow"], "GET", "{case}");
     }
     // Seed 001's management actions have no tenant-implicit form: no such route.
     let toggle = app
@@ -661,8 +643,7 @@ async fn tenant_users_cannot_manage_instances(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(toggle.status, StatusCode::NOT_FOUND);
-    assert_eq!(toggle.body["error_key"], "route.not_found");
+    assert_error(&toggle, StatusCode::NOT_FOUND, "route.not_found");
     // Nothing changed.
     let show = app
         .admin(

@@ -11,7 +11,6 @@
 //! `RELEVO_REQUIRE_BROWSER=1` (as in CI), when it fails. Nothing sleeps to wait for Relevo:
 //! the test polls the page for what it expects, with a deadline.
 
-use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -26,7 +25,7 @@ use serde_json::{json, Value};
 
 use crate::callback_receiver::{Mode, Receiver};
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
-use crate::helpers::{Backend, TestApp, USER_PASSWORD};
+use crate::helpers::{skip, Backend, TestApp, USER_PASSWORD};
 
 /// How long the page gets to show what a step expects (it polls the API every 2 s).
 const PAGE_DEADLINE: Duration = Duration::from_secs(20);
@@ -55,13 +54,7 @@ fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
         chromium.display(),
         driver.display()
     );
-    if std::env::var("RELEVO_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-        panic!("RELEVO_REQUIRE_BROWSER=1 but {missing}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** Console browser test SKIPPED: {missing}. CI sets RELEVO_REQUIRE_BROWSER=1. ***\n"
-    );
+    skip("RELEVO_REQUIRE_BROWSER", &missing);
     None
 }
 

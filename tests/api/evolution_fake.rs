@@ -211,6 +211,14 @@ impl FakeEvolution {
         self.state().instances.get(name).cloned()
     }
 
+    /// The webhook URL the fake holds for `name`, as anyone with the instance's key reads it
+    /// (`GET /webhook/find/{name}`).
+    pub fn webhook_url(&self, name: &str) -> String {
+        let webhook = self.instance(name).expect("the instance").webhook;
+        let webhook = webhook.expect("a webhook");
+        webhook["url"].as_str().expect("a webhook URL").to_string()
+    }
+
     pub fn instance_names(&self) -> Vec<String> {
         self.state().instances.keys().cloned().collect()
     }

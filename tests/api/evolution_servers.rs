@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::evolution_fake::{Failure, FakeEvolution, GLOBAL_KEY};
-use crate::helpers::{instance_path, Backend, Reply, TestApp};
+use crate::helpers::{assert_error, instance_path, Backend, Reply, TestApp};
 use crate::{spawn_or_skip, spawn_with_fake_or_skip};
 
 const SERVERS: &str = "/api/v1/evolution-servers";
@@ -111,16 +111,22 @@ async fn servers_are_managed_with_a_write_only_key_and_one_default(backend: Back
     let kept = app
         .admin(Method::DELETE, &server_path(first_id), None)
         .await;
-    assert_eq!(kept.status, StatusCode::CONFLICT);
-    assert_eq!(kept.body["error_key"], "evolution_server.has_instances");
+    assert_error(
+        &kept,
+        StatusCode::CONFLICT,
+        "evolution_server.has_instances",
+    );
     assert_eq!(kept.body["error_params"], json!({"instances": 1}));
     let deleted = app
         .admin(Method::DELETE, &server_path(second_id), None)
         .await;
     assert_eq!(deleted.status, StatusCode::OK);
     let missing = app.admin(Method::GET, &server_path(second_id), None).await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.body["error_key"], "evolution_server.not_found");
+    assert_error(
+        &missing,
+        StatusCode::NOT_FOUND,
+        "evolution_server.not_found",
+    );
     assert_eq!(stored_keys(&app).len(), 1);
 }
 
@@ -159,11 +165,10 @@ async fn server_fields_are_validated_all_at_once(backend: Backend) {
     ];
     for (case, body, errors) in cases {
         let reply = create_server(&app, body).await;
-        assert_eq!(
-            reply.status,
+        assert_error(
+            &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "[{case}] {}",
-            reply.body
+            "validation.failed",
         );
         assert_eq!(reply.body["errors"], errors, "[{case}]");
     }
@@ -205,11 +210,10 @@ async fn a_base_url_on_another_origin_needs_the_api_key_again(backend: Backend) 
             )
             .await;
 
-        assert_eq!(
-            reply.status,
+        assert_error(
+            &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "[{case}] {}",
-            reply.body
+            "validation.failed",
         );
         assert_eq!(reply.body["errors"], needs_key, "[{case}]");
     }
@@ -275,11 +279,10 @@ async fn an_instance_url_on_another_origin_needs_its_key_again(backend: Backend)
             .admin(Method::PUT, &path, Some(&json!({"evolution_api_url": url})))
             .await;
 
-        assert_eq!(
-            reply.status,
+        assert_error(
+            &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "[{case}] {}",
-            reply.body
+            "validation.failed",
         );
         assert_eq!(reply.body["errors"], needs_key, "[{case}]");
     }
@@ -383,8 +386,7 @@ async fn health_reports_version_and_latency_or_the_failure(backend: Backend) {
             "evolution.unavailable",
         ),
     ] {
-        assert_eq!(reply.status, status, "{}", reply.body);
-        assert_eq!(reply.body["error_key"], key);
+        assert_error(reply, status, key);
     }
     assert_eq!(failing.body["error_params"]["evolution_server_id"], 1);
     assert!(unreachable.body["message"]
@@ -448,7 +450,11 @@ async fn registered_urls_map_to_servers(backend: Backend) {
     let new_server = on_new_url.body["data"]["evolution_server_id"].clone();
     assert_eq!(new_server, 2);
     assert_eq!(same_new_url.body["data"]["evolution_server_id"], new_server);
-    assert_eq!(default_by_url.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &default_by_url,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert_eq!(
         default_by_url.body["errors"]["instance_name"][0],
         "Este nombre de instancia ya está registrado en este servidor"

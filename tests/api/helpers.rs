@@ -3,7 +3,6 @@
 //! reached directly or through a pgbouncer in transaction mode (`Backend::Pooler`).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{TimeZone, Utc};
@@ -15,6 +14,13 @@ use relevo::db::{DbConnection, DbConnectionManager};
 use relevo::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+mod builders;
+mod errors;
+mod skip;
+pub use builders::valid_instance;
+pub use errors::{assert_error, assert_error_in, assert_invalid, assert_invalid_in};
+pub use skip::skip;
 
 pub const ADMIN_EMAIL: &str = "admin@relevo.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-123";
@@ -64,8 +70,8 @@ macro_rules! through_pooler {
     };
 }
 
-/// Starts an app, or `None` when PostgreSQL is asked for but not reachable and not
-/// required (`RELEVO_REQUIRE_POSTGRES=1` turns that into a failure, as in CI).
+/// Starts an app, or returns from the test when PostgreSQL (or the pooler) is asked for but
+/// not reachable: the leg is reported SKIPPED ([`skip`]), or fails where it is required.
 #[macro_export]
 macro_rules! spawn_or_skip {
     ($backend:expr) => {
@@ -111,27 +117,21 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
-fn postgres_available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        let reachable = PgConnection::establish(&postgres_admin_url());
-        let required = std::env::var("RELEVO_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-        match reachable {
-            Ok(_) => true,
-            Err(error) if required => {
-                panic!("RELEVO_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable at {}: {error}", postgres_admin_url())
-            }
-            Err(error) => {
-                // Written past the test harness's capture so that it shows in every run.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n*** PostgreSQL leg SKIPPED: {} unreachable ({error}). Set RELEVO_TEST_POSTGRES_URL or start PostgreSQL; CI sets RELEVO_REQUIRE_POSTGRES=1. ***\n",
-                    postgres_admin_url()
-                );
-                false
-            }
-        }
-    })
+/// Why PostgreSQL cannot be used, once per test process; `None` when it can.
+fn postgres_missing() -> Option<&'static str> {
+    static MISSING: OnceLock<Option<String>> = OnceLock::new();
+    MISSING
+        .get_or_init(|| {
+            PgConnection::establish(&postgres_admin_url())
+                .err()
+                .map(|error| {
+                    format!(
+                        "PostgreSQL is unreachable at {} ({error}); set RELEVO_TEST_POSTGRES_URL or start it",
+                        postgres_admin_url()
+                    )
+                })
+        })
+        .as_deref()
 }
 
 /// The pgbouncer in transaction mode in front of the tests' PostgreSQL (`.ci/run` starts
@@ -143,28 +143,19 @@ pub fn pooler_url() -> Option<String> {
         .map(|url| url.trim_end_matches('/').to_string())
 }
 
-fn pooler_available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        let required = std::env::var("RELEVO_REQUIRE_POOLER").is_ok_and(|v| v == "1");
-        let reachable = match pooler_url() {
-            None => Err("RELEVO_TEST_POOLER_URL is not set".to_string()),
+/// Why the pooler cannot be used, once per test process; `None` when it can.
+fn pooler_missing() -> Option<&'static str> {
+    static MISSING: OnceLock<Option<String>> = OnceLock::new();
+    MISSING
+        .get_or_init(|| match pooler_url() {
+            None => Some(
+                "RELEVO_TEST_POOLER_URL is not set (scripts/pgbouncer.sh starts one)".to_string(),
+            ),
             Some(url) => PgConnection::establish(&format!("{url}/postgres"))
-                .map(|_| ())
-                .map_err(|error| format!("{url} unreachable ({error})")),
-        };
-        match reachable {
-            Ok(()) => true,
-            Err(why) if required => panic!("RELEVO_REQUIRE_POOLER=1 but the pooler cannot be used: {why}"),
-            Err(why) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n*** pgbouncer leg SKIPPED: {why}. Start one with scripts/pgbouncer.sh and set RELEVO_TEST_POOLER_URL; CI sets RELEVO_REQUIRE_POOLER=1. ***\n"
-                );
-                false
-            }
-        }
-    })
+                .err()
+                .map(|error| format!("the pooler at {url} is unreachable ({error})")),
+        })
+        .as_deref()
 }
 
 /// A fresh database that disappears with the test.
@@ -190,7 +181,12 @@ impl TestDatabase {
                 Some(TestDatabase::Sqlite { _dir: dir, path })
             }
             Backend::Postgres | Backend::Pooler => {
-                if !postgres_available() || (backend == Backend::Pooler && !pooler_available()) {
+                if let Some(reason) = postgres_missing() {
+                    skip("RELEVO_REQUIRE_POSTGRES", reason);
+                    return None;
+                }
+                if let Some(reason) = pooler_missing().filter(|_| backend == Backend::Pooler) {
+                    skip("RELEVO_REQUIRE_POOLER", reason);
                     return None;
                 }
                 let name = format!("relevo_test_{}", uuid::Uuid::new_v4().simple());
@@ -371,6 +367,24 @@ pub struct Reply {
     pub body: Value,
 }
 
+impl Reply {
+    /// The `X-Request-Id` the app answered with.
+    pub fn request_id(&self) -> String {
+        self.headers["x-request-id"]
+            .to_str()
+            .expect("a request id in ASCII")
+            .to_string()
+    }
+}
+
+/// The value of `series` (its name and labels, as written) in a `/metrics` text; 0 when
+/// the series is not there yet.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 impl TestApp {
     /// A second Relevo application on the same database and clock, with its own
     /// connection pool: another process, as far as the database can tell.
@@ -481,22 +495,6 @@ impl TestApp {
             .await
     }
 
-    /// Seed 001's tenant "candidato-alcaldia"; answers its id.
-    pub async fn seed_tenant(&self) -> i64 {
-        self.tenant_named("candidato-alcaldia", "UTC").await
-    }
-
-    pub async fn tenant_named(&self, slug: &str, timezone: &str) -> i64 {
-        let reply = self
-            .create_tenant(json!({
-                "slug": slug, "nombre": "Juan Pérez - Alcaldía", "tipo_cargo": "Alcalde",
-                "identificacion": "1234567890", "timezone": timezone
-            }))
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        reply.body["data"]["id"].as_i64().unwrap()
-    }
-
     pub async fn create_instance(&self, tenant: impl std::fmt::Display, body: &Value) -> Reply {
         self.admin(
             Method::POST,
@@ -506,29 +504,8 @@ impl TestApp {
         .await
     }
 
-    /// Creates an instance that must succeed; answers its id.
-    pub async fn instance(&self, tenant: i64, phone: &str, name: &str, limit: i64) -> i64 {
-        let reply = self
-            .create_instance(
-                tenant,
-                &json!({"phone_number": phone, "instance_name": name, "evolution_api_key": "key-123", "daily_message_limit": limit}),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        reply.body["data"]["id"].as_i64().unwrap()
-    }
-
     pub async fn create_user(&self, body: Value) -> Reply {
         self.admin(Method::POST, "/api/v1/users", Some(&body)).await
-    }
-
-    /// A tenant user of `tenant`, logged in; answers its token.
-    pub async fn tenant_user_token(&self, tenant: i64, email: &str) -> String {
-        let reply = self
-            .create_user(json!({"email": email, "password": USER_PASSWORD, "role": "tenant_user", "tenant_id": tenant}))
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        self.login_token(email, USER_PASSWORD).await
     }
 
     /// `meta.total` of a list endpoint.
@@ -545,19 +522,6 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         reply.body["data"].clone()
-    }
-
-    /// Issues a sender token for `tenant`; answers the token.
-    pub async fn sender_token(&self, tenant: i64) -> String {
-        let reply = self
-            .admin(
-                Method::POST,
-                &format!("/api/v1/tenants/{tenant}/sender-tokens"),
-                Some(&json!({"name": "campaign-worker"})),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        reply.body["data"]["token"].as_str().unwrap().to_string()
     }
 
     pub async fn claim(&self, tenant: i64, token: &str, body: Value) -> Reply {
@@ -624,6 +588,11 @@ impl TestApp {
             .text()
             .await
             .unwrap()
+    }
+
+    /// The value of `series` in the app's `GET /metrics` ([`metric`]).
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric(&self.metrics_text().await, series)
     }
 
     /// Today's counter of an instance as its show endpoint reports it.
@@ -761,6 +730,15 @@ impl TestApp {
             .expect("outbox counted")
     }
 
+    /// Arranges an instance's stored `connection_status`, as if Evolution had told it.
+    pub fn set_connection_status(&self, instance_id: i64, status: &str) {
+        use relevo::db::schema::whatsapp_instances::dsl::*;
+        diesel::update(whatsapp_instances.find(instance_id))
+            .set(connection_status.eq(status))
+            .execute(&mut self.db())
+            .expect("status arranged");
+    }
+
     /// Arranges today's counter of an instance as if messages had been sent.
     pub fn set_sent(&self, instance_id: i64, sent: i32, date: &str) {
         use relevo::db::schema::whatsapp_instances::dsl::*;
@@ -787,10 +765,4 @@ pub async fn into_reply(response: reqwest::Response) -> Reply {
         headers,
         body,
     }
-}
-
-/// The reply is the error `key` with `status`.
-pub fn assert_error(reply: &Reply, status: StatusCode, key: &str) {
-    assert_eq!(reply.status, status, "{}", reply.body);
-    assert_eq!(reply.body["error_key"], key, "{}", reply.body);
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
-use crate::helpers::{instance_path, into_reply, Backend, Reply, TestApp};
+use crate::helpers::{assert_error, instance_path, into_reply, Backend, Reply, TestApp};
 
 const UNO_JID: &str = "573001234567@s.whatsapp.net";
 const DOS_JID: &str = "573001234568@s.whatsapp.net";
@@ -22,12 +22,6 @@ macro_rules! spawn_reachable_or_skip {
 }
 
 /// Provisions `name` (waiting for its first QR scan); answers its id.
-async fn provisioned(app: &TestApp, tenant: i64, name: &str) -> i64 {
-    let reply = app.provision(tenant, &json!({"instance_name": name})).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body["data"]["id"].as_i64().unwrap()
-}
-
 /// The webhook path (without the host) provisioning stored on the fake for `name`.
 fn webhook_path(app: &TestApp, fake: &FakeEvolution, name: &str) -> String {
     let webhook = fake.instance(name).unwrap().webhook.expect("a webhook");
@@ -69,7 +63,7 @@ fn delivered(reply: Option<Reply>, outcome: &str) -> Reply {
 async fn a_link_a_drop_and_a_ban_follow_the_phone(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     let before = app.show_instance(tenant, id).await;
     assert_eq!(before["connection_status"], "connecting");
     assert_eq!(before["connected_at"], Value::Null);
@@ -106,7 +100,7 @@ async fn a_link_a_drop_and_a_ban_follow_the_phone(backend: Backend) {
 async fn a_replayed_event_changes_nothing_twice(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     delivered(fake.open("uno", UNO_JID).await, "applied");
     let first = app.instance_row(id);
 
@@ -141,7 +135,7 @@ fn app_start() -> chrono::NaiveDateTime {
 async fn a_new_qr_code_is_the_one_get_qr_answers(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     let qr_path = format!("{}/qr", instance_path(tenant, id));
     let provisioned_qr =
         app.admin(Method::GET, &qr_path, None).await.body["data"]["qr_code"].clone();
@@ -163,7 +157,7 @@ async fn a_new_qr_code_is_the_one_get_qr_answers(backend: Backend) {
 async fn logout_and_remove_set_the_status(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     delivered(fake.open("uno", UNO_JID).await, "applied");
 
     delivered(
@@ -179,7 +173,7 @@ async fn logout_and_remove_set_the_status(backend: Backend) {
 async fn other_events_are_accepted_and_change_nothing(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     let path = webhook_path(&app, &fake, "uno");
     let before = app.show_instance(tenant, id).await;
 
@@ -216,7 +210,7 @@ async fn other_events_are_accepted_and_change_nothing(backend: Backend) {
 async fn a_wrong_token_is_401_and_changes_nothing(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     let path = webhook_path(&app, &fake, "uno");
     let token = path.rsplit('/').next().unwrap().to_string();
     let mut altered = token.clone().into_bytes();
@@ -246,7 +240,7 @@ async fn a_wrong_token_is_401_and_changes_nothing(backend: Backend) {
 async fn bodies_up_to_a_mebibyte_are_read_and_larger_ones_are_413(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     let path = webhook_path(&app, &fake, "uno");
     let before = app.show_instance(tenant, id).await;
     let padded = |size: usize| {
@@ -259,13 +253,7 @@ async fn bodies_up_to_a_mebibyte_are_read_and_larger_ones_are_413(backend: Backe
     };
 
     let reply = post_raw(&app, &path, padded(1024 * 1024 + 1)).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{}",
-        reply.body
-    );
-    assert_eq!(reply.body["error_key"], "request.too_large");
+    assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, "request.too_large");
     assert_eq!(app.show_instance(tenant, id).await, before);
 
     let reply = post_raw(&app, &path, padded(1024 * 1024)).await;
@@ -276,7 +264,7 @@ async fn bodies_up_to_a_mebibyte_are_read_and_larger_ones_are_413(backend: Backe
 async fn a_malformed_body_is_400(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     let path = webhook_path(&app, &fake, "uno");
     let before = app.show_instance(tenant, id).await;
 
@@ -290,13 +278,7 @@ async fn a_malformed_body_is_400(backend: Backend) {
         envelope("connection.update", "uno", json!({"state": "sideways"})).to_string(),
     ] {
         let reply = post_raw(&app, &path, body.clone()).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::BAD_REQUEST,
-            "{body}: {}",
-            reply.body
-        );
-        assert_eq!(reply.body["error_key"], "request.malformed", "{body}");
+        assert_error(&reply, StatusCode::BAD_REQUEST, "request.malformed");
     }
     // A NUL anywhere (PostgreSQL cannot store one) is a 422, never a 500.
     for body in [
@@ -308,13 +290,11 @@ async fn a_malformed_body_is_400(backend: Backend) {
         ),
     ] {
         let reply = post_raw(&app, &path, body.to_string()).await;
-        assert_eq!(
-            reply.status,
+        assert_error(
+            &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "{body}: {}",
-            reply.body
+            "validation.failed",
         );
-        assert_eq!(reply.body["error_key"], "validation.failed", "{body}");
     }
     assert_eq!(app.show_instance(tenant, id).await, before);
 }
@@ -322,7 +302,7 @@ async fn a_malformed_body_is_400(backend: Backend) {
 async fn an_unknown_instance_is_200_and_ignored(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     let path = webhook_path(&app, &fake, "uno");
     let before = app.instance_rows();
 
@@ -339,7 +319,7 @@ async fn an_unknown_instance_is_200_and_ignored(backend: Backend) {
 async fn the_by_events_form_is_handled(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "uno").await;
+    let id = app.provisioned(tenant, "uno").await;
     let url = format!("{}{}", app.address, webhook_path(&app, &fake, "uno"));
     let reply = app
         .admin(
@@ -379,8 +359,8 @@ async fn the_by_events_form_is_handled(backend: Backend) {
 async fn the_claim_follows_the_live_status(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let uno = provisioned(&app, tenant, "uno").await;
-    let dos = provisioned(&app, tenant, "dos").await;
+    let uno = app.provisioned(tenant, "uno").await;
+    let dos = app.provisioned(tenant, "dos").await;
     let token = app.sender_token(tenant).await;
     let claimed = |reply: &Reply| {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -389,8 +369,7 @@ async fn the_claim_follows_the_live_status(backend: Backend) {
 
     // Waiting for their first QR scan: neither can send.
     let reply = app.claim(tenant, &token, json!({})).await;
-    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
-    assert_eq!(reply.body["error_key"], "whatsapp.no_active_instances");
+    assert_error(&reply, StatusCode::CONFLICT, "whatsapp.no_active_instances");
 
     delivered(fake.open("uno", UNO_JID).await, "applied");
     assert_eq!(claimed(&app.claim(tenant, &token, json!({})).await), uno);

@@ -7,22 +7,8 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::evolution_fake::{Failure, FakeEvolution};
-use crate::helpers::{instance_path, Backend, Reply, TestApp};
+use crate::helpers::{assert_error, assert_error_in, instance_path, Backend, Reply, TestApp};
 use crate::{spawn_or_skip, spawn_with_fake_or_skip};
-
-fn assert_error(reply: &Reply, status: StatusCode, key: &str, case: &str) {
-    assert_eq!(reply.status, status, "[{case}] {}", reply.body);
-    assert_eq!(reply.body["error_key"], key, "[{case}] {}", reply.body);
-}
-
-/// Provisions `name` in `tenant`; answers its id.
-async fn provisioned(app: &TestApp, tenant: i64, name: &str) -> i64 {
-    let reply = app
-        .provision(tenant, &json!({ "instance_name": name }))
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body["data"]["id"].as_i64().unwrap()
-}
 
 async fn call(
     app: &TestApp,
@@ -40,15 +26,6 @@ async fn call(
     .await
 }
 
-fn set_status(app: &TestApp, id: i64, status: &str) {
-    use diesel::prelude::*;
-    use relevo::db::schema::whatsapp_instances::dsl;
-    diesel::update(dsl::whatsapp_instances.find(id))
-        .set(dsl::connection_status.eq(status))
-        .execute(&mut app.db())
-        .expect("status arranged");
-}
-
 /// The columns Evolution's answers change.
 fn remote_columns(app: &TestApp, id: i64) -> Value {
     let row = app.instance_row(id);
@@ -62,7 +39,7 @@ fn remote_columns(app: &TestApp, id: i64) -> Value {
 async fn connect_gives_a_fresh_qr_code_or_a_pairing_code(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
 
     let plain = call(&app, Method::POST, tenant, id, "connect", None).await;
     let last = call(&app, Method::GET, tenant, id, "qr", None).await;
@@ -123,7 +100,7 @@ async fn connect_gives_a_fresh_qr_code_or_a_pairing_code(backend: Backend) {
 async fn connection_state_reads_the_live_state(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
     fake.link("principal", "573001234567@s.whatsapp.net");
     app.clock.advance(chrono::Duration::minutes(1));
 
@@ -154,7 +131,7 @@ async fn connection_state_reads_the_live_state(backend: Backend) {
 async fn logout_is_done_only_when_evolution_did_it(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
     fake.link("principal", "573001234567@s.whatsapp.net");
 
     let first = call(&app, Method::POST, tenant, id, "logout", None).await;
@@ -163,7 +140,7 @@ async fn logout_is_done_only_when_evolution_did_it(backend: Backend) {
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert_eq!(first.body["data"]["connection_status"], "disconnected");
     let after_first = app.instance_row(id);
-    assert_error(
+    assert_error_in(
         &again,
         StatusCode::CONFLICT,
         "evolution.instance_not_connected",
@@ -204,7 +181,7 @@ async fn logout_is_done_only_when_evolution_did_it(backend: Backend) {
 async fn restart_answers_a_qr_code_or_refuses_an_instance_not_connected(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
 
     let restarted = call(&app, Method::POST, tenant, id, "restart", None).await;
     fake.state().qr_never_arrives = true;
@@ -223,7 +200,7 @@ async fn restart_answers_a_qr_code_or_refuses_an_instance_not_connected(backend:
         .contains(&"POST /instance/restart/principal".to_string()));
     assert_eq!(no_qr.status, StatusCode::OK);
     assert_eq!(no_qr.body["data"]["qr_code"]["code"], Value::Null);
-    assert_error(
+    assert_error_in(
         &refused,
         StatusCode::CONFLICT,
         "evolution.instance_not_connected",
@@ -256,8 +233,8 @@ async fn restart_answers_a_qr_code_or_refuses_an_instance_not_connected(backend:
 async fn delete_removes_a_provisioned_instance_on_evolution_first(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let kept = provisioned(&app, tenant, "a_borrar").await;
-    let lost = provisioned(&app, tenant, "perdida").await;
+    let kept = app.provisioned(tenant, "a_borrar").await;
+    let lost = app.provisioned(tenant, "perdida").await;
     let registered = app
         .instance(tenant, "+573009876543", "registrada", 100)
         .await;
@@ -313,7 +290,7 @@ async fn delete_removes_a_provisioned_instance_on_evolution_first(backend: Backe
 async fn deleting_a_looping_instance_leaves_nothing_reconnecting(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "bucle").await;
+    let id = app.provisioned(tenant, "bucle").await;
     fake.start_looping("bucle");
 
     let deleted = app
@@ -349,7 +326,7 @@ async fn deleting_a_looping_instance_leaves_nothing_reconnecting(backend: Backen
 async fn a_delete_whose_logouts_were_refused_says_what_may_keep_running(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "bucle").await;
+    let id = app.provisioned(tenant, "bucle").await;
     fake.start_looping("bucle");
     fake.state().logout_refuses = true;
 
@@ -387,8 +364,8 @@ async fn a_delete_whose_logouts_were_refused_says_what_may_keep_running(backend:
 async fn delete_keeps_everything_when_evolution_fails_unless_forced(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
-    let slow = provisioned(&app, tenant, "lenta").await;
+    let id = app.provisioned(tenant, "principal").await;
+    let slow = app.provisioned(tenant, "lenta").await;
     let path = instance_path(tenant, id);
 
     fake.fail(Failure::ServerError);
@@ -400,13 +377,13 @@ async fn delete_keeps_everything_when_evolution_fails_unless_forced(backend: Bac
         .admin(Method::DELETE, &format!("{path}?force=perhaps"), None)
         .await;
 
-    assert_error(
+    assert_error_in(
         &failing,
         StatusCode::BAD_GATEWAY,
         "evolution.unavailable",
         "500",
     );
-    assert_error(
+    assert_error_in(
         &rejected,
         StatusCode::BAD_GATEWAY,
         "evolution.unauthorized",
@@ -432,7 +409,7 @@ async fn delete_keeps_everything_when_evolution_fails_unless_forced(backend: Bac
     let timed_out = app
         .admin(Method::DELETE, &instance_path(tenant, slow), None)
         .await;
-    assert_error(
+    assert_error_in(
         &timed_out,
         StatusCode::GATEWAY_TIMEOUT,
         "evolution.timeout",
@@ -448,7 +425,7 @@ async fn delete_keeps_everything_when_evolution_fails_unless_forced(backend: Bac
 async fn webhook_and_websocket_settings_round_trip(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
 
     let unset = call(&app, Method::GET, tenant, id, "webhook", None).await;
     let webhook = json!({"url": "https://hooks.example.com/wa", "enabled": true,
@@ -487,7 +464,7 @@ async fn webhook_and_websocket_settings_round_trip(backend: Backend) {
     fake.state().websocket_enabled = false;
     let off = call(&app, Method::PUT, tenant, id, "websocket", Some(&websocket)).await;
     let off_read = call(&app, Method::GET, tenant, id, "websocket", None).await;
-    assert_error(
+    assert_error_in(
         &off,
         StatusCode::CONFLICT,
         "evolution.websocket_disabled",
@@ -503,7 +480,7 @@ async fn webhook_and_websocket_settings_round_trip(backend: Backend) {
 async fn unknown_events_and_bad_settings_are_422_before_any_call(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
     let calls_before = fake.calls().len();
 
     let webhook = call(
@@ -528,11 +505,10 @@ async fn unknown_events_and_bad_settings_are_422_before_any_call(backend: Backen
     )
     .await;
 
-    assert_eq!(
-        webhook.status,
+    assert_error(
+        &webhook,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        webhook.body
+        "validation.failed",
     );
     let errors = &webhook.body["errors"];
     assert_eq!(
@@ -543,7 +519,11 @@ async fn unknown_events_and_bad_settings_are_422_before_any_call(backend: Backen
         assert!(errors.get(field).is_some(), "{field}: {errors}");
     }
     assert!(errors.get("events.0").is_none());
-    assert_eq!(websocket.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &websocket,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert_eq!(
         websocket.body["errors"]["enabled"][0],
         "El campo enabled es obligatorio."
@@ -592,12 +572,12 @@ async fn every_call_fails_and_changes_nothing(
     key: &str,
 ) -> i64 {
     let tenant = app.seed_tenant().await;
-    let id = provisioned(app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
     let before = remote_columns(app, id);
     fail(fake);
     for (case, method, action, body) in lifecycle_calls() {
         let reply = call(app, method, tenant, id, action, body.as_ref()).await;
-        assert_error(&reply, status, key, case);
+        assert_error_in(&reply, status, key, case);
         assert_eq!(
             remote_columns(app, id),
             before,
@@ -607,7 +587,7 @@ async fn every_call_fails_and_changes_nothing(
     let delete = app
         .admin(Method::DELETE, &instance_path(tenant, id), None)
         .await;
-    assert_error(&delete, status, key, "delete");
+    assert_error_in(&delete, status, key, "delete");
     assert_eq!(app.instance_rows().len(), 1, "nothing was deleted");
     id
 }
@@ -671,13 +651,13 @@ async fn every_call_answers_502_when_evolution_rejects_the_key(backend: Backend)
 async fn every_call_marks_an_instance_evolution_lost_as_error(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
     fake.lose_instance("principal");
 
     for (case, method, action, body) in lifecycle_calls() {
-        set_status(&app, id, "connecting");
+        app.set_connection_status(id, "connecting");
         let reply = call(&app, method, tenant, id, action, body.as_ref()).await;
-        assert_error(
+        assert_error_in(
             &reply,
             StatusCode::CONFLICT,
             "evolution.instance_missing",
@@ -703,7 +683,7 @@ async fn every_call_marks_an_instance_evolution_lost_as_error(backend: Backend) 
 async fn repeatable_calls_are_retried_and_an_unreachable_server_is_502(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
     let unreachable = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = unreachable.local_addr().unwrap().port();
     drop(unreachable);
@@ -712,13 +692,13 @@ async fn repeatable_calls_are_retried_and_an_unreachable_server_is_502(backend: 
     let failing = call(&app, Method::GET, tenant, id, "connection-state", None).await;
     let restart = call(&app, Method::POST, tenant, id, "restart", None).await;
 
-    assert_error(
+    assert_error_in(
         &failing,
         StatusCode::BAD_GATEWAY,
         "evolution.unavailable",
         "state",
     );
-    assert_error(
+    assert_error_in(
         &restart,
         StatusCode::BAD_GATEWAY,
         "evolution.unavailable",
@@ -749,7 +729,7 @@ async fn repeatable_calls_are_retried_and_an_unreachable_server_is_502(backend: 
         .await;
     assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
     let refused = call(&app, Method::GET, tenant, id, "connection-state", None).await;
-    assert_error(
+    assert_error_in(
         &refused,
         StatusCode::BAD_GATEWAY,
         "evolution.unavailable",
@@ -795,7 +775,7 @@ async fn a_registered_instance_is_managed_with_its_own_key(backend: Backend) {
 async fn an_inactive_server_is_not_called(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
     let server_id = app.instance_row(id).evolution_server_id.unwrap();
     app.admin(
         Method::PUT,
@@ -810,13 +790,13 @@ async fn an_inactive_server_is_not_called(backend: Backend) {
         .admin(Method::DELETE, &instance_path(tenant, id), None)
         .await;
 
-    assert_error(
+    assert_error_in(
         &connect,
         StatusCode::CONFLICT,
         "evolution.server_inactive",
         "connect",
     );
-    assert_error(
+    assert_error_in(
         &delete,
         StatusCode::CONFLICT,
         "evolution.server_inactive",
@@ -829,7 +809,7 @@ async fn an_inactive_server_is_not_called(backend: Backend) {
 async fn tenant_users_may_not_manage_instances(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = provisioned(&app, tenant, "principal").await;
+    let id = app.provisioned(tenant, "principal").await;
     let token = app.tenant_user_token(tenant, "user@tenant.test").await;
     let calls_before = fake.calls().len();
 

@@ -58,11 +58,6 @@ fn status_events(receiver: &Receiver) -> Vec<(String, String)> {
         .collect()
 }
 
-fn webhook_url(fake: &FakeEvolution, name: &str) -> String {
-    let webhook = fake.instance(name).unwrap().webhook.expect("a webhook");
-    webhook["url"].as_str().unwrap().to_string()
-}
-
 async fn post_at(app: &TestApp, url: &str, date_time: &str, event: &str, data: Value) -> Reply {
     let body = json!({"event": event, "instance": "uno", "data": data, "destination": url,
                       "date_time": date_time, "server_url": "http://evolution", "apikey": null});
@@ -132,7 +127,7 @@ async fn an_older_event_delivered_late_changes_nothing(backend: Backend) {
         return;
     };
     let (tenant, id) = paired_instance(&app, &fake, &receiver).await;
-    let url = webhook_url(&fake, "uno");
+    let url = fake.webhook_url("uno");
     let open = json!({"instance": "uno", "wuid": UNO_JID, "state": "open", "statusReason": 200});
     let close = json!({"instance": "uno", "state": "close", "statusReason": 401});
 

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::callback_receiver::Receiver;
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution, SLOW_ANSWER};
-use crate::helpers::{Backend, Reply, TestApp};
+use crate::helpers::{assert_error, assert_invalid, Backend, Reply, TestApp};
 use crate::{both_backends, through_pooler};
 
 /// A recipient on WhatsApp, and its digits as Evolution gets them.
@@ -221,8 +221,7 @@ async fn a_text_goes_out_through_an_instance_and_is_logged_without_its_text(back
         .app
         .admin(Method::GET, &format!("{path}/no-such-message"), None)
         .await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.body["error_key"], "message.not_found");
+    assert_error(&missing, StatusCode::NOT_FOUND, "message.not_found");
     assert_eq!(s.send_calls(), 2, "nothing else was sent");
 }
 
@@ -242,13 +241,11 @@ async fn bad_input_is_a_422_listing_every_field_and_sends_nothing(backend: Backe
     let reply = s
         .send(json!({"to": "3009876543", "text": "   ", "strategy": "random", "idempotency_key": "k".repeat(129)}))
         .await;
-    assert_eq!(
-        reply.status,
+    assert_error(
+        &reply,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
+        "validation.failed",
     );
-    assert_eq!(reply.body["error_key"], "validation.failed");
     for field in ["to", "text", "strategy", "idempotency_key"] {
         assert!(
             reply.body["errors"][field].is_array(),
@@ -257,10 +254,13 @@ async fn bad_input_is_a_422_listing_every_field_and_sends_nothing(backend: Backe
         );
     }
     let long = s.send(json!({"to": TO, "text": "x".repeat(4097)})).await;
-    assert_eq!(long.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(long.body["errors"]["text"].is_array());
+    assert_invalid(&long, &["text"]);
     let missing = s.send(json!({})).await;
-    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &missing,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert!(missing.body["errors"]["to"].is_array() && missing.body["errors"]["text"].is_array());
     let longest = s.send(json!({"to": TO, "text": "y".repeat(4096)})).await;
     assert_eq!(longest.status, StatusCode::CREATED, "{}", longest.body);
@@ -311,8 +311,7 @@ async fn a_dropped_instance_fails_over_and_is_marked_disconnected(backend: Backe
     // The instance that broke inside its send (400 ["Error: Connection Closed"]).
     s.fake.break_sending("dos");
     let reply = s.send(json!({"to": TO, "text": text(3)})).await;
-    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
-    assert_eq!(reply.body["error_key"], "message.send_failed");
+    assert_error(&reply, StatusCode::BAD_GATEWAY, "message.send_failed");
     assert_eq!(s.status_of(dos).await, "disconnected");
     assert_eq!(s.sent_today(dos).await, 1);
 }
@@ -392,8 +391,7 @@ async fn three_failed_instances_are_a_502_and_nothing_stays_counted(backend: Bac
     let reply = s
         .send(json!({"to": TO, "text": text(1), "idempotency_key": "tres-fallos"}))
         .await;
-    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
-    assert_eq!(reply.body["error_key"], "message.send_failed");
+    assert_error(&reply, StatusCode::BAD_GATEWAY, "message.send_failed");
     let attempts = reply.body["error_params"]["attempts"].as_array().unwrap();
     let keys: Vec<&str> = attempts
         .iter()
@@ -482,13 +480,11 @@ async fn a_number_not_on_whatsapp_is_a_422_without_fail_over(backend: Backend) {
     s.fake.not_on_whatsapp(TO_DIGITS);
     let body = json!({"to": TO, "text": text(1), "idempotency_key": "nadie"});
     let reply = s.send(body.clone()).await;
-    assert_eq!(
-        reply.status,
+    assert_error(
+        &reply,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
+        "message.recipient_invalid",
     );
-    assert_eq!(reply.body["error_key"], "message.recipient_invalid");
     assert!(reply.body["errors"]["to"][0]
         .as_str()
         .unwrap()
@@ -517,8 +513,7 @@ async fn a_timeout_is_a_504_unknown_that_stays_counted_and_is_not_resent(backend
     s.fake.slow_sending("uno", SLOW_ANSWER);
     let body = json!({"to": TO, "text": text(1), "idempotency_key": "lento"});
     let reply = s.send(body.clone()).await;
-    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT, "{}", reply.body);
-    assert_eq!(reply.body["error_key"], "message.send_timeout");
+    assert_error(&reply, StatusCode::GATEWAY_TIMEOUT, "message.send_timeout");
     let message_id = reply.body["error_params"]["message_id"].as_str().unwrap();
     assert_eq!(s.message(message_id).await["status"], "unknown");
     assert_eq!(
@@ -603,8 +598,7 @@ async fn a_send_whose_process_died_is_unknown_once_it_is_stale(backend: Backend)
     assert_eq!(s.message(&id).await["status"], "sending", "not stale yet");
     s.app.clock.advance(Duration::minutes(1));
     let again = s.send(body).await;
-    assert_eq!(again.status, StatusCode::GATEWAY_TIMEOUT, "{}", again.body);
-    assert_eq!(again.body["error_key"], "message.send_timeout");
+    assert_error(&again, StatusCode::GATEWAY_TIMEOUT, "message.send_timeout");
     let message = s.message(reply.body["data"]["id"].as_str().unwrap()).await;
     assert_eq!(message["status"], "unknown");
     assert_eq!(s.sent_today(uno).await, 1, "still counted once");
@@ -635,16 +629,18 @@ async fn no_capacity_is_a_429_and_records_nothing(backend: Backend) {
         return;
     };
     let none = s.send(json!({"to": TO, "text": text(1)})).await;
-    assert_eq!(none.status, StatusCode::CONFLICT, "{}", none.body);
-    assert_eq!(none.body["error_key"], "whatsapp.no_active_instances");
+    assert_error(&none, StatusCode::CONFLICT, "whatsapp.no_active_instances");
     s.connected("uno", 1).await;
     let first = s.send(json!({"to": TO, "text": text(1)})).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     let full = s
         .send(json!({"to": TO, "text": text(2), "idempotency_key": "manana"}))
         .await;
-    assert_eq!(full.status, StatusCode::TOO_MANY_REQUESTS, "{}", full.body);
-    assert_eq!(full.body["error_key"], "whatsapp.no_instance_available");
+    assert_error(
+        &full,
+        StatusCode::TOO_MANY_REQUESTS,
+        "whatsapp.no_instance_available",
+    );
     assert!(full.headers.get("retry-after").is_some());
     assert_eq!(
         s.log("").await.len(),

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::evolution_fake::spawn_reachable_with_fake;
-use crate::helpers::Backend;
+use crate::helpers::{assert_error, Backend};
 
 /// The samples of a Prometheus text exposition: `name{labels}` → value. Every line that
 /// is not a comment must be a sample, and every family must have its HELP and TYPE.
@@ -290,8 +290,7 @@ async fn metrics_can_be_turned_off(backend: Backend) {
         reqwest::StatusCode::OK
     );
     let reply = app.send(Method::GET, "/metrics", None, None).await;
-    assert_eq!(reply.status, reqwest::StatusCode::NOT_FOUND);
-    assert_eq!(reply.body["error_key"], "route.not_found");
+    assert_error(&reply, reqwest::StatusCode::NOT_FOUND, "route.not_found");
 }
 
 both_backends!(

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::callback_receiver::{Mode, Receiver};
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::helpers::{assert_error, spawn_app_with, Backend, TestApp};
 use crate::{both_backends, through_pooler};
 
 const UNO_JID: &str = "573001234567@s.whatsapp.net";
@@ -42,11 +42,13 @@ async fn tenant_calling(app: &TestApp, receiver: &Receiver, slug: &str) -> i64 {
 
 /// As [`tenant_calling`], with the secret.
 async fn tenant_with_secret(app: &TestApp, receiver: &Receiver, slug: &str) -> (i64, String) {
-    let reply = app
-        .create_tenant(json!({"nombre": slug, "slug": slug, "callback_url": receiver.url}))
+    let data = app
+        .new_tenant()
+        .slug(slug)
+        .name(slug)
+        .calling(receiver)
+        .created()
         .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let data = &reply.body["data"];
     let secret = data["callback_secret"]
         .as_str()
         .expect("a generated secret");
@@ -55,9 +57,7 @@ async fn tenant_with_secret(app: &TestApp, receiver: &Receiver, slug: &str) -> (
         "{secret}"
     );
     assert_eq!(data["has_callback_secret"], true);
-    let id = data["id"].as_i64().unwrap();
-    receiver.set_secret(id, secret);
-    (id, secret.to_string())
+    (data["id"].as_i64().unwrap(), secret.to_string())
 }
 
 /// Writes `n` events straight to the outbox, as a change would.
@@ -114,12 +114,6 @@ fn of_type<'a>(rows: &'a [Value], kind: &str) -> Vec<&'a Value> {
     rows.iter().filter(|row| row["type"] == kind).collect()
 }
 
-async fn provisioned(app: &TestApp, tenant: i64, name: &str) -> i64 {
-    let reply = app.provision(tenant, &json!({"instance_name": name})).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body["data"]["id"].as_i64().unwrap()
-}
-
 fn message(id: &str, from: &str, from_me: bool, text: &str) -> Value {
     json!({"key": {"remoteJid": from, "fromMe": from_me, "id": id}, "pushName": "Alice",
            "status": "DELIVERY_ACK", "message": {"conversation": text}, "messageType": "conversation",
@@ -133,8 +127,8 @@ async fn every_event_reaches_the_receiver_once_signed_and_in_order(backend: Back
     let twin = app.twin_with(&[TIMEOUT]).await;
     let uno_tenant = tenant_calling(&app, &receiver, "uno-tenant").await;
     let dos_tenant = tenant_calling(&app, &receiver, "dos-tenant").await;
-    let uno = provisioned(&app, uno_tenant, "uno").await;
-    let dos = provisioned(&app, dos_tenant, "dos").await;
+    let uno = app.provisioned(uno_tenant, "uno").await;
+    let dos = app.provisioned(dos_tenant, "dos").await;
 
     // What happens on the phones, told by the fake Evolution's webhooks.
     assert!(fake.open("uno", UNO_JID).await.is_some());
@@ -269,7 +263,7 @@ async fn every_event_reaches_the_receiver_once_signed_and_in_order(backend: Back
             None,
         )
         .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_error(&bad, StatusCode::UNPROCESSABLE_ENTITY, "validation.failed");
     assert!(bad.body["errors"]["status"].is_array());
     assert!(bad.body["errors"]["type"].is_array());
     // Empty values are not in the enums either.
@@ -280,11 +274,10 @@ async fn every_event_reaches_the_receiver_once_signed_and_in_order(backend: Back
             None,
         )
         .await;
-    assert_eq!(
-        empty.status,
+    assert_error(
+        &empty,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        empty.body
+        "validation.failed",
     );
     assert!(empty.body["errors"]["status"].is_array());
     assert!(empty.body["errors"]["type"].is_array());
@@ -295,8 +288,8 @@ async fn what_the_sync_finds_is_told_too(backend: Backend) {
         return;
     };
     let tenant = tenant_calling(&app, &receiver, "acme").await;
-    let alpha = provisioned(&app, tenant, "alpha").await;
-    provisioned(&app, tenant, "beta").await;
+    let alpha = app.provisioned(tenant, "alpha").await;
+    app.provisioned(tenant, "beta").await;
     drain(&[&app]).await;
     let told_before = receiver.received().len();
 
@@ -473,8 +466,11 @@ async fn a_receiver_down_for_eight_attempts_ends_failed_and_replay_delivers_it(b
             None,
         )
         .await;
-    assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.body["error_key"], "webhook_delivery.not_found");
+    assert_error(
+        &missing,
+        StatusCode::NOT_FOUND,
+        "webhook_delivery.not_found",
+    );
 
     let replay = app.admin(Method::POST, &path, None).await;
     assert_eq!(replay.status, StatusCode::ACCEPTED, "{}", replay.body);
@@ -706,8 +702,7 @@ async fn the_callback_secret_is_write_only_and_generated_once(backend: Backend) 
             None,
         )
         .await;
-    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
-    assert_eq!(hidden.body["error_key"], "tenant.not_found");
+    assert_error(&hidden, StatusCode::NOT_FOUND, "tenant.not_found");
 }
 
 /// The README's snippet marked `marker`, from its fenced block.
@@ -881,8 +876,7 @@ async fn settled_events_are_pruned_after_the_retention_in_bounded_steps(backend:
             None,
         )
         .await;
-    assert_eq!(replay.status, StatusCode::NOT_FOUND, "{}", replay.body);
-    assert_eq!(replay.body["error_key"], "webhook_delivery.not_found");
+    assert_error(&replay, StatusCode::NOT_FOUND, "webhook_delivery.not_found");
     let text = app.metrics_text().await;
     assert!(text.contains("relevo_outbox_pruned_total 2111\n"), "{text}");
     assert_eq!(receiver.received().len(), 1, "only the real event was sent");

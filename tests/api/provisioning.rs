@@ -7,28 +7,13 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::evolution_fake::{Failure, GLOBAL_KEY};
-use crate::helpers::{assert_error, instances_path, Backend, TestApp};
+use crate::helpers::{assert_error, instances_path, Backend};
 use crate::{spawn_or_skip, spawn_with_fake_or_skip};
-
-/// The default server's id, as the list shows it.
-async fn default_server_id(app: &TestApp) -> i64 {
-    let servers = app
-        .admin(Method::GET, "/api/v1/evolution-servers", None)
-        .await;
-    servers.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|server| server["is_default"] == true)
-        .expect("a default server")["id"]
-        .as_i64()
-        .unwrap()
-}
 
 async fn first_provision_creates_the_instance_everywhere_with_a_qr_code(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let server_id = default_server_id(&app).await;
+    let server_id = app.default_server_id().await;
 
     let reply = app
         .provision(
@@ -398,7 +383,11 @@ async fn without_a_usable_server_provisioning_is_503(backend: Backend) {
         .as_str()
         .unwrap()
         .contains("`apagado` is inactive"));
-    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &missing,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert_eq!(
         missing.body["errors"]["evolution_server_id"][0],
         "El servidor Evolution seleccionado no existe"
@@ -422,11 +411,10 @@ async fn provisioning_is_validated_all_at_once(backend: Backend) {
         )
         .await;
 
-    assert_eq!(
-        reply.status,
+    assert_error(
+        &reply,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
+        "validation.failed",
     );
     let errors = reply.body["errors"].as_object().unwrap();
     let mut fields: Vec<&str> = errors.keys().map(String::as_str).collect();

@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 use diesel::prelude::*;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use relevo::db::leases;
@@ -16,20 +16,6 @@ use crate::spawn_with_fake_or_skip;
 use crate::{both_backends, through_pooler};
 
 const CREATE: &str = "POST /instance/create";
-
-async fn default_server_id(app: &TestApp) -> i64 {
-    let servers = app
-        .admin(Method::GET, "/api/v1/evolution-servers", None)
-        .await;
-    servers.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|server| server["is_default"] == true)
-        .expect("a default server")["id"]
-        .as_i64()
-        .unwrap()
-}
 
 /// The provisioning leases left in the database, as `(name, holder)`.
 fn provision_leases(app: &TestApp) -> Vec<(String, String)> {
@@ -72,7 +58,7 @@ async fn concurrent_provisions_through_two_processes_create_once(backend: Backen
 async fn a_lease_left_by_a_crashed_holder_ends_at_its_expiry(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let server = default_server_id(&app).await;
+    let server = app.default_server_id().await;
     let name = format!("provision:{server}:huerfana");
     let now = seed_moment().naive_utc();
     assert!(

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::helpers::{
-    instance_path, instances_path, into_reply, spawn_app_with, Backend, Reply, TestApp,
+    assert_error, assert_error_in, instance_path, instances_path, into_reply, spawn_app_with,
+    valid_instance, Backend, Reply, TestApp,
 };
 use crate::spawn_or_skip;
 
@@ -16,15 +17,6 @@ const NOT_JSON_CONTENT_TYPE: &str =
     "The request body must be JSON sent with Content-Type: application/json.";
 const NOT_AN_OBJECT: &str = "The request body must be a JSON object.";
 const NOT_VALID_JSON: &str = "The request body is not valid JSON";
-
-fn valid_instance() -> Value {
-    json!({
-        "phone_number": "+573001234567",
-        "instance_name": "principal_campana",
-        "evolution_api_key": "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A",
-        "daily_message_limit": 1000
-    })
-}
 
 /// A request as the super admin, to be finished with a body or headers.
 fn admin_request(app: &TestApp, method: Method, path: &str) -> RequestBuilder {
@@ -59,29 +51,11 @@ fn content_type(headers: &HeaderMap) -> &str {
         .unwrap_or("<none>")
 }
 
-/// Asserts a JSON error body of exactly `{"message", "error_key"}` with that key.
-fn assert_error(reply: &Reply, status: StatusCode, error_key: &str, case: &str) {
-    assert_eq!(reply.status, status, "[{case}] {}", reply.body);
-    assert!(
-        content_type(&reply.headers).starts_with("application/json"),
-        "[{case}] content-type {}",
-        content_type(&reply.headers)
-    );
-    let body = reply
-        .body
-        .as_object()
-        .unwrap_or_else(|| panic!("[{case}] not an object: {}", reply.body));
-    let mut keys: Vec<&str> = body.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["error_key", "message"], "[{case}] {}", reply.body);
-    assert_eq!(reply.body["error_key"], error_key, "[{case}]");
-    assert!(
-        !reply.body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .is_empty(),
-        "[{case}] a message"
-    );
+/// An error that takes no parameters: [`assert_error_in`], and the body is exactly
+/// `{"message", "error_key"}`.
+fn assert_bare_error(reply: &Reply, status: StatusCode, error_key: &str, case: &str) {
+    assert_error_in(reply, status, error_key, case);
+    assert_eq!(reply.body.get("error_params"), None, "[{case}]");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -114,7 +88,7 @@ async fn malformed_json_is_400_request_malformed(backend: Backend) {
         )
         .await;
 
-        assert_error(&reply, StatusCode::BAD_REQUEST, "request.malformed", case);
+        assert_bare_error(&reply, StatusCode::BAD_REQUEST, "request.malformed", case);
         let message = reply.body["message"].as_str().unwrap();
         assert!(message.starts_with(NOT_VALID_JSON), "[{case}] {message}");
     }
@@ -194,7 +168,7 @@ async fn a_body_without_the_json_content_type_is_400(backend: Backend) {
         )
         .await;
 
-        assert_error(&reply, StatusCode::BAD_REQUEST, "request.malformed", case);
+        assert_bare_error(&reply, StatusCode::BAD_REQUEST, "request.malformed", case);
         assert_eq!(reply.body["message"], NOT_JSON_CONTENT_TYPE, "[{case}]");
     }
     assert_eq!(
@@ -253,7 +227,7 @@ async fn bodies_over_64_kib_are_413(backend: Backend) {
     for (case, method, path, body) in cases {
         let reply = app.admin(method, &path, Some(body)).await;
 
-        assert_error(
+        assert_bare_error(
             &reply,
             StatusCode::PAYLOAD_TOO_LARGE,
             "request.too_large",
@@ -346,11 +320,10 @@ async fn a_body_just_under_64_kib_reaches_validation(backend: Backend) {
 
     let reply = app.create_instance(tenant, &body).await;
 
-    assert_eq!(
-        reply.status,
+    assert_error(
+        &reply,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        reply.body
+        "validation.failed",
     );
     assert_eq!(
         reply.body["errors"],
@@ -393,7 +366,7 @@ async fn unknown_routes_are_404_json(backend: Backend) {
 
         let reply = send(request).await;
 
-        assert_error(&reply, StatusCode::NOT_FOUND, "route.not_found", &case);
+        assert_bare_error(&reply, StatusCode::NOT_FOUND, "route.not_found", &case);
         assert_eq!(reply.body, expected, "[{case}]");
     }
 }
@@ -434,7 +407,7 @@ async fn a_non_numeric_instance_id_is_404_json(backend: Backend) {
 
         let reply = app.admin(method, &path, body).await;
 
-        assert_error(&reply, StatusCode::NOT_FOUND, "route.not_found", &case);
+        assert_bare_error(&reply, StatusCode::NOT_FOUND, "route.not_found", &case);
     }
 }
 
@@ -679,13 +652,12 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
     for (case, method, path, body, field) in bodies {
         let reply = app.admin(method, &path, Some(&body)).await;
 
-        assert_eq!(
-            reply.status,
+        assert_error_in(
+            &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "[{case}] {}",
-            reply.body
+            "validation.failed",
+            &case,
         );
-        assert_eq!(reply.body["error_key"], "validation.failed", "[{case}]");
         assert!(
             reply.body["errors"][field].is_array(),
             "[{case}] {}",
@@ -711,11 +683,10 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
             .send(Method::POST, &path, Some(&sender), Some(&body))
             .await;
 
-        assert_eq!(
-            reply.status,
+        assert_error(
+            &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "[{case}] {}",
-            reply.body
+            "validation.failed",
         );
         assert!(
             reply.body["errors"][field].is_array(),
@@ -737,11 +708,10 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
     for (path, field) in queries {
         let reply = app.admin(Method::GET, path, None).await;
 
-        assert_eq!(
-            reply.status,
+        assert_error(
+            &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "[{path}] {}",
-            reply.body
+            "validation.failed",
         );
         assert!(
             reply.body["errors"][field].is_array(),
@@ -780,7 +750,7 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
     for (method, path) in paths {
         let reply = app.admin(method.clone(), &path, Some(&json!({}))).await;
 
-        assert_error(
+        assert_bare_error(
             &reply,
             StatusCode::NOT_FOUND,
             "route.not_found",
@@ -795,7 +765,7 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
             Some(&json!({})),
         )
         .await;
-    assert_error(
+    assert_bare_error(
         &released,
         StatusCode::NOT_FOUND,
         "route.not_found",
@@ -845,7 +815,7 @@ async fn every_documented_path_answers_405_to_other_methods(backend: Backend) {
                     .send(method.clone(), &path, token, Some(&json!({})))
                     .await;
 
-                assert_error(
+                assert_bare_error(
                     &reply,
                     StatusCode::METHOD_NOT_ALLOWED,
                     "route.method_not_allowed",
@@ -871,7 +841,7 @@ async fn every_documented_path_answers_405_to_other_methods(backend: Backend) {
             None,
         )
         .await;
-    assert_error(
+    assert_bare_error(
         &patch,
         StatusCode::NOT_FOUND,
         "route.not_found",

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{instance_path, Backend, TestApp};
+use crate::helpers::{assert_error, assert_error_in, instance_path, Backend, TestApp};
 use crate::spawn_or_skip;
 use crate::{both_backends, through_pooler};
 
@@ -56,14 +56,6 @@ async fn set_instance(app: &TestApp, tenant: i64, id: i64, body: Value) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
-fn set_status(app: &TestApp, instance: i64, status: &str) {
-    use relevo::db::schema::whatsapp_instances::dsl::*;
-    diesel::update(whatsapp_instances.find(instance))
-        .set(connection_status.eq(status))
-        .execute(&mut app.db())
-        .unwrap();
-}
-
 /// `(claims, granted, released)` in the send log of a tenant.
 fn log_totals(app: &TestApp, tenant: i64) -> (i64, i64, i64) {
     use diesel::dsl::{count_star, sum};
@@ -104,17 +96,12 @@ async fn a_claim_counts_on_one_instance_and_answers_the_spec_shape(backend: Back
 
 async fn a_claim_names_the_default_servers_url_for_an_instance_without_one(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    let server = app
-        .admin(
-            Method::POST,
-            "/api/v1/evolution-servers",
-            Some(
-                &json!({"name": "principal", "base_url": "https://evolution.example.com",
-                         "api_key": "master-key"}),
-            ),
-        )
+    app.new_server()
+        .name("principal")
+        .base_url("https://evolution.example.com")
+        .api_key("master-key")
+        .create()
         .await;
-    assert_eq!(server.status, StatusCode::CREATED, "{}", server.body);
     let (tenant, ids) = tenant_with_instances(&app, &[3]).await;
     let own_url = app
         .create_instance(
@@ -196,8 +183,7 @@ async fn a_tenant_without_active_instances_gets_409(backend: Backend) {
     let paused = app.claim(tenant, &token, json!({})).await;
 
     for reply in [empty, paused] {
-        assert_eq!(reply.status, StatusCode::CONFLICT);
-        assert_eq!(reply.body["error_key"], "whatsapp.no_active_instances");
+        assert_error(&reply, StatusCode::CONFLICT, "whatsapp.no_active_instances");
     }
     assert_eq!(app.sent_today(tenant, id).await, 0);
 }
@@ -205,8 +191,8 @@ async fn a_tenant_without_active_instances_gets_409(backend: Backend) {
 async fn disconnected_and_failed_instances_are_never_claimed(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let (tenant, ids) = tenant_with_instances(&app, &[10, 10, 10]).await;
-    set_status(&app, ids[0], "disconnected");
-    set_status(&app, ids[1], "error");
+    app.set_connection_status(ids[0], "disconnected");
+    app.set_connection_status(ids[1], "error");
     let token = app.sender_token(tenant).await;
 
     let claimed: Vec<i64> = [
@@ -216,7 +202,7 @@ async fn disconnected_and_failed_instances_are_never_claimed(backend: Backend) {
     .iter()
     .map(claimed_instance)
     .collect();
-    set_status(&app, ids[2], "disconnected");
+    app.set_connection_status(ids[2], "disconnected");
     let none = app.claim(tenant, &token, json!({})).await;
 
     assert_eq!(claimed, vec![ids[2], ids[2]]);
@@ -369,20 +355,27 @@ async fn a_release_gives_back_unsent_messages_once(backend: Backend) {
     );
     assert_eq!(again.body["data"]["given_back"], 0);
     assert_eq!(again.body["data"]["messages_sent_today"], 1);
-    assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &too_many,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert_eq!(
         too_many.body["errors"]["count"][0],
         "El campo count debe estar entre 1 y 3."
     );
-    assert_eq!(above_any_grant.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &above_any_grant,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert_eq!(
         above_any_grant.body["errors"]["count"][0],
         "El campo count debe estar entre 1 y 1000."
     );
     assert_eq!(all.body["data"]["given_back"], 1);
     assert_eq!(all.body["data"]["released"], 3);
-    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    assert_eq!(unknown.body["error_key"], "sender.claim_not_found");
+    assert_error(&unknown, StatusCode::NOT_FOUND, "sender.claim_not_found");
     assert_eq!(app.sent_today(tenant, ids[0]).await, 0);
     assert_eq!(log_totals(&app, tenant), (1, 3, 3));
     let given: Vec<i32> = {
@@ -407,8 +400,7 @@ async fn a_release_is_refused_after_the_claims_day(backend: Backend) {
 
     let late = app.release(tenant, &token, &claim_id, json!({})).await;
 
-    assert_eq!(late.status, StatusCode::CONFLICT);
-    assert_eq!(late.body["error_key"], "sender.release_day_over");
+    assert_error(&late, StatusCode::CONFLICT, "sender.release_day_over");
     assert_eq!(app.sent_today(tenant, ids[0]).await, 1);
     assert_eq!(log_totals(&app, tenant), (2, 5, 0));
 }
@@ -444,7 +436,12 @@ async fn bad_claims_list_every_problem(backend: Backend) {
     ];
     for body in cases {
         let reply = app.claim(tenant, &token, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_error_in(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation.failed",
+            &format!("{body}"),
+        );
         assert!(reply.body["errors"]["count"].is_array(), "{body}");
     }
 
@@ -457,7 +454,11 @@ async fn bad_claims_list_every_problem(backend: Backend) {
         )
         .await;
 
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     let errors = reply.body["errors"].as_object().unwrap();
     let mut fields: Vec<&str> = errors.keys().map(String::as_str).collect();
     fields.sort();
@@ -565,9 +566,18 @@ async fn the_log_feeds_history_statistics_and_credits(backend: Backend) {
 
 /// Another connection holds the database's write lock (SQLite) or the instance's row
 /// (PostgreSQL) past the lock timeout: the claim answers 503 and counts nothing, and
-/// the same claim goes through once the lock is gone.
+/// the same claim goes through once the lock is gone. The timeout is short here, so
+/// that no leg waits out the default 5 s.
 async fn a_busy_database_refuses_and_counts_nothing(backend: Backend) {
-    let app = spawn_or_skip!(backend);
+    const TIMEOUT_MS: u64 = 300;
+    let Some(app) = crate::helpers::spawn_app_with(
+        backend,
+        &[("RELEVO_DB_TIMEOUT_MS", &TIMEOUT_MS.to_string())],
+    )
+    .await
+    else {
+        return;
+    };
     let (tenant, ids) = tenant_with_instances(&app, &[10]).await;
     let token = app.sender_token(tenant).await;
     let mut blocker = app.db();
@@ -580,22 +590,26 @@ async fn a_busy_database_refuses_and_counts_nothing(backend: Backend) {
     use diesel::connection::SimpleConnection;
     blocker.batch_execute(lock).unwrap();
 
+    let started = std::time::Instant::now();
     let busy = app
         .claim(tenant, &token, json!({"idempotency_key": "k-1"}))
         .await;
+    let waited = started.elapsed();
     blocker.batch_execute("ROLLBACK").unwrap();
     let retried = app
         .claim(tenant, &token, json!({"idempotency_key": "k-1"}))
         .await;
 
-    assert_eq!(
-        busy.status,
+    assert_error(
+        &busy,
         StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        busy.body
+        "database.unavailable",
     );
-    assert_eq!(busy.body["error_key"], "database.unavailable");
     assert_eq!(busy.headers["retry-after"], "1");
+    assert!(
+        waited >= std::time::Duration::from_millis(TIMEOUT_MS),
+        "refused after {waited:?}, before the lock timeout"
+    );
     assert_eq!(retried.body["data"]["replayed"], false, "{}", retried.body);
     assert_eq!(app.sent_today(tenant, ids[0]).await, 1);
     assert_eq!(log_totals(&app, tenant), (1, 1, 0));
@@ -615,8 +629,7 @@ async fn a_claim_whose_key_cannot_be_read_is_given_back(backend: Backend) {
 
     let reply = app.claim(tenant, &token, json!({"count": 3})).await;
 
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(reply.body["error_key"], "server.internal");
+    assert_error(&reply, StatusCode::INTERNAL_SERVER_ERROR, "server.internal");
     let counted: i32 = whatsapp_instances
         .find(ids[0])
         .select(messages_sent_today)
@@ -670,13 +683,11 @@ async fn claims_behind_an_external_lock_answer_503_after_the_timeout(backend: Ba
     other_process.batch_execute("ROLLBACK").unwrap();
 
     for (reply, took) in &answers {
-        assert_eq!(
-            reply.status,
+        assert_error(
+            &reply,
             StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            reply.body
+            "database.unavailable",
         );
-        assert_eq!(reply.body["error_key"], "database.unavailable");
         assert_eq!(reply.headers["retry-after"], "1");
         // SQLite's lock is the whole database's: the claims queued behind the first are
         // told at once. On PostgreSQL they may wait for the batch in front of theirs.

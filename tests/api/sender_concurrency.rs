@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{instance_path, Backend, Reply, TestApp};
+use crate::helpers::{assert_error, instance_path, Backend, Reply, TestApp};
 use crate::spawn_or_skip;
 use crate::{both_backends, through_pooler};
 
@@ -601,7 +601,11 @@ async fn admin_changes(
             if reply.status != StatusCode::SERVICE_UNAVAILABLE {
                 break;
             }
-            assert_eq!(reply.body["error_key"], "database.unavailable");
+            assert_error(
+                &reply,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database.unavailable",
+            );
             reply = apply_admin_change(app, &path, change).await;
         }
         let end = Instant::now();

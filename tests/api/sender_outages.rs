@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use relevo::db::DbConnectionManager;
 
-use crate::helpers::{postgres_admin_url, test_settings, Backend, Reply, TestApp, TestDatabase};
+use crate::helpers::{
+    assert_error, postgres_admin_url, test_settings, Backend, Reply, TestApp, TestDatabase,
+};
 use crate::spawn_or_skip;
 
 const CLAIMS: usize = 240;
@@ -29,13 +31,11 @@ fn terminate_other_sessions(conn: &mut relevo::db::DbConnection) {
 }
 
 fn assert_unavailable(reply: &Reply) {
-    assert_eq!(
-        reply.status,
+    assert_error(
+        &reply,
         StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        reply.body
+        "database.unavailable",
     );
-    assert_eq!(reply.body["error_key"], "database.unavailable");
     assert!(reply.body["message"].is_string());
     let retry_after = reply.headers.get("retry-after").expect("Retry-After");
     assert!(retry_after.to_str().unwrap().parse::<u64>().unwrap() >= 1);

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{instance_path, Backend, Reply, TestApp};
+use crate::helpers::{assert_error, instance_path, Backend, Reply, TestApp};
 use crate::spawn_or_skip;
 
 both_backends!(
@@ -222,8 +222,11 @@ async fn a_replayed_key_whose_instance_was_deleted_names_its_claim(backend: Back
 
     let replay = app.claim(tenant, &token, body).await;
 
-    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.body);
-    assert_eq!(replay.body["error_key"], "sender.claim_instance_deleted");
+    assert_error(
+        &replay,
+        StatusCode::CONFLICT,
+        "sender.claim_instance_deleted",
+    );
     assert_eq!(
         replay.body["error_params"],
         json!({"claim_id": first, "granted": 2, "released": 0, "instance_id": id,

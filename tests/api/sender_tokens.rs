@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{assert_error, Backend, TestApp};
 use crate::spawn_or_skip;
 
 both_backends!(
@@ -37,11 +37,10 @@ async fn a_token_is_shown_once_and_stored_as_a_digest(backend: Backend) {
     let tenant = app.seed_tenant().await;
 
     let created = app
-        .admin(
-            Method::POST,
-            &tokens_path(tenant),
-            Some(&json!({"name": "worker-1", "expires_in_days": 30})),
-        )
+        .new_sender_token(tenant)
+        .name("worker-1")
+        .expires_in_days(30)
+        .send()
         .await;
     let listed = app.admin(Method::GET, &tokens_path(tenant), None).await;
 
@@ -92,13 +91,21 @@ async fn bad_token_requests_list_every_problem(backend: Backend) {
         .admin(Method::POST, &tokens_path(999), Some(&json!({"name": "x"})))
         .await;
 
-    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert_eq!(
         reply.body["errors"],
         json!({"name": ["El campo name es obligatorio."],
                "expires_in_days": ["El campo expires_in_days debe estar entre 1 y 3650."]})
     );
-    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &too_long,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert_eq!(too_long.body["errors"].as_object().unwrap().len(), 2);
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(app.list_total(&tokens_path(tenant)).await, 0);
@@ -135,8 +142,7 @@ async fn a_revoked_token_fails_on_its_next_claim(backend: Backend) {
     assert_eq!(revoked.body, json!({"message": "Sender token revoked"}));
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     assert_eq!(after.body, json!({"message": "Unauthenticated."}));
-    assert_eq!(again.status, StatusCode::NOT_FOUND);
-    assert_eq!(again.body["error_key"], "sender_token.not_found");
+    assert_error(&again, StatusCode::NOT_FOUND, "sender_token.not_found");
 }
 
 async fn an_expired_token_is_refused(backend: Backend) {
@@ -220,8 +226,7 @@ async fn a_token_reaches_only_its_tenants_sender_endpoints(backend: Backend) {
     assert_eq!(own.status, StatusCode::OK, "{}", own.body);
     assert_eq!(by_slug.status, StatusCode::OK, "{}", by_slug.body);
     assert_eq!(released.body["data"]["given_back"], 1, "{}", released.body);
-    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
-    assert_eq!(elsewhere.body["error_key"], "tenant.not_found");
+    assert_error(&elsewhere, StatusCode::NOT_FOUND, "tenant.not_found");
     assert_eq!(foreign_release.status, StatusCode::NOT_FOUND);
     assert_eq!(registry.status, StatusCode::FORBIDDEN);
     assert_eq!(instances.status, StatusCode::FORBIDDEN);

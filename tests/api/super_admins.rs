@@ -9,24 +9,12 @@ use crate::helpers::{Backend, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::{both_backends, spawn_or_skip, through_pooler};
 use relevo::db::schema::users;
 
-const PASSWORD: &str = "Second admin pass phrase 42";
-
 fn super_admins(app: &TestApp) -> i64 {
     users::table
         .filter(users::role.eq("super_admin"))
         .count()
         .get_result(&mut app.db())
         .unwrap()
-}
-
-/// A second super admin, logged in: answers its id and token.
-async fn second_admin(app: &TestApp, email: &str) -> (i64, String) {
-    let reply = app
-        .create_user(json!({"email": email, "password": PASSWORD, "role": "super_admin"}))
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let id = reply.body["data"]["id"].as_i64().unwrap();
-    (id, app.login_token(email, PASSWORD).await)
 }
 
 fn allowed(status: StatusCode) -> bool {
@@ -46,8 +34,12 @@ async fn two_admins_deleting_each_other_leave_one(backend: Backend) {
         .as_i64()
         .unwrap();
     for round in 0..12 {
-        let (other_id, other_token) =
-            second_admin(&app, &format!("other{round}@relevo.test")).await;
+        let (other_id, other_token) = app
+            .new_user()
+            .email(&format!("other{round}@relevo.test"))
+            .super_admin()
+            .logged_in()
+            .await;
         let (other_path, admin_path) = (
             format!("/api/v1/users/{other_id}"),
             format!("/api/v1/users/{admin_id}"),
@@ -86,8 +78,12 @@ async fn two_admins_demoting_each_other_leave_one(backend: Backend) {
         .unwrap();
     let demote = json!({"role": "tenant_user", "tenant_id": tenant});
     for round in 0..12 {
-        let (other_id, other_token) =
-            second_admin(&app, &format!("other{round}@relevo.test")).await;
+        let (other_id, other_token) = app
+            .new_user()
+            .email(&format!("other{round}@relevo.test"))
+            .super_admin()
+            .logged_in()
+            .await;
         let (other_path, admin_path) = (
             format!("/api/v1/users/{other_id}"),
             format!("/api/v1/users/{admin_id}"),

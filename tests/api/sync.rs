@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::evolution_fake::{Failure, FakeEvolution, GLOBAL_KEY};
-use crate::helpers::{instance_path, instances_path, Backend, TestApp};
+use crate::helpers::{assert_error, instance_path, instances_path, Backend, TestApp};
 use crate::spawn_with_fake_or_skip;
 use crate::{both_backends, through_pooler};
 
@@ -20,12 +20,6 @@ const LIST_ALL: &str = "GET /instance/fetchInstances";
 
 fn list_all_calls(fake: &FakeEvolution) -> usize {
     fake.calls().iter().filter(|call| *call == LIST_ALL).count()
-}
-
-async fn provisioned(app: &TestApp, tenant: i64, body: Value) -> i64 {
-    let reply = app.provision(tenant, &body).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body["data"]["id"].as_i64().unwrap()
 }
 
 /// The columns the sync may change.
@@ -55,9 +49,9 @@ async fn sync_tenant(app: &TestApp, tenant: i64) -> Value {
 async fn sync_tenant_fills_statuses_and_marks_orphans(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let alpha = provisioned(&app, tenant, json!({"instance_name": "alpha"})).await;
-    let beta = provisioned(&app, tenant, json!({"instance_name": "beta"})).await;
-    let gamma = provisioned(&app, tenant, json!({"instance_name": "gamma"})).await;
+    let alpha = app.provisioned(tenant, "alpha").await;
+    let beta = app.provisioned(tenant, "beta").await;
+    let gamma = app.provisioned(tenant, "gamma").await;
     fake.link("alpha", "573001234567@s.whatsapp.net");
     fake.state().instances.get_mut("beta").unwrap().state = "close".into();
     fake.lose_instance("gamma");
@@ -164,26 +158,24 @@ async fn sync_tenant_fills_statuses_and_marks_orphans(backend: Backend) {
 async fn sync_all_asks_each_server_once(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     let other = FakeEvolution::start().await;
-    let reply = app
-        .admin(
-            Method::POST,
-            "/api/v1/evolution-servers",
-            Some(&json!({"name": "second", "base_url": other.url, "api_key": GLOBAL_KEY})),
-        )
+    let second = app
+        .new_server()
+        .name("second")
+        .base_url(&other.url)
+        .api_key(GLOBAL_KEY)
+        .create()
         .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let second = reply.body["data"]["id"].as_i64().unwrap();
     let first_tenant = app.seed_tenant().await;
     let second_tenant = app.tenant_named("otro", "UTC").await;
     for name in ["a1", "a2"] {
-        provisioned(&app, first_tenant, json!({"instance_name": name})).await;
+        app.provisioned(first_tenant, name).await;
     }
-    let b1 = provisioned(
-        &app,
-        second_tenant,
-        json!({"instance_name": "b1", "evolution_server_id": second}),
-    )
-    .await;
+    let b1 = app
+        .provisioned_with(
+            second_tenant,
+            &json!({"instance_name": "b1", "evolution_server_id": second}),
+        )
+        .await;
     other.link("b1", "573009876543@s.whatsapp.net");
     let before = (list_all_calls(&fake), list_all_calls(&other));
 
@@ -262,8 +254,8 @@ async fn the_scheduler_runs_once_per_interval_on_one_process(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend, INTERVALS);
     let twin = app.twin_with(INTERVALS).await;
     let tenant = app.seed_tenant().await;
-    let active = provisioned(&app, tenant, json!({"instance_name": "act"})).await;
-    let inactive = provisioned(&app, tenant, json!({"instance_name": "ina"})).await;
+    let active = app.provisioned(tenant, "act").await;
+    let inactive = app.provisioned(tenant, "ina").await;
     let toggled = app
         .admin(
             Method::POST,
@@ -322,8 +314,7 @@ async fn the_scheduler_runs_once_per_interval_on_one_process(backend: Backend) {
     let manual = app
         .admin(Method::POST, "/api/v1/whatsapp-instances/sync", None)
         .await;
-    assert_eq!(manual.status, StatusCode::CONFLICT, "{}", manual.body);
-    assert_eq!(manual.body["error_key"], "sync.in_progress");
+    assert_error(&manual, StatusCode::CONFLICT, "sync.in_progress");
     app.clock.advance(Duration::seconds(299));
     assert_eq!(tick_both(&app, &twin).await, []);
     assert_eq!(

@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::callback_receiver::Receiver;
 use crate::evolution_fake::{Failure, FakeEvolution, GLOBAL_KEY};
-use crate::helpers::{instance_path, into_reply, spawn_app_with, Backend, Reply, TestApp};
+use crate::helpers::{
+    assert_error, instance_path, into_reply, spawn_app_with, Backend, Reply, TestApp,
+};
 use crate::spawn_with_fake_or_skip;
 
 both_backends!(
@@ -49,11 +51,10 @@ fn refused(field: &str) -> Value {
 }
 
 fn assert_refused(reply: &Reply, field: &str, case: &str) {
-    assert_eq!(
-        reply.status,
+    assert_error(
+        &reply,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "[{case}] {}",
-        reply.body
+        "validation.failed",
     );
     assert_eq!(reply.body["errors"], refused(field), "[{case}]");
 }
@@ -69,24 +70,17 @@ async fn private_urls_are_refused_where_they_are_given(backend: Backend) {
         return;
     };
     let tenant = app.seed_tenant().await;
-    let server = app
-        .admin(
-            Method::POST,
-            SERVERS,
-            Some(&json!({"name": "Principal", "base_url": "https://evo.example.com", "api_key": "k"})),
-        )
-        .await;
-    assert_eq!(server.status, StatusCode::CREATED, "{}", server.body);
-    let server_path = format!("{SERVERS}/{}", server.body["data"]["id"]);
+    let server = app.new_server().create().await;
+    let server_path = format!("{SERVERS}/{server}");
     let instance = app
-        .create_instance(
-            tenant,
-            &json!({"phone_number": "+573001234567", "instance_name": "ventas", "evolution_api_key": "k",
-                    "evolution_api_url": "https://evo.example.com", "daily_message_limit": 10}),
-        )
+        .new_instance(tenant)
+        .name("ventas")
+        .api_key("k")
+        .api_url("https://evo.example.com")
+        .limit(10)
+        .create()
         .await;
-    assert_eq!(instance.status, StatusCode::CREATED, "{}", instance.body);
-    let instance = instance_path(tenant, instance.body["data"]["id"].as_i64().unwrap());
+    let instance = instance_path(tenant, instance);
 
     for url in PRIVATE_URLS {
         let new_tenant = app
@@ -177,12 +171,15 @@ async fn private_urls_are_refused_where_they_are_given(backend: Backend) {
 
 /// A tenant with `callback_url`, and its generated secret handed to the receiver.
 async fn tenant_calling(app: &TestApp, receiver: &Receiver, slug: &str, url: &str) -> i64 {
-    let reply = app
-        .create_tenant(json!({"nombre": slug, "slug": slug, "callback_url": url}))
+    let data = app
+        .new_tenant()
+        .slug(slug)
+        .name(slug)
+        .callback_url(url)
+        .created()
         .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let id = reply.body["data"]["id"].as_i64().unwrap();
-    receiver.set_secret(id, reply.body["data"]["callback_secret"].as_str().unwrap());
+    let id = data["id"].as_i64().unwrap();
+    receiver.set_secret(id, data["callback_secret"].as_str().unwrap());
     let written = relevo::events::record(
         &mut app.db(),
         id,
@@ -262,14 +259,13 @@ async fn an_evolution_server_that_resolves_to_loopback_is_refused_when_connectin
         ("Literal", fake.url.clone()),
     ] {
         let server = allowing
-            .admin(
-                Method::POST,
-                SERVERS,
-                Some(&json!({"name": name, "base_url": base_url, "api_key": GLOBAL_KEY})),
-            )
+            .new_server()
+            .name(name)
+            .base_url(&base_url)
+            .api_key(GLOBAL_KEY)
+            .create()
             .await;
-        assert_eq!(server.status, StatusCode::CREATED, "{}", server.body);
-        ids.push(server.body["data"]["id"].as_i64().unwrap());
+        ids.push(server);
     }
     let tenant = allowing.seed_tenant().await;
     fake.add_instance("ventas", "token-ventas", "open");
@@ -298,8 +294,7 @@ async fn an_evolution_server_that_resolves_to_loopback_is_refused_when_connectin
     replies.push(strict.admin(Method::GET, &state_path, None).await);
 
     for reply in &replies {
-        assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
-        assert_eq!(reply.body["error_key"], "evolution.unavailable");
+        assert_error(&reply, StatusCode::BAD_GATEWAY, "evolution.unavailable");
         assert!(
             reply.body["message"]
                 .as_str()
@@ -402,15 +397,8 @@ async fn what_answers_at_a_server_url_is_not_repeated(backend: Backend) {
             something_else(502, "text/html", "<html>secret upstream page</html>"),
         ),
     ] {
-        let server = app
-            .admin(
-                Method::POST,
-                SERVERS,
-                Some(&json!({"name": name, "base_url": url, "api_key": "k"})),
-            )
-            .await;
-        assert_eq!(server.status, StatusCode::CREATED, "{}", server.body);
-        servers.push(server.body["data"]["id"].as_i64().unwrap());
+        let server = app.new_server().name(name).base_url(&url).create().await;
+        servers.push(server);
     }
 
     let not_evolution = app

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::Backend;
+use crate::helpers::{assert_error, Backend};
 use crate::spawn_or_skip;
 
 async fn create_show_update_and_list(backend: Backend) {
@@ -145,8 +145,7 @@ async fn deleting_a_tenant_with_instances_needs_force(backend: Backend) {
         .admin(Method::GET, "/api/v1/whatsapp-instances", None)
         .await;
 
-    assert_eq!(refused.status, StatusCode::CONFLICT);
-    assert_eq!(refused.body["error_key"], "tenant.has_instances");
+    assert_error(&refused, StatusCode::CONFLICT, "tenant.has_instances");
     assert_eq!(still_there.status, StatusCode::OK);
     assert_eq!(forced.status, StatusCode::OK);
     assert_eq!(

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD, USER_PASSWORD};
+use crate::helpers::{assert_error, Backend, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD, USER_PASSWORD};
 use crate::spawn_or_skip;
 
 async fn super_admins_create_list_show_and_delete_users(backend: Backend) {
@@ -12,16 +12,17 @@ async fn super_admins_create_list_show_and_delete_users(backend: Backend) {
     let tenant = app.seed_tenant().await;
 
     let created = app
-        .create_user(json!({"email": "Ana@Relevo.Test", "password": "Tenant pass phrase 7 blue", "role": "tenant_user", "tenant_id": tenant}))
+        .new_user()
+        .email("Ana@Relevo.Test")
+        .tenant_user(tenant)
+        .send()
         .await;
     let id = created.body["data"]["id"].as_i64().unwrap();
     let listed = app.admin(Method::GET, "/api/v1/users", None).await;
     let shown = app
         .admin(Method::GET, &format!("/api/v1/users/{id}"), None)
         .await;
-    let login = app
-        .login("ana@relevo.test", "Tenant pass phrase 7 blue")
-        .await;
+    let login = app.login("ana@relevo.test", USER_PASSWORD).await;
     let deleted = app
         .admin(Method::DELETE, &format!("/api/v1/users/{id}"), None)
         .await;
@@ -49,8 +50,7 @@ async fn super_admins_create_list_show_and_delete_users(backend: Backend) {
     assert_eq!(login.status, StatusCode::OK);
     assert_eq!(login.body["data"]["user"]["tenant_id"], tenant);
     assert_eq!(deleted.status, StatusCode::OK);
-    assert_eq!(after.status, StatusCode::NOT_FOUND);
-    assert_eq!(after.body["error_key"], "user.not_found");
+    assert_error(&after, StatusCode::NOT_FOUND, "user.not_found");
     assert_eq!(me_after_delete.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -72,16 +72,6 @@ async fn a_super_admin_cannot_delete_itself(backend: Backend) {
     );
 }
 
-/// A second super admin, logged in: its id and token.
-async fn second_super_admin(app: &TestApp, email: &str) -> (i64, String) {
-    let created = app
-        .create_user(json!({"email": email, "password": USER_PASSWORD, "role": "super_admin"}))
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let id = created.body["data"]["id"].as_i64().unwrap();
-    (id, app.login_token(email, USER_PASSWORD).await)
-}
-
 async fn create_tenant_as(app: &TestApp, token: &str, slug: &str) -> StatusCode {
     app.send(
         Method::POST,
@@ -95,7 +85,12 @@ async fn create_tenant_as(app: &TestApp, token: &str, slug: &str) -> StatusCode 
 
 async fn a_deleted_super_admins_token_dies_on_the_next_request(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    let (id, token) = second_super_admin(&app, "bea@relevo.test").await;
+    let (id, token) = app
+        .new_user()
+        .email("bea@relevo.test")
+        .super_admin()
+        .logged_in()
+        .await;
     assert_eq!(
         create_tenant_as(&app, &token, "before").await,
         StatusCode::CREATED
@@ -130,7 +125,12 @@ async fn a_deleted_super_admins_token_dies_on_the_next_request(backend: Backend)
 async fn demoting_or_re_passwording_a_user_ends_its_tokens(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let (id, token) = second_super_admin(&app, "bea@relevo.test").await;
+    let (id, token) = app
+        .new_user()
+        .email("bea@relevo.test")
+        .super_admin()
+        .logged_in()
+        .await;
     let path = format!("/api/v1/users/{id}");
 
     let demoted = app
@@ -213,7 +213,12 @@ async fn a_sender_claim_with_a_deleted_admins_token_is_refused(backend: Backend)
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
     app.instance(tenant, "+573001234567", "principal", 10).await;
-    let (id, token) = second_super_admin(&app, "bea@relevo.test").await;
+    let (id, token) = app
+        .new_user()
+        .email("bea@relevo.test")
+        .super_admin()
+        .logged_in()
+        .await;
     let path = format!("/api/v1/tenants/{tenant}/sender/claim");
     let before = app
         .send(Method::POST, &path, Some(&token), Some(&json!({})))
@@ -232,7 +237,12 @@ async fn a_sender_claim_with_a_deleted_admins_token_is_refused(backend: Backend)
 async fn updating_a_user_is_validated(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let (id, _) = second_super_admin(&app, "bea@relevo.test").await;
+    let (id, _) = app
+        .new_user()
+        .email("bea@relevo.test")
+        .super_admin()
+        .logged_in()
+        .await;
     let me = app.admin(Method::GET, "/api/v1/auth/me", None).await;
     let first_admin = me.body["data"]["id"].as_i64().unwrap();
     let path = format!("/api/v1/users/{id}");
@@ -259,10 +269,14 @@ async fn updating_a_user_is_validated(backend: Backend) {
     )
     .await;
 
-    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&weak, StatusCode::UNPROCESSABLE_ENTITY, "validation.failed");
     assert!(weak.body["errors"]["password"].is_array(), "{}", weak.body);
     assert!(weak.body["errors"]["role"].is_array(), "{}", weak.body);
-    assert_eq!(tenantless.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &tenantless,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert!(tenantless.body["errors"]["tenant_id"].is_array());
     assert_eq!(missing_tenant.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(admin_with_tenant.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -284,8 +298,7 @@ async fn updating_a_user_is_validated(backend: Backend) {
         format!("/api/v1/users/{first_admin}"),
     )
     .await;
-    assert_eq!(last.status, StatusCode::CONFLICT);
-    assert_eq!(last.body["error_key"], "user.last_super_admin");
+    assert_error(&last, StatusCode::CONFLICT, "user.last_super_admin");
     assert_eq!(
         app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.body["data"]["user"]["role"],
         "super_admin"
@@ -309,12 +322,16 @@ async fn weak_passwords_and_malformed_emails_are_refused_at_creation(backend: Ba
         .create_user(json!({"email": "ana@relevo.test", "password": format!(" {USER_PASSWORD} "), "role": "super_admin"}))
         .await;
 
-    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&weak, StatusCode::UNPROCESSABLE_ENTITY, "validation.failed");
     assert_eq!(
         weak.body["errors"]["password"][0],
         "El campo password es demasiado débil; use una contraseña más larga y menos predecible."
     );
-    assert_eq!(bad_email.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(
+        &bad_email,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation.failed",
+    );
     assert!(bad_email.body["errors"]["email"].is_array());
     assert_eq!(spaced.status, StatusCode::CREATED);
     assert_eq!(

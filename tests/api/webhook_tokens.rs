@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
-use crate::helpers::{instance_path, instances_path, into_reply, Backend, Reply, TestApp};
+use crate::helpers::{
+    assert_error_in, instance_path, instances_path, into_reply, metric, Backend, Reply, TestApp,
+};
 use relevo::db::schema::{evolution_servers, instance_webhook_tokens, webhook_events};
 
 const UNO_JID: &str = "573001234567@s.whatsapp.net";
@@ -58,13 +60,6 @@ async fn reply_id(app: &TestApp, tenant: i64, name: &str) -> i64 {
         .expect("the instance is listed")
 }
 
-/// The webhook URL Evolution holds for `name`, as anyone with the instance's key reads it
-/// (`GET /webhook/find/{name}`).
-fn webhook_url(fake: &FakeEvolution, name: &str) -> String {
-    let webhook = fake.instance(name).unwrap().webhook.expect("a webhook");
-    webhook["url"].as_str().unwrap().to_string()
-}
-
 /// Posts an event as Evolution would now (its `date_time` is Evolution's clock: the real one).
 async fn post_event(app: &TestApp, url: &str, event: &str, instance: &str, data: Value) -> Reply {
     let now = chrono::Utc::now()
@@ -101,12 +96,6 @@ fn live_columns(app: &TestApp, id: i64) -> Value {
     ])
 }
 
-fn metric(text: &str, series: &str) -> i64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// The review's forgery sequence: tenant A's sender holds A's instance key (every claim
 /// hands it out), reads that instance's webhook URL from Evolution and posts events
 /// naming tenant B's instance with it. None of them changes B's instance or reaches B.
@@ -120,10 +109,10 @@ async fn one_tenants_token_cannot_speak_for_another_tenants_instance(backend: Ba
     let claim = app.claim(tenant_a, &token_a, json!({})).await;
     assert_eq!(claim.status, StatusCode::OK, "{}", claim.body);
     assert_eq!(claim.body["data"]["instance"]["instance_name"], "uno");
-    let stolen = webhook_url(&fake, "uno");
+    let stolen = fake.webhook_url("uno");
     assert_ne!(
         stolen,
-        webhook_url(&fake, "dos"),
+        fake.webhook_url("dos"),
         "each instance its own token"
     );
     let before = live_columns(&app, victim);
@@ -171,7 +160,7 @@ async fn one_tenants_token_cannot_speak_for_another_tenants_instance(backend: Ba
             &metrics,
             "relevo_inbound_webhooks_total{outcome=\"foreign\"}"
         ),
-        5
+        5.0
     );
     // The token still speaks for its own instance.
     let own = post_event(
@@ -191,7 +180,7 @@ async fn a_rotated_token_replaces_the_old_one_at_once(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = tenant_with_callback(&app, "tenant-a").await;
     let id = paired(&app, &fake, tenant, "uno", UNO_JID).await;
-    let old = webhook_url(&fake, "uno");
+    let old = fake.webhook_url("uno");
     let old_token = old.rsplit('/').next().unwrap().to_string();
 
     let reply = app
@@ -209,7 +198,7 @@ async fn a_rotated_token_replaces_the_old_one_at_once(backend: Backend) {
         shown_url.ends_with("/api/v1/webhooks/evolution/********"),
         "{shown_url}"
     );
-    let new = webhook_url(&fake, "uno");
+    let new = fake.webhook_url("uno");
     assert_ne!(new, old);
     assert!(!reply.body.to_string().contains(&old_token));
     let data = json!({"instance": "uno", "state": "close", "statusReason": 401});
@@ -265,7 +254,7 @@ async fn a_rotated_token_replaces_the_old_one_at_once(backend: Backend) {
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
-    let third = webhook_url(&fake, "uno");
+    let third = fake.webhook_url("uno");
     assert!(!third.contains("********") && third != new, "{third}");
     let reply = fake.open("uno", UNO_JID).await.expect("sent");
     assert_eq!(reply.body["data"]["outcome"], "applied", "{}", reply.body);
@@ -349,10 +338,10 @@ async fn instances_on_the_shared_token_move_to_their_own_on_sync(backend: Backen
     assert_eq!(sync.status, StatusCode::OK, "{}", sync.body);
 
     for name in ["uno", "dos"] {
-        let url = webhook_url(&fake, name);
+        let url = fake.webhook_url(name);
         assert!(!url.contains(shared), "{name}: {url}");
     }
-    assert_ne!(webhook_url(&fake, "uno"), webhook_url(&fake, "dos"));
+    assert_ne!(fake.webhook_url("uno"), fake.webhook_url("dos"));
     let forged = json!({"instance": "dos", "state": "close", "statusReason": 403});
     let reply = post_event(&app, &shared_url, "connection.update", "dos", forged).await;
     assert_eq!(
@@ -364,7 +353,7 @@ async fn instances_on_the_shared_token_move_to_their_own_on_sync(backend: Backen
         app.show_instance(tenant_b, dos).await["connection_status"],
         "connected"
     );
-    let own = webhook_url(&fake, "uno");
+    let own = fake.webhook_url("uno");
     let dropped = json!({"instance": "uno", "state": "connecting", "statusReason": 200});
     let reply = post_event(&app, &own, "connection.update", "uno", dropped).await;
     assert_eq!(reply.body["data"]["outcome"], "applied", "{}", reply.body);
@@ -380,7 +369,7 @@ async fn oversized_webhook_fields_are_refused(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = tenant_with_callback(&app, "tenant-a").await;
     let id = paired(&app, &fake, tenant, "uno", UNO_JID).await;
-    let url = webhook_url(&fake, "uno");
+    let url = fake.webhook_url("uno");
     let before = live_columns(&app, id);
     let long = "9".repeat(100_000);
     let cases = [
@@ -402,7 +391,12 @@ async fn oversized_webhook_fields_are_refused(backend: Backend) {
     ];
     for (event, data, field) in cases {
         let reply = post_event(&app, &url, event, "uno", data).await;
-        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert_error_in(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation.failed",
+            &format!("{field}"),
+        );
         assert!(reply.body["errors"][field].is_array(), "{}", reply.body);
     }
     assert_eq!(live_columns(&app, id), before);
@@ -436,7 +430,7 @@ async fn one_webhook_enqueues_a_bounded_number_of_events(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = tenant_with_callback(&app, "tenant-a").await;
     paired(&app, &fake, tenant, "uno", UNO_JID).await;
-    let url = webhook_url(&fake, "uno");
+    let url = fake.webhook_url("uno");
     let before = outbox_rows(&app, tenant);
     let messages: Vec<Value> = (0..500)
         .map(|i| {
@@ -452,7 +446,7 @@ async fn one_webhook_enqueues_a_bounded_number_of_events(backend: Backend) {
     let added = outbox_rows(&app, tenant) - before;
     assert_eq!(added, 20, "at most MAX_MESSAGES_PER_WEBHOOK events");
     let metrics = app.metrics_text().await;
-    assert_eq!(metric(&metrics, "relevo_inbound_excess_total"), 480);
+    assert_eq!(metric(&metrics, "relevo_inbound_excess_total"), 480.0);
 }
 
 /// A socket Evolution keeps reconnecting after the instance was deleted (a zombie of the
@@ -462,7 +456,7 @@ async fn a_deleted_instances_token_speaks_no_more(backend: Backend) {
     let (app, fake) = spawn_reachable_or_skip!(backend);
     let tenant = tenant_with_callback(&app, "tenant-a").await;
     let id = paired(&app, &fake, tenant, "uno", UNO_JID).await;
-    let url = webhook_url(&fake, "uno");
+    let url = fake.webhook_url("uno");
 
     let deleted = app
         .admin(Method::DELETE, &instance_path(tenant, id), None)
