@@ -20,6 +20,9 @@ pub const GLOBAL_KEY: &str = "fake-global-key-0123";
 /// Relevo's timeout in these tests, and how long a slow fake takes: well past it.
 pub const REQUEST_TIMEOUT_MS: &str = "800";
 pub const SLOW_ANSWER: Duration = Duration::from_millis(2000);
+/// Relevo's timeout for calls that are meant to time out (and nothing else): the test
+/// waits this long for each, not [`REQUEST_TIMEOUT_MS`].
+pub const SHORT_TIMEOUT_MS: &str = "100";
 
 /// Accepted by webhook/set and websocket/set (reference section 3.1).
 const EVENTS: &[&str] = &[

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::evolution_fake::{Failure, FakeEvolution};
+use crate::evolution_fake::{Failure, FakeEvolution, GLOBAL_KEY, SHORT_TIMEOUT_MS};
 use crate::helpers::{assert_error, assert_error_in, instance_path, Backend, Reply, TestApp};
 use crate::{spawn_or_skip, spawn_with_fake_or_skip};
 
@@ -562,10 +562,12 @@ fn lifecycle_calls() -> Vec<(&'static str, Method, &'static str, Option<Value>)>
     ]
 }
 
-/// Makes the fake fail with `fail`, calls every lifecycle endpoint and delete, and checks
-/// each answer and that the instance and the fake are unchanged.
+/// Makes the fake fail with `fail`, calls every lifecycle endpoint and delete through
+/// `caller` (`app`, or another process on its database), and checks each answer and that
+/// the instance and the fake are unchanged.
 async fn every_call_fails_and_changes_nothing(
     app: &TestApp,
+    caller: &TestApp,
     fake: &FakeEvolution,
     fail: impl Fn(&FakeEvolution),
     status: StatusCode,
@@ -576,7 +578,7 @@ async fn every_call_fails_and_changes_nothing(
     let before = remote_columns(app, id);
     fail(fake);
     for (case, method, action, body) in lifecycle_calls() {
-        let reply = call(app, method, tenant, id, action, body.as_ref()).await;
+        let reply = call(caller, method, tenant, id, action, body.as_ref()).await;
         assert_error_in(&reply, status, key, case);
         assert_eq!(
             remote_columns(app, id),
@@ -584,7 +586,7 @@ async fn every_call_fails_and_changes_nothing(
             "[{case}] the row is unchanged"
         );
     }
-    let delete = app
+    let delete = caller
         .admin(Method::DELETE, &instance_path(tenant, id), None)
         .await;
     assert_error_in(&delete, status, key, "delete");
@@ -604,6 +606,7 @@ async fn every_call_answers_502_when_evolution_fails(backend: Backend) {
     let fail = |fake: &FakeEvolution| fake.fail(Failure::ServerError);
     every_call_fails_and_changes_nothing(
         &app,
+        &app,
         &fake,
         fail,
         StatusCode::BAD_GATEWAY,
@@ -613,11 +616,22 @@ async fn every_call_answers_502_when_evolution_fails(backend: Backend) {
     assert_fake_untouched(&fake);
 }
 
+/// Every call waits out the timeout: they go through a second process whose timeout is
+/// short (the slow fake answers long after either), so that nine of them take a second.
 async fn every_call_answers_504_when_evolution_is_too_slow(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
+    let impatient = app
+        .twin_with(&[
+            ("EVOLUTION_API_BASE_URL", fake.url.as_str()),
+            ("EVOLUTION_API_MASTER_KEY", GLOBAL_KEY),
+            ("EVOLUTION_API_REQUEST_TIMEOUT_MS", SHORT_TIMEOUT_MS),
+            ("EVOLUTION_API_CONNECT_TIMEOUT_MS", SHORT_TIMEOUT_MS),
+        ])
+        .await;
     let fail = |fake: &FakeEvolution| fake.fail(Failure::Slow);
     every_call_fails_and_changes_nothing(
         &app,
+        &impatient,
         &fake,
         fail,
         StatusCode::GATEWAY_TIMEOUT,
@@ -638,6 +652,7 @@ async fn every_call_answers_504_when_evolution_is_too_slow(backend: Backend) {
 async fn every_call_answers_502_when_evolution_rejects_the_key(backend: Backend) {
     let (app, fake) = spawn_with_fake_or_skip!(backend);
     every_call_fails_and_changes_nothing(
+        &app,
         &app,
         &fake,
         FakeEvolution::rotate_global_key,

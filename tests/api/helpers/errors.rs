@@ -14,8 +14,8 @@ const ERROR_EXTRAS: &[&str] = &["error_params"];
 const VALIDATION_FAILED: &str = "validation.failed";
 
 /// The reply is the error `key` with `status`: a JSON object with a `message` in words, that
-/// `error_key`, and at most `error_params` beside them (a `validation.failed` has its
-/// `errors` instead; [`assert_invalid`] also names the fields).
+/// `error_key`, and at most `error_params` beside them (a 422 may name its fields in
+/// `errors`, which a `validation.failed` must; [`assert_invalid`] also says which).
 #[track_caller]
 pub fn assert_error(reply: &Reply, status: StatusCode, key: &str) {
     assert_error_in(reply, status, key, "");
@@ -34,6 +34,9 @@ pub fn assert_error_in(reply: &Reply, status: StatusCode, key: &str, case: &str)
             "[{case}] the fields in error: {}",
             reply.body
         );
+    } else if status == StatusCode::UNPROCESSABLE_ENTITY {
+        // A 422 of its own key (a recipient not on WhatsApp) names its field too.
+        assert_error_shape(reply, &["error_params", "errors"], case);
     } else {
         assert_error_shape(reply, ERROR_EXTRAS, case);
     }
