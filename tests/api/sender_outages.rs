@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use relevo::db::DbConnectionManager;
 
 use crate::helpers::{
-    assert_error, postgres_admin_url, test_settings, Backend, Reply, TestApp, TestDatabase,
+    assert_error, postgres_admin_url, spawn_app_with, test_settings, Backend, Reply, TestApp,
+    TestDatabase,
 };
 use crate::spawn_or_skip;
 
@@ -191,10 +192,14 @@ fn current_database(app: &TestApp) -> String {
 }
 
 /// A database that refuses every connection: claims and admin reads are 503 JSON with
-/// `Retry-After`, and once it is back the same application serves again.
+/// `Retry-After`, and once it is back the same application serves again. They are told
+/// when the pool gives up, after `RELEVO_DB_TIMEOUT_MS`: short here, not the default 5 s.
 #[tokio::test]
 async fn a_database_that_is_down_is_503_with_retry_after_until_it_is_back() {
-    let app = spawn_or_skip!(Backend::Postgres);
+    let Some(app) = spawn_app_with(Backend::Postgres, &[("RELEVO_DB_TIMEOUT_MS", "1000")]).await
+    else {
+        return;
+    };
     let tenant = app.seed_tenant().await;
     app.instance(tenant, "+573007770100", "caida", 10).await;
     let token = app.sender_token(tenant).await;
