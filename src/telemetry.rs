@@ -76,7 +76,7 @@ where
 ///
 /// At error level, as the request's span, so that it is there whenever any line is.
 pub fn worker_span(worker: &'static str) -> Span {
-    tracing::error_span!("worker", worker, run = %uuid::Uuid::new_v4())
+    tracing::error_span!("worker", worker = %worker, run = %uuid::Uuid::new_v4())
 }
 
 /// `work`, ready to run on another thread (`web::block`, `spawn_blocking`, a thread of
@@ -134,9 +134,8 @@ mod tests {
     fn written(format: LogFormat, filter: &str, emit: impl FnOnce()) -> Vec<String> {
         let out = Written::default();
         let writer = out.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            lines(format, move || writer.clone(), false).with_filter(EnvFilter::new(filter)),
-        );
+        let subscriber = tracing_subscriber::registry()
+            .with(lines(format, move || writer.clone(), false).with_filter(EnvFilter::new(filter)));
         with_default(subscriber, emit);
         out.lines()
     }
@@ -181,7 +180,10 @@ mod tests {
         let sender_only = written(LogFormat::Text, "relevo::sender=info", in_a_request);
 
         assert_eq!(warn_only.len(), 1, "{warn_only:?}");
-        assert!(warn_only[0].contains("request_id=\"rid-1\""), "{warn_only:?}");
+        assert!(
+            warn_only[0].contains("request_id=\"rid-1\""),
+            "{warn_only:?}"
+        );
         assert_eq!(sender_only.len(), 1, "{sender_only:?}");
         assert!(sender_only[0].ends_with("relevo::sender: a grant"));
     }
@@ -201,8 +203,30 @@ mod tests {
         });
 
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines.iter().all(|line| line.contains("request{request_id=\"rid-2\"}")));
+        assert!(lines
+            .iter()
+            .all(|line| line.contains("request{request_id=\"rid-2\"}")));
         assert!(lines[1].contains("database work took "), "{lines:?}");
+    }
+
+    #[test]
+    fn a_workers_step_has_a_run_of_its_own() {
+        let lines = written(LogFormat::Text, "info", || {
+            for _ in 0..2 {
+                worker_span("sync").in_scope(|| tracing::info!("a step"));
+            }
+        });
+
+        let runs: Vec<&str> = lines
+            .iter()
+            .map(|line| {
+                let run = line.split("worker{worker=sync run=").nth(1).unwrap();
+                run.split('}').next().unwrap()
+            })
+            .collect();
+        assert_eq!(runs.len(), 2, "{lines:?}");
+        assert_ne!(runs[0], runs[1]);
+        assert!(uuid::Uuid::parse_str(runs[0]).is_ok(), "{lines:?}");
     }
 
     #[test]

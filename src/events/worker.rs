@@ -38,12 +38,12 @@ use rand::Rng;
 use tracing::Instrument;
 
 use super::signature;
-use crate::telemetry;
 use crate::db::outbox::{self, AttemptResult, WebhookEvent};
 use crate::db::{leases, write_transaction};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::targets::{NotPublic, Target};
+use crate::telemetry;
 
 /// The lease of a tenant's queue is `webhooks:tenant:<tenant id>`.
 pub const LEASE_PREFIX: &str = "webhooks:tenant:";
