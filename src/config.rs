@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use url::Url;
 
 use crate::i18n::Locale;
+use crate::telemetry::LogFormat;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -74,6 +75,8 @@ pub struct Settings {
     pub evolution: EvolutionSettings,
     /// Delivery of outbound events to tenants' callback URLs.
     pub webhooks: WebhookSettings,
+    /// How log lines are written (`RELEVO_LOG_FORMAT`).
+    pub log_format: LogFormat,
 }
 
 /// The delivery worker of outbound events (SPEC §8).
@@ -156,6 +159,7 @@ pub const ENV_VARS: &[&str] = &[
     "EVOLUTION_API_SYNC_INTERVAL_INACTIVE",
     "EVOLUTION_API_ENABLE_INSTANCE_CREATION",
     "RUST_LOG",
+    "RELEVO_LOG_FORMAT",
     "EVOLUTION_API_CONNECT_TIMEOUT_MS",
     "EVOLUTION_API_REQUEST_TIMEOUT_MS",
     "RELEVO_WEBHOOK_TIMEOUT_MS",
@@ -338,6 +342,7 @@ impl Settings {
             problems.push("RELEVO_WEBHOOK_CONCURRENCY must be at least 1".to_string());
         }
         let status_settle_ms = parse_number(&get, "RELEVO_STATUS_SETTLE_MS", 10_000, &mut problems);
+        let log_format = parse_log_format(&get, &mut problems);
         let retention_days = parse_number(
             &get,
             "RELEVO_OUTBOX_RETENTION_DAYS",
@@ -392,6 +397,7 @@ impl Settings {
                 status_settle_ms,
                 retention_days,
             },
+            log_format,
         })
     }
 
@@ -455,6 +461,19 @@ fn parse_trusted_proxies(raw: &str, problems: &mut Vec<String>) -> Vec<IpNet> {
                 .ok()
         })
         .collect()
+}
+
+fn parse_log_format(
+    get: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> LogFormat {
+    let Some(raw) = get("RELEVO_LOG_FORMAT") else {
+        return LogFormat::default();
+    };
+    LogFormat::parse(&raw).unwrap_or_else(|| {
+        problems.push(format!("RELEVO_LOG_FORMAT `{raw}` must be text or json"));
+        LogFormat::default()
+    })
 }
 
 fn parse_database_url(raw: &str) -> (Backend, String) {
@@ -709,6 +728,23 @@ mod tests {
             assert_eq!(err.0.len(), 2, "{token}, {days}: {err}");
             assert!(!err.to_string().contains(token), "the token is not echoed");
         }
+    }
+
+    #[test]
+    fn the_log_format_is_text_unless_json_is_asked() {
+        let format = |raw: &str| Settings::from_vars(&vars(&[("RELEVO_LOG_FORMAT", raw)]));
+        assert_eq!(
+            Settings::from_vars(&HashMap::new()).unwrap().log_format,
+            LogFormat::Text
+        );
+        assert_eq!(format("json").unwrap().log_format, LogFormat::Json);
+        assert_eq!(format("Text").unwrap().log_format, LogFormat::Text);
+        let err = format("logfmt").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("RELEVO_LOG_FORMAT `logfmt` must be text or json"),
+            "{err}"
+        );
     }
 
     #[test]

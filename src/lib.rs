@@ -24,3 +24,4 @@ pub mod sender;
 pub mod startup;
 pub mod state;
 pub mod targets;
+pub mod telemetry;

@@ -4,16 +4,17 @@ use relevo::cli::{self, Command};
 use relevo::clock::SystemClock;
 use relevo::config::Settings;
 use relevo::startup::Application;
+use relevo::telemetry;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let command = cli::parse(std::env::args().skip(1))?;
     if let Command::PrintOpenApi = command {
         print!("{}", relevo::openapi::pretty_json());
         return Ok(());
     }
     let settings = Settings::from_env()?;
+    telemetry::init(settings.log_format)?;
     match command {
         Command::Serve => {
             let app = Application::build(settings, Arc::new(SystemClock)).await?;

@@ -3,6 +3,11 @@
 //! like one. A caller's own `X-Request-Id` is kept beside it, as the client request id,
 //! when it is 1 to 128 characters of `A-Z a-z 0-9 . _ : -`; anything else is dropped.
 //! The answer's `X-Request-Id` is Relevo's id.
+//!
+//! Every line logged while the request is served is in its span, `request{request_id=…
+//! client_request_id=…}`; work the request hands to other threads or tasks takes the span
+//! along (see [`crate::telemetry`]), and the claim batch lane names the ids of the
+//! requests it serves ([`current`]).
 
 use std::future::{ready, Ready};
 
@@ -11,6 +16,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 
@@ -52,8 +58,19 @@ fn well_formed_client_id(raw: &[u8]) -> Option<String> {
     well_formed.then(|| String::from_utf8_lossy(raw).into_owned())
 }
 
+tokio::task_local! {
+    static SERVED: RequestId;
+}
+
+/// The id of the request whose task is running, if any: what the claim batch lane, which
+/// serves many requests from a task of its own, names in its lines.
+pub fn current() -> Option<RequestId> {
+    SERVED.try_with(RequestId::clone).ok()
+}
+
 /// Gives every request its id (handlers read it to record it with the changes they
-/// make, the access log prints it) and answers with it in `X-Request-Id`.
+/// make, the access log prints it), serves it in its span and answers with the id in
+/// `X-Request-Id`.
 pub async fn assign(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -61,8 +78,19 @@ pub async fn assign(
     let request_id = RequestId::assign(req.headers().get(HEADER).map(HeaderValue::as_bytes));
     let answer = HeaderValue::from_str(request_id.as_str())
         .map_err(|_| ApiError::internal("a UUID is a valid header value"))?;
-    req.extensions_mut().insert(request_id);
-    let mut response = next.call(req).await?;
+    // At error level, so that the span is there whenever any line is (`RUST_LOG=warn`).
+    let span = tracing::error_span!(
+        "request",
+        request_id = %request_id.as_str(),
+        client_request_id = tracing::field::Empty,
+    );
+    if let Some(client) = request_id.client() {
+        span.record("client_request_id", client);
+    }
+    req.extensions_mut().insert(request_id.clone());
+    // The whole call inside the span, its synchronous start included.
+    let serve = async move { next.call(req).await }.instrument(span);
+    let mut response = SERVED.scope(request_id, serve).await?;
     response.headers_mut().insert(HEADER, answer);
     Ok(response)
 }

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::evolution::EvolutionHttp;
 use crate::secrets::Cipher;
 use crate::targets::TargetPolicy;
+use crate::telemetry::on_blocking_thread;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -37,17 +38,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Runs database work on the blocking thread pool with a pooled connection.
+    /// Runs database work on the blocking thread pool with a pooled connection, in the
+    /// caller's span.
     pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || {
+        web::block(on_blocking_thread("database work", move || {
             let mut conn = pool.get()?;
             work(&mut conn)
-        })
+        }))
         .await
         .map_err(ApiError::internal)?
     }
@@ -64,12 +66,12 @@ impl AppState {
         let pool = self.pool.clone();
         let writer = self.writer.clone();
         let timeout = self.settings.db_timeout();
-        web::block(move || {
+        web::block(on_blocking_thread("database write", move || {
             // Declared first, so dropped last: the connection goes back before the turn.
             let _turn = writer.map(|queue| queue.take(timeout)).transpose()?;
             let mut conn = pool.get()?;
             work(&mut conn)
-        })
+        }))
         .await
         .map_err(ApiError::internal)?
     }

@@ -142,10 +142,13 @@ impl Resolve for PublicResolver {
         Box::pin(async move {
             let lookup = host.clone();
             // getaddrinfo blocks, as in reqwest's own resolver.
-            let found: Vec<SocketAddr> =
-                tokio::task::spawn_blocking(move || (lookup.as_str(), 0).to_socket_addrs())
-                    .await??
-                    .collect();
+            let found: Vec<SocketAddr> = tokio::task::spawn_blocking(
+                crate::telemetry::on_blocking_thread("address lookup", move || {
+                    (lookup.as_str(), 0).to_socket_addrs()
+                }),
+            )
+            .await??
+            .collect();
             let public: Vec<SocketAddr> = found
                 .into_iter()
                 .filter(|address| is_public(address.ip()))

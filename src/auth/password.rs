@@ -97,6 +97,7 @@ impl Admission {
     ) -> Result<T, ApiError> {
         let (done, outcome) = tokio::sync::oneshot::channel();
         let permit = self.permit;
+        let work = crate::telemetry::on_blocking_thread("password hashing", work);
         let job: Job = Box::new(move || {
             let _ = done.send(work());
             drop(permit);

@@ -35,6 +35,7 @@ use actix_web::web;
 use chrono::{Duration, NaiveDateTime};
 use futures_util::StreamExt;
 use rand::Rng;
+use tracing::Instrument;
 
 use super::signature;
 use crate::db::outbox::{self, AttemptResult, WebhookEvent};
@@ -42,6 +43,7 @@ use crate::db::{leases, write_transaction};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::targets::{NotPublic, Target};
+use crate::telemetry;
 
 /// The lease of a tenant's queue is `webhooks:tenant:<tenant id>`.
 pub const LEASE_PREFIX: &str = "webhooks:tenant:";
@@ -325,46 +327,55 @@ impl Dispatcher {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            match self.upkeep().await {
-                Ok(0) => {}
-                Ok(pruned) => log::info!(
-                    "outbound events: {pruned} delivered or failed event(s) older than {} day(s) deleted",
-                    settings.retention_days
-                ),
-                Err(error) => log::error!("outbound events: upkeep failed: {error}"),
+            self.poll(&slots)
+                .instrument(telemetry::worker_span("delivery"))
+                .await;
+        }
+    }
+
+    /// One poll of [`Dispatcher::run`]: the upkeep, then a turn for each due tenant that
+    /// gets a slot.
+    async fn poll(&self, slots: &Arc<tokio::sync::Semaphore>) {
+        match self.upkeep().await {
+            Ok(0) => {}
+            Ok(pruned) => log::info!(
+                "outbound events: {pruned} delivered or failed event(s) older than {} day(s) deleted",
+                self.state.settings.webhooks.retention_days
+            ),
+            Err(error) => log::error!("outbound events: upkeep failed: {error}"),
+        }
+        let tenants = match self.due_tenants().await {
+            Ok(tenants) => tenants,
+            Err(error) => {
+                log::error!("outbound events: cannot read the due events: {error}");
+                return;
             }
-            let tenants = match self.due_tenants().await {
-                Ok(tenants) => tenants,
-                Err(error) => {
-                    log::error!("outbound events: cannot read the due events: {error}");
-                    continue;
-                }
+        };
+        for tenant_id in tenants {
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                break;
             };
-            for tenant_id in tenants {
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    break;
-                };
-                if !self.lock_in_flight().insert(tenant_id) {
-                    continue;
-                }
-                let worker = self.clone();
-                tokio::spawn(async move {
-                    match worker.turn(tenant_id).await {
-                        Ok(report) if report.attempts() > 0 => log::info!(
-                            "outbound events of tenant {tenant_id}: {} delivered, {} to retry, {} failed",
-                            report.delivered,
-                            report.retried,
-                            report.failed
-                        ),
-                        Ok(_) => {}
-                        Err(error) => {
-                            log::error!("outbound events of tenant {tenant_id}: {error}")
-                        }
-                    }
-                    worker.lock_in_flight().remove(&tenant_id);
-                    drop(slot);
-                });
+            if !self.lock_in_flight().insert(tenant_id) {
+                continue;
             }
+            let worker = self.clone();
+            let turn = async move {
+                match worker.turn(tenant_id).await {
+                    Ok(report) if report.attempts() > 0 => log::info!(
+                        "outbound events of tenant {tenant_id}: {} delivered, {} to retry, {} failed",
+                        report.delivered,
+                        report.retried,
+                        report.failed
+                    ),
+                    Ok(_) => {}
+                    Err(error) => {
+                        log::error!("outbound events of tenant {tenant_id}: {error}")
+                    }
+                }
+                worker.lock_in_flight().remove(&tenant_id);
+                drop(slot);
+            };
+            tokio::spawn(turn.in_current_span());
         }
     }
 

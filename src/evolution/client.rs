@@ -370,8 +370,14 @@ impl EvolutionClient {
         };
         let mut attempt = 1;
         loop {
+            let started = std::time::Instant::now();
             let result = self.send_once(method.clone(), url.clone(), body).await;
             let outcome = result.as_ref().err().map_or("ok", EvolutionError::kind);
+            log::debug!(
+                "Evolution API {method} {}: {outcome} in {:?}",
+                url.path(),
+                started.elapsed()
+            );
             self.metrics
                 .evolution_call(&self.server, operation, outcome);
             match result {

@@ -91,11 +91,11 @@ impl Drop for HeldLease {
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             leases::release(&mut conn, &name, &holder).map_err(|e| e.to_string())
         };
-        let work = move || {
+        let work = crate::telemetry::on_blocking_thread("lease release", move || {
             if let Err(error) = release() {
                 log::warn!("a dropped lease was not released: {error}");
             }
-        };
+        });
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn_blocking(work);

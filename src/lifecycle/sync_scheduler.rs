@@ -12,10 +12,12 @@ use std::time::Duration as StdDuration;
 
 use actix_web::web;
 use chrono::Duration;
+use tracing::Instrument;
 
 use crate::db::sync_runs::{self, SyncScope};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::telemetry;
 
 use super::sync::{self, LeaseHolder, SyncReport, Trigger};
 
@@ -124,18 +126,25 @@ impl SyncScheduler {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            match self.tick().await {
-                Ok(Tick::Ran { scope, report }) => log::info!(
-                    "scheduled sync of {} instances: {} synced, {} updated, {} orphaned, {} errors",
-                    scope.name(),
-                    report.synced,
-                    report.updated,
-                    report.orphaned,
-                    report.errors.len()
-                ),
-                Ok(Tick::Busy | Tick::Idle) => {}
-                Err(error) => log::error!("scheduled sync failed: {error}"),
-            }
+            self.logged_tick()
+                .instrument(telemetry::worker_span("sync"))
+                .await;
+        }
+    }
+
+    /// A step of [`SyncScheduler::run`], with what it did in the log.
+    async fn logged_tick(&self) {
+        match self.tick().await {
+            Ok(Tick::Ran { scope, report }) => log::info!(
+                "scheduled sync of {} instances: {} synced, {} updated, {} orphaned, {} errors",
+                scope.name(),
+                report.synced,
+                report.updated,
+                report.orphaned,
+                report.errors.len()
+            ),
+            Ok(Tick::Busy | Tick::Idle) => {}
+            Err(error) => log::error!("scheduled sync failed: {error}"),
         }
     }
 }

@@ -22,6 +22,9 @@
 //! they hold across processes as they did claim by claim. A batch never waits for a row
 //! lock while it holds others: see [`claims::claim_together`] (PostgreSQL) and
 //! [`claims::claim_in_batch`] (SQLite).
+//!
+//! A batch's lines are in its span, `claim_batch{request_ids=…}`, which names the requests
+//! it serves; each claim's answer is logged (at debug) in its own request's span.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +32,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::oneshot;
+use tracing::Span;
 
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
@@ -38,6 +42,7 @@ use crate::db::{self, evolution_servers, sender_tokens, DbConnection, DbPool, Wr
 use crate::domain::RotationStrategy;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::request_id::{self, RequestId};
 use crate::sender::{admit_token, authorize, claim_request};
 
 /// At most this many claims commit together.
@@ -241,7 +246,46 @@ fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, B
     Ok(outcomes)
 }
 
-type Reply = oneshot::Sender<Result<Claimed, ApiError>>;
+/// Where a claim's outcome goes: the request waiting for it, in whose span it is logged.
+struct Answer {
+    reply: oneshot::Sender<Result<Claimed, ApiError>>,
+    request: Span,
+}
+
+impl Answer {
+    fn send(self, outcome: Result<Claimed, ApiError>) {
+        self.request.in_scope(|| match &outcome {
+            Ok(claimed) => match named_instance(&claimed.outcome) {
+                Some(instance) => tracing::debug!("claim answered: instance {}", instance.id),
+                None => tracing::debug!("claim answered: no instance"),
+            },
+            Err(error) => tracing::debug!("claim answered: refused ({})", error.status()),
+        });
+        // A request that is gone no longer needs its answer.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// A claim waiting for a batch.
+struct Waiting {
+    job: ClaimJob,
+    answer: Answer,
+    /// The request it serves, named in the lines of its batch.
+    request_id: Option<RequestId>,
+}
+
+/// The ids of the requests a batch serves, for its span: formatted only when it is logged.
+struct RequestIds<'a>(&'a [Waiting]);
+
+impl std::fmt::Display for RequestIds<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, waiting) in self.0.iter().enumerate() {
+            let id = waiting.request_id.as_ref().map_or("-", RequestId::as_str);
+            write!(f, "{}{id}", if n == 0 { "" } else { "," })?;
+        }
+        Ok(())
+    }
+}
 
 /// This process's claims, gathered into batches. `lanes` batches run at once: one on
 /// SQLite, whose writes take turns anyway; a few on PostgreSQL, where batches on different
@@ -259,7 +303,7 @@ pub struct ClaimBatcher {
 
 #[derive(Default)]
 struct Queue {
-    waiting: Vec<(ClaimJob, Reply)>,
+    waiting: Vec<Waiting>,
     running: usize,
 }
 
@@ -303,9 +347,17 @@ impl ClaimBatcher {
     /// one is.
     pub async fn claim(self: &Arc<Self>, job: ClaimJob) -> Result<Claimed, ApiError> {
         let (reply, answer) = oneshot::channel();
+        let waiting = Waiting {
+            job,
+            answer: Answer {
+                reply,
+                request: Span::current(),
+            },
+            request_id: request_id::current(),
+        };
         let start_lane = {
             let mut queue = self.queue();
-            queue.waiting.push((job, reply));
+            queue.waiting.push(waiting);
             let free = queue.running < self.lanes;
             if free {
                 queue.running += 1;
@@ -331,32 +383,44 @@ impl ClaimBatcher {
 
     /// Runs batches until no claim is waiting.
     fn run_lane(&self) {
-        loop {
-            let batch = {
-                let mut queue = self.queue();
-                if queue.waiting.is_empty() {
-                    queue.running -= 1;
-                    return;
+        while let Some(batch) = self.next_batch() {
+            // At error level, as a request's span, so that it is there whenever any line is.
+            let span = tracing::error_span!("claim_batch", request_ids = %RequestIds(&batch));
+            span.in_scope(|| self.serve(batch));
+        }
+    }
+
+    /// The claims waiting now, up to [`MAX_BATCH`]; `None` (and the lane ends) when none is.
+    fn next_batch(&self) -> Option<Vec<Waiting>> {
+        let mut queue = self.queue();
+        if queue.waiting.is_empty() {
+            queue.running -= 1;
+            return None;
+        }
+        let take = queue.waiting.len().min(MAX_BATCH);
+        Some(queue.waiting.drain(..take).collect())
+    }
+
+    /// Runs one batch and answers each of its claims.
+    fn serve(&self, batch: Vec<Waiting>) {
+        tracing::debug!("a batch of {} claim(s)", batch.len());
+        let (jobs, answers): (Vec<ClaimJob>, Vec<Answer>) = batch
+            .into_iter()
+            .map(|waiting| (waiting.job, waiting.answer))
+            .unzip();
+        let outcomes = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_batch(&jobs)));
+        match outcomes {
+            Ok(outcomes) => {
+                let locked = self.database_wide_refusal(&outcomes);
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                    answer.send(outcome);
                 }
-                let take = queue.waiting.len().min(MAX_BATCH);
-                queue.waiting.drain(..take).collect::<Vec<_>>()
-            };
-            let (jobs, replies): (Vec<ClaimJob>, Vec<Reply>) = batch.into_iter().unzip();
-            let outcomes = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_batch(&jobs)));
-            match outcomes {
-                Ok(outcomes) => {
-                    let locked = self.database_wide_refusal(&outcomes);
-                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                        // A request that is gone no longer needs its answer.
-                        let _ = reply.send(outcome);
-                    }
-                    if let Some(error) = locked {
-                        self.refuse_waiting(&error);
-                    }
+                if let Some(error) = locked {
+                    self.refuse_waiting(&error);
                 }
-                // The replies are dropped: each request answers 500.
-                Err(_) => log::error!("a claim batch panicked"),
             }
+            // The answers are dropped: each request answers 500.
+            Err(_) => log::error!("a claim batch panicked"),
         }
     }
 
@@ -375,8 +439,8 @@ impl ClaimBatcher {
     /// Answers `error` to every claim waiting for a batch now.
     fn refuse_waiting(&self, error: &ApiError) {
         let waiting = std::mem::take(&mut self.queue().waiting);
-        for (_, reply) in waiting {
-            let _ = reply.send(Err(error.clone()));
+        for waiting in waiting {
+            waiting.answer.send(Err(error.clone()));
         }
     }
 

@@ -31,6 +31,7 @@ mod provisioning;
 mod provisioning_lease;
 mod real_evolution;
 mod request_errors;
+mod request_logs;
 mod sender;
 mod sender_concurrency;
 mod sender_outages;
