@@ -30,7 +30,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::oneshot;
 
-use crate::auth::SenderCaller;
+use crate::auth::identity::SenderCaller;
+use crate::config::MAX_CLAIM_BATCH;
 use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
@@ -38,10 +39,7 @@ use crate::db::{self, evolution_servers, sender_tokens, DbConnection, DbPool, Wr
 use crate::domain::RotationStrategy;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::sender::{admit_token, authorize, claim_request};
-
-/// At most this many claims commit together.
-pub const MAX_BATCH: usize = 64;
+use crate::sender::{admit_token, authorize, claim, claim_request};
 
 /// A validated claim and who asked for it: everything needed to run it.
 pub struct ClaimJob {
@@ -96,7 +94,7 @@ impl ClaimJob {
             self.now.naive_utc(),
         )?;
         let request = self.request(&tenant, sender_token_id);
-        let outcome = claims::claim_next_instance(conn, &request)?;
+        let outcome = claim::claim_next_instance(conn, &request)?;
         Ok(Claimed::read(conn, tenant, request.today, outcome)?)
     }
 
@@ -188,6 +186,11 @@ fn one_after_another(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Toget
         };
         let request = job.request(&tenant, sender_token_id);
         let claimed = claims::claim_in_batch(conn, &request)
+            .and_then(|counted| {
+                counted
+                    .map(|counted| claim::follow(conn, &request, counted))
+                    .transpose()
+            })
             .map_err(BatchFailed::statement)?
             .map(|outcome| {
                 Claimed::read(conn, tenant, request.today, outcome).map_err(BatchFailed::statement)
@@ -218,7 +221,7 @@ fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, B
         }
     }
     let requests: Vec<&ClaimRequest> = admitted.iter().map(|(_, _, request)| request).collect();
-    let claimed = claims::claim_together(conn, &requests).map_err(BatchFailed::statement)?;
+    let claimed = claim_and_follow(conn, &requests).map_err(BatchFailed::statement)?;
     let server_ids: Vec<i64> = claimed
         .iter()
         .flatten()
@@ -237,6 +240,22 @@ fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, B
             outcome,
             server_url,
         }));
+    }
+    Ok(outcomes)
+}
+
+/// [`claims::claim_together`], and what follows each claim, in the batch's transaction.
+fn claim_and_follow(
+    conn: &mut DbConnection,
+    requests: &[&ClaimRequest],
+) -> diesel::QueryResult<Vec<Option<ClaimOutcome>>> {
+    let counted = claims::claim_together(conn, requests)?;
+    let mut outcomes = Vec::with_capacity(counted.len());
+    for (request, counted) in requests.iter().zip(counted) {
+        outcomes.push(match counted {
+            Some(counted) => Some(claim::follow(conn, request, counted)?),
+            None => None,
+        });
     }
     Ok(outcomes)
 }
@@ -338,7 +357,7 @@ impl ClaimBatcher {
                     queue.running -= 1;
                     return;
                 }
-                let take = queue.waiting.len().min(MAX_BATCH);
+                let take = queue.waiting.len().min(MAX_CLAIM_BATCH);
                 queue.waiting.drain(..take).collect::<Vec<_>>()
             };
             let (jobs, replies): (Vec<ClaimJob>, Vec<Reply>) = batch.into_iter().unzip();
