@@ -9,7 +9,7 @@ use diesel::QueryResult;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::AuthUser;
+use crate::auth::identity::AuthUser;
 use crate::clock::SharedClock;
 use crate::db::audit_log::{self, NewAuditEntry};
 use crate::db::DbConnection;

@@ -31,6 +31,9 @@ pub enum DbPooler {
     Transaction,
 }
 
+/// At most this many claims commit together (the bound of `RELEVO_CLAIM_BATCH_MIN`).
+pub const MAX_CLAIM_BATCH: usize = 64;
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub bind: String,
@@ -267,10 +270,9 @@ impl Settings {
             problems.push("RELEVO_CLAIM_BATCHES must be at least 1".to_string());
         }
         let claim_batch_min = parse_number(&get, "RELEVO_CLAIM_BATCH_MIN", 2, &mut problems);
-        if !(1..=crate::sender::batch::MAX_BATCH).contains(&claim_batch_min) {
+        if !(1..=MAX_CLAIM_BATCH).contains(&claim_batch_min) {
             problems.push(format!(
-                "RELEVO_CLAIM_BATCH_MIN must be between 1 and {}",
-                crate::sender::batch::MAX_BATCH
+                "RELEVO_CLAIM_BATCH_MIN must be between 1 and {MAX_CLAIM_BATCH}"
             ));
         }
         let metrics = match get("RELEVO_METRICS").map(|raw| raw.to_ascii_lowercase()) {

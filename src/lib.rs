@@ -1,3 +1,5 @@
+#[cfg(test)]
+mod architecture;
 pub mod audit;
 pub mod auth;
 pub mod browser_pages;

@@ -2,7 +2,7 @@
 //! histograms are updated where things happen (a request, a claim, a message, a call to
 //! Evolution, a login, a sync run, a pruning step). The gauges that describe the database
 //! (instances by status, the outbox by status) are counted by this process's delivery
-//! worker at most every [`crate::events::worker::COUNT_EVERY_SECONDS`] and kept here:
+//! worker at most every `COUNT_EVERY_SECONDS` (`events::worker`) and kept here:
 //! a scrape only encodes what the registry holds and never reads the database, so its
 //! cost does not grow with the tables. Each application has its own registry.
 
@@ -273,15 +273,14 @@ impl Metrics {
 }
 
 /// Counts every request by the route template it matched (`unmatched` for none, so
-/// that paths never become labels) and its status, and times it.
+/// that paths never become labels) and its status, and times it, in the application's
+/// `web::Data<Metrics>`.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let metrics = req
-        .app_data::<web::Data<crate::state::AppState>>()
-        .map(|state| state.metrics.clone());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().clone();
     let result = next.call(req).await;
     if let Some(metrics) = metrics {

@@ -67,7 +67,7 @@ impl Application {
             targets.clone(),
         )?;
 
-        let claims = std::sync::Arc::new(
+        let claims = web::Data::new(
             ClaimBatcher::new(
                 pool.clone(),
                 writer.clone(),
@@ -79,7 +79,6 @@ impl Application {
         );
         let state = web::Data::new(AppState {
             pool,
-            claims,
             clock,
             jwt: JwtKeys::new(&secrets.jwt_secret, settings.token_ttl_seconds),
             cipher: Cipher::new(&secrets.encryption_key),
@@ -87,9 +86,10 @@ impl Application {
             evolution,
             targets,
             hashing: HashingGate::for_this_machine(),
-            metrics,
+            metrics: metrics.clone(),
             writer,
         });
+        let metrics = web::Data::from(metrics);
         // The scheduled sync: one task per process; the lease keeps it to one process.
         let scheduler = SyncScheduler::new(state.clone());
         tokio::spawn(scheduler.clone().run());
@@ -127,6 +127,8 @@ impl Application {
                 .wrap(from_fn(crate::browser_pages::security_headers))
                 .wrap(from_fn(request_id::assign))
                 .app_data(state.clone())
+                .app_data(claims.clone())
+                .app_data(metrics.clone())
                 .app_data(default_locale)
                 .app_data(
                     web::JsonConfig::default()

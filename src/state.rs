@@ -1,5 +1,7 @@
-//! What handlers, extractors and background workers share. A leaf: it imports no route
-//! and not the composition root (`startup`), which builds it.
+//! What handlers, extractors and background workers share. A leaf: it imports no route,
+//! no service and not the composition root (`startup`), which builds it. The sender
+//! claims' batcher is a service, so it is application data of its own
+//! (`web::Data<ClaimBatcher>`), not a field here.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::error::ApiError;
 use crate::evolution::EvolutionHttp;
+use crate::metrics::Metrics;
 use crate::secrets::Cipher;
 use crate::targets::TargetPolicy;
 use crate::telemetry::on_blocking_thread;
@@ -30,9 +33,7 @@ pub struct AppState {
     /// Bounds how many password hashes run at once.
     pub hashing: HashingGate,
     /// This process's Prometheus metrics (`GET /metrics`).
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Gathers concurrent sender claims into batches that commit together.
-    pub claims: Arc<crate::sender::batch::ClaimBatcher>,
+    pub metrics: Arc<Metrics>,
     /// SQLite's writer queue of this process (see [`db::WriterQueue`]); `None` on PostgreSQL.
     pub writer: Option<Arc<db::WriterQueue>>,
 }

@@ -1,19 +1,15 @@
 //! The address a request comes from, for login throttling. It is the TCP peer, unless
 //! the peer is one of `RELEVO_TRUSTED_PROXIES`: then `X-Forwarded-For` is read from the
 //! right, skipping trusted proxies, and the first other address is the client. A
-//! client cannot choose its address by sending the header itself.
+//! client cannot choose its address by sending the header itself. The extractor that
+//! reads a request is in [`super::extractors`].
 //!
 //! Limits count a client's network, not its address: an IPv4 address is one network, an
 //! IPv6 address stands for its /64, which one machine usually holds whole (2^64 addresses).
 
-use std::future::{ready, Ready};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use ipnet::IpNet;
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The prefix length that groups IPv6 addresses into one client for every limit.
 pub const IPV6_GROUP_PREFIX: u8 = 64;
@@ -35,27 +31,8 @@ impl ClientAddress {
     }
 }
 
-impl FromRequest for ClientAddress {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let peer = req
-            .peer_addr()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
-        let trusted = req
-            .app_data::<web::Data<AppState>>()
-            .map(|state| state.settings.trusted_proxies.as_slice())
-            .unwrap_or_default();
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|value| value.to_str().ok());
-        ready(Ok(ClientAddress(client_address(peer, forwarded, trusted))))
-    }
-}
-
-fn client_address<'a>(
+/// The client behind `peer`: `peer` itself, unless it is a trusted proxy (see the module).
+pub fn client_address<'a>(
     peer: IpAddr,
     forwarded_for: impl Iterator<Item = &'a str>,
     trusted: &[IpNet],

@@ -1,73 +1,21 @@
 //! Authentication as extractors: a handler that names `SuperAdmin` in its signature
 //! cannot run for anyone else. A token is only as good as its user: every request
-//! checks the user's row (exists, role, tenant, token version) in the database.
+//! checks the user's row (exists, role, tenant, token version) in the database. The
+//! types found ([`AuthUser`], [`SenderCaller`]) live in [`super::identity`], below the
+//! state, so that services and the audit trail can name them.
 
 use std::future::{ready, Ready};
+use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::{dev::Payload, http::header::AUTHORIZATION, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
+use super::client_address::{client_address, ClientAddress};
+use super::identity::{AuthUser, SenderCaller, UserToken};
 use super::sender::{hash_token, is_sender_token};
-use crate::db::{sender_tokens, users, DbConnection};
-use crate::domain::Role;
+use crate::db::sender_tokens;
 use crate::error::{ApiError, Resource};
 use crate::state::AppState;
-
-/// Whoever presented a valid bearer token whose user still stands as the token says.
-#[derive(Clone, Debug)]
-pub struct AuthUser {
-    pub user_id: i64,
-    pub role: Role,
-    pub tenant_id: Option<i64>,
-}
-
-impl AuthUser {
-    pub fn is_super_admin(&self) -> bool {
-        self.role == Role::SuperAdmin
-    }
-
-    /// May this principal see `tenant_id` at all? Others' tenants are answered as missing.
-    pub fn can_see_tenant(&self, tenant_id: i64) -> bool {
-        self.is_super_admin() || self.tenant_id == Some(tenant_id)
-    }
-}
-
-/// A user's token whose signature and expiry are good, not yet checked against the
-/// user's row.
-#[derive(Clone, Debug)]
-pub struct UserToken {
-    user_id: i64,
-    role: Role,
-    tenant_id: Option<i64>,
-    token_version: i32,
-}
-
-impl UserToken {
-    /// The user the token was issued to (as it claims; [`confirm`](Self::confirm) checks).
-    pub fn user_id(&self) -> i64 {
-        self.user_id
-    }
-
-    /// The token's user, when its row still exists with the token's role, tenant and
-    /// version: one lookup by primary key, on the caller's connection.
-    pub fn confirm(&self, conn: &mut DbConnection) -> Result<AuthUser, ApiError> {
-        let standing = users::find_standing(conn, self.user_id)?;
-        match standing {
-            Some(user)
-                if user.token_version == self.token_version
-                    && user.role == self.role.as_str()
-                    && user.tenant_id == self.tenant_id =>
-            {
-                Ok(AuthUser {
-                    user_id: self.user_id,
-                    role: self.role,
-                    tenant_id: self.tenant_id,
-                })
-            }
-            _ => Err(ApiError::unauthenticated()),
-        }
-    }
-}
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
@@ -134,15 +82,7 @@ fn verify_user_token(state: &AppState, token: &str) -> Result<UserToken, ApiErro
         .jwt
         .verify(token, state.clock.now())
         .ok_or_else(ApiError::unauthenticated)?;
-    Ok(UserToken {
-        user_id: claims
-            .sub
-            .parse()
-            .map_err(|_| ApiError::unauthenticated())?,
-        role: Role::parse(&claims.role).map_err(|_| ApiError::unauthenticated())?,
-        tenant_id: claims.tenant_id,
-        token_version: claims.ver,
-    })
+    UserToken::from_claims(&claims).ok_or_else(ApiError::unauthenticated)
 }
 
 /// A super admin; anyone else authenticated gets 403.
@@ -166,15 +106,6 @@ impl FromRequest for SuperAdmin {
     }
 }
 
-/// Whoever may call the sender endpoints: a campaign-sender token or a user's token.
-/// Both are checked against the database by the handler, on the connection it claims
-/// with, so revocation and deletion take effect on the very next request.
-#[derive(Clone, Debug)]
-pub enum SenderCaller {
-    Token { token_hash: String },
-    User(UserToken),
-}
-
 impl FromRequest for SenderCaller {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
@@ -183,12 +114,33 @@ impl FromRequest for SenderCaller {
         ready(bearer_token(req).and_then(|token| {
             if is_sender_token(token) {
                 Ok(SenderCaller::Token {
-                    token_hash: super::sender::hash_token(token),
+                    token_hash: hash_token(token),
                 })
             } else {
                 verify_user_token(&*app_state(req)?, token).map(SenderCaller::User)
             }
         }))
+    }
+}
+
+/// The TCP peer, or the client a trusted proxy names (see [`super::client_address`]).
+impl FromRequest for ClientAddress {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let peer = req
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip());
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.settings.trusted_proxies.as_slice())
+            .unwrap_or_default();
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|value| value.to_str().ok());
+        ready(Ok(ClientAddress(client_address(peer, forwarded, trusted))))
     }
 }
 

@@ -12,9 +12,10 @@ use actix_web::http::StatusCode;
 use serde_json::json;
 
 use crate::audit::{Action, Auditor};
+use crate::auth::client_address::ClientAddress;
 use crate::auth::jwt::TokenSubject;
 use crate::auth::login_guard::{LoginAttempt, Verdict};
-use crate::auth::{password, ClientAddress};
+use crate::auth::password;
 use crate::db::users::{self, User};
 use crate::db::DbConnection;
 use crate::domain::Role;

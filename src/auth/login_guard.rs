@@ -14,7 +14,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::auth::ClientAddress;
+use crate::auth::client_address::ClientAddress;
 use crate::db::login_failures::{self, Failures};
 use crate::db::DbConnection;
 

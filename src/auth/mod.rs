@@ -1,5 +1,6 @@
 pub mod client_address;
 pub mod extractors;
+pub mod identity;
 pub mod jwt;
 pub mod login;
 pub mod login_guard;
@@ -7,4 +8,5 @@ pub mod password;
 pub mod sender;
 
 pub use client_address::ClientAddress;
-pub use extractors::{AuthUser, MetricsScraper, SenderCaller, SuperAdmin, UserToken};
+pub use extractors::{MetricsScraper, SuperAdmin};
+pub use identity::{AuthUser, SenderCaller, UserToken};

@@ -164,15 +164,24 @@ pub struct RemoteChanges {
     pub status_confirmed_at: Option<Option<NaiveDateTime>>,
 }
 
-/// Applies `changes`, and writes the events the change causes to the tenant
-/// (`instance.status_changed`, `instance.connected`, `instance.qr_updated`) to the
-/// outbox, so call it inside the transaction of the change. `None` when the instance
-/// was deleted meanwhile.
+/// An instance as a change found it and as it left it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub before: Instance,
+    pub after: Instance,
+    /// When the change was seen: its `last_checked_at`, else its `updated_at`, else the
+    /// row's new `updated_at`.
+    pub at: NaiveDateTime,
+}
+
+/// Applies `changes` and answers the instance before and after; `None` when the instance
+/// was deleted meanwhile. What the change causes (the events to the tenant) is the
+/// caller's to write, in the same transaction.
 pub fn record(
     conn: &mut DbConnection,
     id: i64,
     changes: &RemoteChanges,
-) -> QueryResult<Option<Instance>> {
+) -> QueryResult<Option<Recorded>> {
     let Some(before) = super::instances::find_by_id_for_update(conn, id)? else {
         return Ok(None);
     };
@@ -198,10 +207,11 @@ pub fn record(
         .returning(Instance::as_returning())
         .get_result(c)
         .optional())?;
-    if let Some(after) = &after {
-        crate::events::instance_changed(conn, &before, after, now.unwrap_or(after.updated_at))?;
-    }
-    Ok(after)
+    Ok(after.map(|after| Recorded {
+        at: now.unwrap_or(after.updated_at),
+        before,
+        after,
+    }))
 }
 
 /// The instance named `name` on server `server_id`, locked until the transaction ends

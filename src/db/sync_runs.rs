@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use crate::on_backend;
 
 use super::instances::{self, Instance};
-use super::remote_instances::{self, RemoteChanges};
+use super::remote_instances::{self, Recorded, RemoteChanges};
 use super::schema::{sync_runs, whatsapp_instances};
 use super::{DbConnection, Page};
 
@@ -69,13 +69,13 @@ pub fn instances_in(conn: &mut DbConnection, scope: SyncScope) -> QueryResult<Ve
 
 /// Applies what the sync read for one instance; `phone` is set only on a row that still
 /// has none and when no other instance of the tenant has that number (first, so that
-/// the events of the change carry it). `false` when the instance was deleted meanwhile.
+/// the change recorded carries it). `None` when the instance was deleted meanwhile.
 pub fn apply(
     conn: &mut DbConnection,
     instance: &Instance,
     changes: &RemoteChanges,
     phone: Option<&str>,
-) -> QueryResult<bool> {
+) -> QueryResult<Option<Recorded>> {
     if let Some(phone) = phone {
         if !instances::phone_taken(conn, instance.tenant_id, phone, Some(instance.id))? {
             diesel::update(
@@ -87,7 +87,7 @@ pub fn apply(
             .execute(conn)?;
         }
     }
-    Ok(remote_instances::record(conn, instance.id, changes)?.is_some())
+    remote_instances::record(conn, instance.id, changes)
 }
 
 /// Records the start of a run.

@@ -12,7 +12,9 @@ use url::Url;
 use crate::i18n::Msg;
 
 mod connection_status;
+mod timestamp;
 pub use connection_status::ConnectionStatus;
+pub use timestamp::Timestamp;
 
 /// A phone number checked by libphonenumber's metadata and kept in E.164.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,9 +19,9 @@ use utoipa::ToSchema;
 
 use crate::db::instances::Instance;
 use crate::db::outbox::{self, NewWebhookEvent};
+use crate::db::remote_instances::Recorded;
 use crate::db::DbConnection;
-use crate::domain::ConnectionStatus;
-use crate::routes::wire::Timestamp;
+use crate::domain::{ConnectionStatus, Timestamp};
 
 /// How many attempts an event gets before it is `failed` (with the backoff of
 /// [`worker::retry_delay`], the last one comes more than an hour after the first).
@@ -119,22 +119,19 @@ pub fn record(
 }
 
 /// The events an instance's change causes at once: `instance.qr_updated` when it has a
-/// new QR code. A new status is told once it has settled ([`settle::step`]).
-pub fn instance_changed(
-    conn: &mut DbConnection,
-    before: &Instance,
-    after: &Instance,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
+/// new QR code. A new status is told once it has settled ([`settle::step`]). Call it in
+/// the transaction that recorded the change.
+pub fn instance_changed(conn: &mut DbConnection, change: &Recorded) -> QueryResult<()> {
+    let Recorded { before, after, at } = change;
     let new_qr = after.qr_code.is_some() && after.qr_code != before.qr_code;
     if new_qr {
         record(
             conn,
             after.tenant_id,
             EventType::InstanceQrUpdated,
-            qr_updated_data(after, now),
+            qr_updated_data(after, *at),
             None,
-            now,
+            *at,
         )?;
     }
     Ok(())

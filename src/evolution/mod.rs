@@ -1,11 +1,15 @@
-//! A typed client of Evolution API v2 (`shared/reference/evolution-api-v2.md`). The JSON
-//! shapes Evolution speaks stay private to this module; callers see the types below.
+//! A typed client of Evolution API v2 (`shared/reference/evolution-api-v2.md`), and the
+//! webhooks Evolution sends ([`webhook`]). The JSON shapes Evolution speaks stay in this
+//! module; callers see the types below.
 
 mod client;
 mod error;
+pub mod webhook;
 mod wire;
 
 use std::time::Duration;
+
+use crate::domain::PhoneNumber;
 
 pub use client::{EvolutionClient, EvolutionHttp};
 pub use error::EvolutionError;
@@ -143,4 +147,41 @@ pub struct WebhookConfig {
 pub struct WebsocketConfig {
     pub enabled: bool,
     pub events: Vec<String>,
+}
+
+/// `573001234567@s.whatsapp.net` (or `573001234567:12@…`, with a device) → `+573001234567`,
+/// when that is a valid number. Groups, LIDs and broadcasts have none.
+pub fn phone_of_jid(jid: &str) -> Option<String> {
+    let user = jid.split('@').next()?.split(':').next()?;
+    if user.is_empty() || !user.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    PhoneNumber::parse(&format!("+{user}"))
+        .ok()
+        .map(|phone| phone.as_str().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_come_from_user_jids_only() {
+        assert_eq!(
+            phone_of_jid("573001234567@s.whatsapp.net").as_deref(),
+            Some("+573001234567")
+        );
+        assert_eq!(
+            phone_of_jid("573001234567:12@s.whatsapp.net").as_deref(),
+            Some("+573001234567")
+        );
+        assert_eq!(
+            phone_of_jid("120363025@g.us"),
+            None,
+            "too short to be a number"
+        );
+        assert_eq!(phone_of_jid("12036304@g.us"), None);
+        assert_eq!(phone_of_jid("abc@s.whatsapp.net"), None);
+        assert_eq!(phone_of_jid(""), None);
+    }
 }

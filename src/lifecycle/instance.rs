@@ -5,12 +5,12 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::error::{LifecycleError, RefusedAction, ServerRef};
-use super::status::{connect_changes, local_status, status_changes, webhook_outranks};
+use super::status::{self, connect_changes, local_status, status_changes, webhook_outranks};
 use super::webhook_token::{self, PointError};
 use crate::audit::{Action, Auditor};
 use crate::db::evolution_servers::{self, EvolutionServer};
 use crate::db::instances::{self, Instance};
-use crate::db::remote_instances::{self, RemoteChanges};
+use crate::db::remote_instances::RemoteChanges;
 use crate::db::tenants::Tenant;
 use crate::domain::ConnectionStatus;
 use crate::evolution::{
@@ -91,7 +91,7 @@ impl Reachable {
     ) -> Result<Instance, LifecycleError> {
         let id = self.instance.id;
         state
-            .transaction(move |conn| Ok(remote_instances::record(conn, id, &changes)?))
+            .transaction(move |conn| Ok(status::record(conn, id, &changes)?))
             .await?
             .ok_or(LifecycleError::NotFound)
     }
@@ -113,7 +113,7 @@ impl Reachable {
                 let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
                     return Ok(None);
                 };
-                let Some(updated) = remote_instances::record(conn, id, &changes)? else {
+                let Some(updated) = status::record(conn, id, &changes)? else {
                     return Ok(None);
                 };
                 auditor.record(

@@ -11,7 +11,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use super::error::{LifecycleError, ServerRef};
 use super::instance::{tenant_today, Audit};
 use super::lease::HeldLease;
-use super::status::connect_changes;
+use super::status::{self, connect_changes};
 use super::webhook_token::{self, PointError};
 use crate::audit::Action;
 use crate::db::evolution_servers::{self, EvolutionServer};
@@ -182,7 +182,7 @@ pub async fn provision(
             let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
                 return Ok(None);
             };
-            let Some(updated) = remote_instances::record(conn, id, &changes)? else {
+            let Some(updated) = status::record(conn, id, &changes)? else {
                 return Ok(None);
             };
             // An instance this call inserted did not exist before the request.
@@ -270,7 +270,7 @@ async fn mark_error(
     let Audit { auditor, snapshot } = audit;
     state
         .transaction(move |conn| {
-            let Some(created) = remote_instances::record(conn, id, &changes)? else {
+            let Some(created) = status::record(conn, id, &changes)? else {
                 return Ok(());
             };
             auditor.record(

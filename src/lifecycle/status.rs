@@ -1,10 +1,15 @@
-//! How Evolution's states map to Relevo's connection status and its columns.
+//! How Evolution's states map to Relevo's connection status and its columns, and the
+//! recording of what Evolution showed, with the events it causes.
 
 use chrono::NaiveDateTime;
 
+use diesel::QueryResult;
+
 use crate::db::instances::Instance;
-use crate::db::remote_instances::RemoteChanges;
-use crate::domain::{ConnectionStatus, PhoneNumber};
+use crate::db::remote_instances::{self, RemoteChanges};
+use crate::db::DbConnection;
+use crate::domain::ConnectionStatus;
+use crate::events;
 use crate::evolution::{ConnectAnswer, QrCode, RemoteState};
 
 /// Relevo's status for what Evolution says. An instance Evolution knows but has not
@@ -81,14 +86,17 @@ pub fn connect_changes(
     }
 }
 
-/// `573001234567@s.whatsapp.net` (or `573001234567:12@…`, with a device) → `+573001234567`,
-/// when that is a valid number.
-pub fn phone_of_jid(jid: &str) -> Option<String> {
-    let user = jid.split('@').next()?.split(':').next()?;
-    if user.is_empty() || !user.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    PhoneNumber::parse(&format!("+{user}"))
-        .ok()
-        .map(|phone| phone.as_str().to_string())
+/// Records what Evolution showed of instance `id`, with the events the change causes to
+/// the tenant, in the caller's transaction. The instance as it now stands; `None` when it
+/// was deleted meanwhile.
+pub fn record(
+    conn: &mut DbConnection,
+    id: i64,
+    changes: &RemoteChanges,
+) -> QueryResult<Option<Instance>> {
+    let Some(change) = remote_instances::record(conn, id, changes)? else {
+        return Ok(None);
+    };
+    events::instance_changed(conn, &change)?;
+    Ok(Some(change.after))
 }

@@ -19,8 +19,8 @@ use crate::db::remote_instances::RemoteChanges;
 use crate::db::sync_runs::{self, RunTotals, SyncScope};
 use crate::domain::ConnectionStatus;
 use crate::error::{ApiError, UpstreamServer};
-use crate::evolution::{EvolutionClient, RemoteInstance};
-use crate::lifecycle::status::phone_of_jid;
+use crate::events;
+use crate::evolution::{phone_of_jid, EvolutionClient, RemoteInstance};
 use crate::state::AppState;
 
 use super::status::{local_status, status_changes, webhook_outranks};
@@ -316,7 +316,10 @@ async fn sync_server(
         .transaction(move |conn| {
             let mut applied = Vec::with_capacity(plans.len());
             for plan in plans {
-                if sync_runs::apply(conn, &plan.instance, &plan.changes, plan.phone.as_deref())? {
+                let recorded =
+                    sync_runs::apply(conn, &plan.instance, &plan.changes, plan.phone.as_deref())?;
+                if let Some(change) = recorded {
+                    events::instance_changed(conn, &change)?;
                     applied.push((plan.changed, plan.orphaned));
                 }
             }
@@ -407,29 +410,5 @@ fn plan(
         phone,
         changed,
         orphaned: false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phones_come_from_user_jids_only() {
-        assert_eq!(
-            phone_of_jid("573001234567@s.whatsapp.net").as_deref(),
-            Some("+573001234567")
-        );
-        assert_eq!(
-            phone_of_jid("573001234567:12@s.whatsapp.net").as_deref(),
-            Some("+573001234567")
-        );
-        assert_eq!(
-            phone_of_jid("120363025@g.us"),
-            None,
-            "too short to be a number"
-        );
-        assert_eq!(phone_of_jid("abc@s.whatsapp.net"), None);
-        assert_eq!(phone_of_jid(""), None);
     }
 }

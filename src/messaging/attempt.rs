@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::ConnectionStatus;
+use crate::domain::{ConnectionStatus, Timestamp};
 use crate::evolution::EvolutionError;
-use crate::routes::wire::Timestamp;
 
 /// One try of the message on one instance.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -15,17 +15,18 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use crate::audit::{Action, Auditor};
-use crate::auth::SenderCaller;
+use crate::auth::identity::SenderCaller;
 use crate::db::claims::{self, Claim, ClaimOutcome, ClaimRequest, IDEMPOTENCY_WINDOW_HOURS};
 use crate::db::instances::Instance;
 use crate::db::messages::{self, Message, NewMessage, Progress};
 use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::tenants::Tenant;
 use crate::db::{evolution_servers, is_unique_violation, write_transaction_once, DbConnection};
-use crate::domain::{PhoneNumber, RotationStrategy};
+use crate::domain::{PhoneNumber, RotationStrategy, Timestamp};
 use crate::error::ApiError;
+use crate::events;
 use crate::request_id::RequestId;
-use crate::routes::wire::Timestamp;
+use crate::sender::claim::claim_next_instance;
 use crate::sender::{authorize, claim_request, local_date, tenant_zone};
 use crate::state::AppState;
 
@@ -203,7 +204,7 @@ fn first_claim(
     key: Option<&str>,
     auditor: Option<&Auditor>,
 ) -> Result<Begun, BeginFailure> {
-    let (claim, instance) = match claims::claim_next_instance(conn, request)? {
+    let (claim, instance) = match claim_next_instance(conn, request)? {
         ClaimOutcome::Granted(claim, instance) => (claim, instance),
         ClaimOutcome::NoneAvailable { any_active } => {
             return Ok(Begun::NoneAvailable { any_active, tenant })
@@ -464,7 +465,7 @@ impl Sending {
         state
             .transaction(move |conn| {
                 undo.apply(conn)?;
-                let (claim, instance) = match claims::claim_next_instance(conn, &request)? {
+                let (claim, instance) = match claim_next_instance(conn, &request)? {
                     ClaimOutcome::Granted(claim, instance) => (claim, instance),
                     _ => {
                         let message = undo.record(conn, messages::FAILED, Some(SEND_FAILED))?;
@@ -546,7 +547,9 @@ impl Undo {
                 updated_at: Some(self.now),
                 ..RemoteChanges::default()
             };
-            remote_instances::record(conn, self.instance.0, &changes)?;
+            if let Some(change) = remote_instances::record(conn, self.instance.0, &changes)? {
+                events::instance_changed(conn, &change)?;
+            }
         }
         Ok(())
     }

@@ -1,80 +1,24 @@
-//! Delivery receipts: Evolution's `messages.update` events for messages sent through
-//! Relevo move them `sent` → `delivered` → `read`, and each move is a
-//! `message.status_changed` event to the tenant.
-//!
-//! The reference gives no `data` shape for `messages.update`; Evolution v2's Baileys
-//! channel sends one object per update, `{"messageId", "keyId", "remoteJid", "fromMe",
-//! "participant", "status": "DELIVERY_ACK", "instanceId"}` (status names of §2.12's
-//! `renderStatus`). Read leniently: an array of them too, the id as `keyId` or `key.id`,
-//! and the status as a name or Baileys' number, also under `update`.
+//! Delivery receipts: Evolution's `messages.update` events (read in
+//! [`crate::evolution::webhook`]) for messages sent through Relevo move them `sent` →
+//! `delivered` → `read`, and each move is a `message.status_changed` event to the tenant.
 //!
 //! A receipt can arrive in the very moment Relevo records Evolution's answer to the send,
 //! before the message has its WhatsApp id: it is kept, and applied when the message is
 //! recorded ([`apply_kept`]) or by the scheduler's sweep ([`apply_all_kept`]).
 
 use chrono::NaiveDateTime;
-use serde_json::Value;
 
 use crate::db::instances::Instance;
 use crate::db::messages::{self, Message};
 use crate::db::DbConnection;
 use crate::events::{self, EventType};
+use crate::evolution::webhook::{Receipt, ReceiptStatus};
 
-/// One message's new status, as Evolution reported it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    /// The message's WhatsApp id (`key.id`), as `sendText` answered it.
-    pub message_id: String,
-    /// `delivered` or `read` (Relevo's names).
-    pub status: &'static str,
-}
-
-/// The receipts in a `messages.update` event's `data`; updates that are no receipt for
-/// a message Relevo sent (incoming messages, edits, deletions, server acks) are left out.
-pub fn parse(data: &Value) -> Vec<Receipt> {
-    match data {
-        Value::Array(updates) => updates.iter().filter_map(receipt).collect(),
-        update => receipt(update).into_iter().collect(),
-    }
-}
-
-fn receipt(update: &Value) -> Option<Receipt> {
-    let key = update.get("key");
-    let from_me = update
-        .get("fromMe")
-        .or_else(|| key.and_then(|key| key.get("fromMe")))
-        .and_then(Value::as_bool);
-    if from_me == Some(false) {
-        return None;
-    }
-    let message_id = update
-        .get("keyId")
-        .or_else(|| key.and_then(|key| key.get("id")))
-        .and_then(Value::as_str)
-        .filter(|id| !id.is_empty())?;
-    let status = update
-        .get("status")
-        .or_else(|| update.get("update").and_then(|inner| inner.get("status")))?;
-    let status = match status {
-        Value::String(name) => relevo_status(name)?,
-        Value::Number(number) => match number.as_u64()? {
-            3 => messages::DELIVERED,
-            4 | 5 => messages::READ,
-            _ => return None,
-        },
-        _ => return None,
-    };
-    Some(Receipt {
-        message_id: message_id.to_string(),
-        status,
-    })
-}
-
-fn relevo_status(name: &str) -> Option<&'static str> {
-    match name {
-        "DELIVERY_ACK" => Some(messages::DELIVERED),
-        "READ" | "PLAYED" => Some(messages::READ),
-        _ => None,
+/// Relevo's status for a message a receipt reports.
+fn status_of(receipt: &Receipt) -> &'static str {
+    match receipt.status {
+        ReceiptStatus::Delivered => messages::DELIVERED,
+        ReceiptStatus::Read => messages::READ,
     }
 }
 
@@ -104,14 +48,14 @@ pub fn apply(
         match messages::find_sent_for_update(conn, instance.id, &receipt.message_id)? {
             Some(message) => {
                 found = true;
-                changed |= advance(conn, &message, receipt.status, now)?;
+                changed |= advance(conn, &message, status_of(receipt), now)?;
             }
             None => {
                 messages::keep_receipt(
                     conn,
                     instance.id,
                     &receipt.message_id,
-                    receipt.status,
+                    status_of(receipt),
                     now,
                 )?;
             }
@@ -199,39 +143,6 @@ fn status_changed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn evolution_updates_become_receipts() {
-        let delivered = json!({
-            "messageId": "cm3xyz", "keyId": "3EB0A1", "remoteJid": "573001112233@s.whatsapp.net",
-            "fromMe": true, "participant": null, "status": "DELIVERY_ACK", "instanceId": "uuid",
-        });
-        assert_eq!(
-            parse(&delivered),
-            vec![Receipt {
-                message_id: "3EB0A1".into(),
-                status: messages::DELIVERED
-            }]
-        );
-        let batch = json!([
-            {"key": {"id": "A", "fromMe": true}, "update": {"status": 4}},
-            {"keyId": "B", "fromMe": true, "status": "PLAYED"},
-            {"keyId": "C", "fromMe": true, "status": "SERVER_ACK"},
-            {"keyId": "D", "fromMe": false, "status": "READ"},
-            {"keyId": "", "fromMe": true, "status": "READ"},
-            {"fromMe": true, "status": "READ"},
-        ]);
-        let ids: Vec<(String, &str)> = parse(&batch)
-            .into_iter()
-            .map(|receipt| (receipt.message_id, receipt.status))
-            .collect();
-        assert_eq!(
-            ids,
-            vec![("A".into(), messages::READ), ("B".into(), messages::READ)]
-        );
-        assert!(parse(&Value::Null).is_empty());
-    }
 
     #[test]
     fn statuses_only_move_forward() {

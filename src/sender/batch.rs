@@ -34,7 +34,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::oneshot;
 use tracing::Span;
 
-use crate::auth::SenderCaller;
+use crate::auth::identity::SenderCaller;
+use crate::config::MAX_CLAIM_BATCH;
 use crate::db::claims::{self, ClaimOutcome, ClaimRequest};
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
@@ -43,10 +44,7 @@ use crate::domain::RotationStrategy;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::request_id::{self, RequestId};
-use crate::sender::{admit_token, authorize, claim_request};
-
-/// At most this many claims commit together.
-pub const MAX_BATCH: usize = 64;
+use crate::sender::{admit_token, authorize, claim, claim_request};
 
 /// A validated claim and who asked for it: everything needed to run it.
 pub struct ClaimJob {
@@ -101,7 +99,7 @@ impl ClaimJob {
             self.now.naive_utc(),
         )?;
         let request = self.request(&tenant, sender_token_id);
-        let outcome = claims::claim_next_instance(conn, &request)?;
+        let outcome = claim::claim_next_instance(conn, &request)?;
         Ok(Claimed::read(conn, tenant, request.today, outcome)?)
     }
 
@@ -193,6 +191,11 @@ fn one_after_another(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Toget
         };
         let request = job.request(&tenant, sender_token_id);
         let claimed = claims::claim_in_batch(conn, &request)
+            .and_then(|counted| {
+                counted
+                    .map(|counted| claim::follow(conn, &request, counted))
+                    .transpose()
+            })
             .map_err(BatchFailed::statement)?
             .map(|outcome| {
                 Claimed::read(conn, tenant, request.today, outcome).map_err(BatchFailed::statement)
@@ -223,7 +226,7 @@ fn all_at_once(conn: &mut DbConnection, jobs: &[ClaimJob]) -> Result<Together, B
         }
     }
     let requests: Vec<&ClaimRequest> = admitted.iter().map(|(_, _, request)| request).collect();
-    let claimed = claims::claim_together(conn, &requests).map_err(BatchFailed::statement)?;
+    let claimed = claim_and_follow(conn, &requests).map_err(BatchFailed::statement)?;
     let server_ids: Vec<i64> = claimed
         .iter()
         .flatten()
@@ -285,6 +288,22 @@ impl std::fmt::Display for RequestIds<'_> {
         }
         Ok(())
     }
+}
+
+/// [`claims::claim_together`], and what follows each claim, in the batch's transaction.
+fn claim_and_follow(
+    conn: &mut DbConnection,
+    requests: &[&ClaimRequest],
+) -> diesel::QueryResult<Vec<Option<ClaimOutcome>>> {
+    let counted = claims::claim_together(conn, requests)?;
+    let mut outcomes = Vec::with_capacity(counted.len());
+    for (request, counted) in requests.iter().zip(counted) {
+        outcomes.push(match counted {
+            Some(counted) => Some(claim::follow(conn, request, counted)?),
+            None => None,
+        });
+    }
+    Ok(outcomes)
 }
 
 /// This process's claims, gathered into batches. `lanes` batches run at once: one on
@@ -390,14 +409,14 @@ impl ClaimBatcher {
         }
     }
 
-    /// The claims waiting now, up to [`MAX_BATCH`]; `None` (and the lane ends) when none is.
+    /// The claims waiting now, up to [`MAX_CLAIM_BATCH`]; `None` (and the lane ends) when none is.
     fn next_batch(&self) -> Option<Vec<Waiting>> {
         let mut queue = self.queue();
         if queue.waiting.is_empty() {
             queue.running -= 1;
             return None;
         }
-        let take = queue.waiting.len().min(MAX_BATCH);
+        let take = queue.waiting.len().min(MAX_CLAIM_BATCH);
         Some(queue.waiting.drain(..take).collect())
     }
 

@@ -2,11 +2,12 @@
 //! which strategy a claim uses and when an exhausted tenant gets its quota back.
 
 pub mod batch;
+pub mod claim;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::auth::SenderCaller;
+use crate::auth::identity::SenderCaller;
 use crate::db::claims::ClaimRequest;
 use crate::db::sender_tokens::{self, SenderToken};
 use crate::db::tenants::{self, Tenant, TenantKey};

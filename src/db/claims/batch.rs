@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date};
 
-use super::claim::{find_replay, grant, is_full, note_exhaustion, skips_held_rows, Pick};
+use super::claim::{exhausted_after, find_replay, grant, skips_held_rows, Pick};
 use super::eligibility::{self, Inputs};
-use super::{Claim, ClaimOutcome, ClaimRequest, IDEMPOTENCY_WINDOW_HOURS};
+use super::{Claim, ClaimOutcome, ClaimRequest, Counted, IDEMPOTENCY_WINDOW_HOURS};
 use crate::db::instances::Instance;
 use crate::db::schema::{claims, whatsapp_instances};
 use crate::db::DbConnection;
@@ -19,12 +19,12 @@ use crate::domain::RotationStrategy;
 
 /// Claims that [`fits_one_statement`] admits, claimed in one round trip by the
 /// `relevo_claim_batch` function (see its migration), inside the caller's transaction. Per
-/// request, in order: its outcome, or `None` when every eligible instance was held by
+/// request, in order: what it counted, or `None` when every eligible instance was held by
 /// another transaction and the claim must run alone once this one has committed.
 pub fn claim_together(
     conn: &mut DbConnection,
     requests: &[&ClaimRequest],
-) -> QueryResult<Vec<Option<ClaimOutcome>>> {
+) -> QueryResult<Vec<Option<Counted>>> {
     let DbConnection::Postgres(pg) = conn else {
         return Err(diesel::result::Error::QueryBuilderError(
             "claims are claimed together on PostgreSQL only".into(),
@@ -72,17 +72,24 @@ pub fn claim_together(
     // The instances were read as the whole batch left them: each grant shows the counter
     // as its own claim left it, as a claim alone does, so later grants come off.
     let mut later: HashMap<i64, i32> = HashMap::new();
-    for (request, outcome) in requests.iter().zip(outcomes.iter_mut()).rev() {
+    for outcome in outcomes.iter_mut().rev() {
         if let Some(ClaimOutcome::Granted(claim, instance)) = outcome {
             let granted_later = later.entry(instance.id).or_insert(0);
             instance.messages_sent_today -= *granted_later;
             *granted_later += claim.granted;
-            if is_full(instance, request) && request.next_reset_at.is_some() {
-                note_exhaustion(conn, request)?;
-            }
         }
     }
-    Ok(outcomes)
+    let mut counted = Vec::with_capacity(outcomes.len());
+    for (request, outcome) in requests.iter().zip(outcomes) {
+        counted.push(match outcome {
+            Some(outcome) => Some(Counted {
+                exhausted: exhausted_after(conn, request, &outcome)?,
+                outcome,
+            }),
+            None => None,
+        });
+    }
+    Ok(counted)
 }
 
 /// What `relevo_claim_batch` says of one element: its claim, and whether it was replayed.
@@ -121,21 +128,24 @@ fn call_claim_batch(
     .load(pg)
 }
 
-/// [`claim_next_instance`] as one of several claims in SQLite's write transaction, which
-/// commits them together: the transaction holds the write lock, so every claim runs as it
-/// would alone. On PostgreSQL a claim in a batch must not wait for a row lock while the
-/// batch holds others: there batches go through [`claim_together`], and this answers
-/// `None` (run alone).
+/// A claim as one of several in SQLite's write transaction, which commits them together:
+/// the transaction holds the write lock, so every claim runs as it would alone (the
+/// replay of its key, else [`grant`]). On PostgreSQL a claim in a batch must not wait for
+/// a row lock while the batch holds others: there batches go through [`claim_together`],
+/// and this answers `None` (run alone).
 pub fn claim_in_batch(
     conn: &mut DbConnection,
     request: &ClaimRequest,
-) -> QueryResult<Option<ClaimOutcome>> {
+) -> QueryResult<Option<Counted>> {
     if matches!(conn, DbConnection::Postgres(_)) {
         return Ok(None);
     }
     if let Some(key) = &request.idempotency_key {
         if let Some(replay) = find_replay(conn, request, key)? {
-            return Ok(Some(replay));
+            return Ok(Some(Counted {
+                outcome: replay,
+                exhausted: false,
+            }));
         }
     }
     grant(conn, request, Pick::SkipThenWait).map(Some)

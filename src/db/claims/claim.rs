@@ -1,6 +1,9 @@
 //! A claim alone: the one-statement claim of PostgreSQL for the common request, and the
-//! claim transaction for the others (sticky recipient, `priority`, exclusions, SQLite) and
-//! for a one-statement claim that found every eligible row held.
+//! body of the claim transaction for the others (sticky recipient, `priority`,
+//! exclusions, SQLite) and for a one-statement claim that found every eligible row held.
+//! Which runs when, and what follows a claim, is the sender service's
+//! (`sender::claim`): these answer what a claim counted and whether it left the tenant
+//! without quota.
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -8,56 +11,17 @@ use diesel::sql_types::{BigInt, Date};
 
 use super::eligibility::{self, Requirement, BOUND};
 use super::usage::add_daily_usage;
-use super::{Claim, ClaimOutcome, ClaimRequest, NewClaim, IDEMPOTENCY_WINDOW_HOURS};
+use super::{Claim, ClaimOutcome, ClaimRequest, Counted, NewClaim, IDEMPOTENCY_WINDOW_HOURS};
 use crate::db::instances::Instance;
 use crate::db::reused::{Reused, Value};
 use crate::db::schema::{claims, recipient_routes, whatsapp_instances};
-use crate::db::{is_unique_violation, write_transaction, DbConnection};
+use crate::db::DbConnection;
 use crate::domain::RotationStrategy;
 use crate::on_backend;
 
-/// Picks the next eligible instance of the tenant and counts `min(count, remaining)`
-/// messages on it, or replays the claim an idempotency key already made.
-pub fn claim_next_instance(
-    conn: &mut DbConnection,
-    request: &ClaimRequest,
-) -> QueryResult<ClaimOutcome> {
-    if let Some(key) = &request.idempotency_key {
-        if let Some(replay) = find_replay(conn, request, key)? {
-            return Ok(replay);
-        }
-    }
-    let counted = if fits_one_statement(conn, request) {
-        match crate::db::with_lock_timeout(conn, |conn| claim_in_one_statement(conn, request)) {
-            Ok(Some(outcome)) => {
-                // The statement committed on its own: the event follows in its own
-                // transaction (see `note_exhaustion`).
-                if let ClaimOutcome::Granted(_, instance) = &outcome {
-                    if is_full(instance, request) && request.next_reset_at.is_some() {
-                        write_transaction(conn, |conn| note_exhaustion(conn, request))?;
-                    }
-                }
-                Ok(outcome)
-            }
-            // Its SKIP LOCKED pick found nothing free: only waiting is left to try.
-            Ok(None) => write_transaction(conn, |conn| grant(conn, request, Pick::WaitOnly)),
-            Err(error) => Err(error),
-        }
-    } else {
-        write_transaction(conn, |conn| grant(conn, request, Pick::SkipThenWait))
-    };
-    match counted {
-        // Two requests with the same key raced: the unique index let one through, and
-        // its claim is the answer to both.
-        Err(error) if is_unique_violation(&error) => match &request.idempotency_key {
-            Some(key) => find_replay(conn, request, key)?.ok_or(error),
-            None => Err(error),
-        },
-        outcome => outcome,
-    }
-}
-
-pub(super) fn find_replay(
+/// The claim the idempotency key `key` already made, if it is still within its window.
+/// An expired key is freed for a new claim (the old one stays in the log).
+pub fn find_replay(
     conn: &mut DbConnection,
     request: &ClaimRequest,
     key: &str,
@@ -102,10 +66,18 @@ pub(super) fn skips_held_rows(strategy: RotationStrategy) -> bool {
     strategy != RotationStrategy::Priority
 }
 
-/// The common claim (see [`fits_one_statement`]) as one statement: pick with `SKIP
-/// LOCKED`, count, log and add to the daily totals in a single round trip. `None` when
-/// no row was free; the transaction of [`grant`] then waits for a held one.
-fn claim_in_one_statement(
+/// The common claim (see [`fits_one_statement`]) as one statement, which commits on its
+/// own: pick with `SKIP LOCKED`, count, log and add to the daily totals in a single round
+/// trip, waiting for a lock no longer than `RELEVO_DB_TIMEOUT_MS`. `None` when no row was
+/// free; the transaction of [`grant`] then waits for a held one.
+pub fn claim_in_one_statement(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+) -> QueryResult<Option<ClaimOutcome>> {
+    crate::db::with_lock_timeout(conn, |conn| one_statement(conn, request))
+}
+
+fn one_statement(
     conn: &mut DbConnection,
     request: &ClaimRequest,
 ) -> QueryResult<Option<ClaimOutcome>> {
@@ -190,44 +162,55 @@ struct CountedRow {
 
 /// How the claim transaction picks when no sticky instance serves.
 #[derive(Clone, Copy, PartialEq)]
-pub(super) enum Pick {
+pub enum Pick {
     /// Try rows nobody holds first, then wait for a held one.
     SkipThenWait,
     /// The free rows were just tried (by the one-statement claim): wait for a held one.
     WaitOnly,
 }
 
-/// The body of the claim transaction.
-pub(super) fn grant(
+/// The body of the claim transaction: picks, counts, logs and routes the recipient, and
+/// tells whether the claim left the tenant without quota.
+pub fn grant(conn: &mut DbConnection, request: &ClaimRequest, pick: Pick) -> QueryResult<Counted> {
+    let outcome = match pick_instance(conn, request, pick)? {
+        Some(instance) => count_on(conn, request, instance)?,
+        // An instance still waiting for its first QR scan is not one to wait for: with
+        // only such instances, the tenant has none that can send (409, not 429).
+        None => ClaimOutcome::NoneAvailable {
+            any_active: any_able_to_send(conn, request.tenant_id)?,
+        },
+    };
+    let exhausted = exhausted_after(conn, request, &outcome)?;
+    Ok(Counted { outcome, exhausted })
+}
+
+/// The instance the claim goes to, locked: the recipient's sticky one if it still
+/// qualifies, else the strategy's pick.
+fn pick_instance(
     conn: &mut DbConnection,
     request: &ClaimRequest,
     pick: Pick,
-) -> QueryResult<ClaimOutcome> {
+) -> QueryResult<Option<Instance>> {
     let sticky = match &request.recipient {
         Some(recipient) => routed_instance(conn, request.tenant_id, recipient)?
             .filter(|id| !request.exclude.contains(id)),
         None => None,
     };
-    let mut picked = match sticky {
-        Some(id) => lock_candidate(conn, request, Some(id), RowLock::Wait)?,
-        None => None,
-    };
-    if picked.is_none() {
-        picked = pick_by_strategy(conn, request, pick)?;
-    }
-    let Some(mut instance) = picked else {
-        // An instance still waiting for its first QR scan is not one to wait for: with
-        // only such instances, the tenant has none that can send (409, not 429).
-        let any_active = any_able_to_send(conn, request.tenant_id)?;
-        if any_active {
-            // Refused for want of quota: the exhaustion is known already (a no-op, by its
-            // dedupe key) or its event was lost with a process that died right after a
-            // one-statement claim took the last quota; this writes it again.
-            note_exhaustion(conn, request)?;
+    if let Some(id) = sticky {
+        if let Some(instance) = lock_candidate(conn, request, Some(id), RowLock::Wait)? {
+            return Ok(Some(instance));
         }
-        return Ok(ClaimOutcome::NoneAvailable { any_active });
-    };
+    }
+    pick_by_strategy(conn, request, pick)
+}
 
+/// Counts the claim on `instance`, logs it, adds it to the daily totals and routes the
+/// recipient to the instance.
+fn count_on(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+    mut instance: Instance,
+) -> QueryResult<ClaimOutcome> {
     let usage = instance.usage_on(request.today);
     let granted = usage.grant(request.count);
     debug_assert!(
@@ -279,15 +262,43 @@ pub(super) fn grant(
     if let Some(recipient) = &request.recipient {
         route_recipient(conn, request.tenant_id, recipient, instance.id, request.now)?;
     }
-    if is_full(&instance, request) {
-        note_exhaustion(conn, request)?;
-    }
     Ok(ClaimOutcome::Granted(claim, instance))
 }
 
-/// The instance has no quota left on the claim's day.
-pub(super) fn is_full(instance: &Instance, request: &ClaimRequest) -> bool {
-    !Requirement::QuotaLeft.is_met(instance, request.today)
+/// Whether `outcome` may have left the tenant without quota, for a request that asks
+/// (see [`ClaimRequest::next_reset_at`]): a grant that took its instance's last quota,
+/// or a refusal of a tenant with active instances (whose exhaustion is known already, or
+/// was lost with a process that died right after a one-statement claim). Reads nothing;
+/// [`exhausted_after`] looks it up.
+pub fn may_exhaust(outcome: &ClaimOutcome, request: &ClaimRequest) -> bool {
+    if request.next_reset_at.is_none() {
+        return false;
+    }
+    match outcome {
+        ClaimOutcome::Granted(_, instance) => {
+            !Requirement::QuotaLeft.is_met(instance, request.today)
+        }
+        ClaimOutcome::NoneAvailable { any_active } => *any_active,
+        ClaimOutcome::Replayed(..) => false,
+    }
+}
+
+/// Whether `outcome` left the tenant without quota on the claim's day: it
+/// [may have](may_exhaust), and no eligible instance of the tenant has quota left.
+pub fn exhausted_after(
+    conn: &mut DbConnection,
+    request: &ClaimRequest,
+    outcome: &ClaimOutcome,
+) -> QueryResult<bool> {
+    if !may_exhaust(outcome, request) {
+        return Ok(false);
+    }
+    let candidates = Reused::new(
+        eligibility::first_eligible_sql("w.*", None, BOUND, ""),
+        vec![Value::BigInt(request.tenant_id), Value::Date(request.today)],
+    );
+    let left: Option<Instance> = on_backend!(conn, |c| candidates.get_result(c).optional())?;
+    Ok(left.is_none())
 }
 
 /// Whether the tenant has an active instance that was ever able to send: then a claim
@@ -305,33 +316,6 @@ fn any_able_to_send(conn: &mut DbConnection, tenant_id: i64) -> QueryResult<bool
     );
     let row: Found = on_backend!(conn, |c| query.get_result(c))?;
     Ok(row.found)
-}
-
-/// After a claim took an instance's last quota: when no eligible instance of the tenant
-/// has quota left, `quota.exhausted` (once per tenant and day; see
-/// [`crate::events::quota_exhausted`]). In the claim's transaction, except after the
-/// one-statement claim of PostgreSQL, which has committed already: there it comes in a
-/// transaction of its own right after, and if the process dies in between, the next claim
-/// the tenant is refused for want of quota writes it.
-pub(super) fn note_exhaustion(conn: &mut DbConnection, request: &ClaimRequest) -> QueryResult<()> {
-    let Some(next_reset_at) = request.next_reset_at else {
-        return Ok(());
-    };
-    let candidates = Reused::new(
-        eligibility::first_eligible_sql("w.*", None, BOUND, ""),
-        vec![Value::BigInt(request.tenant_id), Value::Date(request.today)],
-    );
-    let left: Option<Instance> = on_backend!(conn, |c| candidates.get_result(c).optional())?;
-    if left.is_none() {
-        crate::events::quota_exhausted(
-            conn,
-            request.tenant_id,
-            request.today,
-            next_reset_at,
-            request.now,
-        )?;
-    }
-    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -6,6 +6,10 @@
 //! the day's counting) that every other file renders or asks; `claim` is a claim alone,
 //! `batch` claims that commit together, `release` gives unsent messages back, `usage`
 //! keeps the daily totals that statistics and credits read.
+//!
+//! A claim answers what it counted and whether it left the tenant without quota
+//! ([`Counted`]); what follows (`quota.exhausted`) is the sender service's to write, in
+//! the claim's transaction.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -21,7 +25,10 @@ mod release;
 mod usage;
 
 pub use batch::{claim_batch_function, claim_in_batch, claim_together};
-pub use claim::{claim_next_instance, fits_one_statement};
+pub use claim::{
+    claim_in_one_statement, exhausted_after, find_replay, fits_one_statement, grant, may_exhaust,
+    Pick,
+};
 pub use release::{release_claim, ReleaseOutcome};
 pub use usage::{daily_totals, tenant_usage, DayTotals};
 
@@ -79,8 +86,9 @@ pub struct ClaimRequest {
     /// The tenant's local date, which the counters belong to.
     pub today: NaiveDate,
     pub now: NaiveDateTime,
-    /// When the tenant's day ends, if the tenant wants `quota.exhausted` (it has a
-    /// callback URL): a claim that takes the last quota of the day writes the event.
+    /// When the tenant's day ends, if the tenant wants to know when its quota runs out
+    /// (it has a callback URL): then a claim tells whether it left the tenant without
+    /// quota ([`Counted::exhausted`]), which costs a query when it took an instance's last.
     pub next_reset_at: Option<NaiveDateTime>,
     /// Instances not to pick, whatever their state: those a message already failed on.
     pub exclude: Vec<i64>,
@@ -96,4 +104,14 @@ pub enum ClaimOutcome {
     /// No eligible instance has quota left; `any_active` tells exhaustion (429) from a
     /// tenant without a single active instance that was ever able to send (409).
     NoneAvailable { any_active: bool },
+}
+
+/// What a claim came to, and what it left of the tenant's quota.
+#[derive(Debug)]
+pub struct Counted {
+    pub outcome: ClaimOutcome,
+    /// No eligible instance of the tenant has quota left on the claim's day, after a
+    /// claim that took an instance's last quota or was refused for want of it (see
+    /// [`may_exhaust`]); `false` for a request that does not ask.
+    pub exhausted: bool,
 }

@@ -13,8 +13,8 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::audit::{ACTION_KEYS, TARGET_TYPES};
 use crate::db::audit_log::AuditEntry;
+use crate::domain::Timestamp;
 use crate::error::ApiError;
-use crate::routes::wire::Timestamp;
 
 /// One change a super admin made through the API, or a login to a super admin's account
 /// (`auth.*`, whose actor and target are that account).

@@ -13,11 +13,10 @@ use utoipa::ToSchema;
 
 use crate::db::evolution_servers::{self, EvolutionServer, ServerChanges};
 use crate::db::{is_unique_violation, violated_constraint, DbConnection};
-use crate::domain::{bounded_text, HttpUrl};
+use crate::domain::{bounded_text, HttpUrl, Timestamp};
 use crate::error::{ApiError, FieldErrors, Resource, UpstreamServer};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input};
-use crate::routes::wire::Timestamp;
 use crate::secrets::Cipher;
 use crate::state::AppState;
 use crate::targets::{Target, TargetPolicy};

@@ -10,10 +10,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::messages::{self, Message};
+use crate::domain::Timestamp;
 use crate::error::ApiError;
 use crate::messaging::attempt::Attempt;
 use crate::messaging::attempts_of;
-use crate::routes::wire::Timestamp;
 
 /// Where a message stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]

@@ -7,12 +7,12 @@ use super::none_available;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, Claim, ClaimOutcome};
 use crate::db::instances::Instance;
-use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
+use crate::domain::{bounded_text, PhoneNumber, RotationStrategy, Timestamp};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input, JsonObject};
-use crate::routes::wire::{DataBody, Timestamp};
-use crate::sender::batch::{ClaimJob, Claimed};
+use crate::routes::wire::DataBody;
+use crate::sender::batch::{ClaimBatcher, ClaimJob, Claimed};
 use crate::state::AppState;
 
 pub const MAX_CLAIM_COUNT: i64 = 1000;
@@ -159,12 +159,21 @@ pub struct ClaimResult {
 #[post("/tenants/{tenant}/sender/claim")]
 pub async fn claim_instance(
     state: web::Data<AppState>,
+    batcher: web::Data<ClaimBatcher>,
     caller: SenderCaller,
     locale: Locale,
     path: web::Path<String>,
     body: JsonObject<ClaimBody>,
 ) -> Result<web::Json<DataBody<ClaimResult>>, ApiError> {
-    run_claim(state, caller, Some(path.into_inner()), locale, body).await
+    run_claim(
+        state,
+        batcher,
+        caller,
+        Some(path.into_inner()),
+        locale,
+        body,
+    )
+    .await
 }
 
 /// As the tenant path, for a sender token: its own tenant is implied.
@@ -186,17 +195,19 @@ pub async fn claim_instance(
 #[post("/tenant/sender/claim")]
 pub async fn claim_own_instance(
     state: web::Data<AppState>,
+    batcher: web::Data<ClaimBatcher>,
     caller: SenderCaller,
     locale: Locale,
     body: JsonObject<ClaimBody>,
 ) -> Result<web::Json<DataBody<ClaimResult>>, ApiError> {
-    run_claim(state, caller, None, locale, body).await
+    run_claim(state, batcher, caller, None, locale, body).await
 }
 
 /// Runs a claim and counts it in the metrics: `granted`, `replayed`, or the refusal's
 /// `error_key`.
 async fn run_claim(
     state: web::Data<AppState>,
+    batcher: web::Data<ClaimBatcher>,
     caller: SenderCaller,
     tenant_key: Option<String>,
     locale: Locale,
@@ -204,7 +215,7 @@ async fn run_claim(
 ) -> Result<web::Json<DataBody<ClaimResult>>, ApiError> {
     let started = std::time::Instant::now();
     let metrics = state.metrics.clone();
-    let result = claim(state, caller, tenant_key, locale, body).await;
+    let result = claim(state, batcher, caller, tenant_key, locale, body).await;
     let outcome = match &result {
         Ok(claimed) if claimed.data.replayed => "replayed",
         Ok(_) => "granted",
@@ -216,6 +227,7 @@ async fn run_claim(
 
 async fn claim(
     state: web::Data<AppState>,
+    batcher: web::Data<ClaimBatcher>,
     caller: SenderCaller,
     tenant_key: Option<String>,
     locale: Locale,
@@ -237,7 +249,7 @@ async fn claim(
         today,
         outcome,
         server_url,
-    } = state.claims.claim(job).await?;
+    } = batcher.into_inner().claim(job).await?;
     let (claim, instance, replayed) = match outcome {
         ClaimOutcome::Granted(claim, instance) => (claim, instance, false),
         ClaimOutcome::Replayed(claim, Some(instance)) => (claim, instance, true),

@@ -8,8 +8,8 @@ use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 
 use crate::db::tenants::Tenant;
+use crate::domain::Timestamp;
 use crate::error::ApiError;
-use crate::routes::wire::Timestamp;
 use crate::sender::{next_reset_at, seconds_until, tenant_zone};
 
 /// No instance could take a message: 409 when the tenant has no active instance that was

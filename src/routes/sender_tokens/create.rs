@@ -9,13 +9,13 @@ use crate::audit::{self, Action, Auditor};
 use crate::auth::sender::{generate_token, hash_token};
 use crate::auth::AuthUser;
 use crate::db::sender_tokens::{self, NewSenderToken};
-use crate::domain::bounded_text;
+use crate::domain::{bounded_text, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{DataBody, Timestamp};
+use crate::routes::wire::DataBody;
 use crate::state::AppState;
 
 const MAX_EXPIRY_DAYS: i64 = 3650;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::sender_tokens::SenderToken;
-use crate::routes::wire::Timestamp;
+use crate::domain::Timestamp;
 
 /// A sender token as listed: never the token itself.
 #[derive(Serialize, ToSchema)]

@@ -4,10 +4,11 @@ use utoipa::ToSchema;
 
 use crate::auth::SuperAdmin;
 use crate::db::sync_runs::{self, SyncRun};
+use crate::domain::Timestamp;
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
 use crate::lifecycle::sync::{SyncFailure, Trigger};
-use crate::routes::wire::{PageQuery, Paginated, Timestamp};
+use crate::routes::wire::{PageQuery, Paginated};
 use crate::state::AppState;
 
 /// Which instances a sync run covered, by their `is_active`: `all`, `active` or

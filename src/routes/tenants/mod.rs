@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::db::tenants::Tenant;
-use crate::domain::RotationStrategy;
+use crate::domain::{RotationStrategy, Timestamp};
 use crate::routes::whatsapp_instances::InstanceListItem;
-use crate::routes::wire::{Decimal, Money, Timestamp};
+use crate::routes::wire::{Decimal, Money};
 
 /// A tenant (SPEC section 4).
 #[derive(Serialize, ToSchema)]

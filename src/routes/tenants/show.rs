@@ -3,10 +3,11 @@ use actix_web::{get, web};
 use super::{MessagingCredits, TenantDetail, TenantResource};
 use crate::auth::AuthUser;
 use crate::db::{claims, instances};
+use crate::domain::Timestamp;
 use crate::error::ApiError;
 use crate::routes::visible_tenant;
 use crate::routes::whatsapp_instances::{tenant_today, InstanceListItem};
-use crate::routes::wire::{DataBody, Timestamp};
+use crate::routes::wire::DataBody;
 use crate::state::AppState;
 
 /// The tenant with its instances, counts and messaging credits.

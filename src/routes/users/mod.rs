@@ -11,10 +11,9 @@ use utoipa::ToSchema;
 
 use crate::auth::password;
 use crate::db::users::User;
-use crate::domain::{parse_password, Email, Role};
+use crate::domain::{parse_password, Email, Role, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::input::Input;
-use crate::routes::wire::Timestamp;
 use crate::state::AppState;
 
 /// A new password from a body's `password` field, exactly as sent and strong enough

@@ -8,9 +8,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::db::outbox::WebhookEvent;
+use crate::domain::Timestamp;
 use crate::error::ApiError;
 use crate::events::EventType;
-use crate::routes::wire::Timestamp;
 
 /// Where an event stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

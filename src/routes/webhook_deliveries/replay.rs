@@ -57,7 +57,7 @@ pub async fn replay_webhook_delivery(
                         "status": row.status,
                         "attempts": row.attempts,
                         "max_attempts": row.max_attempts,
-                        "next_attempt_at": row.next_attempt_at.map(crate::routes::wire::Timestamp),
+                        "next_attempt_at": row.next_attempt_at.map(crate::domain::Timestamp),
                     })
                 };
                 auditor.record(

@@ -28,9 +28,9 @@ use crate::db::claims::eligibility::is_eligible;
 use crate::db::claims::{self, DayTotals};
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
-use crate::domain::ConnectionStatus;
+use crate::domain::{ConnectionStatus, Timestamp};
 use crate::error::ApiError;
-use crate::routes::wire::{Decimal, Timestamp};
+use crate::routes::wire::Decimal;
 use crate::secrets::Cipher;
 
 /// `/tenants/{tenant}/whatsapp-instances...`

@@ -13,13 +13,13 @@ use crate::audit::Auditor;
 use crate::auth::AuthUser;
 use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
-use crate::domain::ConnectionStatus;
+use crate::domain::{ConnectionStatus, Timestamp};
 use crate::error::{ApiError, ErrorBody};
 use crate::i18n::Locale;
 use crate::lifecycle::{Audit, Reachable};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
-use crate::routes::wire::{MessageDataBody, Timestamp};
+use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
 /// The failures of a call to an instance's Evolution server, for the OpenAPI document.
