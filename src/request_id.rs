@@ -85,7 +85,7 @@ pub async fn assign(
         client_request_id = tracing::field::Empty,
     );
     if let Some(client) = request_id.client() {
-        span.record("client_request_id", client);
+        span.record("client_request_id", tracing::field::display(client));
     }
     req.extensions_mut().insert(request_id.clone());
     // The whole call inside the span, its synchronous start included.

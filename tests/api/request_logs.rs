@@ -21,7 +21,7 @@ use tracing_subscriber::Layer;
 use crate::both_backends;
 use crate::callback_receiver::Receiver;
 use crate::evolution_fake::{spawn_reachable_with_fake, GLOBAL_KEY};
-use crate::helpers::{test_settings, Backend, Reply, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::helpers::{into_reply, test_settings, Backend, Reply, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Everything the capturing subscriber wrote, text and JSON lines mixed.
 static WRITTEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
@@ -178,8 +178,14 @@ async fn no_secret_is_logged_and_each_line_names_its_request(backend: Backend) {
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
     let user_token = login.body["data"]["access_token"].as_str().unwrap();
     let me = app
-        .send(Method::GET, "/api/v1/auth/me", Some(user_token), None)
-        .await;
+        .client
+        .get(format!("{}/api/v1/auth/me", app.address))
+        .bearer_auth(user_token)
+        .header("X-Request-Id", "logs-test-7")
+        .send()
+        .await
+        .unwrap();
+    let me = into_reply(me).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
     let wrong_password = secret("wrong-password");
     for email in ["registro@relevo.test", ADMIN_EMAIL] {
@@ -259,6 +265,14 @@ async fn no_secret_is_logged_and_each_line_names_its_request(backend: Backend) {
         &request_id(&me),
         "relevo::telemetry",
         "database work took",
+    );
+    let both_ids = format!(
+        "request{{request_id={} client_request_id=logs-test-7}}: relevo::telemetry: ",
+        request_id(&me)
+    );
+    assert!(
+        lines.iter().any(|line| line.contains(&both_ids)),
+        "the client's own id is beside Relevo's: {both_ids}"
     );
     assert_logged_for(
         &lines,
