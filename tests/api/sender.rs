@@ -684,7 +684,7 @@ async fn claims_behind_an_external_lock_answer_503_after_the_timeout(backend: Ba
 
     for (reply, took) in &answers {
         assert_error(
-            &reply,
+            reply,
             StatusCode::SERVICE_UNAVAILABLE,
             "database.unavailable",
         );
