@@ -51,11 +51,7 @@ fn refused(field: &str) -> Value {
 }
 
 fn assert_refused(reply: &Reply, field: &str, case: &str) {
-    assert_error(
-        reply,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation.failed",
-    );
+    assert_error(reply, StatusCode::UNPROCESSABLE_ENTITY, "validation.failed");
     assert_eq!(reply.body["errors"], refused(field), "[{case}]");
 }
 
