@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::evolution_fake::Failure;
 use crate::helpers::{
-    assert_error, instance_path, instances_path, into_reply, Backend, Reply, TestApp, ADMIN_EMAIL,
+    assert_error, assert_invalid, instance_path, instances_path, into_reply, Backend, Reply,
+    TestApp, ADMIN_EMAIL,
 };
 use crate::{spawn_or_skip, spawn_with_fake_or_skip};
 
@@ -1134,26 +1135,19 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
          &from=yesterday&to=2025-13-01&page=0&per_page=101",
     )
     .await;
-    assert_error(
+    assert_invalid(
         &reply,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation.failed",
-    );
-    let mut fields: Vec<&String> = reply.body["errors"].as_object().unwrap().keys().collect();
-    fields.sort();
-    assert_eq!(
-        fields,
-        [
-            "action",
-            "actor_id",
+        &[
             "from",
+            "to",
+            "actor_id",
+            "tenant_id",
+            "action",
+            "target_type",
+            "target_id",
             "page",
             "per_page",
-            "target_id",
-            "target_type",
-            "tenant_id",
-            "to"
-        ]
+        ],
     );
 
     // Empty values are given, not absent; a day must exist.
@@ -1162,26 +1156,19 @@ async fn invalid_filters_are_all_listed(backend: Backend) {
         "?actor_id=&tenant_id=&action=&target_type=&target_id=&from=&to=2025-02-29&page=&per_page=",
     )
     .await;
-    assert_error(
+    assert_invalid(
         &empty,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation.failed",
-    );
-    let mut fields: Vec<&String> = empty.body["errors"].as_object().unwrap().keys().collect();
-    fields.sort();
-    assert_eq!(
-        fields,
-        [
-            "action",
-            "actor_id",
+        &[
             "from",
+            "to",
+            "actor_id",
+            "tenant_id",
+            "action",
+            "target_type",
+            "target_id",
             "page",
             "per_page",
-            "target_id",
-            "target_type",
-            "tenant_id",
-            "to"
-        ]
+        ],
     );
     // Surrounding spaces are dropped, and a time zone may move a moment before year 1.
     let spaced = audit_log(

@@ -25,7 +25,9 @@ use serde_json::{json, Value};
 
 use crate::callback_receiver::{Mode, Receiver};
 use crate::evolution_fake::{spawn_reachable_with_fake, FakeEvolution};
-use crate::helpers::{skip, Backend, TestApp, USER_PASSWORD};
+use crate::helpers::{
+    assert_error, assert_error_in, into_reply, skip, Backend, TestApp, USER_PASSWORD,
+};
 
 /// How long the page gets to show what a step expects (it polls the API every 2 s).
 const PAGE_DEADLINE: Duration = Duration::from_secs(20);
@@ -875,10 +877,8 @@ async fn the_binary_serves_the_console_and_nothing_else_under_its_path() {
         "/console/js/",
         "/console/%2e%2e/Cargo.toml",
     ] {
-        let missing = get(path).await.expect("answer");
-        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{path}");
-        let body: Value = missing.json().await.expect("a JSON body");
-        assert_eq!(body["error_key"], "route.not_found", "{path}");
+        let missing = into_reply(get(path).await.expect("answer")).await;
+        assert_error_in(&missing, StatusCode::NOT_FOUND, "route.not_found", path);
     }
 
     let posted = client
@@ -886,10 +886,13 @@ async fn the_binary_serves_the_console_and_nothing_else_under_its_path() {
         .send()
         .await
         .expect("answer");
-    assert_eq!(posted.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(posted.headers()["allow"], "GET, HEAD");
-    let body: Value = posted.json().await.expect("a JSON body");
-    assert_eq!(body["error_key"], "route.method_not_allowed");
+    let posted = into_reply(posted).await;
+    assert_error(
+        &posted,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "route.method_not_allowed",
+    );
+    assert_eq!(posted.headers["allow"], "GET, HEAD");
 }
 
 /// The console is a client of the public API: every API path written in its code is an

@@ -1,6 +1,9 @@
 //! `spawn_app` builds the real application on port 0 against a fresh database: a
 //! temporary SQLite file, or a new PostgreSQL database dropped when the test ends,
 //! reached directly or through a pgbouncer in transaction mode (`Backend::Pooler`).
+//! Beside it: `builders` (a tenant, an instance, a server, a sender token, a user),
+//! `errors` (the one `assert_error`, and `assert_invalid` for a 422's fields) and `skip`
+//! (a leg whose prerequisite is missing says so).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

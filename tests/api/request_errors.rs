@@ -656,7 +656,7 @@ async fn a_nul_character_is_refused_in_bodies_queries_and_paths(backend: Backend
             &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation.failed",
-            &case,
+            case,
         );
         assert!(
             reply.body["errors"][field].is_array(),

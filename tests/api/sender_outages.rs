@@ -33,7 +33,7 @@ fn terminate_other_sessions(conn: &mut relevo::db::DbConnection) {
 
 fn assert_unavailable(reply: &Reply) {
     assert_error(
-        &reply,
+        reply,
         StatusCode::SERVICE_UNAVAILABLE,
         "database.unavailable",
     );

@@ -51,11 +51,7 @@ fn refused(field: &str) -> Value {
 }
 
 fn assert_refused(reply: &Reply, field: &str, case: &str) {
-    assert_error(
-        &reply,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation.failed",
-    );
+    assert_error(reply, StatusCode::UNPROCESSABLE_ENTITY, "validation.failed");
     assert_eq!(reply.body["errors"], refused(field), "[{case}]");
 }
 
@@ -294,7 +290,7 @@ async fn an_evolution_server_that_resolves_to_loopback_is_refused_when_connectin
     replies.push(strict.admin(Method::GET, &state_path, None).await);
 
     for reply in &replies {
-        assert_error(&reply, StatusCode::BAD_GATEWAY, "evolution.unavailable");
+        assert_error(reply, StatusCode::BAD_GATEWAY, "evolution.unavailable");
         assert!(
             reply.body["message"]
                 .as_str()

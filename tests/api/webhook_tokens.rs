@@ -395,7 +395,7 @@ async fn oversized_webhook_fields_are_refused(backend: Backend) {
             &reply,
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation.failed",
-            &format!("{field}"),
+            field,
         );
         assert!(reply.body["errors"][field].is_array(), "{}", reply.body);
     }

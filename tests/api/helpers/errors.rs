@@ -24,14 +24,15 @@ pub fn assert_error(reply: &Reply, status: StatusCode, key: &str) {
 /// [`assert_error`] for one `case` of a table, which a failure names.
 #[track_caller]
 pub fn assert_error_in(reply: &Reply, status: StatusCode, key: &str, case: &str) {
-    assert_eq!(reply.status, status, "[{case}] {}", reply.body);
-    assert_eq!(reply.body["error_key"], key, "[{case}] {}", reply.body);
+    let at = label(case);
+    assert_eq!(reply.status, status, "{at}{}", reply.body);
+    assert_eq!(reply.body["error_key"], key, "{at}{}", reply.body);
     if key == VALIDATION_FAILED {
         assert_error_shape(reply, &["errors"], case);
         let errors = reply.body["errors"].as_object();
         assert!(
             errors.is_some_and(|errors| !errors.is_empty()),
-            "[{case}] the fields in error: {}",
+            "{at}the fields in error: {}",
             reply.body
         );
     } else if status == StatusCode::UNPROCESSABLE_ENTITY {
@@ -58,11 +59,12 @@ pub fn assert_invalid_in(reply: &Reply, fields: &[&str], case: &str) {
         VALIDATION_FAILED,
         case,
     );
+    let at = label(case);
     let errors = reply.body["errors"]
         .as_object()
-        .unwrap_or_else(|| panic!("[{case}] `errors` is not an object: {}", reply.body));
+        .unwrap_or_else(|| panic!("{at}`errors` is not an object: {}", reply.body));
     let named: Vec<&str> = errors.keys().map(String::as_str).collect();
-    assert_eq!(named, fields, "[{case}] the fields in error, in order");
+    assert_eq!(named, fields, "{at}the fields in error, in order");
     for (field, messages) in errors {
         let said = messages.as_array().is_some_and(|list| {
             !list.is_empty()
@@ -70,13 +72,14 @@ pub fn assert_invalid_in(reply: &Reply, fields: &[&str], case: &str) {
                     .iter()
                     .all(|m| m.as_str().is_some_and(|m| !m.is_empty()))
         });
-        assert!(said, "[{case}] {field}: {messages}");
+        assert!(said, "{at}{field}: {messages}");
     }
 }
 
 /// A JSON object with a `message` in words, an `error_key`, and no other field but `extras`.
 #[track_caller]
 fn assert_error_shape(reply: &Reply, extras: &[&str], case: &str) {
+    let at = label(case);
     let content_type = reply
         .headers
         .get(CONTENT_TYPE)
@@ -84,16 +87,16 @@ fn assert_error_shape(reply: &Reply, extras: &[&str], case: &str) {
         .unwrap_or("<none>");
     assert!(
         content_type.starts_with("application/json"),
-        "[{case}] content-type {content_type}"
+        "{at}content-type {content_type}"
     );
     let body = reply
         .body
         .as_object()
-        .unwrap_or_else(|| panic!("[{case}] not a JSON object: {}", reply.body));
+        .unwrap_or_else(|| panic!("{at}not a JSON object: {}", reply.body));
     let message = body.get("message").and_then(Value::as_str);
     assert!(
         message.is_some_and(|m| !m.trim().is_empty()),
-        "[{case}] a message: {}",
+        "{at}a message: {}",
         reply.body
     );
     let stray: Vec<&String> = body
@@ -101,9 +104,14 @@ fn assert_error_shape(reply: &Reply, extras: &[&str], case: &str) {
         .filter(|key| !["message", "error_key"].contains(&key.as_str()))
         .filter(|key| !extras.contains(&key.as_str()))
         .collect();
-    assert!(
-        stray.is_empty(),
-        "[{case}] fields {stray:?} in {}",
-        reply.body
-    );
+    assert!(stray.is_empty(), "{at}fields {stray:?} in {}", reply.body);
+}
+
+/// How a failure names the case: `[case] `, or nothing outside a table.
+fn label(case: &str) -> String {
+    if case.is_empty() {
+        String::new()
+    } else {
+        format!("[{case}] ")
+    }
 }
