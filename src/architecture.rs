@@ -64,6 +64,8 @@ const LAYERS: &[(&str, Layer)] = &[
     // How log lines are written and which request they belong to: settings and blocking
     // pools name it, and it imports nothing of the crate.
     ("telemetry", Layer::Foundation),
+    // The closed set of error keys: stored by `db`, counted by `metrics`, rendered by `error`.
+    ("error_key", Layer::Foundation),
     // Storage and outside systems. `db` answers what changed and decides nothing that
     // follows; `evolution` owns every shape Evolution speaks, its webhooks included.
     ("db", Layer::Storage),

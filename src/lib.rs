@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod edge;
 pub mod error;
+pub mod error_key;
 pub mod events;
 pub mod evolution;
 pub mod i18n;

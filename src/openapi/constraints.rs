@@ -282,3 +282,28 @@ fn every_period_parameter_states_the_parsers_pattern() {
         "the audit log and the message log take a period"
     );
 }
+
+/// The closed set of error keys (`crate::error::ErrorKey`) is the document's, on both error bodies.
+#[test]
+fn the_document_lists_every_key_and_both_bodies_use_the_list() {
+    let document = serde_json::to_value(crate::openapi::document()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    let listed: Vec<&str> = schemas["ErrorKey"]["enum"]
+        .as_array()
+        .expect("ErrorKey is an enum in the document")
+        .iter()
+        .map(|key| key.as_str().unwrap())
+        .collect();
+    let keys: Vec<&str> = crate::error::ErrorKey::ALL
+        .iter()
+        .map(|key| key.as_str())
+        .collect();
+    assert_eq!(listed, keys);
+    for body in ["ErrorBody", "ValidationErrorBody"] {
+        let field = schemas[body]["properties"]["error_key"].to_string();
+        assert!(
+            field.contains("#/components/schemas/ErrorKey"),
+            "{body}: {field}"
+        );
+    }
+}
