@@ -170,6 +170,7 @@ pub const ENV_VARS: &[&str] = &[
     "RELEVO_WEBHOOK_CONCURRENCY",
     "RELEVO_ALLOW_PRIVATE_TARGETS",
     "RELEVO_OUTBOX_RETENTION_DAYS",
+    "RELEVO_STATUS_SETTLE_MS",
 ];
 
 impl Settings {
@@ -584,6 +585,20 @@ impl std::error::Error for ConfigError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `from_env` passes on only the variables listed in [`ENV_VARS`]: a setting read by
+    /// name but missing from the list would be silently ignored in production.
+    #[test]
+    fn every_variable_read_is_listed() {
+        let source = include_str!("config.rs");
+        let name = regex::Regex::new(r#""((?:RELEVO|EVOLUTION_API)_[A-Z_]+)""#).unwrap();
+        let unlisted: Vec<&str> = name
+            .captures_iter(source)
+            .map(|found| found.get(1).unwrap().as_str())
+            .filter(|var| !ENV_VARS.contains(var))
+            .collect();
+        assert!(unlisted.is_empty(), "read but not in ENV_VARS: {unlisted:?}");
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
