@@ -794,3 +794,10 @@ pub fn assert_error(reply: &Reply, status: StatusCode, key: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
     assert_eq!(reply.body["error_key"], key, "{}", reply.body);
 }
+
+impl TestApp {
+    /// The settings the app's database is reached with (for a pool of the test's own).
+    pub fn database_settings(&self) -> Settings {
+        self.database.settings(&[])
+    }
+}
