@@ -100,7 +100,7 @@ const LAYERS: &[(&str, Layer)] = &[
     // handlers import these, and these import neither.
     ("openapi::responses", Layer::Edge),
     ("browser_pages", Layer::Edge),
-    // Composition.
+    // Composition, and this test, which reads everything and is imported by nothing.
     ("startup", Layer::Composition),
     ("cli", Layer::Composition),
     ("architecture", Layer::Composition),
