@@ -105,7 +105,7 @@ const LAYERS: &[(&str, Layer)] = &[
     // handlers import these, and these import neither.
     ("openapi::responses", Layer::Edge),
     ("browser_pages", Layer::Edge),
-    // Composition.
+    // Composition, and this test, which reads everything and is imported by nothing.
     ("startup", Layer::Composition),
     ("cli", Layer::Composition),
     ("architecture", Layer::Composition),
@@ -122,6 +122,9 @@ fn unit_of(path: &[String]) -> Option<(&'static str, Layer)> {
         .max_by_key(|(prefix, _)| prefix.split("::").count())
         .copied()
 }
+
+/// The arrows between units: (from, to) → the imports that make each.
+type Arrows = BTreeMap<(&'static str, &'static str), Vec<Import>>;
 
 /// One import: the file that makes it and the path it names.
 #[derive(Clone, Debug)]
@@ -153,8 +156,8 @@ impl Graph {
     }
 
     /// Edges between units: (from, to) → the imports that make the edge.
-    fn edges(&self) -> Result<BTreeMap<(&'static str, &'static str), Vec<Import>>, Vec<String>> {
-        let mut edges: BTreeMap<(&'static str, &'static str), Vec<Import>> = BTreeMap::new();
+    fn edges(&self) -> Result<Arrows, Vec<String>> {
+        let mut edges = Arrows::new();
         let mut unmapped = Vec::new();
         for (file, module, paths) in &self.files {
             if module.is_empty() {
@@ -238,91 +241,114 @@ enum Token {
 /// The tokens that matter for paths; comments, strings and character literals dropped.
 fn tokens(text: &str) -> Vec<Token> {
     let chars: Vec<char> = text.chars().collect();
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
     let mut out = Vec::new();
     let mut i = 0;
-    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
     while i < chars.len() {
         let c = chars[i];
-        if c == '/' && at(i + 1) == '/' {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
+        i = match c {
+            '/' if at(i + 1) == '/' => skip_line(&chars, i),
+            '/' if at(i + 1) == '*' => skip_block_comment(&chars, i),
+            '"' => {
+                out.push(Token::Other);
+                skip_string(&chars, i + 1)
             }
-        } else if c == '/' && at(i + 1) == '*' {
-            let mut depth = 0;
-            while i < chars.len() {
-                if chars[i] == '/' && at(i + 1) == '*' {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && at(i + 1) == '/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
+            '\'' => {
+                out.push(Token::Other);
+                skip_char_or_lifetime(&chars, i)
+            }
+            ':' if at(i + 1) == ':' => {
+                out.push(Token::PathSep);
+                i + 2
+            }
+            c if c.is_alphabetic() || c == '_' => word(&chars, i, &mut out),
+            c => {
+                match c {
+                    '{' => out.push(Token::Open),
+                    '}' => out.push(Token::Close),
+                    ',' => out.push(Token::Comma),
+                    '*' => out.push(Token::Star),
+                    c if c.is_whitespace() => {}
+                    _ => out.push(Token::Other),
                 }
+                i + 1
             }
-        } else if c == '"' {
-            i = skip_string(&chars, i + 1);
-            out.push(Token::Other);
-        } else if c == '\'' {
-            // A character literal ('a', '\n', '\u{1F600}'), else a lifetime or label.
-            if at(i + 1) == '\\' {
-                i += 2;
-                while i < chars.len() && chars[i] != '\'' {
-                    i += 1;
-                }
-                i += 1;
-            } else if at(i + 2) == '\'' {
-                i += 3;
-            } else {
-                i += 1;
-            }
-            out.push(Token::Other);
-        } else if c.is_alphabetic() || c == '_' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            // Raw and byte strings: r"…", r#"…"#, b"…", br#"…"#.
-            if matches!(word.as_str(), "r" | "br" | "b") && matches!(at(i), '"' | '#') {
-                let mut hashes = 0;
-                while at(i) == '#' {
-                    hashes += 1;
-                    i += 1;
-                }
-                if at(i) == '"' {
-                    i = if word == "b" {
-                        skip_string(&chars, i + 1)
-                    } else {
-                        skip_raw_string(&chars, i + 1, hashes)
-                    };
-                    out.push(Token::Other);
-                    continue;
-                }
-            }
-            out.push(Token::Ident(word));
-        } else if c == ':' && at(i + 1) == ':' {
-            out.push(Token::PathSep);
+        };
+    }
+    out
+}
+
+/// Past the end of the line at `i`.
+fn skip_line(chars: &[char], mut i: usize) -> usize {
+    while i < chars.len() && chars[i] != '\n' {
+        i += 1;
+    }
+    i
+}
+
+/// Past the block comment (nested ones included) that opens at `i`.
+fn skip_block_comment(chars: &[char], mut i: usize) -> usize {
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    let mut depth = 0;
+    while i < chars.len() {
+        if chars[i] == '/' && at(i + 1) == '*' {
+            depth += 1;
             i += 2;
+        } else if chars[i] == '*' && at(i + 1) == '/' {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
+            }
         } else {
-            out.push(match c {
-                '{' => Token::Open,
-                '}' => Token::Close,
-                ',' => Token::Comma,
-                '*' => Token::Star,
-                c if c.is_whitespace() => {
-                    i += 1;
-                    continue;
-                }
-                _ => Token::Other,
-            });
             i += 1;
         }
     }
-    out
+    i
+}
+
+/// Past a character literal (`'a'`, `'\n'`, `'\u{1F600}'`) at `i`, or past the quote of
+/// a lifetime or label.
+fn skip_char_or_lifetime(chars: &[char], i: usize) -> usize {
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    if at(i + 1) == '\\' {
+        // Past the backslash and the character it escapes (`'\''` too).
+        let mut end = i + 3;
+        while end < chars.len() && chars[end] != '\'' {
+            end += 1;
+        }
+        end + 1
+    } else if at(i + 2) == '\'' {
+        i + 3
+    } else {
+        i + 1
+    }
+}
+
+/// The identifier at `i` into `out`, or the raw or byte string it starts (`r"…"`,
+/// `r#"…"#`, `b"…"`, `br#"…"#`) skipped; answers the index after it.
+fn word(chars: &[char], start: usize, out: &mut Vec<Token>) -> usize {
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    let mut i = start;
+    while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+        i += 1;
+    }
+    let word: String = chars[start..i].iter().collect();
+    if matches!(word.as_str(), "r" | "br" | "b") && matches!(at(i), '"' | '#') {
+        let mut hashes = 0;
+        while at(i + hashes) == '#' {
+            hashes += 1;
+        }
+        if at(i + hashes) == '"' {
+            out.push(Token::Other);
+            return match word.as_str() {
+                "b" => skip_string(chars, i + 1),
+                _ => skip_raw_string(chars, i + hashes + 1, hashes),
+            };
+        }
+    }
+    out.push(Token::Ident(word));
+    i
 }
 
 /// Past the closing quote of a string whose body starts at `i`.
@@ -375,11 +401,11 @@ fn crate_paths(tokens: &[Token], module: &[String]) -> Vec<Vec<String>> {
                 }
                 depth -= 1;
             }
-            Token::Ident(word) if word == "crate" && !after_sep => {
-                if tokens.get(i + 1) == Some(&Token::PathSep) {
-                    i = use_tree(tokens, i + 2, Vec::new(), &mut paths);
-                    continue;
-                }
+            Token::Ident(word)
+                if word == "crate" && !after_sep && tokens.get(i + 1) == Some(&Token::PathSep) =>
+            {
+                i = use_tree(tokens, i + 2, Vec::new(), &mut paths);
+                continue;
             }
             Token::Ident(word) if word == "super" && !after_sep => {
                 let mut base: Vec<String> = module.to_vec();
@@ -654,6 +680,9 @@ mod tests {
                 let _ = "crate::routes in a string";
                 let _ = r#"crate::cli in a raw string"#;
                 let _ = 'c';
+                let _ = ('\'', '"', '\u{22}');
+                let _ = "a \"quoted\" crate::startup";
+                let _ = b"crate::cli";
                 crate::metrics::observe::<u8>();
             }
             fn g<'a>(x: &'a str) -> &'a str { x }

@@ -66,47 +66,110 @@ pub async fn provision(
         notes,
         server_id,
         adopt,
-        mut errors,
+        errors,
         locale,
     } = request;
-    let server = state
+    let server = usable_server(state, server_id, errors, locale).await?;
+    let now = state.clock.now().naive_utc();
+    let rules = ProvisionRules {
+        match_phone: name.is_none(),
+        max_instances: i64::from(state.settings.evolution.max_instances_per_tenant),
+        adopt,
+    };
+    let row = Row {
+        name,
+        phone: phone.as_ref(),
+        daily_message_limit,
+        notes,
+    };
+    let new = row.new_instance(state, tenant, &server, now);
+    let (instance, inserted) = claim_row(state, new, rules, locale).await?;
+    let number = phone.as_ref().map(PhoneNumber::digits);
+    let remote = match create_remotely(state, &server, &instance, number).await {
+        Ok(remote) => remote,
+        Err(error) => {
+            if inserted {
+                mark_error(state, tenant, instance.id, audit).await?;
+            }
+            return Err(error);
+        }
+    };
+    let created = inserted || remote.created;
+    let changes = remote.changes(state, &instance, now);
+    let instance = record_provisioned(state, tenant, instance.id, changes, inserted, audit).await?;
+    Ok(Provisioned { instance, created })
+}
+
+/// The server the instance goes to, once every field error is known (all are answered
+/// at once).
+async fn usable_server(
+    state: &AppState,
+    server_id: Option<i64>,
+    mut errors: FieldErrors,
+    locale: Locale,
+) -> Result<EvolutionServer, LifecycleError> {
+    Ok(state
         .db(move |conn| {
             let server = choose_server(conn, server_id, &mut errors)?;
             errors.into_result(locale)?;
             Ok(server.expect("a server or a field error"))
         })
-        .await?;
+        .await?)
+}
 
-    let now = state.clock.now().naive_utc();
-    let new_token = uuid::Uuid::new_v4().to_string().to_uppercase();
-    let name_given = name.is_some();
-    let new = NewInstance {
-        tenant_id: tenant.id,
-        phone_number: phone
-            .as_ref()
-            .map_or_else(String::new, |p| p.as_str().to_string()),
-        instance_name: name.map_or_else(|| generated_name(tenant.id), |n| n.as_str().to_string()),
-        evolution_api_key_encrypted: state.cipher.encrypt(&new_token),
-        evolution_api_url: Some(server.base_url.clone()),
-        daily_message_limit,
-        messages_sent_today: 0,
-        last_reset_date: tenant_today(state, tenant),
-        is_active: true,
-        notes,
-        priority: 0,
-        created_at: now,
-        updated_at: now,
-        evolution_server_id: Some(server.id),
-        provisioned: true,
-        connection_status: ConnectionStatus::Connecting.as_str().into(),
-    };
-    let max = i64::from(state.settings.evolution.max_instances_per_tenant);
+/// The instance's columns as the request gives them.
+struct Row<'a> {
+    name: Option<InstanceName>,
+    phone: Option<&'a PhoneNumber>,
+    daily_message_limit: i32,
+    notes: Option<String>,
+}
+
+impl Row<'_> {
+    /// The row to find or insert, with a fresh key of its own (sealed) on `server`.
+    fn new_instance(
+        self,
+        state: &AppState,
+        tenant: &Tenant,
+        server: &EvolutionServer,
+        now: NaiveDateTime,
+    ) -> NewInstance {
+        let new_token = uuid::Uuid::new_v4().to_string().to_uppercase();
+        NewInstance {
+            tenant_id: tenant.id,
+            phone_number: self
+                .phone
+                .map_or_else(String::new, |p| p.as_str().to_string()),
+            instance_name: self
+                .name
+                .map_or_else(|| generated_name(tenant.id), |n| n.as_str().to_string()),
+            evolution_api_key_encrypted: state.cipher.encrypt(&new_token),
+            evolution_api_url: Some(server.base_url.clone()),
+            daily_message_limit: self.daily_message_limit,
+            messages_sent_today: 0,
+            last_reset_date: tenant_today(state, tenant),
+            is_active: true,
+            notes: self.notes,
+            priority: 0,
+            created_at: now,
+            updated_at: now,
+            evolution_server_id: Some(server.id),
+            provisioned: true,
+            connection_status: ConnectionStatus::Connecting.as_str().into(),
+        }
+    }
+}
+
+/// The row `new` describes, found or inserted (see
+/// [`remote_instances::claim_for_provisioning`]), and whether this call inserted it.
+async fn claim_row(
+    state: &AppState,
+    new: NewInstance,
+    rules: ProvisionRules,
+    locale: Locale,
+) -> Result<(Instance, bool), LifecycleError> {
     let instance_name = new.instance_name.clone();
-    let rules = ProvisionRules {
-        match_phone: !name_given,
-        max_instances: max,
-        adopt,
-    };
+    let max = rules.max_instances;
     let claim = state
         .write(move |conn| {
             Ok(remote_instances::claim_for_provisioning(
@@ -114,24 +177,31 @@ pub async fn provision(
             )?)
         })
         .await?;
-    let (instance, inserted) = match claim {
-        ProvisionTarget::Inserted(instance) => (instance, true),
-        ProvisionTarget::Existing(instance) => (instance, false),
-        ProvisionTarget::OwnedByAnotherTenant => {
-            return Err(LifecycleError::NameTaken(instance_name))
-        }
-        ProvisionTarget::Retired => return Err(LifecycleError::NameRetired(instance_name)),
-        ProvisionTarget::MaxReached => return Err(LifecycleError::MaxInstancesReached(max)),
+    match claim {
+        ProvisionTarget::Inserted(instance) => Ok((instance, true)),
+        ProvisionTarget::Existing(instance) => Ok((instance, false)),
+        ProvisionTarget::OwnedByAnotherTenant => Err(LifecycleError::NameTaken(instance_name)),
+        ProvisionTarget::Retired => Err(LifecycleError::NameRetired(instance_name)),
+        ProvisionTarget::MaxReached => Err(LifecycleError::MaxInstancesReached(max)),
         ProvisionTarget::PhoneTaken => {
             let mut errors = FieldErrors::default();
             errors.add("phone_number", Msg::PhoneTaken);
-            return Err(errors
+            Err(errors
                 .into_result(locale)
                 .expect_err("one error was added")
-                .into());
+                .into())
         }
-    };
+    }
+}
 
+/// Finds or creates `instance` on `server` with the row's own key, and asks for a QR
+/// code.
+async fn create_remotely(
+    state: &AppState,
+    server: &EvolutionServer,
+    instance: &Instance,
+    number: Option<&str>,
+) -> Result<Remote, LifecycleError> {
     let master_key = server
         .api_key_encrypted
         .as_deref()
@@ -148,37 +218,28 @@ pub async fn provision(
         .cipher
         .decrypt(&instance.evolution_api_key_encrypted)
         .map_err(ApiError::internal)?;
-    let number = phone.as_ref().map(PhoneNumber::digits);
-    let remote = provision_remotely(
-        state,
-        &server,
-        &client,
-        RemoteName {
-            id: instance.id,
-            name: &instance.instance_name,
-        },
-        &token,
-        number,
-    )
-    .await;
-    let remote = match remote {
-        Ok(remote) => remote,
-        Err(error) => {
-            if inserted {
-                mark_error(state, tenant, instance.id, audit).await?;
-            }
-            return Err(error);
-        }
+    let name = RemoteName {
+        id: instance.id,
+        name: &instance.instance_name,
     };
-    let created = inserted || remote.created;
-    let changes = remote.changes(state, &instance, now);
-    let id = instance.id;
+    provision_remotely(state, server, &client, name, &token, number).await
+}
+
+/// Records what Evolution said of the instance, with its audit row; the instance as it
+/// then stands.
+async fn record_provisioned(
+    state: &AppState,
+    tenant: &Tenant,
+    id: i64,
+    changes: RemoteChanges,
+    inserted: bool,
+    audit: Audit,
+) -> Result<Instance, LifecycleError> {
     let today = tenant_today(state, tenant);
-    let audited_tenant = tenant.clone();
+    let tenant = tenant.clone();
     let Audit { auditor, snapshot } = audit;
-    let updated = state
+    state
         .transaction(move |conn| {
-            let tenant = &audited_tenant;
             let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
                 return Ok(None);
             };
@@ -189,7 +250,7 @@ pub async fn provision(
             let before = if inserted {
                 None
             } else {
-                Some(snapshot(&before, tenant, today)?)
+                Some(snapshot(&before, &tenant, today)?)
             };
             auditor.record(
                 conn,
@@ -197,16 +258,12 @@ pub async fn provision(
                 id,
                 Some(tenant.id),
                 before,
-                Some(snapshot(&updated, tenant, today)?),
+                Some(snapshot(&updated, &tenant, today)?),
             )?;
             Ok(Some(updated))
         })
         .await?
-        .ok_or(LifecycleError::NotFound)?;
-    Ok(Provisioned {
-        instance: updated,
-        created,
-    })
+        .ok_or(LifecycleError::NotFound)
 }
 
 /// The server named by `evolution_server_id`, or the default one. A named server that

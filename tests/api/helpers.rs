@@ -769,3 +769,10 @@ pub async fn into_reply(response: reqwest::Response) -> Reply {
         body,
     }
 }
+
+impl TestApp {
+    /// The settings the app's database is reached with (for a pool of the test's own).
+    pub fn database_settings(&self) -> Settings {
+        self.database.settings(&[])
+    }
+}

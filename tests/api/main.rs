@@ -9,6 +9,7 @@ mod evolution_fake;
 
 mod audit_log;
 mod auth;
+mod changes_and_events;
 mod claim_batches;
 mod claim_parity;
 mod claim_rule;
