@@ -72,8 +72,12 @@ pub async fn provision(
     let server = state
         .db(move |conn| {
             let server = choose_server(conn, server_id, &mut errors)?;
+            // No server is a field error.
+            let Some(server) = server else {
+                return Err(errors.into_error(locale));
+            };
             errors.into_result(locale)?;
-            Ok(server.expect("a server or a field error"))
+            Ok(server)
         })
         .await?;
 
@@ -123,12 +127,7 @@ pub async fn provision(
         ProvisionTarget::Retired => return Err(LifecycleError::NameRetired(instance_name)),
         ProvisionTarget::MaxReached => return Err(LifecycleError::MaxInstancesReached(max)),
         ProvisionTarget::PhoneTaken => {
-            let mut errors = FieldErrors::default();
-            errors.add("phone_number", Msg::PhoneTaken);
-            return Err(errors
-                .into_result(locale)
-                .expect_err("one error was added")
-                .into());
+            return Err(FieldErrors::one("phone_number", Msg::PhoneTaken, locale).into());
         }
     };
 

@@ -49,12 +49,12 @@ pub struct Written {
 }
 
 pub enum CreateOutcome {
-    Created(Written),
+    Created(Box<Written>),
     SlugTaken,
 }
 
 pub enum UpdateOutcome {
-    Updated(Written),
+    Updated(Box<Written>),
     SlugTaken,
     NotFound,
 }
@@ -116,10 +116,10 @@ pub async fn create(
                 Ok(Some(tenant))
             });
             match written {
-                Ok(Some(tenant)) => Ok(CreateOutcome::Created(Written {
+                Ok(Some(tenant)) => Ok(CreateOutcome::Created(Box::new(Written {
                     tenant,
-                    callback_secret: callback_secret.clone(),
-                })),
+                    callback_secret,
+                }))),
                 Ok(None) => Ok(CreateOutcome::SlugTaken),
                 Err(error) => slug_race(error).map(|()| CreateOutcome::SlugTaken),
             }
@@ -180,7 +180,7 @@ pub async fn update(
                     Some(snapshot(&before)?),
                     Some(snapshot(&written.tenant)?),
                 )?;
-                Ok(UpdateOutcome::Updated(written))
+                Ok(UpdateOutcome::Updated(Box::new(written)))
             });
             written.or_else(|error| slug_race(error).map(|()| UpdateOutcome::SlugTaken))
         })

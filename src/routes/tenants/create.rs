@@ -50,7 +50,7 @@ pub async fn create_tenant(
     match tenants::create(&state, auditor, new, generated, audit_snapshot).await? {
         CreateOutcome::Created(written) => Ok((
             web::Json(MessageDataBody::new(
-                TenantWithCallbackSecret::from(written),
+                TenantWithCallbackSecret::from(*written),
                 "Tenant created successfully",
             )),
             StatusCode::CREATED,

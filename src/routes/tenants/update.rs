@@ -54,7 +54,7 @@ pub async fn update_tenant(
     .await?
     {
         UpdateOutcome::Updated(written) => Ok(web::Json(MessageDataBody::new(
-            TenantWithCallbackSecret::from(written),
+            TenantWithCallbackSecret::from(*written),
             "Tenant updated successfully",
         ))),
         UpdateOutcome::SlugTaken => Err(slug_taken(locale)),
