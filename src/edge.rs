@@ -20,7 +20,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::Stream;
 
-use crate::error::{ApiError, FieldErrors, Resource};
+use crate::error::{ApiError, ErrorKey, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::state::AppState;
 
@@ -68,7 +68,7 @@ pub fn method_not_allowed<'a>(allowed: impl IntoIterator<Item = &'a str>) -> Api
     let allow = allowed.into_iter().collect::<Vec<_>>().join(", ");
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "route.method_not_allowed",
+        ErrorKey::RouteMethodNotAllowed,
         "The method is not allowed for the requested route.",
     )
     .with_header(header::ALLOW, allow)
@@ -191,7 +191,7 @@ pub async fn body_deadline(
     }
     let error = ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        "request.timeout",
+        ErrorKey::RequestTimeout,
         format!(
             "The request body did not arrive within {} ms.",
             timeout.as_millis()
@@ -267,16 +267,24 @@ fn with_json_error<B: MessageBody>(response: ServiceResponse<B>) -> ServiceRespo
 /// The JSON error of a status the framework chose.
 fn json_error(status: StatusCode) -> ApiError {
     let (key, message) = match status {
-        StatusCode::BAD_REQUEST => ("request.malformed", "The request could not be read."),
-        StatusCode::NOT_FOUND => ("route.not_found", "The requested route does not exist"),
+        StatusCode::BAD_REQUEST => (ErrorKey::RequestMalformed, "The request could not be read."),
+        StatusCode::NOT_FOUND => (
+            ErrorKey::RouteNotFound,
+            "The requested route does not exist",
+        ),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "route.method_not_allowed",
+            ErrorKey::RouteMethodNotAllowed,
             "The method is not allowed for the requested route.",
         ),
-        StatusCode::REQUEST_TIMEOUT => ("request.timeout", "The request took too long to arrive."),
-        StatusCode::PAYLOAD_TOO_LARGE => ("request.too_large", "The request body is too large."),
-        status if status.is_server_error() => ("server.internal", "Internal server error."),
-        _ => ("request.rejected", "The request was rejected."),
+        StatusCode::REQUEST_TIMEOUT => (
+            ErrorKey::RequestTimeout,
+            "The request took too long to arrive.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (ErrorKey::RequestTooLarge, "The request body is too large.")
+        }
+        status if status.is_server_error() => (ErrorKey::ServerInternal, "Internal server error."),
+        _ => (ErrorKey::RequestRejected, "The request was rejected."),
     };
     ApiError::new(status, key, message)
 }

@@ -1,13 +1,127 @@
-//! The one JSON error body and the one mapping from failures to HTTP.
+//! The one JSON error body, the closed set of its `error_key`s, and the one mapping from
+//! failures to HTTP.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::evolution::EvolutionError;
 use crate::i18n::{more_errors, Locale, Msg};
+
+/// Declares [`ErrorKey`] from one list, so the variants, their wire strings and
+/// [`ErrorKey::ALL`] cannot drift apart (a `match` alone cannot list the variants).
+/// The wire string is a `tt`, not a `literal`: utoipa reads `#[serde(rename)]` only from
+/// plain tokens.
+macro_rules! error_keys {
+    ($($(#[$doc:meta])* $variant:ident = $wire:tt,)*) => {
+        /// The stable key of an error answer: clients branch on it, it never changes with
+        /// the language, and it is the same string on the wire, in the database (a
+        /// message's `error_key`, a sync run's failures) and in metric labels.
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema,
+            diesel::AsExpression, diesel::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub enum ErrorKey {
+            $($(#[$doc])* #[serde(rename = $wire)] $variant,)*
+        }
+
+        impl ErrorKey {
+            /// Every key, in the order of the list.
+            pub const ALL: &'static [ErrorKey] = &[$(Self::$variant,)*];
+
+            /// The key as it goes on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                }
+            }
+        }
+    };
+}
+
+error_keys! {
+    /// The password hashing pool is saturated.
+    AuthBusy = "auth.busy",
+    AuthInvalidCredentials = "auth.invalid_credentials",
+    AuthTooManyAttempts = "auth.too_many_attempts",
+    DatabaseMigrationsPending = "database.migrations_pending",
+    /// The database was locked for the whole timeout, or could not be reached.
+    DatabaseUnavailable = "database.unavailable",
+    /// The number's WhatsApp connection is down.
+    EvolutionConnectionClosed = "evolution.connection_closed",
+    EvolutionInstanceCreationDisabled = "evolution.instance_creation_disabled",
+    EvolutionInstanceMissing = "evolution.instance_missing",
+    EvolutionInstanceNotConnected = "evolution.instance_not_connected",
+    EvolutionInterrupted = "evolution.interrupted",
+    EvolutionInvalidResponse = "evolution.invalid_response",
+    EvolutionNoGlobalKey = "evolution.no_global_key",
+    EvolutionNoServer = "evolution.no_server",
+    EvolutionRejected = "evolution.rejected",
+    /// An Evolution server a super admin deactivated.
+    EvolutionServerInactive = "evolution.server_inactive",
+    EvolutionTimeout = "evolution.timeout",
+    EvolutionUnauthorized = "evolution.unauthorized",
+    /// A 5xx, or the server could not be reached.
+    EvolutionUnavailable = "evolution.unavailable",
+    EvolutionWebsocketDisabled = "evolution.websocket_disabled",
+    EvolutionServerHasInstances = "evolution_server.has_instances",
+    EvolutionServerNotFound = "evolution_server.not_found",
+    /// The first request with this idempotency key is still sending the message.
+    MessageInFlight = "message.in_flight",
+    MessageNotFound = "message.not_found",
+    /// The recipient is not on WhatsApp.
+    MessageRecipientInvalid = "message.recipient_invalid",
+    /// No instance could send the message.
+    MessageSendFailed = "message.send_failed",
+    /// The message may have gone out: its outcome is unknown.
+    MessageSendTimeout = "message.send_timeout",
+    RequestMalformed = "request.malformed",
+    RequestRejected = "request.rejected",
+    RequestTimeout = "request.timeout",
+    RequestTooLarge = "request.too_large",
+    /// Another request changed the resource in between.
+    ResourceConflict = "resource.conflict",
+    RouteMethodNotAllowed = "route.method_not_allowed",
+    RouteNotFound = "route.not_found",
+    SenderClaimInstanceDeleted = "sender.claim_instance_deleted",
+    SenderClaimNotFound = "sender.claim_not_found",
+    SenderReleaseDayOver = "sender.release_day_over",
+    SenderTokenNotFound = "sender_token.not_found",
+    ServerInternal = "server.internal",
+    SyncFailed = "sync.failed",
+    SyncInProgress = "sync.in_progress",
+    SyncLeaseLost = "sync.lease_lost",
+    TenantHasInstances = "tenant.has_instances",
+    TenantNotFound = "tenant.not_found",
+    UserCannotDeleteSelf = "user.cannot_delete_self",
+    UserLastSuperAdmin = "user.last_super_admin",
+    UserNotFound = "user.not_found",
+    ValidationFailed = "validation.failed",
+    WebhookNoPublicUrl = "webhook.no_public_url",
+    WebhookDeliveryNotFound = "webhook_delivery.not_found",
+    WhatsappInstanceNameRetired = "whatsapp.instance_name_retired",
+    WhatsappInstanceNameTaken = "whatsapp.instance_name_taken",
+    WhatsappInstanceNotFound = "whatsapp.instance_not_found",
+    WhatsappMaxInstancesReached = "whatsapp.max_instances_reached",
+    WhatsappNoActiveInstances = "whatsapp.no_active_instances",
+    WhatsappNoInstanceAvailable = "whatsapp.no_instance_available",
+}
+
+impl ErrorKey {
+    /// The key written as `raw`, if it is one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|key| key.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for ErrorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Every error Relevo answers with. `error_key` is the stable key to branch on; the bare
 /// 401 and 403 of seed 001 carry `message` alone; `errors` is set on 422 only (Laravel style).
@@ -17,8 +131,8 @@ pub struct ErrorBody {
     #[schema(example = "WhatsApp instance not found")]
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = String, example = "whatsapp.instance_not_found")]
-    pub error_key: Option<String>,
+    #[schema(value_type = ErrorKey, example = "whatsapp.instance_not_found")]
+    pub error_key: Option<ErrorKey>,
     /// Values the message names (an Evolution server, a limit, ...), for clients that
     /// render their own text.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,7 +151,7 @@ pub struct ValidationErrorBody {
     #[schema(example = "El campo phone_number es obligatorio. (y 1 error más)")]
     pub message: String,
     #[schema(example = "validation.failed")]
-    pub error_key: String,
+    pub error_key: ErrorKey,
     /// Each rejected field with its messages.
     #[schema(example = json!({"phone_number": ["El campo phone_number es obligatorio."]}))]
     pub errors: std::collections::HashMap<String, Vec<String>>,
@@ -46,8 +160,6 @@ pub struct ValidationErrorBody {
     #[schema(value_type = Object, required = false)]
     pub error_params: Option<Value>,
 }
-
-const DATABASE_UNAVAILABLE: &str = "database.unavailable";
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -60,12 +172,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error_key: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, error_key: ErrorKey, message: impl Into<String>) -> Self {
         Self {
             status,
             body: Box::new(ErrorBody {
                 message: message.into(),
-                error_key: Some(error_key.to_string()),
+                error_key: Some(error_key),
                 error_params: None,
                 errors: None,
             }),
@@ -75,8 +187,8 @@ impl ApiError {
     }
 
     /// The same error under another stable key (a 422 of one field with its own key).
-    pub fn with_key(mut self, error_key: &str) -> Self {
-        self.body.error_key = Some(error_key.to_string());
+    pub fn with_key(mut self, error_key: ErrorKey) -> Self {
+        self.body.error_key = Some(error_key);
         self
     }
 
@@ -108,12 +220,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, key, message)
     }
 
-    pub fn conflict(error_key: &str, message: impl Into<String>) -> Self {
+    pub fn conflict(error_key: ErrorKey, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, error_key, message)
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "request.malformed", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorKey::RequestMalformed, message)
     }
 
     /// An unexpected failure: its cause goes to the log, never into the body.
@@ -121,7 +233,7 @@ impl ApiError {
         log::error!("internal error: {cause}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "server.internal",
+            ErrorKey::ServerInternal,
             "Internal server error.",
         )
     }
@@ -130,7 +242,7 @@ impl ApiError {
         log::error!("database unavailable: {cause}");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            DATABASE_UNAVAILABLE,
+            ErrorKey::DatabaseUnavailable,
             "The database is busy or unreachable; try again shortly.",
         )
         .with_retry_after(1)
@@ -139,7 +251,7 @@ impl ApiError {
     /// Whether this is [`ApiError::database_unavailable`]: the database was locked for
     /// the whole timeout, or could not be reached.
     pub fn is_database_unavailable(&self) -> bool {
-        self.body.error_key.as_deref() == Some(DATABASE_UNAVAILABLE)
+        self.error_key() == Some(ErrorKey::DatabaseUnavailable)
     }
 
     /// A call to an Evolution server failed: 504 on a timeout, otherwise 502 with a key
@@ -155,47 +267,47 @@ impl ApiError {
         let (status, key, message) = match error {
             EvolutionError::Timeout => (
                 StatusCode::GATEWAY_TIMEOUT,
-                "evolution.timeout",
+                ErrorKey::EvolutionTimeout,
                 format!("Evolution API server `{name}` did not answer in time."),
             ),
             EvolutionError::Status { status: 401, .. } => (
                 StatusCode::BAD_GATEWAY,
-                "evolution.unauthorized",
+                ErrorKey::EvolutionUnauthorized,
                 format!("Evolution API server `{name}` rejected the API key Relevo used; check the server's api_key."),
             ),
             EvolutionError::Status { status, .. } if *status >= 500 => (
                 StatusCode::BAD_GATEWAY,
-                "evolution.unavailable",
+                ErrorKey::EvolutionUnavailable,
                 format!("Evolution API server `{name}` failed (HTTP {status})."),
             ),
             EvolutionError::Unreachable(_) | EvolutionError::Interrupted(_) => (
                 StatusCode::BAD_GATEWAY,
-                "evolution.unavailable",
+                ErrorKey::EvolutionUnavailable,
                 format!("Evolution API server `{name}` is unreachable."),
             ),
             EvolutionError::NotPublic(_) => (
                 StatusCode::BAD_GATEWAY,
-                "evolution.unavailable",
+                ErrorKey::EvolutionUnavailable,
                 format!("Evolution API server `{name}` is not on a public address, and Relevo calls none other (RELEVO_ALLOW_PRIVATE_TARGETS)."),
             ),
             EvolutionError::InvalidResponse(_) => (
                 StatusCode::BAD_GATEWAY,
-                "evolution.unavailable",
+                ErrorKey::EvolutionUnavailable,
                 format!("Evolution API server `{name}` answered something Relevo does not understand."),
             ),
             EvolutionError::NotFound(_) => (
                 StatusCode::BAD_GATEWAY,
-                "evolution.rejected",
+                ErrorKey::EvolutionRejected,
                 format!("Evolution API server `{name}` does not have it (HTTP 404)."),
             ),
             EvolutionError::Status { status, .. } => (
                 StatusCode::BAD_GATEWAY,
-                "evolution.rejected",
+                ErrorKey::EvolutionRejected,
                 format!("Evolution API server `{name}` refused the request (HTTP {status})."),
             ),
             EvolutionError::Refused(_) => (
                 StatusCode::BAD_GATEWAY,
-                "evolution.rejected",
+                ErrorKey::EvolutionRejected,
                 format!("Evolution API server `{name}` refused the request."),
             ),
         };
@@ -213,7 +325,7 @@ impl ApiError {
     pub fn no_evolution_server(reason: &str) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "evolution.no_server",
+            ErrorKey::EvolutionNoServer,
             format!("{reason} A super admin must configure one: POST /api/v1/evolution-servers (name, base_url, api_key), or set EVOLUTION_API_BASE_URL and EVOLUTION_API_MASTER_KEY."),
         )
     }
@@ -238,6 +350,11 @@ impl ApiError {
 
     pub fn body(&self) -> &ErrorBody {
         &self.body
+    }
+
+    /// The stable key of the answer; `None` on the bare 401 and 403.
+    pub fn error_key(&self) -> Option<ErrorKey> {
+        self.body.error_key
     }
 }
 
@@ -276,12 +393,12 @@ impl From<diesel::result::Error> for ApiError {
                 if info.message().contains(crate::db::users::LAST_SUPER_ADMIN) =>
             {
                 Self::conflict(
-                    "user.last_super_admin",
+                    ErrorKey::UserLastSuperAdmin,
                     "Relevo needs at least one super admin; promote another user first",
                 )
             }
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::conflict(
-                "resource.conflict",
+                ErrorKey::ResourceConflict,
                 "The resource was changed by another request; try again.",
             ),
             _ if crate::db::is_lock_timeout(&error) => Self::database_unavailable(error),
@@ -317,23 +434,29 @@ pub enum Resource {
 }
 
 impl Resource {
-    fn not_found(self) -> (&'static str, &'static str) {
+    fn not_found(self) -> (ErrorKey, &'static str) {
         match self {
-            Resource::Tenant => ("tenant.not_found", "Tenant not found"),
-            Resource::User => ("user.not_found", "User not found"),
-            Resource::WhatsappInstance => {
-                ("whatsapp.instance_not_found", "WhatsApp instance not found")
-            }
-            Resource::Claim => ("sender.claim_not_found", "Claim not found"),
-            Resource::SenderToken => ("sender_token.not_found", "Sender token not found"),
-            Resource::Route => ("route.not_found", "The requested route does not exist"),
-            Resource::EvolutionServer => {
-                ("evolution_server.not_found", "Evolution server not found")
-            }
-            Resource::Message => ("message.not_found", "Message not found"),
-            Resource::WebhookDelivery => {
-                ("webhook_delivery.not_found", "Webhook delivery not found")
-            }
+            Resource::Tenant => (ErrorKey::TenantNotFound, "Tenant not found"),
+            Resource::User => (ErrorKey::UserNotFound, "User not found"),
+            Resource::WhatsappInstance => (
+                ErrorKey::WhatsappInstanceNotFound,
+                "WhatsApp instance not found",
+            ),
+            Resource::Claim => (ErrorKey::SenderClaimNotFound, "Claim not found"),
+            Resource::SenderToken => (ErrorKey::SenderTokenNotFound, "Sender token not found"),
+            Resource::Route => (
+                ErrorKey::RouteNotFound,
+                "The requested route does not exist",
+            ),
+            Resource::EvolutionServer => (
+                ErrorKey::EvolutionServerNotFound,
+                "Evolution server not found",
+            ),
+            Resource::Message => (ErrorKey::MessageNotFound, "Message not found"),
+            Resource::WebhookDelivery => (
+                ErrorKey::WebhookDeliveryNotFound,
+                "Webhook delivery not found",
+            ),
         }
     }
 }
@@ -394,7 +517,7 @@ impl FieldErrors {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             body: Box::new(ErrorBody {
                 message,
-                error_key: Some("validation.failed".into()),
+                error_key: Some(ErrorKey::ValidationFailed),
                 error_params: None,
                 errors: Some(errors),
             }),
@@ -528,6 +651,88 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn every_key_is_unique_and_written_area_dot_reason() {
+        let shape = regex::Regex::new(r"^[a-z_]+\.[a-z_]+$").unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for key in ErrorKey::ALL {
+            assert!(shape.is_match(key.as_str()), "{key:?} is `{key}`");
+            assert!(seen.insert(key.as_str()), "`{key}` twice");
+            assert_eq!(
+                serde_json::to_value(key).unwrap(),
+                Value::from(key.as_str())
+            );
+            assert_eq!(ErrorKey::parse(key.as_str()), Some(*key));
+        }
+        assert_eq!(ErrorKey::parse("evolution.sideways"), None);
+        assert!(serde_json::from_str::<ErrorKey>(r#""evolution.sideways""#).is_err());
+    }
+
+    #[test]
+    fn the_document_lists_every_key_and_both_bodies_use_the_list() {
+        let document = serde_json::to_value(crate::openapi::document()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        let listed: Vec<&str> = schemas["ErrorKey"]["enum"]
+            .as_array()
+            .expect("ErrorKey is an enum in the document")
+            .iter()
+            .map(|key| key.as_str().unwrap())
+            .collect();
+        let keys: Vec<&str> = ErrorKey::ALL.iter().map(|key| key.as_str()).collect();
+        assert_eq!(listed, keys);
+        for body in ["ErrorBody", "ValidationErrorBody"] {
+            let field = schemas[body]["properties"]["error_key"].to_string();
+            assert!(
+                field.contains("#/components/schemas/ErrorKey"),
+                "{body}: {field}"
+            );
+        }
+    }
+
+    /// Keys are values: outside this file no string literal spells one (it would be
+    /// compared or stored as a string), and no key-looking literal stands beside
+    /// `ApiError`, `ErrorKey` or `error_key` (a new key belongs in [`ErrorKey`]).
+    #[test]
+    fn no_error_key_is_spelled_as_a_string_outside_this_file() {
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let this_file = source.join("error.rs");
+        let literal = regex::Regex::new(r#""([a-z_]+\.[a-z_]+)""#).unwrap();
+        let mut spelled = Vec::new();
+        for file in rust_files(&source) {
+            if file == this_file {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (number, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                let near_an_error = ["ApiError", "ErrorKey", "error_key"]
+                    .iter()
+                    .any(|word| line.contains(word));
+                for found in literal.captures_iter(line) {
+                    if near_an_error || ErrorKey::parse(&found[1]).is_some() {
+                        spelled.push(format!("{}:{}: {}", file.display(), number + 1, &found[0]));
+                    }
+                }
+            }
+        }
+        assert!(spelled.is_empty(), "use ErrorKey instead: {spelled:#?}");
+    }
+
+    fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(rust_files(&path));
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+        files
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::db::{self, evolution_servers, users, DbConnection};
 use crate::domain::{Email, HttpUrl, Role};
 use crate::edge;
-use crate::error::{ApiError, Resource};
+use crate::error::{ApiError, ErrorKey, Resource};
 use crate::events::worker::Dispatcher;
 use crate::evolution::EvolutionHttp;
 use crate::i18n::DefaultLocale;
@@ -269,7 +269,7 @@ fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             ApiError::new(
                 actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "request.too_large",
+                ErrorKey::RequestTooLarge,
                 format!(
                     "The request body is larger than {} KiB.",
                     MAX_BODY_BYTES / 1024

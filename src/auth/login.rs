@@ -18,7 +18,7 @@ use crate::auth::{password, ClientAddress};
 use crate::db::users::{self, User};
 use crate::db::DbConnection;
 use crate::domain::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKey};
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
@@ -195,7 +195,7 @@ impl LoginAudit {
 fn too_many_attempts(seconds: u64) -> ApiError {
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "auth.too_many_attempts",
+        ErrorKey::AuthTooManyAttempts,
         "Too many failed login attempts. Try again later.",
     )
     .with_retry_after(seconds)
@@ -205,7 +205,7 @@ fn too_many_attempts(seconds: u64) -> ApiError {
 fn invalid_credentials() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "auth.invalid_credentials",
+        ErrorKey::AuthInvalidCredentials,
         "These credentials do not match our records.",
     )
 }

@@ -7,7 +7,7 @@ use argon2::Argon2;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKey};
 
 /// Password hashing takes about 19 MiB and tens of milliseconds of one core per call.
 /// It runs on a few dedicated threads (one per core) at the lowest CPU priority, so that
@@ -68,7 +68,7 @@ impl HashingGate {
         let permit = self.admitted.clone().try_acquire_owned().map_err(|_| {
             ApiError::new(
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "auth.busy",
+                ErrorKey::AuthBusy,
                 "Too many password checks are in progress; try again in a moment.",
             )
             .with_retry_after(1)
@@ -165,6 +165,7 @@ pub fn dummy_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::HashingGate;
+    use crate::error::ErrorKey;
 
     #[actix_web::test]
     async fn the_gate_turns_away_callers_beyond_its_queue() {
@@ -186,7 +187,7 @@ mod tests {
         let turned_away = gate.run(|| true).await.unwrap_err();
 
         assert_eq!(turned_away.status().as_u16(), 503);
-        assert_eq!(turned_away.body().error_key.as_deref(), Some("auth.busy"));
+        assert_eq!(turned_away.error_key(), Some(ErrorKey::AuthBusy));
         release.send(()).unwrap();
         assert!(first.await.unwrap().unwrap());
         assert!(queued.await.unwrap().unwrap());

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::{message_receipts, messages};
 use super::{DbConnection, Page};
+use crate::error::ErrorKey;
 use crate::on_backend;
 
 /// Evolution is being called for it (or the process died while it was).
@@ -31,7 +32,7 @@ pub struct Message {
     pub instance_phone: String,
     pub claim_id: String,
     pub evolution_message_id: Option<String>,
-    pub error_key: Option<String>,
+    pub error_key: Option<ErrorKey>,
     /// A JSON array of attempts.
     pub attempts: String,
     pub strategy: String,
@@ -119,7 +120,7 @@ pub struct Progress<'a> {
     pub instance: (i64, &'a str, &'a str),
     pub claim_id: &'a str,
     pub evolution_message_id: Option<&'a str>,
-    pub error_key: Option<&'a str>,
+    pub error_key: Option<ErrorKey>,
     pub attempts: &'a str,
     pub now: NaiveDateTime,
 }
@@ -158,7 +159,7 @@ pub fn give_up_on(
     conn: &mut DbConnection,
     id: i64,
     seen_at: NaiveDateTime,
-    error_key: &str,
+    error_key: ErrorKey,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Message>> {
     let target = messages::table
@@ -181,7 +182,7 @@ pub fn give_up_on(
 pub fn give_up_stale(
     conn: &mut DbConnection,
     before: NaiveDateTime,
-    error_key: &str,
+    error_key: ErrorKey,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(

@@ -14,6 +14,7 @@ pub mod retired_names;
 pub mod reused;
 pub mod schema;
 pub mod sender_tokens;
+mod stored_text;
 pub mod sync_runs;
 pub mod tenants;
 pub mod users;

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 
 use crate::db::evolution_servers::EvolutionServer;
-use crate::error::{ApiError, Resource, UpstreamServer};
+use crate::error::{ApiError, ErrorKey, Resource, UpstreamServer};
 use crate::evolution::EvolutionError;
 
 /// The Evolution server a failure concerns.
@@ -105,14 +105,14 @@ impl From<LifecycleError> for ApiError {
         match error {
             LifecycleError::CreationDisabled => ApiError::new(
                 StatusCode::FORBIDDEN,
-                "evolution.instance_creation_disabled",
+                ErrorKey::EvolutionInstanceCreationDisabled,
                 "Provisioning is disabled on this Relevo (EVOLUTION_API_ENABLE_INSTANCE_CREATION=false); register existing instances instead.",
             ),
             LifecycleError::NoServer(reason) => ApiError::no_evolution_server(&reason),
             // A state an admin set, not an outage: a 409, not a 503.
             LifecycleError::ServerInactive(server) => ApiError::new(
                 StatusCode::CONFLICT,
-                "evolution.server_inactive",
+                ErrorKey::EvolutionServerInactive,
                 format!(
                     "Evolution API server `{}` is inactive; activate it (PUT /api/v1/evolution-servers/{}) to manage its instances.",
                     server.name, server.id
@@ -129,7 +129,7 @@ impl From<LifecycleError> for ApiError {
                 server,
                 instance_name,
             } => ApiError::conflict(
-                "evolution.instance_missing",
+                ErrorKey::EvolutionInstanceMissing,
                 format!(
                     "Evolution API server `{}` no longer has the instance `{instance_name}`; provision it again",
                     server.name
@@ -145,7 +145,7 @@ impl From<LifecycleError> for ApiError {
                 action,
                 upstream,
             } => ApiError::conflict(
-                "evolution.instance_not_connected",
+                ErrorKey::EvolutionInstanceNotConnected,
                 format!(
                     "Evolution API server `{}` did not {} `{instance_name}`: the instance is not connected (it may be reconnecting). Nothing changed. {}",
                     server.name,
@@ -160,29 +160,29 @@ impl From<LifecycleError> for ApiError {
                 "upstream": upstream,
             })),
             LifecycleError::WebsocketDisabled(server) => ApiError::conflict(
-                "evolution.websocket_disabled",
+                ErrorKey::EvolutionWebsocketDisabled,
                 format!(
                     "Websockets are disabled on Evolution API server `{}` (WEBSOCKET_ENABLED); nothing was stored",
                     server.name
                 ),
             ),
             LifecycleError::NoPublicUrl => ApiError::conflict(
-                "webhook.no_public_url",
+                ErrorKey::WebhookNoPublicUrl,
                 "Relevo does not know how Evolution reaches it (RELEVO_PUBLIC_URL is not set), so it cannot point the instance's webhook at itself; set RELEVO_PUBLIC_URL and try again.",
             ),
             LifecycleError::NameTaken(name) => ApiError::conflict(
-                "whatsapp.instance_name_taken",
+                ErrorKey::WhatsappInstanceNameTaken,
                 format!("The instance name `{name}` is already used by another tenant on this Evolution API server"),
             )
             .with_params(serde_json::json!({ "instance_name": name })),
             LifecycleError::NameRetired(name) => ApiError::conflict(
-                "whatsapp.instance_name_retired",
+                ErrorKey::WhatsappInstanceNameRetired,
                 format!("The instance name `{name}` belonged to a deleted tenant and Evolution may still have its WhatsApp session linked; to take it over for this tenant, provision it again with \"adopt\": true"),
             )
             .with_params(serde_json::json!({ "instance_name": name })),
             LifecycleError::MaxInstancesReached(max) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "whatsapp.max_instances_reached",
+                ErrorKey::WhatsappMaxInstancesReached,
                 format!("The tenant already has {max} WhatsApp instances, the most allowed (EVOLUTION_API_MAX_INSTANCES_PER_TENANT)"),
             )
             .with_params(serde_json::json!({ "max": max })),
@@ -204,12 +204,12 @@ mod tests {
         }
     }
 
-    fn mapped(error: LifecycleError) -> (u16, String, String, serde_json::Value) {
+    fn mapped(error: LifecycleError) -> (u16, Option<ErrorKey>, String, serde_json::Value) {
         let api = ApiError::from(error);
         let body = api.body().clone();
         (
             api.status().as_u16(),
-            body.error_key.unwrap_or_default(),
+            body.error_key,
             body.message,
             body.error_params.unwrap_or(serde_json::Value::Null),
         )
@@ -219,25 +219,28 @@ mod tests {
     fn each_failure_keeps_its_status_key_and_message() {
         let (status, key, _, _) = mapped(LifecycleError::CreationDisabled);
         assert_eq!(
-            (status, key.as_str()),
-            (403, "evolution.instance_creation_disabled")
+            (status, key),
+            (403, Some(ErrorKey::EvolutionInstanceCreationDisabled))
         );
 
         let (status, key, message, _) = mapped(LifecycleError::NoServer(
             "No default Evolution API server is configured.".into(),
         ));
-        assert_eq!((status, key.as_str()), (503, "evolution.no_server"));
+        assert_eq!((status, key), (503, Some(ErrorKey::EvolutionNoServer)));
         assert!(message.starts_with("No default Evolution API server is configured. A super admin"));
 
         let (status, key, message, _) = mapped(LifecycleError::ServerInactive(server()));
-        assert_eq!((status, key.as_str()), (409, "evolution.server_inactive"));
+        assert_eq!(
+            (status, key),
+            (409, Some(ErrorKey::EvolutionServerInactive))
+        );
         assert_eq!(message, "Evolution API server `principal` is inactive; activate it (PUT /api/v1/evolution-servers/3) to manage its instances.");
 
         let (status, key, _, params) = mapped(LifecycleError::Evolution {
             server: server(),
             error: EvolutionError::Timeout,
         });
-        assert_eq!((status, key.as_str()), (504, "evolution.timeout"));
+        assert_eq!((status, key), (504, Some(ErrorKey::EvolutionTimeout)));
         assert_eq!(
             params,
             json!({"evolution_server_id": 3, "evolution_server": "principal"})
@@ -247,7 +250,10 @@ mod tests {
             server: server(),
             instance_name: "ventas".into(),
         });
-        assert_eq!((status, key.as_str()), (409, "evolution.instance_missing"));
+        assert_eq!(
+            (status, key),
+            (409, Some(ErrorKey::EvolutionInstanceMissing))
+        );
         assert_eq!(message, "Evolution API server `principal` no longer has the instance `ventas`; provision it again");
         assert_eq!(
             params,
@@ -261,8 +267,8 @@ mod tests {
             upstream: None,
         });
         assert_eq!(
-            (status, key.as_str()),
-            (409, "evolution.instance_not_connected")
+            (status, key),
+            (409, Some(ErrorKey::EvolutionInstanceNotConnected))
         );
         assert!(message.contains("did not restart `ventas`: the instance is not connected"));
         assert!(!message.contains("[object Object]"));
@@ -276,26 +282,29 @@ mod tests {
 
         let (status, key, _, _) = mapped(LifecycleError::WebsocketDisabled(server()));
         assert_eq!(
-            (status, key.as_str()),
-            (409, "evolution.websocket_disabled")
+            (status, key),
+            (409, Some(ErrorKey::EvolutionWebsocketDisabled))
         );
 
         let (status, key, _, params) = mapped(LifecycleError::NameTaken("ventas".into()));
         assert_eq!(
-            (status, key.as_str()),
-            (409, "whatsapp.instance_name_taken")
+            (status, key),
+            (409, Some(ErrorKey::WhatsappInstanceNameTaken))
         );
         assert_eq!(params, json!({"instance_name": "ventas"}));
 
         let (status, key, _, params) = mapped(LifecycleError::MaxInstancesReached(10));
         assert_eq!(
-            (status, key.as_str()),
-            (422, "whatsapp.max_instances_reached")
+            (status, key),
+            (422, Some(ErrorKey::WhatsappMaxInstancesReached))
         );
         assert_eq!(params, json!({"max": 10}));
 
         let (status, key, _, _) = mapped(LifecycleError::NotFound);
-        assert_eq!((status, key.as_str()), (404, "whatsapp.instance_not_found"));
+        assert_eq!(
+            (status, key),
+            (404, Some(ErrorKey::WhatsappInstanceNotFound))
+        );
 
         let (status, _, _, _) = mapped(LifecycleError::Api(ApiError::forbidden()));
         assert_eq!(status, 403);

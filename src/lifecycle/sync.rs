@@ -18,7 +18,7 @@ use crate::db::leases;
 use crate::db::remote_instances::RemoteChanges;
 use crate::db::sync_runs::{self, RunTotals, SyncScope};
 use crate::domain::ConnectionStatus;
-use crate::error::{ApiError, UpstreamServer};
+use crate::error::{ApiError, ErrorKey, UpstreamServer};
 use crate::evolution::{EvolutionClient, RemoteInstance};
 use crate::lifecycle::status::phone_of_jid;
 use crate::state::AppState;
@@ -58,8 +58,7 @@ pub struct SyncFailure {
     /// A stable key: `evolution.unavailable`, `evolution.timeout`, `evolution.unauthorized`,
     /// `evolution.rejected`, `evolution.server_inactive`, `evolution.no_server`,
     /// `evolution.no_global_key` or `sync.failed`.
-    #[schema(example = "evolution.unavailable")]
-    pub error_key: String,
+    pub error_key: ErrorKey,
 }
 
 /// What a sync run did.
@@ -108,7 +107,7 @@ pub async fn run_manual(
     };
     if !acquire(state, &lease).await? {
         return Err(ApiError::conflict(
-            "sync.in_progress",
+            ErrorKey::SyncInProgress,
             "Another sync is running; try again when it has finished (GET /api/v1/sync-runs).",
         ));
     }
@@ -173,7 +172,7 @@ pub async fn run_logged(
             errors: vec![SyncFailure {
                 instance_name: None,
                 error: error.body().message.clone(),
-                error_key: "sync.failed".into(),
+                error_key: ErrorKey::SyncFailed,
             }],
             ..SyncReport::default()
         },
@@ -233,7 +232,7 @@ async fn sync(
                 .extend(instances.iter().map(|instance| SyncFailure {
                     instance_name: Some(instance.instance_name.clone()),
                     error: error.body().message.clone(),
-                    error_key: error.body().error_key.clone().unwrap_or_default(),
+                    error_key: error.error_key().unwrap_or(ErrorKey::SyncFailed),
                 })),
         }
     }
@@ -255,7 +254,7 @@ async fn fetch(
     if !server.is_active {
         return Ok(Err(ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "evolution.server_inactive",
+            ErrorKey::EvolutionServerInactive,
             format!(
                 "Evolution API server `{}` is inactive; it is not synced.",
                 server.name
@@ -265,7 +264,7 @@ async fn fetch(
     let Some(sealed) = &server.api_key_encrypted else {
         return Ok(Err(ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "evolution.no_global_key",
+            ErrorKey::EvolutionNoGlobalKey,
             format!(
                 "Evolution API server `{}` has no global API key; the sync lists a server's instances with it.",
                 server.name
@@ -274,7 +273,7 @@ async fn fetch(
     };
     if !acquire(state, lease).await? {
         return Err(ApiError::conflict(
-            "sync.lease_lost",
+            ErrorKey::SyncLeaseLost,
             "The sync lease expired and another runner took it; this run stopped.",
         ));
     }

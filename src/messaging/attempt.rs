@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::ConnectionStatus;
+use crate::error::ErrorKey;
 use crate::evolution::EvolutionError;
 use crate::routes::wire::Timestamp;
 
@@ -27,8 +28,8 @@ pub struct Attempt {
     /// `evolution.timeout`, `evolution.interrupted`, `evolution.invalid_response`,
     /// `message.recipient_invalid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = String, example = "evolution.connection_closed")]
-    pub error_key: Option<String>,
+    #[schema(value_type = ErrorKey)]
+    pub error_key: Option<ErrorKey>,
     /// What Evolution answered, in its words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String, example = "HTTP 500: Connection Closed")]
@@ -39,14 +40,14 @@ pub struct Attempt {
 /// What went wrong on an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    pub error_key: &'static str,
+    pub error_key: ErrorKey,
     pub error: String,
     /// The instance's status as Evolution showed it, when the answer showed one.
     pub shows: Option<ConnectionStatus>,
 }
 
 impl Failure {
-    pub fn new(error_key: &'static str, error: impl ToString) -> Self {
+    pub fn new(error_key: ErrorKey, error: impl ToString) -> Self {
         Self {
             error_key,
             error: error.to_string(),
@@ -82,39 +83,43 @@ impl Verdict {
             Err(error) => error,
         };
         if error.is_not_on_whatsapp() {
-            return Self::Recipient(Failure::new("message.recipient_invalid", &error));
+            return Self::Recipient(Failure::new(ErrorKey::MessageRecipientInvalid, &error));
         }
         if error.is_instance_not_loaded() {
-            let failure = Failure::new("evolution.instance_not_connected", &error);
+            let failure = Failure::new(ErrorKey::EvolutionInstanceNotConnected, &error);
             return Self::Instance(failure.showing(ConnectionStatus::Disconnected));
         }
         if error.is_connection_closed() {
-            let failure = Failure::new("evolution.connection_closed", &error);
+            let failure = Failure::new(ErrorKey::EvolutionConnectionClosed, &error);
             return Self::Instance(failure.showing(ConnectionStatus::Disconnected));
         }
         match &error {
-            EvolutionError::Timeout => Self::Unknown(Failure::new("evolution.timeout", &error)),
+            EvolutionError::Timeout => {
+                Self::Unknown(Failure::new(ErrorKey::EvolutionTimeout, &error))
+            }
             EvolutionError::Interrupted(_) => {
-                Self::Unknown(Failure::new("evolution.interrupted", &error))
+                Self::Unknown(Failure::new(ErrorKey::EvolutionInterrupted, &error))
             }
             // A success status whose body is not a sent message: it may have gone out.
             EvolutionError::InvalidResponse(_) => {
-                Self::Unknown(Failure::new("evolution.invalid_response", &error))
+                Self::Unknown(Failure::new(ErrorKey::EvolutionInvalidResponse, &error))
             }
             EvolutionError::Status { status: 401, .. } => Self::Instance(
-                Failure::new("evolution.unauthorized", &error).showing(ConnectionStatus::Error),
+                Failure::new(ErrorKey::EvolutionUnauthorized, &error)
+                    .showing(ConnectionStatus::Error),
             ),
             EvolutionError::NotFound(_) => Self::Instance(
-                Failure::new("evolution.instance_missing", &error).showing(ConnectionStatus::Error),
+                Failure::new(ErrorKey::EvolutionInstanceMissing, &error)
+                    .showing(ConnectionStatus::Error),
             ),
             EvolutionError::Unreachable(_) | EvolutionError::NotPublic(_) => {
-                Self::Instance(Failure::new("evolution.unavailable", &error))
+                Self::Instance(Failure::new(ErrorKey::EvolutionUnavailable, &error))
             }
             EvolutionError::Status { status, .. } if *status >= 500 => {
-                Self::Instance(Failure::new("evolution.unavailable", &error))
+                Self::Instance(Failure::new(ErrorKey::EvolutionUnavailable, &error))
             }
             EvolutionError::Status { .. } | EvolutionError::Refused(_) => {
-                Self::Instance(Failure::new("evolution.rejected", &error))
+                Self::Instance(Failure::new(ErrorKey::EvolutionRejected, &error))
             }
         }
     }
@@ -159,7 +164,7 @@ mod tests {
         let Verdict::Instance(failure) = Verdict::of(never_connected) else {
             panic!("an instance failure, to fail over");
         };
-        assert_eq!(failure.error_key, "evolution.instance_not_connected");
+        assert_eq!(failure.error_key, ErrorKey::EvolutionInstanceNotConnected);
         assert_eq!(failure.shows, Some(ConnectionStatus::Disconnected));
         let Verdict::Instance(unauthorized) = Verdict::of(status(401, "Unauthorized")) else {
             panic!("an instance failure");

@@ -23,7 +23,7 @@ use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::tenants::Tenant;
 use crate::db::{evolution_servers, is_unique_violation, write_transaction_once, DbConnection};
 use crate::domain::{PhoneNumber, RotationStrategy};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKey};
 use crate::request_id::RequestId;
 use crate::routes::wire::Timestamp;
 use crate::sender::{authorize, claim_request, local_date, tenant_zone};
@@ -35,11 +35,11 @@ use attempt::{Attempt, Failure, Verdict};
 pub const MAX_INSTANCES: usize = 3;
 
 /// The final `error_key` of a message that could not be sent anywhere.
-pub const SEND_FAILED: &str = "message.send_failed";
+pub const SEND_FAILED: ErrorKey = ErrorKey::MessageSendFailed;
 /// ... of a message whose recipient is not on WhatsApp.
-pub const RECIPIENT_INVALID: &str = "message.recipient_invalid";
+pub const RECIPIENT_INVALID: ErrorKey = ErrorKey::MessageRecipientInvalid;
 /// ... of a message whose outcome is unknown.
-pub const SEND_TIMEOUT: &str = "message.send_timeout";
+pub const SEND_TIMEOUT: ErrorKey = ErrorKey::MessageSendTimeout;
 
 /// How often a repeated request looks again at a message still being sent.
 const IN_FLIGHT_POLL: std::time::Duration = std::time::Duration::from_millis(25);
@@ -332,7 +332,7 @@ impl Sending {
             .or(self.base_url.as_ref())
         else {
             let failure = Failure::new(
-                "evolution.no_server",
+                ErrorKey::EvolutionNoServer,
                 "The instance has no Evolution API URL and no server",
             );
             return Verdict::Instance(failure);
@@ -341,8 +341,10 @@ impl Sending {
             Ok(key) => key,
             Err(error) => {
                 log::error!("instance {}: its key cannot be read: {error}", instance.id);
-                let failure =
-                    Failure::new("evolution.no_server", "The instance's key cannot be read");
+                let failure = Failure::new(
+                    ErrorKey::EvolutionNoServer,
+                    "The instance's key cannot be read",
+                );
                 return Verdict::Instance(failure);
             }
         };
@@ -371,7 +373,7 @@ impl Sending {
             instance_id: self.instance.id,
             instance_name: self.instance.instance_name.clone(),
             claim_id: self.claim.public_id.clone(),
-            error_key: failure.map(|failure| failure.error_key.to_string()),
+            error_key: failure.map(|failure| failure.error_key),
             error: failure.map(|failure| failure.error.clone()),
             at: Timestamp(at.naive_utc()),
         });
@@ -387,7 +389,7 @@ impl Sending {
         state: &AppState,
         status: &'static str,
         evolution_message_id: Option<String>,
-        error_key: Option<&'static str>,
+        error_key: Option<ErrorKey>,
     ) -> Result<Message, ApiError> {
         let attempts = self.attempts_json()?;
         let (id, instance, claim_id) = self.current();
@@ -425,7 +427,7 @@ impl Sending {
         &self,
         state: &AppState,
         failure: Option<Failure>,
-        error_key: &'static str,
+        error_key: ErrorKey,
         at: DateTime<Utc>,
     ) -> Result<Message, ApiError> {
         let undo = self.undo(failure, at)?;
@@ -555,7 +557,7 @@ impl Undo {
         &self,
         conn: &mut DbConnection,
         status: &str,
-        error_key: Option<&str>,
+        error_key: Option<ErrorKey>,
     ) -> Result<Message, ApiError> {
         let progress = Progress {
             status,
@@ -641,7 +643,7 @@ fn replay(message: Message) -> Result<Sent, SendError> {
     match message.status.as_str() {
         messages::SENT | messages::DELIVERED | messages::READ => Ok(Sent::Before(message)),
         messages::UNKNOWN => Err(SendError::Unknown(Box::new(message))),
-        _ if message.error_key.as_deref() == Some(RECIPIENT_INVALID) => {
+        _ if message.error_key == Some(RECIPIENT_INVALID) => {
             Err(SendError::RecipientInvalid(Box::new(message)))
         }
         _ => Err(SendError::Failed(Box::new(message))),

@@ -3,7 +3,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::MetricsScraper;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorKey};
 use crate::state::AppState;
 
 /// `{"status": "ok"}`: the process is up.
@@ -58,7 +58,7 @@ pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<ReadinessBody
     if pending {
         return Err(ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "database.migrations_pending",
+            ErrorKey::DatabaseMigrationsPending,
             "Database migrations are pending; run `relevo migrate`.",
         ));
     }

@@ -36,7 +36,7 @@ use crate::db::instances::Instance;
 use crate::db::tenants::Tenant;
 use crate::db::{self, evolution_servers, sender_tokens, DbConnection, DbPool, WriterQueue};
 use crate::domain::RotationStrategy;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKey};
 use crate::metrics::Metrics;
 use crate::sender::{admit_token, authorize, claim_request};
 
@@ -446,8 +446,7 @@ impl ClaimBatcher {
 /// A claim that failed in the database (a 5xx, or a conflict the database raised): on
 /// PostgreSQL the transaction is aborted; either way what the claim wrote so far must go.
 fn voids_batch(error: &ApiError) -> bool {
-    error.status().is_server_error()
-        || error.body().error_key.as_deref() == Some("resource.conflict")
+    error.status().is_server_error() || error.error_key() == Some(ErrorKey::ResourceConflict)
 }
 
 /// Why a batch transaction did not commit.

@@ -64,7 +64,10 @@ fn refusal(outcome: &Result<Claimed, ApiError>) -> (u16, String) {
     match outcome {
         Err(error) => (
             error.status().as_u16(),
-            error.body().error_key.clone().unwrap_or_default(),
+            error
+                .error_key()
+                .map(|key| key.to_string())
+                .unwrap_or_default(),
         ),
         Ok(claimed) => panic!(
             "granted where a refusal was due: {:?} for tenant {}",

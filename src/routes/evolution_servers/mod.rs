@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::db::evolution_servers::{self, EvolutionServer, ServerChanges};
 use crate::db::{unique_violation, DbConnection, UniqueViolation};
 use crate::domain::{bounded_text, HttpUrl};
-use crate::error::{ApiError, FieldErrors, Resource, UpstreamServer};
+use crate::error::{ApiError, ErrorKey, FieldErrors, Resource, UpstreamServer};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input};
 use crate::routes::wire::Timestamp;
@@ -269,7 +269,7 @@ pub fn upstream(server: &EvolutionServer) -> UpstreamServer<'_> {
 /// What a 409 for a server that still has instances looks like.
 pub fn has_instances(count: i64) -> ApiError {
     ApiError::conflict(
-        "evolution_server.has_instances",
+        ErrorKey::EvolutionServerHasInstances,
         format!("The Evolution server still has {count} WhatsApp instance(s); delete or move them first"),
     )
     .with_params(serde_json::json!({ "instances": count }))

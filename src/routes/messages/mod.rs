@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::messages::{self, Message};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKey};
 use crate::messaging::attempt::Attempt;
 use crate::messaging::attempts_of;
 use crate::routes::wire::Timestamp;
@@ -126,8 +126,8 @@ pub struct MessageRecord {
     pub claim_id: String,
     /// Why it was not sent (`message.send_failed`, `message.recipient_invalid`) or may
     /// not have been (`message.send_timeout`); `null` otherwise.
-    #[schema(required = true, example = json!(null))]
-    pub error_key: Option<String>,
+    #[schema(required = true)]
+    pub error_key: Option<ErrorKey>,
     /// Every try, in order: at most three instances.
     pub attempts: Vec<Attempt>,
     /// Who sent it; `null` for messages recorded before Relevo kept it.

@@ -8,7 +8,7 @@ use super::MessageRecord;
 use crate::auth::SenderCaller;
 use crate::db::messages::Message;
 use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
-use crate::error::{ApiError, ErrorBody, FieldErrors, ValidationErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors, ValidationErrorBody};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, required, Input, JsonObject};
 use crate::messaging::{self, attempts_of, Outgoing, SendError, Sent};
@@ -172,7 +172,7 @@ async fn run_send(
         Ok(Sent::Before(message)) => (message, StatusCode::OK, "replayed"),
         Err(error) => {
             let error = http_error(&state, error, locale);
-            let key = error.body().error_key.as_deref().unwrap_or("unauthorized");
+            let key = error.error_key().map_or("unauthorized", ErrorKey::as_str);
             state.metrics.message(key);
             return Err(error);
         }
@@ -190,7 +190,7 @@ fn http_error(state: &AppState, error: SendError, locale: Locale) -> ApiError {
             none_available(any_active, &tenant, state.clock.now())
         }
         SendError::InFlight(message) => ApiError::conflict(
-            "message.in_flight",
+            ErrorKey::MessageInFlight,
             "A request with this idempotency key is still sending the message; ask again shortly",
         )
         .with_params(json!({ "message_id": message.public_id }))

@@ -8,7 +8,7 @@ use crate::auth::SenderCaller;
 use crate::db::claims::{self, Claim, ClaimOutcome};
 use crate::db::instances::Instance;
 use crate::domain::{bounded_text, PhoneNumber, RotationStrategy};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, Input, JsonObject};
 use crate::routes::wire::{DataBody, Timestamp};
@@ -208,7 +208,7 @@ async fn run_claim(
     let outcome = match &result {
         Ok(claimed) if claimed.data.replayed => "replayed",
         Ok(_) => "granted",
-        Err(error) => error.body().error_key.as_deref().unwrap_or("unauthorized"),
+        Err(error) => error.error_key().map_or("unauthorized", ErrorKey::as_str),
     };
     metrics.claim(outcome, started.elapsed());
     result
@@ -276,7 +276,7 @@ async fn claim(
 /// through it, but learns the claim it made, to release it and claim again with a new key.
 fn instance_deleted(claim: &Claim) -> ApiError {
     ApiError::conflict(
-        "sender.claim_instance_deleted",
+        ErrorKey::SenderClaimInstanceDeleted,
         "This idempotency key's claim was made on a WhatsApp instance that has been deleted since; release it and claim again with a new key",
     )
     .with_params(serde_json::json!({

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 
 use crate::db::tenants::Tenant;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKey};
 use crate::routes::wire::Timestamp;
 use crate::sender::{next_reset_at, seconds_until, tenant_zone};
 
@@ -17,14 +17,14 @@ use crate::sender::{next_reset_at, seconds_until, tenant_zone};
 pub fn none_available(any_active: bool, tenant: &Tenant, now: DateTime<Utc>) -> ApiError {
     if !any_active {
         return ApiError::conflict(
-            "whatsapp.no_active_instances",
+            ErrorKey::WhatsappNoActiveInstances,
             "The tenant has no active WhatsApp instances",
         );
     }
     let reset = next_reset_at(now, tenant_zone(tenant));
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "whatsapp.no_instance_available",
+        ErrorKey::WhatsappNoInstanceAvailable,
         "No WhatsApp instances available",
     )
     .with_params(serde_json::json!({

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use super::claim::MAX_CLAIM_COUNT;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, ReleaseOutcome};
-use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
 use crate::routes::wire::DataBody;
@@ -150,7 +150,7 @@ async fn run_release(
         ReleaseOutcome::NotFound => return Err(ApiError::not_found(Resource::Claim)),
         ReleaseOutcome::DayOver(claim) => {
             return Err(ApiError::conflict(
-                "sender.release_day_over",
+                ErrorKey::SenderReleaseDayOver,
                 format!(
                     "The claim counted for {}; only claims of the current day can be released",
                     claim.usage_date

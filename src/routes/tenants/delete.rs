@@ -6,7 +6,7 @@ use super::audit_snapshot;
 use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
 use crate::db::tenants;
-use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors, Resource};
 use crate::i18n::Locale;
 use crate::lifecycle::tenant_removal::{self, TenantRemoval};
 use crate::request_id::RequestId;
@@ -61,7 +61,7 @@ pub async fn delete_tenant(
         TenantRemoval::NotFound => return Err(ApiError::not_found(Resource::Tenant)),
         TenantRemoval::HasInstances(instances) => {
             return Err(ApiError::conflict(
-                "tenant.has_instances",
+                ErrorKey::TenantHasInstances,
                 format!("The tenant still has {instances} WhatsApp instance(s); delete them first or pass force=true"),
             )
             .with_params(serde_json::json!({ "instances": instances })))

@@ -4,7 +4,7 @@ use super::UserResource;
 use crate::audit::{self, Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::users;
-use crate::error::{ApiError, ErrorBody, Resource};
+use crate::error::{ApiError, ErrorBody, ErrorKey, Resource};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
 use crate::state::AppState;
@@ -31,7 +31,7 @@ pub async fn delete_user(
     let id = path.into_inner();
     if id == admin.0.user_id {
         return Err(ApiError::conflict(
-            "user.cannot_delete_self",
+            ErrorKey::UserCannotDeleteSelf,
             "You cannot delete your own account",
         ));
     }

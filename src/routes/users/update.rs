@@ -9,7 +9,7 @@ use crate::db::tenants::{self, TenantKey};
 use crate::db::users::{self, UserChanges};
 use crate::db::DbConnection;
 use crate::domain::{Email, Role};
-use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
 use crate::request_id::RequestId;
@@ -141,7 +141,7 @@ fn apply(
         && users::count_super_admins(conn)? <= 1
     {
         return Err(ApiError::conflict(
-            "user.last_super_admin",
+            ErrorKey::UserLastSuperAdmin,
             "Relevo needs at least one super admin; promote another user first",
         ));
     }

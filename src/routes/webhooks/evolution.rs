@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorBody, ValidationErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorKey, ValidationErrorBody};
 use crate::lifecycle::inbound::{self, Outcome, MAX_BODY_BYTES};
 use crate::routes::wire::DataBody;
 use crate::state::AppState;
@@ -133,7 +133,7 @@ pub async fn receive_evolution_webhook_by_event(
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "request.too_large",
+        ErrorKey::RequestTooLarge,
         format!(
             "The request body is larger than {} KiB.",
             MAX_BODY_BYTES / 1024
