@@ -47,6 +47,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
 }
 
 /// The commands other than serving and printing the spec.
+#[allow(
+    clippy::unreachable,
+    reason = "main handles these two commands before this one is called; not a request path"
+)]
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || match command {
         Command::Migrate => {

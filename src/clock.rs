@@ -38,17 +38,26 @@ impl ManualClock {
     }
 
     pub fn set(&self, instant: DateTime<Utc>) {
-        *self.now.lock().expect("clock lock poisoned") = instant;
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = instant;
     }
 
     pub fn advance(&self, by: Duration) {
-        *self.now.lock().expect("clock lock poisoned") += by;
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().expect("clock lock poisoned")
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -370,7 +370,7 @@ impl FieldErrors {
     pub fn one(field: &str, msg: Msg, locale: Locale) -> ApiError {
         let mut errors = Self::default();
         errors.add(field, msg);
-        errors.into_result(locale).expect_err("one error was added")
+        errors.into_error(locale)
     }
 
     /// `Ok(())` when nothing was rejected, otherwise the 422 listing every problem.
@@ -378,6 +378,11 @@ impl FieldErrors {
         if self.is_empty() {
             return Ok(());
         }
+        Err(self.into_error(locale))
+    }
+
+    /// The 422 listing every problem (the first one in its message).
+    pub fn into_error(self, locale: Locale) -> ApiError {
         let mut errors = serde_json::Map::new();
         for (field, msg) in &self.0 {
             let text = Value::String(msg.render(field, locale));
@@ -388,12 +393,15 @@ impl FieldErrors {
                 }
             }
         }
-        let first = self.0[0].1.render(&self.0[0].0, locale);
-        let message = match self.0.len() - 1 {
+        let first = match self.0.first() {
+            Some((field, msg)) => msg.render(field, locale),
+            None => String::new(),
+        };
+        let message = match self.0.len().saturating_sub(1) {
             0 => first,
             more => format!("{first} {}", more_errors(more, locale)),
         };
-        Err(ApiError {
+        ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             body: Box::new(ErrorBody {
                 message,
@@ -403,7 +411,7 @@ impl FieldErrors {
             }),
             retry_after_seconds: None,
             headers: Vec::new(),
-        })
+        }
     }
 }
 

@@ -1,3 +1,13 @@
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
+
 #[cfg(test)]
 mod architecture;
 pub mod audit;
@@ -20,6 +30,7 @@ pub mod lifecycle;
 pub mod messaging;
 pub mod metrics;
 pub mod openapi;
+pub mod registry;
 pub mod request_id;
 pub mod routes;
 pub mod secrets;

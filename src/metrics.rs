@@ -49,6 +49,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    #[allow(
+        clippy::expect_used,
+        reason = "start-up: constant metric names and help texts, registered once"
+    )]
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("relevo".into()), None)
             .expect("a registry with a valid prefix");
@@ -265,10 +269,10 @@ impl Metrics {
     /// The Prometheus text exposition of every metric as this process holds it.
     pub fn render(&self) -> String {
         let mut text = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut text)
-            .expect("metrics encode as text");
-        String::from_utf8(text).expect("the text format is UTF-8")
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+            log::error!("metrics could not be written as text: {error}");
+        }
+        String::from_utf8_lossy(&text).into_owned()
     }
 }
 

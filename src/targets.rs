@@ -178,6 +178,10 @@ fn names_public(host: &Host<&str>) -> bool {
 /// Networks that are not the public internet: unspecified and "this network", loopback,
 /// private (RFC 1918, IPv6 unique local), shared address space (CGNAT), link-local,
 /// IETF protocol assignments, benchmarking, multicast, reserved and broadcast.
+#[allow(
+    clippy::expect_used,
+    reason = "constant networks, parsed by the unit tests"
+)]
 static NOT_PUBLIC: LazyLock<Vec<IpNet>> = LazyLock::new(|| {
     [
         "0.0.0.0/8",
@@ -208,6 +212,10 @@ static NOT_PUBLIC: LazyLock<Vec<IpNet>> = LazyLock::new(|| {
 /// IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) is judged by it.
 pub fn is_public(ip: IpAddr) -> bool {
     if let IpAddr::V6(v6) = ip {
+        #[allow(
+            clippy::expect_used,
+            reason = "constant networks, parsed by the unit tests"
+        )]
         static CARRIERS: LazyLock<[Ipv6Net; 2]> = LazyLock::new(|| {
             [
                 "::ffff:0:0/96".parse().expect("a valid network"),

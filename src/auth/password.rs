@@ -23,6 +23,10 @@ pub struct HashingGate {
 type Job = Box<dyn FnOnce() + Send>;
 
 impl HashingGate {
+    #[allow(
+        clippy::expect_used,
+        reason = "start-up: the hashing threads are spawned before serving"
+    )]
     pub fn new(threads: usize, queue: usize) -> Self {
         return_large_buffers_on_free();
         let (jobs, queued) = std::sync::mpsc::sync_channel::<Job>(threads + queue);
@@ -150,6 +154,10 @@ pub fn verify(password: &str, stored_hash: &str) -> bool {
 
 /// A hash to verify against when the email is unknown, so that both failures take
 /// the same time and do not reveal which emails exist.
+#[allow(
+    clippy::expect_used,
+    reason = "argon2 with the default parameters hashes a constant password: it cannot fail"
+)]
 pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DUMMY.get_or_init(|| hash("relevo-dummy-password").expect("hashing a constant succeeds"))

@@ -564,20 +564,160 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     )
 }
 
-/// The name of the violated constraint, or SQLite's message naming the columns.
-pub fn violated_constraint(error: &diesel::result::Error) -> String {
-    match error {
-        diesel::result::Error::DatabaseError(_, info) => info
-            .constraint_name()
-            .map(str::to_string)
-            .unwrap_or_else(|| info.message().to_string()),
-        _ => String::new(),
-    }
+/// Which unique rule a write broke, as the admin resources name it. Recognised here, by
+/// the constraint PostgreSQL names or the columns SQLite lists, so that no caller
+/// matches database text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueViolation {
+    /// `tenants.slug`.
+    Slug,
+    /// `users.email`.
+    Email,
+    /// A tenant's instance phone number (`whatsapp_instances_tenant_phone_key`).
+    Phone,
+    /// An instance name on its Evolution server (`whatsapp_instances_server_name_key`).
+    InstanceName,
+    /// `evolution_servers.base_url`.
+    BaseUrl,
+    /// Any other unique rule (the default server flag, a token digest, ...).
+    Other,
+}
+
+/// Each rule: PostgreSQL's constraint name, and the column SQLite's message names.
+const UNIQUE_RULES: [(UniqueViolation, &str, &str); 5] = [
+    (UniqueViolation::Slug, "tenants_slug_key", "tenants.slug"),
+    (UniqueViolation::Email, "users_email_key", "users.email"),
+    (
+        UniqueViolation::Phone,
+        "whatsapp_instances_tenant_phone_key",
+        "whatsapp_instances.phone_number",
+    ),
+    (
+        UniqueViolation::InstanceName,
+        "whatsapp_instances_server_name_key",
+        "whatsapp_instances.instance_name",
+    ),
+    (
+        UniqueViolation::BaseUrl,
+        "evolution_servers_base_url_key",
+        "evolution_servers.base_url",
+    ),
+];
+
+/// The unique rule `error` broke, if it is a unique violation.
+pub fn unique_violation(error: &diesel::result::Error) -> Option<UniqueViolation> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = error else {
+        return None;
+    };
+    let rule = match info.constraint_name() {
+        Some(name) => UNIQUE_RULES
+            .iter()
+            .find(|(_, constraint, _)| *constraint == name),
+        None => UNIQUE_RULES.iter().find(|(_, constraint, column)| {
+            names_column(info.message(), column) || names_index(info.message(), constraint)
+        }),
+    };
+    Some(rule.map_or(UniqueViolation::Other, |(violation, _, _)| *violation))
+}
+
+/// SQLite's `UNIQUE constraint failed: whatsapp_instances.tenant_id,
+/// whatsapp_instances.phone_number` names `column` in its list.
+fn names_column(message: &str, column: &str) -> bool {
+    message
+        .split_once(':')
+        .is_some_and(|(_, columns)| columns.split(',').any(|listed| listed.trim() == column))
+}
+
+/// SQLite names an index on an expression instead of its columns: `UNIQUE constraint
+/// failed: index 'whatsapp_instances_server_name_key'`.
+fn names_index(message: &str, index: &str) -> bool {
+    message
+        .split_once(':')
+        .is_some_and(|(_, named)| named.trim() == format!("index '{index}'"))
 }
 
 #[cfg(test)]
 mod tests {
     use diesel::migration::MigrationSource;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    use super::{unique_violation, UniqueViolation};
+
+    /// What each backend reports for a unique violation: PostgreSQL a constraint name,
+    /// SQLite a message.
+    struct Reported {
+        constraint: Option<&'static str>,
+        message: &'static str,
+    }
+
+    impl DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn violation(constraint: Option<&'static str>, message: &'static str) -> Error {
+        Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(Reported {
+                constraint,
+                message,
+            }),
+        )
+    }
+
+    #[test]
+    fn unique_violations_are_named_the_same_on_both_backends() {
+        let cases = [
+            (Some("tenants_slug_key"), "duplicate key", UniqueViolation::Slug),
+            (None, "UNIQUE constraint failed: tenants.slug", UniqueViolation::Slug),
+            (Some("users_email_key"), "duplicate key", UniqueViolation::Email),
+            (None, "UNIQUE constraint failed: users.email", UniqueViolation::Email),
+            (Some("whatsapp_instances_tenant_phone_key"), "duplicate key", UniqueViolation::Phone),
+            (
+                None,
+                "UNIQUE constraint failed: whatsapp_instances.tenant_id, whatsapp_instances.phone_number",
+                UniqueViolation::Phone,
+            ),
+            (Some("whatsapp_instances_server_name_key"), "duplicate key", UniqueViolation::InstanceName),
+            (
+                None,
+                "UNIQUE constraint failed: index 'whatsapp_instances_server_name_key'",
+                UniqueViolation::InstanceName,
+            ),
+            (Some("evolution_servers_base_url_key"), "duplicate key", UniqueViolation::BaseUrl),
+            (None, "UNIQUE constraint failed: evolution_servers.base_url", UniqueViolation::BaseUrl),
+            (Some("evolution_servers_default_key"), "duplicate key", UniqueViolation::Other),
+            (None, "UNIQUE constraint failed: index 'evolution_servers_default_key'", UniqueViolation::Other),
+        ];
+        for (constraint, message, expected) in cases {
+            assert_eq!(
+                unique_violation(&violation(constraint, message)),
+                Some(expected),
+                "{constraint:?} {message}"
+            );
+        }
+        assert_eq!(unique_violation(&Error::NotFound), None);
+    }
 
     /// [`super::run_migrations`] runs the whole set in one transaction on PostgreSQL (its
     /// lock ends with it): a migration that cannot run inside one (`CREATE INDEX

@@ -29,6 +29,10 @@ impl PhoneNumber {
     pub const PATTERN: &str = r"^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$";
 
     pub fn parse(raw: &str) -> Result<Self, Msg> {
+        #[allow(
+            clippy::expect_used,
+            reason = "a constant pattern, compiled by the unit tests"
+        )]
         static PATTERN: LazyLock<Regex> = LazyLock::new(|| {
             Regex::new(PhoneNumber::PATTERN).expect("PhoneNumber::PATTERN is a valid regex")
         });
@@ -119,6 +123,10 @@ impl HttpUrl {
     pub const PATTERN: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$";
 
     pub fn parse(raw: &str) -> Result<Self, Msg> {
+        #[allow(
+            clippy::expect_used,
+            reason = "a constant pattern, compiled by the unit tests"
+        )]
         static PATTERN: LazyLock<Regex> = LazyLock::new(|| {
             Regex::new(HttpUrl::PATTERN).expect("HttpUrl::PATTERN is a valid regex")
         });
@@ -206,6 +214,10 @@ impl UnitPrice {
     }
 
     /// Exact: at most 4 decimals and 1 000 000 make at most 10^12 millionths.
+    #[allow(
+        clippy::expect_used,
+        reason = "a parsed price is at most 10^6 with 4 decimals: at most 10^12 millionths"
+    )]
     pub fn micros(self) -> i64 {
         use rust_decimal::prelude::ToPrimitive;
         (self.0 * rust_decimal::Decimal::from(1_000_000))

@@ -8,6 +8,7 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 /// The hex HMAC-SHA256 of `"<timestamp>.<body>"` with `secret`.
+#[allow(clippy::expect_used, reason = "HMAC takes keys of any length")]
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(timestamp.to_string().as_bytes());

@@ -149,7 +149,7 @@ impl EvolutionClient {
         &self,
         name: &str,
     ) -> Result<Option<RemoteInstance>, EvolutionError> {
-        let mut url = self.url(&["instance", "fetchInstances"]);
+        let mut url = self.url(&["instance", "fetchInstances"])?;
         url.query_pairs_mut().append_pair("instanceName", name);
         match self
             .send(
@@ -188,7 +188,7 @@ impl EvolutionClient {
         name: &str,
         number: Option<&str>,
     ) -> Result<ConnectAnswer, EvolutionError> {
-        let mut url = self.url(&["instance", "connect", name]);
+        let mut url = self.url(&["instance", "connect", name])?;
         if let Some(number) = number {
             url.query_pairs_mut().append_pair("number", number);
         }
@@ -328,13 +328,22 @@ impl EvolutionClient {
         wire::websocket(&answer)
     }
 
-    fn url(&self, segments: &[&str]) -> Url {
-        let mut url = Url::parse(&self.base_url).expect("server base URLs are parsed on input");
+    /// The address of `segments` on this server. Base URLs are parsed on input; one that
+    /// is not an http(s) URL all the same (a row edited by hand) is a server that cannot
+    /// be reached, not a panic.
+    fn url(&self, segments: &[&str]) -> Result<Url, EvolutionError> {
+        let unusable = || {
+            EvolutionError::Unreachable(format!(
+                "the server's base URL `{}` is not an http(s) URL",
+                self.base_url
+            ))
+        };
+        let mut url = Url::parse(&self.base_url).map_err(|_| unusable())?;
         url.path_segments_mut()
-            .expect("http(s) URLs have a path")
+            .map_err(|()| unusable())?
             .pop_if_empty()
             .extend(segments);
-        url
+        Ok(url)
     }
 
     async fn call(
@@ -349,7 +358,7 @@ impl EvolutionClient {
             [group, action, ..] => format!("{group}/{action}"),
             [group] => group.to_string(),
         };
-        self.send(&operation, method, self.url(segments), body, repeat)
+        self.send(&operation, method, self.url(segments)?, body, repeat)
             .await
     }
 
@@ -484,12 +493,40 @@ mod tests {
         .unwrap();
         let client = http.server(Some(1), "https://evo.example.com/api/", "key");
         assert_eq!(
-            client.url(&["instance", "connect", "a b"]).as_str(),
+            client
+                .url(&["instance", "connect", "a b"])
+                .unwrap()
+                .as_str(),
             "https://evo.example.com/api/instance/connect/a%20b"
         );
         assert_eq!(
-            http.server(None, "http://evo:8080", "k").url(&[]).as_str(),
+            http.server(None, "http://evo:8080", "k")
+                .url(&[])
+                .unwrap()
+                .as_str(),
             "http://evo:8080/"
         );
+    }
+
+    #[test]
+    fn a_stored_base_url_that_is_not_a_url_is_unreachable_not_a_panic() {
+        let settings = crate::config::Settings::from_vars(&Default::default()).unwrap();
+        let http = EvolutionHttp::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Arc::new(Metrics::new()),
+            TargetPolicy::new(&settings),
+        )
+        .unwrap();
+        for base_url in ["not a url", "mailto:evo@example.com"] {
+            let error = http
+                .server(None, base_url, "k")
+                .url(&["instance"])
+                .unwrap_err();
+            assert!(
+                matches!(&error, EvolutionError::Unreachable(message) if message.contains(base_url)),
+                "{error:?}"
+            );
+        }
     }
 }

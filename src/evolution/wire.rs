@@ -258,12 +258,24 @@ fn events_of(row: &Value) -> Vec<String> {
 /// as Evolution writes them, so whatever else answers at a server's URL is never
 /// repeated to the caller.
 pub(super) fn server_info(body: &str, latency: Duration) -> Result<ServerInfo, EvolutionError> {
+    #[allow(
+        clippy::expect_used,
+        reason = "a constant pattern, compiled by the unit tests"
+    )]
     static VERSION: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^v?[0-9]{1,4}(\.[0-9]{1,6}){1,3}([-+][0-9A-Za-z.-]{1,24})?$")
             .expect("a valid pattern")
     });
+    #[allow(
+        clippy::expect_used,
+        reason = "a constant pattern, compiled by the unit tests"
+    )]
     static CLIENT_NAME: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_.-]{1,64}$").expect("a valid pattern"));
+    #[allow(
+        clippy::expect_used,
+        reason = "a constant pattern, compiled by the unit tests"
+    )]
     static WHATSAPP_WEB_VERSION: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^[0-9]{1,6}(\.[0-9]{1,12}){1,3}$").expect("a valid pattern"));
     let info = match parse_json(body)? {

@@ -111,8 +111,12 @@ async fn usable_server(
     Ok(state
         .db(move |conn| {
             let server = choose_server(conn, server_id, &mut errors)?;
+            // No server is a field error.
+            let Some(server) = server else {
+                return Err(errors.into_error(locale));
+            };
             errors.into_result(locale)?;
-            Ok(server.expect("a server or a field error"))
+            Ok(server)
         })
         .await?)
 }
@@ -184,12 +188,7 @@ async fn claim_row(
         ProvisionTarget::Retired => Err(LifecycleError::NameRetired(instance_name)),
         ProvisionTarget::MaxReached => Err(LifecycleError::MaxInstancesReached(max)),
         ProvisionTarget::PhoneTaken => {
-            let mut errors = FieldErrors::default();
-            errors.add("phone_number", Msg::PhoneTaken);
-            Err(errors
-                .into_result(locale)
-                .expect_err("one error was added")
-                .into())
+            Err(FieldErrors::one("phone_number", Msg::PhoneTaken, locale).into())
         }
     }
 }

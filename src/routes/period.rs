@@ -35,6 +35,10 @@ pub fn instant(
 /// an optional offset.
 pub const INSTANT_PATTERN: &str = r"^[ \t\n\r\f]*((000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29)([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?[ \t\n\r\f]*$";
 
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static INSTANT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(INSTANT_PATTERN).expect("INSTANT_PATTERN is a valid regex"));
 

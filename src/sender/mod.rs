@@ -105,6 +105,10 @@ pub fn local_date(now: DateTime<Utc>, zone: Tz) -> NaiveDate {
 
 /// The next local midnight after `now`, when every counter starts again. Where a
 /// daylight-saving change skips midnight, the day starts at its first valid minute.
+#[allow(
+    clippy::expect_used,
+    reason = "dates are read from the clock, far from the end of chrono's calendar"
+)]
 pub fn next_reset_at(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
     let tomorrow = local_date(now, zone)
         .succ_opt()

@@ -54,14 +54,18 @@ pub async fn create_server(
     let created = state
         .transaction(move |conn| {
             check_base_url(conn, fields.base_url.as_deref(), None, &mut errors)?;
+            // A missing name or base URL was reported in `errors`.
+            let (Some(name), Some(base_url)) = (fields.name, fields.base_url) else {
+                return Err(errors.into_error(locale));
+            };
             errors.into_result(locale)?;
             let is_default = match fields.is_default {
                 Some(is_default) => is_default,
                 None => evolution_servers::default_server(conn)?.is_none(),
             };
             let new = NewEvolutionServer {
-                name: fields.name.expect("name was required"),
-                base_url: fields.base_url.expect("base_url was required"),
+                name,
+                base_url,
                 api_key_encrypted: fields.api_key_encrypted.flatten(),
                 is_active: fields.is_active.unwrap_or(true),
                 is_default,

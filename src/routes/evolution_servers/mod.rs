@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::evolution_servers::{self, EvolutionServer, ServerChanges};
-use crate::db::{is_unique_violation, violated_constraint, DbConnection};
+use crate::db::{unique_violation, DbConnection, UniqueViolation};
 use crate::domain::{bounded_text, HttpUrl, Timestamp};
 use crate::error::{ApiError, ErrorKey, FieldErrors, Resource, UpstreamServer};
 use crate::i18n::{Locale, Msg};
@@ -245,12 +245,10 @@ pub fn check_base_url(
 
 /// A write that lost a race for the base URL is a 422; for the default flag, a 409.
 pub fn from_write_error(error: diesel::result::Error, locale: Locale) -> ApiError {
-    if !is_unique_violation(&error) || !violated_constraint(&error).contains("base_url") {
+    if unique_violation(&error) != Some(UniqueViolation::BaseUrl) {
         return error.into();
     }
-    let mut errors = FieldErrors::default();
-    errors.add("base_url", Msg::BaseUrlTaken);
-    errors.into_result(locale).expect_err("one error was added")
+    FieldErrors::one("base_url", Msg::BaseUrlTaken, locale)
 }
 
 pub async fn find_server(state: &AppState, id: i64) -> Result<EvolutionServer, ApiError> {

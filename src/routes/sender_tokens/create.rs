@@ -84,8 +84,11 @@ pub async fn create_sender_token(
     if matches!(days, Some(days) if !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
         errors.add("expires_in_days", Msg::Between(1, MAX_EXPIRY_DAYS));
     }
+    // A missing name was reported in `errors`.
+    let Some(name) = name else {
+        return Err(errors.into_error(locale));
+    };
     errors.into_result(locale)?;
-    let name = name.expect("a missing name was reported above");
     let now = state.clock.now().naive_utc();
     let token = generate_token();
     let new = NewSenderToken {

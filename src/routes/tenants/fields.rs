@@ -9,6 +9,7 @@ use crate::domain::{
 use crate::error::FieldErrors;
 use crate::i18n::Msg;
 use crate::input::{nullable_patch, optional, Input};
+use crate::registry::tenants::{RefusedTenant, ValidNewTenant};
 use crate::secrets::Cipher;
 use crate::targets::{Target, TargetPolicy};
 
@@ -164,8 +165,59 @@ tenant_body_from!(CreateTenantBody);
 tenant_body_from!(UpdateTenantBody);
 
 impl TenantBody {
+    /// A create body as a new tenant: `nombre` required, `slug` made from it when not
+    /// sent.
+    pub fn parse_new(
+        &self,
+        cipher: &Cipher,
+        targets: &TargetPolicy,
+    ) -> Result<ValidNewTenant, RefusedTenant> {
+        let mut errors = FieldErrors::default();
+        if self.nombre.is_absent() {
+            errors.add("nombre", Msg::Required);
+        }
+        let mut fields = self.parse(cipher, targets, &mut errors);
+        let slug = match (fields.slug.take(), &fields.nombre) {
+            (Some(slug), _) => Some(slug),
+            (None, Some(nombre)) if self.slug.is_absent() => {
+                let generated = TenantSlug::from_name(nombre).map(TenantSlug::into_inner);
+                if generated.is_none() {
+                    errors.add("slug", Msg::Required);
+                }
+                generated
+            }
+            _ => None,
+        };
+        match (slug, fields.nombre.take()) {
+            (Some(slug), Some(nombre)) if errors.is_empty() => Ok(ValidNewTenant {
+                slug,
+                nombre,
+                fields,
+            }),
+            (slug, _) => Err(RefusedTenant { errors, slug }),
+        }
+    }
+
+    /// An update body as the columns it changes.
+    pub fn parse_changes(
+        &self,
+        cipher: &Cipher,
+        targets: &TargetPolicy,
+    ) -> Result<TenantChanges, RefusedTenant> {
+        let mut errors = FieldErrors::default();
+        let changes = self.parse(cipher, targets, &mut errors);
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(RefusedTenant {
+                errors,
+                slug: changes.slug,
+            })
+        }
+    }
+
     /// The columns this body sets. `errors` receives every problem found.
-    pub fn parse(
+    fn parse(
         &self,
         cipher: &Cipher,
         targets: &TargetPolicy,

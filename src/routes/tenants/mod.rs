@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use crate::db::tenants::Tenant;
 use crate::domain::{RotationStrategy, Timestamp};
+use crate::registry::tenants::Written;
 use crate::routes::whatsapp_instances::InstanceListItem;
 use crate::routes::wire::{Decimal, Money};
 
@@ -58,18 +59,12 @@ pub struct TenantWithCallbackSecret {
     pub callback_secret: Option<String>,
 }
 
-/// A callback secret ready to be stored, made before a change in case the change needs
-/// it: the plain secret (shown once) and its encrypted form.
-pub struct GeneratedSecret {
-    pub plain: String,
-    pub sealed: String,
-}
-
-impl GeneratedSecret {
-    pub fn new(cipher: &crate::secrets::Cipher) -> Self {
-        let plain = crate::events::signature::generate_secret();
-        let sealed = cipher.encrypt(&plain);
-        Self { plain, sealed }
+impl From<Written> for TenantWithCallbackSecret {
+    fn from(written: Written) -> Self {
+        Self {
+            tenant: TenantResource::from(&written.tenant),
+            callback_secret: written.callback_secret,
+        }
     }
 }
 

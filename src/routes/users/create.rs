@@ -102,11 +102,12 @@ pub async fn create_user(
                     errors.add("tenant_id", Msg::TenantMissing);
                 }
             }
-            errors.into_result(locale)?;
+            // A field missing here was reported in `errors`.
             let (Some(email), Some(password_hash), Some(role)) = (email, password_hash, role)
             else {
-                unreachable!("required fields were checked");
+                return Err(errors.into_error(locale));
             };
+            errors.into_result(locale)?;
             let new = NewUser {
                 email: email.as_str().to_string(),
                 password_hash,

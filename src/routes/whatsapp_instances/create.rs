@@ -142,12 +142,13 @@ pub async fn create_instance(
                     None,
                     &mut errors,
                 )?;
-                errors.into_result(locale)?;
+                // A field missing here was reported in `errors`.
                 let (Some(phone), Some(name), Some(encrypted_key), Some(limit)) =
                     (phone, name, encrypted_key, limit)
                 else {
-                    unreachable!("required fields were checked");
+                    return Err(errors.into_error(locale));
                 };
+                errors.into_result(locale)?;
                 let new = NewInstance {
                     tenant_id,
                     phone_number: phone.as_str().to_string(),

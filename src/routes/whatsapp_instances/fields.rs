@@ -1,7 +1,7 @@
 //! Parsing and uniqueness rules shared by create and update.
 
 use crate::db::instances;
-use crate::db::{is_unique_violation, violated_constraint, DbConnection};
+use crate::db::{unique_violation, DbConnection, UniqueViolation};
 use crate::domain::{bounded_text, DailyLimit, HttpUrl};
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
@@ -76,12 +76,11 @@ pub fn name_owned_elsewhere(name: &str) -> ApiError {
 
 /// A write that lost a race against a concurrent one with the same phone or name.
 pub fn from_write_error(error: diesel::result::Error, locale: Locale) -> ApiError {
-    if !is_unique_violation(&error) {
-        return error.into();
-    }
-    if violated_constraint(&error).contains("phone") {
-        FieldErrors::one("phone_number", Msg::PhoneTaken, locale)
-    } else {
-        FieldErrors::one("instance_name", Msg::InstanceNameTaken, locale)
+    match unique_violation(&error) {
+        Some(UniqueViolation::Phone) => FieldErrors::one("phone_number", Msg::PhoneTaken, locale),
+        Some(UniqueViolation::InstanceName) => {
+            FieldErrors::one("instance_name", Msg::InstanceNameTaken, locale)
+        }
+        _ => error.into(),
     }
 }
