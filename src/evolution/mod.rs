@@ -135,7 +135,8 @@ pub struct WebhookConfig {
     pub events: Vec<String>,
     pub by_events: bool,
     pub base64: bool,
-    pub headers: serde_json::Map<String, serde_json::Value>,
+    /// Header names and values, sent with every post.
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// An instance's websocket events.

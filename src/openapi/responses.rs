@@ -1,6 +1,7 @@
 //! The error answers operations share, as response components. [`SharedResponses`] gives
 //! each operation the ones its shape calls for (a bearer token, path or query parameters,
-//! a body); handlers document only the answers that are theirs (a 409, a 429, a 502).
+//! a body); handlers list the answers that are theirs (a 409, a 429, a 502) by these
+//! names too, and say in their description when they give them.
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::Ref;
@@ -39,8 +40,11 @@ pub struct MethodNotAllowed(pub ErrorBody);
 #[derive(ToResponse)]
 pub struct RequestTimeout(pub ErrorBody);
 
-/// The request conflicts with the current state of the resource; `error_key` says how.
+/// The request conflicts with the current state of the resource: `error_key` says how,
+/// and the operation's description says when. A conflict that passes by itself (a first
+/// request still in flight) says in `Retry-After` when to try again.
 #[derive(ToResponse)]
+#[response(headers(("Retry-After" = u64, description = "Seconds to wait before trying again, when the conflict passes by itself")))]
 pub struct Conflict(pub ErrorBody);
 
 /// The body is larger than Relevo accepts (`request.too_large`).
@@ -52,7 +56,8 @@ pub struct PayloadTooLarge(pub ErrorBody);
 #[derive(ToResponse)]
 pub struct ValidationFailed(pub ValidationErrorBody);
 
-/// Too many attempts; try again after `Retry-After` seconds.
+/// Too many attempts, or a quota used up (the operation's description says which); try
+/// again after `Retry-After` seconds.
 #[derive(ToResponse)]
 #[response(headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))]
 pub struct TooManyRequests(pub ErrorBody);
@@ -149,4 +154,38 @@ fn shared_for(operation: &Operation, reads_database: bool) -> Vec<(u16, &'static
         shared.extend([(408, "RequestTimeout"), (413, "PayloadTooLarge")]);
     }
     shared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 409 or a 429 is the shared answer everywhere; when an operation gives it is said
+    /// in the operation's description.
+    #[test]
+    fn every_conflict_and_throttle_is_the_shared_answer() {
+        let document = crate::openapi::document();
+        let mut seen = 0;
+        for (path, item) in &document.paths.paths {
+            let mut item = item.clone();
+            for operation in operations(&mut item) {
+                for (status, name) in [("409", "Conflict"), ("429", "TooManyRequests")] {
+                    let Some(response) = operation.responses.responses.get(status) else {
+                        continue;
+                    };
+                    seen += 1;
+                    assert!(
+                        response == &RefOr::Ref(Ref::from_response_name(name)),
+                        "{path} {status} is not the shared {name}"
+                    );
+                    let description = operation.description.as_deref().unwrap_or_default();
+                    assert!(
+                        description.contains(&format!("{status}: ")),
+                        "{path}: its description says when it answers {status}"
+                    );
+                }
+            }
+        }
+        assert!(seen > 20, "the operations that answer 409 or 429");
+    }
 }

@@ -11,7 +11,7 @@ use crate::db::evolution_servers;
 use crate::db::instances::{self, NewInstance};
 use crate::db::write_transaction_once;
 use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, required, Input, JsonObject};
 use crate::request_id::RequestId;
@@ -64,6 +64,9 @@ pub struct CreateInstanceBody {
 /// Registers an instance that already exists on an Evolution API server.
 ///
 /// Answers it with its key and tenant.
+///
+/// 409: `whatsapp.instance_name_taken`: another tenant has this instance name on this
+/// server.
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(TenantPath),
@@ -71,7 +74,7 @@ pub struct CreateInstanceBody {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Registered", body = MessageDataBody<InstanceDetail>),
-        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this instance name on this server", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances")]

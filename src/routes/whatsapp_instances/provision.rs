@@ -84,6 +84,11 @@ impl ToSchema for ProvisionRefused {}
 /// Called again, finds the same instance and answers a fresh QR code (seed 004). 201 when
 /// this call created the instance in Relevo or on Evolution, 200 when both had it. A
 /// failure after the row was inserted leaves it in `error`; calling again repairs it.
+///
+/// 409: `whatsapp.instance_name_taken`: another tenant has this name on the server;
+/// `whatsapp.instance_name_retired`: a deleted tenant left it on Evolution (send `adopt:
+/// true` to take it over); `evolution.server_inactive`: an admin deactivated the
+/// Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(TenantPath),
@@ -93,7 +98,7 @@ impl ToSchema for ProvisionRefused {}
         (status = 201, description = "Created (in Relevo, on Evolution, or both)", body = MessageDataBody<ProvisionedInstance>),
         (status = 200, description = "It existed in both; a fresh QR code", body = MessageDataBody<ProvisionedInstance>),
         (status = 403, description = "Not a super admin, or `evolution.instance_creation_disabled`", body = ErrorBody),
-        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this name on the server; `whatsapp.instance_name_retired`: a deleted tenant left it on Evolution (send `adopt: true` to take it over); `evolution.server_inactive`: an admin deactivated the Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         (status = 422, description = "Validation failed, or the tenant has as many instances as allowed", body = ProvisionRefused),
         EvolutionFailures,
     )

@@ -10,7 +10,7 @@ use crate::db::evolution_servers;
 use crate::db::instances::{self, InstanceChanges};
 use crate::db::write_transaction_once;
 use crate::domain::{InstanceName, PhoneNumber};
-use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::error::{ApiError, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{nullable_patch, optional, Input, JsonObject};
 use crate::request_id::RequestId;
@@ -61,6 +61,9 @@ pub struct UpdateInstanceBody {
 /// Updates an instance.
 ///
 /// Answers it with its key and tenant.
+///
+/// 409: `whatsapp.instance_name_taken`: another tenant has this instance name on the
+/// target server.
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
@@ -68,7 +71,7 @@ pub struct UpdateInstanceBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = MessageDataBody<InstanceDetail>),
-        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this instance name on the target server", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[put("/tenants/{tenant}/whatsapp-instances/{id}")]
