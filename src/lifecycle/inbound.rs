@@ -647,6 +647,11 @@ mod tests {
             Some("+573001234567")
         );
         assert_eq!(phone_of_jid("12036304@g.us"), None);
+        assert_eq!(phone_of_jid("573001234567@lid"), None);
+        assert_eq!(
+            phone_of_jid("573001234567").as_deref(),
+            Some("+573001234567")
+        );
         assert_eq!(phone_of_jid("abc@s.whatsapp.net"), None);
     }
 }

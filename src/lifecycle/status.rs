@@ -82,9 +82,14 @@ pub fn connect_changes(
 }
 
 /// `573001234567@s.whatsapp.net` (or `573001234567:12@…`, with a device) → `+573001234567`,
-/// when that is a valid number.
+/// when that is a phone number. Only a user's JID names one: a group (`@g.us`) or a linked
+/// id (`@lid`) is a number of another kind.
 pub fn phone_of_jid(jid: &str) -> Option<String> {
-    let user = jid.split('@').next()?.split(':').next()?;
+    let (user, server) = jid.split_once('@').unwrap_or((jid, "s.whatsapp.net"));
+    if !matches!(server, "s.whatsapp.net" | "c.us") {
+        return None;
+    }
+    let user = user.split(':').next()?;
     if user.is_empty() || !user.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }

@@ -89,13 +89,15 @@ pub struct SharedResponses;
 impl Modify for SharedResponses {
     fn modify(&self, document: &mut Document) {
         for (path, item) in document.paths.paths.iter_mut() {
-            // `/health` answers whenever the process runs.
-            if path == "/health" {
-                continue;
-            }
             let reads_database = !READ_NO_DATABASE.contains(&path.as_str());
             for operation in operations(item) {
-                for (status, response) in shared_for(operation, reads_database) {
+                // `/health` answers whenever the process runs; only the router may refuse
+                // a method it does not take.
+                let shared = match path.as_str() {
+                    "/health" => vec![(405, "MethodNotAllowed")],
+                    _ => shared_for(operation, reads_database),
+                };
+                for (status, response) in shared {
                     operation
                         .responses
                         .responses

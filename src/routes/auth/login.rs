@@ -16,11 +16,11 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema, Default)]
 pub struct LoginBody {
     /// The user's email, in any letter case (surrounding spaces are ignored).
-    #[schema(value_type = String, required = true, pattern = r"\S", example = "admin@relevo.local")]
+    #[schema(value_type = String, required = true, example = "admin@relevo.local")]
     #[serde(default)]
     pub email: Input,
     /// Exactly as it was set, spaces included.
-    #[schema(value_type = String, required = true, pattern = r"\S", example = "Correct horse battery staple")]
+    #[schema(value_type = String, required = true, example = "Correct horse battery staple")]
     #[serde(default)]
     pub password: Input,
 }

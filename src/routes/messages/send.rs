@@ -28,13 +28,13 @@ const SEND_INVALID: &str = "A field is invalid (`validation.failed`), or the num
 #[derive(Deserialize, ToSchema, Default)]
 pub struct SendMessageBody {
     /// The recipient in international form (`+`, country code, number; spaces, dashes,
-    /// dots and brackets are ignored), a valid number by libphonenumber's metadata. The
-    /// instance that last served it is used again while it is eligible.
-    #[schema(value_type = String, required = true, pattern = r"^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573009876543")]
+    /// dots and brackets are ignored), as an instance's `phone_number`. The instance that
+    /// last served it is used again while it is eligible.
+    #[schema(value_type = crate::domain::PhoneNumber, inline, required = true)]
     #[serde(default)]
     pub to: Input,
     /// The text, 1 to 4096 characters, not only spaces; sent as written and never stored.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 4096, pattern = r"\S", example = "Hola, tu pedido está en camino.")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 4096, example = "Hola, tu pedido está en camino.")]
     #[serde(default)]
     pub text: Input,
     /// Repeating a key (per tenant, for 24 hours) answers with the first message and

@@ -28,9 +28,9 @@ pub struct ClaimBody {
     #[serde(default)]
     pub count: Input,
     /// The destination in international form (`+`, country code, number; spaces, dashes,
-    /// dots and brackets are ignored), a valid number by libphonenumber's metadata. The
-    /// instance that last served it is used again while it is eligible (sticky sender).
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573009876543")]
+    /// dots and brackets are ignored), as an instance's `phone_number`. The instance that
+    /// last served it is used again while it is eligible (sticky sender).
+    #[schema(value_type = crate::domain::OptionalPhoneNumber, inline)]
     #[serde(default)]
     pub recipient: Input,
     /// Overrides the tenant's `rotation_strategy` for this claim.

@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub struct UpdateUserBody {
     /// A new password: 8 to 128 characters, taken exactly as sent (not all spaces), that
     /// zxcvbn rates hard to guess (score 3 of 4, also against the user's email).
-    #[schema(value_type = Option<String>, min_length = 8, max_length = 128, pattern = r"\S")]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 128)]
     #[serde(default)]
     pub password: Input,
     /// Demoting the last `super_admin` is a 409.

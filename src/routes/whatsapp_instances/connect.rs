@@ -23,7 +23,7 @@ use crate::state::AppState;
 pub struct ConnectBody {
     /// Also ask for a pairing code for this number (E.164, as on create); `null` or left
     /// out asks for a QR code only.
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573001234567")]
+    #[schema(value_type = crate::domain::OptionalPhoneNumber, inline)]
     #[serde(default)]
     pub phone_number: Input,
 }

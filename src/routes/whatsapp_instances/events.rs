@@ -78,7 +78,7 @@ impl From<WebhookConfig> for WebhookResource {
 #[derive(Deserialize, ToSchema, Default)]
 pub struct WebhookBody {
     /// An http(s) URL without user name or password.
-    #[schema(value_type = String, required = true, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$", example = "https://example.com/hook")]
+    #[schema(value_type = crate::domain::HttpUrl, inline, required = true, example = "https://example.com/hook")]
     #[serde(default)]
     pub url: Input,
     #[schema(value_type = bool, required = true)]

@@ -29,13 +29,13 @@ use crate::state::AppState;
 pub struct ProvisionBody {
     /// Defaults to a generated `tenant-{tenant_id}-{random}`. The same name again is the
     /// same instance.
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
     #[serde(default)]
     pub instance_name: Input,
     /// E.164, as on create. Also asks Evolution for a pairing code. Without
     /// `instance_name`, the tenant's instance with this number (on the same server) is the
     /// one meant.
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573001234567")]
+    #[schema(value_type = crate::domain::OptionalPhoneNumber, inline)]
     #[serde(default)]
     pub phone_number: Input,
     /// `null` or left out means 1000.
