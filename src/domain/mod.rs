@@ -162,11 +162,13 @@ impl HttpUrl {
 /// What every field that takes a URL admits (written inline: `value_type = HttpUrl,
 /// inline`, the field describing itself).
 impl utoipa::PartialSchema for HttpUrl {
+    // `example`, as the fields' own examples are written: generators read it for samples.
+    #[allow(deprecated)]
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some(padded(Self::PATTERN)))
-            .examples([serde_json::json!("https://evolution.midominio.com")])
+            .example(Some(serde_json::json!("https://evolution.midominio.com")))
             .into()
     }
 }
@@ -177,12 +179,14 @@ impl utoipa::ToSchema for HttpUrl {}
 pub struct OptionalHttpUrl;
 
 impl utoipa::PartialSchema for OptionalHttpUrl {
+    // `example`, as the fields' own examples are written: generators read it for samples.
+    #[allow(deprecated)]
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{SchemaType, Type};
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
             .pattern(Some(padded_or_blank(HttpUrl::PATTERN)))
-            .examples([serde_json::json!("https://evolution.midominio.com")])
+            .example(Some(serde_json::json!("https://evolution.midominio.com")))
             .into()
     }
 }

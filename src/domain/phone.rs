@@ -187,11 +187,13 @@ fn digit_class(digits: &[char]) -> String {
 /// What every field that takes a number admits (written inline: `value_type =
 /// PhoneNumber, inline`, the field describing itself).
 impl utoipa::PartialSchema for PhoneNumber {
+    // `example`, as the fields' own examples are written: generators read it for samples.
+    #[allow(deprecated)]
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(JsonType::String)
             .pattern(Some(Self::pattern()))
-            .examples([serde_json::json!("+573001234567")])
+            .example(Some(serde_json::json!("+573001234567")))
             .into()
     }
 }
@@ -202,11 +204,13 @@ impl utoipa::ToSchema for PhoneNumber {}
 pub struct OptionalPhoneNumber;
 
 impl utoipa::PartialSchema for OptionalPhoneNumber {
+    // `example`, as the fields' own examples are written: generators read it for samples.
+    #[allow(deprecated)]
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(SchemaType::from_iter([JsonType::String, JsonType::Null]))
             .pattern(Some(PhoneNumber::pattern_or_blank()))
-            .examples([serde_json::json!("+573001234567")])
+            .example(Some(serde_json::json!("+573001234567")))
             .into()
     }
 }

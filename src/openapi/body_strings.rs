@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::Modify;
 
-use crate::domain::{not_blank, padded, padded_or_blank};
+use crate::domain::{not_blank, padded, padded_or_blank, WHITESPACE};
 
 /// Bodies read as they come, not through `Input`: Evolution's webhook envelopes.
 const NOT_TRIMMED: &[&str] = &[
@@ -54,7 +54,10 @@ fn state_trimming(property: &mut Object) {
     if !string || property.enum_values.is_some() {
         return;
     }
+    let padding = format!("^{WHITESPACE}*");
     property.pattern = match (property.pattern.take(), nullable) {
+        // A named type's pattern (`PhoneNumber`, `HttpUrl`) says so already.
+        (Some(pattern), _) if pattern.starts_with(&padding) => Some(pattern),
         (Some(pattern), false) => Some(padded(&pattern)),
         (Some(pattern), true) => Some(padded_or_blank(&pattern)),
         (None, false) => Some(not_blank()),

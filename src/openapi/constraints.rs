@@ -314,6 +314,11 @@ fn every_body_string_states_its_trimming() {
             );
             if let Some(pattern) = resolved["pattern"].as_str() {
                 assert!(pattern.starts_with(&padding), "{body}.{field}: {pattern}");
+                let rest = pattern[padding.len()..].trim_start_matches("(?:");
+                assert!(
+                    !rest.starts_with(WHITESPACE),
+                    "{body}.{field} is padded twice"
+                );
                 checked += 1;
             }
         }

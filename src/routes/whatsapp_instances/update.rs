@@ -31,7 +31,7 @@ pub struct UpdateInstanceBody {
     #[serde(default)]
     pub instance_name: Input,
     /// A new key for the instance on its Evolution server; stored encrypted.
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, min_length = 1, max_length = 255, example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
     #[serde(default)]
     pub evolution_api_key: Input,
     /// A new URL moves the instance to the Evolution server at that URL (one Relevo does
