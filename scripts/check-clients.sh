@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Generated clients in CI: generates a Python client (openapi-python-client) and a TypeScript
-# client (@hey-api/openapi-ts) from the committed OpenAPI document and runs seed 001 from login to
-# delete, plus a sender token, a claim and a release, with each, against Relevo on SQLite.
-# See README "Generated clients".
+# Generated clients in CI: generates three clients from the committed OpenAPI document, a Python
+# client (openapi-python-client), a TypeScript client (@hey-api/openapi-ts) and a second Python
+# client (openapi-generator's `python` generator, with its spec validation on), and runs seed 001
+# from login to delete, plus a sender token, a claim and a release, with each, against Relevo on
+# SQLite. Then lints the document with Redocly CLI (no error, no warning), and checks that every
+# pattern a client checks before it sends reads alike in Python's and ECMA-262's regex engines
+# (scripts/clients/patterns.py). See README "Generated clients".
 #
-#   scripts/check-clients.sh              # both clients
-#   scripts/check-clients.sh python       # one of them (python, typescript)
-#   scripts/check-clients.sh --self-test  # proves the checks can fail: runs the clients against
-#                                         # broken copies of the document (scripts/clients/mutants.py)
-#                                         # and fails unless every client fails on every copy
+#   scripts/check-clients.sh              # every check
+#   scripts/check-clients.sh python lint  # some of them (python, typescript, openapi-generator,
+#                                         # lint, patterns)
+#   scripts/check-clients.sh --self-test  # proves the client checks can fail: runs the clients
+#                                         # against broken copies of the document
+#                                         # (scripts/clients/mutants.py) and fails unless every
+#                                         # client fails on every copy
 #
 # Environment:
 #   RELEVO_OPENAPI        the document to generate from (default: openapi/openapi.json)
@@ -18,8 +23,10 @@
 #                         (default: .ci/cache/clients, ignored by git)
 #   KEEP_CLIENTS_TMP=1    keep the servers' temporary directories (database and log)
 #
-# Tools are pinned in scripts/clients/python/requirements.txt and
-# scripts/clients/typescript/package-lock.json and installed into the cache on first use.
+# Tools are pinned in scripts/clients/{python,openapi-generator}/requirements.txt and
+# scripts/clients/{typescript,redocly}/package-lock.json and installed into the cache on first
+# use; openapi-generator's jar runs on Java, and Debian's `default-jre-headless` is installed
+# (as root, or through sudo) when there is no `java`.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,12 +41,17 @@ if [ "${1:-}" = --self-test ]; then
     self_test=1
     shift
 fi
+generated=(python typescript openapi-generator)
 clients=("$@")
-[ ${#clients[@]} -gt 0 ] || clients=(python typescript)
+if [ ${#clients[@]} -eq 0 ]; then
+    clients=("${generated[@]}")
+    [ "$self_test" = 1 ] || clients+=(lint patterns)
+fi
 for client in "${clients[@]}"; do
     case "$client" in
-        python | typescript) ;;
-        *) echo "error: unknown client '$client' (python, typescript)" >&2; exit 2 ;;
+        python | typescript | openapi-generator) ;;
+        lint | patterns) [ "$self_test" = 0 ] || { echo "error: --self-test runs the generated clients only" >&2; exit 2; } ;;
+        *) echo "error: unknown check '$client' (python, typescript, openapi-generator, lint, patterns)" >&2; exit 2 ;;
     esac
 done
 
@@ -68,6 +80,43 @@ python_tools() {
             -r "$here/python/requirements.txt"
         "$venv/bin/python" -m pip check --disable-pip-version-check
         touch "$venv/.complete"
+    fi
+}
+
+# Commands that change the machine run directly as root, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+generator_tools() {
+    local python="${PYTHON:-python3}"
+    if ! command -v java >/dev/null; then
+        step "Installing a Java runtime for openapi-generator (Debian's default-jre-headless)"
+        as_root apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y default-jre-headless
+    fi
+    generator_venv="$cache/generator-venv-$(digest "$here/openapi-generator/requirements.txt" <(echo "$("$python" --version 2>&1)"))"
+    if [ ! -x "$generator_venv/bin/openapi-generator-cli" ] || [ ! -f "$generator_venv/.complete" ]; then
+        step "Installing the pinned openapi-generator tools into $generator_venv"
+        rm -rf "$generator_venv"
+        "$python" -m venv "$generator_venv"
+        "$generator_venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+            -r "$here/openapi-generator/requirements.txt"
+        "$generator_venv/bin/python" -m pip check --disable-pip-version-check
+        touch "$generator_venv/.complete"
+    fi
+}
+
+# The npm packages pinned in scripts/clients/$1/, installed into $cache/$1.
+npm_tools() {
+    local dir="$cache/$1" stamp
+    stamp="$(digest "$here/$1/package.json" "$here/$1/package-lock.json" <(node --version))"
+    mkdir -p "$dir"
+    if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$stamp" ]; then
+        step "Installing the pinned npm packages into $dir/node_modules"
+        cp "$here/$1/package.json" "$here/$1/package-lock.json" "$dir/"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$stamp" >"$dir/.installed"
     fi
 }
 
@@ -195,6 +244,53 @@ run_typescript() {
     fi
 }
 
+run_openapi_generator() {
+    generator_tools
+    local out="$cache/openapi-generator-client" log
+    step "Generating the openapi-generator python client from $openapi (spec validation on)"
+    rm -rf "$out"
+    log="$(mktemp)"
+    # No --skip-validate-spec: the document must pass the generator's own validation. A line
+    # the generator logs as an ERROR (an example it could not make, a schema it could not
+    # read) fails the check too.
+    if ! "$generator_venv/bin/openapi-generator-cli" generate -g python -i "$openapi" -o "$out" \
+        --additional-properties=packageName=relevo_og,projectName=relevo-og >"$log" 2>&1 \
+        || grep -q " ERROR " "$log"; then
+        grep -E " (ERROR|WARN) |Exception|rror" "$log" | head -n 40 >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
+    start_server
+    step "openapi-generator python scenario against $RELEVO_URL"
+    if ! PYTHONPATH="$out" "$generator_venv/bin/python" "$here/openapi-generator/scenario.py"; then
+        server_log_on_failure
+        return 1
+    fi
+}
+
+run_lint() {
+    npm_tools redocly
+    step "redocly lint $openapi"
+    local report
+    report="$(cd "$cache/redocly" && ./node_modules/.bin/redocly lint "$openapi" \
+        --config "$here/redocly/redocly.yaml" --format=stylish 2>&1)" || {
+        echo "$report" >&2
+        return 1
+    }
+    # The recommended rules' warnings fail the check too: the document has none to carry.
+    if grep -qE "^ +[0-9]+:[0-9]+ +warning " <<<"$report"; then
+        echo "$report" >&2
+        return 1
+    fi
+    echo "redocly: no error, no warning"
+}
+
+run_patterns() {
+    step "Every request pattern read by Python's re and ECMA-262 (with and without u)"
+    python3 "$here/patterns.py" "$openapi"
+}
+
 # Every client must pass against the document and fail against every mutant of it (each differs
 # from the document in one way only, so each failure is that mutation's).
 self_test() {
@@ -236,7 +332,7 @@ for client in "${clients[@]}"; do
         set -e
         trap stop_server EXIT
         trap 'exit 130' INT TERM
-        "run_$client"
+        "run_${client//-/_}"
     )
     status=$?
     set -e

@@ -597,7 +597,10 @@ mod tests {
             .map(|found| found.get(1).unwrap().as_str())
             .filter(|var| !ENV_VARS.contains(var))
             .collect();
-        assert!(unlisted.is_empty(), "read but not in ENV_VARS: {unlisted:?}");
+        assert!(
+            unlisted.is_empty(),
+            "read but not in ENV_VARS: {unlisted:?}"
+        );
     }
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {

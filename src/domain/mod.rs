@@ -12,56 +12,51 @@ use url::Url;
 use crate::i18n::Msg;
 
 mod connection_status;
+mod phone;
 mod timestamp;
 pub use connection_status::ConnectionStatus;
+pub use phone::{OptionalPhoneNumber, PhoneNumber};
 pub use timestamp::Timestamp;
 
-/// A phone number checked by libphonenumber's metadata and kept in E.164.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PhoneNumber(String);
+/// The characters `str::trim` drops (Unicode's `White_Space`, which `char::is_whitespace`
+/// tells), as the inside of a regex character class that every engine reads alike:
+/// ECMA-262 with or without `u`, Python's `re`, Rust's `regex`, Java's.
+pub const WHITESPACE_CHARS: &str =
+    r"\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
 
-impl PhoneNumber {
-    /// The shape the document states for phone numbers (every field that takes one
-    /// repeats it; a test checks they agree): E.164 (`+`, 7 to 15 digits, the first
-    /// not 0), with spaces, dashes, dots and brackets anywhere, which are dropped.
-    /// Whether the number exists in its country's numbering plan (libphonenumber's
-    /// metadata) no pattern can say; that is checked after.
-    pub const PATTERN: &str = r"^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$";
+/// One character of [`WHITESPACE_CHARS`].
+pub const WHITESPACE: &str =
+    r"[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
 
-    pub fn parse(raw: &str) -> Result<Self, Msg> {
-        #[allow(
-            clippy::expect_used,
-            reason = "a constant pattern, compiled by the unit tests"
-        )]
-        static PATTERN: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new(PhoneNumber::PATTERN).expect("PhoneNumber::PATTERN is a valid regex")
-        });
-        // Letters (libphonenumber reads them as keypad digits), other separators and
-        // digits of other scripts are typos in a stored number.
-        if !PATTERN.is_match(raw) {
-            return Err(Msg::PhoneFormat);
-        }
-        let compact: String = raw
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-            .collect();
-        let number = phonenumber::parse(None, &compact).map_err(|_| Msg::PhoneFormat)?;
-        if !phonenumber::is_valid(&number) {
-            return Err(Msg::PhoneFormat);
-        }
-        Ok(Self(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
-    }
+/// `pattern` (anchored: `^…$`) for a string that is trimmed before it is read: whitespace
+/// may surround what it admits. What it admits must neither start nor end with
+/// whitespace, so that the result matches in one way only.
+pub fn padded(pattern: &str) -> String {
+    format!("^{WHITESPACE}*(?:{}){WHITESPACE}*$", unanchored(pattern))
+}
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// As [`padded`], or whitespace only: a blank string, which counts as `null`.
+pub fn padded_or_blank(pattern: &str) -> String {
+    format!(
+        "^{WHITESPACE}*(?:(?:{}){WHITESPACE}*)?$",
+        unanchored(pattern)
+    )
+}
 
-    /// Without the `+`, as Evolution API takes a number.
-    pub fn digits(&self) -> &str {
-        &self.0[1..]
-    }
+/// A string with something besides whitespace in it.
+pub fn not_blank() -> String {
+    format!("^{WHITESPACE}*[^{WHITESPACE_CHARS}][\\s\\S]*$")
+}
+
+#[allow(
+    clippy::panic,
+    reason = "the patterns are constants of the code, each read by the unit tests"
+)]
+fn unanchored(pattern: &str) -> &str {
+    pattern
+        .strip_prefix('^')
+        .and_then(|inner| inner.strip_suffix('$'))
+        .unwrap_or_else(|| panic!("{pattern} is not anchored at both ends"))
 }
 
 /// `^[A-Za-z0-9_-]{1,50}$`: the name Evolution API knows the instance by.
@@ -173,6 +168,40 @@ impl HttpUrl {
         self.0
     }
 }
+
+/// What every field that takes a URL admits (written inline: `value_type = HttpUrl,
+/// inline`, the field describing itself).
+impl utoipa::PartialSchema for HttpUrl {
+    // `example`, as the fields' own examples are written: generators read it for samples.
+    #[allow(deprecated)]
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(padded(Self::PATTERN)))
+            .example(Some(serde_json::json!("https://evolution.midominio.com")))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for HttpUrl {}
+
+/// An [`HttpUrl`], or none: `null` or a blank string.
+pub struct OptionalHttpUrl;
+
+impl utoipa::PartialSchema for OptionalHttpUrl {
+    // `example`, as the fields' own examples are written: generators read it for samples.
+    #[allow(deprecated)]
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{SchemaType, Type};
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .pattern(Some(padded_or_blank(HttpUrl::PATTERN)))
+            .example(Some(serde_json::json!("https://evolution.midominio.com")))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for OptionalHttpUrl {}
 
 /// A price per message in the tenant's currency: an exact decimal from 0 to 1 000 000
 /// with at most 4 decimals, stored as whole millionths (micro-units) of the currency.
@@ -452,33 +481,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn phone_numbers_are_checked_and_normalised_to_e164() {
-        assert_eq!(
-            PhoneNumber::parse("+573001234567").unwrap().as_str(),
-            "+573001234567"
-        );
-        assert_eq!(
-            PhoneNumber::parse("+57 300 123 4567").unwrap().as_str(),
-            "+573001234567"
-        );
-        assert_eq!(
-            PhoneNumber::parse("+55 (11) 98765-4321").unwrap().as_str(),
-            "+5511987654321"
-        );
-        assert_eq!(
-            PhoneNumber::parse("+573001234567").unwrap().digits(),
-            "573001234567"
-        );
-        for bad in [
-            "573001234567",
-            "3001234567",
-            "+999123456789",
-            "+57300",
-            "+57abc",
-            "+",
-            "+57300abc4567",
-        ] {
-            assert_eq!(PhoneNumber::parse(bad), Err(Msg::PhoneFormat), "{bad}");
+    fn whitespace_is_what_trim_drops() {
+        let class = Regex::new(&format!("^{WHITESPACE}$")).unwrap();
+        assert_eq!(WHITESPACE, format!("[{WHITESPACE_CHARS}]"));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let text = c.to_string();
+            assert_eq!(class.is_match(&text), text.trim().is_empty(), "{c:?}");
         }
     }
 

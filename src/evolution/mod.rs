@@ -139,7 +139,8 @@ pub struct WebhookConfig {
     pub events: Vec<String>,
     pub by_events: bool,
     pub base64: bool,
-    pub headers: serde_json::Map<String, serde_json::Value>,
+    /// Header names and values, sent with every post.
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// An instance's websocket events.
@@ -150,9 +151,14 @@ pub struct WebsocketConfig {
 }
 
 /// `573001234567@s.whatsapp.net` (or `573001234567:12@…`, with a device) → `+573001234567`,
-/// when that is a valid number. Groups, LIDs and broadcasts have none.
+/// when that is a phone number. Only a user's JID names one: a group (`@g.us`), a linked
+/// id (`@lid`) or a broadcast is a number of another kind.
 pub fn phone_of_jid(jid: &str) -> Option<String> {
-    let user = jid.split('@').next()?.split(':').next()?;
+    let (user, server) = jid.split_once('@').unwrap_or((jid, "s.whatsapp.net"));
+    if !matches!(server, "s.whatsapp.net" | "c.us") {
+        return None;
+    }
+    let user = user.split(':').next()?;
     if user.is_empty() || !user.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
@@ -181,6 +187,11 @@ mod tests {
             "too short to be a number"
         );
         assert_eq!(phone_of_jid("12036304@g.us"), None);
+        assert_eq!(phone_of_jid("573001234567@lid"), None);
+        assert_eq!(
+            phone_of_jid("573001234567").as_deref(),
+            Some("+573001234567")
+        );
         assert_eq!(phone_of_jid("abc@s.whatsapp.net"), None);
         assert_eq!(phone_of_jid(""), None);
     }

@@ -191,12 +191,27 @@ pub(super) fn webhook(body: &str) -> Result<Option<WebhookConfig>, EvolutionErro
         events: events_of(row),
         by_events: flag(row, &["webhookByEvents", "byEvents", "webhook_by_events"]),
         base64: flag(row, &["webhookBase64", "base64", "webhook_base64"]),
-        headers: row
-            .get("headers")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default(),
+        headers: webhook_headers(row),
     }))
+}
+
+/// The headers of a stored webhook. Relevo sets string values only; a value of another
+/// JSON type (set on Evolution by other means) is given as its JSON text, which is what
+/// an HTTP header would carry of it.
+fn webhook_headers(row: &Value) -> std::collections::BTreeMap<String, String> {
+    let Some(headers) = row.get("headers").and_then(Value::as_object) else {
+        return Default::default();
+    };
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 /// v2's nested body. `events` is always sent: Evolution crashes without it.
@@ -207,7 +222,7 @@ pub(super) fn webhook_body(config: &WebhookConfig) -> Value {
         "events": config.events,
         "byEvents": config.by_events,
         "base64": config.base64,
-        "headers": Value::Object(config.headers.clone()),
+        "headers": config.headers,
     }})
 }
 
@@ -439,5 +454,32 @@ mod tests {
         );
         assert_eq!(websocket("").unwrap(), None);
         assert_eq!(websocket("null").unwrap(), Some(WebsocketConfig::default()));
+    }
+
+    #[test]
+    fn webhook_headers_are_a_map_of_strings() {
+        let row = r#"{"url":"https://r.example/h","enabled":true,"headers":{"x-key":"k","x-count":3,"x-on":true,"x-none":null,"x-list":["a"]}}"#;
+        let config = webhook(row).unwrap().unwrap();
+        let headers: Vec<(&str, &str)> = config
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("x-count", "3"),
+                ("x-key", "k"),
+                ("x-list", r#"["a"]"#),
+                ("x-none", "null"),
+                ("x-on", "true"),
+            ]
+        );
+        assert_eq!(
+            webhook_body(&config)["webhook"]["headers"]["x-count"],
+            Value::String("3".into())
+        );
+        let without = webhook(r#"{"url":"https://r.example/h","headers":"x"}"#).unwrap();
+        assert!(without.unwrap().headers.is_empty());
     }
 }

@@ -1,4 +1,4 @@
-//! Two things utoipa writes in a way generated clients read wrongly, corrected once the
+//! What utoipa writes in a way generated clients read wrongly, corrected once the
 //! document is built.
 
 use utoipa::openapi::path::{Operation, PathItem};
@@ -102,6 +102,38 @@ impl Modify for OptionalBodiesAreNotNull {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// A field of a named type written inline (`value_type = PhoneNumber, inline`) with a
+/// description of its own comes out as a one-branch `oneOf` carrying the description;
+/// clients read that as a union. The field becomes the type's schema with the field's
+/// description.
+pub struct InlineTypesAreNotUnions;
+
+impl Modify for InlineTypesAreNotUnions {
+    fn modify(&self, document: &mut Document) {
+        let Some(components) = document.components.as_mut() else {
+            return;
+        };
+        for schema in components.schemas.values_mut() {
+            let RefOr::T(Schema::Object(object)) = schema else {
+                continue;
+            };
+            for property in object.properties.values_mut() {
+                let RefOr::T(Schema::OneOf(one_of)) = property else {
+                    continue;
+                };
+                let [RefOr::T(Schema::Object(only))] = one_of.items.as_slice() else {
+                    continue;
+                };
+                let mut only = only.clone();
+                if one_of.description.is_some() {
+                    only.description = one_of.description.clone();
+                }
+                *property = RefOr::T(Schema::Object(only));
             }
         }
     }

@@ -1,8 +1,10 @@
 //! The OpenAPI document. Its paths come from the one route table
 //! ([`crate::routes::register`]), so every served route is documented and every documented
-//! operation is served; [`responses`] adds the error answers every operation shares, and
-//! `corrections` mends two things utoipa writes in a way clients read wrongly.
+//! operation is served; [`responses`] adds the error answers every operation shares,
+//! `corrections` mends what utoipa writes in a way clients read wrongly, and
+//! `body_strings` states on every body string that Relevo trims it.
 
+mod body_strings;
 #[cfg(test)]
 mod constraints;
 mod corrections;
@@ -98,7 +100,9 @@ pub fn document() -> &'static Document {
         responses::SharedResponses.modify(&mut document);
         corrections::NamedTypeArguments.modify(&mut document);
         corrections::OptionalBodiesAreNotNull.modify(&mut document);
+        corrections::InlineTypesAreNotUnions.modify(&mut document);
         corrections::PublicOperationsSaySo.modify(&mut document);
+        body_strings::TrimmedBodyStrings.modify(&mut document);
         document
     })
 }

@@ -1,6 +1,7 @@
 //! The error answers operations share, as response components. [`SharedResponses`] gives
 //! each operation the ones its shape calls for (a bearer token, path or query parameters,
-//! a body); handlers document only the answers that are theirs (a 409, a 429, a 502).
+//! a body); handlers list the answers that are theirs (a 409, a 429, a 502) by these
+//! names too, and say in their description when they give them.
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::schema::Ref;
@@ -39,8 +40,11 @@ pub struct MethodNotAllowed(pub ErrorBody);
 #[derive(ToResponse)]
 pub struct RequestTimeout(pub ErrorBody);
 
-/// The request conflicts with the current state of the resource; `error_key` says how.
+/// The request conflicts with the current state of the resource: `error_key` says how,
+/// and the operation's description says when. A conflict that passes by itself (a first
+/// request still in flight) says in `Retry-After` when to try again.
 #[derive(ToResponse)]
+#[response(headers(("Retry-After" = u64, description = "Seconds to wait before trying again, when the conflict passes by itself")))]
 pub struct Conflict(pub ErrorBody);
 
 /// The body is larger than Relevo accepts (`request.too_large`).
@@ -52,7 +56,8 @@ pub struct PayloadTooLarge(pub ErrorBody);
 #[derive(ToResponse)]
 pub struct ValidationFailed(pub ValidationErrorBody);
 
-/// Too many attempts; try again after `Retry-After` seconds.
+/// Too many attempts, or a quota used up (the operation's description says which); try
+/// again after `Retry-After` seconds.
 #[derive(ToResponse)]
 #[response(headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))]
 pub struct TooManyRequests(pub ErrorBody);
@@ -84,13 +89,15 @@ pub struct SharedResponses;
 impl Modify for SharedResponses {
     fn modify(&self, document: &mut Document) {
         for (path, item) in document.paths.paths.iter_mut() {
-            // `/health` answers whenever the process runs.
-            if path == "/health" {
-                continue;
-            }
             let reads_database = !READ_NO_DATABASE.contains(&path.as_str());
             for operation in operations(item) {
-                for (status, response) in shared_for(operation, reads_database) {
+                // `/health` answers whenever the process runs; only the router may refuse
+                // a method it does not take.
+                let shared = match path.as_str() {
+                    "/health" => vec![(405, "MethodNotAllowed")],
+                    _ => shared_for(operation, reads_database),
+                };
+                for (status, response) in shared {
                     operation
                         .responses
                         .responses
@@ -102,7 +109,7 @@ impl Modify for SharedResponses {
     }
 }
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+pub(crate) fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
         &mut item.put,

@@ -16,11 +16,11 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema, Default)]
 pub struct LoginBody {
     /// The user's email, in any letter case (surrounding spaces are ignored).
-    #[schema(value_type = String, required = true, pattern = r"\S", example = "admin@relevo.local")]
+    #[schema(value_type = String, required = true, example = "admin@relevo.local")]
     #[serde(default)]
     pub email: Input,
     /// Exactly as it was set, spaces included.
-    #[schema(value_type = String, required = true, pattern = r"\S", example = "Correct horse battery staple")]
+    #[schema(value_type = String, required = true, example = "Correct horse battery staple")]
     #[serde(default)]
     pub password: Input,
 }
@@ -50,14 +50,16 @@ pub struct LoginResult {
 /// network (an IPv4 address, an IPv6 /64) and per email, known or not (429); while every
 /// password-checking slot is taken, the answer is 503 `auth.busy` at once. Logins to a
 /// super admin's account are in the audit log.
+///
+/// 429: Too many failed attempts from this client network or for this email
+/// (`auth.too_many_attempts`, `error_params.retry_after`).
 #[utoipa::path(
     tag = "auth",
     request_body = LoginBody,
     responses(
         (status = 200, body = DataBody<LoginResult>),
         (status = 401, description = "Unknown email or wrong password (`auth.invalid_credentials`)", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts from this client network or for this email (`auth.too_many_attempts`, `error_params.retry_after`)", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds until another attempt is allowed"))),
+        (status = 429, response = crate::openapi::responses::TooManyRequests),
         (status = 503, description = "Every password-checking slot is taken (`auth.busy`), or the database is busy or unreachable (`database.unavailable`); nothing was checked", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )

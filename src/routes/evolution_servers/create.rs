@@ -9,7 +9,7 @@ use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::evolution_servers::{self, NewEvolutionServer};
 use crate::db::write_transaction;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
@@ -20,13 +20,15 @@ use crate::state::AppState;
 ///
 /// The first one becomes the default unless `is_default` says otherwise. A `base_url`
 /// already registered is a 422 on `base_url`.
+///
+/// 409: Another request changed the default server meanwhile; try again.
 #[utoipa::path(
     tag = "evolution-servers",
     request_body = CreateEvolutionServerBody,
     security(("bearer" = [])),
     responses(
         (status = 201, body = MessageDataBody<ServerResource>),
-        (status = 409, description = "Another request changed the default server meanwhile; try again", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[post("/evolution-servers")]

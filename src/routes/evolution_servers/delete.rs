@@ -4,7 +4,7 @@ use super::{audit_snapshot, find_server, has_instances};
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::evolution_servers;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
 use crate::state::AppState;
@@ -12,13 +12,16 @@ use crate::state::AppState;
 /// Deletes an Evolution API server.
 ///
 /// A server that instances still live on is kept (409).
+///
+/// 409: Instances still live on the server (`evolution_server.has_instances`,
+/// `error_params.instances`).
 #[utoipa::path(
     tag = "evolution-servers",
     params(("id" = i64, Path, description = "Evolution server id")),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 409, description = "Instances still live on the server (`evolution_server.has_instances`, `error_params.instances`)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[delete("/evolution-servers/{id}")]

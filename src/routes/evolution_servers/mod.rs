@@ -84,7 +84,7 @@ pub fn audit_snapshot(
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CreateEvolutionServerBody {
     /// Up to 100 characters.
-    #[schema(value_type = String, required = true, max_length = 100, pattern = r"\S", example = "Evolution principal")]
+    #[schema(value_type = String, required = true, max_length = 100, example = "Evolution principal")]
     #[serde(default)]
     pub name: Input,
     /// The server's root URL (Evolution mounts its routes there): `http` or `https`,
@@ -92,7 +92,7 @@ pub struct CreateEvolutionServerBody {
     /// address: not loopback (`localhost`), private, link-local or otherwise reserved,
     /// neither as written nor as its name resolves (unless `RELEVO_ALLOW_PRIVATE_TARGETS=1`,
     /// or on the origin of `EVOLUTION_API_BASE_URL`).
-    #[schema(value_type = String, required = true, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
+    #[schema(value_type = crate::domain::HttpUrl, inline, required = true,
         example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub base_url: Input,
@@ -119,14 +119,14 @@ pub struct CreateEvolutionServerBody {
 #[derive(Deserialize, ToSchema, Default)]
 pub struct UpdateEvolutionServerBody {
     /// Up to 100 characters.
-    #[schema(value_type = String, max_length = 100, pattern = r"\S", example = "Evolution principal")]
+    #[schema(value_type = String, max_length = 100, example = "Evolution principal")]
     #[serde(default)]
     pub name: Input,
     /// `http` or `https`, without a user name or password, on a public address (as on
     /// create); unique. Instances registered with the old URL move with it. On another
     /// origin (scheme, host or port) it needs `api_key` in the same request when the
     /// server has a key (422 on `api_key`).
-    #[schema(value_type = String, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
+    #[schema(value_type = crate::domain::HttpUrl, inline,
         example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub base_url: Input,

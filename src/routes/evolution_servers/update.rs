@@ -7,7 +7,7 @@ use super::{
 use crate::audit::{Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::{evolution_servers, write_transaction};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
 use crate::input::JsonObject;
 use crate::request_id::RequestId;
@@ -21,6 +21,8 @@ use crate::state::AppState;
 /// `base_url` on another origin (scheme, host or port) needs `api_key` in the same
 /// request when the server has one: the stored key is never sent to a server it was not
 /// given for. A new path on the same origin keeps it.
+///
+/// 409: Another request changed the default server meanwhile; try again.
 #[utoipa::path(
     tag = "evolution-servers",
     params(("id" = i64, Path, description = "Evolution server id")),
@@ -28,7 +30,7 @@ use crate::state::AppState;
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageDataBody<ServerResource>),
-        (status = 409, description = "Another request changed the default server meanwhile; try again", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[put("/evolution-servers/{id}")]

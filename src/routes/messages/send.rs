@@ -20,8 +20,6 @@ use crate::state::AppState;
 /// The longest text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
 
-const SEND_CONFLICT: &str = "The tenant has no active instance that ever could send (`whatsapp.no_active_instances`), or the first request with this `idempotency_key` is still sending the message (`message.in_flight`, with `Retry-After`)";
-const SEND_EXHAUSTED: &str = "Every instance used up its quota today (`whatsapp.no_instance_available`, `error_params.next_reset_at`); `Retry-After` is the time to the tenant's next local midnight. Nothing was recorded";
 const SEND_FAILED: &str = "No instance could send it (`message.send_failed`): every instance tried failed (at most three), or none was left to try. Nothing stays counted. `error_params` has `message_id` and `attempts`";
 const SEND_TIMEOUT: &str = "Evolution API did not answer in time (`message.send_timeout`): the message may have gone out, so it stays counted, is `unknown`, and is not sent again (not even on another instance). `error_params` has `message_id` and `attempts`";
 const SEND_INVALID: &str = "A field is invalid (`validation.failed`), or the number is not on WhatsApp (`message.recipient_invalid`, on `to`, with `error_params.message_id` and `attempts`; nothing stays counted)";
@@ -30,13 +28,13 @@ const SEND_INVALID: &str = "A field is invalid (`validation.failed`), or the num
 #[derive(Deserialize, ToSchema, Default)]
 pub struct SendMessageBody {
     /// The recipient in international form (`+`, country code, number; spaces, dashes,
-    /// dots and brackets are ignored), a valid number by libphonenumber's metadata. The
-    /// instance that last served it is used again while it is eligible.
-    #[schema(value_type = String, required = true, pattern = r"^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573009876543")]
+    /// dots and brackets are ignored), as an instance's `phone_number`. The instance that
+    /// last served it is used again while it is eligible.
+    #[schema(value_type = crate::domain::PhoneNumber, inline, required = true)]
     #[serde(default)]
     pub to: Input,
     /// The text, 1 to 4096 characters, not only spaces; sent as written and never stored.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 4096, pattern = r"\S", example = "Hola, tu pedido está en camino.")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 4096, example = "Hola, tu pedido está en camino.")]
     #[serde(default)]
     pub text: Input,
     /// Repeating a key (per tenant, for 24 hours) answers with the first message and
@@ -92,6 +90,13 @@ fn parse(body: &SendMessageBody, locale: Locale) -> Result<Outgoing, ApiError> {
 /// 200 with the first message when the `idempotency_key` was used before (nothing is
 /// sent again). For a sender token of this tenant or a super admin; a tenant user gets
 /// 403, a sender token of another tenant 404.
+///
+/// 409: The tenant has no active instance that ever could send
+/// (`whatsapp.no_active_instances`), or the first request with this `idempotency_key` is
+/// still sending the message (`message.in_flight`, with `Retry-After`). 429: Every
+/// instance used up its quota today (`whatsapp.no_instance_available`,
+/// `error_params.next_reset_at`); `Retry-After` is the time to the tenant's next local
+/// midnight. Nothing was recorded.
 #[utoipa::path(
     tag = "messages",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
@@ -100,10 +105,9 @@ fn parse(body: &SendMessageBody, locale: Locale) -> Result<Outgoing, ApiError> {
     responses(
         (status = 201, description = "Sent now", body = DataBody<MessageRecord>),
         (status = 200, description = "Sent before, by the first request with this `idempotency_key`", body = DataBody<MessageRecord>),
-        (status = 409, description = SEND_CONFLICT, body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         (status = 422, description = SEND_INVALID, body = ValidationErrorBody),
-        (status = 429, description = SEND_EXHAUSTED, body = ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
+        (status = 429, response = crate::openapi::responses::TooManyRequests),
         (status = 502, description = SEND_FAILED, body = ErrorBody),
         (status = 504, description = SEND_TIMEOUT, body = ErrorBody),
     )
@@ -131,6 +135,13 @@ pub async fn send_message(
 /// As the tenant path, for a sender token: its own tenant is implied.
 ///
 /// A user's token gets 403 here.
+///
+/// 409: The tenant has no active instance that ever could send
+/// (`whatsapp.no_active_instances`), or the first request with this `idempotency_key` is
+/// still sending the message (`message.in_flight`, with `Retry-After`). 429: Every
+/// instance used up its quota today (`whatsapp.no_instance_available`,
+/// `error_params.next_reset_at`); `Retry-After` is the time to the tenant's next local
+/// midnight. Nothing was recorded.
 #[utoipa::path(
     tag = "messages",
     request_body = SendMessageBody,
@@ -138,10 +149,9 @@ pub async fn send_message(
     responses(
         (status = 201, description = "Sent now", body = DataBody<MessageRecord>),
         (status = 200, description = "Sent before, by the first request with this `idempotency_key`", body = DataBody<MessageRecord>),
-        (status = 409, description = SEND_CONFLICT, body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         (status = 422, description = SEND_INVALID, body = ValidationErrorBody),
-        (status = 429, description = SEND_EXHAUSTED, body = ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
+        (status = 429, response = crate::openapi::responses::TooManyRequests),
         (status = 502, description = SEND_FAILED, body = ErrorBody),
         (status = 504, description = SEND_TIMEOUT, body = ErrorBody),
     )

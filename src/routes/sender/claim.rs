@@ -17,8 +17,6 @@ use crate::state::AppState;
 
 pub const MAX_CLAIM_COUNT: i64 = 1000;
 
-const CLAIM_CONFLICT: &str = "The tenant has no active instance, or only provisioned ones still waiting for their first QR scan (`whatsapp.no_active_instances`), or the `idempotency_key` replays a claim whose instance was deleted since (`sender.claim_instance_deleted`, with the claim in `error_params`: `claim_id`, `granted`, `released`, `instance_id`, `usage_date`)";
-const CLAIM_EXHAUSTED: &str = "Every instance used up its quota today (`whatsapp.no_instance_available`, `error_params.next_reset_at`); `Retry-After` is the time to the tenant's next local midnight";
 const CLAIM_UNAVAILABLE: &str = "The database is busy or unreachable, or lost the connection (`database.unavailable`); the claim may or may not have been counted: retry with the same `idempotency_key`";
 
 /// What to claim. Every field is optional; `null` is the same as leaving it out.
@@ -30,9 +28,9 @@ pub struct ClaimBody {
     #[serde(default)]
     pub count: Input,
     /// The destination in international form (`+`, country code, number; spaces, dashes,
-    /// dots and brackets are ignored), a valid number by libphonenumber's metadata. The
-    /// instance that last served it is used again while it is eligible (sticky sender).
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573009876543")]
+    /// dots and brackets are ignored), as an instance's `phone_number`. The instance that
+    /// last served it is used again while it is eligible (sticky sender).
+    #[schema(value_type = crate::domain::OptionalPhoneNumber, inline)]
     #[serde(default)]
     pub recipient: Input,
     /// Overrides the tenant's `rotation_strategy` for this claim.
@@ -142,6 +140,14 @@ pub struct ClaimResult {
 /// Picks the instance and counts the messages on it in one atomic step. For a sender
 /// token of this tenant or a super admin; a tenant user gets 403, a sender token of
 /// another tenant 404.
+///
+/// 409: The tenant has no active instance, or only provisioned ones still waiting for
+/// their first QR scan (`whatsapp.no_active_instances`), or the `idempotency_key` replays
+/// a claim whose instance was deleted since (`sender.claim_instance_deleted`, with the
+/// claim in `error_params`: `claim_id`, `granted`, `released`, `instance_id`,
+/// `usage_date`). 429: Every instance used up its quota today
+/// (`whatsapp.no_instance_available`, `error_params.next_reset_at`); `Retry-After` is the
+/// time to the tenant's next local midnight.
 #[utoipa::path(
     tag = "sender",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
@@ -149,9 +155,8 @@ pub struct ClaimResult {
     security(("bearer" = [])),
     responses(
         (status = 200, body = DataBody<ClaimResult>),
-        (status = 409, description = CLAIM_CONFLICT, body = ErrorBody),
-        (status = 429, description = CLAIM_EXHAUSTED, body = ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 429, response = crate::openapi::responses::TooManyRequests),
         (status = 503, description = CLAIM_UNAVAILABLE, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
@@ -179,15 +184,22 @@ pub async fn claim_instance(
 /// As the tenant path, for a sender token: its own tenant is implied.
 ///
 /// A user's token gets 403 here.
+///
+/// 409: The tenant has no active instance, or only provisioned ones still waiting for
+/// their first QR scan (`whatsapp.no_active_instances`), or the `idempotency_key` replays
+/// a claim whose instance was deleted since (`sender.claim_instance_deleted`, with the
+/// claim in `error_params`: `claim_id`, `granted`, `released`, `instance_id`,
+/// `usage_date`). 429: Every instance used up its quota today
+/// (`whatsapp.no_instance_available`, `error_params.next_reset_at`); `Retry-After` is the
+/// time to the tenant's next local midnight.
 #[utoipa::path(
     tag = "sender",
     request_body = ClaimBody,
     security(("bearer" = [])),
     responses(
         (status = 200, body = DataBody<ClaimResult>),
-        (status = 409, description = CLAIM_CONFLICT, body = ErrorBody),
-        (status = 429, description = CLAIM_EXHAUSTED, body = ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds until the tenant's next local midnight"))),
+        (status = 409, response = crate::openapi::responses::Conflict),
+        (status = 429, response = crate::openapi::responses::TooManyRequests),
         (status = 503, description = CLAIM_UNAVAILABLE, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )

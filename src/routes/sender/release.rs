@@ -59,6 +59,8 @@ pub struct ReleaseResult {
 ///
 /// Only on the claim's local day. For a sender token of this tenant or a super admin; a
 /// tenant user gets 403, a sender token of another tenant 404.
+///
+/// 409: The claim's local day is over (`sender.release_day_over`).
 #[utoipa::path(
     tag = "sender",
     params(
@@ -69,7 +71,7 @@ pub struct ReleaseResult {
     security(("bearer" = [])),
     responses(
         (status = 200, body = DataBody<ReleaseResult>),
-        (status = 409, description = RELEASE_DAY_OVER, body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         (status = 503, description = RELEASE_UNAVAILABLE, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
@@ -89,6 +91,8 @@ pub async fn release_claim(
 /// As the tenant path, for a sender token.
 ///
 /// A user's token gets 403 here.
+///
+/// 409: The claim's local day is over (`sender.release_day_over`).
 #[utoipa::path(
     tag = "sender",
     params(("claim_id" = String, Path, description = "The `claim_id` a claim returned")),
@@ -96,7 +100,7 @@ pub async fn release_claim(
     security(("bearer" = [])),
     responses(
         (status = 200, body = DataBody<ReleaseResult>),
-        (status = 409, description = RELEASE_DAY_OVER, body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         (status = 503, description = RELEASE_UNAVAILABLE, body = ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
@@ -112,7 +116,6 @@ pub async fn release_own_claim(
     run_release(state, caller, None, path.into_inner(), locale, body).await
 }
 
-const RELEASE_DAY_OVER: &str = "The claim's local day is over (`sender.release_day_over`)";
 const RELEASE_UNAVAILABLE: &str = "The database is busy or unreachable, or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice";
 
 async fn run_release(

@@ -25,7 +25,7 @@ const MAX_EXPIRY_DAYS: i64 = 3650;
 pub struct CreateSenderTokenBody {
     /// What the token is for, to recognise it in the list: up to 100 characters
     /// (surrounding spaces dropped).
-    #[schema(value_type = String, required = true, max_length = 100, pattern = r"\S", example = "campaign-worker")]
+    #[schema(value_type = String, required = true, max_length = 100, example = "campaign-worker")]
     #[serde(default)]
     pub name: Input,
     /// Days until the token stops working, 1 to 3650; absent or `null`: it lasts until

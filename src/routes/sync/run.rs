@@ -3,7 +3,7 @@ use actix_web::{post, web};
 use crate::audit::Auditor;
 use crate::auth::{AuthUser, SuperAdmin};
 use crate::db::sync_runs::SyncScope;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::lifecycle::sync::{self, SyncReport};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
@@ -17,13 +17,15 @@ use crate::state::AppState;
 /// that has none (from `ownerJid`). An instance its server no longer has becomes
 /// `error` (`orphaned`). A server that is inactive, has no global key, or cannot be
 /// reached puts each of its instances in `errors` and changes none of them.
+///
+/// 409: Another sync is running (`sync.in_progress`).
 #[utoipa::path(
     tag = "sync",
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     security(("bearer" = [])),
     responses(
         (status = 200, body = DataBody<SyncReport>),
-        (status = 409, description = "Another sync is running (`sync.in_progress`)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances/sync")]
@@ -47,12 +49,14 @@ pub async fn sync_tenant_instances(
 /// Syncs every instance of every tenant now.
 ///
 /// As the tenant's sync otherwise.
+///
+/// 409: Another sync is running (`sync.in_progress`).
 #[utoipa::path(
     tag = "sync",
     security(("bearer" = [])),
     responses(
         (status = 200, body = DataBody<SyncReport>),
-        (status = 409, description = "Another sync is running (`sync.in_progress`)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[post("/whatsapp-instances/sync")]

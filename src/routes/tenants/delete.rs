@@ -6,7 +6,7 @@ use super::audit_snapshot;
 use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
 use crate::db::tenants;
-use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors, Resource};
+use crate::error::{ApiError, ErrorKey, FieldErrors, Resource};
 use crate::i18n::Locale;
 use crate::lifecycle::tenant_removal::{self, TenantRemoval};
 use crate::request_id::RequestId;
@@ -31,13 +31,16 @@ pub struct DeleteTenantQuery {
 /// (logging their WhatsApp out); a name Evolution keeps (it did not answer, or Relevo
 /// only registered the instance) stays reserved: provisioning it for another tenant is a
 /// 409 `whatsapp.instance_name_retired` until an admin sends `adopt: true`.
+///
+/// 409: The tenant still has instances (`tenant.has_instances`,
+/// `error_params.instances`).
 #[utoipa::path(
     tag = "tenants",
     params(("tenant" = String, Path, description = "Tenant id or slug"), DeleteTenantQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 409, description = "The tenant still has instances (`tenant.has_instances`, `error_params.instances`)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[delete("/tenants/{tenant}")]

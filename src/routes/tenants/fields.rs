@@ -25,7 +25,7 @@ pub struct CreateTenantBody {
         example = "candidato-alcaldia")]
     #[serde(default)]
     pub slug: Input,
-    #[schema(value_type = String, required = true, max_length = 255, pattern = r"\S",
+    #[schema(value_type = String, required = true, max_length = 255,
         example = "Juan Pérez - Alcaldía")]
     #[serde(default)]
     pub nombre: Input,
@@ -37,7 +37,7 @@ pub struct CreateTenantBody {
     pub identificacion: Input,
     /// IANA time zone name, exactly as the tz database writes it (counters reset at the
     /// tenant's midnight). Default: `RELEVO_DEFAULT_TIMEZONE` (`UTC` unless set).
-    #[schema(value_type = String, pattern = r"\S", example = "America/Bogota")]
+    #[schema(value_type = String, example = "America/Bogota")]
     #[serde(default)]
     pub timezone: Input,
     /// Default `round_robin`.
@@ -48,7 +48,7 @@ pub struct CreateTenantBody {
     /// password, on a public address: not loopback (`localhost`), private, link-local or
     /// otherwise reserved, neither as written nor as its name resolves (unless
     /// `RELEVO_ALLOW_PRIVATE_TARGETS=1`).
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
+    #[schema(value_type = crate::domain::OptionalHttpUrl, inline,
         example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
     pub callback_url: Input,
@@ -85,7 +85,7 @@ pub struct UpdateTenantBody {
         example = "candidato-alcaldia")]
     #[serde(default)]
     pub slug: Input,
-    #[schema(value_type = String, max_length = 255, pattern = r"\S", example = "Juan Pérez - Alcaldía")]
+    #[schema(value_type = String, max_length = 255, example = "Juan Pérez - Alcaldía")]
     #[serde(default)]
     pub nombre: Input,
     #[schema(value_type = Option<String>, max_length = 255, example = "Alcalde")]
@@ -95,7 +95,7 @@ pub struct UpdateTenantBody {
     #[serde(default)]
     pub identificacion: Input,
     /// IANA time zone name, exactly as the tz database writes it.
-    #[schema(value_type = String, pattern = r"\S", example = "America/Bogota")]
+    #[schema(value_type = String, example = "America/Bogota")]
     #[serde(default)]
     pub timezone: Input,
     #[schema(value_type = RotationStrategy)]
@@ -103,7 +103,7 @@ pub struct UpdateTenantBody {
     pub rotation_strategy: Input,
     /// An `http` or `https` URL without a user name or password, on a public address (as
     /// on create).
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$",
+    #[schema(value_type = crate::domain::OptionalHttpUrl, inline,
         example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
     pub callback_url: Input,

@@ -35,7 +35,7 @@ pub struct CreateUserBody {
     pub email: Input,
     /// 8 to 128 characters, taken exactly as sent (spaces included, not all spaces);
     /// zxcvbn must rate it hard to guess (score 3 of 4, also against the email).
-    #[schema(value_type = String, required = true, min_length = 8, max_length = 128, pattern = r"\S",
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128,
         example = "Correct horse battery staple")]
     #[serde(default)]
     pub password: Input,

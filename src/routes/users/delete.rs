@@ -4,7 +4,7 @@ use super::UserResource;
 use crate::audit::{self, Action, Auditor};
 use crate::auth::SuperAdmin;
 use crate::db::users;
-use crate::error::{ApiError, ErrorBody, ErrorKey, Resource};
+use crate::error::{ApiError, ErrorKey, Resource};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
 use crate::state::AppState;
@@ -12,13 +12,17 @@ use crate::state::AppState;
 /// Deletes a user.
 ///
 /// Super admins cannot delete themselves (Relevo would be left without one).
+///
+/// 409: A super admin cannot delete itself (`user.cannot_delete_self`), and Relevo keeps
+/// at least one super admin (`user.last_super_admin`, also when two delete each other at
+/// once).
 #[utoipa::path(
     tag = "users",
     params(("id" = i64, Path, description = "User id")),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 409, description = "A super admin cannot delete itself (`user.cannot_delete_self`), and Relevo keeps at least one super admin (`user.last_super_admin`, also when two delete each other at once)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[delete("/users/{id}")]

@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub struct UpdateUserBody {
     /// A new password: 8 to 128 characters, taken exactly as sent (not all spaces), that
     /// zxcvbn rates hard to guess (score 3 of 4, also against the user's email).
-    #[schema(value_type = Option<String>, min_length = 8, max_length = 128, pattern = r"\S")]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 128)]
     #[serde(default)]
     pub password: Input,
     /// Demoting the last `super_admin` is a 409.
@@ -45,6 +45,8 @@ struct RequestedChanges {
 /// Changes a user's password, role or tenant.
 ///
 /// Any of them ends the user's current tokens on their very next request.
+///
+/// 409: The last super admin cannot be demoted (`user.last_super_admin`).
 #[utoipa::path(
     tag = "users",
     params(("id" = i64, Path, description = "User id")),
@@ -52,7 +54,7 @@ struct RequestedChanges {
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageDataBody<UserResource>),
-        (status = 409, description = "The last super admin cannot be demoted (`user.last_super_admin`)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         (status = 503, description = "Every password-hashing slot is taken (`auth.busy`), or the database is busy or unreachable (`database.unavailable`); nothing was changed", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )

@@ -9,7 +9,7 @@ use super::remote::{
 use super::InstancePath;
 use crate::auth::AuthUser;
 use crate::domain::PhoneNumber;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
 use crate::input::{optional, Input};
 use crate::lifecycle::instance;
@@ -23,7 +23,7 @@ use crate::state::AppState;
 pub struct ConnectBody {
     /// Also ask for a pairing code for this number (E.164, as on create); `null` or left
     /// out asks for a QR code only.
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573001234567")]
+    #[schema(value_type = crate::domain::OptionalPhoneNumber, inline)]
     #[serde(default)]
     pub phone_number: Input,
 }
@@ -32,6 +32,10 @@ pub struct ConnectBody {
 ///
 /// Calls `GET /instance/connect`, asking for a pairing code too with `phone_number`.
 /// A connected instance gets no QR code and shows `connected`.
+///
+/// 409: `evolution.instance_missing`: Evolution no longer has the instance (now `error`);
+/// `evolution.server_inactive`: an admin deactivated the instance's Evolution server
+/// (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
@@ -39,7 +43,7 @@ pub struct ConnectBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Scan the QR code with WhatsApp\"; when Evolution gave no QR code yet, a message that says it comes later (by webhook, on GET …/qr); when connected, that there is nothing to scan", body = MessageDataBody<InstanceWithQr>),
-        (status = 409, description = "`evolution.instance_missing`: Evolution no longer has the instance (now `error`); `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]

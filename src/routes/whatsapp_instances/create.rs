@@ -11,7 +11,7 @@ use crate::db::evolution_servers;
 use crate::db::instances::{self, NewInstance};
 use crate::db::write_transaction_once;
 use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{optional, required, Input, JsonObject};
 use crate::request_id::RequestId;
@@ -24,24 +24,26 @@ use crate::state::AppState;
 /// string counts as `null`.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct CreateInstanceBody {
-    /// E.164: `+`, country code and number, valid in that country's numbering plan.
-    /// Spaces, `-`, `.`, `(` and `)` are also accepted and removed.
-    #[schema(value_type = String, required = true, pattern = r"^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573001234567")]
+    /// `+`, country code and number, stored in E.164; spaces, `-`, `.`, `(` and `)` are
+    /// dropped. The country code must be one libphonenumber's metadata knows and the number
+    /// one of the lengths it knows for that code (7 to 15 digits in all): the pattern says
+    /// exactly which.
+    #[schema(value_type = crate::domain::PhoneNumber, inline, required = true)]
     #[serde(default)]
     pub phone_number: Input,
     /// The name Evolution knows the instance by; unique per Evolution server.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
     #[serde(default)]
     pub instance_name: Input,
     /// The instance's key on its Evolution server; stored encrypted.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 255, pattern = r"\S", example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 255, example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
     #[serde(default)]
     pub evolution_api_key: Input,
     /// An http(s) URL without user name or password, on a public address as a server's
     /// `base_url` is. `null` or left out means the default Evolution server; a URL Relevo
     /// does not know yet becomes an Evolution server without a key (calls to it use this
     /// instance's key).
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$", example = "https://evolution.midominio.com")]
+    #[schema(value_type = crate::domain::OptionalHttpUrl, inline, example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
     #[schema(value_type = i32, required = true, minimum = 1, maximum = 100000, example = 1000)]
@@ -64,6 +66,9 @@ pub struct CreateInstanceBody {
 /// Registers an instance that already exists on an Evolution API server.
 ///
 /// Answers it with its key and tenant.
+///
+/// 409: `whatsapp.instance_name_taken`: another tenant has this instance name on this
+/// server.
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(TenantPath),
@@ -71,7 +76,7 @@ pub struct CreateInstanceBody {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Registered", body = MessageDataBody<InstanceDetail>),
-        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this instance name on this server", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[post("/tenants/{tenant}/whatsapp-instances")]

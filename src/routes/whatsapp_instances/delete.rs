@@ -7,7 +7,7 @@ use super::{audit_snapshot, find_instance, tenant_today, InstancePath};
 use crate::audit::{Action, Auditor};
 use crate::auth::AuthUser;
 use crate::db::instances;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
 use crate::lifecycle::instance::{delete_remotely, RemoteDeletion};
 use crate::request_id::RequestId;
@@ -33,13 +33,16 @@ pub struct DeleteInstanceQuery {
 /// done); when that fails nothing is deleted, unless `force=true`. Its WhatsApp session
 /// is logged out before, so nothing keeps reconnecting; when Evolution refused every
 /// logout the answer says so. A registered instance is only removed from Relevo.
+///
+/// 409: `evolution.server_inactive`: an admin deactivated the instance's Evolution server
+/// (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath, DeleteInstanceQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = MessageBody),
-        (status = 409, description = "`evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]

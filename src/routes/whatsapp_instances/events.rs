@@ -1,9 +1,11 @@
 //! The webhook and websocket settings of an instance on Evolution (seed 002), with their
 //! events checked against Evolution's list.
 
+use std::collections::BTreeMap;
+
 use actix_web::{get, post, put, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::remote::{reachable, EvolutionFailures};
@@ -11,7 +13,7 @@ use super::InstancePath;
 use crate::audit::Auditor;
 use crate::auth::AuthUser;
 use crate::domain::HttpUrl;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
+use crate::error::{ApiError, FieldErrors};
 use crate::evolution::{WebhookConfig, WebsocketConfig, EVENTS};
 use crate::i18n::{Locale, Msg};
 use crate::input::{required, Input, JsonObject};
@@ -55,9 +57,8 @@ pub struct WebhookResource {
     pub by_events: bool,
     /// Include media as base64.
     pub base64: bool,
-    /// Sent with every post.
-    #[schema(value_type = Object)]
-    pub headers: Map<String, Value>,
+    /// Sent with every post: header names and values.
+    pub headers: BTreeMap<String, String>,
 }
 
 impl From<WebhookConfig> for WebhookResource {
@@ -77,7 +78,7 @@ impl From<WebhookConfig> for WebhookResource {
 #[derive(Deserialize, ToSchema, Default)]
 pub struct WebhookBody {
     /// An http(s) URL without user name or password.
-    #[schema(value_type = String, required = true, format = "uri", pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$", example = "https://example.com/hook")]
+    #[schema(value_type = crate::domain::HttpUrl, inline, required = true, example = "https://example.com/hook")]
     #[serde(default)]
     pub url: Input,
     #[schema(value_type = bool, required = true)]
@@ -154,21 +155,25 @@ fn events(input: &Input, errors: &mut FieldErrors) -> Vec<String> {
     names
 }
 
-fn headers(input: &Input, errors: &mut FieldErrors) -> Map<String, Value> {
+fn headers(input: &Input, errors: &mut FieldErrors) -> BTreeMap<String, String> {
     let map = match input {
-        Input::Absent | Input::Null => return Map::new(),
+        Input::Absent | Input::Null => return BTreeMap::new(),
         Input::Value(Value::Object(map)) => map,
         Input::Value(_) => {
             errors.add("headers", Msg::NotObject);
-            return Map::new();
+            return BTreeMap::new();
         }
     };
+    let mut headers = BTreeMap::new();
     for (name, value) in map {
-        if !value.is_string() {
-            errors.add(&format!("headers.{name}"), Msg::NotString);
+        match value {
+            Value::String(value) => {
+                headers.insert(name.clone(), value.clone());
+            }
+            _ => errors.add(&format!("headers.{name}"), Msg::NotString),
         }
     }
-    map.clone()
+    headers
 }
 
 /// A webhook as the audit log keeps it. Its URL may be a capability (a secret in its path
@@ -199,13 +204,16 @@ fn required_boolean(input: &Input, field: &str, errors: &mut FieldErrors) -> boo
 }
 
 /// Shows an instance's webhook on Evolution.
+///
+/// 409: `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated
+/// the instance's Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The webhook; disabled with no URL when none is set", body = DataBody<WebhookResource>),
-        (status = 409, description = "`evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]
@@ -222,6 +230,9 @@ pub async fn get_webhook(
 }
 
 /// Sets an instance's webhook on Evolution.
+///
+/// 409: `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated
+/// the instance's Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
@@ -229,7 +240,7 @@ pub async fn get_webhook(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Webhook configured\": the webhook as Evolution stored it", body = MessageDataBody<WebhookResource>),
-        (status = 409, description = "`evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]
@@ -274,13 +285,17 @@ pub async fn set_webhook(
 /// the token before stops working as soon as Evolution took the new one. For a token that
 /// may have leaked (anyone with the instance's key can read its webhook URL on Evolution;
 /// a token only ever speaks for its own instance). Needs `RELEVO_PUBLIC_URL`.
+///
+/// 409: `webhook.no_public_url` (RELEVO_PUBLIC_URL is not set) or
+/// `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the
+/// instance's Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Webhook token rotated\": the webhook as Evolution stored it, the token masked", body = MessageDataBody<WebhookResource>),
-        (status = 409, description = "`webhook.no_public_url` (RELEVO_PUBLIC_URL is not set) or `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]
@@ -302,13 +317,16 @@ pub async fn rotate_webhook_token(
 }
 
 /// Shows an instance's websocket settings on Evolution.
+///
+/// 409: `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated
+/// the instance's Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The websocket settings; disabled when none are set or websockets are off on the server", body = DataBody<WebsocketResource>),
-        (status = 409, description = "`evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]
@@ -325,6 +343,10 @@ pub async fn get_websocket(
 }
 
 /// Sets an instance's websocket settings on Evolution.
+///
+/// 409: `evolution.websocket_disabled` (WEBSOCKET_ENABLED is off on the server) or
+/// `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the
+/// instance's Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
@@ -332,7 +354,7 @@ pub async fn get_websocket(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"Websocket configured\": the settings as Evolution stored them", body = MessageDataBody<WebsocketResource>),
-        (status = 409, description = "`evolution.websocket_disabled` (WEBSOCKET_ENABLED is off on the server) or `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]

@@ -3,7 +3,7 @@ use actix_web::{post, web};
 use super::remote::{audit, reachable, respond, EvolutionFailures};
 use super::{InstanceListItem, InstancePath};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::lifecycle::instance;
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageDataBody;
@@ -15,13 +15,18 @@ use crate::state::AppState;
 /// again. Done only when Evolution did it: for an instance that is not connected (it may
 /// be looping while it reconnects, its session alive) Evolution refuses, and the answer is
 /// a 409 `evolution.instance_not_connected` that changes nothing.
+///
+/// 409: `evolution.instance_not_connected`: Evolution refused, the instance is not
+/// connected (nothing changed); `evolution.instance_missing`: Evolution no longer has the
+/// instance (now `error`); `evolution.server_inactive`: an admin deactivated the
+/// instance's Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"WhatsApp instance logged out\"", body = MessageDataBody<InstanceListItem>),
-        (status = 409, description = "`evolution.instance_not_connected`: Evolution refused, the instance is not connected (nothing changed); `evolution.instance_missing`: Evolution no longer has the instance (now `error`); `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]

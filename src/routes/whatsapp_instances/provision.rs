@@ -29,13 +29,13 @@ use crate::state::AppState;
 pub struct ProvisionBody {
     /// Defaults to a generated `tenant-{tenant_id}-{random}`. The same name again is the
     /// same instance.
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_campana")]
     #[serde(default)]
     pub instance_name: Input,
     /// E.164, as on create. Also asks Evolution for a pairing code. Without
     /// `instance_name`, the tenant's instance with this number (on the same server) is the
     /// one meant.
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573001234567")]
+    #[schema(value_type = crate::domain::OptionalPhoneNumber, inline)]
     #[serde(default)]
     pub phone_number: Input,
     /// `null` or left out means 1000.
@@ -84,6 +84,11 @@ impl ToSchema for ProvisionRefused {}
 /// Called again, finds the same instance and answers a fresh QR code (seed 004). 201 when
 /// this call created the instance in Relevo or on Evolution, 200 when both had it. A
 /// failure after the row was inserted leaves it in `error`; calling again repairs it.
+///
+/// 409: `whatsapp.instance_name_taken`: another tenant has this name on the server;
+/// `whatsapp.instance_name_retired`: a deleted tenant left it on Evolution (send `adopt:
+/// true` to take it over); `evolution.server_inactive`: an admin deactivated the
+/// Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(TenantPath),
@@ -93,7 +98,7 @@ impl ToSchema for ProvisionRefused {}
         (status = 201, description = "Created (in Relevo, on Evolution, or both)", body = MessageDataBody<ProvisionedInstance>),
         (status = 200, description = "It existed in both; a fresh QR code", body = MessageDataBody<ProvisionedInstance>),
         (status = 403, description = "Not a super admin, or `evolution.instance_creation_disabled`", body = ErrorBody),
-        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this name on the server; `whatsapp.instance_name_retired`: a deleted tenant left it on Evolution (send `adopt: true` to take it over); `evolution.server_inactive`: an admin deactivated the Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         (status = 422, description = "Validation failed, or the tenant has as many instances as allowed", body = ProvisionRefused),
         EvolutionFailures,
     )

@@ -3,7 +3,7 @@ use actix_web::{post, web};
 use super::remote::{audit, reachable, respond_with_qr, EvolutionFailures, InstanceWithQr};
 use super::InstancePath;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::lifecycle::instance;
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageDataBody;
@@ -14,13 +14,17 @@ use crate::state::AppState;
 /// Calls `POST /instance/restart` (POST in v2). Evolution answers a QR code or the new
 /// state. It refuses (`{"error": true}`) an instance that is not connected: a 409 that
 /// changes nothing (the status stays as webhooks and the sync report it).
+///
+/// 409: `evolution.instance_not_connected` (use connect), or
+/// `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the
+/// instance's Evolution server (activate it first).
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "\"WhatsApp instance restarted\"", body = MessageDataBody<InstanceWithQr>),
-        (status = 409, description = "`evolution.instance_not_connected` (use connect), or `evolution.instance_missing`; `evolution.server_inactive`: an admin deactivated the instance's Evolution server (activate it first)", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
         EvolutionFailures,
     )
 )]

@@ -10,7 +10,7 @@ use crate::db::evolution_servers;
 use crate::db::instances::{self, InstanceChanges};
 use crate::db::write_transaction_once;
 use crate::domain::{InstanceName, PhoneNumber};
-use crate::error::{ApiError, ErrorBody, FieldErrors, Resource};
+use crate::error::{ApiError, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{nullable_patch, optional, Input, JsonObject};
 use crate::request_id::RequestId;
@@ -24,14 +24,14 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema, Default)]
 pub struct UpdateInstanceBody {
     /// E.164, as on create.
-    #[schema(value_type = String, pattern = r"^[ ().-]*\+[ ().-]*[1-9]([ ().-]*[0-9]){6,14}[ ().-]*$", example = "+573001234567")]
+    #[schema(value_type = crate::domain::PhoneNumber, inline)]
     #[serde(default)]
     pub phone_number: Input,
-    #[schema(value_type = String, min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_actualizada")]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,50}$", example = "principal_actualizada")]
     #[serde(default)]
     pub instance_name: Input,
     /// A new key for the instance on its Evolution server; stored encrypted.
-    #[schema(value_type = String, min_length = 1, max_length = 255, pattern = r"\S")]
+    #[schema(value_type = String, min_length = 1, max_length = 255, example = "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A")]
     #[serde(default)]
     pub evolution_api_key: Input,
     /// A new URL moves the instance to the Evolution server at that URL (one Relevo does
@@ -39,7 +39,7 @@ pub struct UpdateInstanceBody {
     /// On a public address, as on create. A move to another origin (scheme, host or port)
     /// needs `evolution_api_key` in the same request (422 on `evolution_api_key`): the
     /// stored key is never sent to a host it was not given for.
-    #[schema(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*$|^[Hh][Tt][Tt][Pp][Ss]?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?(#(([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})|\?)*)?$", example = "https://evolution.midominio.com")]
+    #[schema(value_type = crate::domain::OptionalHttpUrl, inline, example = "https://evolution.midominio.com")]
     #[serde(default)]
     pub evolution_api_url: Input,
     #[schema(value_type = i32, minimum = 1, maximum = 100000, example = 1500)]
@@ -61,6 +61,9 @@ pub struct UpdateInstanceBody {
 /// Updates an instance.
 ///
 /// Answers it with its key and tenant.
+///
+/// 409: `whatsapp.instance_name_taken`: another tenant has this instance name on the
+/// target server.
 #[utoipa::path(
     tag = "whatsapp-instances",
     params(InstancePath),
@@ -68,7 +71,7 @@ pub struct UpdateInstanceBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = MessageDataBody<InstanceDetail>),
-        (status = 409, description = "`whatsapp.instance_name_taken`: another tenant has this instance name on the target server", body = ErrorBody),
+        (status = 409, response = crate::openapi::responses::Conflict),
     )
 )]
 #[put("/tenants/{tenant}/whatsapp-instances/{id}")]
