@@ -99,9 +99,20 @@ impl Input {
 /// included: the document's `maxLength` counts every character sent, so the server does too
 /// before it trims the text. A longer one gets the field's error. Anything else passes.
 pub fn at_most(input: &Input, field: &str, max: usize, errors: &mut FieldErrors) -> bool {
+    at_most_or(input, field, max, Msg::MaxLength(max), errors)
+}
+
+/// As [`at_most`], for a field whose rule names its length in its own message.
+pub fn at_most_or(
+    input: &Input,
+    field: &str,
+    max: usize,
+    too_long: Msg,
+    errors: &mut FieldErrors,
+) -> bool {
     match input {
         Input::Value(Value::String(sent)) if sent.chars().count() > max => {
-            errors.add(field, Msg::MaxLength(max));
+            errors.add(field, too_long);
             false
         }
         _ => true,

@@ -6,7 +6,7 @@ use crate::db::tenants::TenantChanges;
 use crate::domain::{parse_timezone, HttpUrl, RotationStrategy, TenantSlug, UnitPrice};
 use crate::error::FieldErrors;
 use crate::i18n::Msg;
-use crate::input::{at_most, nullable_patch, optional, Input};
+use crate::input::{at_most, at_most_or, nullable_patch, optional, Input};
 use crate::secrets::Cipher;
 use crate::targets::{Target, TargetPolicy};
 
@@ -184,7 +184,7 @@ impl TenantBody {
         }
         let text = |raw: &str| Ok(raw.to_string());
         TenantChanges {
-            slug: at_most(&self.slug, "slug", 64, errors)
+            slug: at_most_or(&self.slug, "slug", 64, Msg::SlugFormat, errors)
                 .then(|| {
                     optional(&self.slug, "slug", errors, |raw| {
                         TenantSlug::parse(raw).map(TenantSlug::into_inner)
