@@ -95,6 +95,30 @@ impl Input {
     }
 }
 
+/// Whether a string field was sent with at most `max` characters, whitespace around it
+/// included: the document's `maxLength` counts every character sent, so the server does too
+/// before it trims the text. A longer one gets the field's error. Anything else passes.
+pub fn at_most(input: &Input, field: &str, max: usize, errors: &mut FieldErrors) -> bool {
+    at_most_or(input, field, max, Msg::MaxLength(max), errors)
+}
+
+/// As [`at_most`], for a field whose rule names its length in its own message.
+pub fn at_most_or(
+    input: &Input,
+    field: &str,
+    max: usize,
+    too_long: Msg,
+    errors: &mut FieldErrors,
+) -> bool {
+    match input {
+        Input::Value(Value::String(sent)) if sent.chars().count() > max => {
+            errors.add(field, too_long);
+            false
+        }
+        _ => true,
+    }
+}
+
 /// Parses an optional field with `parse` when present: `None` when absent or null.
 pub fn optional<T>(
     input: &Input,
@@ -225,6 +249,16 @@ mod tests {
         let body = serde_json::to_value(error.body()).unwrap();
         let fields: Vec<&String> = body["errors"].as_object().unwrap().keys().collect();
         assert_eq!(fields, ["name", "events", "headers"]);
+    }
+
+    #[test]
+    fn lengths_count_what_was_sent() {
+        let mut errors = FieldErrors::default();
+        assert!(at_most(&input("\"  abc  \""), "a", 7, &mut errors));
+        assert!(!at_most(&input("\"  abc  \""), "b", 6, &mut errors));
+        assert!(at_most(&input("\"ñandú\""), "c", 5, &mut errors));
+        assert!(at_most(&input("12345678"), "d", 1, &mut errors));
+        assert!(!errors.has("a") && errors.has("b") && !errors.has("c") && !errors.has("d"));
     }
 
     #[test]

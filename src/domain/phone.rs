@@ -142,7 +142,7 @@ fn plan_pattern(codes: &[&str], prefix: &str) -> String {
     for (digit, rest) in children {
         let code = format!("{prefix}{digit}");
         let continuation = if rest == [""] {
-            lengths_pattern(&PLANS[&code])
+            PLANS.get(&code).map(lengths_pattern).unwrap_or_default()
         } else {
             plan_pattern(&rest, &code)
         };

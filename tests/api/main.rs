@@ -21,6 +21,7 @@ mod evolution_servers;
 mod inbound;
 mod instances;
 mod leases;
+mod lengths;
 mod lifecycle;
 mod live_status;
 mod messages;

@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 
 use crate::db::evolution_servers::{self, EvolutionServer, ServerChanges};
 use crate::db::{unique_violation, DbConnection, UniqueViolation};
-use crate::domain::{bounded_text, HttpUrl, Timestamp};
+use crate::domain::{HttpUrl, Timestamp};
 use crate::error::{ApiError, ErrorKey, FieldErrors, Resource, UpstreamServer};
 use crate::i18n::{Locale, Msg};
-use crate::input::{optional, Input};
+use crate::input::{at_most, optional, Input};
 use crate::secrets::Cipher;
 use crate::state::AppState;
 use crate::targets::{Target, TargetPolicy};
@@ -210,9 +210,9 @@ impl ServerBody {
             }
         }
         ServerChanges {
-            name: optional(&self.name, "name", errors, |raw| {
-                bounded_text(raw, NAME_MAX_CHARS)
-            }),
+            name: at_most(&self.name, "name", NAME_MAX_CHARS, errors)
+                .then(|| optional(&self.name, "name", errors, |raw| Ok(raw.to_string())))
+                .flatten(),
             base_url: optional(&self.base_url, "base_url", errors, |raw| {
                 targets
                     .parse(raw, Target::Evolution)

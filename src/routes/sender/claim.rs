@@ -7,10 +7,10 @@ use super::none_available;
 use crate::auth::SenderCaller;
 use crate::db::claims::{self, Claim, ClaimOutcome};
 use crate::db::instances::Instance;
-use crate::domain::{bounded_text, PhoneNumber, RotationStrategy, Timestamp};
+use crate::domain::{PhoneNumber, RotationStrategy, Timestamp};
 use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{optional, Input, JsonObject};
+use crate::input::{at_most, optional, Input, JsonObject};
 use crate::routes::wire::DataBody;
 use crate::sender::batch::{ClaimBatcher, ClaimJob, Claimed};
 use crate::state::AppState;
@@ -70,12 +70,16 @@ impl ValidClaim {
             &mut errors,
             RotationStrategy::parse,
         );
-        let idempotency_key = optional(
-            &body.idempotency_key,
-            "idempotency_key",
-            &mut errors,
-            |raw| bounded_text(raw, 128),
-        );
+        let idempotency_key = at_most(&body.idempotency_key, "idempotency_key", 128, &mut errors)
+            .then(|| {
+                optional(
+                    &body.idempotency_key,
+                    "idempotency_key",
+                    &mut errors,
+                    |raw| Ok(raw.to_string()),
+                )
+            })
+            .flatten();
         errors.into_result(locale)?;
         Ok(Self {
             count: count.unwrap_or(1) as i32,

@@ -9,10 +9,10 @@ use crate::audit::{self, Action, Auditor};
 use crate::auth::sender::{generate_token, hash_token};
 use crate::auth::AuthUser;
 use crate::db::sender_tokens::{self, NewSenderToken};
-use crate::domain::{bounded_text, Timestamp};
+use crate::domain::Timestamp;
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{required, Input, JsonObject};
+use crate::input::{at_most, required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
@@ -77,9 +77,9 @@ pub async fn create_sender_token(
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let mut errors = FieldErrors::default();
-    let name = required(&body.name, "name", &mut errors, |raw| {
-        bounded_text(raw, 100)
-    });
+    let name = at_most(&body.name, "name", 100, &mut errors)
+        .then(|| required(&body.name, "name", &mut errors, |raw| Ok(raw.to_string())))
+        .flatten();
     let days = body.expires_in_days.integer("expires_in_days", &mut errors);
     if matches!(days, Some(days) if !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
         errors.add("expires_in_days", Msg::Between(1, MAX_EXPIRY_DAYS));

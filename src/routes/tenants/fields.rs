@@ -3,12 +3,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::db::tenants::TenantChanges;
-use crate::domain::{
-    bounded_text, parse_timezone, HttpUrl, RotationStrategy, TenantSlug, UnitPrice,
-};
+use crate::domain::{parse_timezone, HttpUrl, RotationStrategy, TenantSlug, UnitPrice};
 use crate::error::FieldErrors;
 use crate::i18n::Msg;
-use crate::input::{nullable_patch, optional, Input};
+use crate::input::{at_most, at_most_or, nullable_patch, optional, Input};
 use crate::registry::tenants::{RefusedTenant, ValidNewTenant};
 use crate::secrets::Cipher;
 use crate::targets::{Target, TargetPolicy};
@@ -52,8 +50,8 @@ pub struct CreateTenantBody {
         example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
     pub callback_url: Input,
-    /// Write-only: signs outbound callbacks. 16 to 255 characters once surrounding
-    /// spaces are dropped.
+    /// Write-only: signs outbound callbacks. 16 to 255 characters, taken exactly as sent
+    /// (spaces count).
     #[schema(value_type = Option<String>, min_length = 16, max_length = 255)]
     #[serde(default)]
     pub callback_secret: Input,
@@ -107,7 +105,7 @@ pub struct UpdateTenantBody {
         example = "https://crm.example.com/relevo/events")]
     #[serde(default)]
     pub callback_url: Input,
-    /// Write-only: 16 to 255 characters once surrounding spaces are dropped.
+    /// Write-only: 16 to 255 characters, taken exactly as sent (spaces count).
     #[schema(value_type = Option<String>, min_length = 16, max_length = 255)]
     #[serde(default)]
     pub callback_secret: Input,
@@ -236,19 +234,24 @@ impl TenantBody {
                 errors.add(field, Msg::Required);
             }
         }
-        let text = |max| move |raw: &str| bounded_text(raw, max);
+        let text = |raw: &str| Ok(raw.to_string());
         TenantChanges {
-            slug: optional(&self.slug, "slug", errors, |raw| {
-                TenantSlug::parse(raw).map(TenantSlug::into_inner)
-            }),
-            nombre: optional(&self.nombre, "nombre", errors, text(255)),
-            tipo_cargo: nullable_patch(&self.tipo_cargo, "tipo_cargo", errors, text(255)),
-            identificacion: nullable_patch(
-                &self.identificacion,
-                "identificacion",
-                errors,
-                text(64),
-            ),
+            slug: at_most_or(&self.slug, "slug", 64, Msg::SlugFormat, errors)
+                .then(|| {
+                    optional(&self.slug, "slug", errors, |raw| {
+                        TenantSlug::parse(raw).map(TenantSlug::into_inner)
+                    })
+                })
+                .flatten(),
+            nombre: at_most(&self.nombre, "nombre", 255, errors)
+                .then(|| optional(&self.nombre, "nombre", errors, text))
+                .flatten(),
+            tipo_cargo: at_most(&self.tipo_cargo, "tipo_cargo", 255, errors)
+                .then(|| nullable_patch(&self.tipo_cargo, "tipo_cargo", errors, text))
+                .flatten(),
+            identificacion: at_most(&self.identificacion, "identificacion", 64, errors)
+                .then(|| nullable_patch(&self.identificacion, "identificacion", errors, text))
+                .flatten(),
             timezone: optional(&self.timezone, "timezone", errors, |raw| {
                 parse_timezone(raw).map(|tz| tz.name().to_string())
             }),
@@ -263,16 +266,7 @@ impl TenantBody {
                     .parse(raw, Target::Callback)
                     .map(HttpUrl::into_inner)
             }),
-            callback_secret_encrypted: nullable_patch(
-                &self.callback_secret,
-                "callback_secret",
-                errors,
-                |raw| match raw.chars().count() {
-                    0..=15 => Err(Msg::MinLength(16)),
-                    16..=255 => Ok(cipher.encrypt(raw)),
-                    _ => Err(Msg::MaxLength(255)),
-                },
-            ),
+            callback_secret_encrypted: callback_secret(&self.callback_secret, cipher, errors),
             currency: optional(&self.currency, "currency", errors, |raw| {
                 if raw.len() == 3 && raw.chars().all(|c| c.is_ascii_alphabetic()) {
                     Ok(raw.to_ascii_uppercase())
@@ -294,6 +288,27 @@ impl TenantBody {
             updated_at: None,
         }
     }
+}
+
+/// A secret is taken exactly as sent, 16 to 255 characters (spaces count, as in a
+/// password); `null` or blank clears it.
+fn callback_secret(
+    input: &Input,
+    cipher: &Cipher,
+    errors: &mut FieldErrors,
+) -> Option<Option<String>> {
+    let field = "callback_secret";
+    let secret = match input {
+        Input::Absent => return None,
+        Input::Null => return Some(None),
+        Input::Value(_) => input.exact_string(field, errors)?,
+    };
+    match secret.chars().count() {
+        0..=15 => errors.add(field, Msg::MinLength(16)),
+        16..=255 => return Some(Some(cipher.encrypt(&secret))),
+        _ => errors.add(field, Msg::MaxLength(255)),
+    }
+    None
 }
 
 /// A price sent as a JSON number or a numeric string, read exactly.

@@ -12,7 +12,7 @@ use crate::db::{is_unique_violation, write_transaction};
 use crate::domain::{Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{required, Input, JsonObject};
+use crate::input::{at_most_or, required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
@@ -73,7 +73,9 @@ pub async fn create_user(
 ) -> Result<(web::Json<MessageDataBody<UserResource>>, StatusCode), ApiError> {
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let mut errors = FieldErrors::default();
-    let email = required(&body.email, "email", &mut errors, Email::parse);
+    let email = at_most_or(&body.email, "email", 254, Msg::Email, &mut errors)
+        .then(|| required(&body.email, "email", &mut errors, Email::parse))
+        .flatten();
     if !matches!(body.password, Input::Value(_)) {
         errors.add("password", Msg::Required);
     }

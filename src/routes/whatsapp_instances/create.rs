@@ -13,7 +13,7 @@ use crate::db::write_transaction_once;
 use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{optional, required, Input, JsonObject};
+use crate::input::{at_most, optional, required, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::MessageDataBody;
@@ -104,12 +104,21 @@ pub async fn create_instance(
         &mut errors,
         InstanceName::parse,
     );
-    let api_key = required(
+    let api_key = at_most(
         &body.evolution_api_key,
         "evolution_api_key",
+        fields::API_KEY_MAX_CHARS,
         &mut errors,
-        fields::evolution_api_key,
-    );
+    )
+    .then(|| {
+        required(
+            &body.evolution_api_key,
+            "evolution_api_key",
+            &mut errors,
+            fields::evolution_api_key,
+        )
+    })
+    .flatten();
     let api_url = optional(
         &body.evolution_api_url,
         "evolution_api_url",
@@ -127,7 +136,9 @@ pub async fn create_instance(
         .is_active
         .boolean("is_active", &mut errors)
         .unwrap_or(true);
-    let notes = optional(&body.notes, "notes", &mut errors, fields::notes);
+    let notes = at_most(&body.notes, "notes", fields::NOTES_MAX_CHARS, &mut errors)
+        .then(|| optional(&body.notes, "notes", &mut errors, fields::notes))
+        .flatten();
     let priority = fields::priority(&body.priority, &mut errors).unwrap_or(0);
 
     let now = state.clock.now().naive_utc();

@@ -15,7 +15,7 @@ use crate::db::tenants::Tenant;
 use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::Locale;
-use crate::input::{optional, Input, JsonObject};
+use crate::input::{at_most, optional, Input, JsonObject};
 use crate::lifecycle::provision::{self, ProvisionRequest, DEFAULT_DAILY_LIMIT};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
@@ -128,7 +128,9 @@ pub async fn provision_instance(
     );
     let daily_message_limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors)
         .map_or(DEFAULT_DAILY_LIMIT, |limit| limit.get());
-    let notes = optional(&body.notes, "notes", &mut errors, fields::notes);
+    let notes = at_most(&body.notes, "notes", fields::NOTES_MAX_CHARS, &mut errors)
+        .then(|| optional(&body.notes, "notes", &mut errors, fields::notes))
+        .flatten();
     let server_id = body
         .evolution_server_id
         .integer("evolution_server_id", &mut errors);

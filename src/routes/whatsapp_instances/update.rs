@@ -12,7 +12,7 @@ use crate::db::write_transaction_once;
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
-use crate::input::{nullable_patch, optional, Input, JsonObject};
+use crate::input::{at_most, nullable_patch, optional, Input, JsonObject};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageDataBody;
 use crate::routes::{managed_tenant, require_key_on_new_origin};
@@ -113,12 +113,21 @@ pub async fn update_instance(
         &mut errors,
         InstanceName::parse,
     );
-    let api_key = optional(
+    let api_key = at_most(
         &body.evolution_api_key,
         "evolution_api_key",
+        fields::API_KEY_MAX_CHARS,
         &mut errors,
-        fields::evolution_api_key,
-    );
+    )
+    .then(|| {
+        optional(
+            &body.evolution_api_key,
+            "evolution_api_key",
+            &mut errors,
+            fields::evolution_api_key,
+        )
+    })
+    .flatten();
     let api_url = nullable_patch(
         &body.evolution_api_url,
         "evolution_api_url",
@@ -127,7 +136,9 @@ pub async fn update_instance(
     );
     let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
     let is_active = body.is_active.boolean("is_active", &mut errors);
-    let notes = nullable_patch(&body.notes, "notes", &mut errors, fields::notes);
+    let notes = at_most(&body.notes, "notes", fields::NOTES_MAX_CHARS, &mut errors)
+        .then(|| nullable_patch(&body.notes, "notes", &mut errors, fields::notes))
+        .flatten();
     let priority = fields::priority(&body.priority, &mut errors);
 
     // Uniqueness is checked on the values the row will have after the update.
