@@ -182,226 +182,82 @@ impl Settings {
     }
 
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut problems = Vec::new();
-        let get = |name: &str| vars.get(name).map(|v| v.trim().to_string());
-
+        let mut vars = Vars {
+            vars,
+            problems: Vec::new(),
+        };
         let (backend, database_url) = parse_database_url(
-            &get("DATABASE_URL").unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_string()),
+            &vars
+                .get("DATABASE_URL")
+                .unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_string()),
         );
-
-        let jwt_secret = get("RELEVO_JWT_SECRET");
-        if matches!(&jwt_secret, Some(secret) if secret.len() < 32) {
-            problems.push("RELEVO_JWT_SECRET must be at least 32 characters long".to_string());
-        }
-        let encryption_key = match get("RELEVO_ENCRYPTION_KEY") {
-            None => None,
-            Some(encoded) => match parse_encryption_key(&encoded) {
-                Ok(key) => Some(key),
-                Err(problem) => {
-                    problems.push(problem);
-                    None
-                }
-            },
-        };
-        if backend == Backend::Postgres {
-            if jwt_secret.is_none() {
-                problems.push("RELEVO_JWT_SECRET is required with PostgreSQL".to_string());
-            }
-            if get("RELEVO_ENCRYPTION_KEY").is_none() {
-                problems.push(
-                    "RELEVO_ENCRYPTION_KEY is required with PostgreSQL (32 bytes, base64)".into(),
-                );
-            }
-        }
-
-        let default_timezone = match get("RELEVO_DEFAULT_TIMEZONE") {
-            None => Tz::UTC,
-            Some(name) => name.parse().unwrap_or_else(|_| {
-                problems.push(format!(
-                    "RELEVO_DEFAULT_TIMEZONE `{name}` is not an IANA time zone name"
-                ));
-                Tz::UTC
-            }),
-        };
-
-        let default_locale = match get("RELEVO_LOCALE") {
-            None => Locale::Es,
-            Some(tag) => Locale::parse(&tag).unwrap_or_else(|| {
-                problems.push(format!("RELEVO_LOCALE `{tag}` must be es, en or pt"));
-                Locale::Es
-            }),
-        };
-        let public_url = get("RELEVO_PUBLIC_URL")
-            .and_then(|raw| parse_http_url("RELEVO_PUBLIC_URL", &raw, &mut problems));
-        let base_url = get("EVOLUTION_API_BASE_URL")
-            .and_then(|raw| parse_http_url("EVOLUTION_API_BASE_URL", &raw, &mut problems));
-
-        let token_ttl_seconds = parse_number(&get, "RELEVO_TOKEN_TTL_SECONDS", 3600, &mut problems);
-        let db_pool_size = parse_number(&get, "RELEVO_DB_POOL_SIZE", 16, &mut problems);
-        if db_pool_size == 0 {
-            problems.push("RELEVO_DB_POOL_SIZE must be at least 1".to_string());
-        }
-        let db_pooler = match get("RELEVO_DB_POOLER").map(|raw| raw.to_ascii_lowercase()) {
-            None => DbPooler::None,
-            Some(raw) if raw == "none" => DbPooler::None,
-            Some(raw) if raw == "transaction" => DbPooler::Transaction,
-            Some(raw) => {
-                problems.push(format!(
-                    "RELEVO_DB_POOLER `{raw}` must be none or transaction (pgbouncer's pool_mode = transaction)"
-                ));
-                DbPooler::None
-            }
-        };
-        if db_pooler == DbPooler::Transaction && backend == Backend::Sqlite {
-            problems.push(
-                "RELEVO_DB_POOLER=transaction needs a postgres:// DATABASE_URL (a pooler stands in front of PostgreSQL)"
-                    .to_string(),
-            );
-        }
-        // SQLite writes one transaction at a time anyway. On PostgreSQL two batches go side
-        // by side: one is written while the other's answers travel (measured best on two
-        // cores with 16 and 64 claimers; see README "Benchmarks").
-        let claim_batches = match backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => 2,
-        };
-        let claim_batches =
-            parse_number(&get, "RELEVO_CLAIM_BATCHES", claim_batches, &mut problems);
-        if claim_batches == 0 {
-            problems.push("RELEVO_CLAIM_BATCHES must be at least 1".to_string());
-        }
-        let claim_batch_min = parse_number(&get, "RELEVO_CLAIM_BATCH_MIN", 2, &mut problems);
-        if !(1..=MAX_CLAIM_BATCH).contains(&claim_batch_min) {
-            problems.push(format!(
-                "RELEVO_CLAIM_BATCH_MIN must be between 1 and {MAX_CLAIM_BATCH}"
-            ));
-        }
-        let metrics = match get("RELEVO_METRICS").map(|raw| raw.to_ascii_lowercase()) {
-            None => true,
-            Some(raw) if raw == "on" => true,
-            Some(raw) if raw == "off" => false,
-            Some(raw) => {
-                problems.push(format!("RELEVO_METRICS `{raw}` must be on or off"));
-                true
-            }
-        };
-        let metrics_token = get("RELEVO_METRICS_TOKEN");
-        if matches!(&metrics_token, Some(token) if !is_metrics_token(token)) {
-            problems.push(format!(
-                "RELEVO_METRICS_TOKEN must be {MIN_METRICS_TOKEN_LEN} to 255 visible ASCII characters (it is sent as `Authorization: Bearer <token>`)"
-            ));
-        }
-        let trusted_proxies = get("RELEVO_TRUSTED_PROXIES")
-            .map(|raw| parse_trusted_proxies(&raw, &mut problems))
+        let (jwt_secret, encryption_key) = vars.secrets(backend);
+        let default_timezone = vars.parsed(
+            "RELEVO_DEFAULT_TIMEZONE",
+            Tz::UTC,
+            |name| name.parse().ok(),
+            "is not an IANA time zone name",
+        );
+        let default_locale = vars.parsed(
+            "RELEVO_LOCALE",
+            Locale::Es,
+            Locale::parse,
+            "must be es, en or pt",
+        );
+        let public_url = vars.http_url("RELEVO_PUBLIC_URL");
+        let token_ttl_seconds = vars.number("RELEVO_TOKEN_TTL_SECONDS", 3600);
+        let pool = vars.pool(backend);
+        let (metrics, metrics_token) = vars.metrics();
+        let trusted_proxies = vars
+            .get("RELEVO_TRUSTED_PROXIES")
+            .map(|raw| parse_trusted_proxies(&raw, &mut vars.problems))
             .unwrap_or_default();
-        let db_timeout_ms = parse_timeout(&get, "RELEVO_DB_TIMEOUT_MS", 5_000, &mut problems);
-        let body_timeout_ms = parse_timeout(&get, "RELEVO_BODY_TIMEOUT_MS", 10_000, &mut problems);
-        let max_instances_per_tenant = parse_number(
-            &get,
-            "EVOLUTION_API_MAX_INSTANCES_PER_TENANT",
-            10,
-            &mut problems,
+        let db_timeout_ms = vars.timeout("RELEVO_DB_TIMEOUT_MS", 5_000);
+        let body_timeout_ms = vars.timeout("RELEVO_BODY_TIMEOUT_MS", 10_000);
+        let allow_private_targets = vars.flag("RELEVO_ALLOW_PRIVATE_TARGETS", false);
+        let evolution = vars.evolution();
+        let webhooks = vars.webhooks();
+        let log_format = vars.parsed(
+            "RELEVO_LOG_FORMAT",
+            LogFormat::default(),
+            LogFormat::parse,
+            "must be text or json",
         );
-        let sync_interval_ms = parse_timeout(
-            &get,
-            "EVOLUTION_API_SYNC_INTERVAL_ACTIVE",
-            300_000,
-            &mut problems,
-        );
-        let sync_interval_inactive_ms = parse_timeout(
-            &get,
-            "EVOLUTION_API_SYNC_INTERVAL_INACTIVE",
-            1_800_000,
-            &mut problems,
-        );
-        let enable_instance_creation = parse_flag(
-            &get,
-            "EVOLUTION_API_ENABLE_INSTANCE_CREATION",
-            true,
-            &mut problems,
-        );
-        let allow_private_targets =
-            parse_flag(&get, "RELEVO_ALLOW_PRIVATE_TARGETS", false, &mut problems);
-
-        let connect_timeout_ms = parse_timeout(
-            &get,
-            "EVOLUTION_API_CONNECT_TIMEOUT_MS",
-            5_000,
-            &mut problems,
-        );
-        let request_timeout_ms = parse_timeout(
-            &get,
-            "EVOLUTION_API_REQUEST_TIMEOUT_MS",
-            15_000,
-            &mut problems,
-        );
-
-        let webhook_timeout_ms =
-            parse_timeout(&get, "RELEVO_WEBHOOK_TIMEOUT_MS", 10_000, &mut problems);
-        let webhook_poll_ms = parse_number(&get, "RELEVO_WEBHOOK_POLL_MS", 1_000, &mut problems);
-        let webhook_concurrency =
-            parse_number(&get, "RELEVO_WEBHOOK_CONCURRENCY", 4, &mut problems);
-        if webhook_concurrency == 0 {
-            problems.push("RELEVO_WEBHOOK_CONCURRENCY must be at least 1".to_string());
-        }
-        let status_settle_ms = parse_number(&get, "RELEVO_STATUS_SETTLE_MS", 10_000, &mut problems);
-        let log_format = parse_log_format(&get, &mut problems);
-        let retention_days = parse_number(
-            &get,
-            "RELEVO_OUTBOX_RETENTION_DAYS",
-            DEFAULT_RETENTION_DAYS,
-            &mut problems,
-        );
-        if !(1..=MAX_RETENTION_DAYS).contains(&retention_days) {
-            problems.push(format!(
-                "RELEVO_OUTBOX_RETENTION_DAYS must be between 1 and {MAX_RETENTION_DAYS} (days)"
-            ));
-        }
-
-        if !problems.is_empty() {
-            return Err(ConfigError(problems));
-        }
-        Ok(Settings {
-            bind: get("RELEVO_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+        let settings = Settings {
+            bind: vars
+                .get("RELEVO_BIND")
+                .unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             database_url,
             backend,
             jwt_secret,
             encryption_key,
-            admin_email: get("RELEVO_ADMIN_EMAIL").unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.into()),
-            admin_password: get("RELEVO_ADMIN_PASSWORD"),
+            admin_email: vars
+                .get("RELEVO_ADMIN_EMAIL")
+                .unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.into()),
+            admin_password: vars.get("RELEVO_ADMIN_PASSWORD"),
             default_timezone,
             default_locale,
             public_url,
             token_ttl_seconds,
-            db_pool_size,
-            db_pooler,
-            claim_batches,
-            claim_batch_min,
+            db_pool_size: pool.size,
+            db_pooler: pool.pooler,
+            claim_batches: pool.claim_batches,
+            claim_batch_min: pool.claim_batch_min,
             metrics,
             metrics_token,
             trusted_proxies,
             db_timeout_ms,
             body_timeout_ms,
             allow_private_targets,
-            evolution: EvolutionSettings {
-                base_url,
-                master_key: get("EVOLUTION_API_MASTER_KEY"),
-                max_instances_per_tenant,
-                sync_interval_ms,
-                sync_interval_inactive_ms,
-                enable_instance_creation,
-                connect_timeout_ms,
-                request_timeout_ms,
-            },
-            webhooks: WebhookSettings {
-                timeout_ms: webhook_timeout_ms,
-                poll_ms: webhook_poll_ms,
-                concurrency: webhook_concurrency,
-                status_settle_ms,
-                retention_days,
-            },
+            evolution,
+            webhooks,
             log_format,
-        })
+        };
+        if vars.problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError(vars.problems))
+        }
     }
 
     /// The data directory, created when missing (readable by its owner only: it holds
@@ -466,19 +322,6 @@ fn parse_trusted_proxies(raw: &str, problems: &mut Vec<String>) -> Vec<IpNet> {
         .collect()
 }
 
-fn parse_log_format(
-    get: &impl Fn(&str) -> Option<String>,
-    problems: &mut Vec<String>,
-) -> LogFormat {
-    let Some(raw) = get("RELEVO_LOG_FORMAT") else {
-        return LogFormat::default();
-    };
-    LogFormat::parse(&raw).unwrap_or_else(|| {
-        problems.push(format!("RELEVO_LOG_FORMAT `{raw}` must be text or json"));
-        LogFormat::default()
-    })
-}
-
 fn parse_database_url(raw: &str) -> (Backend, String) {
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
         return (Backend::Postgres, raw.to_string());
@@ -488,22 +331,6 @@ fn parse_database_url(raw: &str) -> (Backend, String) {
         .find_map(|prefix| raw.strip_prefix(prefix))
         .unwrap_or(raw);
     (Backend::Sqlite, path.to_string())
-}
-
-/// An http(s) URL without credentials (they would show in logs and answers; such a
-/// URL is not echoed in the problem either).
-fn parse_http_url(name: &str, raw: &str, problems: &mut Vec<String>) -> Option<Url> {
-    match Url::parse(raw) {
-        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
-            problems.push(format!("{name} must not contain a user name or password"));
-            None
-        }
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
-        _ => {
-            problems.push(format!("{name} `{raw}` is not an http(s) URL"));
-            None
-        }
-    }
 }
 
 pub fn parse_encryption_key(encoded: &str) -> Result<[u8; 32], String> {
@@ -517,54 +344,233 @@ pub fn parse_encryption_key(encoded: &str) -> Result<[u8; 32], String> {
         })
 }
 
-fn parse_number<T: std::str::FromStr + Copy>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: T,
-    problems: &mut Vec<String>,
-) -> T {
-    match get(name) {
-        None => default,
-        Some(raw) => raw.parse().unwrap_or_else(|_| {
-            problems.push(format!("{name} `{raw}` must be a positive whole number"));
+/// The environment being read, and every problem found in it so far (all are reported at
+/// once).
+struct Vars<'a> {
+    vars: &'a HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+/// How the database is used: pool, pooler and claim batches.
+struct Pool {
+    size: u32,
+    pooler: DbPooler,
+    claim_batches: usize,
+    claim_batch_min: usize,
+}
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.vars.get(name).map(|value| value.trim().to_string())
+    }
+
+    fn problem(&mut self, problem: impl Into<String>) {
+        self.problems.push(problem.into());
+    }
+
+    /// `name` read by `parse`, `default` when it is not set; a value `parse` refuses is
+    /// reported as "`name` `value` `expected`".
+    fn parsed<T>(
+        &mut self,
+        name: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Option<T>,
+        expected: &str,
+    ) -> T {
+        let Some(raw) = self.get(name) else {
+            return default;
+        };
+        parse(&raw).unwrap_or_else(|| {
+            self.problem(format!("{name} `{raw}` {expected}"));
             default
-        }),
+        })
     }
-}
 
-/// A yes-or-no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
-fn parse_flag(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: bool,
-    problems: &mut Vec<String>,
-) -> bool {
-    match get(name) {
-        None => default,
-        Some(raw) => match raw.to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => true,
-            "0" | "false" | "no" | "off" => false,
-            _ => {
-                problems.push(format!("{name} `{raw}` must be true or false"));
-                default
+    fn number<T: std::str::FromStr + Copy>(&mut self, name: &str, default: T) -> T {
+        self.parsed(
+            name,
+            default,
+            |raw| raw.parse().ok(),
+            "must be a positive whole number",
+        )
+    }
+
+    /// A count that must be at least 1.
+    fn count<T: std::str::FromStr + Copy + PartialEq + From<u8>>(
+        &mut self,
+        name: &str,
+        default: T,
+    ) -> T {
+        let value = self.number(name, default);
+        if value == T::from(0) {
+            self.problem(format!("{name} must be at least 1"));
+        }
+        value
+    }
+
+    /// A timeout in milliseconds: a whole number of at least 1.
+    fn timeout(&mut self, name: &str, default: u64) -> u64 {
+        let value = self.number(name, default);
+        if value == 0 {
+            self.problem(format!("{name} must be at least 1 (milliseconds)"));
+            return default;
+        }
+        value
+    }
+
+    /// A yes-or-no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
+    fn flag(&mut self, name: &str, default: bool) -> bool {
+        self.parsed(
+            name,
+            default,
+            |raw| match raw.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Some(true),
+                "0" | "false" | "no" | "off" => Some(false),
+                _ => None,
+            },
+            "must be true or false",
+        )
+    }
+
+    /// An http(s) URL without credentials (they would show in logs and answers; such a
+    /// URL is not echoed in the problem either).
+    fn http_url(&mut self, name: &str) -> Option<Url> {
+        let raw = self.get(name)?;
+        match Url::parse(&raw) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                self.problem(format!("{name} must not contain a user name or password"));
+                None
             }
-        },
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
+            _ => {
+                self.problem(format!("{name} `{raw}` is not an http(s) URL"));
+                None
+            }
+        }
     }
-}
 
-/// A timeout in milliseconds: a whole number of at least 1.
-fn parse_timeout(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: u64,
-    problems: &mut Vec<String>,
-) -> u64 {
-    let value = parse_number(get, name, default, problems);
-    if value == 0 {
-        problems.push(format!("{name} must be at least 1 (milliseconds)"));
-        return default;
+    /// The JWT secret and the encryption key: generated into the data directory with
+    /// SQLite when not set, required with PostgreSQL (processes must share them).
+    fn secrets(&mut self, backend: Backend) -> (Option<String>, Option<[u8; 32]>) {
+        let jwt_secret = self.get("RELEVO_JWT_SECRET");
+        if matches!(&jwt_secret, Some(secret) if secret.len() < 32) {
+            self.problem("RELEVO_JWT_SECRET must be at least 32 characters long");
+        }
+        let encoded_key = self.get("RELEVO_ENCRYPTION_KEY");
+        let encryption_key = encoded_key.as_deref().and_then(|encoded| {
+            parse_encryption_key(encoded)
+                .map_err(|p| self.problem(p))
+                .ok()
+        });
+        if backend == Backend::Postgres {
+            if jwt_secret.is_none() {
+                self.problem("RELEVO_JWT_SECRET is required with PostgreSQL");
+            }
+            if encoded_key.is_none() {
+                self.problem(
+                    "RELEVO_ENCRYPTION_KEY is required with PostgreSQL (32 bytes, base64)",
+                );
+            }
+        }
+        (jwt_secret, encryption_key)
     }
-    value
+
+    fn pool(&mut self, backend: Backend) -> Pool {
+        let size = self.count("RELEVO_DB_POOL_SIZE", 16);
+        let pooler = self.parsed(
+            "RELEVO_DB_POOLER",
+            DbPooler::None,
+            |raw| match raw.to_ascii_lowercase().as_str() {
+                "none" => Some(DbPooler::None),
+                "transaction" => Some(DbPooler::Transaction),
+                _ => None,
+            },
+            "must be none or transaction (pgbouncer's pool_mode = transaction)",
+        );
+        if pooler == DbPooler::Transaction && backend == Backend::Sqlite {
+            self.problem(
+                "RELEVO_DB_POOLER=transaction needs a postgres:// DATABASE_URL (a pooler stands in front of PostgreSQL)",
+            );
+        }
+        // SQLite writes one transaction at a time anyway. On PostgreSQL two batches go side
+        // by side: one is written while the other's answers travel (measured best on two
+        // cores with 16 and 64 claimers; see README "Benchmarks").
+        let claim_batches = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 2,
+        };
+        let claim_batches = self.count("RELEVO_CLAIM_BATCHES", claim_batches);
+        let claim_batch_min = self.number("RELEVO_CLAIM_BATCH_MIN", 2);
+        if !(1..=MAX_CLAIM_BATCH).contains(&claim_batch_min) {
+            self.problem(format!(
+                "RELEVO_CLAIM_BATCH_MIN must be between 1 and {MAX_CLAIM_BATCH}"
+            ));
+        }
+        Pool {
+            size,
+            pooler,
+            claim_batches,
+            claim_batch_min,
+        }
+    }
+
+    /// Whether `/metrics` is served, and the token it asks for if any.
+    fn metrics(&mut self) -> (bool, Option<String>) {
+        let metrics = self.parsed(
+            "RELEVO_METRICS",
+            true,
+            |raw| match raw.to_ascii_lowercase().as_str() {
+                "on" => Some(true),
+                "off" => Some(false),
+                _ => None,
+            },
+            "must be on or off",
+        );
+        let metrics_token = self.get("RELEVO_METRICS_TOKEN");
+        if matches!(&metrics_token, Some(token) if !is_metrics_token(token)) {
+            self.problem(format!(
+                "RELEVO_METRICS_TOKEN must be {MIN_METRICS_TOKEN_LEN} to 255 visible ASCII characters (it is sent as `Authorization: Bearer <token>`)"
+            ));
+        }
+        (metrics, metrics_token)
+    }
+
+    /// Seed 000's variables.
+    fn evolution(&mut self) -> EvolutionSettings {
+        EvolutionSettings {
+            base_url: self.http_url("EVOLUTION_API_BASE_URL"),
+            master_key: self.get("EVOLUTION_API_MASTER_KEY"),
+            max_instances_per_tenant: self.number("EVOLUTION_API_MAX_INSTANCES_PER_TENANT", 10),
+            sync_interval_ms: self.timeout("EVOLUTION_API_SYNC_INTERVAL_ACTIVE", 300_000),
+            sync_interval_inactive_ms: self
+                .timeout("EVOLUTION_API_SYNC_INTERVAL_INACTIVE", 1_800_000),
+            enable_instance_creation: self.flag("EVOLUTION_API_ENABLE_INSTANCE_CREATION", true),
+            connect_timeout_ms: self.timeout("EVOLUTION_API_CONNECT_TIMEOUT_MS", 5_000),
+            request_timeout_ms: self.timeout("EVOLUTION_API_REQUEST_TIMEOUT_MS", 15_000),
+        }
+    }
+
+    fn webhooks(&mut self) -> WebhookSettings {
+        let timeout_ms = self.timeout("RELEVO_WEBHOOK_TIMEOUT_MS", 10_000);
+        let poll_ms = self.number("RELEVO_WEBHOOK_POLL_MS", 1_000);
+        let concurrency = self.count("RELEVO_WEBHOOK_CONCURRENCY", 4);
+        let status_settle_ms = self.number("RELEVO_STATUS_SETTLE_MS", 10_000);
+        let retention_days = self.number("RELEVO_OUTBOX_RETENTION_DAYS", DEFAULT_RETENTION_DAYS);
+        if !(1..=MAX_RETENTION_DAYS).contains(&retention_days) {
+            self.problem(format!(
+                "RELEVO_OUTBOX_RETENTION_DAYS must be between 1 and {MAX_RETENTION_DAYS} (days)"
+            ));
+        }
+        WebhookSettings {
+            timeout_ms,
+            poll_ms,
+            concurrency,
+            retention_days,
+            status_settle_ms,
+        }
+    }
 }
 
 #[derive(Debug)]

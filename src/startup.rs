@@ -44,52 +44,14 @@ impl Application {
         let settings = Arc::new(settings);
         let prepared = settings.clone();
         let bootstrap_clock = clock.clone();
-        let (pool, secrets, writer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let secrets = secrets::resolve(&prepared)?;
-            let pool = db::build_pool(&prepared)?;
-            let mut conn = pool.get()?;
-            db::run_migrations(&mut conn)?;
-            ensure_super_admin(&mut conn, &prepared)?;
-            bootstrap_evolution_server(&mut conn, &prepared, &secrets, bootstrap_clock)?;
-            let writer = match &mut *conn {
-                DbConnection::Sqlite(sqlite) => Some(db::WriterQueue::of(sqlite)?),
-                DbConnection::Postgres(_) => None,
-            };
-            Ok((pool, secrets, writer))
-        })
-        .await??;
-        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-        let targets = TargetPolicy::new(&settings);
-        let evolution = EvolutionHttp::new(
-            Duration::from_millis(settings.evolution.connect_timeout_ms),
-            Duration::from_millis(settings.evolution.request_timeout_ms),
-            metrics.clone(),
-            targets.clone(),
-        )?;
-
-        let claims = web::Data::new(
-            ClaimBatcher::new(
-                pool.clone(),
-                writer.clone(),
-                settings.db_timeout(),
-                metrics.clone(),
-                settings.claim_batches,
-            )
-            .with_smallest_batch(settings.claim_batch_min),
-        );
-        let state = web::Data::new(AppState {
-            pool,
-            clock,
-            jwt: JwtKeys::new(&secrets.jwt_secret, settings.token_ttl_seconds),
-            cipher: Cipher::new(&secrets.encryption_key),
-            settings: settings.clone(),
-            evolution,
-            targets,
-            hashing: HashingGate::for_this_machine(),
-            metrics: metrics.clone(),
-            writer,
-        });
-        let metrics = web::Data::from(metrics);
+        let (pool, secrets, writer) =
+            tokio::task::spawn_blocking(move || open_database(&prepared, bootstrap_clock))
+                .await??;
+        let Shared {
+            state,
+            claims,
+            metrics,
+        } = Shared::assemble(settings.clone(), clock, pool, secrets, writer)?;
         // The scheduled sync: one task per process; the lease keeps it to one process.
         let scheduler = SyncScheduler::new(state.clone());
         tokio::spawn(scheduler.clone().run());
@@ -111,15 +73,7 @@ impl Application {
                 .wrap(from_fn(edge::body_deadline))
                 .wrap(from_fn(edge::screen_request))
                 .wrap(from_fn(edge::json_errors))
-                .wrap(Condition::new(
-                    access_log,
-                    Logger::new(
-                        r#"%a "%{request_line}xi" %s %b %Dms request_id=%{request_id}xi client_request_id=%{client_request_id}xi"#,
-                    )
-                    .custom_request_replace("request_line", edge::redacted_request_line)
-                    .custom_request_replace("request_id", request_id::logged_id)
-                    .custom_request_replace("client_request_id", request_id::logged_client_id),
-                ))
+                .wrap(Condition::new(access_log, access_logger()))
                 .wrap(Condition::new(
                     settings.metrics,
                     from_fn(crate::metrics::observe),
@@ -130,19 +84,7 @@ impl Application {
                 .app_data(claims.clone())
                 .app_data(metrics.clone())
                 .app_data(default_locale)
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(MAX_BODY_BYTES)
-                        .error_handler(json_error),
-                )
-                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .app_data(
-                    web::PathConfig::default()
-                        .error_handler(|_, _| ApiError::not_found(Resource::Route).into()),
-                )
-                .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                    ApiError::malformed(format!("Invalid query string: {error}")).into()
-                }))
+                .configure(request_readers)
                 .configure(|cfg| {
                     crate::routes::register(
                         &mut utoipa_actix_web::service_config::ServiceConfig::new(cfg),
@@ -193,6 +135,107 @@ impl Application {
 
 /// On an empty database, creates the first super admin. Its password is the configured
 /// one, or a generated one printed once in the log.
+/// What every worker of the server shares.
+struct Shared {
+    state: web::Data<AppState>,
+    claims: web::Data<ClaimBatcher>,
+    metrics: web::Data<crate::metrics::Metrics>,
+}
+
+impl Shared {
+    fn assemble(
+        settings: Arc<Settings>,
+        clock: SharedClock,
+        pool: db::DbPool,
+        secrets: secrets::Secrets,
+        writer: Option<Arc<db::WriterQueue>>,
+    ) -> anyhow::Result<Self> {
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let targets = TargetPolicy::new(&settings);
+        let evolution = EvolutionHttp::new(
+            Duration::from_millis(settings.evolution.connect_timeout_ms),
+            Duration::from_millis(settings.evolution.request_timeout_ms),
+            metrics.clone(),
+            targets.clone(),
+        )?;
+
+        let claims = web::Data::new(
+            ClaimBatcher::new(
+                pool.clone(),
+                writer.clone(),
+                settings.db_timeout(),
+                metrics.clone(),
+                settings.claim_batches,
+            )
+            .with_smallest_batch(settings.claim_batch_min),
+        );
+        let state = web::Data::new(AppState {
+            pool,
+            clock,
+            jwt: JwtKeys::new(&secrets.jwt_secret, settings.token_ttl_seconds),
+            cipher: Cipher::new(&secrets.encryption_key),
+            settings: settings.clone(),
+            evolution,
+            targets,
+            hashing: HashingGate::for_this_machine(),
+            metrics: metrics.clone(),
+            writer,
+        });
+        let metrics = web::Data::from(metrics);
+        Ok(Self {
+            state,
+            claims,
+            metrics,
+        })
+    }
+}
+
+/// Resolves the keys, opens the pool, migrates, and makes sure the first super admin and
+/// the default Evolution server exist. On SQLite it also answers the writer queue.
+fn open_database(
+    settings: &Settings,
+    clock: SharedClock,
+) -> anyhow::Result<(db::DbPool, secrets::Secrets, Option<Arc<db::WriterQueue>>)> {
+    let secrets = secrets::resolve(settings)?;
+    let pool = db::build_pool(settings)?;
+    let mut conn = pool.get()?;
+    db::run_migrations(&mut conn)?;
+    ensure_super_admin(&mut conn, settings)?;
+    bootstrap_evolution_server(&mut conn, settings, &secrets, clock)?;
+    let writer = match &mut *conn {
+        DbConnection::Sqlite(sqlite) => Some(db::WriterQueue::of(sqlite)?),
+        DbConnection::Postgres(_) => None,
+    };
+    Ok((pool, secrets, writer))
+}
+
+/// One line per request, its secrets redacted, with the request ids.
+fn access_logger() -> Logger {
+    Logger::new(
+        r#"%a "%{request_line}xi" %s %b %Dms request_id=%{request_id}xi client_request_id=%{client_request_id}xi"#,
+    )
+    .custom_request_replace("request_line", edge::redacted_request_line)
+    .custom_request_replace("request_id", request_id::logged_id)
+    .custom_request_replace("client_request_id", request_id::logged_client_id)
+}
+
+/// How bodies, paths and query strings are read, and the JSON errors they answer.
+fn request_readers(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(MAX_BODY_BYTES)
+            .error_handler(json_error),
+    )
+    .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|_, _| ApiError::not_found(Resource::Route).into()),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|error, _| {
+        ApiError::malformed(format!("Invalid query string: {error}")).into()
+    }));
+}
+
 fn ensure_super_admin(conn: &mut DbConnection, settings: &Settings) -> anyhow::Result<()> {
     if users::count(conn)? > 0 {
         return Ok(());

@@ -95,14 +95,7 @@ pub async fn log_in(
         // A super admin's trail gets the first refusal per network and window; later
         // ones cost no write, so a flood of refused attempts is only read.
         if let (Some(audit), false) = (audit, refused_before) {
-            state
-                .write(move |conn| {
-                    if attempt.record_refusal(conn, now)? {
-                        audit.record(conn, Action::AuthLoginThrottled, Some(seconds))?;
-                    }
-                    Ok(())
-                })
-                .await?;
+            record_refusal(state, attempt, audit, now, seconds).await?;
         }
         return Err(too_many_attempts(seconds));
     }
@@ -117,32 +110,11 @@ pub async fn log_in(
             )
         })
         .await?;
-    let user = match user {
-        Some(user) if verified => user,
-        _ => {
-            state
-                .write(move |conn| {
-                    attempt.record_failure(conn, now)?;
-                    if let Some(audit) = audit {
-                        audit.record(conn, Action::AuthLoginFailed, None)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-            state.metrics.login(LoginOutcome::Failure.as_str());
-            return Err(invalid_credentials());
-        }
+    let user = user.filter(|_| verified);
+    record_outcome(state, attempt, audit, now, user.is_some()).await?;
+    let Some(user) = user else {
+        return Err(invalid_credentials());
     };
-    state
-        .write(move |conn| {
-            attempt.record_success(conn)?;
-            if let Some(audit) = audit {
-                audit.record(conn, Action::AuthLogin, None)?;
-            }
-            Ok(())
-        })
-        .await?;
-    state.metrics.login(LoginOutcome::Success.as_str());
 
     let subject = TokenSubject {
         id: user.id,
@@ -152,6 +124,57 @@ pub async fn log_in(
     };
     let access_token = state.jwt.issue(&subject, state.clock.now());
     Ok(LoggedIn { user, access_token })
+}
+
+/// Writes the first refusal of a throttled client in a super admin's audit trail.
+async fn record_refusal(
+    state: &AppState,
+    attempt: LoginAttempt,
+    audit: LoginAudit,
+    now: chrono::NaiveDateTime,
+    seconds: u64,
+) -> Result<(), ApiError> {
+    state
+        .write(move |conn| {
+            if attempt.record_refusal(conn, now)? {
+                audit.record(conn, Action::AuthLoginThrottled, Some(seconds))?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// Writes a checked password's outcome: the attempt counted against the client (or its
+/// failures cleared), and the super admin's audit row.
+async fn record_outcome(
+    state: &AppState,
+    attempt: LoginAttempt,
+    audit: Option<LoginAudit>,
+    now: chrono::NaiveDateTime,
+    succeeded: bool,
+) -> Result<(), ApiError> {
+    state
+        .write(move |conn| {
+            let action = if succeeded {
+                attempt.record_success(conn)?;
+                Action::AuthLogin
+            } else {
+                attempt.record_failure(conn, now)?;
+                Action::AuthLoginFailed
+            };
+            if let Some(audit) = audit {
+                audit.record(conn, action, None)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let outcome = if succeeded {
+        LoginOutcome::Success
+    } else {
+        LoginOutcome::Failure
+    };
+    state.metrics.login(outcome.as_str());
+    Ok(())
 }
 
 /// The audit rows of a login to a super admin's account: its actor and target are that

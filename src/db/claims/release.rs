@@ -43,20 +43,7 @@ pub fn release_claim(
     now: NaiveDateTime,
 ) -> QueryResult<ReleaseOutcome> {
     write_transaction(conn, |conn| {
-        let find = claims::table
-            .filter(claims::tenant_id.eq(tenant_id))
-            .filter(claims::public_id.eq(public_id));
-        let claim = match conn {
-            DbConnection::Postgres(pg) => find
-                .select(Claim::as_select())
-                .for_update()
-                .first(pg)
-                .optional()?,
-            DbConnection::Sqlite(sqlite) => {
-                find.select(Claim::as_select()).first(sqlite).optional()?
-            }
-        };
-        let Some(mut claim) = claim else {
+        let Some(mut claim) = find_claim_for_update(conn, tenant_id, public_id)? else {
             return Ok(ReleaseOutcome::NotFound);
         };
         if claim.usage_date != today {
@@ -82,39 +69,13 @@ pub fn release_claim(
             Some(true) | None => newly_released,
         };
         if newly_released > 0 {
-            diesel::update(claims::table.find(claim.id))
-                .set((claims::released.eq(unsent), claims::updated_at.eq(now)))
-                .execute(conn)?;
-            claim.released = unsent;
-            claim.updated_at = now;
-            diesel::insert_into(claim_releases::table)
-                .values((
-                    claim_releases::claim_id.eq(claim.id),
-                    claim_releases::released.eq(newly_released),
-                    claim_releases::created_at.eq(now),
-                ))
-                .execute(conn)?;
-            add_daily_usage(
-                conn,
-                (claim.instance_id, claim.tenant_id),
-                claim.usage_date,
-                0,
-                newly_released,
-                now,
-            )?;
+            log_release(conn, &mut claim, unsent, newly_released, now)?;
         }
         let usage = match instance {
-            Some(mut instance) => {
-                if in_count == Some(true) && given_back > 0 {
-                    let usage = instance.usage_on(today);
-                    let sent = (usage.sent - given_back).max(0);
-                    diesel::update(whatsapp_instances::table.find(instance.id))
-                        .set(whatsapp_instances::messages_sent_today.eq(sent))
-                        .execute(conn)?;
-                    instance.messages_sent_today = sent;
-                }
-                Some(instance.usage_on(today))
+            Some(instance) if in_count == Some(true) && given_back > 0 => {
+                Some(give_back(conn, instance, given_back, today)?)
             }
+            Some(instance) => Some(instance.usage_on(today)),
             None => None,
         };
         Ok(ReleaseOutcome::Released {
@@ -136,4 +97,69 @@ fn find_instance_for_update(conn: &mut DbConnection, id: i64) -> QueryResult<Opt
             .optional(),
         DbConnection::Sqlite(sqlite) => find.select(Instance::as_select()).first(sqlite).optional(),
     }
+}
+
+fn find_claim_for_update(
+    conn: &mut DbConnection,
+    tenant_id: i64,
+    public_id: &str,
+) -> QueryResult<Option<Claim>> {
+    let find = claims::table
+        .filter(claims::tenant_id.eq(tenant_id))
+        .filter(claims::public_id.eq(public_id));
+    match conn {
+        DbConnection::Postgres(pg) => find
+            .select(Claim::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(sqlite) => find.select(Claim::as_select()).first(sqlite).optional(),
+    }
+}
+
+/// Marks `unsent` messages of `claim` released and takes the `newly_released` ones out of
+/// the log's daily totals.
+fn log_release(
+    conn: &mut DbConnection,
+    claim: &mut Claim,
+    unsent: i32,
+    newly_released: i32,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(claims::table.find(claim.id))
+        .set((claims::released.eq(unsent), claims::updated_at.eq(now)))
+        .execute(conn)?;
+    claim.released = unsent;
+    claim.updated_at = now;
+    diesel::insert_into(claim_releases::table)
+        .values((
+            claim_releases::claim_id.eq(claim.id),
+            claim_releases::released.eq(newly_released),
+            claim_releases::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    add_daily_usage(
+        conn,
+        (claim.instance_id, claim.tenant_id),
+        claim.usage_date,
+        0,
+        newly_released,
+        now,
+    )?;
+    Ok(())
+}
+
+/// Gives `count` messages back to the instance's count today; answers its usage after.
+fn give_back(
+    conn: &mut DbConnection,
+    mut instance: Instance,
+    count: i32,
+    today: NaiveDate,
+) -> QueryResult<DailyUsage> {
+    let sent = (instance.usage_on(today).sent - count).max(0);
+    diesel::update(whatsapp_instances::table.find(instance.id))
+        .set(whatsapp_instances::messages_sent_today.eq(sent))
+        .execute(conn)?;
+    instance.messages_sent_today = sent;
+    Ok(instance.usage_on(today))
 }
