@@ -102,6 +102,18 @@ pub fn at_most(input: &Input, field: &str, max: usize, errors: &mut FieldErrors)
     at_most_or(input, field, max, Msg::MaxLength(max), errors)
 }
 
+/// The longest `idempotency_key` a claim or a send accepts (SPEC §6).
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// An optional `idempotency_key` of a claim or a send: a string of at most
+/// [`MAX_IDEMPOTENCY_KEY`] characters, taken exactly as sent.
+pub fn idempotency_key(input: &Input, errors: &mut FieldErrors) -> Option<String> {
+    const FIELD: &str = "idempotency_key";
+    at_most(input, FIELD, MAX_IDEMPOTENCY_KEY, errors)
+        .then(|| optional(input, FIELD, errors, |raw| Ok(raw.to_string())))
+        .flatten()
+}
+
 /// As [`at_most`], for a field whose rule names its length in its own message.
 pub fn at_most_or(
     input: &Input,

@@ -10,7 +10,7 @@ use crate::db::messages::Message;
 use crate::domain::{PhoneNumber, RotationStrategy};
 use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors, ValidationErrorBody};
 use crate::i18n::{Locale, Msg};
-use crate::input::{at_most, optional, required, Input, JsonObject};
+use crate::input::{idempotency_key, optional, required, Input, JsonObject};
 use crate::messaging::{self, attempts_of, Outgoing, SendError, Sent};
 use crate::request_id::RequestId;
 use crate::routes::sender::none_available;
@@ -59,16 +59,7 @@ fn parse(body: &SendMessageBody, locale: Locale) -> Result<Outgoing, ApiError> {
     if matches!(&text, Some(text) if text.chars().count() > MAX_TEXT_CHARS) {
         errors.add("text", Msg::MaxLength(MAX_TEXT_CHARS));
     }
-    let idempotency_key = at_most(&body.idempotency_key, "idempotency_key", 128, &mut errors)
-        .then(|| {
-            optional(
-                &body.idempotency_key,
-                "idempotency_key",
-                &mut errors,
-                |raw| Ok(raw.to_string()),
-            )
-        })
-        .flatten();
+    let idempotency_key = idempotency_key(&body.idempotency_key, &mut errors);
     let strategy = optional(
         &body.strategy,
         "strategy",

@@ -10,7 +10,7 @@ use crate::db::instances::Instance;
 use crate::domain::{PhoneNumber, RotationStrategy, Timestamp};
 use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::{at_most, optional, Input, JsonObject};
+use crate::input::{idempotency_key, optional, Input, JsonObject};
 use crate::routes::wire::DataBody;
 use crate::sender::batch::{ClaimBatcher, ClaimJob, Claimed};
 use crate::state::AppState;
@@ -70,16 +70,7 @@ impl ValidClaim {
             &mut errors,
             RotationStrategy::parse,
         );
-        let idempotency_key = at_most(&body.idempotency_key, "idempotency_key", 128, &mut errors)
-            .then(|| {
-                optional(
-                    &body.idempotency_key,
-                    "idempotency_key",
-                    &mut errors,
-                    |raw| Ok(raw.to_string()),
-                )
-            })
-            .flatten();
+        let idempotency_key = idempotency_key(&body.idempotency_key, &mut errors);
         errors.into_result(locale)?;
         Ok(Self {
             count: count.unwrap_or(1) as i32,
