@@ -4,3 +4,4 @@
 //! rules a write breaks come back from `db` typed ([`crate::db::UniqueViolation`]).
 
 pub mod tenants;
+pub mod users;
