@@ -3,5 +3,6 @@
 //! transaction with its audit row, and answers an outcome the route renders. Unique
 //! rules a write breaks come back from `db` typed ([`crate::db::UniqueViolation`]).
 
+pub mod sender_tokens;
 pub mod tenants;
 pub mod users;
