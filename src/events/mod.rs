@@ -7,6 +7,7 @@
 //! fixed when the event is written, so every attempt (and a replay) sends the same bytes.
 
 pub mod inbound_message;
+pub mod replay;
 pub mod settle;
 pub mod signature;
 pub mod worker;

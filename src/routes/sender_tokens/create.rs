@@ -1,18 +1,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web};
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::SenderTokenResource;
-use crate::audit::{self, Action, Auditor};
-use crate::auth::sender::{generate_token, hash_token};
+use super::audit_snapshot;
+use crate::audit::Auditor;
 use crate::auth::AuthUser;
-use crate::db::sender_tokens::{self, NewSenderToken};
 use crate::domain::Timestamp;
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{at_most, required, Input, JsonObject};
+use crate::registry::sender_tokens::{self, Issued, ValidNewSenderToken};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::DataBody;
@@ -33,6 +31,29 @@ pub struct CreateSenderTokenBody {
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 3650, example = 90)]
     #[serde(default)]
     pub expires_in_days: Input,
+}
+
+impl CreateSenderTokenBody {
+    /// The body as a new token's settings, or the 422 listing its problems.
+    pub fn parse(&self, locale: Locale) -> Result<ValidNewSenderToken, ApiError> {
+        let mut errors = FieldErrors::default();
+        let name = at_most(&self.name, "name", 100, &mut errors)
+            .then(|| required(&self.name, "name", &mut errors, |raw| Ok(raw.to_string())))
+            .flatten();
+        let days = self.expires_in_days.integer("expires_in_days", &mut errors);
+        if matches!(days, Some(days) if !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
+            errors.add("expires_in_days", Msg::Between(1, MAX_EXPIRY_DAYS));
+        }
+        // A missing name was reported in `errors`.
+        let Some(name) = name else {
+            return Err(errors.into_error(locale));
+        };
+        errors.into_result(locale)?;
+        Ok(ValidNewSenderToken {
+            name,
+            expires_in_days: days,
+        })
+    }
 }
 
 /// The new token. `token` appears only in this response.
@@ -76,50 +97,16 @@ pub async fn create_sender_token(
 ) -> Result<(web::Json<DataBody<IssuedSenderToken>>, StatusCode), ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner()).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
-    let mut errors = FieldErrors::default();
-    let name = at_most(&body.name, "name", 100, &mut errors)
-        .then(|| required(&body.name, "name", &mut errors, |raw| Ok(raw.to_string())))
-        .flatten();
-    let days = body.expires_in_days.integer("expires_in_days", &mut errors);
-    if matches!(days, Some(days) if !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
-        errors.add("expires_in_days", Msg::Between(1, MAX_EXPIRY_DAYS));
-    }
-    // A missing name was reported in `errors`.
-    let Some(name) = name else {
-        return Err(errors.into_error(locale));
-    };
-    errors.into_result(locale)?;
-    let now = state.clock.now().naive_utc();
-    let token = generate_token();
-    let new = NewSenderToken {
-        tenant_id: tenant.id,
-        name,
-        token_hash: hash_token(&token),
-        expires_at: days.map(|days| now + Duration::days(days)),
-        created_at: now,
-    };
-    let issued = state
-        .transaction(move |conn| {
-            let issued = sender_tokens::insert(conn, &new)?;
-            let after = audit::snapshot(&SenderTokenResource::from(&issued))?;
-            auditor.record(
-                conn,
-                Action::SenderTokenCreated,
-                issued.id,
-                Some(issued.tenant_id),
-                None,
-                Some(after),
-            )?;
-            Ok(issued)
-        })
-        .await?;
+    let new = body.parse(locale)?;
+    let Issued { row, token } =
+        sender_tokens::create(&state, auditor, tenant.id, new, audit_snapshot).await?;
     Ok((
         web::Json(DataBody::new(IssuedSenderToken {
-            id: issued.id,
-            name: issued.name,
+            id: row.id,
+            name: row.name,
             token,
-            expires_at: issued.expires_at.map(Timestamp),
-            created_at: issued.created_at.into(),
+            expires_at: row.expires_at.map(Timestamp),
+            created_at: row.created_at.into(),
         })),
         StatusCode::CREATED,
     ))

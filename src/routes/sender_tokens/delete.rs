@@ -1,10 +1,10 @@
 use actix_web::{delete, web};
 
-use super::SenderTokenResource;
-use crate::audit::{self, Action, Auditor};
+use super::audit_snapshot;
+use crate::audit::Auditor;
 use crate::auth::AuthUser;
-use crate::db::sender_tokens;
 use crate::error::{ApiError, Resource};
+use crate::registry::sender_tokens::{self, RevokeOutcome};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::MessageBody;
@@ -29,28 +29,10 @@ pub async fn delete_sender_token(
     let (tenant_key, id) = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant_key).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
-    let tenant_id = tenant.id;
-    let deleted = state
-        .transaction(move |conn| {
-            let Some(token) = sender_tokens::delete(conn, tenant_id, id)? else {
-                return Ok(None);
-            };
-            let before = audit::snapshot(&SenderTokenResource::from(&token))?;
-            auditor.record(
-                conn,
-                Action::SenderTokenRevoked,
-                token.id,
-                Some(tenant_id),
-                Some(before),
-                None,
-            )?;
-            Ok(Some(token))
-        })
-        .await?;
-    if deleted.is_none() {
-        return Err(ApiError::not_found(Resource::SenderToken));
+    match sender_tokens::revoke(&state, auditor, tenant.id, id, audit_snapshot).await? {
+        RevokeOutcome::Revoked => Ok(web::Json(MessageBody {
+            message: "Sender token revoked".into(),
+        })),
+        RevokeOutcome::NotFound => Err(ApiError::not_found(Resource::SenderToken)),
     }
-    Ok(web::Json(MessageBody {
-        message: "Sender token revoked".into(),
-    }))
 }

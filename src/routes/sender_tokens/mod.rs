@@ -37,3 +37,9 @@ impl From<&SenderToken> for SenderTokenResource {
         }
     }
 }
+
+/// A sender token as the audit log keeps it: its listed form (never the token or its
+/// digest).
+pub fn audit_snapshot(token: &SenderToken) -> diesel::QueryResult<serde_json::Value> {
+    crate::audit::snapshot(&SenderTokenResource::from(token))
+}

@@ -3,16 +3,14 @@ use actix_web::{post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{hash_new_password, new_password, UserResource};
-use crate::audit::{self, Action, Auditor};
+use super::{audit_snapshot, new_password, UserResource};
+use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
-use crate::db::tenants::{self, TenantKey};
-use crate::db::users::{self, NewUser};
-use crate::db::{is_unique_violation, write_transaction};
 use crate::domain::{Email, Role};
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{at_most_or, required, Input, JsonObject};
+use crate::registry::users::{self, CreateOutcome, RefusedUser, ValidNewUser};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
@@ -49,6 +47,46 @@ pub struct CreateUserBody {
     pub tenant_id: Input,
 }
 
+impl CreateUserBody {
+    /// The body as a new user, or every problem found in it (in the order of the
+    /// fields) with what was well formed.
+    pub fn parse(&self) -> Result<ValidNewUser, RefusedUser> {
+        let mut errors = FieldErrors::default();
+        let email = at_most_or(&self.email, "email", 254, Msg::Email, &mut errors)
+            .then(|| required(&self.email, "email", &mut errors, Email::parse))
+            .flatten();
+        if !matches!(self.password, Input::Value(_)) {
+            errors.add("password", Msg::Required);
+        }
+        let password = new_password(&self.password, email.as_ref(), &mut errors);
+        let role = required(&self.role, "role", &mut errors, Role::parse);
+        let tenant_id = self.tenant_id.integer("tenant_id", &mut errors);
+        match (role, tenant_id) {
+            (Some(Role::TenantUser), None) if !errors.has("tenant_id") => {
+                errors.add("tenant_id", Msg::Required)
+            }
+            (Some(Role::SuperAdmin), Some(_)) => errors.add("tenant_id", Msg::Prohibited),
+            _ => {}
+        }
+        // Only a tenant user's tenant is looked up.
+        let tenant_id = tenant_id.filter(|_| role == Some(Role::TenantUser));
+        match (email, password, role) {
+            (Some(email), Some(password), Some(role)) if errors.is_empty() => Ok(ValidNewUser {
+                email,
+                password,
+                role,
+                tenant_id,
+            }),
+            (email, password, _) => Err(RefusedUser {
+                errors,
+                email,
+                password,
+                tenant_id,
+            }),
+        }
+    }
+}
+
 /// Creates a user.
 ///
 /// The password is hashed (argon2id) through the same bounded pool as logins: while it
@@ -72,79 +110,22 @@ pub async fn create_user(
     body: JsonObject<CreateUserBody>,
 ) -> Result<(web::Json<MessageDataBody<UserResource>>, StatusCode), ApiError> {
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
-    let mut errors = FieldErrors::default();
-    let email = at_most_or(&body.email, "email", 254, Msg::Email, &mut errors)
-        .then(|| required(&body.email, "email", &mut errors, Email::parse))
-        .flatten();
-    if !matches!(body.password, Input::Value(_)) {
-        errors.add("password", Msg::Required);
-    }
-    let password = new_password(&body.password, email.as_ref(), &mut errors);
-    let role = required(&body.role, "role", &mut errors, Role::parse);
-    let tenant_id = body.tenant_id.integer("tenant_id", &mut errors);
-    match (role, tenant_id) {
-        (Some(Role::TenantUser), None) if !errors.has("tenant_id") => {
-            errors.add("tenant_id", Msg::Required)
-        }
-        (Some(Role::SuperAdmin), Some(_)) => errors.add("tenant_id", Msg::Prohibited),
-        _ => {}
-    }
-
-    let password_hash = hash_new_password(&state, password).await?;
-    let now = state.clock.now().naive_utc();
-    let created = state
-        .transaction(move |conn| {
-            if let Some(email) = &email {
-                if users::find_by_email(conn, email.as_str())?.is_some() {
-                    errors.add("email", Msg::EmailTaken);
-                }
-            }
-            if let (Some(Role::TenantUser), Some(id)) = (role, tenant_id) {
-                if tenants::find(conn, &TenantKey::Id(id))?.is_none() {
-                    errors.add("tenant_id", Msg::TenantMissing);
-                }
-            }
-            // A field missing here was reported in `errors`.
-            let (Some(email), Some(password_hash), Some(role)) = (email, password_hash, role)
-            else {
-                return Err(errors.into_error(locale));
-            };
-            errors.into_result(locale)?;
-            let new = NewUser {
-                email: email.as_str().to_string(),
-                password_hash,
-                role: role.as_str().to_string(),
-                tenant_id: tenant_id.filter(|_| role == Role::TenantUser),
-                created_at: now,
-                updated_at: now,
-            };
-            write_transaction(conn, |conn| {
-                let user = users::insert(conn, &new)?;
-                let after = audit::snapshot(&UserResource::from(&user))?;
-                auditor.record(
-                    conn,
-                    Action::UserCreated,
-                    user.id,
-                    user.tenant_id,
-                    None,
-                    Some(after),
-                )?;
-                Ok(user)
-            })
-            .map_err(|error| {
-                if is_unique_violation(&error) {
-                    FieldErrors::one("email", Msg::EmailTaken, locale)
-                } else {
-                    error.into()
-                }
-            })
-        })
-        .await?;
-    Ok((
-        web::Json(MessageDataBody::new(
-            UserResource::from(&created),
-            "User created successfully",
+    let new = match body.parse() {
+        Ok(new) => new,
+        Err(refused) => return Err(users::refusal(&state, refused).await?.into_error(locale)),
+    };
+    match users::create(&state, auditor, new, audit_snapshot).await? {
+        CreateOutcome::Created(user) => Ok((
+            web::Json(MessageDataBody::new(
+                UserResource::from(&*user),
+                "User created successfully",
+            )),
+            StatusCode::CREATED,
         )),
-        StatusCode::CREATED,
-    ))
+        CreateOutcome::Conflicts(conflicts) => {
+            let mut errors = FieldErrors::default();
+            conflicts.add_to(&mut errors);
+            Err(errors.into_error(locale))
+        }
+    }
 }

@@ -1,10 +1,10 @@
 use actix_web::{delete, web};
 
-use super::UserResource;
-use crate::audit::{self, Action, Auditor};
+use super::audit_snapshot;
+use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
-use crate::db::users;
 use crate::error::{ApiError, ErrorKey, Resource};
+use crate::registry::users::{self, DeleteOutcome};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
 use crate::state::AppState;
@@ -32,35 +32,15 @@ pub async fn delete_user(
     request_id: RequestId,
     path: web::Path<i64>,
 ) -> Result<web::Json<MessageBody>, ApiError> {
-    let id = path.into_inner();
-    if id == admin.0.user_id {
-        return Err(ApiError::conflict(
+    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
+    match users::delete(&state, auditor, path.into_inner(), audit_snapshot).await? {
+        DeleteOutcome::Deleted => Ok(web::Json(MessageBody {
+            message: "User deleted successfully".into(),
+        })),
+        DeleteOutcome::NotFound => Err(ApiError::not_found(Resource::User)),
+        DeleteOutcome::OwnAccount => Err(ApiError::conflict(
             ErrorKey::UserCannotDeleteSelf,
             "You cannot delete your own account",
-        ));
+        )),
     }
-    let auditor = Auditor::new(&admin.0, request_id, &state.clock);
-    let deleted = state
-        .transaction(move |conn| {
-            let Some(user) = users::delete(conn, id)? else {
-                return Ok(None);
-            };
-            let before = audit::snapshot(&UserResource::from(&user))?;
-            auditor.record(
-                conn,
-                Action::UserDeleted,
-                user.id,
-                user.tenant_id,
-                Some(before),
-                None,
-            )?;
-            Ok(Some(user))
-        })
-        .await?;
-    if deleted.is_none() {
-        return Err(ApiError::not_found(Resource::User));
-    }
-    Ok(web::Json(MessageBody {
-        message: "User deleted successfully".into(),
-    }))
 }

@@ -9,12 +9,10 @@ pub mod update;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::password;
 use crate::db::users::User;
 use crate::domain::{parse_password, Email, Role, Timestamp};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::FieldErrors;
 use crate::input::Input;
-use crate::state::AppState;
 
 /// A new password from a body's `password` field, exactly as sent and strong enough
 /// (also against the user's `email`); `None` when absent or refused (then noted in `errors`).
@@ -23,22 +21,6 @@ fn new_password(input: &Input, email: Option<&Email>, errors: &mut FieldErrors) 
     parse_password(&raw, email)
         .map_err(|msg| errors.add("password", msg))
         .ok()
-}
-
-/// The argon2id hash of a new password, computed through the hashing gate.
-async fn hash_new_password(
-    state: &AppState,
-    password: Option<String>,
-) -> Result<Option<String>, ApiError> {
-    let Some(password) = password else {
-        return Ok(None);
-    };
-    let hashed = state
-        .hashing
-        .run(move || password::hash(&password))
-        .await?
-        .map_err(ApiError::internal)?;
-    Ok(Some(hashed))
 }
 
 /// A user of the REST API.
@@ -70,4 +52,9 @@ impl From<&User> for UserResource {
             updated_at: user.updated_at.into(),
         }
     }
+}
+
+/// A user as the audit log keeps it: its public form (never the password hash).
+pub fn audit_snapshot(user: &User) -> diesel::QueryResult<serde_json::Value> {
+    crate::audit::snapshot(&UserResource::from(user))
 }

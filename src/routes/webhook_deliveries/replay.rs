@@ -1,13 +1,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web};
-use serde_json::json;
 
 use super::WebhookDelivery;
-use crate::audit::{Action, Auditor};
+use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
-use crate::db::{outbox, write_transaction};
 use crate::error::{ApiError, Resource};
-use crate::events::MAX_ATTEMPTS;
+use crate::events::replay::{replay_delivery, ReplayOutcome};
 use crate::request_id::RequestId;
 use crate::routes::visible_tenant;
 use crate::routes::wire::MessageDataBody;
@@ -39,41 +37,10 @@ pub async fn replay_webhook_delivery(
     let (tenant_key, event_id) = path.into_inner();
     let tenant = visible_tenant(&state, &admin.0, tenant_key).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
-    let now = state.clock.now().naive_utc();
-    let tenant_id = tenant.id;
-    let replayed = state
-        .transaction(move |conn| {
-            write_transaction(conn, |conn| -> diesel::QueryResult<_> {
-                let Some(before) = outbox::find(conn, tenant_id, &event_id)? else {
-                    return Ok(None);
-                };
-                let Some(after) = outbox::replay(conn, before.id, MAX_ATTEMPTS, now)? else {
-                    return Ok(None);
-                };
-                let snapshot = |row: &outbox::WebhookEvent| {
-                    json!({
-                        "id": row.public_id,
-                        "type": row.event_type,
-                        "status": row.status,
-                        "attempts": row.attempts,
-                        "max_attempts": row.max_attempts,
-                        "next_attempt_at": row.next_attempt_at.map(crate::domain::Timestamp),
-                    })
-                };
-                auditor.record(
-                    conn,
-                    Action::WebhookDeliveryReplayed,
-                    after.id,
-                    Some(tenant_id),
-                    Some(snapshot(&before)),
-                    Some(snapshot(&after)),
-                )?;
-                Ok(Some(after))
-            })
-            .map_err(ApiError::from)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found(Resource::WebhookDelivery))?;
+    let replayed = match replay_delivery(&state, auditor, tenant.id, event_id).await? {
+        ReplayOutcome::Replayed(event) => *event,
+        ReplayOutcome::NotFound => return Err(ApiError::not_found(Resource::WebhookDelivery)),
+    };
     Ok((
         web::Json(MessageDataBody::new(
             WebhookDelivery::try_from(replayed)?,
