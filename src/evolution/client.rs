@@ -472,6 +472,18 @@ fn backoff(attempt: u32) -> Duration {
 mod tests {
     use super::*;
 
+    /// A client with the default settings.
+    fn http() -> EvolutionHttp {
+        let settings = crate::config::Settings::from_vars(&Default::default()).unwrap();
+        EvolutionHttp::new(
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+            Arc::new(Metrics::new()),
+            TargetPolicy::new(&settings),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn backoff_grows_and_jitters_within_bounds() {
         for attempt in 1..=3 {
@@ -483,14 +495,7 @@ mod tests {
 
     #[test]
     fn paths_are_appended_to_the_base_url_and_names_escaped() {
-        let settings = crate::config::Settings::from_vars(&Default::default()).unwrap();
-        let http = EvolutionHttp::new(
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-            Arc::new(Metrics::new()),
-            TargetPolicy::new(&settings),
-        )
-        .unwrap();
+        let http = http();
         let client = http.server(Some(1), "https://evo.example.com/api/", "key");
         assert_eq!(
             client
@@ -510,14 +515,7 @@ mod tests {
 
     #[test]
     fn a_stored_base_url_that_is_not_a_url_is_unreachable_not_a_panic() {
-        let settings = crate::config::Settings::from_vars(&Default::default()).unwrap();
-        let http = EvolutionHttp::new(
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-            Arc::new(Metrics::new()),
-            TargetPolicy::new(&settings),
-        )
-        .unwrap();
+        let http = http();
         for base_url in ["not a url", "mailto:evo@example.com"] {
             let error = http
                 .server(None, base_url, "k")
