@@ -349,6 +349,72 @@ pub async fn delete_remotely(
     }
 }
 
+/// How an instance was deleted, as the answer tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// Gone from Relevo, and from Evolution when Relevo had created it there.
+    Clean,
+    /// Gone, but Evolution may keep its connection reconnecting
+    /// ([`RemoteDeletion::MayKeepReconnecting`]).
+    MayKeepReconnecting,
+    /// Gone from Relevo although deleting it on Evolution failed (`force`).
+    Forced,
+}
+
+/// Deletes an instance of `tenant`: on Evolution first when Relevo provisioned it (when
+/// that fails nothing is deleted, unless `force`), then its row with its audit row in one
+/// transaction. The audit row notes what may be left on Evolution.
+pub async fn delete(
+    state: &AppState,
+    tenant: Tenant,
+    instance: Instance,
+    force: bool,
+    audit: Audit,
+) -> Result<Deletion, LifecycleError> {
+    let id = instance.id;
+    let today = tenant_today(state, &tenant);
+    // Noted in the audit log: the instance may still exist (or run) on Evolution.
+    let (deletion, left_on_evolution) = if instance.provisioned {
+        match delete_remotely(state, tenant.clone(), instance).await {
+            Ok(RemoteDeletion::Clean) => (Deletion::Clean, None),
+            Ok(RemoteDeletion::MayKeepReconnecting) => (
+                Deletion::MayKeepReconnecting,
+                Some(serde_json::json!({"may_keep_reconnecting": true})),
+            ),
+            Err(error) if force => {
+                let error = crate::error::ApiError::from(error);
+                log::warn!("instance {id} deleted with force although Evolution failed: {error}");
+                (
+                    Deletion::Forced,
+                    Some(serde_json::json!({"force": true, "deleted_on_evolution": false})),
+                )
+            }
+            Err(error) => return Err(error),
+        }
+    } else {
+        (Deletion::Clean, None)
+    };
+    let Audit { auditor, snapshot } = audit;
+    state
+        .transaction(move |conn| {
+            // Gone already: another request deleted it meanwhile, with its own audit row.
+            let Some(deleted) = instances::delete(conn, id)? else {
+                return Ok(());
+            };
+            auditor.record(
+                conn,
+                Action::InstanceDeleted,
+                id,
+                Some(tenant.id),
+                Some(snapshot(&deleted, &tenant, today)?),
+                left_on_evolution,
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(deletion)
+}
+
 /// Logs the instance out so that nothing keeps reconnecting; answers `false` when its
 /// connection may still be reconnecting. Evolution refuses a logout (400 "not
 /// connected") at every `close` moment of a loop, so after a refusal the live state is

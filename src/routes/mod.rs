@@ -20,10 +20,7 @@ use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::auth::AuthUser;
 use crate::db::tenants::{Tenant, TenantKey};
-use crate::domain::HttpUrl;
-use crate::error::{ApiError, FieldErrors, Resource};
-use crate::i18n::Msg;
-use crate::input::Input;
+use crate::error::{ApiError, Resource};
 use crate::state::AppState;
 
 /// The one route table: each handler registered here is served and, through its
@@ -125,20 +122,5 @@ pub async fn managed_tenant(
         Ok(tenant)
     } else {
         Err(ApiError::forbidden())
-    }
-}
-
-/// A stored Evolution key was given for one server: when its URL (`url_field`, a server's
-/// `base_url` or an instance's `evolution_api_url`) moves from `from` to another origin
-/// (scheme, host or port) at `to`, the request must carry the key again in `key_field`,
-/// or the stored key would be sent to a host it was never given for. A new path on the
-/// same origin keeps the key.
-pub fn require_key_on_new_origin(
-    errors: &mut FieldErrors,
-    (url_field, from, to): (&'static str, Option<&str>, Option<&str>),
-    (key_field, key): (&str, &Input),
-) {
-    if key.is_absent() && HttpUrl::moves_origin(from, to) {
-        errors.add(key_field, Msg::ApiKeyForNewHost(url_field));
     }
 }

@@ -499,6 +499,96 @@ async fn registered_urls_map_to_servers(backend: Backend) {
     );
 }
 
+/// A URL Relevo does not know becomes a server only with the instance registered or moved
+/// to it: a refused write, refused for its body or for what other instances hold, leaves
+/// no server behind.
+async fn a_refused_write_leaves_no_server_for_its_url(backend: Backend) {
+    let (app, _fake) = spawn_with_fake_or_skip!(backend);
+    let tenant = app.seed_tenant().await;
+    let registered = app
+        .create_instance(
+            tenant,
+            &json!({"phone_number": "+573001111111", "instance_name": "uno",
+                    "evolution_api_key": "k", "daily_message_limit": 10}),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.body
+    );
+    let id = registered.body["data"]["id"].as_i64().unwrap();
+    let servers = app.list_total(SERVERS).await;
+    let unknown = "https://evo-r.example.com";
+
+    let bad_limit = app
+        .create_instance(
+            tenant,
+            &json!({"phone_number": "+573002222222", "instance_name": "dos",
+                    "evolution_api_key": "k", "evolution_api_url": unknown,
+                    "daily_message_limit": 0}),
+        )
+        .await;
+    let phone_taken = app
+        .create_instance(
+            tenant,
+            &json!({"phone_number": "+573001111111", "instance_name": "dos",
+                    "evolution_api_key": "k", "evolution_api_url": unknown,
+                    "daily_message_limit": 10}),
+        )
+        .await;
+    let moved_without_key = app
+        .admin(
+            Method::PUT,
+            &instance_path(tenant, id),
+            Some(&json!({"evolution_api_url": unknown})),
+        )
+        .await;
+    let moved_with_bad_limit = app
+        .admin(
+            Method::PUT,
+            &instance_path(tenant, id),
+            Some(
+                &json!({"evolution_api_url": unknown, "evolution_api_key": "k2",
+                         "daily_message_limit": 0}),
+            ),
+        )
+        .await;
+
+    for (case, reply, field) in [
+        ("bad limit", &bad_limit, "daily_message_limit"),
+        ("phone taken", &phone_taken, "phone_number"),
+        (
+            "moved without its key",
+            &moved_without_key,
+            "evolution_api_key",
+        ),
+        (
+            "moved with a bad limit",
+            &moved_with_bad_limit,
+            "daily_message_limit",
+        ),
+    ] {
+        assert_error(reply, StatusCode::UNPROCESSABLE_ENTITY, "validation.failed");
+        assert_eq!(
+            reply.body["errors"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            vec![field],
+            "{case}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        app.list_total(SERVERS).await,
+        servers,
+        "no server was left behind"
+    );
+}
+
 async fn instances_registered_before_any_server_join_the_first_default(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
@@ -555,5 +645,6 @@ both_backends!(
     health_reports_version_and_latency_or_the_failure,
     registered_urls_map_to_servers,
     instances_registered_before_any_server_join_the_first_default,
+    a_refused_write_leaves_no_server_for_its_url,
     only_super_admins_see_servers,
 );

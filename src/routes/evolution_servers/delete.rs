@@ -1,10 +1,10 @@
 use actix_web::{delete, web};
 
 use super::{audit_snapshot, find_server, has_instances};
-use crate::audit::{Action, Auditor};
+use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
-use crate::db::evolution_servers;
 use crate::error::ApiError;
+use crate::registry::evolution_servers::{self, DeleteOutcome};
 use crate::request_id::RequestId;
 use crate::routes::wire::MessageBody;
 use crate::state::AppState;
@@ -33,30 +33,10 @@ pub async fn delete_server(
 ) -> Result<web::Json<MessageBody>, ApiError> {
     let server = find_server(&state, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
-    let kept_for = state
-        .transaction(move |conn| {
-            let Some(before) = evolution_servers::find_for_update(conn, server.id)? else {
-                return Ok(None);
-            };
-            let before = audit_snapshot(conn, &before)?;
-            let kept_for = evolution_servers::delete_unless_has_instances(conn, server.id)?;
-            if kept_for.is_none() {
-                auditor.record(
-                    conn,
-                    Action::EvolutionServerDeleted,
-                    server.id,
-                    None,
-                    Some(before),
-                    None,
-                )?;
-            }
-            Ok(kept_for)
-        })
-        .await?;
-    if let Some(count) = kept_for {
-        return Err(has_instances(count));
+    match evolution_servers::delete(&state, auditor, server.id, audit_snapshot).await? {
+        DeleteOutcome::Deleted => Ok(web::Json(MessageBody {
+            message: "Evolution server deleted successfully".into(),
+        })),
+        DeleteOutcome::HasInstances(count) => Err(has_instances(count)),
     }
-    Ok(web::Json(MessageBody {
-        message: "Evolution server deleted successfully".into(),
-    }))
 }

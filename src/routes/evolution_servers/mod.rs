@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::evolution_servers::{self, EvolutionServer, ServerChanges};
-use crate::db::{unique_violation, DbConnection, UniqueViolation};
+use crate::db::DbConnection;
 use crate::domain::{HttpUrl, Timestamp};
 use crate::error::{ApiError, ErrorKey, FieldErrors, Resource, UpstreamServer};
 use crate::i18n::{Locale, Msg};
 use crate::input::{at_most, optional, Input};
+use crate::registry::evolution_servers::{counted, CountedServer, RefusedServer, ValidNewServer};
+use crate::registry::require_key_on_new_origin;
 use crate::secrets::Cipher;
 use crate::state::AppState;
 use crate::targets::{Target, TargetPolicy};
@@ -60,23 +62,20 @@ impl ServerResource {
     }
 
     /// The server with how many instances live on it.
-    pub fn load(conn: &mut DbConnection, server: &EvolutionServer) -> Result<Self, ApiError> {
-        let count = evolution_servers::instance_counts(conn, &[server.id])?
-            .first()
-            .map_or(0, |(_, count)| *count);
-        Ok(Self::new(server, count))
+    pub fn load(conn: &mut DbConnection, server: EvolutionServer) -> Result<Self, ApiError> {
+        Ok(Self::from(&counted(conn, server)?))
+    }
+}
+
+impl From<&CountedServer> for ServerResource {
+    fn from(counted: &CountedServer) -> Self {
+        Self::new(&counted.server, counted.instances_count)
     }
 }
 
 /// A server as the audit log keeps it: its public form (`has_api_key`, never the key).
-pub fn audit_snapshot(
-    conn: &mut DbConnection,
-    server: &EvolutionServer,
-) -> diesel::QueryResult<serde_json::Value> {
-    let count = evolution_servers::instance_counts(conn, &[server.id])?
-        .first()
-        .map_or(0, |(_, count)| *count);
-    crate::audit::snapshot(&ServerResource::new(server, count))
+pub fn audit_snapshot(server: &CountedServer) -> diesel::QueryResult<serde_json::Value> {
+    crate::audit::snapshot(&ServerResource::from(server))
 }
 
 /// A new Evolution API server. Unknown fields are ignored; strings are trimmed, and an
@@ -191,8 +190,65 @@ pub fn api_key(raw: &str) -> Result<String, Msg> {
 }
 
 impl ServerBody {
+    /// A create body as the new server's columns: `name`, `base_url` and `api_key` are
+    /// required.
+    pub fn parse_new(
+        &self,
+        cipher: &Cipher,
+        targets: &TargetPolicy,
+    ) -> Result<ValidNewServer, RefusedServer> {
+        let mut errors = FieldErrors::default();
+        for (field, input) in [
+            ("name", &self.name),
+            ("base_url", &self.base_url),
+            ("api_key", &self.api_key),
+        ] {
+            if input.is_absent() {
+                errors.add(field, Msg::Required);
+            }
+        }
+        let fields = self.parse(cipher, targets, &mut errors);
+        match (fields.name, fields.base_url) {
+            (Some(name), Some(base_url)) if errors.is_empty() => Ok(ValidNewServer {
+                name,
+                base_url,
+                api_key_encrypted: fields.api_key_encrypted.flatten(),
+                is_active: fields.is_active,
+                is_default: fields.is_default,
+            }),
+            (_, base_url) => Err(RefusedServer { errors, base_url }),
+        }
+    }
+
+    /// An update body as the columns it changes. A `base_url` on another origin than
+    /// `current`'s needs `api_key` sent with it when `current` has a key.
+    pub fn parse_changes(
+        &self,
+        cipher: &Cipher,
+        targets: &TargetPolicy,
+        current: &EvolutionServer,
+    ) -> Result<ServerChanges, RefusedServer> {
+        let mut errors = FieldErrors::default();
+        let changes = self.parse(cipher, targets, &mut errors);
+        if let (Some(to), Some(_)) = (changes.base_url.as_deref(), &current.api_key_encrypted) {
+            require_key_on_new_origin(
+                &mut errors,
+                ("base_url", Some(&current.base_url), Some(to)),
+                ("api_key", !self.api_key.is_absent()),
+            );
+        }
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(RefusedServer {
+                errors,
+                base_url: changes.base_url,
+            })
+        }
+    }
+
     /// The columns this body sets. `errors` receives every problem found.
-    pub fn parse(
+    fn parse(
         &self,
         cipher: &Cipher,
         targets: &TargetPolicy,
@@ -227,30 +283,6 @@ impl ServerBody {
     }
 }
 
-/// Adds "already registered" when another server has `base_url`.
-pub fn check_base_url(
-    conn: &mut DbConnection,
-    base_url: Option<&str>,
-    except_id: Option<i64>,
-    errors: &mut FieldErrors,
-) -> Result<(), ApiError> {
-    if let Some(url) = base_url {
-        let taken = evolution_servers::find_by_base_url(conn, url)?;
-        if taken.is_some_and(|server| Some(server.id) != except_id) {
-            errors.add("base_url", Msg::BaseUrlTaken);
-        }
-    }
-    Ok(())
-}
-
-/// A write that lost a race for the base URL is a 422; for the default flag, a 409.
-pub fn from_write_error(error: diesel::result::Error, locale: Locale) -> ApiError {
-    if unique_violation(&error) != Some(UniqueViolation::BaseUrl) {
-        return error.into();
-    }
-    FieldErrors::one("base_url", Msg::BaseUrlTaken, locale)
-}
-
 pub async fn find_server(state: &AppState, id: i64) -> Result<EvolutionServer, ApiError> {
     state
         .db(move |conn| Ok(evolution_servers::find(conn, id)?))
@@ -263,6 +295,11 @@ pub fn upstream(server: &EvolutionServer) -> UpstreamServer<'_> {
         id: server.id,
         name: &server.name,
     }
+}
+
+/// A base URL another server has is a 422 on `base_url`.
+pub fn base_url_taken(locale: Locale) -> ApiError {
+    FieldErrors::one("base_url", Msg::BaseUrlTaken, locale)
 }
 
 /// What a 409 for a server that still has instances looks like.

@@ -21,7 +21,7 @@ pub async fn show_server(
 ) -> Result<web::Json<DataBody<ServerResource>>, ApiError> {
     let server = find_server(&state, path.into_inner()).await?;
     let resource = state
-        .db(move |conn| ServerResource::load(conn, &server))
+        .db(move |conn| ServerResource::load(conn, server))
         .await?;
     Ok(web::Json(DataBody::new(resource)))
 }

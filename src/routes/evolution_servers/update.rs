@@ -1,17 +1,16 @@
 use actix_web::{put, web};
 
 use super::{
-    audit_snapshot, check_base_url, find_server, from_write_error, ServerBody, ServerResource,
+    audit_snapshot, base_url_taken, find_server, ServerBody, ServerResource,
     UpdateEvolutionServerBody,
 };
-use crate::audit::{Action, Auditor};
+use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
-use crate::db::{evolution_servers, write_transaction};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiError, Resource};
 use crate::i18n::Locale;
 use crate::input::JsonObject;
+use crate::registry::evolution_servers::{self, UpdateOutcome};
 use crate::request_id::RequestId;
-use crate::routes::require_key_on_new_origin;
 use crate::routes::wire::MessageDataBody;
 use crate::state::AppState;
 
@@ -45,47 +44,20 @@ pub async fn update_server(
     let body = ServerBody::from(body.0);
     let server = find_server(&state, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
-    let mut errors = FieldErrors::default();
-    let mut changes = body.parse(&state.cipher, &state.targets, &mut errors);
-    if let (Some(to), Some(_)) = (changes.base_url.as_deref(), &server.api_key_encrypted) {
-        require_key_on_new_origin(
-            &mut errors,
-            ("base_url", Some(&server.base_url), Some(to)),
-            ("api_key", &body.api_key),
-        );
+    let changes = match body.parse_changes(&state.cipher, &state.targets, &server) {
+        Ok(changes) => changes,
+        Err(refused) => {
+            return Err(evolution_servers::refusal(&state, refused, Some(server.id))
+                .await?
+                .into_error(locale))
+        }
+    };
+    match evolution_servers::update(&state, auditor, server.id, changes, audit_snapshot).await? {
+        UpdateOutcome::Updated(server) => Ok(web::Json(MessageDataBody::new(
+            ServerResource::from(&server),
+            "Evolution server updated successfully",
+        ))),
+        UpdateOutcome::BaseUrlTaken => Err(base_url_taken(locale)),
+        UpdateOutcome::NotFound => Err(ApiError::not_found(Resource::EvolutionServer)),
     }
-    changes.updated_at = Some(state.clock.now().naive_utc());
-    let updated = state
-        .transaction(move |conn| {
-            check_base_url(
-                conn,
-                changes.base_url.as_deref(),
-                Some(server.id),
-                &mut errors,
-            )?;
-            errors.into_result(locale)?;
-            let updated = write_transaction(conn, |conn| {
-                let before = evolution_servers::find_for_update(conn, server.id)?
-                    .ok_or(diesel::result::Error::NotFound)?;
-                let before = audit_snapshot(conn, &before)?;
-                let updated = evolution_servers::update(conn, server.id, &changes)?;
-                let after = audit_snapshot(conn, &updated)?;
-                auditor.record(
-                    conn,
-                    Action::EvolutionServerUpdated,
-                    server.id,
-                    None,
-                    Some(before),
-                    Some(after),
-                )?;
-                Ok(updated)
-            })
-            .map_err(|e| from_write_error(e, locale))?;
-            ServerResource::load(conn, &updated)
-        })
-        .await?;
-    Ok(web::Json(MessageDataBody::new(
-        updated,
-        "Evolution server updated successfully",
-    )))
 }

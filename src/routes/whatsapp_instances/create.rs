@@ -3,21 +3,21 @@ use actix_web::{post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::fields::{self, check_unique, from_write_error};
+use super::fields;
 use super::{audit_snapshot, tenant_today, InstanceDetail, TenantPath};
-use crate::audit::{Action, Auditor};
+use crate::audit::Auditor;
 use crate::auth::AuthUser;
-use crate::db::evolution_servers;
-use crate::db::instances::{self, NewInstance};
-use crate::db::write_transaction_once;
-use crate::domain::{ConnectionStatus, InstanceName, PhoneNumber};
+use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{at_most, optional, required, Input, JsonObject};
+use crate::registry::instances::{self, CreateOutcome, RefusedInstance, ValidNewInstance};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::MessageDataBody;
+use crate::secrets::Cipher;
 use crate::state::AppState;
+use crate::targets::TargetPolicy;
 
 /// An instance that already exists on an Evolution API server, to register. Unknown
 /// fields are ignored; every problem is reported at once. Text is trimmed, and an empty
@@ -90,115 +90,85 @@ pub async fn create_instance(
 ) -> Result<(web::Json<MessageDataBody<InstanceDetail>>, StatusCode), ApiError> {
     let tenant = managed_tenant(&state, &user, path.into_inner().tenant).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
-
-    let mut errors = FieldErrors::default();
-    let phone = required(
-        &body.phone_number,
-        "phone_number",
-        &mut errors,
-        PhoneNumber::parse,
-    );
-    let name = required(
-        &body.instance_name,
-        "instance_name",
-        &mut errors,
-        InstanceName::parse,
-    );
-    let api_key = at_most(
-        &body.evolution_api_key,
-        "evolution_api_key",
-        fields::API_KEY_MAX_CHARS,
-        &mut errors,
-    )
-    .then(|| {
-        required(
-            &body.evolution_api_key,
-            "evolution_api_key",
-            &mut errors,
-            fields::evolution_api_key,
-        )
-    })
-    .flatten();
-    let api_url = optional(
-        &body.evolution_api_url,
-        "evolution_api_url",
-        &mut errors,
-        |raw| fields::evolution_api_url(&state.targets, raw),
-    );
-    let limit = match &body.daily_message_limit {
-        Input::Value(_) => fields::daily_message_limit(&body.daily_message_limit, &mut errors),
-        _ => {
-            errors.add("daily_message_limit", Msg::Required);
-            None
+    let new = match ValidNewInstance::parse(&body, &state.targets, &state.cipher) {
+        Ok(new) => new,
+        Err(refused) => {
+            let refusal = instances::refusal_of_new(&state, tenant.id, refused).await?;
+            return Err(fields::refused(refusal, locale));
         }
     };
-    let is_active = body
-        .is_active
-        .boolean("is_active", &mut errors)
-        .unwrap_or(true);
-    let notes = at_most(&body.notes, "notes", fields::NOTES_MAX_CHARS, &mut errors)
-        .then(|| optional(&body.notes, "notes", &mut errors, fields::notes))
-        .flatten();
-    let priority = fields::priority(&body.priority, &mut errors).unwrap_or(0);
-
-    let now = state.clock.now().naive_utc();
     let today = tenant_today(&state, &tenant);
-    let encrypted_key = api_key.as_deref().map(|key| state.cipher.encrypt(key));
-    let tenant_id = tenant.id;
-    let audited_tenant = tenant.clone();
-    let created = state
-        .write(move |conn| {
-            write_transaction_once(conn, |conn| {
-                let server_id = evolution_servers::server_for_url(conn, api_url.as_deref(), now)?;
-                check_unique(
-                    conn,
-                    tenant_id,
-                    phone.as_ref().map(|p| p.as_str()),
-                    name.as_ref().map(|n| (n.as_str(), server_id)),
-                    None,
-                    &mut errors,
-                )?;
-                // A field missing here was reported in `errors`.
-                let (Some(phone), Some(name), Some(encrypted_key), Some(limit)) =
-                    (phone, name, encrypted_key, limit)
-                else {
-                    return Err(errors.into_error(locale));
-                };
-                errors.into_result(locale)?;
-                let new = NewInstance {
-                    tenant_id,
-                    phone_number: phone.as_str().to_string(),
-                    instance_name: name.as_str().to_string(),
-                    evolution_api_key_encrypted: encrypted_key,
-                    evolution_api_url: api_url,
-                    daily_message_limit: limit.get(),
-                    messages_sent_today: 0,
-                    last_reset_date: today,
+    let created = instances::create(&state, auditor, tenant.clone(), today, new, audit_snapshot);
+    match created.await? {
+        CreateOutcome::Created(created) => {
+            let detail = InstanceDetail::build(*created, &tenant, today, &state.cipher)?;
+            let body = MessageDataBody::new(detail, "WhatsApp instance created successfully");
+            Ok((web::Json(body), StatusCode::CREATED))
+        }
+        CreateOutcome::Refused(refusal) => Err(fields::refused(refusal, locale)),
+    }
+}
+
+// Defined with the other registry types; parsed here, where the body is.
+impl ValidNewInstance {
+    /// A registration body, every field parsed, or every problem found in it (in the
+    /// order of the fields) with what did parse.
+    pub fn parse(
+        body: &CreateInstanceBody,
+        targets: &TargetPolicy,
+        cipher: &Cipher,
+    ) -> Result<Self, RefusedInstance> {
+        let mut errors = FieldErrors::default();
+        let phone = required(
+            &body.phone_number,
+            "phone_number",
+            &mut errors,
+            PhoneNumber::parse,
+        );
+        let name = required(
+            &body.instance_name,
+            "instance_name",
+            &mut errors,
+            InstanceName::parse,
+        );
+        let api_key = fields::evolution_api_key_field(&body.evolution_api_key, true, &mut errors);
+        let api_url = optional(
+            &body.evolution_api_url,
+            "evolution_api_url",
+            &mut errors,
+            |raw| fields::evolution_api_url(targets, raw),
+        );
+        let limit = match &body.daily_message_limit {
+            Input::Value(_) => fields::daily_message_limit(&body.daily_message_limit, &mut errors),
+            _ => {
+                errors.add("daily_message_limit", Msg::Required);
+                None
+            }
+        };
+        let is_active = body.is_active.boolean("is_active", &mut errors);
+        let notes = at_most(&body.notes, "notes", fields::NOTES_MAX_CHARS, &mut errors)
+            .then(|| optional(&body.notes, "notes", &mut errors, fields::notes))
+            .flatten();
+        let priority = fields::priority(&body.priority, &mut errors);
+        match (phone, name, api_key, limit) {
+            (Some(phone), Some(name), Some(api_key), Some(limit)) if errors.is_empty() => {
+                Ok(Self {
+                    phone,
+                    name,
+                    api_key_encrypted: cipher.encrypt(&api_key),
+                    api_url,
+                    limit,
                     is_active,
                     notes,
                     priority,
-                    created_at: now,
-                    updated_at: now,
-                    evolution_server_id: server_id,
-                    provisioned: false,
-                    connection_status: ConnectionStatus::Unknown.as_str().into(),
-                };
-                let created =
-                    instances::insert(conn, &new).map_err(|e| from_write_error(e, locale))?;
-                auditor.record(
-                    conn,
-                    Action::InstanceCreated,
-                    created.id,
-                    Some(tenant_id),
-                    None,
-                    Some(audit_snapshot(&created, &audited_tenant, today)?),
-                )?;
-                Ok(created)
-            })
-        })
-        .await?;
-
-    let detail = InstanceDetail::build(created, &tenant, today, &state.cipher)?;
-    let body = MessageDataBody::new(detail, "WhatsApp instance created successfully");
-    Ok((web::Json(body), StatusCode::CREATED))
+                })
+            }
+            (phone, name, _, _) => Err(RefusedInstance {
+                errors,
+                phone,
+                name,
+                api_url,
+            }),
+        }
+    }
 }

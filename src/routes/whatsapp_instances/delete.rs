@@ -3,13 +3,13 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::remote::EvolutionFailures;
-use super::{audit_snapshot, find_instance, tenant_today, InstancePath};
-use crate::audit::{Action, Auditor};
+use super::{audit_snapshot, find_instance, InstancePath};
+use crate::audit::Auditor;
 use crate::auth::AuthUser;
-use crate::db::instances;
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
-use crate::lifecycle::instance::{delete_remotely, RemoteDeletion};
+use crate::lifecycle;
+use crate::lifecycle::instance::{Audit, Deletion};
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::{query_boolean, MessageBody};
@@ -62,44 +62,11 @@ pub async fn delete_instance(
     let force = query_boolean(&query.force, "force", &mut errors).unwrap_or(false);
     errors.into_result(locale)?;
     let instance = find_instance(&state, tenant.id, id).await?;
-    let today = tenant_today(&state, &tenant);
-    // Noted in the audit log: the instance may still exist (or run) on Evolution.
-    let mut left_on_evolution = None;
-    let mut message = "WhatsApp instance deleted successfully";
-    if instance.provisioned {
-        match delete_remotely(&state, tenant.clone(), instance).await {
-            Ok(RemoteDeletion::Clean) => {}
-            Ok(RemoteDeletion::MayKeepReconnecting) => {
-                message = MAY_KEEP_RECONNECTING;
-                left_on_evolution = Some(serde_json::json!({"may_keep_reconnecting": true}));
-            }
-            Err(error) => {
-                let error = ApiError::from(error);
-                if !force {
-                    return Err(error);
-                }
-                log::warn!("instance {id} deleted with force although Evolution failed: {error}");
-                left_on_evolution =
-                    Some(serde_json::json!({"force": true, "deleted_on_evolution": false}));
-            }
-        }
-    }
-    state
-        .transaction(move |conn| {
-            let Some(deleted) = instances::delete(conn, id)? else {
-                return Ok(());
-            };
-            auditor.record(
-                conn,
-                Action::InstanceDeleted,
-                id,
-                Some(tenant.id),
-                Some(audit_snapshot(&deleted, &tenant, today)?),
-                left_on_evolution.clone(),
-            )?;
-            Ok(())
-        })
-        .await?;
+    let audit = Audit::new(auditor, audit_snapshot);
+    let message = match lifecycle::instance::delete(&state, tenant, instance, force, audit).await? {
+        Deletion::MayKeepReconnecting => MAY_KEEP_RECONNECTING,
+        Deletion::Clean | Deletion::Forced => "WhatsApp instance deleted successfully",
+    };
     Ok(web::Json(MessageBody {
         message: message.into(),
     }))

@@ -1,11 +1,11 @@
-//! Parsing and uniqueness rules shared by create and update.
+//! Parsing shared by create, update and provision, and how a refusal is answered.
 
-use crate::db::instances;
-use crate::db::{unique_violation, DbConnection, UniqueViolation};
 use crate::domain::{bounded_text, DailyLimit, HttpUrl};
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
-use crate::input::Input;
+use crate::input::{at_most, optional, Input};
+use crate::lifecycle::LifecycleError;
+use crate::registry::instances::Refusal;
 use crate::targets::{Target, TargetPolicy};
 
 pub const NOTES_MAX_CHARS: usize = 1000;
@@ -14,6 +14,24 @@ pub const PRIORITY_MAX: i64 = 1_000_000;
 
 pub fn evolution_api_key(raw: &str) -> Result<String, Msg> {
     bounded_text(raw, API_KEY_MAX_CHARS)
+}
+
+/// The `evolution_api_key` sent: at most [`API_KEY_MAX_CHARS`] characters as sent, and
+/// "required" when `required` and it is absent or null.
+pub fn evolution_api_key_field(
+    input: &Input,
+    required: bool,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    const FIELD: &str = "evolution_api_key";
+    if !at_most(input, FIELD, API_KEY_MAX_CHARS, errors) {
+        return None;
+    }
+    if required {
+        crate::input::required(input, FIELD, errors, evolution_api_key)
+    } else {
+        optional(input, FIELD, errors, evolution_api_key)
+    }
 }
 
 /// An Evolution server's URL, on an address the policy admits.
@@ -44,43 +62,11 @@ pub fn priority(input: &Input, errors: &mut FieldErrors) -> Option<i32> {
     }
 }
 
-/// Adds "already registered" errors for a phone number used in the tenant or a name
-/// used by the same tenant on the same server; a name another tenant owns on that
-/// server is a 409, since it is not this tenant's to fix.
-pub fn check_unique(
-    conn: &mut DbConnection,
-    tenant_id: i64,
-    phone: Option<&str>,
-    name_on_server: Option<(&str, Option<i64>)>,
-    except_id: Option<i64>,
-    errors: &mut FieldErrors,
-) -> Result<(), ApiError> {
-    if let Some(phone) = phone {
-        if instances::phone_taken(conn, tenant_id, phone, except_id)? {
-            errors.add("phone_number", Msg::PhoneTaken);
-        }
-    }
-    if let Some((name, server)) = name_on_server {
-        match instances::name_owner(conn, name, server, except_id)? {
-            Some(owner) if owner != tenant_id => return Err(name_owned_elsewhere(name)),
-            Some(_) => errors.add("instance_name", Msg::InstanceNameTaken),
-            None => {}
-        }
-    }
-    Ok(())
-}
-
-pub fn name_owned_elsewhere(name: &str) -> ApiError {
-    crate::lifecycle::LifecycleError::NameTaken(name.to_string()).into()
-}
-
-/// A write that lost a race against a concurrent one with the same phone or name.
-pub fn from_write_error(error: diesel::result::Error, locale: Locale) -> ApiError {
-    match unique_violation(&error) {
-        Some(UniqueViolation::Phone) => FieldErrors::one("phone_number", Msg::PhoneTaken, locale),
-        Some(UniqueViolation::InstanceName) => {
-            FieldErrors::one("instance_name", Msg::InstanceNameTaken, locale)
-        }
-        _ => error.into(),
+/// How a refused registration or change is answered: a 422 listing every problem, or a
+/// 409 when another tenant has the name on that server.
+pub fn refused(refusal: Refusal, locale: Locale) -> ApiError {
+    match refusal {
+        Refusal::Invalid(errors) => errors.into_error(locale),
+        Refusal::NameOwnedElsewhere(name) => LifecycleError::NameTaken(name).into(),
     }
 }

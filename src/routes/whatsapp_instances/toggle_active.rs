@@ -1,10 +1,10 @@
 use actix_web::{post, web};
 
 use super::{audit_snapshot, tenant_today, InstanceListItem, InstancePath};
-use crate::audit::{Action, Auditor};
+use crate::audit::Auditor;
 use crate::auth::AuthUser;
-use crate::db::instances;
 use crate::error::{ApiError, Resource};
+use crate::registry::instances;
 use crate::request_id::RequestId;
 use crate::routes::managed_tenant;
 use crate::routes::wire::MessageDataBody;
@@ -31,33 +31,11 @@ pub async fn toggle_active(
     let InstancePath { tenant, id } = path.into_inner();
     let tenant = managed_tenant(&state, &user, tenant).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
-    let now = state.clock.now().naive_utc();
     let today = tenant_today(&state, &tenant);
-    let audited_tenant = tenant.clone();
-    let toggled = state
-        .transaction(move |conn| {
-            let tenant = &audited_tenant;
-            let Some(before) = instances::find_for_update(conn, tenant.id, id)? else {
-                return Ok(None);
-            };
-            let toggled = instances::toggle_active(conn, id, now)?;
-            let action = if toggled.is_active {
-                Action::InstanceActivated
-            } else {
-                Action::InstanceDeactivated
-            };
-            auditor.record(
-                conn,
-                action,
-                id,
-                Some(tenant.id),
-                Some(audit_snapshot(&before, tenant, today)?),
-                Some(audit_snapshot(&toggled, tenant, today)?),
-            )?;
-            Ok(Some(toggled))
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
+    let toggled =
+        instances::toggle_active(&state, auditor, tenant.clone(), id, today, audit_snapshot)
+            .await?
+            .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
     let message = if toggled.is_active {
         "WhatsApp instance activated"
     } else {

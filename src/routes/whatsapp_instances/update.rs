@@ -2,21 +2,23 @@ use actix_web::{put, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::fields::{self, check_unique, from_write_error};
+use super::fields;
 use super::{audit_snapshot, find_instance, tenant_today, InstanceDetail, InstancePath};
-use crate::audit::{Action, Auditor};
+use crate::audit::Auditor;
 use crate::auth::AuthUser;
-use crate::db::evolution_servers;
-use crate::db::instances::{self, InstanceChanges};
-use crate::db::write_transaction_once;
 use crate::domain::{InstanceName, PhoneNumber};
 use crate::error::{ApiError, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{at_most, nullable_patch, optional, Input, JsonObject};
+use crate::registry::instances::{
+    self, RefusedInstanceChanges, UpdateOutcome, ValidInstanceChanges,
+};
 use crate::request_id::RequestId;
+use crate::routes::managed_tenant;
 use crate::routes::wire::MessageDataBody;
-use crate::routes::{managed_tenant, require_key_on_new_origin};
+use crate::secrets::Cipher;
 use crate::state::AppState;
+use crate::targets::TargetPolicy;
 
 /// The changes to an instance: only the fields sent change, and `{}` changes nothing.
 /// Only `notes` and `evolution_api_url` may be `null`; a `null` anywhere else is refused
@@ -87,134 +89,107 @@ pub async fn update_instance(
     let tenant = managed_tenant(&state, &user, tenant).await?;
     let current = find_instance(&state, tenant.id, id).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
-
-    let mut errors = FieldErrors::default();
-    for (field, input) in [
-        ("phone_number", &body.phone_number),
-        ("instance_name", &body.instance_name),
-        ("evolution_api_key", &body.evolution_api_key),
-        ("daily_message_limit", &body.daily_message_limit),
-        ("is_active", &body.is_active),
-        ("priority", &body.priority),
-    ] {
-        if matches!(input, Input::Null) {
-            errors.add(field, Msg::Required);
+    let changes = match ValidInstanceChanges::parse(&body, &state.targets, &state.cipher) {
+        Ok(changes) => changes,
+        Err(refused) => {
+            let refusal = instances::refusal_of_changes(&state, tenant.id, current, refused);
+            return Err(fields::refused(refusal.await?, locale));
         }
-    }
-    let phone = optional(
-        &body.phone_number,
-        "phone_number",
-        &mut errors,
-        PhoneNumber::parse,
-    );
-    let name = optional(
-        &body.instance_name,
-        "instance_name",
-        &mut errors,
-        InstanceName::parse,
-    );
-    let api_key = at_most(
-        &body.evolution_api_key,
-        "evolution_api_key",
-        fields::API_KEY_MAX_CHARS,
-        &mut errors,
-    )
-    .then(|| {
-        optional(
-            &body.evolution_api_key,
-            "evolution_api_key",
-            &mut errors,
-            fields::evolution_api_key,
-        )
-    })
-    .flatten();
-    let api_url = nullable_patch(
-        &body.evolution_api_url,
-        "evolution_api_url",
-        &mut errors,
-        |raw| fields::evolution_api_url(&state.targets, raw),
-    );
-    let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
-    let is_active = body.is_active.boolean("is_active", &mut errors);
-    let notes = at_most(&body.notes, "notes", fields::NOTES_MAX_CHARS, &mut errors)
-        .then(|| nullable_patch(&body.notes, "notes", &mut errors, fields::notes))
-        .flatten();
-    let priority = fields::priority(&body.priority, &mut errors);
-
-    // Uniqueness is checked on the values the row will have after the update.
-    let name_changes = name.is_some() || api_url.is_some();
-    let final_name = name
-        .as_ref()
-        .map_or(current.instance_name.clone(), |n| n.as_str().to_string());
-    let now = state.clock.now().naive_utc();
-    let mut changes = InstanceChanges {
-        phone_number: phone.as_ref().map(|p| p.as_str().to_string()),
-        instance_name: name.map(|n| n.as_str().to_string()),
-        evolution_api_key_encrypted: api_key.map(|key| state.cipher.encrypt(&key)),
-        evolution_api_url: api_url,
-        daily_message_limit: limit.map(|l| l.get()),
-        is_active,
-        notes,
-        priority,
-        updated_at: Some(now),
-        ..InstanceChanges::default()
     };
-    let key_sent = body.evolution_api_key.clone();
-    let tenant_id = tenant.id;
-    let audited_tenant = tenant.clone();
     let today = tenant_today(&state, &tenant);
-    let updated = state
-        .write(move |conn| {
-            write_transaction_once(conn, |conn| {
-                // A new URL moves the instance to the server at that URL; its key goes
-                // along only within one origin.
-                let final_server = match &changes.evolution_api_url {
-                    Some(url) => {
-                        let server = evolution_servers::server_for_url(conn, url.as_deref(), now)?;
-                        changes.evolution_server_id = Some(server);
-                        require_key_on_new_origin(
-                            &mut errors,
-                            (
-                                "evolution_api_url",
-                                evolution_servers::base_url_of(conn, current.evolution_server_id)?
-                                    .as_deref(),
-                                evolution_servers::base_url_of(conn, server)?.as_deref(),
-                            ),
-                            ("evolution_api_key", &key_sent),
-                        );
-                        server
-                    }
-                    None => current.evolution_server_id,
-                };
-                check_unique(
-                    conn,
-                    tenant_id,
-                    phone.as_ref().map(|p| p.as_str()),
-                    name_changes.then_some((final_name.as_str(), final_server)),
-                    Some(id),
-                    &mut errors,
-                )?;
-                errors.into_result(locale)?;
-                let before = instances::find_for_update(conn, tenant_id, id)?
-                    .ok_or_else(|| ApiError::not_found(Resource::WhatsappInstance))?;
-                let updated = instances::update(conn, id, &changes)
-                    .map_err(|e| from_write_error(e, locale))?;
-                auditor.record(
-                    conn,
-                    Action::InstanceUpdated,
-                    id,
-                    Some(tenant_id),
-                    Some(audit_snapshot(&before, &audited_tenant, today)?),
-                    Some(audit_snapshot(&updated, &audited_tenant, today)?),
-                )?;
-                Ok(updated)
-            })
-        })
-        .await?;
+    let updated = instances::update(
+        &state,
+        auditor,
+        tenant.clone(),
+        current,
+        today,
+        changes,
+        audit_snapshot,
+    );
+    match updated.await? {
+        UpdateOutcome::Updated(updated) => {
+            let detail = InstanceDetail::build(*updated, &tenant, today, &state.cipher)?;
+            let body = MessageDataBody::new(detail, "WhatsApp instance updated successfully");
+            Ok(web::Json(body))
+        }
+        UpdateOutcome::Refused(refusal) => Err(fields::refused(refusal, locale)),
+        UpdateOutcome::NotFound => Err(ApiError::not_found(Resource::WhatsappInstance)),
+    }
+}
 
-    let detail = InstanceDetail::build(updated, &tenant, today, &state.cipher)?;
-    Ok(web::Json(MessageDataBody::new(
-        detail,
-        "WhatsApp instance updated successfully",
-    )))
+// Defined with the other registry types; parsed here, where the body is.
+impl ValidInstanceChanges {
+    /// An update body, every field sent parsed, or every problem found in it (in the
+    /// order of the fields) with what did parse.
+    pub fn parse(
+        body: &UpdateInstanceBody,
+        targets: &TargetPolicy,
+        cipher: &Cipher,
+    ) -> Result<Self, RefusedInstanceChanges> {
+        let mut errors = body.nulls_refused();
+        let phone = optional(
+            &body.phone_number,
+            "phone_number",
+            &mut errors,
+            PhoneNumber::parse,
+        );
+        let name = optional(
+            &body.instance_name,
+            "instance_name",
+            &mut errors,
+            InstanceName::parse,
+        );
+        let api_key = fields::evolution_api_key_field(&body.evolution_api_key, false, &mut errors);
+        let api_url = nullable_patch(
+            &body.evolution_api_url,
+            "evolution_api_url",
+            &mut errors,
+            |raw| fields::evolution_api_url(targets, raw),
+        );
+        let limit = fields::daily_message_limit(&body.daily_message_limit, &mut errors);
+        let is_active = body.is_active.boolean("is_active", &mut errors);
+        let notes = at_most(&body.notes, "notes", fields::NOTES_MAX_CHARS, &mut errors)
+            .then(|| nullable_patch(&body.notes, "notes", &mut errors, fields::notes))
+            .flatten();
+        let priority = fields::priority(&body.priority, &mut errors);
+        if !errors.is_empty() {
+            return Err(RefusedInstanceChanges {
+                errors,
+                phone,
+                name,
+                api_url,
+                key_sent: !body.evolution_api_key.is_absent(),
+            });
+        }
+        Ok(Self {
+            phone,
+            name,
+            api_key_encrypted: api_key.map(|key| cipher.encrypt(&key)),
+            api_url,
+            limit,
+            is_active,
+            notes,
+            priority,
+        })
+    }
+}
+
+impl UpdateInstanceBody {
+    /// "Required" for each field sent as `null` that cannot be cleared.
+    fn nulls_refused(&self) -> FieldErrors {
+        let mut errors = FieldErrors::default();
+        for (field, input) in [
+            ("phone_number", &self.phone_number),
+            ("instance_name", &self.instance_name),
+            ("evolution_api_key", &self.evolution_api_key),
+            ("daily_message_limit", &self.daily_message_limit),
+            ("is_active", &self.is_active),
+            ("priority", &self.priority),
+        ] {
+            if matches!(input, Input::Null) {
+                errors.add(field, Msg::Required);
+            }
+        }
+        errors
+    }
 }
