@@ -18,6 +18,8 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::domain::{ConnectionStatus, DeliveryStatus};
+
 /// Request latencies: from a millisecond to ten seconds.
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -242,13 +244,21 @@ impl Metrics {
     /// family empty.
     pub fn database_counted(
         &self,
-        instances: &[(String, i64)],
-        outbox: &[(String, i64)],
+        instances: &[(ConnectionStatus, i64)],
+        outbox: &[(DeliveryStatus, i64)],
         counted_at: i64,
     ) {
+        let instances: Vec<(&str, i64)> = instances
+            .iter()
+            .map(|&(status, count)| (status.as_str(), count))
+            .collect();
+        let outbox: Vec<(&str, i64)> = outbox
+            .iter()
+            .map(|&(status, count)| (status.as_str(), count))
+            .collect();
         for (gauge, counts) in [(&self.instances, instances), (&self.outbox, outbox)] {
-            for (status, count) in counts {
-                gauge.with_label_values(&[status]).set(*count);
+            for &(status, count) in &counts {
+                gauge.with_label_values(&[status]).set(count);
             }
             let gone: Vec<String> = gauge
                 .collect()
@@ -256,7 +266,11 @@ impl Metrics {
                 .flat_map(|family| family.get_metric())
                 .flat_map(|metric| metric.get_label())
                 .map(|label| label.value().to_string())
-                .filter(|status| !counts.iter().any(|(counted, _)| counted == status))
+                .filter(|status| {
+                    !counts
+                        .iter()
+                        .any(|&(counted, _)| counted == status.as_str())
+                })
                 .collect();
             for status in gone {
                 // Absent already when another count removed it meanwhile: nothing to do.
@@ -323,8 +337,8 @@ mod tests {
             "nothing counted yet:\n{text}"
         );
         metrics.database_counted(
-            &[("connected".into(), 3)],
-            &[("pending".into(), 2)],
+            &[(ConnectionStatus::Connected, 3)],
+            &[(DeliveryStatus::Pending, 2)],
             1_700_000_000,
         );
         let text = metrics.render();
@@ -342,8 +356,8 @@ mod tests {
         }
         // A status gone from the database leaves the gauge; the others are overwritten.
         metrics.database_counted(
-            &[("disconnected".into(), 4)],
-            &[("pending".into(), 1)],
+            &[(ConnectionStatus::Disconnected, 4)],
+            &[(DeliveryStatus::Pending, 1)],
             1_700_000_015,
         );
         let text = metrics.render();

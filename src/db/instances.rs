@@ -1,7 +1,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::domain::DailyUsage;
+use crate::domain::{ConnectionStatus, DailyUsage};
 use crate::on_backend;
 
 use super::schema::{tenants, whatsapp_instances};
@@ -22,7 +22,7 @@ pub struct Instance {
     pub last_reset_date: NaiveDate,
     pub is_active: bool,
     pub notes: Option<String>,
-    pub connection_status: String,
+    pub connection_status: ConnectionStatus,
     pub owner_jid: Option<String>,
     pub profile_name: Option<String>,
     pub last_checked_at: Option<NaiveDateTime>,
@@ -51,7 +51,7 @@ pub struct Instance {
     pub sendable_since: Option<NaiveDateTime>,
     /// The status the tenant was last told (`instance.status_changed`); `None` while
     /// there was nothing to tell.
-    pub notified_status: Option<String>,
+    pub notified_status: Option<ConnectionStatus>,
     /// Evolution's `date_time` of the newest connection event applied.
     pub remote_event_at: Option<NaiveDateTime>,
     /// When a webhook last confirmed `connection_status` (Relevo's clock).
@@ -97,7 +97,7 @@ pub struct NewInstance {
     pub updated_at: NaiveDateTime,
     pub evolution_server_id: Option<i64>,
     pub provisioned: bool,
-    pub connection_status: String,
+    pub connection_status: ConnectionStatus,
 }
 
 /// A partial update: `None` leaves a column alone, `Some(None)` clears a nullable one.
@@ -120,7 +120,7 @@ pub struct InstanceChanges {
 pub struct InstanceFilter {
     pub tenant_id: Option<i64>,
     pub is_active: Option<bool>,
-    pub connection_status: Option<String>,
+    pub connection_status: Option<ConnectionStatus>,
     /// Matches a part of the instance name or of the phone number, ignoring case.
     pub search: Option<String>,
 }
@@ -143,8 +143,8 @@ fn filtered(filter: &InstanceFilter) -> InstancesWithTenants {
     if let Some(is_active) = filter.is_active {
         query = query.filter(whatsapp_instances::is_active.eq(is_active));
     }
-    if let Some(status) = &filter.connection_status {
-        query = query.filter(whatsapp_instances::connection_status.eq(status.clone()));
+    if let Some(status) = filter.connection_status {
+        query = query.filter(whatsapp_instances::connection_status.eq(status));
     }
     if let Some(search) = &filter.search {
         let escaped = search
@@ -339,7 +339,7 @@ pub fn counts(conn: &mut DbConnection, tenant_id: i64) -> QueryResult<(i64, i64)
 }
 
 /// How many instances there are in each connection status.
-pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(ConnectionStatus, i64)>> {
     whatsapp_instances::table
         .group_by(whatsapp_instances::connection_status)
         .select((

@@ -7,17 +7,9 @@ use diesel::prelude::*;
 
 use super::schema::{message_receipts, messages};
 use super::{DbConnection, Page};
+use crate::domain::MessageStatus;
 use crate::error_key::ErrorKey;
 use crate::on_backend;
-
-/// Evolution is being called for it (or the process died while it was).
-pub const SENDING: &str = "sending";
-pub const SENT: &str = "sent";
-pub const DELIVERED: &str = "delivered";
-pub const READ: &str = "read";
-pub const FAILED: &str = "failed";
-/// The send timed out: it may have gone out, so it stays counted.
-pub const UNKNOWN: &str = "unknown";
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = messages)]
@@ -26,7 +18,7 @@ pub struct Message {
     pub public_id: String,
     pub tenant_id: i64,
     pub recipient: String,
-    pub status: String,
+    pub status: MessageStatus,
     pub instance_id: i64,
     pub instance_name: String,
     pub instance_phone: String,
@@ -50,7 +42,7 @@ pub struct NewMessage<'a> {
     pub public_id: &'a str,
     pub tenant_id: i64,
     pub recipient: &'a str,
-    pub status: &'a str,
+    pub status: MessageStatus,
     pub instance_id: i64,
     pub instance_name: &'a str,
     pub instance_phone: &'a str,
@@ -116,7 +108,7 @@ pub fn find_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Messag
 
 /// Where a message stands after an attempt.
 pub struct Progress<'a> {
-    pub status: &'a str,
+    pub status: MessageStatus,
     pub instance: (i64, &'a str, &'a str),
     pub claim_id: &'a str,
     pub evolution_message_id: Option<&'a str>,
@@ -135,7 +127,7 @@ pub fn record_progress(
     let (instance_id, instance_name, instance_phone) = progress.instance;
     let target = messages::table
         .filter(messages::id.eq(id))
-        .filter(messages::status.eq(SENDING));
+        .filter(messages::status.eq(MessageStatus::Sending));
     on_backend!(conn, |c| diesel::update(target)
         .set((
             messages::status.eq(progress.status),
@@ -164,11 +156,11 @@ pub fn give_up_on(
 ) -> QueryResult<Option<Message>> {
     let target = messages::table
         .filter(messages::id.eq(id))
-        .filter(messages::status.eq(SENDING))
+        .filter(messages::status.eq(MessageStatus::Sending))
         .filter(messages::updated_at.eq(seen_at));
     on_backend!(conn, |c| diesel::update(target)
         .set((
-            messages::status.eq(UNKNOWN),
+            messages::status.eq(MessageStatus::Unknown),
             messages::error_key.eq(error_key),
             messages::updated_at.eq(now),
         ))
@@ -187,11 +179,11 @@ pub fn give_up_stale(
 ) -> QueryResult<usize> {
     diesel::update(
         messages::table
-            .filter(messages::status.eq(SENDING))
+            .filter(messages::status.eq(MessageStatus::Sending))
             .filter(messages::updated_at.lt(before)),
     )
     .set((
-        messages::status.eq(UNKNOWN),
+        messages::status.eq(MessageStatus::Unknown),
         messages::error_key.eq(error_key),
         messages::updated_at.eq(now),
     ))
@@ -221,7 +213,7 @@ pub fn find_sent_for_update(
 pub fn set_status(
     conn: &mut DbConnection,
     id: i64,
-    status: &str,
+    status: MessageStatus,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(messages::table.find(id))
@@ -232,7 +224,7 @@ pub fn set_status(
 /// Filters of the message log.
 #[derive(Clone, Debug, Default)]
 pub struct MessageFilter {
-    pub status: Option<String>,
+    pub status: Option<MessageStatus>,
     pub instance_id: Option<i64>,
     pub from: Option<NaiveDateTime>,
     pub to: Option<NaiveDateTime>,
@@ -249,8 +241,8 @@ pub fn list(
         let mut query = messages::table
             .filter(messages::tenant_id.eq(tenant_id))
             .into_boxed();
-        if let Some(status) = &filter.status {
-            query = query.filter(messages::status.eq(status.clone()));
+        if let Some(status) = filter.status {
+            query = query.filter(messages::status.eq(status));
         }
         if let Some(instance_id) = filter.instance_id {
             query = query.filter(messages::instance_id.eq(instance_id));
@@ -278,7 +270,7 @@ pub fn keep_receipt(
     conn: &mut DbConnection,
     instance_id: i64,
     evolution_message_id: &str,
-    status: &str,
+    status: MessageStatus,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     let row = (
@@ -312,7 +304,7 @@ pub fn take_receipts(
     conn: &mut DbConnection,
     instance_id: i64,
     evolution_message_id: &str,
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<MessageStatus>> {
     let kept = message_receipts::table
         .filter(message_receipts::instance_id.eq(instance_id))
         .filter(message_receipts::evolution_message_id.eq(evolution_message_id));

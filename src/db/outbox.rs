@@ -6,14 +6,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::domain::DeliveryStatus;
 use crate::on_backend;
 
 use super::schema::{tenants, webhook_events};
 use super::{DbConnection, Page};
-
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const FAILED: &str = "failed";
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = webhook_events)]
@@ -26,7 +23,7 @@ pub struct WebhookEvent {
     /// The exact body sent and signed.
     pub payload: String,
     pub dedupe_key: Option<String>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     pub next_attempt_at: Option<NaiveDateTime>,
@@ -46,7 +43,7 @@ pub struct NewWebhookEvent<'a> {
     pub event_type: &'a str,
     pub payload: &'a str,
     pub dedupe_key: Option<&'a str>,
-    pub status: &'a str,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     pub next_attempt_at: Option<NaiveDateTime>,
@@ -91,11 +88,16 @@ pub fn due_tenants(
     limit: i64,
 ) -> QueryResult<Vec<i64>> {
     use diesel::sql_types::{BigInt, Text, Timestamp};
-    let sql = "SELECT e.tenant_id AS tenant_id FROM webhook_events e \
-               WHERE e.status = 'pending' AND e.next_attempt_at <= $1 \
-               AND NOT EXISTS (SELECT 1 FROM leases l \
-                   WHERE l.name = $2 || CAST(e.tenant_id AS TEXT) AND l.expires_at > $1) \
-               GROUP BY e.tenant_id ORDER BY MIN(e.next_attempt_at), e.tenant_id LIMIT $3";
+    // The status is written into the statement, not bound, as the partial index of
+    // pending events names it: a plan made for any bound value could not use that index.
+    let sql = format!(
+        "SELECT e.tenant_id AS tenant_id FROM webhook_events e \
+         WHERE e.status = '{pending}' AND e.next_attempt_at <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM leases l \
+             WHERE l.name = $2 || CAST(e.tenant_id AS TEXT) AND l.expires_at > $1) \
+         GROUP BY e.tenant_id ORDER BY MIN(e.next_attempt_at), e.tenant_id LIMIT $3",
+        pending = DeliveryStatus::Pending.as_str(),
+    );
     let rows: Vec<DueTenant> = match conn {
         DbConnection::Postgres(pg) => diesel::sql_query(sql)
             .bind::<Timestamp, _>(now)
@@ -120,7 +122,7 @@ pub fn due_batch(
 ) -> QueryResult<Vec<WebhookEvent>> {
     webhook_events::table
         .filter(webhook_events::tenant_id.eq(tenant_id))
-        .filter(webhook_events::status.eq(PENDING))
+        .filter(webhook_events::status.eq(DeliveryStatus::Pending))
         .filter(webhook_events::next_attempt_at.le(now))
         .order(webhook_events::id.asc())
         .limit(limit)
@@ -145,7 +147,7 @@ pub fn callback_of(
 pub struct AttemptResult {
     pub event_id: i64,
     /// `delivered`, `pending` (to be tried again at `next_attempt_at`) or `failed`.
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub next_attempt_at: Option<NaiveDateTime>,
@@ -158,7 +160,10 @@ pub struct AttemptResult {
 pub fn record_attempts(conn: &mut DbConnection, results: &[AttemptResult]) -> QueryResult<()> {
     let mut delivered: std::collections::BTreeMap<Option<i32>, (Vec<i64>, NaiveDateTime)> =
         std::collections::BTreeMap::new();
-    for result in results.iter().filter(|r| r.status == DELIVERED) {
+    for result in results
+        .iter()
+        .filter(|r| r.status == DeliveryStatus::Delivered)
+    {
         let group = delivered
             .entry(result.status_code)
             .or_insert((Vec::new(), result.at));
@@ -169,10 +174,10 @@ pub fn record_attempts(conn: &mut DbConnection, results: &[AttemptResult]) -> Qu
         diesel::update(
             webhook_events::table
                 .filter(webhook_events::id.eq_any(ids))
-                .filter(webhook_events::status.eq(PENDING)),
+                .filter(webhook_events::status.eq(DeliveryStatus::Pending)),
         )
         .set((
-            webhook_events::status.eq(DELIVERED),
+            webhook_events::status.eq(DeliveryStatus::Delivered),
             webhook_events::attempts.eq(webhook_events::attempts + 1),
             webhook_events::last_attempt_at.eq(Some(at)),
             webhook_events::last_status_code.eq(status_code),
@@ -183,12 +188,15 @@ pub fn record_attempts(conn: &mut DbConnection, results: &[AttemptResult]) -> Qu
         ))
         .execute(conn)?;
     }
-    for result in results.iter().filter(|r| r.status != DELIVERED) {
-        let delivered_at = (result.status == DELIVERED).then_some(result.at);
+    for result in results
+        .iter()
+        .filter(|r| r.status != DeliveryStatus::Delivered)
+    {
+        let delivered_at = (result.status == DeliveryStatus::Delivered).then_some(result.at);
         diesel::update(
             webhook_events::table
                 .find(result.event_id)
-                .filter(webhook_events::status.eq(PENDING)),
+                .filter(webhook_events::status.eq(DeliveryStatus::Pending)),
         )
         .set((
             webhook_events::status.eq(result.status),
@@ -208,7 +216,7 @@ pub fn record_attempts(conn: &mut DbConnection, results: &[AttemptResult]) -> Qu
 /// Filters of the delivery log.
 #[derive(Clone, Debug, Default)]
 pub struct LogFilter {
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
 }
 
@@ -223,8 +231,8 @@ pub fn list(
         let mut query = webhook_events::table
             .filter(webhook_events::tenant_id.eq(tenant_id))
             .into_boxed();
-        if let Some(status) = &filter.status {
-            query = query.filter(webhook_events::status.eq(status.clone()));
+        if let Some(status) = filter.status {
+            query = query.filter(webhook_events::status.eq(status));
         }
         if let Some(event_type) = &filter.event_type {
             query = query.filter(webhook_events::event_type.eq(event_type.clone()));
@@ -264,7 +272,7 @@ pub fn replay(
 ) -> QueryResult<Option<WebhookEvent>> {
     on_backend!(conn, |c| diesel::update(webhook_events::table.find(id))
         .set((
-            webhook_events::status.eq(PENDING),
+            webhook_events::status.eq(DeliveryStatus::Pending),
             webhook_events::max_attempts.eq(webhook_events::attempts + more_attempts),
             webhook_events::next_attempt_at.eq(Some(now)),
             webhook_events::updated_at.eq(now),
@@ -282,9 +290,8 @@ pub fn prune_settled(
     settled_before: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<usize> {
-    const SETTLED: [&str; 2] = [DELIVERED, FAILED];
     let oldest: Vec<i64> = webhook_events::table
-        .filter(webhook_events::status.eq_any(SETTLED))
+        .filter(webhook_events::status.eq_any(DeliveryStatus::SETTLED))
         .filter(webhook_events::updated_at.lt(settled_before))
         .select(webhook_events::id)
         .limit(limit)
@@ -295,14 +302,14 @@ pub fn prune_settled(
     diesel::delete(
         webhook_events::table
             .filter(webhook_events::id.eq_any(oldest))
-            .filter(webhook_events::status.eq_any(SETTLED))
+            .filter(webhook_events::status.eq_any(DeliveryStatus::SETTLED))
             .filter(webhook_events::updated_at.lt(settled_before)),
     )
     .execute(conn)
 }
 
 /// How many events there are in each delivery status.
-pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(DeliveryStatus, i64)>> {
     webhook_events::table
         .group_by(webhook_events::status)
         .select((webhook_events::status, diesel::dsl::count_star()))

@@ -142,7 +142,7 @@ fn find_by_phone(
 pub struct RemoteChanges {
     pub evolution_api_key_encrypted: Option<String>,
     pub phone_number: Option<String>,
-    pub connection_status: Option<String>,
+    pub connection_status: Option<ConnectionStatus>,
     pub status_reason: Option<Option<i32>>,
     pub owner_jid: Option<Option<String>>,
     pub profile_name: Option<Option<String>>,
@@ -159,7 +159,7 @@ pub struct RemoteChanges {
     /// Set by [`record`] when the status changes between sendable and not.
     pub sendable_since: Option<Option<NaiveDateTime>>,
     /// Set by [`record`] on the first change of status: what the tenant knew until then.
-    pub notified_status: Option<Option<String>>,
+    pub notified_status: Option<Option<ConnectionStatus>>,
     pub remote_event_at: Option<Option<NaiveDateTime>>,
     pub status_confirmed_at: Option<Option<NaiveDateTime>>,
 }
@@ -187,19 +187,17 @@ pub fn record(
     };
     let now = changes.last_checked_at.or(changes.updated_at);
     let mut changes = changes.clone();
-    let status_moves = changes
+    let moved_to = changes
         .connection_status
-        .as_ref()
-        .is_some_and(|status| *status != before.connection_status);
-    if let (true, Some(status)) = (status_moves, &changes.connection_status) {
+        .filter(|status| *status != before.connection_status);
+    if let Some(status) = moved_to {
         let moment = Some(now.unwrap_or(before.updated_at));
         changes.status_since = Some(moment);
-        let sendable = |raw: &str| ConnectionStatus::from_stored(raw).may_send();
-        if sendable(status) != sendable(&before.connection_status) {
+        if status.may_send() != before.connection_status.may_send() {
             changes.sendable_since = Some(moment);
         }
         if before.notified_status.is_none() {
-            changes.notified_status = Some(Some(before.connection_status.clone()));
+            changes.notified_status = Some(Some(before.connection_status));
         }
     }
     let after = on_backend!(conn, |c| diesel::update(whatsapp_instances::table.find(id))

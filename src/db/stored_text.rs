@@ -46,6 +46,15 @@ stored_as_text!(
     crate::error_key::ErrorKey,
     crate::error_key::ErrorKey::parse
 );
+stored_as_text!(crate::domain::ConnectionStatus, |raw| {
+    crate::domain::ConnectionStatus::parse(raw).ok()
+});
+stored_as_text!(crate::domain::MessageStatus, |raw| {
+    crate::domain::MessageStatus::parse(raw).ok()
+});
+stored_as_text!(crate::domain::DeliveryStatus, |raw| {
+    crate::domain::DeliveryStatus::parse(raw).ok()
+});
 
 #[cfg(test)]
 mod tests {
@@ -55,10 +64,32 @@ mod tests {
     use diesel::sql_types::Text;
 
     use crate::db::DbConnection;
+    use crate::domain::{ConnectionStatus, DeliveryStatus, MessageStatus};
     use crate::error_key::ErrorKey;
 
     fn sqlite() -> DbConnection {
         DbConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap())
+    }
+
+    /// What reading the text `literal` as a `T` failed with, causes included; a panic
+    /// when it did not fail as a deserialization error.
+    fn refusal<T>(literal: &str) -> String
+    where
+        T: diesel::deserialize::FromSqlRow<Text, <DbConnection as Connection>::Backend>
+            + std::fmt::Debug
+            + 'static,
+    {
+        let read = diesel::select(sql::<Text>(literal)).get_result::<T>(&mut sqlite());
+        let Err(Error::DeserializationError(cause)) = read else {
+            panic!("read as {read:?}");
+        };
+        let mut chain = cause.to_string();
+        let mut source = cause.source();
+        while let Some(inner) = source {
+            chain.push_str(&format!(": {inner}"));
+            source = inner.source();
+        }
+        chain
     }
 
     #[test]
@@ -77,17 +108,59 @@ mod tests {
 
     #[test]
     fn text_that_names_no_key_is_an_error() {
-        let read =
-            diesel::select(sql::<Text>("'message.sideways'")).get_result::<ErrorKey>(&mut sqlite());
-        let Err(Error::DeserializationError(cause)) = read else {
-            panic!("read as {read:?}");
-        };
-        let mut chain = cause.to_string();
-        let mut source = cause.source();
-        while let Some(inner) = source {
-            chain.push_str(&format!(": {inner}"));
-            source = inner.source();
-        }
+        let chain = refusal::<ErrorKey>("'message.sideways'");
         assert!(chain.contains("`message.sideways` is not a"), "{chain}");
+    }
+
+    #[test]
+    fn connection_statuses_round_trip_and_other_text_is_an_error() {
+        let mut conn = sqlite();
+        for status in ConnectionStatus::ALL {
+            let stored: String = diesel::select(status.into_sql::<Text>())
+                .get_result(&mut conn)
+                .unwrap();
+            assert_eq!(stored, status.as_str());
+            let read: ConnectionStatus = diesel::select(sql::<Text>(&format!("'{status}'")))
+                .get_result(&mut conn)
+                .unwrap();
+            assert_eq!(read, status);
+        }
+        // Evolution's word for it is not Relevo's.
+        let chain = refusal::<ConnectionStatus>("'open'");
+        assert!(chain.contains("`open` is not a"), "{chain}");
+    }
+
+    #[test]
+    fn message_statuses_round_trip_and_other_text_is_an_error() {
+        let mut conn = sqlite();
+        for status in MessageStatus::ALL {
+            let stored: String = diesel::select(status.into_sql::<Text>())
+                .get_result(&mut conn)
+                .unwrap();
+            assert_eq!(stored, status.as_str());
+            let read: MessageStatus = diesel::select(sql::<Text>(&format!("'{status}'")))
+                .get_result(&mut conn)
+                .unwrap();
+            assert_eq!(read, status);
+        }
+        let chain = refusal::<MessageStatus>("'Sent'");
+        assert!(chain.contains("`Sent` is not a"), "{chain}");
+    }
+
+    #[test]
+    fn delivery_statuses_round_trip_and_other_text_is_an_error() {
+        let mut conn = sqlite();
+        for status in DeliveryStatus::ALL {
+            let stored: String = diesel::select(status.into_sql::<Text>())
+                .get_result(&mut conn)
+                .unwrap();
+            assert_eq!(stored, status.as_str());
+            let read: DeliveryStatus = diesel::select(sql::<Text>(&format!("'{status}'")))
+                .get_result(&mut conn)
+                .unwrap();
+            assert_eq!(read, status);
+        }
+        let chain = refusal::<DeliveryStatus>("'sent'");
+        assert!(chain.contains("`sent` is not a"), "{chain}");
     }
 }

@@ -8,8 +8,18 @@ use crate::i18n::Msg;
 /// or provisioning failed half-way). Senders are given only `connected` instances, and
 /// `unknown` ones (registered by hand, never checked: seed 001's registry).
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
 )]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
     /// Registered by hand and never checked against Evolution.
@@ -48,11 +58,6 @@ impl ConnectionStatus {
             .into_iter()
             .find(|status| status.as_str() == raw)
             .ok_or(Msg::OneOf(Self::NAMES))
-    }
-
-    /// A stored value; anything unexpected reads as `unknown`.
-    pub fn from_stored(raw: &str) -> Self {
-        Self::parse(raw).unwrap_or(Self::Unknown)
     }
 
     /// The states in which an instance may be handed to a sender (SPEC §6, §7: a
@@ -94,10 +99,6 @@ mod tests {
             );
         }
         assert!(ConnectionStatus::parse("open").is_err());
-        assert_eq!(
-            ConnectionStatus::from_stored("???"),
-            ConnectionStatus::Unknown
-        );
         assert!(ConnectionStatus::Connected.may_send() && ConnectionStatus::Unknown.may_send());
         assert!(!ConnectionStatus::Disconnected.may_send() && !ConnectionStatus::Error.may_send());
     }

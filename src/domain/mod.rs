@@ -12,9 +12,13 @@ use url::Url;
 use crate::i18n::Msg;
 
 mod connection_status;
+mod delivery_status;
+mod message_status;
 mod phone;
 mod timestamp;
 pub use connection_status::ConnectionStatus;
+pub use delivery_status::DeliveryStatus;
+pub use message_status::MessageStatus;
 pub use phone::{OptionalPhoneNumber, PhoneNumber};
 pub use timestamp::Timestamp;
 

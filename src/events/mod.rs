@@ -22,7 +22,7 @@ use crate::db::instances::Instance;
 use crate::db::outbox::{self, NewWebhookEvent};
 use crate::db::remote_instances::Recorded;
 use crate::db::DbConnection;
-use crate::domain::{ConnectionStatus, Timestamp};
+use crate::domain::{ConnectionStatus, DeliveryStatus, MessageStatus, Timestamp};
 
 /// How many attempts an event gets before it is `failed` (with the backoff of
 /// [`worker::retry_delay`], the last one comes more than an hour after the first).
@@ -109,7 +109,7 @@ pub fn record(
             event_type: event_type.as_str(),
             payload: &payload,
             dedupe_key,
-            status: outbox::PENDING,
+            status: DeliveryStatus::Pending,
             attempts: 0,
             max_attempts: MAX_ATTEMPTS,
             next_attempt_at: Some(now),
@@ -154,7 +154,11 @@ pub fn connected_data(instance: &Instance, now: NaiveDateTime) -> Value {
 
 /// Seed 003's status-update, plus `instance_id` and `previous_status` (what the tenant
 /// was told before).
-pub fn status_changed_data(previous_status: &str, after: &Instance, now: NaiveDateTime) -> Value {
+pub fn status_changed_data(
+    previous_status: ConnectionStatus,
+    after: &Instance,
+    now: NaiveDateTime,
+) -> Value {
     json!({
         "session_id": after.instance_name,
         "status": after.connection_status,
@@ -168,19 +172,20 @@ pub fn status_changed_data(previous_status: &str, after: &Instance, now: NaiveDa
 
 /// Why an instance is down, in words; `None` when it is not.
 fn error_message(instance: &Instance) -> Option<String> {
-    let status = instance.connection_status.as_str();
-    if status == ConnectionStatus::Error.as_str() {
-        return Some("The instance no longer exists on its Evolution API server".into());
+    match instance.connection_status {
+        ConnectionStatus::Error => {
+            Some("The instance no longer exists on its Evolution API server".into())
+        }
+        ConnectionStatus::Disconnected => Some(match instance.status_reason {
+            Some(401) => "Logged out of WhatsApp (401)".into(),
+            Some(403) => "Refused by WhatsApp: the number may be banned (403)".into(),
+            Some(reason) => format!("The connection to WhatsApp closed ({reason})"),
+            None => "The connection to WhatsApp closed".into(),
+        }),
+        ConnectionStatus::Unknown | ConnectionStatus::Connecting | ConnectionStatus::Connected => {
+            None
+        }
     }
-    if status != ConnectionStatus::Disconnected.as_str() {
-        return None;
-    }
-    Some(match instance.status_reason {
-        Some(401) => "Logged out of WhatsApp (401)".into(),
-        Some(403) => "Refused by WhatsApp: the number may be banned (403)".into(),
-        Some(reason) => format!("The connection to WhatsApp closed ({reason})"),
-        None => "The connection to WhatsApp closed".into(),
-    })
 }
 
 /// Seed 003's qr-update, plus `instance_id`.
@@ -197,7 +202,7 @@ pub fn qr_updated_data(instance: &Instance, now: NaiveDateTime) -> Value {
 /// `status` (`delivered`, `read`).
 pub fn message_status_changed_data(
     message: &crate::db::messages::Message,
-    status: &str,
+    status: MessageStatus,
     now: NaiveDateTime,
 ) -> Value {
     json!({

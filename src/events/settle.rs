@@ -23,11 +23,10 @@ const PER_STEP: i64 = 500;
 
 /// Whether the tenant, told `previous`, should now hear of the instance's status: it held
 /// since `cutoff`, or the instance went from able to send to not (or back) and stayed so.
-fn has_settled(instance: &Instance, previous: &str, cutoff: NaiveDateTime) -> bool {
+fn has_settled(instance: &Instance, previous: ConnectionStatus, cutoff: NaiveDateTime) -> bool {
     let held = |since: Option<NaiveDateTime>| since.is_some_and(|since| since <= cutoff);
-    let sendable = |raw: &str| ConnectionStatus::from_stored(raw).may_send();
     held(instance.status_since)
-        || (sendable(previous) != sendable(&instance.connection_status)
+        || (previous.may_send() != instance.connection_status.may_send()
             && held(instance.sendable_since))
 }
 
@@ -47,19 +46,19 @@ pub fn step(conn: &mut DbConnection, now: NaiveDateTime, settle: Duration) -> Qu
         .load(conn)?;
     let mut told = 0;
     for instance in unsettled {
-        let Some(previous) = instance.notified_status.clone() else {
+        let Some(previous) = instance.notified_status else {
             continue;
         };
-        if !has_settled(&instance, &previous, cutoff) {
+        if !has_settled(&instance, previous, cutoff) {
             continue;
         }
         let marked = diesel::update(
             instances::table
                 .find(instance.id)
-                .filter(instances::connection_status.eq(&instance.connection_status))
-                .filter(instances::notified_status.eq(&previous)),
+                .filter(instances::connection_status.eq(instance.connection_status))
+                .filter(instances::notified_status.eq(previous)),
         )
-        .set(instances::notified_status.eq(&instance.connection_status))
+        .set(instances::notified_status.eq(instance.connection_status))
         .execute(conn)?;
         if marked == 0 {
             continue;
@@ -68,11 +67,11 @@ pub fn step(conn: &mut DbConnection, now: NaiveDateTime, settle: Duration) -> Qu
             conn,
             instance.tenant_id,
             EventType::InstanceStatusChanged,
-            status_changed_data(&previous, &instance, now),
+            status_changed_data(previous, &instance, now),
             None,
             now,
         )?;
-        if instance.connection_status == ConnectionStatus::Connected.as_str() {
+        if instance.connection_status == ConnectionStatus::Connected {
             record(
                 conn,
                 instance.tenant_id,

@@ -40,6 +40,7 @@ use tracing::Instrument;
 use super::signature;
 use crate::db::outbox::{self, AttemptResult, WebhookEvent};
 use crate::db::{leases, write_transaction};
+use crate::domain::DeliveryStatus;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::targets::{NotPublic, Target};
@@ -464,11 +465,11 @@ impl Dispatcher {
                     Err(reason) => failure(event, None, reason.to_string(), now),
                 };
                 match result.status {
-                    outbox::DELIVERED => report.delivered += 1,
-                    outbox::FAILED => report.failed += 1,
-                    _ => report.retried += 1,
+                    DeliveryStatus::Delivered => report.delivered += 1,
+                    DeliveryStatus::Failed => report.failed += 1,
+                    DeliveryStatus::Pending => report.retried += 1,
                 }
-                let failed = result.status != outbox::DELIVERED;
+                let failed = result.status != DeliveryStatus::Delivered;
                 results.push(result);
                 if failed {
                     stopped = true;
@@ -536,7 +537,7 @@ impl Dispatcher {
                 if status.is_success() {
                     AttemptResult {
                         event_id: event.id,
-                        status: outbox::DELIVERED,
+                        status: DeliveryStatus::Delivered,
                         status_code: code,
                         error: None,
                         next_attempt_at: None,
@@ -545,7 +546,7 @@ impl Dispatcher {
                 } else if status == reqwest::StatusCode::GONE {
                     AttemptResult {
                         event_id: event.id,
-                        status: outbox::FAILED,
+                        status: DeliveryStatus::Failed,
                         status_code: code,
                         error: Some("410 Gone: the receiver asked for no more deliveries".into()),
                         next_attempt_at: None,
@@ -592,9 +593,9 @@ fn failure(
     AttemptResult {
         event_id: event.id,
         status: if last {
-            outbox::FAILED
+            DeliveryStatus::Failed
         } else {
-            outbox::PENDING
+            DeliveryStatus::Pending
         },
         status_code,
         error: Some(error),

@@ -335,7 +335,7 @@ pub fn changes_for(
     now: NaiveDateTime,
 ) -> Option<RemoteChanges> {
     let status = |status: ConnectionStatus| RemoteChanges {
-        connection_status: Some(status.as_str().to_string()),
+        connection_status: Some(status),
         ..RemoteChanges::default()
     };
     match event {

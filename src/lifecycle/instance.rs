@@ -156,7 +156,7 @@ impl Reachable {
             return self.upstream_error(error);
         }
         let changes = RemoteChanges {
-            connection_status: Some(ConnectionStatus::Error.as_str().into()),
+            connection_status: Some(ConnectionStatus::Error),
             last_checked_at: Some(state.clock.now().naive_utc()),
             ..RemoteChanges::default()
         };
@@ -423,8 +423,7 @@ pub async fn delete(
 /// only one Relevo last saw `connecting`, or whose live state says so, is watched.
 async fn stop_reconnecting(target: &Reachable) -> bool {
     let name = target.name();
-    let stored = ConnectionStatus::from_stored(&target.instance.connection_status);
-    let mut looping = stored == ConnectionStatus::Connecting;
+    let mut looping = target.instance.connection_status == ConnectionStatus::Connecting;
     let mut reads = 0;
     for _ in 0..LOGOUT_TRIES {
         match target.client.logout(name).await {

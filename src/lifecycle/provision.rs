@@ -159,7 +159,7 @@ impl Row<'_> {
             updated_at: now,
             evolution_server_id: Some(server.id),
             provisioned: true,
-            connection_status: ConnectionStatus::Connecting.as_str().into(),
+            connection_status: ConnectionStatus::Connecting,
         }
     }
 }
@@ -317,7 +317,7 @@ async fn mark_error(
     audit: Audit,
 ) -> Result<(), LifecycleError> {
     let changes = RemoteChanges {
-        connection_status: Some(ConnectionStatus::Error.as_str().into()),
+        connection_status: Some(ConnectionStatus::Error),
         last_checked_at: Some(state.clock.now().naive_utc()),
         ..RemoteChanges::default()
     };

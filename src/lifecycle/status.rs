@@ -38,7 +38,7 @@ pub fn webhook_outranks(
             ConnectionStatus::Connecting | ConnectionStatus::Disconnected
         )
     };
-    looping(ConnectionStatus::from_stored(&instance.connection_status))
+    looping(instance.connection_status)
         && looping(reading)
         && instance.status_confirmed_at.is_some_and(|at| at > cutoff)
 }
@@ -51,10 +51,10 @@ pub fn status_changes(
 ) -> RemoteChanges {
     let status = local_status(state);
     let newly_connected = status == ConnectionStatus::Connected
-        && previous.connection_status != ConnectionStatus::Connected.as_str();
-    let changed = previous.connection_status != status.as_str();
+        && previous.connection_status != ConnectionStatus::Connected;
+    let changed = previous.connection_status != status;
     RemoteChanges {
-        connection_status: Some(status.as_str().to_string()),
+        connection_status: Some(status),
         last_checked_at: Some(now),
         connected_at: newly_connected.then_some(Some(now)),
         // A new status is a change of the instance, whoever saw it first.

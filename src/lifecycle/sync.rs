@@ -356,10 +356,10 @@ fn plan(
     settled_before: NaiveDateTime,
 ) -> Plan {
     let Some(remote) = remote else {
-        let changed = instance.connection_status != ConnectionStatus::Error.as_str();
+        let changed = instance.connection_status != ConnectionStatus::Error;
         return Plan {
             changes: RemoteChanges {
-                connection_status: Some(ConnectionStatus::Error.as_str().into()),
+                connection_status: Some(ConnectionStatus::Error),
                 last_checked_at: Some(now),
                 updated_at: changed.then_some(now),
                 ..RemoteChanges::default()
@@ -382,8 +382,7 @@ fn plan(
     };
     let mut changed = changes
         .connection_status
-        .as_ref()
-        .is_some_and(|status| *status != instance.connection_status)
+        .is_some_and(|status| status != instance.connection_status)
         || changes.connected_at.is_some();
     // What Evolution no longer says (after a logout) is kept: the last known owner.
     if remote.owner_jid.is_some() && remote.owner_jid != instance.owner_jid {

@@ -22,7 +22,7 @@ use crate::db::messages::{self, Message, NewMessage, Progress};
 use crate::db::remote_instances::{self, RemoteChanges};
 use crate::db::tenants::Tenant;
 use crate::db::{evolution_servers, is_unique_violation, write_transaction_once, DbConnection};
-use crate::domain::{PhoneNumber, RotationStrategy, Timestamp};
+use crate::domain::{ConnectionStatus, MessageStatus, PhoneNumber, RotationStrategy, Timestamp};
 use crate::error::{ApiError, ErrorKey};
 use crate::events;
 use crate::request_id::RequestId;
@@ -221,7 +221,7 @@ fn first_claim(
         public_id: &public_id,
         tenant_id: tenant.id,
         recipient: request.recipient.as_deref().unwrap_or_default(),
-        status: messages::SENDING,
+        status: MessageStatus::Sending,
         instance_id: instance.id,
         instance_name: &instance.instance_name,
         instance_phone: &instance.phone_number,
@@ -295,12 +295,13 @@ impl Sending {
             match answer {
                 Verdict::Sent(message_id) => {
                     self.note(at, None);
-                    let message = self.finish(state, messages::SENT, Some(message_id), None);
+                    let message = self.finish(state, MessageStatus::Sent, Some(message_id), None);
                     return Ok(Sent::Now(message.await?));
                 }
                 Verdict::Unknown(failure) => {
                     self.note(at, Some(&failure));
-                    let message = self.finish(state, messages::UNKNOWN, None, Some(SEND_TIMEOUT));
+                    let message =
+                        self.finish(state, MessageStatus::Unknown, None, Some(SEND_TIMEOUT));
                     return Err(SendError::Unknown(Box::new(message.await?)));
                 }
                 Verdict::Recipient(failure) => {
@@ -388,7 +389,7 @@ impl Sending {
     async fn finish(
         &self,
         state: &AppState,
-        status: &'static str,
+        status: MessageStatus,
         evolution_message_id: Option<String>,
         error_key: Option<ErrorKey>,
     ) -> Result<Message, ApiError> {
@@ -435,7 +436,7 @@ impl Sending {
         state
             .transaction(move |conn| {
                 undo.apply(conn)?;
-                undo.record(conn, messages::FAILED, Some(error_key))
+                undo.record(conn, MessageStatus::Failed, Some(error_key))
             })
             .await
     }
@@ -470,13 +471,14 @@ impl Sending {
                 let (claim, instance) = match claim_next_instance(conn, &request)? {
                     ClaimOutcome::Granted(claim, instance) => (claim, instance),
                     _ => {
-                        let message = undo.record(conn, messages::FAILED, Some(SEND_FAILED))?;
+                        let message =
+                            undo.record(conn, MessageStatus::Failed, Some(SEND_FAILED))?;
                         return Ok(Next::GaveUp(Box::new(message)));
                     }
                 };
                 let base_url = evolution_servers::default_base_url_of(conn, &instance)?;
                 let progress = Progress {
-                    status: messages::SENDING,
+                    status: MessageStatus::Sending,
                     instance: (instance.id, &instance.instance_name, &instance.phone_number),
                     claim_id: &claim.public_id,
                     evolution_message_id: None,
@@ -526,7 +528,7 @@ struct Undo {
     instance: (i64, String, String),
     claim_id: String,
     today: chrono::NaiveDate,
-    shows: Option<crate::domain::ConnectionStatus>,
+    shows: Option<ConnectionStatus>,
     attempts: String,
     now: NaiveDateTime,
 }
@@ -544,7 +546,7 @@ impl Undo {
         )?;
         if let Some(status) = self.shows {
             let changes = RemoteChanges {
-                connection_status: Some(status.as_str().to_string()),
+                connection_status: Some(status),
                 last_checked_at: Some(self.now),
                 updated_at: Some(self.now),
                 ..RemoteChanges::default()
@@ -559,7 +561,7 @@ impl Undo {
     fn record(
         &self,
         conn: &mut DbConnection,
-        status: &str,
+        status: MessageStatus,
         error_key: Option<ErrorKey>,
     ) -> Result<Message, ApiError> {
         let progress = Progress {
@@ -618,7 +620,7 @@ async fn settle(state: &AppState, mut message: Message) -> Result<Sent, SendErro
     let waiting_since = Instant::now();
     let patience = stale_after(state);
     loop {
-        if message.status != messages::SENDING {
+        if message.status != MessageStatus::Sending {
             return replay(message);
         }
         let now = state.clock.now().naive_utc();
@@ -643,13 +645,17 @@ async fn settle(state: &AppState, mut message: Message) -> Result<Sent, SendErro
 }
 
 fn replay(message: Message) -> Result<Sent, SendError> {
-    match message.status.as_str() {
-        messages::SENT | messages::DELIVERED | messages::READ => Ok(Sent::Before(message)),
-        messages::UNKNOWN => Err(SendError::Unknown(Box::new(message))),
-        _ if message.error_key == Some(RECIPIENT_INVALID) => {
+    match message.status {
+        MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read => {
+            Ok(Sent::Before(message))
+        }
+        MessageStatus::Unknown => Err(SendError::Unknown(Box::new(message))),
+        MessageStatus::Sending | MessageStatus::Failed
+            if message.error_key == Some(RECIPIENT_INVALID) =>
+        {
             Err(SendError::RecipientInvalid(Box::new(message)))
         }
-        _ => Err(SendError::Failed(Box::new(message))),
+        MessageStatus::Sending | MessageStatus::Failed => Err(SendError::Failed(Box::new(message))),
     }
 }
 

@@ -11,24 +11,26 @@ use chrono::NaiveDateTime;
 use crate::db::instances::Instance;
 use crate::db::messages::{self, Message};
 use crate::db::DbConnection;
+use crate::domain::MessageStatus;
 use crate::events::{self, EventType};
 use crate::evolution::webhook::{Receipt, ReceiptStatus};
 
 /// Relevo's status for a message a receipt reports.
-fn status_of(receipt: &Receipt) -> &'static str {
+fn status_of(receipt: &Receipt) -> MessageStatus {
     match receipt.status {
-        ReceiptStatus::Delivered => messages::DELIVERED,
-        ReceiptStatus::Read => messages::READ,
+        ReceiptStatus::Delivered => MessageStatus::Delivered,
+        ReceiptStatus::Read => MessageStatus::Read,
     }
 }
 
-/// How far along a status is; a receipt never moves a message back.
-fn rank(status: &str) -> Option<u8> {
+/// How far along a status is; a receipt never moves a message back. Only a message
+/// that went out has one.
+fn rank(status: MessageStatus) -> Option<u8> {
     match status {
-        messages::SENT => Some(1),
-        messages::DELIVERED => Some(2),
-        messages::READ => Some(3),
-        _ => None,
+        MessageStatus::Sent => Some(1),
+        MessageStatus::Delivered => Some(2),
+        MessageStatus::Read => Some(3),
+        MessageStatus::Sending | MessageStatus::Failed | MessageStatus::Unknown => None,
     }
 }
 
@@ -69,10 +71,10 @@ pub fn apply(
 fn advance(
     conn: &mut DbConnection,
     message: &Message,
-    status: &str,
+    status: MessageStatus,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<bool> {
-    let moves_on = match (rank(&message.status), rank(status)) {
+    let moves_on = match (rank(message.status), rank(status)) {
         (Some(current), Some(new)) => new > current,
         _ => false,
     };
@@ -94,9 +96,9 @@ pub fn apply_kept(
         return Ok(message);
     };
     let mut statuses = messages::take_receipts(conn, message.instance_id, &whatsapp_id)?;
-    statuses.sort_by_key(|status| rank(status));
+    statuses.sort_by_key(|status| rank(*status));
     for status in statuses {
-        if advance(conn, &message, &status, now)? {
+        if advance(conn, &message, status, now)? {
             message.status = status;
             message.updated_at = now;
         }
@@ -125,7 +127,7 @@ pub fn apply_all_kept(conn: &mut DbConnection, now: NaiveDateTime) -> diesel::Qu
 fn status_changed(
     conn: &mut DbConnection,
     message: &Message,
-    status: &str,
+    status: MessageStatus,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<bool> {
     let data = events::message_status_changed_data(message, status, now);
@@ -146,9 +148,10 @@ mod tests {
 
     #[test]
     fn statuses_only_move_forward() {
-        assert!(rank(messages::READ) > rank(messages::DELIVERED));
-        assert!(rank(messages::DELIVERED) > rank(messages::SENT));
-        assert_eq!(rank(messages::FAILED), None);
-        assert_eq!(rank(messages::UNKNOWN), None);
+        assert!(rank(MessageStatus::Read) > rank(MessageStatus::Delivered));
+        assert!(rank(MessageStatus::Delivered) > rank(MessageStatus::Sent));
+        assert_eq!(rank(MessageStatus::Sending), None);
+        assert_eq!(rank(MessageStatus::Failed), None);
+        assert_eq!(rank(MessageStatus::Unknown), None);
     }
 }

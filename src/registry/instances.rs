@@ -180,7 +180,7 @@ fn new_row(
         updated_at: now,
         evolution_server_id,
         provisioned: false,
-        connection_status: ConnectionStatus::Unknown.as_str().into(),
+        connection_status: ConnectionStatus::Unknown,
     }
 }
 

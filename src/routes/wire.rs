@@ -200,6 +200,24 @@ pub fn given(raw: &Option<String>) -> Option<&str> {
     raw.as_deref().map(str::trim_ascii)
 }
 
+/// A value of a domain type, read by the type's own parser (`ConnectionStatus::parse`,
+/// ...); what the parser refuses (an empty value too) is a 422 on `field` with its
+/// message. `raw` is the value as the caller takes it ([`given`]: trimmed).
+pub fn query_parsed<T>(
+    raw: Option<&str>,
+    field: &str,
+    parse: fn(&str) -> Result<T, Msg>,
+    errors: &mut FieldErrors,
+) -> Option<T> {
+    match parse(raw?) {
+        Ok(value) => Some(value),
+        Err(message) => {
+            errors.add(field, message);
+            None
+        }
+    }
+}
+
 /// One of `allowed`, as given; anything else (an empty value too) is a 422 listing them.
 pub fn query_one_of(
     raw: &Option<String>,

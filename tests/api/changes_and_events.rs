@@ -14,6 +14,7 @@ use relevo::auth::sender::hash_token;
 use relevo::clock::Clock;
 use relevo::db::schema::{claims, instance_webhook_tokens, webhook_events};
 use relevo::db::{DbConnection, DbConnectionManager, WriterQueue};
+use relevo::domain::ConnectionStatus;
 use relevo::evolution::EvolutionHttp;
 use relevo::lifecycle::inbound::{self, Outcome};
 use relevo::metrics::Metrics;
@@ -176,7 +177,10 @@ async fn an_inbound_event_takes_one_connection(backend: Backend) {
         1,
         "one connection for a change"
     );
-    assert_eq!(app.instance_row(instance).connection_status, "connected");
+    assert_eq!(
+        app.instance_row(instance).connection_status,
+        ConnectionStatus::Connected
+    );
 
     let qr = json!({"event": "qrcode.updated", "instance": "uno",
                     "data": {"qrcode": {"code": "2@abc", "base64": "data:image/png;base64,AAA"}}});

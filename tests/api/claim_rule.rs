@@ -64,7 +64,7 @@ fn arrange_grid(conn: &mut DbConnection, tenant: i64, seed: NaiveDate, now: chro
                             updated_at: now,
                             evolution_server_id: None,
                             provisioned,
-                            connection_status: status.as_str().into(),
+                            connection_status: status,
                         },
                     )
                     .expect("a grid row");

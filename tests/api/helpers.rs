@@ -14,6 +14,7 @@ use diesel::{Connection, PgConnection};
 use relevo::clock::ManualClock;
 use relevo::config::Settings;
 use relevo::db::{DbConnection, DbConnectionManager};
+use relevo::domain::{ConnectionStatus, DeliveryStatus};
 use relevo::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -671,7 +672,7 @@ impl TestApp {
     pub fn seed_outbox(
         &self,
         tenant: i64,
-        status: &str,
+        status: DeliveryStatus,
         count: usize,
         at: chrono::NaiveDateTime,
         due: Option<chrono::NaiveDateTime>,
@@ -697,7 +698,7 @@ impl TestApp {
                 payload,
                 dedupe_key: None,
                 status,
-                attempts: i32::from(status != "pending"),
+                attempts: i32::from(status != DeliveryStatus::Pending),
                 max_attempts: 8,
                 next_attempt_at: due,
                 created_at: at,
@@ -723,7 +724,7 @@ impl TestApp {
     }
 
     /// How many outbox rows of `tenant` are in `status`, read from the database.
-    pub fn outbox_count(&self, tenant: i64, status: &str) -> i64 {
+    pub fn outbox_count(&self, tenant: i64, status: DeliveryStatus) -> i64 {
         use relevo::db::schema::webhook_events;
         webhook_events::table
             .filter(webhook_events::tenant_id.eq(tenant))
@@ -734,7 +735,7 @@ impl TestApp {
     }
 
     /// Arranges an instance's stored `connection_status`, as if Evolution had told it.
-    pub fn set_connection_status(&self, instance_id: i64, status: &str) {
+    pub fn set_connection_status(&self, instance_id: i64, status: ConnectionStatus) {
         use relevo::db::schema::whatsapp_instances::dsl::*;
         diesel::update(whatsapp_instances.find(instance_id))
             .set(connection_status.eq(status))

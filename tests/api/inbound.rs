@@ -2,6 +2,7 @@
 //! provisioning gave it, and the claim following what they say (SPEC §6).
 
 use chrono::Duration;
+use relevo::domain::ConnectionStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -125,7 +126,7 @@ async fn a_replayed_event_changes_nothing_twice(backend: Backend) {
     assert_eq!(first.connected_at, Some(app_start()));
     assert_eq!(after_qr.qr_updated_at, last.qr_updated_at);
     assert_eq!(last.connected_at, first.connected_at);
-    assert_eq!(last.connection_status, "disconnected");
+    assert_eq!(last.connection_status, ConnectionStatus::Disconnected);
 }
 
 fn app_start() -> chrono::NaiveDateTime {
@@ -164,10 +165,16 @@ async fn logout_and_remove_set_the_status(backend: Backend) {
         fake.emit("uno", "logout.instance", Value::Null).await,
         "applied",
     );
-    assert_eq!(app.instance_row(id).connection_status, "disconnected");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Disconnected
+    );
 
     delivered(fake.remove("uno").await, "applied");
-    assert_eq!(app.instance_row(id).connection_status, "error");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Error
+    );
 }
 
 async fn other_events_are_accepted_and_change_nothing(backend: Backend) {
@@ -258,7 +265,10 @@ async fn bodies_up_to_a_mebibyte_are_read_and_larger_ones_are_413(backend: Backe
 
     let reply = post_raw(&app, &path, padded(1024 * 1024)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(app.instance_row(id).connection_status, "connected");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Connected
+    );
 }
 
 async fn a_malformed_body_is_400(backend: Backend) {
@@ -313,7 +323,10 @@ async fn an_unknown_instance_is_200_and_ignored(backend: Backend) {
     assert_eq!(reply.body["data"]["outcome"], "ignored");
     assert_eq!(reply.body["data"]["instance"], "nadie");
     assert_eq!(app.instance_rows().len(), before.len());
-    assert_eq!(app.instance_row(id).connection_status, "connecting");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Connecting
+    );
 }
 
 async fn the_by_events_form_is_handled(backend: Backend) {
@@ -335,7 +348,10 @@ async fn the_by_events_form_is_handled(backend: Backend) {
 
     let reply = delivered(fake.open("uno", UNO_JID).await, "applied");
     assert_eq!(reply.body["data"]["event"], "CONNECTION_UPDATE");
-    assert_eq!(app.instance_row(id).connection_status, "connected");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Connected
+    );
     let calls_before = fake.calls().len();
 
     // Without `event` in the body, the path names it.

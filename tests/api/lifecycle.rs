@@ -2,6 +2,7 @@
 //! instance, against the fake Evolution server: each happy path, and each way the server
 //! fails, with what the database and the fake hold afterwards.
 
+use relevo::domain::ConnectionStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -82,7 +83,10 @@ async fn connect_gives_a_fresh_qr_code_or_a_pairing_code(backend: Backend) {
     assert_eq!(pending.status, StatusCode::OK);
     assert_eq!(pending.body["data"]["qr_code"]["code"], Value::Null);
     assert_eq!(app.instance_row(id).qr_code, None);
-    assert_eq!(app.instance_row(id).connection_status, "connecting");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Connecting
+    );
 
     // Linked on the phone: no QR code, connected since now.
     fake.link("principal", "573001234567@s.whatsapp.net");
@@ -94,7 +98,10 @@ async fn connect_gives_a_fresh_qr_code_or_a_pairing_code(backend: Backend) {
         "2025-11-17T06:35:00.000000Z"
     );
     assert_eq!(linked.body["data"]["qr_code"]["base64"], Value::Null);
-    assert_eq!(app.instance_row(id).connection_status, "connected");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Connected
+    );
 }
 
 async fn connection_state_reads_the_live_state(backend: Backend) {
@@ -118,7 +125,7 @@ async fn connection_state_reads_the_live_state(backend: Backend) {
     assert_eq!(closed.body["data"]["connection_status"], "disconnected");
     assert_eq!(closed.body["data"]["can_send_messages"], false);
     let row = app.instance_row(id);
-    assert_eq!(row.connection_status, "disconnected");
+    assert_eq!(row.connection_status, ConnectionStatus::Disconnected);
     assert_eq!(
         row.last_checked_at.unwrap().to_string(),
         "2025-11-17 06:32:00"
@@ -158,7 +165,7 @@ async fn logout_is_done_only_when_evolution_did_it(backend: Backend) {
     );
     assert_eq!(fake.instance("principal").unwrap().state, "close");
     let row = app.instance_row(id);
-    assert_eq!(row.connection_status, "disconnected");
+    assert_eq!(row.connection_status, ConnectionStatus::Disconnected);
     assert_eq!(row.qr_code, None, "the old QR code is gone");
     assert_eq!(
         row.updated_at, after_first.updated_at,
@@ -213,7 +220,8 @@ async fn restart_answers_a_qr_code_or_refuses_an_instance_not_connected(backend:
     );
     let row = app.instance_row(id);
     assert_eq!(
-        row.connection_status, "connecting",
+        row.connection_status,
+        ConnectionStatus::Connecting,
         "a refusal changes nothing"
     );
     assert_eq!(app.instance_rows().len(), 1);
@@ -474,7 +482,10 @@ async fn webhook_and_websocket_settings_round_trip(backend: Backend) {
         off_read.body["data"],
         json!({"enabled": false, "events": []})
     );
-    assert_eq!(app.instance_row(id).connection_status, "connecting");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Connecting
+    );
 }
 
 async fn unknown_events_and_bad_settings_are_422_before_any_call(backend: Backend) {
@@ -670,7 +681,7 @@ async fn every_call_marks_an_instance_evolution_lost_as_error(backend: Backend) 
     fake.lose_instance("principal");
 
     for (case, method, action, body) in lifecycle_calls() {
-        app.set_connection_status(id, "connecting");
+        app.set_connection_status(id, ConnectionStatus::Connecting);
         let reply = call(&app, method, tenant, id, action, body.as_ref()).await;
         assert_error_in(
             &reply,
@@ -685,7 +696,11 @@ async fn every_call_marks_an_instance_evolution_lost_as_error(backend: Backend) 
                 .contains("provision it again"),
             "[{case}]"
         );
-        assert_eq!(app.instance_row(id).connection_status, "error", "[{case}]");
+        assert_eq!(
+            app.instance_row(id).connection_status,
+            ConnectionStatus::Error,
+            "[{case}]"
+        );
     }
     let show = app.show_instance(tenant, id).await;
     assert_eq!(show["can_send_messages"], false);
@@ -750,7 +765,10 @@ async fn repeatable_calls_are_retried_and_an_unreachable_server_is_502(backend: 
         "evolution.unavailable",
         "refused",
     );
-    assert_eq!(app.instance_row(id).connection_status, "connecting");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Connecting
+    );
 }
 
 async fn a_registered_instance_is_managed_with_its_own_key(backend: Backend) {

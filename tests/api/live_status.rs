@@ -5,6 +5,7 @@
 //! live one.
 
 use chrono::Duration;
+use relevo::domain::ConnectionStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -235,7 +236,7 @@ async fn live_reads_and_syncs_agree_with_the_webhooks_of_a_looping_instance(back
         assert_eq!(live.status, StatusCode::OK, "{}", live.body);
         assert_eq!(
             app.instance_row(id).connection_status,
-            "connecting",
+            ConnectionStatus::Connecting,
             "live read {read}: {}",
             live.body
         );
@@ -245,16 +246,25 @@ async fn live_reads_and_syncs_agree_with_the_webhooks_of_a_looping_instance(back
             "sync {read}: {}",
             sync.body
         );
-        assert_eq!(app.instance_row(id).connection_status, "connecting");
+        assert_eq!(
+            app.instance_row(id).connection_status,
+            ConnectionStatus::Connecting
+        );
     }
     assert_eq!(fake.calls_to("GET /instance/connectionState/"), 4);
 
     // No webhook for longer than the settle time: the live state is believed again.
     app.clock.advance(Duration::seconds(11));
     app.admin(Method::GET, &live_path, None).await;
-    assert_eq!(app.instance_row(id).connection_status, "connecting");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Connecting
+    );
     app.admin(Method::GET, &live_path, None).await;
-    assert_eq!(app.instance_row(id).connection_status, "disconnected");
+    assert_eq!(
+        app.instance_row(id).connection_status,
+        ConnectionStatus::Disconnected
+    );
 }
 
 both_backends!(

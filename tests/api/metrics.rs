@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use diesel::RunQueryDsl;
 use relevo::clock::Clock;
+use relevo::domain::DeliveryStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -170,8 +171,8 @@ async fn a_scrape_reads_no_table_and_the_worker_counts_at_most_every_15_s(backen
     app.instance(tenant, "+573005550901", "uno", 10).await;
     let now = app.clock.now().naive_utc();
     let tomorrow = now + chrono::Duration::days(1);
-    app.seed_outbox(tenant, "delivered", 2500, now, None);
-    app.seed_outbox(tenant, "pending", 500, now, Some(tomorrow));
+    app.seed_outbox(tenant, DeliveryStatus::Delivered, 2500, now, None);
+    app.seed_outbox(tenant, DeliveryStatus::Pending, 500, now, Some(tomorrow));
     let gauges = |text: &str| {
         let samples = parse(text);
         [
@@ -195,7 +196,7 @@ async fn a_scrape_reads_no_table_and_the_worker_counts_at_most_every_15_s(backen
     assert_eq!(gauges(&app.metrics_text().await), counted);
 
     // More events: the scrape still serves the last count; so does a step before 15 s.
-    app.seed_outbox(tenant, "delivered", 500, now, None);
+    app.seed_outbox(tenant, DeliveryStatus::Delivered, 500, now, None);
     assert_eq!(gauges(&app.metrics_text().await), counted);
     app.clock.advance(chrono::Duration::seconds(14));
     app.deliver().await;

@@ -7,6 +7,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use relevo::clock::Clock;
+use relevo::domain::DeliveryStatus;
 use relevo::events::EventType;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -822,11 +823,35 @@ async fn settled_events_are_pruned_after_the_retention_in_bounded_steps(backend:
     let tenant = tenant_calling(&app, &receiver, "acme").await;
     let now = app.clock.now().naive_utc();
     queue_events(&app, tenant, 1);
-    app.seed_outbox(tenant, "delivered", 1500, now - Duration::days(4), None);
-    app.seed_outbox(tenant, "failed", 600, now - Duration::days(4), None);
-    app.seed_outbox(tenant, "delivered", 10, now - Duration::days(2), None);
+    app.seed_outbox(
+        tenant,
+        DeliveryStatus::Delivered,
+        1500,
+        now - Duration::days(4),
+        None,
+    );
+    app.seed_outbox(
+        tenant,
+        DeliveryStatus::Failed,
+        600,
+        now - Duration::days(4),
+        None,
+    );
+    app.seed_outbox(
+        tenant,
+        DeliveryStatus::Delivered,
+        10,
+        now - Duration::days(2),
+        None,
+    );
     let next_month = Some(now + Duration::days(30));
-    app.seed_outbox(tenant, "pending", 5, now - Duration::days(30), next_month);
+    app.seed_outbox(
+        tenant,
+        DeliveryStatus::Pending,
+        5,
+        now - Duration::days(30),
+        next_month,
+    );
     let held = relevo::db::leases::try_acquire(
         &mut app.db(),
         relevo::events::worker::PRUNE_LEASE,
@@ -848,9 +873,9 @@ async fn settled_events_are_pruned_after_the_retention_in_bounded_steps(backend:
         steps.push(app.deliver().await.pruned);
     }
     assert_eq!(steps, [1000, 1000, 100, 0], "the last step waits a minute");
-    assert_eq!(app.outbox_count(tenant, "failed"), 0);
-    assert_eq!(app.outbox_count(tenant, "delivered"), 11);
-    assert_eq!(app.outbox_count(tenant, "pending"), 5);
+    assert_eq!(app.outbox_count(tenant, DeliveryStatus::Failed), 0);
+    assert_eq!(app.outbox_count(tenant, DeliveryStatus::Delivered), 11);
+    assert_eq!(app.outbox_count(tenant, DeliveryStatus::Pending), 5);
 
     // Two days on, the events delivered two days ago are four days old.
     app.clock.advance(Duration::days(2));
@@ -867,8 +892,8 @@ async fn settled_events_are_pruned_after_the_retention_in_bounded_steps(backend:
     // Two more, and the event delivered at the start goes too; the pending ones stay.
     app.clock.advance(Duration::days(2));
     assert_eq!(app.deliver().await.pruned, 1);
-    assert_eq!(app.outbox_count(tenant, "delivered"), 0);
-    assert_eq!(app.outbox_count(tenant, "pending"), 5);
+    assert_eq!(app.outbox_count(tenant, DeliveryStatus::Delivered), 0);
+    assert_eq!(app.outbox_count(tenant, DeliveryStatus::Pending), 5);
     let replay = app
         .admin(
             Method::POST,

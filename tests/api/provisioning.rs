@@ -2,6 +2,7 @@
 //! not, on Evolution or not; repeated, concurrent and failing calls; what the database and
 //! the fake hold after each.
 
+use relevo::domain::ConnectionStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -46,7 +47,7 @@ async fn first_provision_creates_the_instance_everywhere_with_a_qr_code(backend:
     let rows = app.instance_rows();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
-    assert_eq!(row.connection_status, "connecting");
+    assert_eq!(row.connection_status, ConnectionStatus::Connecting);
     assert!(row.provisioned);
     assert_eq!(row.qr_code.as_deref(), Some("2@principal-qr-1"));
     assert!(!row.evolution_api_key_encrypted.contains(&remote.token));
@@ -93,7 +94,7 @@ async fn provisioning_after_the_server_lost_the_instance_creates_it_again(backen
     assert_eq!(fake.state().creates, 2);
     let rows = app.instance_rows();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].connection_status, "connecting");
+    assert_eq!(rows[0].connection_status, ConnectionStatus::Connecting);
     assert_eq!(
         app.decrypt(&rows[0].evolution_api_key_encrypted),
         remote.token
@@ -158,7 +159,11 @@ async fn a_failure_leaves_the_row_in_error_and_the_next_call_repairs_it(backend:
             .into_iter()
             .find(|row| row.instance_name == name)
             .expect("the row stays");
-        assert_eq!(row.connection_status, "error", "{failure:?}");
+        assert_eq!(
+            row.connection_status,
+            ConnectionStatus::Error,
+            "{failure:?}"
+        );
         assert!(fake.instance(&name).is_none(), "{failure:?}");
 
         fake.recover();
@@ -167,7 +172,10 @@ async fn a_failure_leaves_the_row_in_error_and_the_next_call_repairs_it(backend:
         assert_eq!(repaired.status, StatusCode::CREATED, "{}", repaired.body);
         assert_eq!(repaired.body["data"]["id"], row.id);
         assert_eq!(repaired.body["data"]["connection_status"], "connecting");
-        assert_eq!(app.instance_row(row.id).connection_status, "connecting");
+        assert_eq!(
+            app.instance_row(row.id).connection_status,
+            ConnectionStatus::Connecting
+        );
         assert!(fake.instance(&name).is_some());
     }
     assert_eq!(app.instance_rows().len(), 2);
@@ -187,7 +195,10 @@ async fn a_rejected_key_is_a_502_naming_the_server(backend: Backend) {
     let message = reply.body["message"].as_str().unwrap();
     assert!(message.contains(&fake.url), "{message}");
     assert!(!message.contains(GLOBAL_KEY), "{message}");
-    assert_eq!(app.instance_rows()[0].connection_status, "error");
+    assert_eq!(
+        app.instance_rows()[0].connection_status,
+        ConnectionStatus::Error
+    );
     assert!(fake.instance_names().is_empty());
 }
 
@@ -207,7 +218,7 @@ async fn a_qr_code_that_never_arrives_still_provisions(backend: Backend) {
         (&Value::Null, &Value::Null, &Value::Null)
     );
     let row = &app.instance_rows()[0];
-    assert_eq!(row.connection_status, "connecting");
+    assert_eq!(row.connection_status, ConnectionStatus::Connecting);
     assert_eq!(row.qr_code, None);
     assert!(fake.instance("principal").is_some());
 }

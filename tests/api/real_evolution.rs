@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
+use relevo::domain::ConnectionStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
@@ -338,12 +339,12 @@ impl Leg {
         reply
     }
 
-    fn status_of(&self, id: i64) -> String {
+    fn status_of(&self, id: i64) -> ConnectionStatus {
         self.app.instance_row(id).connection_status
     }
 
     /// Arranges a status (and when it was last checked) as if Relevo had seen it.
-    fn arrange_status(&self, id: i64, status: &str, checked: NaiveDateTime) {
+    fn arrange_status(&self, id: i64, status: ConnectionStatus, checked: NaiveDateTime) {
         use diesel::prelude::*;
         use relevo::db::schema::whatsapp_instances::dsl;
         diesel::update(dsl::whatsapp_instances.find(id))
@@ -363,7 +364,7 @@ impl Leg {
         let now = Utc::now().naive_utc();
         diesel::update(dsl::whatsapp_instances.find(id))
             .set((
-                dsl::connection_status.eq("connected"),
+                dsl::connection_status.eq(ConnectionStatus::Connected),
                 dsl::connected_at.eq(Some(now)),
                 dsl::last_checked_at.eq(Some(now)),
             ))
@@ -713,11 +714,11 @@ async fn sync_agrees_with_the_server_and_orphans_what_it_lost(backend: Backend) 
     assert_eq!(second["errors"], json!([]), "{second}");
     let kept_status = leg.status_of(kept_id);
     assert!(
-        ["connecting", "disconnected"].contains(&kept_status.as_str()),
+        [ConnectionStatus::Connecting, ConnectionStatus::Disconnected].contains(&kept_status),
         "a looping instance: {kept_status}"
     );
     assert!(leg.app.instance_row(kept_id).last_checked_at.is_some());
-    assert_eq!(leg.status_of(lost_id), "error");
+    assert_eq!(leg.status_of(lost_id), ConnectionStatus::Error);
 }
 
 async fn sync(app: &TestApp) -> Value {
@@ -751,19 +752,20 @@ async fn webhooks_from_the_server_move_the_instance_by_themselves() {
     let id = leg.provisioned(&name).await;
     leg.next_webhook().await;
     let seen_long_ago = (Utc::now() - chrono::Duration::hours(1)).naive_utc();
-    leg.arrange_status(id, "disconnected", seen_long_ago);
+    leg.arrange_status(id, ConnectionStatus::Disconnected, seen_long_ago);
 
     let deadline = Instant::now() + WEBHOOK_PATIENCE;
     let row = loop {
         let row = leg.app.instance_row(id);
-        if row.connection_status != "disconnected" || Instant::now() > deadline {
+        if row.connection_status != ConnectionStatus::Disconnected || Instant::now() > deadline {
             break row;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
     assert_eq!(
-        row.connection_status, "connecting",
+        row.connection_status,
+        ConnectionStatus::Connecting,
         "as the server's webhook says"
     );
     assert!(
@@ -846,7 +848,11 @@ async fn a_send_no_instance_can_make_fails_over_and_counts_nothing() {
             0,
             "instance {id}: nothing counted"
         );
-        assert_eq!(leg.status_of(id), "disconnected", "as Evolution showed it");
+        assert_eq!(
+            leg.status_of(id),
+            ConnectionStatus::Disconnected,
+            "as Evolution showed it"
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use relevo::domain::ConnectionStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -194,8 +195,8 @@ async fn a_tenant_without_active_instances_gets_409(backend: Backend) {
 async fn disconnected_and_failed_instances_are_never_claimed(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let (tenant, ids) = tenant_with_instances(&app, &[10, 10, 10]).await;
-    app.set_connection_status(ids[0], "disconnected");
-    app.set_connection_status(ids[1], "error");
+    app.set_connection_status(ids[0], ConnectionStatus::Disconnected);
+    app.set_connection_status(ids[1], ConnectionStatus::Error);
     let token = app.sender_token(tenant).await;
 
     let claimed: Vec<i64> = [
@@ -205,7 +206,7 @@ async fn disconnected_and_failed_instances_are_never_claimed(backend: Backend) {
     .iter()
     .map(claimed_instance)
     .collect();
-    app.set_connection_status(ids[2], "disconnected");
+    app.set_connection_status(ids[2], ConnectionStatus::Disconnected);
     let none = app.claim(tenant, &token, json!({})).await;
 
     assert_eq!(claimed, vec![ids[2], ids[2]]);

@@ -6,6 +6,7 @@ use chrono::Duration;
 use relevo::clock::Clock;
 use relevo::db::leases;
 use relevo::db::sync_runs::SyncScope;
+use relevo::domain::ConnectionStatus;
 use relevo::lifecycle::sync_scheduler::Tick;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -71,7 +72,7 @@ async fn sync_tenant_fills_statuses_and_marks_orphans(backend: Backend) {
     );
     let now = app.clock.now().naive_utc().to_string();
     let row = app.instance_row(alpha);
-    assert_eq!(row.connection_status, "connected");
+    assert_eq!(row.connection_status, ConnectionStatus::Connected);
     assert_eq!(
         row.owner_jid.as_deref(),
         Some("573001234567@s.whatsapp.net")
@@ -86,8 +87,14 @@ async fn sync_tenant_fills_statuses_and_marks_orphans(backend: Backend) {
         row.last_checked_at.map(|t| t.to_string()),
         Some(now.clone())
     );
-    assert_eq!(app.instance_row(beta).connection_status, "disconnected");
-    assert_eq!(app.instance_row(gamma).connection_status, "error");
+    assert_eq!(
+        app.instance_row(beta).connection_status,
+        ConnectionStatus::Disconnected
+    );
+    assert_eq!(
+        app.instance_row(gamma).connection_status,
+        ConnectionStatus::Error
+    );
 
     // Again, later: only last_checked_at moves; connected_at stays the first connection.
     app.clock.advance(Duration::minutes(1));
@@ -190,7 +197,10 @@ async fn sync_all_asks_each_server_once(backend: Backend) {
         (before.0 + 1, before.1 + 1),
         "one fetchInstances per server, not per instance"
     );
-    assert_eq!(app.instance_row(b1).connection_status, "connected");
+    assert_eq!(
+        app.instance_row(b1).connection_status,
+        ConnectionStatus::Connected
+    );
 
     // An inactive server is not called; its instances are reported, unchanged.
     let reply = app

@@ -73,9 +73,7 @@ impl Requirement {
     pub fn is_met(self, instance: &Instance, today: NaiveDate) -> bool {
         match self {
             Self::Active => instance.is_active,
-            Self::Connected => {
-                ConnectionStatus::from_stored(&instance.connection_status).may_send()
-            }
+            Self::Connected => instance.connection_status.may_send(),
             Self::Paired => !instance.provisioned || instance.connected_at.is_some(),
             Self::QuotaLeft => instance.usage_on(today).remaining() > 0,
         }

@@ -2,14 +2,15 @@ use actix_web::{get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{MessageRecord, MessageStatus, MESSAGE_STATUSES};
+use super::MessageRecord;
 use crate::auth::AuthUser;
 use crate::db::messages::{self, MessageFilter};
+use crate::domain::MessageStatus;
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::routes::period::{instant, Bound};
 use crate::routes::visible_tenant;
-use crate::routes::wire::{parse_page, query_integer, query_one_of, Paginated};
+use crate::routes::wire::{given, parse_page, query_integer, query_parsed, Paginated};
 use crate::state::AppState;
 
 /// The message log's filters and page; every filter given must match.
@@ -50,7 +51,7 @@ impl MessageLogQuery {
             }
         }
         MessageFilter {
-            status: query_one_of(&self.status, "status", MESSAGE_STATUSES, errors),
+            status: query_parsed(given(&self.status), "status", MessageStatus::parse, errors),
             instance_id: query_integer(&self.instance_id, "instance_id", 1, i64::MAX, errors),
             from,
             to,

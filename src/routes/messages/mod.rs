@@ -9,59 +9,11 @@ pub mod show;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::messages::{self, Message};
-use crate::domain::Timestamp;
+use crate::db::messages::Message;
+use crate::domain::{MessageStatus, Timestamp};
 use crate::error::{ApiError, ErrorKey};
 use crate::messaging::attempt::Attempt;
 use crate::messaging::attempts_of;
-
-/// Where a message stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    /// Relevo is calling Evolution API for it right now.
-    Sending,
-    /// Evolution API took it (it has `evolution_message_id`); counted once.
-    Sent,
-    /// WhatsApp delivered it to the recipient's phone.
-    Delivered,
-    /// The recipient read it (or played it).
-    Read,
-    /// It was not sent: every instance tried failed, or the number is not on WhatsApp.
-    /// Nothing stays counted for it.
-    Failed,
-    /// The send timed out: it may have gone out, so it stays counted and is never sent
-    /// again.
-    Unknown,
-}
-
-/// `sending`, `sent`, ...: the values of the `status` filter.
-pub const MESSAGE_STATUSES: &[&str] = &[
-    messages::SENDING,
-    messages::SENT,
-    messages::DELIVERED,
-    messages::READ,
-    messages::FAILED,
-    messages::UNKNOWN,
-];
-
-impl MessageStatus {
-    fn parse(raw: &str) -> Result<Self, ApiError> {
-        Ok(match raw {
-            messages::SENDING => Self::Sending,
-            messages::SENT => Self::Sent,
-            messages::DELIVERED => Self::Delivered,
-            messages::READ => Self::Read,
-            messages::FAILED => Self::Failed,
-            messages::UNKNOWN => Self::Unknown,
-            other => {
-                return Err(ApiError::internal(format!(
-                    "unknown message status `{other}`"
-                )))
-            }
-        })
-    }
-}
 
 /// The instance a message went out on (or was last tried on), as it was then.
 #[derive(Serialize, ToSchema)]
@@ -144,7 +96,7 @@ impl TryFrom<Message> for MessageRecord {
         Ok(Self {
             attempts: attempts_of(&message)?,
             sent_by: MessageSender::of(&message),
-            status: MessageStatus::parse(&message.status)?,
+            status: message.status,
             id: message.public_id,
             to: message.recipient,
             instance: MessageInstance {
@@ -158,18 +110,5 @@ impl TryFrom<Message> for MessageRecord {
             created_at: Timestamp(message.created_at),
             updated_at: Timestamp(message.updated_at),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_filter_lists_every_status() {
-        for status in MESSAGE_STATUSES {
-            let parsed = MessageStatus::parse(status).expect("a known status");
-            assert_eq!(serde_json::to_value(parsed).unwrap(), *status);
-        }
     }
 }

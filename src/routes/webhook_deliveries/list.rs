@@ -2,14 +2,15 @@ use actix_web::{get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{DeliveryStatus, WebhookDelivery, DELIVERY_STATUSES, EVENT_TYPES};
+use super::{WebhookDelivery, EVENT_TYPES};
 use crate::auth::AuthUser;
 use crate::db::outbox::{self, LogFilter};
+use crate::domain::DeliveryStatus;
 use crate::error::{ApiError, FieldErrors};
 use crate::events::EventType;
 use crate::i18n::{Locale, Msg};
 use crate::routes::visible_tenant;
-use crate::routes::wire::{parse_page, Paginated};
+use crate::routes::wire::{parse_page, query_parsed, Paginated};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams, Default)]
@@ -71,7 +72,13 @@ pub async fn list_webhook_deliveries(
 ) -> Result<web::Json<Paginated<WebhookDelivery>>, ApiError> {
     let mut errors = FieldErrors::default();
     let filter = LogFilter {
-        status: one_of(&query.status, "status", DELIVERY_STATUSES, &mut errors),
+        // As sent, untrimmed, like `type` (the message log trims its filters).
+        status: query_parsed(
+            query.status.as_deref(),
+            "status",
+            DeliveryStatus::parse,
+            &mut errors,
+        ),
         event_type: one_of(&query.event_type, "type", EVENT_TYPES, &mut errors),
     };
     let page = parse_page(&query.page, &query.per_page, &mut errors);

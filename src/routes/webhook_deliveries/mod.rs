@@ -8,28 +8,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::db::outbox::WebhookEvent;
-use crate::domain::Timestamp;
+use crate::domain::{DeliveryStatus, Timestamp};
 use crate::error::ApiError;
 use crate::events::EventType;
-
-/// Where an event stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// Not delivered yet: waiting for its first attempt or for a retry.
-    Pending,
-    /// A receiver answered 2xx.
-    Delivered,
-    /// No more attempts: the receiver answered 410 Gone, or every attempt failed.
-    Failed,
-}
-
-/// `pending`, `delivered`, `failed`: the values of the `status` filter.
-pub const DELIVERY_STATUSES: &[&str] = &[
-    crate::db::outbox::PENDING,
-    crate::db::outbox::DELIVERED,
-    crate::db::outbox::FAILED,
-];
 
 /// Every event type: the values of the `type` filter.
 pub const EVENT_TYPES: &[&str] = &[
@@ -40,19 +21,6 @@ pub const EVENT_TYPES: &[&str] = &[
     "message.status_changed",
     "quota.exhausted",
 ];
-
-impl DeliveryStatus {
-    fn parse(raw: &str) -> Result<Self, ApiError> {
-        match raw {
-            crate::db::outbox::PENDING => Ok(Self::Pending),
-            crate::db::outbox::DELIVERED => Ok(Self::Delivered),
-            crate::db::outbox::FAILED => Ok(Self::Failed),
-            other => Err(ApiError::internal(format!(
-                "unknown delivery status `{other}`"
-            ))),
-        }
-    }
-}
 
 /// The event as it is sent: the body of every attempt, byte for byte.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -113,7 +81,7 @@ impl TryFrom<WebhookEvent> for WebhookDelivery {
         Ok(Self {
             id: row.public_id,
             event_type: event.event_type,
-            status: DeliveryStatus::parse(&row.status)?,
+            status: row.status,
             attempts: row.attempts,
             max_attempts: row.max_attempts,
             last_status_code: row.last_status_code,

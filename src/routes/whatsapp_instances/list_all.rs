@@ -8,7 +8,9 @@ use crate::db::instances::{self, InstanceFilter};
 use crate::domain::ConnectionStatus;
 use crate::error::{ApiError, FieldErrors};
 use crate::i18n::Locale;
-use crate::routes::wire::{given, query_boolean, query_integer, PageQuery, Paginated};
+use crate::routes::wire::{
+    given, query_boolean, query_integer, query_parsed, PageQuery, Paginated,
+};
 use crate::state::AppState;
 
 /// The filters of the list of every tenant's instances (with [`PageQuery`]).
@@ -49,16 +51,12 @@ pub async fn list_all_instances(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<InstanceListItem>>, ApiError> {
     let mut errors = FieldErrors::default();
-    let connection_status = match given(&query.connection_status) {
-        None => None,
-        Some(raw) => match ConnectionStatus::parse(raw) {
-            Ok(status) => Some(status.as_str().to_string()),
-            Err(message) => {
-                errors.add("connection_status", message);
-                None
-            }
-        },
-    };
+    let connection_status = query_parsed(
+        given(&query.connection_status),
+        "connection_status",
+        ConnectionStatus::parse,
+        &mut errors,
+    );
     let filter = InstanceFilter {
         tenant_id: query_integer(&query.tenant_id, "tenant_id", 1, i64::MAX, &mut errors),
         is_active: query_boolean(&query.is_active, "is_active", &mut errors),

@@ -187,7 +187,7 @@ impl InstanceListItem {
             notes: instance.notes,
             created_at: instance.created_at.into(),
             updated_at: instance.updated_at.into(),
-            connection_status: ConnectionStatus::from_stored(&instance.connection_status),
+            connection_status: instance.connection_status,
             priority: instance.priority,
             owner_jid: instance.owner_jid,
             profile_name: instance.profile_name,
@@ -349,7 +349,7 @@ mod tests {
             last_reset_date: last_reset.parse().unwrap(),
             is_active: true,
             notes: None,
-            connection_status: "unknown".into(),
+            connection_status: ConnectionStatus::Unknown,
             owner_jid: None,
             profile_name: None,
             last_checked_at: None,
@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(usage.remaining(), 0);
         assert!(!is_eligible(&over, today));
         over.daily_message_limit = 1000;
-        over.connection_status = "disconnected".into();
+        over.connection_status = ConnectionStatus::Disconnected;
         assert!(!is_eligible(&over, today));
     }
 

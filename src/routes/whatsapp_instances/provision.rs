@@ -163,7 +163,7 @@ fn respond(
 ) -> Result<(web::Json<MessageDataBody<ProvisionedInstance>>, StatusCode), ApiError> {
     let today = tenant_today(state, tenant);
     let qr_code = QrCodeView::from(&instance);
-    let connected = instance.connection_status == ConnectionStatus::Connected.as_str();
+    let connected = instance.connection_status == ConnectionStatus::Connected;
     let message = match (status == StatusCode::CREATED, connected, qr_code.is_present()) {
         (_, true, _) => "WhatsApp instance already existed and is connected: there is nothing to scan.",
         (true, false, true) => "WhatsApp instance provisioned. Scan the QR code with WhatsApp.",

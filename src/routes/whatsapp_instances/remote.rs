@@ -69,7 +69,7 @@ impl QrCodeView {
 /// it, or, when Evolution gave none yet (the real server answers `{"count": 0}` until
 /// WhatsApp sends one), that it comes later.
 pub fn qr_message(instance: &Instance, qr: &QrCodeView, scan: &'static str) -> &'static str {
-    if instance.connection_status == ConnectionStatus::Connected.as_str() {
+    if instance.connection_status == ConnectionStatus::Connected {
         "The WhatsApp instance is connected; there is nothing to scan"
     } else if qr.is_present() {
         scan

@@ -1,0 +1,89 @@
+//! Where a message sent through Relevo stands.
+
+use crate::i18n::Msg;
+
+/// Where a message stands.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Relevo is calling Evolution API for it right now (or the process died while it
+    /// was).
+    Sending,
+    /// Evolution API took it (it has `evolution_message_id`); counted once.
+    Sent,
+    /// WhatsApp delivered it to the recipient's phone.
+    Delivered,
+    /// The recipient read it (or played it).
+    Read,
+    /// It was not sent: every instance tried failed, or the number is not on WhatsApp.
+    /// Nothing stays counted for it.
+    Failed,
+    /// The send timed out: it may have gone out, so it stays counted and is never sent
+    /// again.
+    Unknown,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 6] = [
+        Self::Sending,
+        Self::Sent,
+        Self::Delivered,
+        Self::Read,
+        Self::Failed,
+        Self::Unknown,
+    ];
+    /// `sending`, `sent`, ...: also the values of the message log's `status` filter.
+    pub const NAMES: &'static [&'static str] =
+        &["sending", "sent", "delivered", "read", "failed", "unknown"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Msg> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == raw)
+            .ok_or(Msg::OneOf(Self::NAMES))
+    }
+}
+
+impl std::fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_as_text_and_as_json() {
+        for status in MessageStatus::ALL {
+            assert_eq!(MessageStatus::parse(status.as_str()), Ok(status));
+            assert_eq!(status.to_string(), status.as_str());
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+        }
+        assert_eq!(
+            MessageStatus::parse("queued"),
+            Err(Msg::OneOf(MessageStatus::NAMES))
+        );
+    }
+}
