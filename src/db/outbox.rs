@@ -192,7 +192,6 @@ pub fn record_attempts(conn: &mut DbConnection, results: &[AttemptResult]) -> Qu
         .iter()
         .filter(|r| r.status != DeliveryStatus::Delivered)
     {
-        let delivered_at = (result.status == DeliveryStatus::Delivered).then_some(result.at);
         diesel::update(
             webhook_events::table
                 .find(result.event_id)
@@ -205,7 +204,7 @@ pub fn record_attempts(conn: &mut DbConnection, results: &[AttemptResult]) -> Qu
             webhook_events::last_status_code.eq(result.status_code),
             webhook_events::last_error.eq(result.error.as_deref()),
             webhook_events::next_attempt_at.eq(result.next_attempt_at),
-            webhook_events::delivered_at.eq(delivered_at),
+            webhook_events::delivered_at.eq(None::<NaiveDateTime>),
             webhook_events::updated_at.eq(result.at),
         ))
         .execute(conn)?;
