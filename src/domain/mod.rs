@@ -18,6 +18,10 @@ pub use connection_status::ConnectionStatus;
 pub use phone::{OptionalPhoneNumber, PhoneNumber};
 pub use timestamp::Timestamp;
 
+// Number health (SPEC §6b): the pure rules, each with its SQL rendering where a statement
+// must compute the same.
+pub mod health;
+
 /// The characters `str::trim` drops (Unicode's `White_Space`, which `char::is_whitespace`
 /// tells), as the inside of a regex character class that every engine reads alike:
 /// ECMA-262 with or without `u`, Python's `re`, Rust's `regex`, Java's.
