@@ -21,6 +21,7 @@ pub use timestamp::Timestamp;
 // Number health (SPEC §6b): the pure rules, each with its SQL rendering where a statement
 // must compute the same.
 pub mod health;
+pub mod quarantine;
 
 /// The characters `str::trim` drops (Unicode's `White_Space`, which `char::is_whitespace`
 /// tells), as the inside of a regex character class that every engine reads alike:
