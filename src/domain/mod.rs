@@ -22,6 +22,7 @@ pub use timestamp::Timestamp;
 // must compute the same.
 pub mod health;
 pub mod quarantine;
+pub mod quiet_hours;
 
 /// The characters `str::trim` drops (Unicode's `White_Space`, which `char::is_whitespace`
 /// tells), as the inside of a regex character class that every engine reads alike:
