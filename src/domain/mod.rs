@@ -21,8 +21,10 @@ pub use timestamp::Timestamp;
 // Number health (SPEC §6b): the pure rules, each with its SQL rendering where a statement
 // must compute the same.
 pub mod health;
+pub mod pacing;
 pub mod quarantine;
 pub mod quiet_hours;
+pub mod warmup;
 
 /// The characters `str::trim` drops (Unicode's `White_Space`, which `char::is_whitespace`
 /// tells), as the inside of a regex character class that every engine reads alike:
