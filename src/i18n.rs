@@ -111,6 +111,10 @@ pub enum Msg {
     NotOnWhatsApp,
     /// A URL on a loopback, private, link-local or otherwise non-public address.
     PrivateTarget,
+    /// Not a time of day written `HH:MM` (00:00 to 23:59).
+    ClockTime,
+    /// A window whose end is its start: it would hold no time at all.
+    EmptyWindow,
 }
 
 impl Msg {
@@ -255,6 +259,12 @@ impl Msg {
             (PrivateTarget, Es) => format!("El campo {field} no puede apuntar a una dirección local, privada o reservada (como localhost, 127.0.0.1, 10.0.0.0/8 o 169.254.169.254)."),
             (PrivateTarget, En) => format!("The {field} field must not point to a loopback, private or reserved address (such as localhost, 127.0.0.1, 10.0.0.0/8 or 169.254.169.254)."),
             (PrivateTarget, Pt) => format!("O campo {field} não pode apontar para um endereço local, privado ou reservado (como localhost, 127.0.0.1, 10.0.0.0/8 ou 169.254.169.254)."),
+            (ClockTime, Es) => format!("El campo {field} debe ser una hora HH:MM (de 00:00 a 23:59)."),
+            (ClockTime, En) => format!("The {field} field must be a time HH:MM (00:00 to 23:59)."),
+            (ClockTime, Pt) => format!("O campo {field} deve ser um horário HH:MM (de 00:00 a 23:59)."),
+            (EmptyWindow, Es) => format!("El campo {field} debe ser distinto del inicio: la franja quedaría vacía."),
+            (EmptyWindow, En) => format!("The {field} field must differ from the start: the window would be empty."),
+            (EmptyWindow, Pt) => format!("O campo {field} deve ser diferente do início: a janela ficaria vazia."),
         }
     }
 }

@@ -8,6 +8,8 @@ pub mod instances;
 pub mod leases;
 pub mod login_failures;
 pub mod messages;
+#[cfg(test)]
+mod number_health;
 pub mod outbox;
 pub mod remote_instances;
 pub mod retired_names;

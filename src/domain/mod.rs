@@ -22,6 +22,14 @@ pub use message_status::MessageStatus;
 pub use phone::{OptionalPhoneNumber, PhoneNumber};
 pub use timestamp::Timestamp;
 
+// Number health (SPEC §6b): the pure rules, each with its SQL rendering where a statement
+// must compute the same.
+pub mod health;
+pub mod pacing;
+pub mod quarantine;
+pub mod quiet_hours;
+pub mod warmup;
+
 /// The characters `str::trim` drops (Unicode's `White_Space`, which `char::is_whitespace`
 /// tells), as the inside of a regex character class that every engine reads alike:
 /// ECMA-262 with or without `u`, Python's `re`, Rust's `regex`, Java's.
