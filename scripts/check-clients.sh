@@ -221,7 +221,7 @@ run_python() {
         --output-path "$out/relevo_client" --fail-on-warning
     start_server
     step "Python scenario against $RELEVO_URL"
-    if ! PYTHONPATH="$out" "$venv/bin/python" "$here/python/scenario.py"; then
+    if ! PYTHONPATH="$out:$here" "$venv/bin/python" "$here/python/scenario.py"; then
         server_log_on_failure
         return 1
     fi
@@ -263,7 +263,7 @@ run_openapi_generator() {
     rm -f "$log"
     start_server
     step "openapi-generator python scenario against $RELEVO_URL"
-    if ! PYTHONPATH="$out" "$generator_venv/bin/python" "$here/openapi-generator/scenario.py"; then
+    if ! PYTHONPATH="$out:$here" "$generator_venv/bin/python" "$here/openapi-generator/scenario.py"; then
         server_log_on_failure
         return 1
     fi
