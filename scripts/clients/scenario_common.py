@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 BASE_URL = os.environ["RELEVO_URL"]
@@ -71,3 +72,20 @@ def operation_named(operations: dict[str, Operation], name: str) -> Operation:
         return operations[name]
     except KeyError:
         fail(f"the generated client has no operation {name!r}")
+
+
+def delete_all(call: Callable[..., Any], admin: Any, tenant_key: str, instance_id: int,
+               user_id: int) -> None:
+    """Seed 001 section 7 through a scenario's `call`: the instance, then the tenant (409
+    while it has one), once its user is gone."""
+    deleted = call("delete_instance", 200, admin, tenant=tenant_key, id=instance_id)
+    expect(deleted.message, "WhatsApp instance deleted successfully", "delete_instance.message")
+    gone = call("show_instance", 404, admin, tenant=tenant_key, id=instance_id)
+    expect(gone.error_key, "whatsapp.instance_not_found", "show_instance after delete")
+    busy = call("delete_tenant", 409, admin, tenant=tenant_key)
+    expect(busy.error_key, "tenant.has_instances", "delete_tenant with an instance")
+    call("delete_user", 200, admin, id=user_id)
+    bye = call("delete_tenant", 200, admin, tenant=tenant_key, force=True)
+    expect(bye.message, "Tenant deleted successfully", "delete_tenant.message")
+    missing = call("show_tenant", 404, admin, tenant=tenant_key)
+    expect(missing.error_key, "tenant.not_found", "show_tenant after delete")

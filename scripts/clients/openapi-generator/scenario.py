@@ -34,6 +34,7 @@ from scenario_common import (
     SECONDARY,
     UPDATE,
     ScenarioFailure,
+    delete_all,
     expect,
     fail,
     iso,
@@ -268,17 +269,7 @@ def scenario() -> None:
     call("claim_own_instance", 401, sender, **body("claim_own_instance", {}))
 
     # 8. Delete the instance, then the tenant (409 while it has one).
-    deleted = call("delete_instance", 200, admin, tenant=tenant_key, id=principal.id)
-    expect(deleted.message, "WhatsApp instance deleted successfully", "delete_instance.message")
-    gone = call("show_instance", 404, admin, tenant=tenant_key, id=principal.id)
-    expect(gone.error_key, "whatsapp.instance_not_found", "show_instance after delete")
-    busy = call("delete_tenant", 409, admin, tenant=tenant_key)
-    expect(busy.error_key, "tenant.has_instances", "delete_tenant with an instance")
-    call("delete_user", 200, admin, id=user.id)
-    bye = call("delete_tenant", 200, admin, tenant=tenant_key, force=True)
-    expect(bye.message, "Tenant deleted successfully", "delete_tenant.message")
-    missing = call("show_tenant", 404, admin, tenant=tenant_key)
-    expect(missing.error_key, "tenant.not_found", "show_tenant after delete")
+    delete_all(call, admin, tenant_key, principal.id, user.id)
 
 
 def main() -> int:
