@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 mod builders;
 mod errors;
 mod skip;
-pub use builders::valid_instance;
+pub use builders::{created_id, valid_instance};
 pub use errors::{assert_error, assert_error_in, assert_invalid, assert_invalid_in};
 pub use skip::skip;
 
@@ -582,16 +582,18 @@ impl TestApp {
         (sent, limit, net)
     }
 
+    /// The app's `GET /metrics` as a scraper gets it, with `token` as its bearer token.
+    pub async fn scrape_metrics(&self, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}/metrics", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
     /// The app's `GET /metrics` text.
     pub async fn metrics_text(&self) -> String {
-        self.client
-            .get(format!("{}/metrics", self.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.scrape_metrics(None).await.text().await.unwrap()
     }
 
     /// The value of `series` in the app's `GET /metrics` ([`metric`]).
