@@ -26,20 +26,8 @@ import pydantic
 import relevo_og
 import relevo_og.api
 from relevo_og.exceptions import ApiException
-from scenario_common import (
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
-    BASE_URL,
-    PRINCIPAL,
-    SECONDARY,
-    UPDATE,
-    ScenarioFailure,
-    delete_all,
-    expect,
-    fail,
-    iso,
-    operation_named,
-)
+from scenario_common import ADMIN_EMAIL, ADMIN_PASSWORD, BASE_URL, PRINCIPAL, SECONDARY, UPDATE
+from scenario_common import ScenarioFailure, delete_all, expect, fail, iso, operation_named
 
 
 # --- operations by operationId -------------------------------------------------------------

@@ -38,20 +38,8 @@ import relevo_client.api
 import relevo_client.models
 from relevo_client import AuthenticatedClient, Client
 from relevo_client.types import UNSET, Unset
-from scenario_common import (
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
-    BASE_URL,
-    PRINCIPAL,
-    SECONDARY,
-    UPDATE,
-    ScenarioFailure,
-    delete_all,
-    expect,
-    fail,
-    iso,
-    operation_named,
-)
+from scenario_common import ADMIN_EMAIL, ADMIN_PASSWORD, BASE_URL, PRINCIPAL, SECONDARY, UPDATE
+from scenario_common import ScenarioFailure, delete_all, expect, fail, iso, operation_named
 
 
 # --- operations by operationId -------------------------------------------------------------
