@@ -756,6 +756,34 @@ impl TestApp {
     }
 }
 
+/// Serves `handler` for every request on a new port of 127.0.0.1, with `state` as its app
+/// data and bodies up to 1 MiB, on one worker spawned on the test's runtime: a stand-in
+/// for a server Relevo calls. Answers its `http://` address.
+pub fn serve_locally<T, F, Args>(state: actix_web::web::Data<T>, handler: F) -> String
+where
+    T: Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    use actix_web::{web, App, HttpServer};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .default_service(web::to(handler.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("the local server listens")
+    .run();
+    tokio::spawn(server);
+    url
+}
+
 pub async fn into_reply(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();

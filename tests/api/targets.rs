@@ -5,9 +5,7 @@
 //! Evolution servers and receivers listen on 127.0.0.1. What answers at a server's URL is
 //! never repeated as if Evolution had said it.
 
-use std::net::TcpListener;
-
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use chrono::Duration;
 use relevo::clock::Clock;
 use reqwest::{Method, StatusCode};
@@ -17,7 +15,7 @@ use crate::both_backends;
 use crate::callback_receiver::Receiver;
 use crate::evolution_fake::{Failure, FakeEvolution, GLOBAL_KEY};
 use crate::helpers::{
-    assert_error, instance_path, into_reply, spawn_app_with, Backend, Reply, TestApp,
+    assert_error, instance_path, into_reply, serve_locally, spawn_app_with, Backend, Reply, TestApp,
 };
 use crate::spawn_with_fake_or_skip;
 
@@ -355,22 +353,11 @@ async fn the_operators_evolution_server_may_be_on_a_private_address(backend: Bac
 /// A server (HTTP only) that answers every request with `status`, `content_type` and
 /// `body`: something that is not Evolution, found at a server's URL.
 fn something_else(status: u16, content_type: &'static str, body: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        App::new().default_service(web::to(move || async move {
-            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
-                .content_type(content_type)
-                .body(body)
-        }))
+    serve_locally(web::Data::new(()), move || async move {
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+            .content_type(content_type)
+            .body(body)
     })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .expect("listens")
-    .run();
-    tokio::spawn(server);
-    url
 }
 
 /// Only Evolution's own words reach an answer, and only in `error_params.upstream`: a

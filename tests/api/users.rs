@@ -168,28 +168,22 @@ async fn demoting_or_re_passwording_a_user_ends_its_tokens(backend: Backend) {
 
     // A fresh login as a tenant user works; a new password ends that token as well.
     let tenant_token = app.login_token("bea@relevo.test", USER_PASSWORD).await;
-    let own = app
-        .send(
+    let own_instances = || {
+        app.send(
             Method::GET,
             "/api/v1/tenant/whatsapp-instances",
             Some(&tenant_token),
             None,
         )
-        .await;
+    };
+    let own = own_instances().await;
     assert_eq!(own.status, StatusCode::OK);
     let new_password = "  Another pass phrase 9 green  ";
     let changed = app
         .admin(Method::PUT, &path, Some(&json!({"password": new_password})))
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
-    let own = app
-        .send(
-            Method::GET,
-            "/api/v1/tenant/whatsapp-instances",
-            Some(&tenant_token),
-            None,
-        )
-        .await;
+    let own = own_instances().await;
     assert_eq!(own.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.login("bea@relevo.test", USER_PASSWORD).await.status,
