@@ -601,6 +601,20 @@ impl TestApp {
         metric(&self.metrics_text().await, series)
     }
 
+    /// The tenant's webhook deliveries (`query` appended to `?per_page=100`), newest first
+    /// as the API lists them.
+    pub async fn webhook_deliveries(&self, tenant: i64, query: &str) -> Vec<Value> {
+        let reply = self
+            .admin(
+                Method::GET,
+                &format!("/api/v1/tenants/{tenant}/webhook-deliveries?per_page=100{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["data"].as_array().unwrap().clone()
+    }
+
     /// Today's counter of an instance as its show endpoint reports it.
     pub async fn sent_today(&self, tenant: i64, instance: i64) -> i64 {
         self.show_instance(tenant, instance).await["messages_sent_today"]
