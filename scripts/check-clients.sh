@@ -65,22 +65,31 @@ done
 
 digest() { cat "$@" | sha256sum | cut -c1-16; }
 
+# A virtual environment under $cache/$1-<digest> with the tools pinned in $2 (a
+# requirements file), installed unless its command $3 is already there; named $4 in the
+# log. Sets $pinned_venv.
+pinned_venv() {
+    local python="${PYTHON:-python3}"
+    pinned_venv="$cache/$1-$(digest "$2" <(echo "$("$python" --version 2>&1)"))"
+    if [ ! -x "$pinned_venv/bin/$3" ] || [ ! -f "$pinned_venv/.complete" ]; then
+        step "Installing the pinned $4 into $pinned_venv"
+        rm -rf "$pinned_venv"
+        "$python" -m venv "$pinned_venv"
+        "$pinned_venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+            -r "$2"
+        "$pinned_venv/bin/python" -m pip check --disable-pip-version-check
+        touch "$pinned_venv/.complete"
+    fi
+}
+
 python_tools() {
     local python="${PYTHON:-python3}"
     if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
         echo "error: openapi-python-client and its clients need Python 3.11 or newer ($python is $("$python" --version 2>&1))" >&2
         exit 1
     fi
-    venv="$cache/venv-$(digest "$here/python/requirements.txt" <(echo "$("$python" --version 2>&1)"))"
-    if [ ! -x "$venv/bin/openapi-python-client" ] || [ ! -f "$venv/.complete" ]; then
-        step "Installing the pinned Python tools into $venv"
-        rm -rf "$venv"
-        "$python" -m venv "$venv"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-            -r "$here/python/requirements.txt"
-        "$venv/bin/python" -m pip check --disable-pip-version-check
-        touch "$venv/.complete"
-    fi
+    pinned_venv venv "$here/python/requirements.txt" openapi-python-client "Python tools"
+    venv="$pinned_venv"
 }
 
 # Commands that change the machine run directly as root, through sudo otherwise.
@@ -89,22 +98,14 @@ as_root() {
 }
 
 generator_tools() {
-    local python="${PYTHON:-python3}"
     if ! command -v java >/dev/null; then
         step "Installing a Java runtime for openapi-generator (Debian's default-jre-headless)"
         as_root apt-get update
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y default-jre-headless
     fi
-    generator_venv="$cache/generator-venv-$(digest "$here/openapi-generator/requirements.txt" <(echo "$("$python" --version 2>&1)"))"
-    if [ ! -x "$generator_venv/bin/openapi-generator-cli" ] || [ ! -f "$generator_venv/.complete" ]; then
-        step "Installing the pinned openapi-generator tools into $generator_venv"
-        rm -rf "$generator_venv"
-        "$python" -m venv "$generator_venv"
-        "$generator_venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-            -r "$here/openapi-generator/requirements.txt"
-        "$generator_venv/bin/python" -m pip check --disable-pip-version-check
-        touch "$generator_venv/.complete"
-    fi
+    pinned_venv generator-venv "$here/openapi-generator/requirements.txt" openapi-generator-cli \
+        "openapi-generator tools"
+    generator_venv="$pinned_venv"
 }
 
 # The npm packages pinned in scripts/clients/$1/, installed into $cache/$1.
@@ -121,16 +122,8 @@ npm_tools() {
 }
 
 typescript_tools() {
+    npm_tools typescript
     ts="$cache/typescript"
-    local stamp
-    stamp="$(digest "$here/typescript/package.json" "$here/typescript/package-lock.json" <(node --version))"
-    mkdir -p "$ts"
-    if [ "$(cat "$ts/.installed" 2>/dev/null)" != "$stamp" ]; then
-        step "Installing the pinned npm packages into $ts/node_modules"
-        cp "$here/typescript/package.json" "$here/typescript/package-lock.json" "$ts/"
-        (cd "$ts" && npm ci --no-audit --no-fund --loglevel=error)
-        echo "$stamp" >"$ts/.installed"
-    fi
 }
 
 # --- the server ----------------------------------------------------------------------------
@@ -221,7 +214,7 @@ run_python() {
         --output-path "$out/relevo_client" --fail-on-warning
     start_server
     step "Python scenario against $RELEVO_URL"
-    if ! PYTHONPATH="$out" "$venv/bin/python" "$here/python/scenario.py"; then
+    if ! PYTHONPATH="$out:$here" "$venv/bin/python" "$here/python/scenario.py"; then
         server_log_on_failure
         return 1
     fi
@@ -263,7 +256,7 @@ run_openapi_generator() {
     rm -f "$log"
     start_server
     step "openapi-generator python scenario against $RELEVO_URL"
-    if ! PYTHONPATH="$out" "$generator_venv/bin/python" "$here/openapi-generator/scenario.py"; then
+    if ! PYTHONPATH="$out:$here" "$generator_venv/bin/python" "$here/openapi-generator/scenario.py"; then
         server_log_on_failure
         return 1
     fi

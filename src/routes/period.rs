@@ -30,6 +30,24 @@ pub fn instant(
     parsed
 }
 
+/// The period `from` and `to` name (see [`instant`]): a date stands for its first moment
+/// in `from` and its last in `to`, and `to` must not be before `from`. Every bad one goes
+/// to `errors`.
+pub fn period(
+    from: &Option<String>,
+    to: &Option<String>,
+    errors: &mut FieldErrors,
+) -> (Option<NaiveDateTime>, Option<NaiveDateTime>) {
+    let from = instant(from, "from", Bound::Start, errors);
+    let to = instant(to, "to", Bound::End, errors);
+    if let (Some(from), Some(to)) = (from, to) {
+        if to < from {
+            errors.add("to", Msg::AfterOrEqual("from"));
+        }
+    }
+    (from, to)
+}
+
 /// What `from` and `to` take, as the document states it: a date of the proleptic
 /// Gregorian calendar from 0001 to 9999 that exists, alone or with a time of day and
 /// an optional offset.

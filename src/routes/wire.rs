@@ -70,6 +70,19 @@ impl<T> Paginated<T> {
             },
         }
     }
+
+    /// One page of database rows, each read into what the API shows; a row that cannot
+    /// be read fails the page.
+    pub fn try_from_rows<R, E>(rows: Vec<R>, total: i64, page: Page) -> Result<Self, E>
+    where
+        T: TryFrom<R, Error = E>,
+    {
+        let data = rows
+            .into_iter()
+            .map(T::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(Self::new(data, total, page))
+    }
 }
 
 /// A number written without a fraction when it has none (`100`, `24.5`), as seed 001 shows.
@@ -143,18 +156,10 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn parse(&self, errors: &mut FieldErrors) -> Page {
-        parse_page(&self.page, &self.per_page, errors)
+        let number = query_integer(&self.page, "page", 1, PAGE_MAX, errors).unwrap_or(1);
+        let per_page = query_integer(&self.per_page, "per_page", 1, 100, errors).unwrap_or(15);
+        Page { number, per_page }
     }
-}
-
-pub fn parse_page(
-    page: &Option<String>,
-    per_page: &Option<String>,
-    errors: &mut FieldErrors,
-) -> Page {
-    let number = query_integer(page, "page", 1, PAGE_MAX, errors).unwrap_or(1);
-    let per_page = query_integer(per_page, "per_page", 1, 100, errors).unwrap_or(15);
-    Page { number, per_page }
 }
 
 pub fn query_integer(

@@ -794,10 +794,33 @@ async fn a_change_whose_transaction_fails_leaves_neither_change_nor_row(backend:
     assert_eq!(entries(&app).await.len(), before);
 }
 
+/// The secrets as stored that a change replaces: tenants' callback secrets, instances'
+/// Evolution keys and servers' API keys.
+fn replaceable_secrets(conn: &mut relevo::db::DbConnection) -> Vec<Option<String>> {
+    use relevo::db::schema::{evolution_servers, tenants, whatsapp_instances};
+    let mut stored: Vec<Option<String>> = tenants::table
+        .select(tenants::callback_secret_encrypted)
+        .load(conn)
+        .unwrap();
+    stored.extend(
+        whatsapp_instances::table
+            .select(whatsapp_instances::evolution_api_key_encrypted)
+            .load::<String>(conn)
+            .unwrap()
+            .into_iter()
+            .map(Some),
+    );
+    stored.extend(
+        evolution_servers::table
+            .select(evolution_servers::api_key_encrypted)
+            .load::<Option<String>>(conn)
+            .unwrap(),
+    );
+    stored
+}
+
 async fn audit_rows_never_contain_a_secret(backend: Backend) {
-    use relevo::db::schema::{
-        audit_log, evolution_servers, sender_tokens, tenants, users, whatsapp_instances,
-    };
+    use relevo::db::schema::{audit_log, sender_tokens, users};
     let app = spawn_or_skip!(backend);
     let tenant = app
         .create_tenant(json!({"slug": "secreta", "nombre": "Secreta",
@@ -864,27 +887,7 @@ async fn audit_rows_never_contain_a_secret(backend: Backend) {
             .map(Some)
             .collect(),
     );
-    stored(
-        tenants::table
-            .select(tenants::callback_secret_encrypted)
-            .load(&mut conn)
-            .unwrap(),
-    );
-    stored(
-        whatsapp_instances::table
-            .select(whatsapp_instances::evolution_api_key_encrypted)
-            .load::<String>(&mut conn)
-            .unwrap()
-            .into_iter()
-            .map(Some)
-            .collect(),
-    );
-    stored(
-        evolution_servers::table
-            .select(evolution_servers::api_key_encrypted)
-            .load(&mut conn)
-            .unwrap(),
-    );
+    stored(replaceable_secrets(&mut conn));
 
     let changes = [
         app.admin(
@@ -909,27 +912,7 @@ async fn audit_rows_never_contain_a_secret(backend: Backend) {
     for reply in &changes {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     }
-    stored(
-        tenants::table
-            .select(tenants::callback_secret_encrypted)
-            .load(&mut conn)
-            .unwrap(),
-    );
-    stored(
-        whatsapp_instances::table
-            .select(whatsapp_instances::evolution_api_key_encrypted)
-            .load::<String>(&mut conn)
-            .unwrap()
-            .into_iter()
-            .map(Some)
-            .collect(),
-    );
-    stored(
-        evolution_servers::table
-            .select(evolution_servers::api_key_encrypted)
-            .load(&mut conn)
-            .unwrap(),
-    );
+    stored(replaceable_secrets(&mut conn));
     let token_id = entries_of(&app, "sender_token.created").await[0]["target_id"]
         .as_i64()
         .unwrap();

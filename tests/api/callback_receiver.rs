@@ -5,17 +5,18 @@
 //! past Relevo's timeout.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use hmac::{Hmac, KeyInit, Mac};
 use relevo::clock::{Clock, ManualClock};
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::Notify;
+
+use crate::helpers::serve_locally;
 
 /// How far a signature's `t` may be from Relevo's clock.
 pub const TOLERANCE_SECS: i64 = 300;
@@ -73,22 +74,11 @@ impl Receiver {
             clock,
             arrived,
         };
-        let listener = TcpListener::bind("127.0.0.1:0").expect("the receiver binds");
-        let url = format!("http://{}/relevo/events", listener.local_addr().unwrap());
-        let shared = web::Data::new(receiver.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
-                .app_data(web::PayloadConfig::new(1 << 20))
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("the receiver listens")
-        .run();
-        tokio::spawn(server);
-        Self { url, ..receiver }
+        let address = serve_locally(web::Data::new(receiver.clone()), handle);
+        Self {
+            url: format!("{address}/relevo/events"),
+            ..receiver
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -4,15 +4,14 @@
 //! error envelope, and switches that make it fail the ways real servers do.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::helpers::{serve_locally, spawn_app_with, Backend, TestApp};
 
 /// `AUTHENTICATION_API_KEY` of the fake.
 pub const GLOBAL_KEY: &str = "fake-global-key-0123";
@@ -24,7 +23,9 @@ pub const SLOW_ANSWER: Duration = Duration::from_millis(2000);
 /// waits this long for each, not [`REQUEST_TIMEOUT_MS`].
 pub const SHORT_TIMEOUT_MS: &str = "100";
 
-/// Accepted by webhook/set and websocket/set (reference section 3.1).
+/// Accepted by webhook/set and websocket/set (reference section 3.1). Written from the
+/// reference, not taken from Relevo's `evolution::EVENTS`, on purpose: the fake speaks for
+/// Evolution, so a name Relevo's own list got wrong is refused here as it would be there.
 const EVENTS: &[&str] = &[
     "APPLICATION_STARTUP",
     "QRCODE_UPDATED",
@@ -175,21 +176,7 @@ impl FakeEvolution {
             websocket_enabled: true,
             ..FakeState::default()
         }));
-        let shared = web::Data::from(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").expect("fake Evolution binds");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
-                .app_data(web::PayloadConfig::new(1 << 20))
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("fake Evolution listens")
-        .run();
-        tokio::spawn(server);
+        let url = serve_locally(web::Data::from(state.clone()), handle);
         Self { url, state }
     }
 

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 mod builders;
 mod errors;
 mod skip;
-pub use builders::valid_instance;
+pub use builders::{created_id, valid_instance};
 pub use errors::{assert_error, assert_error_in, assert_invalid, assert_invalid_in};
 pub use skip::skip;
 
@@ -582,21 +582,37 @@ impl TestApp {
         (sent, limit, net)
     }
 
+    /// The app's `GET /metrics` as a scraper gets it, with `token` as its bearer token.
+    pub async fn scrape_metrics(&self, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}/metrics", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
     /// The app's `GET /metrics` text.
     pub async fn metrics_text(&self) -> String {
-        self.client
-            .get(format!("{}/metrics", self.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.scrape_metrics(None).await.text().await.unwrap()
     }
 
     /// The value of `series` in the app's `GET /metrics` ([`metric`]).
     pub async fn metric(&self, series: &str) -> f64 {
         metric(&self.metrics_text().await, series)
+    }
+
+    /// The tenant's webhook deliveries (`query` appended to `?per_page=100`), newest first
+    /// as the API lists them.
+    pub async fn webhook_deliveries(&self, tenant: i64, query: &str) -> Vec<Value> {
+        let reply = self
+            .admin(
+                Method::GET,
+                &format!("/api/v1/tenants/{tenant}/webhook-deliveries?per_page=100{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["data"].as_array().unwrap().clone()
     }
 
     /// Today's counter of an instance as its show endpoint reports it.
@@ -752,6 +768,34 @@ impl TestApp {
             .execute(&mut self.db())
             .expect("counter arranged");
     }
+}
+
+/// Serves `handler` for every request on a new port of 127.0.0.1, with `state` as its app
+/// data and bodies up to 1 MiB, on one worker spawned on the test's runtime: a stand-in
+/// for a server Relevo calls. Answers its `http://` address.
+pub fn serve_locally<T, F, Args>(state: actix_web::web::Data<T>, handler: F) -> String
+where
+    T: Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    use actix_web::{web, App, HttpServer};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .default_service(web::to(handler.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("the local server listens")
+    .run();
+    tokio::spawn(server);
+    url
 }
 
 pub async fn into_reply(response: reqwest::Response) -> Reply {

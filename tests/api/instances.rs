@@ -4,7 +4,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{assert_error, assert_invalid_in, instance_path, instances_path, Backend};
+use crate::helpers::{
+    assert_error, assert_invalid_in, created_id, instance_path, instances_path, Backend, Reply,
+    TestApp,
+};
 use crate::spawn_or_skip;
 
 fn seed_create_body() -> Value {
@@ -27,6 +30,16 @@ fn seed_second_body() -> Value {
         "daily_message_limit": 500,
         "notes": "Para recordatorios de reuniones y compromisos"
     })
+}
+
+/// `GET …/statistics` of the instance `id` of `tenant`.
+async fn statistics(app: &TestApp, tenant: i64, id: i64) -> Reply {
+    app.admin(
+        Method::GET,
+        &format!("{}/statistics", instance_path(tenant, id)),
+        None,
+    )
+    .await
 }
 
 /// Asserts that every field of `expected` is in `actual` with the same value.
@@ -91,12 +104,8 @@ async fn create_answers_201_with_the_seed_json(backend: Backend) {
 async fn list_hides_keys_and_paginates_like_the_seed(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let first = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
-    let second = app.create_instance(tenant, &seed_second_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let first = created_id(app.create_instance(tenant, &seed_create_body()).await);
+    let second = created_id(app.create_instance(tenant, &seed_second_body()).await);
     app.set_sent(first, 245, "2025-11-17");
     app.set_sent(second, 120, "2025-11-17");
 
@@ -141,9 +150,7 @@ async fn list_hides_keys_and_paginates_like_the_seed(backend: Backend) {
 async fn show_includes_the_key_and_the_tenant(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = created_id(app.create_instance(tenant, &seed_create_body()).await);
     app.set_sent(id, 245, "2025-11-17");
 
     let reply = app
@@ -174,9 +181,7 @@ async fn show_includes_the_key_and_the_tenant(backend: Backend) {
 async fn partial_update_changes_only_what_was_sent(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = created_id(app.create_instance(tenant, &seed_create_body()).await);
     app.set_sent(id, 245, "2025-11-17");
     app.clock.advance(chrono::Duration::minutes(270)); // 11:00, as in the seed
 
@@ -226,9 +231,7 @@ async fn partial_update_changes_only_what_was_sent(backend: Backend) {
 async fn toggle_active_flips_and_says_which_way(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = created_id(app.create_instance(tenant, &seed_create_body()).await);
     let toggle = format!("{}/toggle-active", instance_path(tenant, id));
 
     let off = app.admin(Method::POST, &toggle, None).await;
@@ -251,18 +254,10 @@ async fn toggle_active_flips_and_says_which_way(backend: Backend) {
 async fn statistics_have_exactly_the_seed_shape(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = created_id(app.create_instance(tenant, &seed_create_body()).await);
     app.set_sent(id, 245, "2025-11-17");
 
-    let reply = app
-        .admin(
-            Method::GET,
-            &format!("{}/statistics", instance_path(tenant, id)),
-            None,
-        )
-        .await;
+    let reply = statistics(&app, tenant, id).await;
 
     assert_eq!(reply.status, StatusCode::OK);
     let mut body = reply.body;
@@ -284,13 +279,7 @@ async fn statistics_have_exactly_the_seed_shape(backend: Backend) {
 
     // Seed 001's "límite excedido".
     app.set_sent(id, 1000, "2025-11-17");
-    let full = app
-        .admin(
-            Method::GET,
-            &format!("{}/statistics", instance_path(tenant, id)),
-            None,
-        )
-        .await;
+    let full = statistics(&app, tenant, id).await;
     assert_contains(
         &full.body["data"],
         &json!({"can_send": false, "usage_percentage": 100, "remaining_today": 0}),
@@ -300,9 +289,7 @@ async fn statistics_have_exactly_the_seed_shape(backend: Backend) {
 async fn reset_counter_gives_back_the_whole_day(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = created_id(app.create_instance(tenant, &seed_create_body()).await);
     app.set_sent(id, 1000, "2025-11-17");
 
     let reply = app
@@ -318,22 +305,14 @@ async fn reset_counter_gives_back_the_whole_day(backend: Backend) {
         &reply.body["data"],
         &json!({"messages_sent_today": 0, "remaining_quota": 1000, "last_reset_date": "2025-11-17", "can_send_messages": true}),
     );
-    let stats = app
-        .admin(
-            Method::GET,
-            &format!("{}/statistics", instance_path(tenant, id)),
-            None,
-        )
-        .await;
+    let stats = statistics(&app, tenant, id).await;
     assert_eq!(stats.body["data"]["sent_today"], 0);
 }
 
 async fn delete_answers_the_seed_message_and_the_instance_is_gone(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = created_id(app.create_instance(tenant, &seed_create_body()).await);
 
     let reply = app
         .admin(Method::DELETE, &instance_path(tenant, id), None)
@@ -362,9 +341,7 @@ async fn an_instance_of_another_tenant_is_not_found(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
     let other = app.tenant_named("otro-tenant", "UTC").await;
-    let id = app.create_instance(tenant, &seed_create_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = created_id(app.create_instance(tenant, &seed_create_body()).await);
 
     for (method, rest) in [
         (Method::GET, format!("/{id}")),
@@ -450,7 +427,7 @@ async fn global_list_filters_and_paginates(backend: Backend) {
         .admin(Method::GET, "/api/v1/whatsapp-instances?search=%25", None)
         .await;
 
-    let names = |reply: &crate::helpers::Reply| -> Vec<String> {
+    let names = |reply: &Reply| -> Vec<String> {
         reply.body["data"]
             .as_array()
             .unwrap()
@@ -560,9 +537,7 @@ async fn instance_bodies_take_null_exactly_where_the_document_says(backend: Back
         update.get("required").is_none(),
         "no update field is required"
     );
-    let id = app.create_instance(tenant, &unique_body()).await.body["data"]["id"]
-        .as_i64()
-        .unwrap();
+    let id = created_id(app.create_instance(tenant, &unique_body()).await);
     for (field, property) in update["properties"].as_object().unwrap() {
         let mut body = json!({ field: null });
         if field == "evolution_api_url" {

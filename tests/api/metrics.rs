@@ -47,18 +47,11 @@ async fn metrics_count_requests_claims_messages_logins_and_instances(backend: Ba
     };
     let tenant = app.seed_tenant().await;
     let token = app.sender_token(tenant).await;
-    let provisioned = app
-        .provision(
-            tenant,
-            &json!({"instance_name": "uno", "daily_message_limit": 1}),
-        )
-        .await;
-    assert_eq!(
-        provisioned.status,
-        StatusCode::CREATED,
-        "{}",
-        provisioned.body
-    );
+    app.provisioned_with(
+        tenant,
+        &json!({"instance_name": "uno", "daily_message_limit": 1}),
+    )
+    .await;
     fake.open("uno", "573001112233@s.whatsapp.net")
         .await
         .unwrap();
@@ -86,12 +79,7 @@ async fn metrics_count_requests_claims_messages_logins_and_instances(backend: Ba
     // The delivery worker's step counts instances by status for the gauges.
     app.deliver().await;
 
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.scrape_metrics(None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"]
         .to_str()
@@ -210,12 +198,7 @@ async fn a_scrape_reads_no_table_and_the_worker_counts_at_most_every_15_s(backen
     };
     rename("webhook_events", "webhook_events_away");
     rename("whatsapp_instances", "whatsapp_instances_away");
-    let reply = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let reply = app.scrape_metrics(None).await;
     assert_eq!(reply.status(), StatusCode::OK);
     assert_eq!(gauges(&reply.text().await.unwrap()), counted);
     rename("whatsapp_instances_away", "whatsapp_instances");

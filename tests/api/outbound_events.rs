@@ -81,15 +81,7 @@ fn queue_events(app: &TestApp, tenant: i64, n: usize) {
 
 /// The tenant's delivery log, oldest first.
 async fn log(app: &TestApp, tenant: i64, query: &str) -> Vec<Value> {
-    let reply = app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/tenants/{tenant}/webhook-deliveries?per_page=100{query}"),
-            None,
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let mut rows = reply.body["data"].as_array().unwrap().clone();
+    let mut rows = app.webhook_deliveries(tenant, query).await;
     rows.reverse();
     rows
 }

@@ -58,6 +58,36 @@ fn assert_bare_error(reply: &Reply, status: StatusCode, error_key: &str, case: &
     assert_eq!(reply.body.get("error_params"), None, "[{case}]");
 }
 
+/// A 404 whose body is exactly `expected`.
+#[track_caller]
+fn assert_not_found_as(reply: &Reply, expected: &Value, case: &str) {
+    assert_eq!(
+        reply.status,
+        StatusCode::NOT_FOUND,
+        "[{case}] {}",
+        reply.body
+    );
+    assert_eq!(&reply.body, expected, "[{case}]");
+}
+
+/// Every endpoint of the instance `id` of `tenant`, `update` the body of its update: a
+/// request, a path and a body each.
+fn instance_endpoints(
+    tenant: i64,
+    id: impl std::fmt::Display,
+    update: &Value,
+) -> [(Method, String, Option<&Value>); 6] {
+    let path = instance_path(tenant, id);
+    [
+        (Method::GET, path.clone(), None),
+        (Method::PUT, path.clone(), Some(update)),
+        (Method::POST, format!("{path}/toggle-active"), None),
+        (Method::POST, format!("{path}/reset-counter"), None),
+        (Method::GET, format!("{path}/statistics"), None),
+        (Method::DELETE, path, None),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // 400: the body is not a JSON object
 // ---------------------------------------------------------------------------------------
@@ -375,32 +405,15 @@ async fn a_non_numeric_instance_id_is_404_json(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
     let body = json!({"notes": "x"});
-    let cases = [
-        (Method::GET, instance_path(tenant, "abc"), None),
+    let mut cases = instance_endpoints(tenant, "abc", &body).to_vec();
+    cases.extend([
         (Method::GET, instance_path(tenant, "1.5"), None),
         (
             Method::GET,
             instance_path(tenant, "99999999999999999999999"),
             None,
         ),
-        (Method::PUT, instance_path(tenant, "abc"), Some(&body)),
-        (Method::DELETE, instance_path(tenant, "abc"), None),
-        (
-            Method::POST,
-            format!("{}/toggle-active", instance_path(tenant, "abc")),
-            None,
-        ),
-        (
-            Method::POST,
-            format!("{}/reset-counter", instance_path(tenant, "abc")),
-            None,
-        ),
-        (
-            Method::GET,
-            format!("{}/statistics", instance_path(tenant, "abc")),
-            None,
-        ),
-    ];
+    ]);
 
     for (method, path, body) in cases {
         let case = format!("{method} {path}");
@@ -422,43 +435,18 @@ async fn a_missing_instance_is_404_with_the_seed_body(backend: Backend) {
     let invalid_update = json!({"daily_message_limit": 0});
 
     for id in [999_999, foreign] {
-        let cases = [
-            (Method::GET, instance_path(tenant, id), None),
-            (Method::PUT, instance_path(tenant, id), Some(&update)),
-            (
-                Method::PUT,
-                instance_path(tenant, id),
-                Some(&invalid_update),
-            ),
-            (
-                Method::POST,
-                format!("{}/toggle-active", instance_path(tenant, id)),
-                None,
-            ),
-            (
-                Method::POST,
-                format!("{}/reset-counter", instance_path(tenant, id)),
-                None,
-            ),
-            (
-                Method::GET,
-                format!("{}/statistics", instance_path(tenant, id)),
-                None,
-            ),
-            (Method::DELETE, instance_path(tenant, id), None),
-        ];
+        let mut cases = instance_endpoints(tenant, id, &update).to_vec();
+        cases.push((
+            Method::PUT,
+            instance_path(tenant, id),
+            Some(&invalid_update),
+        ));
         for (method, path, body) in cases {
             let case = format!("{method} {path}");
 
             let reply = app.admin(method, &path, body).await;
 
-            assert_eq!(
-                reply.status,
-                StatusCode::NOT_FOUND,
-                "[{case}] {}",
-                reply.body
-            );
-            assert_eq!(reply.body, expected, "[{case}]");
+            assert_not_found_as(&reply, &expected, &case);
         }
     }
     assert_eq!(
@@ -518,13 +506,7 @@ async fn a_missing_tenant_is_404_tenant_not_found(backend: Backend) {
 
         let reply = app.admin(method, &path, body.as_ref()).await;
 
-        assert_eq!(
-            reply.status,
-            StatusCode::NOT_FOUND,
-            "[{case}] {}",
-            reply.body
-        );
-        assert_eq!(reply.body, expected, "[{case}]");
+        assert_not_found_as(&reply, &expected, &case);
     }
 }
 

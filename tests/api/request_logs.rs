@@ -248,13 +248,7 @@ async fn no_secret_is_logged_and_each_line_names_its_request(backend: Backend) {
     app.deliver().await;
     let accepted = receiver.accepted();
     assert!(!accepted.is_empty() && accepted.iter().all(|event| event.verified));
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .bearer_auth(&metrics_token)
-        .send()
-        .await
-        .unwrap();
+    let metrics = app.scrape_metrics(Some(&metrics_token)).await;
     assert_eq!(metrics.status(), StatusCode::OK);
 
     let lines = logs.lines();

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::helpers::{Backend, Reply, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::{both_backends, spawn_or_skip, through_pooler};
 use relevo::db::schema::users;
 
@@ -27,40 +27,49 @@ fn allowed(status: StatusCode) -> bool {
     .contains(&status)
 }
 
+/// The seed super admin's id.
+async fn first_admin_id(app: &TestApp) -> i64 {
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.body["data"]["user"]["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Another super admin for `round`, logged in: its path and its token.
+async fn other_admin(app: &TestApp, round: usize) -> (String, String) {
+    let (id, token) = app
+        .new_user()
+        .email(&format!("other{round}@relevo.test"))
+        .super_admin()
+        .logged_in()
+        .await;
+    (format!("/api/v1/users/{id}"), token)
+}
+
+/// Both answers of a round are ones the race allows, and one super admin is left.
+#[track_caller]
+fn assert_one_left(app: &TestApp, round: usize, answers: [&Reply; 2]) {
+    for reply in answers {
+        assert!(
+            allowed(reply.status),
+            "round {round}: {} {}",
+            reply.status,
+            reply.body
+        );
+    }
+    assert_eq!(super_admins(app), 1, "round {round}");
+}
+
 /// Two super admins delete each other at the same moment, twelve times over.
 async fn two_admins_deleting_each_other_leave_one(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    let admin_id = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.body["data"]["user"]["id"]
-        .as_i64()
-        .unwrap();
+    let admin_path = format!("/api/v1/users/{}", first_admin_id(&app).await);
     for round in 0..12 {
-        let (other_id, other_token) = app
-            .new_user()
-            .email(&format!("other{round}@relevo.test"))
-            .super_admin()
-            .logged_in()
-            .await;
-        let (other_path, admin_path) = (
-            format!("/api/v1/users/{other_id}"),
-            format!("/api/v1/users/{admin_id}"),
-        );
+        let (other_path, other_token) = other_admin(&app, round).await;
         let (first, second) = tokio::join!(
             app.send(Method::DELETE, &other_path, Some(&app.admin_token), None),
             app.send(Method::DELETE, &admin_path, Some(&other_token), None),
         );
-        assert!(
-            allowed(first.status),
-            "round {round}: {} {}",
-            first.status,
-            first.body
-        );
-        assert!(
-            allowed(second.status),
-            "round {round}: {} {}",
-            second.status,
-            second.body
-        );
-        assert_eq!(super_admins(&app), 1, "round {round}");
+        assert_one_left(&app, round, [&first, &second]);
         if second.status == StatusCode::OK {
             // The seed admin went: nobody is left to go on with, which is the point.
             assert_ne!(first.status, StatusCode::OK, "round {round}");
@@ -73,21 +82,10 @@ async fn two_admins_deleting_each_other_leave_one(backend: Backend) {
 async fn two_admins_demoting_each_other_leave_one(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let admin_id = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.body["data"]["user"]["id"]
-        .as_i64()
-        .unwrap();
+    let admin_path = format!("/api/v1/users/{}", first_admin_id(&app).await);
     let demote = json!({"role": "tenant_user", "tenant_id": tenant});
     for round in 0..12 {
-        let (other_id, other_token) = app
-            .new_user()
-            .email(&format!("other{round}@relevo.test"))
-            .super_admin()
-            .logged_in()
-            .await;
-        let (other_path, admin_path) = (
-            format!("/api/v1/users/{other_id}"),
-            format!("/api/v1/users/{admin_id}"),
-        );
+        let (other_path, other_token) = other_admin(&app, round).await;
         let (first, second) = tokio::join!(
             app.send(
                 Method::PUT,
@@ -97,19 +95,7 @@ async fn two_admins_demoting_each_other_leave_one(backend: Backend) {
             ),
             app.send(Method::PUT, &admin_path, Some(&other_token), Some(&demote)),
         );
-        assert!(
-            allowed(first.status),
-            "round {round}: {} {}",
-            first.status,
-            first.body
-        );
-        assert!(
-            allowed(second.status),
-            "round {round}: {} {}",
-            second.status,
-            second.body
-        );
-        assert_eq!(super_admins(&app), 1, "round {round}");
+        assert_one_left(&app, round, [&first, &second]);
         if second.status == StatusCode::OK {
             return;
         }

@@ -5,9 +5,7 @@
 //! Evolution servers and receivers listen on 127.0.0.1. What answers at a server's URL is
 //! never repeated as if Evolution had said it.
 
-use std::net::TcpListener;
-
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, HttpResponse};
 use chrono::Duration;
 use relevo::clock::Clock;
 use reqwest::{Method, StatusCode};
@@ -17,7 +15,7 @@ use crate::both_backends;
 use crate::callback_receiver::Receiver;
 use crate::evolution_fake::{Failure, FakeEvolution, GLOBAL_KEY};
 use crate::helpers::{
-    assert_error, instance_path, into_reply, spawn_app_with, Backend, Reply, TestApp,
+    assert_error, instance_path, into_reply, serve_locally, spawn_app_with, Backend, Reply, TestApp,
 };
 use crate::spawn_with_fake_or_skip;
 
@@ -189,16 +187,10 @@ async fn tenant_calling(app: &TestApp, receiver: &Receiver, slug: &str, url: &st
     id
 }
 
+/// The tenant's newest delivery (`null` when there is none).
 async fn delivery(app: &TestApp, tenant: i64) -> Value {
-    let reply = app
-        .admin(
-            Method::GET,
-            &format!("/api/v1/tenants/{tenant}/webhook-deliveries"),
-            None,
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["data"][0].clone()
+    let deliveries = app.webhook_deliveries(tenant, "").await;
+    deliveries.first().cloned().unwrap_or(Value::Null)
 }
 
 /// Callback URLs stored while private targets were allowed (or before the policy
@@ -355,22 +347,11 @@ async fn the_operators_evolution_server_may_be_on_a_private_address(backend: Bac
 /// A server (HTTP only) that answers every request with `status`, `content_type` and
 /// `body`: something that is not Evolution, found at a server's URL.
 fn something_else(status: u16, content_type: &'static str, body: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        App::new().default_service(web::to(move || async move {
-            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
-                .content_type(content_type)
-                .body(body)
-        }))
+    serve_locally(web::Data::new(()), move || async move {
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+            .content_type(content_type)
+            .body(body)
     })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .expect("listens")
-    .run();
-    tokio::spawn(server);
-    url
 }
 
 /// Only Evolution's own words reach an answer, and only in `error_params.upstream`: a

@@ -72,6 +72,15 @@ async fn a_super_admin_cannot_delete_itself(backend: Backend) {
     );
 }
 
+/// Another super admin, `bea@relevo.test`, logged in: its id and token.
+async fn second_admin(app: &TestApp) -> (i64, String) {
+    app.new_user()
+        .email("bea@relevo.test")
+        .super_admin()
+        .logged_in()
+        .await
+}
+
 async fn create_tenant_as(app: &TestApp, token: &str, slug: &str) -> StatusCode {
     app.send(
         Method::POST,
@@ -85,12 +94,7 @@ async fn create_tenant_as(app: &TestApp, token: &str, slug: &str) -> StatusCode 
 
 async fn a_deleted_super_admins_token_dies_on_the_next_request(backend: Backend) {
     let app = spawn_or_skip!(backend);
-    let (id, token) = app
-        .new_user()
-        .email("bea@relevo.test")
-        .super_admin()
-        .logged_in()
-        .await;
+    let (id, token) = second_admin(&app).await;
     assert_eq!(
         create_tenant_as(&app, &token, "before").await,
         StatusCode::CREATED
@@ -125,12 +129,7 @@ async fn a_deleted_super_admins_token_dies_on_the_next_request(backend: Backend)
 async fn demoting_or_re_passwording_a_user_ends_its_tokens(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let (id, token) = app
-        .new_user()
-        .email("bea@relevo.test")
-        .super_admin()
-        .logged_in()
-        .await;
+    let (id, token) = second_admin(&app).await;
     let path = format!("/api/v1/users/{id}");
 
     let demoted = app
@@ -169,28 +168,22 @@ async fn demoting_or_re_passwording_a_user_ends_its_tokens(backend: Backend) {
 
     // A fresh login as a tenant user works; a new password ends that token as well.
     let tenant_token = app.login_token("bea@relevo.test", USER_PASSWORD).await;
-    let own = app
-        .send(
+    let own_instances = || {
+        app.send(
             Method::GET,
             "/api/v1/tenant/whatsapp-instances",
             Some(&tenant_token),
             None,
         )
-        .await;
+    };
+    let own = own_instances().await;
     assert_eq!(own.status, StatusCode::OK);
     let new_password = "  Another pass phrase 9 green  ";
     let changed = app
         .admin(Method::PUT, &path, Some(&json!({"password": new_password})))
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
-    let own = app
-        .send(
-            Method::GET,
-            "/api/v1/tenant/whatsapp-instances",
-            Some(&tenant_token),
-            None,
-        )
-        .await;
+    let own = own_instances().await;
     assert_eq!(own.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.login("bea@relevo.test", USER_PASSWORD).await.status,
@@ -213,12 +206,7 @@ async fn a_sender_claim_with_a_deleted_admins_token_is_refused(backend: Backend)
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
     app.instance(tenant, "+573001234567", "principal", 10).await;
-    let (id, token) = app
-        .new_user()
-        .email("bea@relevo.test")
-        .super_admin()
-        .logged_in()
-        .await;
+    let (id, token) = second_admin(&app).await;
     let path = format!("/api/v1/tenants/{tenant}/sender/claim");
     let before = app
         .send(Method::POST, &path, Some(&token), Some(&json!({})))
@@ -237,12 +225,7 @@ async fn a_sender_claim_with_a_deleted_admins_token_is_refused(backend: Backend)
 async fn updating_a_user_is_validated(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
-    let (id, _) = app
-        .new_user()
-        .email("bea@relevo.test")
-        .super_admin()
-        .logged_in()
-        .await;
+    let (id, _) = second_admin(&app).await;
     let me = app.admin(Method::GET, "/api/v1/auth/me", None).await;
     let first_admin = me.body["data"]["id"].as_i64().unwrap();
     let path = format!("/api/v1/users/{id}");

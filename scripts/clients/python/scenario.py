@@ -1,6 +1,7 @@
 """Seed 001 end to end through the Python client that openapi-python-client generated.
 
-Run by scripts/check-clients.sh with the generated package `relevo_client` on PYTHONPATH and
+Run by scripts/check-clients.sh with the generated package `relevo_client` and scripts/clients/
+(scenario_common.py: seed 001's values and the shared checks) on PYTHONPATH and
 RELEVO_URL, RELEVO_ADMIN_EMAIL and RELEVO_ADMIN_PASSWORD in the environment.
 
 Only the generated client talks to Relevo. Operations are found by their operationId (the module
@@ -23,7 +24,6 @@ from __future__ import annotations
 import datetime
 import importlib
 import json
-import os
 import pkgutil
 import sys
 import types
@@ -38,54 +38,8 @@ import relevo_client.api
 import relevo_client.models
 from relevo_client import AuthenticatedClient, Client
 from relevo_client.types import UNSET, Unset
-
-BASE_URL = os.environ["RELEVO_URL"]
-ADMIN_EMAIL = os.environ["RELEVO_ADMIN_EMAIL"]
-ADMIN_PASSWORD = os.environ["RELEVO_ADMIN_PASSWORD"]
-
-# Seed 001's example values (/work/shared/seeds/001_*.txt).
-PRINCIPAL = {
-    "phone_number": "+573001234567",
-    "instance_name": "principal_campana",
-    "evolution_api_key": "B6D9F2E8-A3C4-4D5E-9F8A-1B2C3D4E5F6A",
-    "evolution_api_url": "https://evolution.midominio.com",
-    "daily_message_limit": 1000,
-    "is_active": True,
-    "notes": "Instancia principal para campaña electoral",
-}
-SECONDARY = {
-    "phone_number": "+573009876543",
-    "instance_name": "secundaria_recordatorios",
-    "evolution_api_key": "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",
-    "evolution_api_url": None,
-    "daily_message_limit": 500,
-    "notes": "Para recordatorios de reuniones y compromisos",
-}
-UPDATE = {
-    "instance_name": "principal_actualizada",
-    "daily_message_limit": 1500,
-    "notes": "Límite aumentado por campaña intensiva",
-}
-
-
-class ScenarioFailure(Exception):
-    pass
-
-
-def fail(message: str) -> typing.NoReturn:
-    raise ScenarioFailure(message)
-
-
-def expect(actual: Any, wanted: Any, what: str) -> None:
-    if actual != wanted:
-        fail(f"{what}: got {actual!r}, expected {wanted!r}")
-
-
-def iso(value: Any) -> str:
-    """Dates and timestamps compare as text whether the client parsed them or not."""
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    return str(value)
+from scenario_common import ADMIN_EMAIL, ADMIN_PASSWORD, BASE_URL, PRINCIPAL, SECONDARY, UPDATE
+from scenario_common import ScenarioFailure, delete_all, expect, fail, iso, operation_named
 
 
 # --- operations by operationId -------------------------------------------------------------
@@ -114,10 +68,7 @@ MODEL_NAMESPACE.update({"Unset": Unset, "datetime": datetime, "Any": Any})
 
 
 def operation(name: str) -> types.ModuleType:
-    try:
-        return OPERATIONS[name]
-    except KeyError:
-        fail(f"the generated client has no operation {name!r}")
+    return operation_named(OPERATIONS, name)
 
 
 def body(operation_name: str, fields: dict[str, Any]) -> Any:
@@ -504,17 +455,7 @@ def scenario() -> None:
     call("claim_own_instance", 401, sender, body=body("claim_own_instance", {}))
 
     # 12. Delete (seed 001 section 7): the instance, then the tenant (409 while it has one).
-    deleted = call("delete_instance", 200, admin, tenant=tenant_key, id=principal.id)
-    expect(deleted.message, "WhatsApp instance deleted successfully", "delete_instance.message")
-    gone = call("show_instance", 404, admin, tenant=tenant_key, id=principal.id)
-    expect(gone.error_key, "whatsapp.instance_not_found", "show_instance after delete")
-    busy = call("delete_tenant", 409, admin, tenant=tenant_key)
-    expect(busy.error_key, "tenant.has_instances", "delete_tenant with an instance")
-    call("delete_user", 200, admin, id=user.id)
-    bye = call("delete_tenant", 200, admin, tenant=tenant_key, force=True)
-    expect(bye.message, "Tenant deleted successfully", "delete_tenant.message")
-    missing = call("show_tenant", 404, admin, tenant=tenant_key)
-    expect(missing.error_key, "tenant.not_found", "show_tenant after delete")
+    delete_all(call, admin, tenant_key, principal.id, user.id)
 
 
 def report_optional() -> None:

@@ -7,12 +7,12 @@ use crate::audit::{ACTION_KEYS, TARGET_TYPES};
 use crate::auth::SuperAdmin;
 use crate::db::audit_log::{self, AuditFilter};
 use crate::error::{ApiError, FieldErrors};
-use crate::i18n::{Locale, Msg};
-use crate::routes::period::{instant, Bound};
-use crate::routes::wire::{parse_page, query_integer, query_one_of, Paginated};
+use crate::i18n::Locale;
+use crate::routes::period::period;
+use crate::routes::wire::{query_integer, query_one_of, PageQuery, Paginated};
 use crate::state::AppState;
 
-/// The audit log's filters and page; every filter given must match.
+/// The audit log's filters (its page is a [`PageQuery`]); every filter given must match.
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 pub struct AuditLogQuery {
@@ -40,24 +40,12 @@ pub struct AuditLogQuery {
     /// last moment. Not before `from`.
     #[param(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*((000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29)([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?[ \t\n\r\f]*$", example = "2025-11-17T23:59:59Z")]
     pub to: Option<String>,
-    /// Page number, from 1.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 9223372036854775_i64)]
-    pub page: Option<String>,
-    /// Items per page, 1 to 100 (default 15).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    pub per_page: Option<String>,
 }
 
 impl AuditLogQuery {
     /// The filter asked for; every bad parameter goes to `errors`.
     fn parse(&self, errors: &mut FieldErrors) -> AuditFilter {
-        let from = instant(&self.from, "from", Bound::Start, errors);
-        let to = instant(&self.to, "to", Bound::End, errors);
-        if let (Some(from), Some(to)) = (from, to) {
-            if to < from {
-                errors.add("to", Msg::AfterOrEqual("from"));
-            }
-        }
+        let (from, to) = period(&self.from, &self.to, errors);
         AuditFilter {
             actor_id: query_integer(&self.actor_id, "actor_id", 1, i64::MAX, errors),
             tenant_id: query_integer(&self.tenant_id, "tenant_id", 1, i64::MAX, errors),
@@ -76,7 +64,7 @@ impl AuditLogQuery {
 /// first attempt the throttle refuses per client network and 15-minute window.
 #[utoipa::path(
     tag = "audit-log",
-    params(AuditLogQuery),
+    params(AuditLogQuery, PageQuery),
     security(("bearer" = [])),
     responses((status = 200, description = "Newest first", body = Paginated<AuditLogEntry>))
 )]
@@ -86,17 +74,14 @@ pub async fn list_audit_log(
     _admin: SuperAdmin,
     locale: Locale,
     query: web::Query<AuditLogQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<AuditLogEntry>>, ApiError> {
     let mut errors = FieldErrors::default();
     let filter = query.parse(&mut errors);
-    let page = parse_page(&query.page, &query.per_page, &mut errors);
+    let page = page.parse(&mut errors);
     errors.into_result(locale)?;
     let (rows, total) = state
         .db(move |conn| Ok(audit_log::list(conn, &filter, page)?))
         .await?;
-    let data = rows
-        .into_iter()
-        .map(AuditLogEntry::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(web::Json(Paginated::new(data, total, page)))
+    Ok(web::Json(Paginated::try_from_rows(rows, total, page)?))
 }

@@ -7,13 +7,13 @@ use crate::auth::AuthUser;
 use crate::db::messages::{self, MessageFilter};
 use crate::domain::MessageStatus;
 use crate::error::{ApiError, FieldErrors};
-use crate::i18n::{Locale, Msg};
-use crate::routes::period::{instant, Bound};
+use crate::i18n::Locale;
+use crate::routes::period::period;
 use crate::routes::visible_tenant;
-use crate::routes::wire::{given, parse_page, query_integer, query_parsed, Paginated};
+use crate::routes::wire::{given, query_integer, query_parsed, PageQuery, Paginated};
 use crate::state::AppState;
 
-/// The message log's filters and page; every filter given must match.
+/// The message log's filters (its page is a [`PageQuery`]); every filter given must match.
 #[derive(Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 pub struct MessageLogQuery {
@@ -33,23 +33,11 @@ pub struct MessageLogQuery {
     /// to its last moment. Not before `from`.
     #[param(value_type = Option<String>, pattern = r"^[ \t\n\r\f]*((000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29)([Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?[ \t\n\r\f]*$", example = "2025-11-17T23:59:59Z")]
     pub to: Option<String>,
-    /// Page number, from 1.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 9223372036854775_i64)]
-    pub page: Option<String>,
-    /// Items per page, 1 to 100 (default 15).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    pub per_page: Option<String>,
 }
 
 impl MessageLogQuery {
     fn parse(&self, errors: &mut FieldErrors) -> MessageFilter {
-        let from = instant(&self.from, "from", Bound::Start, errors);
-        let to = instant(&self.to, "to", Bound::End, errors);
-        if let (Some(from), Some(to)) = (from, to) {
-            if to < from {
-                errors.add("to", Msg::AfterOrEqual("from"));
-            }
-        }
+        let (from, to) = period(&self.from, &self.to, errors);
         MessageFilter {
             status: query_parsed(given(&self.status), "status", MessageStatus::parse, errors),
             instance_id: query_integer(&self.instance_id, "instance_id", 1, i64::MAX, errors),
@@ -68,6 +56,7 @@ impl MessageLogQuery {
     params(
         ("tenant" = String, Path, description = "Tenant id or slug"),
         MessageLogQuery,
+        PageQuery,
     ),
     security(("bearer" = [])),
     responses((status = 200, description = "Newest first", body = Paginated<MessageRecord>))
@@ -79,18 +68,15 @@ pub async fn list_messages(
     locale: Locale,
     path: web::Path<String>,
     query: web::Query<MessageLogQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<MessageRecord>>, ApiError> {
     let mut errors = FieldErrors::default();
     let filter = query.parse(&mut errors);
-    let page = parse_page(&query.page, &query.per_page, &mut errors);
+    let page = page.parse(&mut errors);
     let tenant = visible_tenant(&state, &user, path.into_inner()).await?;
     errors.into_result(locale)?;
     let (rows, total) = state
         .db(move |conn| Ok(messages::list(conn, tenant.id, &filter, page)?))
         .await?;
-    let data = rows
-        .into_iter()
-        .map(MessageRecord::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(web::Json(Paginated::new(data, total, page)))
+    Ok(web::Json(Paginated::try_from_rows(rows, total, page)?))
 }

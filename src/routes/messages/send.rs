@@ -12,6 +12,7 @@ use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors, ValidationErrorBo
 use crate::i18n::{Locale, Msg};
 use crate::input::{idempotency_key, optional, required, Input, JsonObject};
 use crate::messaging::{self, attempts_of, Outgoing, SendError, Sent};
+use crate::openapi::responses::{Conflict, TooManyRequests};
 use crate::request_id::RequestId;
 use crate::routes::sender::none_available;
 use crate::routes::wire::DataBody;
@@ -19,6 +20,21 @@ use crate::state::AppState;
 
 /// The longest text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// What a send answers when the message was not sent, on either path.
+#[derive(utoipa::IntoResponses)]
+pub enum SendFailures {
+    #[response(status = 409)]
+    Conflict(#[ref_response] Conflict),
+    #[response(status = 422, description = SEND_INVALID)]
+    Invalid(ValidationErrorBody),
+    #[response(status = 429)]
+    TooManyRequests(#[ref_response] TooManyRequests),
+    #[response(status = 502, description = SEND_FAILED)]
+    Failed(ErrorBody),
+    #[response(status = 504, description = SEND_TIMEOUT)]
+    Timeout(ErrorBody),
+}
 
 const SEND_FAILED: &str = "No instance could send it (`message.send_failed`): every instance tried failed (at most three), or none was left to try. Nothing stays counted. `error_params` has `message_id` and `attempts`";
 const SEND_TIMEOUT: &str = "Evolution API did not answer in time (`message.send_timeout`): the message may have gone out, so it stays counted, is `unknown`, and is not sent again (not even on another instance). `error_params` has `message_id` and `attempts`";
@@ -100,11 +116,7 @@ fn parse(body: &SendMessageBody, locale: Locale) -> Result<Outgoing, ApiError> {
     responses(
         (status = 201, description = "Sent now", body = DataBody<MessageRecord>),
         (status = 200, description = "Sent before, by the first request with this `idempotency_key`", body = DataBody<MessageRecord>),
-        (status = 409, response = crate::openapi::responses::Conflict),
-        (status = 422, description = SEND_INVALID, body = ValidationErrorBody),
-        (status = 429, response = crate::openapi::responses::TooManyRequests),
-        (status = 502, description = SEND_FAILED, body = ErrorBody),
-        (status = 504, description = SEND_TIMEOUT, body = ErrorBody),
+        SendFailures,
     )
 )]
 #[post("/tenants/{tenant}/messages")]
@@ -144,11 +156,7 @@ pub async fn send_message(
     responses(
         (status = 201, description = "Sent now", body = DataBody<MessageRecord>),
         (status = 200, description = "Sent before, by the first request with this `idempotency_key`", body = DataBody<MessageRecord>),
-        (status = 409, response = crate::openapi::responses::Conflict),
-        (status = 422, description = SEND_INVALID, body = ValidationErrorBody),
-        (status = 429, response = crate::openapi::responses::TooManyRequests),
-        (status = 502, description = SEND_FAILED, body = ErrorBody),
-        (status = 504, description = SEND_TIMEOUT, body = ErrorBody),
+        SendFailures,
     )
 )]
 #[post("/tenant/messages")]

@@ -11,11 +11,27 @@ use crate::domain::{PhoneNumber, RotationStrategy, Timestamp};
 use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors};
 use crate::i18n::{Locale, Msg};
 use crate::input::{idempotency_key, optional, Input, JsonObject};
+use crate::openapi::responses::{Conflict, TooManyRequests};
 use crate::routes::wire::DataBody;
 use crate::sender::batch::{ClaimBatcher, ClaimJob, Claimed};
 use crate::state::AppState;
 
 pub const MAX_CLAIM_COUNT: i64 = 1000;
+
+/// What a claim answers when it grants nothing, on either path.
+#[derive(utoipa::IntoResponses)]
+pub enum ClaimFailures {
+    #[response(status = 409)]
+    Conflict(#[ref_response] Conflict),
+    #[response(status = 429)]
+    TooManyRequests(#[ref_response] TooManyRequests),
+    #[response(
+        status = 503,
+        description = CLAIM_UNAVAILABLE,
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))
+    )]
+    Unavailable(ErrorBody),
+}
 
 const CLAIM_UNAVAILABLE: &str = "The database is busy or unreachable, or lost the connection (`database.unavailable`); the claim may or may not have been counted: retry with the same `idempotency_key`";
 
@@ -148,13 +164,7 @@ pub struct ClaimResult {
     params(("tenant" = String, Path, description = "Tenant id or slug")),
     request_body = ClaimBody,
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = DataBody<ClaimResult>),
-        (status = 409, response = crate::openapi::responses::Conflict),
-        (status = 429, response = crate::openapi::responses::TooManyRequests),
-        (status = 503, description = CLAIM_UNAVAILABLE, body = ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-    )
+    responses((status = 200, body = DataBody<ClaimResult>), ClaimFailures)
 )]
 #[post("/tenants/{tenant}/sender/claim")]
 pub async fn claim_instance(
@@ -191,13 +201,7 @@ pub async fn claim_instance(
     tag = "sender",
     request_body = ClaimBody,
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = DataBody<ClaimResult>),
-        (status = 409, response = crate::openapi::responses::Conflict),
-        (status = 429, response = crate::openapi::responses::TooManyRequests),
-        (status = 503, description = CLAIM_UNAVAILABLE, body = ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-    )
+    responses((status = 200, body = DataBody<ClaimResult>), ClaimFailures)
 )]
 #[post("/tenant/sender/claim")]
 pub async fn claim_own_instance(

@@ -8,6 +8,7 @@ use crate::db::claims::{self, ReleaseOutcome};
 use crate::error::{ApiError, ErrorBody, ErrorKey, FieldErrors, Resource};
 use crate::i18n::{Locale, Msg};
 use crate::input::{Input, JsonObject};
+use crate::openapi::responses::Conflict;
 use crate::routes::wire::DataBody;
 use crate::sender::authorize;
 use crate::sender::{local_date, tenant_zone};
@@ -69,12 +70,7 @@ pub struct ReleaseResult {
     ),
     request_body = ReleaseBody,
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = DataBody<ReleaseResult>),
-        (status = 409, response = crate::openapi::responses::Conflict),
-        (status = 503, description = RELEASE_UNAVAILABLE, body = ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-    )
+    responses((status = 200, body = DataBody<ReleaseResult>), ReleaseFailures)
 )]
 #[post("/tenants/{tenant}/sender/claims/{claim_id}/release")]
 pub async fn release_claim(
@@ -98,12 +94,7 @@ pub async fn release_claim(
     params(("claim_id" = String, Path, description = "The `claim_id` a claim returned")),
     request_body = ReleaseBody,
     security(("bearer" = [])),
-    responses(
-        (status = 200, body = DataBody<ReleaseResult>),
-        (status = 409, response = crate::openapi::responses::Conflict),
-        (status = 503, description = RELEASE_UNAVAILABLE, body = ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-    )
+    responses((status = 200, body = DataBody<ReleaseResult>), ReleaseFailures)
 )]
 #[post("/tenant/sender/claims/{claim_id}/release")]
 pub async fn release_own_claim(
@@ -114,6 +105,19 @@ pub async fn release_own_claim(
     body: JsonObject<ReleaseBody>,
 ) -> Result<web::Json<DataBody<ReleaseResult>>, ApiError> {
     run_release(state, caller, None, path.into_inner(), locale, body).await
+}
+
+/// What a release answers when it gives nothing back, on either path.
+#[derive(utoipa::IntoResponses)]
+pub enum ReleaseFailures {
+    #[response(status = 409)]
+    Conflict(#[ref_response] Conflict),
+    #[response(
+        status = 503,
+        description = RELEASE_UNAVAILABLE,
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))
+    )]
+    Unavailable(ErrorBody),
 }
 
 const RELEASE_UNAVAILABLE: &str = "The database is busy or unreachable, or lost the connection (`database.unavailable`): retry; a repeated release gives nothing back twice";

@@ -84,9 +84,5 @@ pub async fn list_sync_runs(
     let (rows, total) = state
         .db(move |conn| Ok(sync_runs::list(conn, page)?))
         .await?;
-    let data = rows
-        .into_iter()
-        .map(SyncRunResource::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(web::Json(Paginated::new(data, total, page)))
+    Ok(web::Json(Paginated::try_from_rows(rows, total, page)?))
 }

@@ -1,7 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web};
 
-use super::fields::{CreateTenantBody, TenantBody};
+use super::fields::TenantBody;
 use super::{audit_snapshot, TenantWithCallbackSecret};
 use crate::audit::Auditor;
 use crate::auth::SuperAdmin;
@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// A slug already taken is a 422 on `slug`.
 #[utoipa::path(
     tag = "tenants",
-    request_body = CreateTenantBody,
+    request_body = TenantBody,
     security(("bearer" = [])),
     responses((status = 201, body = MessageDataBody<TenantWithCallbackSecret>))
 )]
@@ -28,7 +28,7 @@ pub async fn create_tenant(
     admin: SuperAdmin,
     request_id: RequestId,
     locale: Locale,
-    body: JsonObject<CreateTenantBody>,
+    body: JsonObject<TenantBody>,
 ) -> Result<
     (
         web::Json<MessageDataBody<TenantWithCallbackSecret>>,
@@ -36,7 +36,6 @@ pub async fn create_tenant(
     ),
     ApiError,
 > {
-    let body = TenantBody::from(body.0);
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let new = match body.parse_new(&state.cipher, &state.targets) {
         Ok(new) => new,

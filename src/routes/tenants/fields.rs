@@ -1,6 +1,8 @@
 use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::db::tenants::TenantChanges;
 use crate::domain::{parse_timezone, HttpUrl, RotationStrategy, TenantSlug, UnitPrice};
@@ -11,10 +13,13 @@ use crate::registry::tenants::{RefusedTenant, ValidNewTenant};
 use crate::secrets::Cipher;
 use crate::targets::{Target, TargetPolicy};
 
-/// A new tenant. Unknown fields are ignored; strings are trimmed, and an empty string
-/// counts as `null`.
+/// A tenant body as sent, to create a tenant (`nombre` required) or to change one (only
+/// the fields sent). The document names it twice: `CreateTenantBody` (described by the
+/// comments below) and [`UpdateTenantBody`] (the same fields and constraints, described
+/// for a change).
 #[derive(Deserialize, ToSchema, Default)]
-pub struct CreateTenantBody {
+#[schema(as = CreateTenantBody, description = CREATE_DESCRIPTION)]
+pub struct TenantBody {
     /// Unique; `[a-z0-9-]`, 1 to 64 characters, not starting or ending with `-`, not all
     /// digits (a number names a tenant by id). Defaults to one made from `nombre`
     /// (`Juan Pérez - Alcaldía` → `juan-perez-alcaldia`); required when `nombre` has no
@@ -71,96 +76,74 @@ pub struct CreateTenantBody {
     pub whatsapp_unit_price: Input,
 }
 
-/// What to change in a tenant: only the fields sent change. Unknown fields are
-/// ignored; strings are trimmed, and an empty string counts as `null`. `null` clears
-/// `tipo_cargo`, `identificacion`, `callback_url` and `callback_secret`; the other
-/// fields cannot be `null`.
-#[derive(Deserialize, ToSchema, Default)]
-pub struct UpdateTenantBody {
-    /// Unique; `[a-z0-9-]`, 1 to 64 characters, not starting or ending with `-`, not all
-    /// digits.
-    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^(?:[0-9]*[a-z]|[0-9]+-[a-z0-9-]*[a-z0-9])(?:[a-z0-9-]*[a-z0-9])?$",
-        example = "candidato-alcaldia")]
-    #[serde(default)]
-    pub slug: Input,
-    #[schema(value_type = String, max_length = 255, example = "Juan Pérez - Alcaldía")]
-    #[serde(default)]
-    pub nombre: Input,
-    #[schema(value_type = Option<String>, max_length = 255, example = "Alcalde")]
-    #[serde(default)]
-    pub tipo_cargo: Input,
-    #[schema(value_type = Option<String>, max_length = 64, example = "1234567890")]
-    #[serde(default)]
-    pub identificacion: Input,
-    /// IANA time zone name, exactly as the tz database writes it.
-    #[schema(value_type = String, example = "America/Bogota")]
-    #[serde(default)]
-    pub timezone: Input,
-    #[schema(value_type = RotationStrategy)]
-    #[serde(default)]
-    pub rotation_strategy: Input,
-    /// An `http` or `https` URL without a user name or password, on a public address (as
-    /// on create).
-    #[schema(value_type = crate::domain::OptionalHttpUrl, inline,
-        example = "https://crm.example.com/relevo/events")]
-    #[serde(default)]
-    pub callback_url: Input,
-    /// Write-only: 16 to 255 characters, taken exactly as sent (spaces count).
-    #[schema(value_type = Option<String>, min_length = 16, max_length = 255)]
-    #[serde(default)]
-    pub callback_secret: Input,
-    /// ISO 4217 code, in any letter case (stored upper-cased).
-    #[schema(value_type = String, pattern = "^[A-Za-z]{3}$", example = "COP")]
-    #[serde(default)]
-    pub currency: Input,
-    #[schema(value_type = i64, minimum = 0, example = 2450)]
-    #[serde(default)]
-    pub whatsapp_credits: Input,
-    /// 0 to 1000000 with at most 4 decimals, kept exactly.
-    #[schema(value_type = f64, minimum = 0, maximum = 1000000, example = 200)]
-    #[serde(default)]
-    pub whatsapp_unit_price: Input,
-}
+const CREATE_DESCRIPTION: &str = "A new tenant. Unknown fields are ignored; strings are \
+    trimmed, and an empty string\ncounts as `null`.";
 
-/// The fields of a tenant body as sent, whichever operation it came with.
-#[derive(Default)]
-pub struct TenantBody {
-    pub slug: Input,
-    pub nombre: Input,
-    pub tipo_cargo: Input,
-    pub identificacion: Input,
-    pub timezone: Input,
-    pub rotation_strategy: Input,
-    pub callback_url: Input,
-    pub callback_secret: Input,
-    pub currency: Input,
-    pub whatsapp_credits: Input,
-    pub whatsapp_unit_price: Input,
-}
+/// The document's schema of a change to a tenant: [`TenantBody`]'s fields and constraints,
+/// none required, with the descriptions below (a field not listed keeps its own).
+pub struct UpdateTenantBody;
 
-macro_rules! tenant_body_from {
-    ($body:ty) => {
-        impl From<$body> for TenantBody {
-            fn from(body: $body) -> Self {
-                Self {
-                    slug: body.slug,
-                    nombre: body.nombre,
-                    tipo_cargo: body.tipo_cargo,
-                    identificacion: body.identificacion,
-                    timezone: body.timezone,
-                    rotation_strategy: body.rotation_strategy,
-                    callback_url: body.callback_url,
-                    callback_secret: body.callback_secret,
-                    currency: body.currency,
-                    whatsapp_credits: body.whatsapp_credits,
-                    whatsapp_unit_price: body.whatsapp_unit_price,
+const UPDATE_DESCRIPTION: &str = "What to change in a tenant: only the fields sent change. \
+    Unknown fields are\nignored; strings are trimmed, and an empty string counts as `null`. \
+    `null` clears\n`tipo_cargo`, `identificacion`, `callback_url` and `callback_secret`; \
+    the other\nfields cannot be `null`.";
+
+const UPDATE_FIELD_DESCRIPTIONS: &[(&str, Option<&str>)] = &[
+    (
+        "slug",
+        Some("Unique; `[a-z0-9-]`, 1 to 64 characters, not starting or ending with `-`, not all\ndigits."),
+    ),
+    ("timezone", Some("IANA time zone name, exactly as the tz database writes it.")),
+    ("rotation_strategy", None),
+    (
+        "callback_url",
+        Some("An `http` or `https` URL without a user name or password, on a public address (as\non create)."),
+    ),
+    (
+        "callback_secret",
+        Some("Write-only: 16 to 255 characters, taken exactly as sent (spaces count)."),
+    ),
+    ("currency", Some("ISO 4217 code, in any letter case (stored upper-cased).")),
+    ("whatsapp_credits", None),
+    ("whatsapp_unit_price", Some("0 to 1000000 with at most 4 decimals, kept exactly.")),
+];
+
+impl PartialSchema for UpdateTenantBody {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = TenantBody::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.description = Some(UPDATE_DESCRIPTION.to_string());
+            object.required.clear();
+            for (field, description) in UPDATE_FIELD_DESCRIPTIONS {
+                if let Some(property) = object.properties.get_mut(*field) {
+                    describe(property, *description);
                 }
             }
         }
-    };
+        schema
+    }
 }
-tenant_body_from!(CreateTenantBody);
-tenant_body_from!(UpdateTenantBody);
+
+impl ToSchema for UpdateTenantBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <TenantBody as ToSchema>::schemas(schemas);
+    }
+}
+
+/// Gives a property the description of a change (`None`: no description), whichever
+/// form the derive gave it (a reference, an inline type wrapped to carry the field's
+/// own description, a plain schema).
+fn describe(property: &mut RefOr<Schema>, description: Option<&str>) {
+    let text = description.map(str::to_string);
+    match property {
+        RefOr::Ref(reference) => reference.description = text.unwrap_or_default(),
+        RefOr::T(Schema::Object(object)) => object.description = text,
+        RefOr::T(Schema::AllOf(all_of)) => all_of.description = text,
+        RefOr::T(Schema::OneOf(one_of)) => one_of.description = text,
+        RefOr::T(Schema::AnyOf(any_of)) => any_of.description = text,
+        RefOr::T(_) => {}
+    }
+}
 
 impl TenantBody {
     /// A create body as a new tenant: `nombre` required, `slug` made from it when not

@@ -29,9 +29,8 @@ pub async fn update_tenant(
     request_id: RequestId,
     locale: Locale,
     path: web::Path<String>,
-    body: JsonObject<UpdateTenantBody>,
+    body: JsonObject<TenantBody>,
 ) -> Result<web::Json<MessageDataBody<TenantWithCallbackSecret>>, ApiError> {
-    let body = TenantBody::from(body.0);
     let tenant = visible_tenant(&state, &admin.0, path.into_inner()).await?;
     let auditor = Auditor::new(&admin.0, request_id, &state.clock);
     let changes = match body.parse_changes(&state.cipher, &state.targets) {

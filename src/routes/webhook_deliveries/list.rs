@@ -10,7 +10,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::events::EventType;
 use crate::i18n::{Locale, Msg};
 use crate::routes::visible_tenant;
-use crate::routes::wire::{parse_page, query_parsed, Paginated};
+use crate::routes::wire::{query_parsed, PageQuery, Paginated};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams, Default)]
@@ -23,12 +23,6 @@ pub struct DeliveryLogQuery {
     #[param(rename = "type", value_type = Option<EventType>)]
     #[serde(rename = "type")]
     pub event_type: Option<String>,
-    /// Page number, from 1.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 9223372036854775_i64)]
-    pub page: Option<String>,
-    /// Items per page, 1 to 100 (default 15).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
-    pub per_page: Option<String>,
 }
 
 fn one_of(
@@ -56,6 +50,7 @@ fn one_of(
     params(
         ("tenant" = String, Path, description = "Tenant id or slug"),
         DeliveryLogQuery,
+        PageQuery,
     ),
     security(("bearer" = [])),
     responses(
@@ -69,6 +64,7 @@ pub async fn list_webhook_deliveries(
     locale: Locale,
     path: web::Path<String>,
     query: web::Query<DeliveryLogQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<WebhookDelivery>>, ApiError> {
     let mut errors = FieldErrors::default();
     let filter = LogFilter {
@@ -81,16 +77,12 @@ pub async fn list_webhook_deliveries(
         ),
         event_type: one_of(&query.event_type, "type", EVENT_TYPES, &mut errors),
     };
-    let page = parse_page(&query.page, &query.per_page, &mut errors);
+    let page = page.parse(&mut errors);
     let tenant = visible_tenant(&state, &user, path.into_inner()).await?;
     errors.into_result(locale)?;
     let tenant_id = tenant.id;
     let (rows, total) = state
         .db(move |conn| Ok(outbox::list(conn, tenant_id, &filter, page)?))
         .await?;
-    let data = rows
-        .into_iter()
-        .map(WebhookDelivery::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(web::Json(Paginated::new(data, total, page)))
+    Ok(web::Json(Paginated::try_from_rows(rows, total, page)?))
 }

@@ -64,6 +64,28 @@ pub struct EvolutionWebhookByEventEnvelope {
     data: Option<Value>,
 }
 
+/// What a webhook call answers when Relevo takes nothing from it, on either path.
+#[derive(utoipa::IntoResponses)]
+pub enum WebhookRefusals {
+    #[response(
+        status = 400,
+        description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)"
+    )]
+    Malformed(ErrorBody),
+    #[response(
+        status = 401,
+        description = "Unknown token: nothing changed (`{\"message\": \"Unauthenticated.\"}`)"
+    )]
+    UnknownToken(ErrorBody),
+    #[response(status = 413, description = "Body above 1 MiB (`request.too_large`)")]
+    TooLarge(ErrorBody),
+    #[response(
+        status = 422,
+        description = "A field longer than Relevo keeps (`data.wuid`, `data.profileName`, `data.qrcode.*`, `instance`)"
+    )]
+    TooLong(ValidationErrorBody),
+}
+
 /// Receives an event of Evolution API's webhook.
 ///
 /// SPEC §8: the envelope `{event, instance, data, destination, date_time, sender,
@@ -82,10 +104,7 @@ pub struct EvolutionWebhookByEventEnvelope {
     request_body = EvolutionWebhookEnvelope,
     responses(
         (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = DataBody<InboundReceipt>),
-        (status = 400, description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)", body = ErrorBody),
-        (status = 401, description = "Unknown token: nothing changed (`{\"message\": \"Unauthenticated.\"}`)", body = ErrorBody),
-        (status = 413, description = "Body above 1 MiB (`request.too_large`)", body = ErrorBody),
-        (status = 422, description = "A field longer than Relevo keeps (`data.wuid`, `data.profileName`, `data.qrcode.*`, `instance`)", body = ValidationErrorBody),
+        WebhookRefusals,
     )
 )]
 #[post("/webhooks/evolution/{token}")]
@@ -113,10 +132,7 @@ pub async fn receive_evolution_webhook(
     request_body = EvolutionWebhookByEventEnvelope,
     responses(
         (status = 200, description = "Received (`outcome` says whether it changed the instance)", body = DataBody<InboundReceipt>),
-        (status = 400, description = "Not Evolution's envelope: not a JSON object, no `event` or `instance` name, or a `connection.update` without a `data` object or with an unknown `state` (`request.malformed`)", body = ErrorBody),
-        (status = 401, description = "Unknown token: nothing changed (`{\"message\": \"Unauthenticated.\"}`)", body = ErrorBody),
-        (status = 413, description = "Body above 1 MiB (`request.too_large`)", body = ErrorBody),
-        (status = 422, description = "A field longer than Relevo keeps (`data.wuid`, `data.profileName`, `data.qrcode.*`, `instance`)", body = ValidationErrorBody),
+        WebhookRefusals,
     )
 )]
 #[post("/webhooks/evolution/{token}/{event}")]

@@ -56,9 +56,8 @@ pub async fn connect_instance(
     path: web::Path<InstancePath>,
     body: web::Bytes,
 ) -> Result<web::Json<MessageDataBody<InstanceWithQr>>, ApiError> {
-    let InstancePath { tenant, id } = path.into_inner();
     let body: ConnectBody = optional_json_object(&body, locale)?;
-    let target = reachable(&state, &user, tenant, id).await?;
+    let target = reachable(&state, &user, path.into_inner()).await?;
     let mut errors = FieldErrors::default();
     let phone = optional(
         &body.phone_number,

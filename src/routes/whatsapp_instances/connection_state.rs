@@ -32,8 +32,7 @@ pub async fn connection_state(
     user: AuthUser,
     path: web::Path<InstancePath>,
 ) -> Result<web::Json<MessageDataBody<InstanceListItem>>, ApiError> {
-    let InstancePath { tenant, id } = path.into_inner();
-    let target = reachable(&state, &user, tenant, id).await?;
+    let target = reachable(&state, &user, path.into_inner()).await?;
     let updated = instance::connection_state(&state, &target).await?;
     Ok(respond(
         &state,

@@ -102,6 +102,29 @@ pub struct WebhookBody {
     pub headers: Input,
 }
 
+impl WebhookBody {
+    /// The webhook to set; every bad field is a 422 naming it.
+    fn parse(&self, locale: Locale) -> Result<WebhookConfig, ApiError> {
+        let mut errors = FieldErrors::default();
+        let url = required(&self.url, "url", &mut errors, |raw| {
+            HttpUrl::parse(raw).map(HttpUrl::into_inner)
+        });
+        let config = WebhookConfig {
+            enabled: required_boolean(&self.enabled, "enabled", &mut errors),
+            url,
+            events: events(&self.events, &mut errors),
+            by_events: self
+                .by_events
+                .boolean("by_events", &mut errors)
+                .unwrap_or(false),
+            base64: self.base64.boolean("base64", &mut errors).unwrap_or(false),
+            headers: headers(&self.headers, &mut errors),
+        };
+        errors.into_result(locale)?;
+        Ok(config)
+    }
+}
+
 /// Which events an instance's websocket emits, as Evolution reports it.
 #[derive(Serialize, ToSchema)]
 #[schema(as = InstanceWebsocket)]
@@ -131,6 +154,19 @@ pub struct WebsocketBody {
     #[schema(value_type = Option<Vec<EvolutionEvent>>)]
     #[serde(default)]
     pub events: Input,
+}
+
+impl WebsocketBody {
+    /// The websocket settings to set; every bad field is a 422 naming it.
+    fn parse(&self, locale: Locale) -> Result<WebsocketConfig, ApiError> {
+        let mut errors = FieldErrors::default();
+        let config = WebsocketConfig {
+            enabled: required_boolean(&self.enabled, "enabled", &mut errors),
+            events: events(&self.events, &mut errors),
+        };
+        errors.into_result(locale)?;
+        Ok(config)
+    }
 }
 
 /// Event names, each checked against Evolution's list (`events.<i>` names a bad one).
@@ -223,8 +259,7 @@ pub async fn get_webhook(
     user: AuthUser,
     path: web::Path<InstancePath>,
 ) -> Result<web::Json<DataBody<WebhookResource>>, ApiError> {
-    let InstancePath { tenant, id } = path.into_inner();
-    let target = reachable(&state, &user, tenant, id).await?;
+    let target = reachable(&state, &user, path.into_inner()).await?;
     let config = instance::webhook(&state, &target).await?;
     Ok(web::Json(DataBody::new(WebhookResource::from(config))))
 }
@@ -253,25 +288,9 @@ pub async fn set_webhook(
     path: web::Path<InstancePath>,
     body: JsonObject<WebhookBody>,
 ) -> Result<web::Json<MessageDataBody<WebhookResource>>, ApiError> {
-    let InstancePath { tenant, id } = path.into_inner();
-    let target = reachable(&state, &user, tenant, id).await?;
+    let target = reachable(&state, &user, path.into_inner()).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
-    let mut errors = FieldErrors::default();
-    let url = required(&body.url, "url", &mut errors, |raw| {
-        HttpUrl::parse(raw).map(HttpUrl::into_inner)
-    });
-    let config = WebhookConfig {
-        enabled: required_boolean(&body.enabled, "enabled", &mut errors),
-        url,
-        events: events(&body.events, &mut errors),
-        by_events: body
-            .by_events
-            .boolean("by_events", &mut errors)
-            .unwrap_or(false),
-        base64: body.base64.boolean("base64", &mut errors).unwrap_or(false),
-        headers: headers(&body.headers, &mut errors),
-    };
-    errors.into_result(locale)?;
+    let config = body.parse(locale)?;
     let stored = instance::set_webhook(&state, &target, &config, auditor, webhook_audit).await?;
     Ok(web::Json(MessageDataBody::new(
         WebhookResource::from(stored),
@@ -306,8 +325,7 @@ pub async fn rotate_webhook_token(
     request_id: RequestId,
     path: web::Path<InstancePath>,
 ) -> Result<web::Json<MessageDataBody<WebhookResource>>, ApiError> {
-    let InstancePath { tenant, id } = path.into_inner();
-    let target = reachable(&state, &user, tenant, id).await?;
+    let target = reachable(&state, &user, path.into_inner()).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
     let stored = instance::rotate_webhook_token(&state, &target, auditor).await?;
     Ok(web::Json(MessageDataBody::new(
@@ -336,8 +354,7 @@ pub async fn get_websocket(
     user: AuthUser,
     path: web::Path<InstancePath>,
 ) -> Result<web::Json<DataBody<WebsocketResource>>, ApiError> {
-    let InstancePath { tenant, id } = path.into_inner();
-    let target = reachable(&state, &user, tenant, id).await?;
+    let target = reachable(&state, &user, path.into_inner()).await?;
     let config = instance::websocket(&state, &target).await?;
     Ok(web::Json(DataBody::new(WebsocketResource::from(config))))
 }
@@ -367,15 +384,9 @@ pub async fn set_websocket(
     path: web::Path<InstancePath>,
     body: JsonObject<WebsocketBody>,
 ) -> Result<web::Json<MessageDataBody<WebsocketResource>>, ApiError> {
-    let InstancePath { tenant, id } = path.into_inner();
-    let target = reachable(&state, &user, tenant, id).await?;
+    let target = reachable(&state, &user, path.into_inner()).await?;
     let auditor = Auditor::new(&user, request_id, &state.clock);
-    let mut errors = FieldErrors::default();
-    let config = WebsocketConfig {
-        enabled: required_boolean(&body.enabled, "enabled", &mut errors),
-        events: events(&body.events, &mut errors),
-    };
-    errors.into_result(locale)?;
+    let config = body.parse(locale)?;
     let stored = instance::set_websocket(&state, &target, &config, auditor).await?;
     Ok(web::Json(MessageDataBody::new(
         WebsocketResource::from(stored),

@@ -37,8 +37,7 @@ pub async fn logout_instance(
     request_id: RequestId,
     path: web::Path<InstancePath>,
 ) -> Result<web::Json<MessageDataBody<InstanceListItem>>, ApiError> {
-    let InstancePath { tenant, id } = path.into_inner();
-    let target = reachable(&state, &user, tenant, id).await?;
+    let target = reachable(&state, &user, path.into_inner()).await?;
     let audit = audit(&state, &user, request_id);
     let updated = instance::logout(&state, &target, audit).await?;
     Ok(respond(

@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{audit_snapshot, find_instance, tenant_today, InstanceDetail, InstanceListItem};
+use super::{
+    audit_snapshot, find_instance, tenant_today, InstanceDetail, InstanceListItem, InstancePath,
+};
 use crate::audit::Auditor;
 use crate::auth::AuthUser;
 use crate::db::instances::Instance;
@@ -116,15 +118,15 @@ pub struct ProvisionedInstance {
     pub qr_code: QrCodeView,
 }
 
-/// The instance `id` of a tenant the caller manages, ready to be called on its server.
+/// The instance a path names, of a tenant the caller manages, ready to be called on its
+/// server.
 pub async fn reachable(
     state: &AppState,
     user: &AuthUser,
-    tenant_key: String,
-    id: i64,
+    path: InstancePath,
 ) -> Result<Reachable, ApiError> {
-    let tenant = managed_tenant(state, user, tenant_key).await?;
-    let instance = find_instance(state, tenant.id, id).await?;
+    let tenant = managed_tenant(state, user, path.tenant).await?;
+    let instance = find_instance(state, tenant.id, path.id).await?;
     Ok(Reachable::of(state, tenant, instance).await?)
 }
 

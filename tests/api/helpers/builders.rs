@@ -144,7 +144,7 @@ pub fn valid_instance() -> Value {
 
 /// The `data.id` of a reply that must be a 201.
 #[track_caller]
-fn created_id(reply: Reply) -> i64 {
+pub fn created_id(reply: Reply) -> i64 {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     reply.body["data"]["id"].as_i64().expect("a created id")
 }

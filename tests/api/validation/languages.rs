@@ -12,70 +12,43 @@ use crate::spawn_or_skip;
 async fn accept_language_switches_the_texts_but_not_the_error_key(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let tenant = app.seed_tenant().await;
+    let spanish = (
+        json!({
+            "phone_number": ["El campo phone_number es obligatorio."],
+            "instance_name": ["El campo instance_name es obligatorio."],
+            "evolution_api_key": ["El campo evolution_api_key es obligatorio."],
+            "daily_message_limit": ["El campo daily_message_limit es obligatorio."],
+        }),
+        "El campo phone_number es obligatorio. (y 3 errores más)",
+    );
+    let english = (
+        json!({
+            "phone_number": ["The phone_number field is required."],
+            "instance_name": ["The instance_name field is required."],
+            "evolution_api_key": ["The evolution_api_key field is required."],
+            "daily_message_limit": ["The daily_message_limit field is required."],
+        }),
+        "The phone_number field is required. (and 3 more errors)",
+    );
+    let portuguese = (
+        json!({
+            "phone_number": ["O campo phone_number é obrigatório."],
+            "instance_name": ["O campo instance_name é obrigatório."],
+            "evolution_api_key": ["O campo evolution_api_key é obrigatório."],
+            "daily_message_limit": ["O campo daily_message_limit é obrigatório."],
+        }),
+        "O campo phone_number é obrigatório. (e mais 3 erros)",
+    );
     let cases = [
-        (
-            "es",
-            json!({
-                "phone_number": ["El campo phone_number es obligatorio."],
-                "instance_name": ["El campo instance_name es obligatorio."],
-                "evolution_api_key": ["El campo evolution_api_key es obligatorio."],
-                "daily_message_limit": ["El campo daily_message_limit es obligatorio."],
-            }),
-            "El campo phone_number es obligatorio. (y 3 errores más)",
-        ),
-        (
-            "en",
-            json!({
-                "phone_number": ["The phone_number field is required."],
-                "instance_name": ["The instance_name field is required."],
-                "evolution_api_key": ["The evolution_api_key field is required."],
-                "daily_message_limit": ["The daily_message_limit field is required."],
-            }),
-            "The phone_number field is required. (and 3 more errors)",
-        ),
-        (
-            "pt",
-            json!({
-                "phone_number": ["O campo phone_number é obrigatório."],
-                "instance_name": ["O campo instance_name é obrigatório."],
-                "evolution_api_key": ["O campo evolution_api_key é obrigatório."],
-                "daily_message_limit": ["O campo daily_message_limit é obrigatório."],
-            }),
-            "O campo phone_number é obrigatório. (e mais 3 erros)",
-        ),
-        (
-            "en-US,en;q=0.9",
-            json!({
-                "phone_number": ["The phone_number field is required."],
-                "instance_name": ["The instance_name field is required."],
-                "evolution_api_key": ["The evolution_api_key field is required."],
-                "daily_message_limit": ["The daily_message_limit field is required."],
-            }),
-            "The phone_number field is required. (and 3 more errors)",
-        ),
-        (
-            "de-DE (unsupported: the default, Spanish)",
-            json!({
-                "phone_number": ["El campo phone_number es obligatorio."],
-                "instance_name": ["El campo instance_name es obligatorio."],
-                "evolution_api_key": ["El campo evolution_api_key es obligatorio."],
-                "daily_message_limit": ["El campo daily_message_limit es obligatorio."],
-            }),
-            "El campo phone_number es obligatorio. (y 3 errores más)",
-        ),
-        (
-            "fr, pt-BR;q=0.8, en;q=0.5",
-            json!({
-                "phone_number": ["O campo phone_number é obrigatório."],
-                "instance_name": ["O campo instance_name é obrigatório."],
-                "evolution_api_key": ["O campo evolution_api_key é obrigatório."],
-                "daily_message_limit": ["O campo daily_message_limit é obrigatório."],
-            }),
-            "O campo phone_number é obrigatório. (e mais 3 erros)",
-        ),
+        ("es", &spanish),
+        ("en", &english),
+        ("pt", &portuguese),
+        ("en-US,en;q=0.9", &english),
+        ("de-DE (unsupported: the default, Spanish)", &spanish),
+        ("fr, pt-BR;q=0.8, en;q=0.5", &portuguese),
     ];
 
-    for (label, errors, message) in cases {
+    for (label, (errors, message)) in cases {
         let language = label.split(" (").next().unwrap();
         let reply = admin_in(
             &app,
@@ -86,7 +59,7 @@ async fn accept_language_switches_the_texts_but_not_the_error_key(backend: Backe
         )
         .await;
 
-        assert_unprocessable(&reply, &errors, message, label);
+        assert_unprocessable(&reply, errors, message, label);
     }
 }
 
