@@ -1,7 +1,5 @@
 //! What Relevo knows of an instance's link to WhatsApp.
 
-use crate::i18n::Msg;
-
 /// An instance's link to WhatsApp as Relevo last knew it: `unknown` (registered by hand,
 /// never checked), `connecting` (waiting for a QR scan or reconnecting), `connected`,
 /// `disconnected` (closed, logged out or banned) or `error` (Evolution no longer has it,
@@ -33,33 +31,15 @@ pub enum ConnectionStatus {
     Error,
 }
 
+wire_names!(ConnectionStatus {
+    Unknown => "unknown",
+    Connecting => "connecting",
+    Connected => "connected",
+    Disconnected => "disconnected",
+    Error => "error",
+});
+
 impl ConnectionStatus {
-    pub const ALL: [ConnectionStatus; 5] = [
-        Self::Unknown,
-        Self::Connecting,
-        Self::Connected,
-        Self::Disconnected,
-        Self::Error,
-    ];
-    pub const NAMES: &'static [&'static str] = &[
-        "unknown",
-        "connecting",
-        "connected",
-        "disconnected",
-        "error",
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, Msg> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == raw)
-            .ok_or(Msg::OneOf(Self::NAMES))
-    }
-
     /// The states in which an instance may be handed to a sender (SPEC §6, §7: a
     /// connection that is not open, even one reconnecting, sends nothing).
     pub const SENDABLE: [ConnectionStatus; 2] = [Self::Connected, Self::Unknown];
@@ -76,12 +56,6 @@ impl ConnectionStatus {
             .map(|status| format!("'{}'", status.as_str()))
             .collect();
         format!("({})", names.join(", "))
-    }
-}
-
-impl std::fmt::Display for ConnectionStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,7 +1,5 @@
 //! Where an outbound event to a tenant stands in its delivery.
 
-use crate::i18n::Msg;
-
 /// Where an event stands.
 #[derive(
     Clone,
@@ -27,35 +25,21 @@ pub enum DeliveryStatus {
     Failed,
 }
 
+wire_names!(DeliveryStatus {
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+});
+
 impl DeliveryStatus {
-    pub const ALL: [DeliveryStatus; 3] = [Self::Pending, Self::Delivered, Self::Failed];
-    /// `pending`, `delivered`, `failed`: also the values of the delivery log's `status`
-    /// filter.
-    pub const NAMES: &'static [&'static str] = &["pending", "delivered", "failed"];
     /// Done with: no attempt is due. Only these are ever pruned.
     pub const SETTLED: [DeliveryStatus; 2] = [Self::Delivered, Self::Failed];
-
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, Msg> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == raw)
-            .ok_or(Msg::OneOf(Self::NAMES))
-    }
-}
-
-impl std::fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Msg;
 
     #[test]
     fn names_round_trip_as_text_and_as_json() {

@@ -1,7 +1,5 @@
 //! Why an instance cannot be handed to a sender right now (SPEC §6b, "Explain").
 
-use crate::i18n::Msg;
-
 /// Why an instance is not eligible for a claim made now: the closed set the explain
 /// endpoint lists per instance (`reasons`), in the order SPEC §6b names them.
 #[derive(
@@ -26,51 +24,20 @@ pub enum Reason {
     QuietHours,
 }
 
-impl Reason {
-    /// Every reason, in the order SPEC §6b names them.
-    pub const ALL: [Reason; 7] = [
-        Self::Inactive,
-        Self::NotConnected,
-        Self::NeverPaired,
-        Self::QuotaExhausted,
-        Self::Pacing,
-        Self::Quarantined,
-        Self::QuietHours,
-    ];
-    /// The wire names of [`ALL`](Self::ALL), in the same order.
-    pub const NAMES: &'static [&'static str] = &[
-        "inactive",
-        "not_connected",
-        "never_paired",
-        "quota_exhausted",
-        "pacing",
-        "quarantined",
-        "quiet_hours",
-    ];
-
-    /// The wire name: `quota_exhausted`.
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    /// A reason by its wire name.
-    pub fn parse(raw: &str) -> Result<Self, Msg> {
-        Self::ALL
-            .into_iter()
-            .find(|reason| reason.as_str() == raw)
-            .ok_or(Msg::OneOf(Self::NAMES))
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_names!(Reason {
+    Inactive => "inactive",
+    NotConnected => "not_connected",
+    NeverPaired => "never_paired",
+    QuotaExhausted => "quota_exhausted",
+    Pacing => "pacing",
+    Quarantined => "quarantined",
+    QuietHours => "quiet_hours",
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Msg;
 
     #[test]
     fn names_round_trip_through_serde_and_parse() {

@@ -1,7 +1,5 @@
 //! Where a message sent through Relevo stands.
 
-use crate::i18n::Msg;
-
 /// Where a message stands.
 #[derive(
     Clone,
@@ -36,40 +34,19 @@ pub enum MessageStatus {
     Unknown,
 }
 
-impl MessageStatus {
-    pub const ALL: [MessageStatus; 6] = [
-        Self::Sending,
-        Self::Sent,
-        Self::Delivered,
-        Self::Read,
-        Self::Failed,
-        Self::Unknown,
-    ];
-    /// `sending`, `sent`, ...: also the values of the message log's `status` filter.
-    pub const NAMES: &'static [&'static str] =
-        &["sending", "sent", "delivered", "read", "failed", "unknown"];
-
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, Msg> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == raw)
-            .ok_or(Msg::OneOf(Self::NAMES))
-    }
-}
-
-impl std::fmt::Display for MessageStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+wire_names!(MessageStatus {
+    Sending => "sending",
+    Sent => "sent",
+    Delivered => "delivered",
+    Read => "read",
+    Failed => "failed",
+    Unknown => "unknown",
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Msg;
 
     #[test]
     fn names_round_trip_as_text_and_as_json() {

@@ -11,6 +11,42 @@ use url::Url;
 
 use crate::i18n::Msg;
 
+/// Gives a fieldless enum, its variants listed with their wire names, `ALL` (every value,
+/// in this order), `NAMES` (their wire names, in the same order), `as_str`, `parse`
+/// (other text is refused with `Msg::OneOf(NAMES)`) and `Display` (the wire name). The
+/// names are the enum's serde names too; each enum's tests hold the two together.
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in the order of its wire names.
+            pub const ALL: [$ty; [$($name),+].len()] = [$(Self::$variant),+];
+            /// The wire names of [`ALL`](Self::ALL), in the same order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
+
+            /// A value by its wire name.
+            pub fn parse(raw: &str) -> Result<Self, crate::i18n::Msg> {
+                match raw {
+                    $($name => Ok(Self::$variant),)+
+                    _ => Err(crate::i18n::Msg::OneOf(Self::NAMES)),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 mod connection_status;
 mod delivery_status;
 mod message_status;
